@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
+# and iproute2/nftables for network partitions. Debian/Ubuntu (apt-get); uses sudo when not root.
+set -euo pipefail
+
+need=()
+ls /usr/lib/postgresql/*/bin/pg_rewind >/dev/null 2>&1 || need+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing: ${need[*]}; install them with your package manager (apt-get not found)" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "installing ${need[*]} with apt-get"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts the packaged services; regionguard runs its own clusters and front door.
+for svc in postgresql haproxy; do
+  if command -v service >/dev/null 2>&1; then $sudo service "$svc" stop >/dev/null 2>&1 || true; fi
+done

@@ -1,0 +1,3 @@
+from regionguard.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""Database routing for the workload: read local, write primary, and refuse unsafe writes.
+
+The app holds one connection pool per region, opened without waiting (no connection to a dead
+database on the start path). The writer is learned from the front door's route (the
+`X-Regionguard-Writer` header) and, without one, from a background discovery that looks for the
+database not in recovery with the highest epoch; never by timing out on the old primary.
+Every write checks, in its own transaction, that the database is not in recovery and that its
+epoch equals the one the request was routed with (the fencing token).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from regionguard.app.migrate import apply_migrations
+from regionguard.app.settings import AppSettings
+
+log = logging.getLogger("regionguard.app")
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+class Unavailable(Exception):
+    """A request that cannot be served now but may succeed on retry (HTTP 503 + Retry-After)."""
+
+    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTarget:
+    region: str
+    epoch: int
+
+
+class DatabaseRouter:
+    def __init__(self, settings: AppSettings, discovery_interval_s: float = 0.5) -> None:
+        self.settings = settings
+        self.pools: dict[str, ConnectionPool[Conn]] = {
+            region: ConnectionPool(
+                dsn,
+                min_size=1,
+                max_size=settings.pool_max,
+                open=False,
+                timeout=settings.db_timeout_s,
+                check=ConnectionPool.check_connection,
+                kwargs={"autocommit": True, "connect_timeout": 2},
+                name=f"rg-{region}",
+                reconnect_timeout=3600,
+            )
+            for region, dsn in settings.dsns.items()
+        }
+        self._discovered: str | None = None
+        self._interval_s = discovery_interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.migrated: list[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        for pool in self.pools.values():
+            pool.open(wait=False)
+        self._thread = threading.Thread(target=self._discover_loop, daemon=True,
+                                        name="rg-writer-discovery")
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for pool in self.pools.values():
+            pool.close(timeout=1)
+
+    def _discover_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._discovered = self.discover_writer()
+                if self.migrated is None:
+                    self._migrate_local()
+            except Exception:  # the loop must survive anything a dead database throws
+                log.exception("writer discovery failed")
+            self._stop.wait(self._interval_s)
+
+    def _migrate_local(self) -> None:
+        """Apply migrations on the local database once it is a reachable primary."""
+        try:
+            with self.pools[self.settings.region].connection(timeout=0.5) as conn:
+                self.migrated = apply_migrations(conn)
+                if self.migrated:
+                    log.info("applied migrations %s", self.migrated)
+        except (psycopg.Error, PoolTimeout):
+            return
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def discover_writer(self) -> str | None:
+        """The region whose database is not in recovery and has the highest epoch."""
+        best: tuple[int, str] | None = None
+        for region, pool in self.pools.items():
+            try:
+                with pool.connection(timeout=0.3) as conn:
+                    row = conn.execute(
+                        "SELECT pg_is_in_recovery(),"
+                        " (SELECT epoch FROM regionguard_epoch WHERE id = 1)"
+                    ).fetchone()
+            except (psycopg.Error, PoolTimeout):
+                continue
+            if row and not row[0]:
+                epoch = int(row[1] or 0)  # type: ignore[call-overload]
+                if best is None or epoch > best[0]:
+                    best = (epoch, region)
+        return best[1] if best else None
+
+    def writer(self, hint: str | None) -> str:
+        if hint:
+            if hint not in self.pools:
+                raise Unavailable(f"front door routes writes to unknown region {hint!r}")
+            return hint
+        if self._discovered is None:
+            raise Unavailable("no primary database found yet")
+        return self._discovered
+
+    @contextmanager
+    def read(self) -> Iterator[Conn]:
+        """A connection to this region's own database (read local)."""
+        with self._connection(self.settings.region) as conn:
+            yield conn
+
+    @contextmanager
+    def write(
+        self, writer_hint: str | None, epoch_hint: int | None
+    ) -> Iterator[tuple[Conn, WriteTarget]]:
+        """A transaction on the primary that holds the epoch row, or `Unavailable`.
+
+        Refuses when the database is in recovery (a standby) or its epoch differs from the
+        epoch the front door routed this request with (a fenced or stale primary)."""
+        region = self.writer(writer_hint)
+        with self._connection(region) as conn:
+            try:
+                with conn.transaction():
+                    row = conn.execute(
+                        "SELECT epoch FROM regionguard_epoch WHERE id = 1 FOR SHARE"
+                    ).fetchone()
+                    epoch = int(row[0]) if row else 0  # type: ignore[call-overload]
+                    if epoch_hint is not None and epoch != epoch_hint:
+                        self._discovered = None if self._discovered == region else self._discovered
+                        raise Unavailable(
+                            f"epoch mismatch: request routed with epoch {epoch_hint}, "
+                            f"database {region} holds {epoch}"
+                        )
+                    yield conn, WriteTarget(region, epoch)
+            except pg_errors.ReadOnlySqlTransaction:
+                raise Unavailable(f"database {region} is a standby (in recovery)") from None
+
+    @contextmanager
+    def _connection(self, region: str) -> Iterator[Conn]:
+        try:
+            with self.pools[region].connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise Unavailable(f"database {region} unavailable (no connection)") from None
+        except pg_errors.ReadOnlySqlTransaction:
+            raise
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+            raise Unavailable(f"database {region} unavailable: {first}") from None
+
+    def local_health(self) -> dict[str, object]:
+        """The local database's role, epoch and replication lag, for /health/deep."""
+        with self._connection(self.settings.region) as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(),"
+                " (SELECT epoch FROM regionguard_epoch WHERE id = 1),"
+                " CASE WHEN pg_is_in_recovery() THEN"
+                "   COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(),"
+                "            pg_last_wal_replay_lsn()), 0)::bigint ELSE 0 END,"
+                " CASE WHEN pg_is_in_recovery()"
+                "   AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn() THEN"
+                "   COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+                "   ELSE 0 END::float8"
+            ).fetchone()
+        assert row is not None
+        in_recovery, epoch, lag_bytes, lag_s = row
+        return {
+            "region": self.settings.region,
+            "role": "standby" if in_recovery else "primary",
+            "in_recovery": bool(in_recovery),
+            "epoch": epoch,
+            "lag_bytes": lag_bytes,
+            "lag_s": lag_s,
+            "writer": self._discovered,
+        }

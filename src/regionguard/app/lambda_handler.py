@@ -1,0 +1,31 @@
+"""The same workload app on AWS Lambda behind API Gateway (HTTP API, payload v2), via Mangum.
+
+Settings come from the function's environment (`RG_REGION`, `RG_DSNS`), exactly as in the
+sandbox. The app is built on the first invocation, so importing this module never touches a
+database, and its pools live as long as the warm container.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mangum import Mangum
+
+from regionguard.app.main import create_app
+from regionguard.app.settings import AppSettings
+
+_handler: Mangum | None = None
+
+
+def build_handler(settings: AppSettings | None = None) -> Mangum:
+    """Open the pools once per container (not per invocation, as ASGI lifespan would)."""
+    app = create_app(settings)
+    app.state.router.open()
+    return Mangum(app, lifespan="off", api_gateway_base_path="/")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _handler
+    if _handler is None:
+        _handler = build_handler()
+    return _handler(event, context)  # type: ignore[no-any-return]

@@ -1,0 +1,193 @@
+"""The workload's HTTP API: orders, health endpoints and the engine's canary.
+
+`POST /orders` takes a client `request_id`; a replay returns the same row (so a client that lost
+the answer to a failover can retry safely). A write the app cannot place safely gets 503 with
+`Retry-After`, never a 500 or a silent loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from regionguard.app.db import DatabaseRouter, Unavailable
+from regionguard.app.settings import AppSettings
+
+EPOCH_HEADER = "X-Regionguard-Epoch"
+WRITER_HEADER = "X-Regionguard-Writer"
+
+ORDER_COLUMNS = "id, request_id, customer, item, quantity, region, served_by, epoch, created_at"
+
+
+class OrderIn(BaseModel):
+    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    customer: str = Field(min_length=1, max_length=200)
+    item: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(1, ge=1, le=1_000_000)
+
+
+class Order(BaseModel):
+    id: int
+    request_id: str
+    customer: str
+    item: str
+    quantity: int
+    region: str = Field(description="database region that accepted the write")
+    served_by: str = Field(description="region of the app process that took the request")
+    epoch: int
+    created_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[Order]
+    next_after: int | None
+
+
+class CanaryIn(BaseModel):
+    token: str = Field(min_length=1, max_length=128)
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    keys = [c.strip() for c in ORDER_COLUMNS.split(",")]
+    return Order(**dict(zip(keys, row, strict=True)))
+
+
+def _epoch(value: str | None) -> int | None:
+    if value is None or value in ("", "0", "-"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise HTTPException(400, f"{EPOCH_HEADER} must be an integer") from None
+
+
+def create_app(settings: AppSettings | None = None) -> FastAPI:
+    """Build the app; settings come from the environment unless given (tests, Lambda)."""
+    settings = settings or AppSettings.from_env()
+    router = DatabaseRouter(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        router.open()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(router.close)
+
+    app = FastAPI(title="regionguard workload (orders)", version="1", lifespan=lifespan)
+    app.state.router = router
+    app.state.settings = settings
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.reason, "region": settings.region},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Shallow: the process is up and serving."""
+        return {"status": "ok", "region": settings.region}
+
+    @app.get("/health/deep")
+    def health_deep() -> dict[str, object]:
+        """The local database is reachable; reports its role, lag and epoch (503 otherwise)."""
+        return {"status": "ok", **router.local_health()}
+
+    @app.post("/orders", status_code=201, response_model=Order)
+    def create_order(
+        body: OrderIn,
+        response: Response,
+        x_regionguard_epoch: Annotated[str | None, Header()] = None,
+        x_regionguard_writer: Annotated[str | None, Header()] = None,
+    ) -> Order:
+        with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
+            row = conn.execute(
+                f"INSERT INTO orders (request_id, customer, item, quantity, region, served_by,"
+                f" epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                f" ON CONFLICT (request_id) DO NOTHING RETURNING {ORDER_COLUMNS}",
+                (body.request_id, body.customer, body.item, body.quantity, target.region,
+                 settings.region, target.epoch),
+            ).fetchone()
+            if row is None:  # a replay of an acknowledged (or in-doubt) write
+                response.status_code = 200
+                row = conn.execute(
+                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s",
+                    (body.request_id,),
+                ).fetchone()
+        assert row is not None
+        return _order(row)
+
+    @app.get("/orders/{order_id}", response_model=Order)
+    def get_order(order_id: int) -> Order:
+        with router.read() as conn:
+            row = conn.execute(
+                f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,)
+            ).fetchone()
+        if row is None:
+            raise HTTPException(404, f"order {order_id} not found in region {settings.region}")
+        return _order(row)
+
+    @app.get("/orders", response_model=OrderPage)
+    def list_orders(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        after: Annotated[int, Query(ge=0)] = 0,
+        request_id: Annotated[str | None, Query(max_length=128)] = None,
+    ) -> OrderPage:
+        with router.read() as conn:
+            if request_id is not None:
+                rows = conn.execute(
+                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s", (request_id,)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE id > %s ORDER BY id LIMIT %s",
+                    (after, limit),
+                ).fetchall()
+        items = [_order(r) for r in rows]
+        more = request_id is None and len(items) == limit
+        return OrderPage(items=items, next_after=items[-1].id if more else None)
+
+    @app.delete("/orders/{order_id}", status_code=204)
+    def delete_order(
+        order_id: int,
+        x_regionguard_epoch: Annotated[str | None, Header()] = None,
+        x_regionguard_writer: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, _):
+            cur = conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
+        if cur.rowcount == 0:
+            raise HTTPException(404, f"order {order_id} not found")
+        return Response(status_code=204)
+
+    @app.post("/_regionguard/canary")
+    def canary(
+        body: CanaryIn,
+        x_regionguard_epoch: Annotated[str | None, Header()] = None,
+        x_regionguard_writer: Annotated[str | None, Header()] = None,
+    ) -> dict[str, object]:
+        """The engine's `verify`: a real write and read-back, in a table of its own."""
+        with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
+            conn.execute(
+                "INSERT INTO regionguard_canary (token, region, epoch) VALUES (%s, %s, %s)"
+                " ON CONFLICT (token) DO NOTHING",
+                (body.token, target.region, target.epoch),
+            )
+            row = conn.execute(
+                "SELECT region, epoch FROM regionguard_canary WHERE token = %s", (body.token,)
+            ).fetchone()
+        assert row is not None
+        return {"token": body.token, "region": row[0], "epoch": row[1],
+                "served_by": settings.region}
+
+    return app
+

@@ -1,0 +1,40 @@
+"""The app's configuration, from the environment (the same in a sandbox and on Lambda)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    region: str
+    dsns: dict[str, str]  # region -> libpq DSN of that region's database
+    pool_max: int = 8
+    db_timeout_s: float = 1.5
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
+        env = dict(os.environ) if env is None else env
+        region = env.get("RG_REGION", "")
+        if not region:
+            raise SettingsError("RG_REGION is not set; set it to this process's region name")
+        try:
+            dsns = json.loads(env.get("RG_DSNS", ""))
+        except json.JSONDecodeError:
+            raise SettingsError(
+                'RG_DSNS must be JSON mapping region to DSN, e.g. {"east": "host=... port=..."}'
+            ) from None
+        if not isinstance(dsns, dict) or region not in dsns:
+            raise SettingsError(f"RG_DSNS must be a JSON object with an entry for {region!r}")
+        return cls(
+            region=region,
+            dsns={str(k): str(v) for k, v in dsns.items()},
+            pool_max=int(env.get("RG_POOL_MAX", "8")),
+            db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
+        )

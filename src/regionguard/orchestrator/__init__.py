@@ -1,0 +1,1 @@
+"""The failover engine: detector, plans, executor, journal, controller. Never imports providers."""

@@ -1,0 +1,197 @@
+"""The engine's ports: what it needs from a world, as synchronous Protocols and small values.
+
+Written with the local world and owned by the engine: a provider implements these and never
+decides policy. Every method's docstring states its contract: idempotent or not, bounded by which
+timeout, and what it raises when the backend cannot be reached (`ProviderError` unless stated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from regionguard.config import Role
+
+
+class Verdict(StrEnum):
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class DbStatus:
+    """One region's database as seen now. `up=False` means unreachable, not an error."""
+
+    region: str
+    up: bool
+    in_recovery: bool | None = None
+    lsn: int | None = None  # primary: current write LSN; standby: last replayed LSN
+    timeline: int | None = None
+    epoch: int | None = None  # the fencing token stored in the database (regionguard_epoch)
+    lag_bytes: int | None = None  # standby only, measured against the live primary
+    lag_s: float | None = None
+    pids: tuple[int, ...] = ()
+    port: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeStatus:
+    region: str
+    desired: int
+    ready: int
+    pids: tuple[int, ...] = ()
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    prober: str
+    region: str
+    ok: bool
+    latency_s: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FenceResult:
+    """What fencing achieved; `complete=False` is journaled, never hidden."""
+
+    region: str
+    complete: bool
+    actions: tuple[str, ...] = ()
+    unfenced: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """The StateStore's view: live roles and the epoch (fencing token) that only grows."""
+
+    epoch: int
+    roles: Mapping[str, Role]
+    plan: Mapping[str, Any] | None = None
+
+    @property
+    def primary(self) -> str:
+        return next(n for n, r in self.roles.items() if r is Role.PRIMARY)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    region: str | None
+    epoch: int | None
+    latency_s: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    """Where the front door sends requests: weights per region, the writer and its epoch."""
+
+    weights: Mapping[str, int]
+    writer: str
+    epoch: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Database(Protocol):
+    def status(self, region: str) -> DbStatus:
+        """Current state; never raises for an unreachable database (returns up=False).
+
+        Bounded by ~2 s (psycopg's minimum connect timeout)."""
+        ...
+
+    def fence(self, region: str) -> FenceResult:
+        """Make `region`'s database unable to accept writes. Idempotent, best effort:
+        whatever could not be fenced is listed in the result, not raised."""
+        ...
+
+    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+        """Make `region` the writable primary and store `epoch` in it. Idempotent:
+        an already-promoted database only gets the epoch written (never lowered)."""
+        ...
+
+    def stop_writes(self, region: str, timeout_s: float) -> int:
+        """Planned demotion: stop the primary cleanly; return its final LSN. Idempotent."""
+        ...
+
+    def wait_replayed(self, region: str, lsn: int, timeout_s: float) -> int:
+        """Wait until `region` has replayed `lsn`; return the replayed LSN or raise."""
+        ...
+
+    def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
+        """Turn `region` into a streaming standby of `of` (pg_rewind, else a fresh copy).
+        Idempotent: a healthy standby of `of` is left alone. Returns the method used."""
+        ...
+
+    def set_sync_standby(self, primary: str, standby: str | None) -> None:
+        """Require (or, with None, stop requiring) `standby` to confirm every commit."""
+        ...
+
+
+class Compute(Protocol):
+    def scale(self, region: str, count: int) -> ComputeStatus:
+        """Run exactly `count` app processes in `region` (starting missing or dead ones,
+        stopping extra ones). Idempotent; returns without waiting for readiness."""
+        ...
+
+    def status(self, region: str) -> ComputeStatus:
+        ...
+
+    def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
+        """Poll readiness until `at_least` processes answer; raise ProviderError at timeout."""
+        ...
+
+
+class Traffic(Protocol):
+    def cut(self, region: str) -> None:
+        """Send no more requests to `region` (maintenance at the front door). Idempotent."""
+        ...
+
+    def route(self, table: RouteTable) -> None:
+        """Apply `table` at the front door, epoch header included. Idempotent."""
+        ...
+
+    def shares(self) -> dict[str, float]:
+        """The share of new requests each region receives, read from the front door itself."""
+        ...
+
+    def verify(self, timeout_s: float) -> VerifyResult:
+        """A real canary write and read through the front door (never user data)."""
+        ...
+
+
+class Prober(Protocol):
+    name: str
+
+    def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        """One health probe of `region`, bounded by `timeout_s`; never raises."""
+        ...
+
+
+class Notifier(Protocol):
+    def notify(self, event: str, detail: Mapping[str, Any]) -> None:
+        """Tell a human. Best effort: never raises, never blocks longer than ~1 s."""
+        ...
+
+
+class StateStore(Protocol):
+    def load(self) -> LiveState:
+        ...
+
+    def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
+        """Compare-and-set the epoch `expected` -> `expected + 1` and record `plan` as the
+        running plan. Idempotent for the same plan id; raises UnsafeOperation if another plan
+        holds the epoch or the epoch moved."""
+        ...
+
+    def save_plan(self, plan: Mapping[str, Any]) -> None:
+        ...
+
+    def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
+        """Record the plan as finished and the live roles it produced."""
+        ...

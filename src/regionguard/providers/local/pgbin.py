@@ -1,0 +1,124 @@
+"""Finding PostgreSQL's tools and running them as a user PostgreSQL accepts.
+
+PostgreSQL refuses to run as root. When regionguard runs as root (CI, these machines), every tool
+runs as Debian's `postgres` user, and data directories live below `/var/tmp/regionguard/...`
+because that user cannot enter a directory below a 0700 parent such as `/root` or pytest's
+`tmp_path`. All tools come from one bin dir: `pg_rewind` is not on PATH, and Debian's
+`pg_basebackup` on PATH is a wrapper that picks a cluster by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from regionguard.errors import NotAvailable, ProviderError
+
+INSTALL_HINT = "install it with `apt-get install postgresql` (or run `make run`, which does)"
+VAR_ROOT = Path("/var/tmp/regionguard")
+
+
+@dataclass(frozen=True, slots=True)
+class PgUser:
+    """Who PostgreSQL's processes run as (None: the current user)."""
+
+    name: str | None
+    uid: int
+    gid: int
+
+
+@cache
+def bin_dir() -> Path:
+    """The highest-version PostgreSQL bin dir that has every tool regionguard uses."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for cand in candidates:
+        if all((cand / tool).exists() for tool in ("initdb", "pg_ctl", "postgres", "pg_rewind")):
+            return cand
+    raise NotAvailable(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
+
+
+def tool(name: str) -> str:
+    return str(bin_dir() / name)
+
+
+@cache
+def pg_user() -> PgUser:
+    if os.geteuid() != 0:
+        return PgUser(None, os.getuid(), os.getgid())
+    try:
+        entry = pwd.getpwnam("postgres")
+    except KeyError:
+        raise NotAvailable(
+            f"running as root needs the 'postgres' system user; {INSTALL_HINT}"
+        ) from None
+    return PgUser("postgres", entry.pw_uid, entry.pw_gid)
+
+
+def data_root(state_dir: Path) -> Path:
+    """Where a sandbox's PostgreSQL files live: the state dir, or a reachable dir when root."""
+    if pg_user().name is None:
+        return state_dir.resolve()
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    return VAR_ROOT / digest
+
+
+def make_pg_dir(path: Path) -> Path:
+    """Create `path` (and parents below VAR_ROOT) owned by the PostgreSQL user."""
+    user = pg_user()
+    if user.name is not None:
+        VAR_ROOT.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(VAR_ROOT, 0o755)
+    path.mkdir(parents=True, exist_ok=True)
+    if user.name is not None:
+        for part in [path, *path.parents]:
+            if part == VAR_ROOT or VAR_ROOT not in part.parents:
+                break
+            os.chown(part, user.uid, user.gid)
+    return path
+
+
+def run(
+    name: str, *args: str, timeout_s: float = 30.0, check: bool = True, log: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool as the PostgreSQL user, bounded by `timeout_s`.
+
+    Output goes to `log` when given (a process that outlives the tool, like the postmaster
+    started by pg_ctl, must not hold our pipes), else it is captured for the error message.
+    """
+    user = pg_user()
+    cmd = [tool(name), *args]
+    kwargs: dict[str, object] = {}
+    if user.name is not None:
+        kwargs = {"user": user.uid, "group": user.gid, "extra_groups": []}
+    try:
+        if log is not None:
+            with open(log, "ab") as out:
+                proc = subprocess.run(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    timeout=timeout_s, text=True, cwd="/", start_new_session=True, **kwargs,  # type: ignore[call-overload]
+                )
+        else:
+            proc = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
+                text=True, cwd="/", start_new_session=True, **kwargs,  # type: ignore[call-overload]
+            )
+    except subprocess.TimeoutExpired:
+        raise ProviderError(f"{name} did not finish within {timeout_s:g} s") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout or "").strip().splitlines()
+        tail = detail[-1] if detail else (f"see {log}" if log else "no output")
+        raise ProviderError(f"{name} failed (exit {proc.returncode}): {tail}")
+    return proc  # type: ignore[no-any-return]

@@ -1,0 +1,45 @@
+"""Shared fixtures: real PostgreSQL clusters on free loopback ports, stopped afterwards."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from regionguard.app.migrate import migrate
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.netutil import free_port
+from regionguard.providers.local.postgres import PostgresCluster
+
+
+@dataclass
+class PgPair:
+    primary: PostgresCluster
+    standby: PostgresCluster
+
+    def dsns(self) -> dict[str, str]:
+        return {c.name: c.dsn() for c in (self.primary, self.standby)}
+
+
+@pytest.fixture(scope="module")
+def pg_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgPair]:
+    """east = primary with the app's schema; west = a synchronous hot standby (pg_basebackup -R)."""
+    state_dir = tmp_path_factory.mktemp("pgpair")
+    root = pgbin.data_root(state_dir)
+    primary = PostgresCluster("east", root / "east", "127.0.0.1", free_port(), "orders")
+    standby = PostgresCluster("west", root / "west", "127.0.0.1", free_port(), "orders")
+    try:
+        primary.create_primary()
+        migrate(primary.dsn())
+        primary.set_sync_standby("west")
+        standby.create_standby(primary)
+        yield PgPair(primary, standby)
+    finally:
+        for cluster in (standby, primary):
+            cluster.remove()
+        shutil.rmtree(root, ignore_errors=True)
+        assert not primary.processes() and not standby.processes()
+
+

@@ -1,0 +1,204 @@
+"""The workload app against a real primary + hot standby: read local, write primary, 503 not 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regionguard.app.lambda_handler import build_handler
+from regionguard.app.main import create_app
+from regionguard.app.settings import AppSettings, SettingsError
+
+from ..conftest import PgPair
+
+pytestmark = pytest.mark.local
+
+
+def rid() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def order(request_id: str | None = None, **kw: object) -> dict[str, object]:
+    return {"request_id": request_id or rid(), "customer": "ada", "item": "widget",
+            "quantity": 2, **kw}
+
+
+@pytest.fixture
+def east(pg_pair: PgPair) -> Iterator[TestClient]:
+    with TestClient(create_app(AppSettings("east", pg_pair.dsns()))) as client:
+        yield client
+
+
+@pytest.fixture
+def west(pg_pair: PgPair) -> Iterator[TestClient]:
+    with TestClient(create_app(AppSettings("west", pg_pair.dsns()))) as client:
+        yield client
+
+
+def wait_for_writer(client: TestClient, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get("/health/deep").json().get("writer"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the app never discovered the primary")
+
+
+def test_write_goes_to_primary_and_replay_returns_the_same_row(east: TestClient) -> None:
+    wait_for_writer(east)
+    body = order()
+    first = east.post("/orders", json=body)
+    assert first.status_code == 201, first.text
+    created = first.json()
+    assert created["region"] == "east" and created["served_by"] == "east"
+    assert created["epoch"] == 1 and created["request_id"] == body["request_id"]
+    again = east.post("/orders", json=body)
+    assert again.status_code == 200
+    assert again.json()["id"] == created["id"]
+    assert east.get(f"/orders/{created['id']}").json()["request_id"] == body["request_id"]
+
+
+def test_standby_region_reads_locally_and_writes_to_the_primary(
+    west: TestClient, pg_pair: PgPair
+) -> None:
+    wait_for_writer(west)
+    deep = west.get("/health/deep").json()
+    assert deep["role"] == "standby" and deep["in_recovery"] is True
+    assert deep["writer"] == "east"
+    created = west.post("/orders", json=order()).json()
+    assert created["region"] == "east" and created["served_by"] == "west"
+    # remote_apply: the acknowledged write is already visible on the standby
+    read = west.get(f"/orders/{created['id']}")
+    assert read.status_code == 200
+    with pg_pair.standby.connect() as conn:  # and the read really came from the standby
+        row = conn.execute("SELECT pg_is_in_recovery(), count(*) FROM orders WHERE id = %s",
+                           (created["id"],)).fetchone()
+    assert row == (True, 1)
+
+
+def test_write_routed_to_the_standby_gets_503_with_retry_after(west: TestClient) -> None:
+    response = west.post("/orders", json=order(), headers={"X-Regionguard-Writer": "west"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "standby" in response.json()["detail"]
+
+
+def test_write_with_a_stale_epoch_is_refused(east: TestClient) -> None:
+    body = order()
+    response = east.post("/orders", json=body, headers={"X-Regionguard-Epoch": "7",
+                                                         "X-Regionguard-Writer": "east"})
+    assert response.status_code == 503
+    assert "epoch mismatch" in response.json()["detail"]
+    by_request = east.get("/orders", params={"request_id": body["request_id"]}).json()
+    assert by_request["items"] == []  # refused means not written
+    ok = east.post("/orders", json=body, headers={"X-Regionguard-Epoch": "1",
+                                                   "X-Regionguard-Writer": "east"})
+    assert ok.status_code == 201
+
+
+def test_validation_errors_are_422_with_field_paths(east: TestClient) -> None:
+    response = east.post("/orders", json={"request_id": "", "customer": "x", "quantity": 0})
+    assert response.status_code == 422
+    fields = {tuple(e["loc"]) for e in response.json()["detail"]}
+    assert {("body", "request_id"), ("body", "item"), ("body", "quantity")} <= fields
+    assert east.get("/orders", params={"limit": 0}).status_code == 422
+
+
+def test_list_pages_by_id_and_delete(east: TestClient) -> None:
+    wait_for_writer(east)
+    ids = [east.post("/orders", json=order()).json()["id"] for _ in range(3)]
+    page = east.get("/orders", params={"after": ids[0] - 1, "limit": 2}).json()
+    assert [o["id"] for o in page["items"]] == ids[:2]
+    assert page["next_after"] == ids[1]
+    rest = east.get("/orders", params={"after": page["next_after"], "limit": 2}).json()
+    assert rest["items"][0]["id"] == ids[2]
+    assert east.delete(f"/orders/{ids[0]}").status_code == 204
+    assert east.get(f"/orders/{ids[0]}").status_code == 404
+    assert east.delete(f"/orders/{ids[0]}").status_code == 404
+
+
+def test_health_endpoints_and_openapi(east: TestClient) -> None:
+    assert east.get("/health").json() == {"status": "ok", "region": "east"}
+    deep = east.get("/health/deep").json()
+    assert deep["role"] == "primary" and deep["epoch"] == 1 and deep["lag_bytes"] == 0
+    spec = east.get("/openapi.json").json()
+    assert "/orders" in spec["paths"] and "/health/deep" in spec["paths"]
+
+
+def test_unreachable_database_is_503_not_500(pg_pair: PgPair) -> None:
+    dsns = {**pg_pair.dsns(), "east": "host=127.0.0.1 port=1 dbname=orders user=postgres"}
+    with TestClient(create_app(AppSettings("east", dsns, db_timeout_s=0.3))) as client:
+        deep = client.get("/health/deep")
+        assert deep.status_code == 503 and deep.headers["Retry-After"]
+        assert client.get("/orders/1").status_code == 503
+
+
+def test_migrations_are_idempotent_and_skipped_on_the_standby(pg_pair: PgPair) -> None:
+    from regionguard.app.migrate import migrate
+
+    assert migrate(pg_pair.primary.dsn()) == []
+    assert migrate(pg_pair.standby.dsn()) == []
+
+
+def test_settings_from_env_reject_bad_input() -> None:
+    with pytest.raises(SettingsError, match="RG_REGION"):
+        AppSettings.from_env({})
+    with pytest.raises(SettingsError, match="RG_DSNS"):
+        AppSettings.from_env({"RG_REGION": "east", "RG_DSNS": "{not json"})
+    with pytest.raises(SettingsError, match="'east'"):
+        AppSettings.from_env({"RG_REGION": "east", "RG_DSNS": '{"west": "x"}'})
+
+
+def http_api_v2_event(method: str, path: str, body: dict[str, object] | None = None,
+                      query: str = "") -> dict[str, object]:
+    """The event API Gateway HTTP API (payload format 2.0) sends to a Lambda integration."""
+    raw = json.dumps(body).encode() if body is not None else b""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json", "host": "api.example.com",
+                    "x-forwarded-proto": "https", "x-forwarded-port": "443"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api1", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "req-1", "routeKey": "$default",
+            "stage": "$default", "time": "23/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"},
+        },
+        "body": base64.b64encode(raw).decode() if raw else None,
+        "isBase64Encoded": bool(raw),
+    }
+
+
+def test_lambda_handler_serves_the_same_app_for_http_api_v2(pg_pair: PgPair) -> None:
+    handler = build_handler(AppSettings("east", pg_pair.dsns()))
+    try:
+        _exercise_lambda(handler)
+    finally:
+        handler.app.state.router.close()
+
+
+def _exercise_lambda(handler: Any) -> None:
+    body = order()
+    created = handler(http_api_v2_event("POST", "/orders", body), None)
+    # the pools open without waiting, so the first write may find no writer yet
+    deadline = time.monotonic() + 10
+    while created["statusCode"] == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        created = handler(http_api_v2_event("POST", "/orders", body), None)
+    assert created["statusCode"] in (200, 201), created
+    row = json.loads(created["body"])
+    got = handler(http_api_v2_event("GET", f"/orders/{row['id']}"), None)
+    assert got["statusCode"] == 200
+    assert json.loads(got["body"])["request_id"] == body["request_id"]
+    health = handler(http_api_v2_event("GET", "/health"), None)
+    assert json.loads(health["body"])["region"] == "east"

@@ -1,0 +1,93 @@
+"""Topology validation: each bad input gives one line naming file and field, and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from regionguard.cli import app
+from regionguard.config import Role, Strategy, load_topology
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = (REPO / "regionguard.toml").read_text()
+
+
+def run_validate(path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    return result.exit_code, result.output
+
+
+def test_example_topology_is_valid_and_is_the_documented_default() -> None:
+    topo = load_topology(REPO / "regionguard.toml")
+    assert topo.app == "orders"
+    assert topo.strategy is Strategy.PILOT_LIGHT
+    assert topo.home_primary == "east"
+    assert topo.regions["west"].home_role is Role.STANDBY
+    assert topo.health.interval_s == 0.25 and topo.health.quorum == 2
+    assert topo.desired_processes("west", Role.STANDBY) == 0
+    assert topo.desired_processes("west", Role.PRIMARY) == 2
+
+
+def test_validate_accepts_the_example(tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(EXAMPLE)
+    code, output = run_validate(path)
+    assert code == 0, output
+    assert "ok" in output
+
+
+BAD_INPUTS = {
+    "unknown-key": (EXAMPLE.replace('app = "orders"', 'app = "orders"\ncolour = "blue"'),
+                    "colour: unknown key"),
+    "unknown-nested-key": (EXAMPLE.replace("quorum = 2", "quorum = 2\nretries = 3"),
+                           "health.retries: unknown key"),
+    "two-primaries": (EXAMPLE.replace('home_role = "standby"', 'home_role = "primary"'),
+                      "exactly one region must have home_role"),
+    "no-standby": (EXAMPLE[: EXAMPLE.index("[regions.west]")] + EXAMPLE[EXAMPLE.index("[aws]"):],
+                   "regions: need exactly two regions (one primary, one standby), found 1"),
+    "negative-interval": (EXAMPLE.replace("interval_s = 0.25", "interval_s = -1"),
+                          "health.interval_s: Input should be greater than 0"),
+    "timeout-not-below-interval": (EXAMPLE.replace("timeout_s = 0.2", "timeout_s = 0.3"),
+                                   "timeout_s (0.3) must be below interval_s (0.25)"),
+    "unknown-strategy": (EXAMPLE.replace('strategy = "pilot-light"', 'strategy = "hot-spare"'),
+                         "strategy: Input should be"),
+    "unreadable-toml": (EXAMPLE.replace('app = "orders"', 'app = "orders'), "invalid TOML"),
+    "role-typo": (EXAMPLE.replace('home_role = "standby"', 'home_role = "secondary"'),
+                  "regions.west.home_role"),
+    "capacity-vs-strategy": (EXAMPLE.replace("standby_capacity = 0\nlocal",
+                                             "standby_capacity = 1\nlocal", 1),
+                             "regions.west.standby_capacity: 1 does not fit strategy"),
+    "async-with-rpo-0": (EXAMPLE.replace('replication = "sync"', 'replication = "async"'),
+                         "failover.rpo_target_s"),
+    "non-loopback-address": (EXAMPLE.replace('address = "127.0.0.1"', 'address = "10.0.0.1"', 1),
+                             "regions.east.local.address"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_topology_gives_one_line_naming_file_and_field(tmp_path: Path, case: str) -> None:
+    text, expected = BAD_INPUTS[case]
+    assert text != EXAMPLE, "the replacement did not apply; the case tests nothing"
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    code, output = run_validate(path)
+    assert code == 2
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    assert len(lines) == 1, output
+    assert str(path) in lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in output
+
+
+def test_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    code, output = run_validate(tmp_path / "absent.toml")
+    assert code == 2
+    assert "file not found" in output and len(output.strip().splitlines()) == 1
+
+
+def test_not_yet_available_commands_do_not_pretend() -> None:
+    result = CliRunner().invoke(app, ["synth"])
+    assert result.exit_code == 4
+    assert "not available yet" in result.output
