@@ -1,0 +1,338 @@
+"""The local world as a whole: `up` (idempotent, repairs), `status`, `down`.
+
+`up` reads live roles from state.json, never from the file's home roles, and never starts a
+demoted primary as a primary: a region whose database is no longer a standby of the live primary
+is left stopped until `failback` rebuilds it. Everything `up` starts is recorded with its
+(pid, start time) so `down` stops exactly those processes and proves none is left.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regionguard.app.migrate import migrate
+from regionguard.config import Replication, Role, Strategy, Topology
+from regionguard.errors import ConfigError, NotAvailable, ProviderError
+from regionguard.orchestrator.lsn import format_lsn
+from regionguard.orchestrator.ports import DbStatus, RouteTable
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
+from regionguard.providers.local.netutil import free_port
+from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.processes import AppProcesses
+from regionguard.providers.local.proctrack import ProcessRef, terminate
+from regionguard.providers.local.state import LocalStateStore
+
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class DownResult:
+    stopped: list[int] = field(default_factory=list)
+    survivors: list[int] = field(default_factory=list)
+    was_up: bool = True
+
+
+class Sandbox:
+    """One sandbox: a topology and the state dir that records what runs for it."""
+
+    def __init__(self, topology: Topology, state_dir: Path | None = None) -> None:
+        if topology.strategy is Strategy.BACKUP_RESTORE:
+            raise ConfigError(
+                'strategy: "backup-restore" runs in the aws world only; use pilot-light, '
+                "warm-standby or active-active locally"
+            )
+        self.topology = topology
+        self.state_dir = (state_dir or topology.state_dir).absolute()
+        self.store = LocalStateStore(self.state_dir)
+        self.frontdoor = HAProxyFrontDoor(topology, self.state_dir)
+
+    # -- pieces built from state ------------------------------------------------------------
+
+    def cluster(self, state: Mapping[str, Any], region: str) -> PostgresCluster:
+        return PostgresCluster(
+            name=region,
+            root=pgbin.data_root(self.state_dir) / region,
+            address=self.topology.regions[region].local.address,
+            port=int(state["ports"]["regions"][region]["db"]),
+            dbname=self.topology.app,
+        )
+
+    def clusters(self, state: Mapping[str, Any]) -> dict[str, PostgresCluster]:
+        return {r: self.cluster(state, r) for r in self.topology.regions}
+
+    def apps(self, state: Mapping[str, Any]) -> AppProcesses:
+        return AppProcesses(
+            self.state_dir,
+            dsns={r: c.dsn() for r, c in self.clusters(state).items()},
+            addresses={r: s.local.address for r, s in self.topology.regions.items()},
+        )
+
+    def roles(self, state: Mapping[str, Any]) -> dict[str, Role]:
+        return {r: Role(v) for r, v in state["roles"].items()}
+
+    def primary(self, state: Mapping[str, Any]) -> str:
+        return next(r for r, role in self.roles(state).items() if role is Role.PRIMARY)
+
+    def route_table(self, state: Mapping[str, Any]) -> RouteTable:
+        """Live routing: the primary region, plus standbys that serve (active-active)."""
+        roles = self.roles(state)
+        weights = {
+            r: 1 if role is Role.PRIMARY or (
+                self.topology.strategy is Strategy.ACTIVE_ACTIVE
+                and self.topology.desired_processes(r, role) > 0
+            ) else 0
+            for r, role in roles.items()
+        }
+        return RouteTable(weights=weights, writer=self.primary(state), epoch=int(state["epoch"]))
+
+    def _initial_state(self) -> dict[str, Any]:
+        taken: set[int] = set()
+
+        def port(address: str) -> int:
+            p = free_port(address, taken)
+            taken.add(p)
+            return p
+
+        regions = {}
+        for name, spec in self.topology.regions.items():
+            addr = spec.local.address
+            regions[name] = {
+                "db": port(addr),
+                "slots": [port(addr) for _ in range(self.topology.slots(name))],
+            }
+        front = self.topology.regions[self.topology.home_primary].local.address
+        return {
+            "app": self.topology.app,
+            "epoch": 1,
+            "roles": {n: s.home_role.value for n, s in self.topology.regions.items()},
+            "ports": {"frontdoor": port(front), "admin": port("127.0.0.1"), "regions": regions},
+            "processes": {"apps": {}},
+        }
+
+    # -- up ---------------------------------------------------------------------------------
+
+    def up(self, report: Report = _quiet, wait_s: float = 60.0) -> str:
+        """Bring every piece up, or repair what is missing. Idempotent; returns the URL."""
+        pgbin.bin_dir()
+        haproxy_binary()
+        with self.store.update() as state:
+            if not state.get("ports"):
+                state.update(self._initial_state())
+                report(f"new sandbox in {self.state_dir}")
+            self._up_databases(state, report)
+            self._up_frontdoor(state, report)
+            self._up_apps(state, report, wait_s)
+            self.frontdoor.route(state, self.route_table(state))
+            report(f"front door routes to {self.primary(state)} at epoch {state['epoch']}")
+            return self.frontdoor.url(state)
+
+    def _up_databases(self, state: dict[str, Any], report: Report) -> None:
+        primary_name = self.primary(state)
+        clusters = self.clusters(state)
+        primary = clusters[primary_name]
+        started = time.monotonic()
+        if primary.exists():
+            if primary.is_running():
+                report(f"{primary_name}: PostgreSQL primary already running")
+            primary.start()
+        else:
+            primary.create_primary()
+        migrate(primary.dsn())
+        report(f"{primary_name}: PostgreSQL primary on port {primary.port} "
+               f"({time.monotonic() - started:.1f} s)")
+        for name, cluster in clusters.items():
+            if name == primary_name:
+                continue
+            started = time.monotonic()
+            if cluster.exists() and not (cluster.data_dir / "standby.signal").exists():
+                report(f"{name}: database is a demoted primary; left stopped until "
+                       "`regionguard failback` rebuilds it as a standby")
+                continue
+            cluster.create_standby(primary)
+            report(f"{name}: PostgreSQL hot standby on port {cluster.port} "
+                   f"({time.monotonic() - started:.1f} s)")
+        self._apply_sync(state, report)
+
+    def _apply_sync(self, state: Mapping[str, Any], report: Report) -> None:
+        if self.topology.replication is not Replication.SYNC:
+            return
+        clusters = self.clusters(state)
+        primary_name = self.primary(state)
+        standby_name = self.topology.other_region(primary_name)
+        standby_up = clusters[standby_name].status().up
+        if standby_up or self.topology.failover.sync_standby_lost == "block":
+            clusters[primary_name].set_sync_standby(standby_name)
+            report(f"{primary_name}: synchronous replication to {standby_name}")
+        else:
+            clusters[primary_name].set_sync_standby(None)
+            report(f"{primary_name}: standby down, writing without a sync standby (degrade)")
+
+    def _up_frontdoor(self, state: dict[str, Any], report: Report) -> None:
+        current = state.get("processes", {}).get("haproxy")
+        if current and ProcessRef.from_dict(current).alive():
+            report("front door (HAProxy) already running")
+            return
+        state.setdefault("route", {})
+        self.frontdoor.start(state)
+        report(f"front door (HAProxy) on {self.frontdoor.url(state)}")
+
+    def _up_apps(self, state: dict[str, Any], report: Report, wait_s: float) -> None:
+        apps = self.apps(state)
+        roles = self.roles(state)
+        for region, role in roles.items():
+            desired = self.topology.desired_processes(region, role)
+            started = apps.scale(state, region, desired, self._port_mover(state))
+            self.frontdoor.sync_probe_slots(state, region)
+            if started:
+                report(f"{region}: started app processes in slots {started}")
+        for region, role in roles.items():
+            desired = self.topology.desired_processes(region, role)
+            if desired:
+                t0 = time.monotonic()
+                apps.wait_ready(lambda: state, region, desired, wait_s)
+                report(f"{region}: {desired} app processes ready "
+                       f"({time.monotonic() - t0:.1f} s)")
+
+    def _port_mover(self, state: dict[str, Any]) -> Callable[[str, int, int], None]:
+        def moved(region: str, slot: int, port: int) -> None:
+            addr = self.topology.regions[region].local.address
+            for backend in ("app", f"probe_{region}"):
+                self.frontdoor.runtime(
+                    state, f"set server {backend}/{region}-{slot} addr {addr} port {port}"
+                )
+        return moved
+
+    def scale(self, region: str, count: int) -> list[int]:
+        """Run exactly `count` app processes in `region`; returns the slots started."""
+        with self.store.update() as state:
+            started = self.apps(state).scale(state, region, count, self._port_mover(state))
+            self.frontdoor.sync_probe_slots(state, region)
+            return started
+
+    def route(self, table: RouteTable) -> None:
+        with self.store.update() as state:
+            self.frontdoor.route(state, table)
+
+    # -- down -------------------------------------------------------------------------------
+
+    def down(self, purge: bool = False, report: Report = _quiet) -> DownResult:
+        """Stop every process this sandbox started and prove none is left."""
+        result = DownResult()
+        if not self.store.exists():
+            result.was_up = False
+            if purge:
+                self._purge()
+            return result
+        with self.store.update() as state:
+            refs = self._recorded_refs(state)
+            clusters = self.clusters(state)
+            db_procs = [p for c in clusters.values() for p in c.processes()]
+            if not refs and not db_procs:
+                result.was_up = False
+            procs = [p for p in (r.process() for r in refs) if p is not None]
+            result.stopped = [p.pid for p in procs] + [p.pid for p in db_procs]
+            result.survivors += terminate(procs, grace_s=3)
+            for name, cluster in clusters.items():
+                if cluster.processes():
+                    cluster.stop("fast", 10)
+                    report(f"{name}: PostgreSQL stopped")
+            result.survivors += [p.pid for c in clusters.values() for p in c.processes()]
+            result.survivors += [r.pid for r in refs if r.alive()]
+            state["processes"] = {"apps": {}}
+        if purge:
+            self._purge()
+        return result
+
+    def _recorded_refs(self, state: Mapping[str, Any]) -> list[ProcessRef]:
+        procs = state.get("processes", {})
+        refs = [ProcessRef.from_dict(procs[k]) for k in ("controller", "supervisor", "haproxy")
+                if procs.get(k)]
+        for slots in procs.get("apps", {}).values():
+            refs += [ProcessRef.from_dict(ref) for ref in slots.values()]
+        return refs
+
+    def _purge(self) -> None:
+        root = pgbin.data_root(self.state_dir)
+        if root != self.state_dir and root.exists():
+            shutil.rmtree(root)
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The `status --json` contract (see README). Reads live state; changes nothing."""
+        if not self.store.exists():
+            raise NotAvailable(f"no sandbox in {self.state_dir}; start one with `regionguard up`")
+        state = self.store.read()
+        clusters = self.clusters(state)
+        primary = self.primary(state)
+        apps = self.apps(state)
+        roles = self.roles(state)
+
+        def db(region: str) -> DbStatus:
+            other = clusters[primary] if region != primary else None
+            return clusters[region].status(other)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            dbs = dict(zip(roles, pool.map(db, roles), strict=True))
+            computes = dict(zip(roles, pool.map(
+                lambda r: apps.status(state, r, self.topology.desired_processes(r, roles[r])),
+                roles), strict=True))
+        try:
+            shares: dict[str, float] | None = self.frontdoor.shares(state)
+        except ProviderError:
+            shares = None
+        haproxy = state.get("processes", {}).get("haproxy")
+        controller = state.get("processes", {}).get("controller")
+        controller_alive = bool(controller and ProcessRef.from_dict(controller).alive())
+        return {
+            "front_door": {
+                "url": self.frontdoor.url(state),
+                "running": bool(haproxy and ProcessRef.from_dict(haproxy).alive()),
+            },
+            "epoch": int(state["epoch"]),
+            "controller": {
+                "running": controller_alive,
+                "pid": controller["pid"] if controller_alive and controller else None,
+                "mode": self.topology.failover.mode,
+            },
+            "regions": [
+                {
+                    "name": r,
+                    "home_role": self.topology.regions[r].home_role.value,
+                    "role": roles[r].value,
+                    "db": {
+                        "up": dbs[r].up,
+                        "in_recovery": dbs[r].in_recovery,
+                        "port": dbs[r].port,
+                        "pids": list(dbs[r].pids),
+                        "lsn": format_lsn(dbs[r].lsn),
+                        "lag_bytes": dbs[r].lag_bytes,
+                        "lag_s": dbs[r].lag_s,
+                        "timeline": dbs[r].timeline,
+                        "epoch": dbs[r].epoch,
+                    },
+                    "compute": {
+                        "ready": computes[r].ready,
+                        "desired": computes[r].desired,
+                        "pids": list(computes[r].pids),
+                        "urls": list(computes[r].urls),
+                    },
+                    "traffic_share": None if shares is None else round(shares.get(r, 0.0), 4),
+                }
+                for r in roles
+            ],
+            "last_failover": state.get("last_failover"),
+        }

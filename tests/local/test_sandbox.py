@@ -1,0 +1,116 @@
+"""The local world through the real CLI: up, write through the front door, read it on the
+standby, scale, route, down — each step a new process, as an operator in a new shell."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from regionguard.config import load_topology
+from regionguard.orchestrator.ports import RouteTable
+from regionguard.providers.local.sandbox import Sandbox
+
+from .sandbox_helpers import all_pids, cli, region, status, write_topology
+
+pytestmark = pytest.mark.local
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[Path]:
+    path = write_topology(tmp_path)
+    try:
+        yield path
+    finally:
+        cli(path, "down", "--purge", check=False)
+
+
+def test_up_write_read_on_standby_route_and_down_leaves_nothing(config: Path) -> None:
+    first = cli(config, "up")
+    assert "front door http://127.0.0.1:" in first.stdout
+    data = status(config)
+    url = data["front_door"]["url"]
+    east, west = region(data, "east"), region(data, "west")
+    assert (east["role"], west["role"]) == ("primary", "standby")
+    assert east["db"]["up"] and not east["db"]["in_recovery"]
+    assert west["db"]["up"] and west["db"]["in_recovery"]
+    assert east["compute"] == {**east["compute"], "ready": 2, "desired": 2}
+    assert west["compute"]["desired"] == 0 and west["compute"]["pids"] == []
+    assert (east["traffic_share"], west["traffic_share"]) == (1.0, 0.0)
+
+    created = httpx.post(f"{url}/orders", json={
+        "request_id": "sandbox-1", "customer": "ada", "item": "widget", "quantity": 3})
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["region"] == "east" and order["epoch"] == 1
+    # sync replication (remote_apply): the acknowledged row is on the standby already
+    with psycopg.connect(f"host=127.0.0.1 port={west['db']['port']} dbname=orders "
+                         "user=postgres", connect_timeout=3) as conn:
+        row = conn.execute("SELECT pg_is_in_recovery(), request_id FROM orders WHERE id = %s",
+                           (order["id"],)).fetchone()
+    assert row == (True, "sandbox-1")
+
+    # up again (a new process) repairs nothing and starts no duplicates
+    before = all_pids(data)
+    cli(config, "up")
+    assert all_pids(status(config)) == before
+
+    # route to the standby region: its app processes serve reads locally, writes go to east
+    sandbox = Sandbox(load_topology(config))
+    sandbox.scale("west", 2)
+    sandbox.apps(sandbox.store.read()).wait_ready(sandbox.store.read, "west", 2, 30)
+    sandbox.route(RouteTable(weights={"east": 0, "west": 1}, writer="east", epoch=1))
+    after_route = status(config)
+    assert region(after_route, "west")["traffic_share"] == 1.0
+    assert region(after_route, "east")["traffic_share"] == 0.0
+    read = httpx.get(f"{url}/orders/{order['id']}")
+    assert read.status_code == 200
+    write = httpx.post(f"{url}/orders", json={
+        "request_id": "sandbox-2", "customer": "ada", "item": "widget", "quantity": 1}).json()
+    assert (write["served_by"], write["region"]) == ("west", "east")
+
+    pids = all_pids(status(config))
+    down = cli(config, "down")
+    assert "stopped" in down.stdout
+    assert not [p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert "nothing is up" in cli(config, "down").stdout
+
+
+def test_scale_standby_from_0_to_2_and_back_to_0(config: Path) -> None:
+    cli(config, "up")
+    sandbox = Sandbox(load_topology(config))
+    assert sandbox.scale("west", 2) == [1, 2]
+    assert sandbox.scale("west", 2) == []  # idempotent
+    sandbox.apps(sandbox.store.read()).wait_ready(sandbox.store.read, "west", 2, 30)
+    west = region(status(config), "west")
+    assert west["compute"]["ready"] == 2 and len(west["compute"]["pids"]) == 2
+    pids = west["compute"]["pids"]
+    sandbox.scale("west", 0)
+    assert region(status(config), "west")["compute"]["pids"] == []
+    assert not [p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> None:
+    cli(config, "up")
+    east = region(status(config), "east")
+    victim = east["compute"]["pids"][0]
+    proc = psutil.Process(victim)
+    proc.kill()
+    proc.wait(timeout=5)
+    cli(config, "up")
+    repaired = region(status(config), "east")["compute"]
+    assert repaired["ready"] == 2 and len(repaired["pids"]) == 2
+    assert victim not in repaired["pids"]
+
+
+def test_status_and_down_without_a_sandbox(tmp_path: Path) -> None:
+    config = write_topology(tmp_path)
+    missing = cli(config, "status", check=False)
+    assert missing.returncode == 4 and "regionguard up" in missing.stderr
+    assert "nothing is up" in cli(config, "down").stdout
