@@ -23,7 +23,9 @@ def write_topology(tmp_path: Path, **overrides: str) -> Path:
     return path
 
 
-def cli(config: Path, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    config: Path, *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "regionguard", "-c", str(config), *args],
         capture_output=True, text=True, timeout=timeout,

@@ -102,9 +102,8 @@ class HAProxyFrontDoor:
             "    http-request deny deny_status 403 if probe_request !METH_GET",
         ]
         for region in self.topology.regions:
-            lines.append(
-                f"    use_backend probe_{region} if {{ req.hdr(X-Regionguard-Region) -m str {region} }}"
-            )
+            cond = f"{{ req.hdr(X-Regionguard-Region) -m str {region} }}"
+            lines.append(f"    use_backend probe_{region} if {cond}")
         lines += [
             f"    default_backend {APP_BACKEND}",
             "",

@@ -8,6 +8,7 @@ them and a reused pid is never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -116,10 +117,8 @@ class AppProcesses:
         dead slots."""
         procs = [p for p in (r.process() for r in self.running(state, region).values()) if p]
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         return [p.pid for p in procs]
 
     def urls(self, state: Mapping[str, Any], region: str) -> dict[int, str]:
