@@ -7,9 +7,12 @@ Every command turns a `RegionGuardError` into one line on stderr and its exit co
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,8 +22,19 @@ from rich.console import Console
 from rich.table import Table
 
 from regionguard.config import DEFAULT_CONFIG_FILE, Topology, load_topology
-from regionguard.errors import NotAvailable, ProviderError, RegionGuardError
+from regionguard.errors import (
+    NotAvailable,
+    ProviderError,
+    RegionGuardError,
+    UnsafeOperation,
+    UsageError,
+)
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.controller import Controller
+from regionguard.orchestrator.executor import Executor, Ports
+from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
+from regionguard.providers.local.supervisor import supervise
 
 app = typer.Typer(
     help="Keep an application available across two regions and fail it over automatically.",
@@ -126,8 +140,10 @@ def up(
     Starts PostgreSQL primary + streaming hot standby, the app processes each region runs in
     its live role, and the HAProxy front door; prints the front-door URL."""
     sb = sandbox()
+    report = progress_reporter()
     with out.status("bringing the sandbox up ...", spinner="dots"):
-        url = sb.up(report=progress_reporter(), wait_s=wait)
+        url = sb.up(report=report, wait_s=wait)
+        sb.start_supervisor(ctx_state.config, report)
     out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
 
 
@@ -180,14 +196,143 @@ def render_status(data: dict[str, Any]) -> None:
             "?" if share is None else f"{share:.0%}",
         )
     out.print(table)
+    last = data.get("last_failover")
+    if last:
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in last["steps"].items())
+        out.print(f"last {last['plan']}: {last['from']} -> {last['to']}, RTO {last['rto_s']:.2f} s"
+                  f" ({steps}; other {last['other_s']:.2f})", highlight=False)
     ctl = data["controller"]
     out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
               f" ({ctl['mode']})")
 
 
+# -- the engine's commands ---------------------------------------------------------------------
+
+
+def _observe(ports: Ports) -> plans.Observation:
+    live = ports.state.load()
+    if live.plan is not None:
+        raise UnsafeOperation(
+            f"plan {live.plan.get('name')} ({live.plan.get('id')}) is running or was "
+            "interrupted; the controller resumes it (run `regionguard up` if it is not running)"
+        )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(ports.database.status, list(ports.topology.regions)))
+    return plans.Observation(live, {s.region: s for s in statuses})
+
+
+def _run_plan(ports: Ports, plan: plans.Plan, dry_run: bool, yes: bool) -> None:
+    for line in plan.describe():
+        out.print(line, highlight=False)
+    if dry_run:
+        out.print("[dim](dry run: nothing was changed)[/dim]")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("this changes which region takes writes; pass --yes to confirm")
+        typer.confirm(f"{plan.kind.value} to {plan.target}: proceed?", abort=True)
+    report = progress_reporter()
+
+    def on_step(name: str, outcome: str, elapsed: float) -> None:
+        if outcome == "done":
+            report(f"{name} done ({elapsed:.2f} s)")
+
+    with ports.state.plan_lock() as held:
+        if not held:
+            raise UnsafeOperation("another plan is running (plan lock held); wait for it")
+        summary = Executor(ports).run(plan, on_step=on_step)
+    out.print(f"[bold green]{plan.kind.value} done[/bold green]: {plan.target} is primary; "
+              f"RTO {summary.get('rto_s')} s", highlight=False)
+    render_status(sandbox().status())
+
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@app.command()
+@one_line_errors
+def failover(
+    to: Annotated[str | None, typer.Option(help="Target region (default: the standby).")]
+    = None,
+    force: Annotated[bool, typer.Option(help="Fail over even if the primary looks healthy "
+                                        "or the standby lags beyond the RPO target.")] = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+) -> None:
+    """Unplanned: fence the primary, promote the standby, scale, route, verify."""
+    ports = build_ports(topology())
+    plan = plans.failover(ports.topology, _observe(ports), to, force=force)
+    _run_plan(ports, plan, dry_run, yes)
+
+
+@app.command()
+@one_line_errors
+def switchover(
+    to: Annotated[str, typer.Option(help="Region to make primary.")],
+    dry_run: DryRun = False,
+    yes: Yes = False,
+) -> None:
+    """Planned, no data loss: stop writes, wait for the standby to replay, swap roles."""
+    ports = build_ports(topology())
+    plan = plans.switchover(ports.topology, _observe(ports), to)
+    _run_plan(ports, plan, dry_run, yes)
+
+
+@app.command()
+@one_line_errors
+def failback(dry_run: DryRun = False, yes: Yes = False) -> None:
+    """Rebuild the home primary as a standby (pg_rewind or copy), then switch back to it."""
+    ports = build_ports(topology())
+    plan = plans.failback(ports.topology, _observe(ports))
+    _run_plan(ports, plan, dry_run, yes)
+
+
+@app.command()
+@one_line_errors
+def events(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    last: Annotated[int, typer.Option(help="Show only the last N events (0: all).")] = 50,
+) -> None:
+    """The engine's journal: verdicts, plan steps, alerts (from .regionguard/journal.jsonl)."""
+    entries = build_ports(topology()).journal.entries()
+    if last:
+        entries = entries[-last:]
+    if as_json:
+        for e in entries:
+            sys.stdout.write(json.dumps(e) + "\n")
+        return
+    if not entries:
+        out.print("no events yet")
+        return
+    for e in entries:
+        what = " ".join(str(e[k]) for k in ("step", "outcome", "region", "verdict")
+                        if e.get(k) is not None)
+        extra = e.get("detail") or e.get("reason") or ""
+        dur = f" ({e['duration_s']} s)" if "duration_s" in e else ""
+        plan_id = f" [{e['plan']}]" if e.get("plan") else ""
+        out.print(f"{e['ts']} {e['event']:<14} {what}{dur}{plan_id} {extra}", highlight=False)
+
+
+@app.command("_supervise", hidden=True)
+def supervise_cmd() -> None:
+    """(internal) Keep the controller running."""
+    topo = topology()
+    raise typer.Exit(supervise(ctx_state.config.absolute(), topo.state_dir.absolute()))
+
+
+@app.command("_controller", hidden=True)
+def controller_cmd() -> None:
+    """(internal) The detection and failover loop."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ports = build_ports(topology())
+    controller = Controller(ports)
+    signal.signal(signal.SIGTERM, lambda *_: controller.stop.set())
+    controller.run_forever()
+
+
 for _name, _issue in [
-    ("events", "failover engine"), ("failover", "failover engine"),
-    ("switchover", "failover engine"), ("failback", "failover engine"),
     ("drill", "drills"), ("synth", "AWS CDK app"),
 ]:
     app.command(_name)(_not_yet(_name, _issue))

@@ -8,6 +8,7 @@ timeout, and what it raises when the backend cannot be reached (`ProviderError` 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -194,4 +195,13 @@ class StateStore(Protocol):
 
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
         """Record the plan as finished and the live roles it produced."""
+        ...
+
+    def set_roles(self, roles: Mapping[str, Role]) -> None:
+        """Record live roles (after promote, before the plan finishes). Idempotent."""
+        ...
+
+    def plan_lock(self) -> AbstractContextManager[bool]:
+        """Hold the one-plan-at-a-time lock; yields False (without waiting) when another
+        process holds it. Released when the holder exits, even by SIGKILL."""
         ...

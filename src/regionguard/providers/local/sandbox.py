@@ -8,7 +8,10 @@ is left stopped until `failback` rebuilds it. Everything `up` starts is recorded
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +22,7 @@ from typing import Any
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import ConfigError, NotAvailable, ProviderError
+from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
 from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.ports import DbStatus, RouteTable
 from regionguard.providers.local import pgbin
@@ -235,6 +239,12 @@ class Sandbox:
                 self._purge()
             return result
         with self.store.update() as state:
+            supervisor = state.get("processes", {}).get("supervisor")
+            if supervisor:  # first, so it cannot restart the controller behind our back
+                proc = ProcessRef.from_dict(supervisor).process()
+                if proc:
+                    result.stopped.append(proc.pid)
+                    result.survivors += terminate([proc], grace_s=5)
             refs = self._recorded_refs(state)
             clusters = self.clusters(state)
             db_procs = [p for c in clusters.values() for p in c.processes()]
@@ -256,11 +266,44 @@ class Sandbox:
 
     def _recorded_refs(self, state: Mapping[str, Any]) -> list[ProcessRef]:
         procs = state.get("processes", {})
-        refs = [ProcessRef.from_dict(procs[k]) for k in ("controller", "supervisor", "haproxy")
-                if procs.get(k)]
+        refs = [ProcessRef.from_dict(procs[k]) for k in ("supervisor", "haproxy") if procs.get(k)]
+        controller = self.controller_ref()
+        if controller:
+            refs.append(controller)
         for slots in procs.get("apps", {}).values():
             refs += [ProcessRef.from_dict(ref) for ref in slots.values()]
         return refs
+
+    @property
+    def controller_file(self) -> Path:
+        return self.state_dir / "controller" / "controller.json"
+
+    def controller_ref(self) -> ProcessRef | None:
+        try:
+            return ProcessRef.from_dict(json.loads(self.controller_file.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return None
+
+    def start_supervisor(self, config: Path, report: Report = _quiet) -> ProcessRef:
+        """Start the controller's supervisor unless it runs; it restarts the controller."""
+        with self.store.update() as state:
+            current = state.get("processes", {}).get("supervisor")
+            if current and ProcessRef.from_dict(current).alive():
+                report("controller supervisor already running")
+                return ProcessRef.from_dict(current)
+            logdir = self.state_dir / "controller"
+            logdir.mkdir(parents=True, exist_ok=True)
+            with open(logdir / "supervisor.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "regionguard", "-c", str(config.absolute()),
+                     "_supervise"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, cwd=Path.cwd(),
+                )
+            ref = ProcessRef.of(proc.pid)
+            state.setdefault("processes", {})["supervisor"] = ref.as_dict()
+        report(f"controller started ({self.topology.failover.mode} failover)")
+        return ref
 
     def _purge(self) -> None:
         root = pgbin.data_root(self.state_dir)
@@ -268,6 +311,13 @@ class Sandbox:
             shutil.rmtree(root)
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
+
+    def last_plan_summary(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        plan_id = state.get("last_plan")
+        if not plan_id:
+            return None
+        journal = Journal(FileSink(self.state_dir / "journal.jsonl"))
+        return rto_breakdown(journal.entries(), plan_id)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -295,8 +345,8 @@ class Sandbox:
         except ProviderError:
             shares = None
         haproxy = state.get("processes", {}).get("haproxy")
-        controller = state.get("processes", {}).get("controller")
-        controller_alive = bool(controller and ProcessRef.from_dict(controller).alive())
+        controller = self.controller_ref()
+        controller_alive = bool(controller and controller.alive())
         return {
             "front_door": {
                 "url": self.frontdoor.url(state),
@@ -305,7 +355,7 @@ class Sandbox:
             "epoch": int(state["epoch"]),
             "controller": {
                 "running": controller_alive,
-                "pid": controller["pid"] if controller_alive and controller else None,
+                "pid": controller.pid if controller_alive and controller else None,
                 "mode": self.topology.failover.mode,
             },
             "regions": [
@@ -334,5 +384,5 @@ class Sandbox:
                 }
                 for r in roles
             ],
-            "last_failover": state.get("last_failover"),
+            "last_failover": self.last_plan_summary(state),
         }

@@ -23,6 +23,7 @@ from regionguard.orchestrator.ports import LiveState
 STATE_FILE = "state.json"
 PLAN_FILE = "plan.json"
 LOCK_FILE = "state.lock"
+PLAN_LOCK_FILE = "plan.lock"
 SCHEMA_VERSION = 1
 
 
@@ -123,6 +124,24 @@ class LocalStateStore:
         with self.locked():
             write_json_atomic(self.dir / PLAN_FILE, dict(plan))
 
+    def set_roles(self, roles: Mapping[str, Role]) -> None:
+        with self.update() as data:
+            data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
+
+    @contextlib.contextmanager
+    def plan_lock(self) -> Iterator[bool]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / PLAN_LOCK_FILE, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
         with self.update() as data:
             plan = self.read_plan() or {}
@@ -130,3 +149,4 @@ class LocalStateStore:
                 plan["status"] = "done"
                 write_json_atomic(self.dir / PLAN_FILE, plan)
             data["roles"] = {k: str(v) for k, v in roles.items()}
+            data["last_plan"] = plan_id

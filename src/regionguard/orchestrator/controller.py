@@ -1,0 +1,278 @@
+"""The controller: probe every region each interval, decide from one snapshot, act.
+
+`decide` is a pure function of the snapshot (live roles, region health, the standby's database
+status); only `Controller` calls ports. One plan at a time: the controller runs a plan only while
+holding the plan lock, resumes a plan it finds running with nobody holding the lock (a crashed
+controller), and does nothing while another process (a manual command) runs one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from regionguard.config import Replication, Role, Topology
+from regionguard.errors import RegionGuardError
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.detector import RegionHealth, observe
+from regionguard.orchestrator.executor import Executor, Ports
+from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeResult, Verdict
+
+log = logging.getLogger("regionguard.controller")
+
+DB_PROBER = "postgres"
+HTTP_PROBER = "http"
+
+
+class Action(StrEnum):
+    NONE = "none"
+    FAILOVER = "failover"
+    ALERT = "alert"
+    REPAIR_APPS = "repair_apps"
+    DEGRADE_SYNC = "degrade_sync"
+    RESTORE_SYNC = "restore_sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    region: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    live: LiveState
+    health: Mapping[str, RegionHealth]
+    standby_db: DbStatus | None
+    sync_degraded: bool
+
+
+def counted_probers(topology: Topology, region: str, role: Role) -> frozenset[str]:
+    """App probes count only where app processes should run."""
+    if topology.desired_processes(region, role) > 0:
+        return frozenset({DB_PROBER, HTTP_PROBER})
+    return frozenset({DB_PROBER})
+
+
+def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
+    """What to do now, in order of urgency. Pure: the same snapshot gives the same decisions."""
+    primary = snap.live.primary
+    standby = topology.other_region(primary)
+    policy = topology.health
+    ph = snap.health.get(primary, RegionHealth())
+    sh = snap.health.get(standby, RegionHealth())
+    out: list[Decision] = []
+    if ph.verdict is Verdict.DOWN:
+        if topology.failover.mode == "manual":
+            return [Decision(Action.ALERT, primary,
+                             f"primary {primary} is DOWN; failover mode is manual")]
+        return [Decision(Action.FAILOVER, standby, f"primary {primary} is DOWN")]
+    if ph.failing(HTTP_PROBER, policy.failure_threshold) and not ph.failing(
+        DB_PROBER, policy.failure_threshold
+    ):
+        out.append(Decision(Action.REPAIR_APPS, primary,
+                            f"{primary}: app probes fail while its database answers"))
+    if (topology.replication is Replication.SYNC
+            and topology.failover.sync_standby_lost == "degrade"):
+        standby_lost = sh.failing(DB_PROBER, policy.failure_threshold)
+        standby_back = (
+            snap.standby_db is not None and snap.standby_db.up
+            and bool(snap.standby_db.in_recovery)
+            and (sh.streaks.get(DB_PROBER) is not None
+                 and sh.streaks[DB_PROBER].successes >= policy.recovery_threshold)
+        )
+        if standby_lost and not snap.sync_degraded:
+            out.append(Decision(Action.DEGRADE_SYNC, primary,
+                                f"sync standby {standby} lost; writing without it"))
+        elif standby_back and snap.sync_degraded:
+            out.append(Decision(Action.RESTORE_SYNC, primary,
+                                f"sync standby {standby} is back"))
+    return out or [Decision(Action.NONE)]
+
+
+@dataclass
+class Controller:
+    ports: Ports
+    clock_ns: Callable[[], int] = time.monotonic_ns
+    health: dict[str, RegionHealth] = field(default_factory=dict)
+    sync_degraded: bool = False
+    alerted: set[str] = field(default_factory=set)
+    _roles_seen: dict[str, Role] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.topology: Topology = self.ports.topology
+        self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="probe")
+        self._status_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dbstatus")
+        self._standby_status: Future[DbStatus] | None = None
+        self._last_standby: DbStatus | None = None
+        self.stop = threading.Event()
+
+    # -- one tick ---------------------------------------------------------------------------
+
+    def probe_all(self) -> dict[str, list[ProbeResult]]:
+        """Every prober on every region, concurrently, each bounded by the policy timeout."""
+        timeout = self.topology.health.timeout_s
+        futures = {
+            (region, prober.name): self._probe_pool.submit(prober.probe, region, timeout)
+            for region in self.topology.regions for prober in self.ports.probers
+        }
+        deadline = time.monotonic() + timeout + 0.02
+        results: dict[str, list[ProbeResult]] = {r: [] for r in self.topology.regions}
+        for (region, name), fut in futures.items():
+            try:
+                res = fut.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                res = ProbeResult(name, region, ok=False, latency_s=timeout, detail="timeout")
+            except Exception as exc:  # a prober must never stop the controller
+                res = ProbeResult(name, region, ok=False, latency_s=0.0, detail=str(exc))
+            results[region].append(res)
+        return results
+
+    def _poll_standby(self, standby: str) -> DbStatus | None:
+        fut = self._standby_status
+        if fut is not None and fut.done():
+            try:
+                current = fut.result()
+            except Exception:
+                current = DbStatus(standby, up=False, error="status failed")
+            previous = self._last_standby
+            if current.lag_s is None and previous is not None and previous.lag_s is not None:
+                # the primary is unreachable: keep the last lag measured against it
+                current = replace(current, lag_s=previous.lag_s, lag_bytes=previous.lag_bytes)
+            self._last_standby = current
+            fut = None
+        if fut is None:
+            self._standby_status = self._status_pool.submit(self.ports.database.status, standby)
+        return self._last_standby
+
+    def tick(self) -> list[Decision]:
+        live = self.ports.state.load()
+        if live.plan is not None:
+            self._resume(live)
+            return [Decision(Action.NONE, reason="plan running")]
+        if dict(live.roles) != self._roles_seen:  # roles changed: start every verdict afresh
+            self.health = {}
+            self._roles_seen = dict(live.roles)
+            self._last_standby = None
+        results = self.probe_all()
+        now = self.clock_ns()
+        for region, res in results.items():
+            before = self.health.get(region, RegionHealth())
+            after = observe(before, res, self.topology.health, now,
+                            counted_probers(self.topology, region, live.roles[region]))
+            if after.verdict is not before.verdict:
+                self.ports.journal.record(
+                    "verdict_change", region=region, verdict=after.verdict.value,
+                    previous=before.verdict.value,
+                    first_failure_ns=after.first_failure_ns,
+                    probes={r.prober: r.ok for r in res},
+                )
+                if after.verdict is Verdict.UP:
+                    self.alerted.discard(region)
+            self.health[region] = after
+        standby = self.topology.other_region(live.primary)
+        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.sync_degraded)
+        decisions = decide(self.topology, snap)
+        for d in decisions:
+            self.act(d, snap)
+        return decisions
+
+    # -- acting -----------------------------------------------------------------------------
+
+    def act(self, d: Decision, snap: Snapshot) -> None:
+        p = self.ports
+        if d.action is Action.NONE:
+            return
+        if d.action is Action.ALERT:
+            if d.region not in self.alerted:
+                self.alerted.add(d.region or "")
+                p.journal.record("alert", region=d.region, detail=d.reason)
+                p.notifier.notify("alert", {"region": d.region, "reason": d.reason})
+            return
+        if d.action is Action.REPAIR_APPS and d.region:
+            want = self.topology.desired_processes(d.region, snap.live.roles[d.region])
+            status = p.compute.scale(d.region, want)
+            p.journal.record("repair", region=d.region, detail=d.reason, desired=status.desired)
+            # give restarted processes time before judging them again
+            self.health[d.region] = RegionHealth(verdict=self.health[d.region].verdict)
+            return
+        if d.action in (Action.DEGRADE_SYNC, Action.RESTORE_SYNC) and d.region:
+            standby = self.topology.other_region(d.region)
+            try:
+                p.database.set_sync_standby(
+                    d.region, None if d.action is Action.DEGRADE_SYNC else standby)
+            except RegionGuardError as exc:
+                p.journal.record("sync_change_failed", detail=str(exc))
+                return
+            self.sync_degraded = d.action is Action.DEGRADE_SYNC
+            p.journal.record(d.action.value, region=d.region, detail=d.reason)
+            p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason})
+            return
+        if d.action is Action.FAILOVER and d.region:
+            self._failover(d, snap)
+
+    def _failover(self, d: Decision, snap: Snapshot) -> None:
+        p = self.ports
+        primary_health = self.health.get(snap.live.primary, RegionHealth())
+        dbs = {r: st for r, st in ((snap.live.primary, DbStatus(snap.live.primary, up=False)),
+                                   (d.region, snap.standby_db)) if st is not None}
+        try:
+            plan = plans.failover(self.topology, plans.Observation(snap.live, dbs), d.region,
+                                  reason=d.reason)
+        except RegionGuardError as exc:
+            key = f"ineligible:{d.region}"
+            if key not in self.alerted:
+                self.alerted.add(key)
+                p.journal.record("alert", region=d.region, detail=str(exc))
+                p.notifier.notify("alert", {"reason": str(exc)})
+            return
+        with p.state.plan_lock() as held:
+            if not held:
+                return
+            verdict = {"region": snap.live.primary, "verdict": "down",
+                       "first_failure_ns": primary_health.first_failure_ns,
+                       "mono_ns": primary_health.changed_at_ns}
+            try:
+                Executor(p).run(plan, verdict=verdict)
+            except RegionGuardError as exc:
+                log.error("failover failed: %s", exc)
+        self.health = {}
+
+    def _resume(self, live: LiveState) -> None:
+        assert live.plan is not None
+        with self.ports.state.plan_lock() as held:
+            if not held:
+                return  # another process (a manual command) is running it
+            plan = plans.Plan.from_dict(live.plan)
+            log.warning("resuming interrupted plan %s", plan.id)
+            try:
+                Executor(self.ports).run(plan, resume=live.plan)
+            except RegionGuardError as exc:
+                log.error("resumed plan failed: %s", exc)
+        self.health = {}
+
+    def run_forever(self) -> None:
+        interval = self.topology.health.interval_s
+        self.ports.journal.record("controller", outcome="started",
+                                  mode=self.topology.failover.mode)
+        next_tick = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.tick()
+            except RegionGuardError as exc:
+                log.warning("tick failed: %s", exc)
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:
+                next_tick = time.monotonic()
+                delay = 0
+            self.stop.wait(delay)
+        self._probe_pool.shutdown(wait=False, cancel_futures=True)
+        self._status_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,255 @@
+"""Runs a plan: claims the epoch, runs each step idempotently with retries inside its deadline,
+journals every transition, and saves progress after each step so a crash resumes, never repeats.
+
+A step is recorded `started` then `done` or `failed` with the plan id and epoch. On resume the
+executor skips steps already `done` (each step is idempotent anyway, so a step that was running
+when the controller died is simply run again). Failed plans stay in the journal: the history of
+failovers is an audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from regionguard.config import Role, Topology
+from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.orchestrator.journal import Journal, rto_breakdown
+from regionguard.orchestrator.plans import Plan, Step
+from regionguard.orchestrator.ports import (
+    Compute,
+    Database,
+    Notifier,
+    Prober,
+    RouteTable,
+    StateStore,
+    Traffic,
+)
+
+
+@dataclass
+class Ports:
+    """One world's implementation of every port, as `build_ports` wires it."""
+
+    topology: Topology
+    database: Database
+    compute: Compute
+    traffic: Traffic
+    probers: list[Prober]
+    notifier: Notifier
+    state: StateStore
+    journal: Journal
+    pause_file: Path | None = None  # test hook: pause once after the step named in this file
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    epoch: int
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+StepAction = Callable[[Ports, RunContext, Step, float], str]
+
+
+def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    st = p.compute.scale(step.args["region"], int(step.args["count"]))
+    return f"{step.args['region']}: {st.desired} processes wanted"
+
+
+def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    region = step.args["region"]
+    p.traffic.cut(region)  # always cut its traffic first, reachable or not
+    result = p.database.fence(region)
+    if not result.complete:
+        p.journal.record("unfenced", plan=ctx.plan.id, region=region,
+                         detail=list(result.unfenced))
+    return "; ".join(["front door: maint", *result.actions])
+
+
+def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    region = step.args["region"]
+    p.database.promote(region, ctx.epoch, remaining)
+    p.state.set_roles({region: Role.PRIMARY, step.args["source"]: Role.STANDBY})
+    return f"{region} promoted, epoch {ctx.epoch}"
+
+
+def _await_ready(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    st = p.compute.wait_ready(step.args["region"], int(step.args["at_least"]), remaining)
+    return f"{st.ready} ready"
+
+
+def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    table = RouteTable(weights=dict(step.args["weights"]), writer=step.args["writer"],
+                       epoch=ctx.epoch)
+    p.traffic.route(table)
+    return f"writer {table.writer}, weights {dict(table.weights)}"
+
+
+def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    result = p.traffic.verify(min(remaining, 3.0))
+    if not result.ok or result.region != step.args["region"] or result.epoch != ctx.epoch:
+        raise ProviderError(
+            f"canary write not confirmed: ok={result.ok} region={result.region} "
+            f"epoch={result.epoch} (want {step.args['region']}/{ctx.epoch}) {result.detail}"
+        )
+    return f"canary written in {result.region} at epoch {result.epoch} ({result.latency_s:.3f} s)"
+
+
+def _cut(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    p.traffic.cut(step.args["region"])
+    return "front door: maint"
+
+
+def _stop_writes(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    lsn = p.database.stop_writes(step.args["region"], remaining)
+    ctx.scratch["final_lsn"] = lsn
+    return f"stopped cleanly at LSN {lsn}"
+
+
+def _wait_replayed(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    lsn = int(ctx.scratch["final_lsn"])
+    replayed = p.database.wait_replayed(step.args["region"], lsn, remaining)
+    return f"replayed {replayed} >= {lsn}"
+
+
+def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    region, of = step.args["region"], step.args["of"]
+    method = p.database.rebuild_as_standby(region, of, remaining)
+    if step.args.get("sync"):
+        p.database.set_sync_standby(of, region)
+    count = int(step.args.get("count", 0))
+    p.compute.scale(region, count)
+    if count:
+        p.compute.wait_ready(region, count, max(1.0, remaining / 2))
+    p.traffic.route(RouteTable(weights=dict(step.args["weights"]), writer=of, epoch=ctx.epoch))
+    return f"{region} follows {of} ({method})"
+
+
+def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    deadline = time.monotonic() + remaining
+    while True:
+        st = p.database.status(step.args["region"])
+        if st.up and st.in_recovery and st.lag_bytes is not None and st.lag_bytes < 1 << 20:
+            return f"lag {st.lag_bytes} bytes"
+        if time.monotonic() >= deadline:
+            raise ProviderError(f"{step.args['region']} not caught up: lag {st.lag_bytes}")
+        time.sleep(0.1)
+
+
+def _retire(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    p.compute.scale(step.args["region"], int(step.args["count"]))
+    return f"{step.args['region']} scaled to {step.args['count']}"
+
+
+STEP_ACTIONS: Mapping[str, StepAction] = {
+    "scale": _scale, "fence": _fence, "promote": _promote, "await_ready": _await_ready,
+    "route": _route, "verify": _verify, "cut": _cut, "stop_writes": _stop_writes,
+    "wait_replayed": _wait_replayed, "rejoin": _rejoin, "catch_up": _catch_up,
+    "retire": _retire,
+}
+
+
+class PlanFailed(ProviderError):
+    """A step did not succeed within its deadline; the plan is recorded as failed."""
+
+
+class Executor:
+    def __init__(self, ports: Ports, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.ports = ports
+        self.sleep = sleep
+
+    def run(self, plan: Plan, resume: Mapping[str, Any] | None = None,
+            on_step: Callable[[str, str, float], None] | None = None,
+            verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run (or resume) `plan`; returns its RTO breakdown. Raises PlanFailed on a failed step.
+
+        `resume` is the saved progress of this plan (plan.json) when a controller restarts."""
+        j = self.ports.journal
+        record = plan.to_dict()
+        if resume is None:
+            epoch = self.ports.state.claim_epoch(plan.base_epoch, record)
+            j.record("plan", plan=plan.id, outcome="started", name=plan.kind.value,
+                     source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason)
+            if verdict:
+                j.record("verdict", plan=plan.id, **verdict)
+            done: list[str] = []
+            scratch: dict[str, Any] = {}
+        else:
+            epoch = int(resume["epoch"])
+            done = list(resume.get("done", []))
+            scratch = dict(resume.get("scratch", {}))
+            j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done)
+        ctx = RunContext(plan, epoch, scratch)
+        progress = {**record, "epoch": epoch, "status": "running", "done": done,
+                    "scratch": ctx.scratch}
+        self.ports.state.save_plan(progress)
+        for index, step in enumerate(plan.steps):
+            key = f"{index}:{step.name}"
+            if key in done:
+                continue
+            if on_step:
+                on_step(step.name, "started", 0.0)
+            started = time.monotonic()
+            j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="started",
+                     in_rto=step.in_rto)
+            try:
+                detail = self._attempt(step, ctx)
+            except RegionGuardError as exc:
+                j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
+                         in_rto=step.in_rto, detail=str(exc))
+                progress["status"] = "failed"
+                self.ports.state.save_plan(progress)
+                j.record("plan", plan=plan.id, outcome="failed", step=step.name)
+                self.ports.notifier.notify("plan_failed", {"plan": plan.id, "step": step.name,
+                                                           "error": str(exc)})
+                raise PlanFailed(f"{plan.kind.value} failed at step {step.name}: {exc}") from exc
+            elapsed = time.monotonic() - started
+            j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="done",
+                     in_rto=step.in_rto, detail=detail, duration_s=round(elapsed, 4))
+            if on_step:
+                on_step(step.name, "done", elapsed)
+            done.append(key)
+            self.ports.state.save_plan(progress)
+            self._maybe_pause(step.name)
+        roles = {plan.target: Role.PRIMARY, plan.source: Role.STANDBY}
+        self.ports.state.finish_plan(plan.id, roles)
+        summary = rto_breakdown(j.entries(), plan.id) or {}
+        j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"))
+        self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
+        return summary
+
+    def _attempt(self, step: Step, ctx: RunContext) -> str:
+        action = STEP_ACTIONS[step.name]
+        deadline = time.monotonic() + step.deadline_s
+        retrying = Retrying(
+            stop=stop_after_delay(step.deadline_s),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            retry=retry_if_exception_type(ProviderError),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                remaining = max(0.5, deadline - time.monotonic())
+                return action(self.ports, ctx, step, remaining)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _maybe_pause(self, step_name: str) -> None:
+        """Test hook for crash-resume tests: pause once after the step named in pause_file."""
+        pf = self.ports.pause_file
+        if pf is None or not pf.exists() or pf.read_text().strip() != step_name:
+            return
+        pf.unlink()
+        self.ports.journal.record("paused", step=step_name)
+        self.sleep(3600)

@@ -1,0 +1,224 @@
+"""Plans as data: failover, switchover and failback as ordered, named steps with deadlines.
+
+A plan is built from one snapshot (`Observation`) by pure functions, checked for safety before
+anything runs, printed by `--dry-run`, and stored (as JSON) while it runs so a restarted
+controller resumes it. The refusal messages follow one shape: what was refused, what was
+observed, what to do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from regionguard.config import Replication, Role, Strategy, Topology
+from regionguard.errors import UnsafeOperation, UsageError
+from regionguard.orchestrator.ports import DbStatus, LiveState
+
+SWITCHOVER_LAG_TOLERANCE_S = 1.0
+
+
+class PlanKind(StrEnum):
+    FAILOVER = "failover"
+    SWITCHOVER = "switchover"
+    FAILBACK = "failback"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    deadline_s: float
+    args: Mapping[str, Any] = field(default_factory=dict)
+    in_rto: bool = True  # steps after traffic is restored (rejoin, retire) are not in the RTO
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: str
+    kind: PlanKind
+    source: str
+    target: str
+    base_epoch: int
+    steps: tuple[Step, ...]
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["name"] = self.kind.value
+        data["kind"] = self.kind.value
+        data["steps"] = [asdict(s) for s in self.steps]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        return cls(
+            id=data["id"], kind=PlanKind(data["kind"]), source=data["source"],
+            target=data["target"], base_epoch=int(data["base_epoch"]),
+            steps=tuple(Step(s["name"], float(s["deadline_s"]), dict(s.get("args", {})),
+                             bool(s.get("in_rto", True))) for s in data["steps"]),
+            reason=data.get("reason", ""),
+        )
+
+    def describe(self) -> list[str]:
+        lines = [f"{self.kind.value} {self.source} -> {self.target} "
+                 f"(epoch {self.base_epoch} -> {self.base_epoch + 1}): {self.reason}"]
+        for i, s in enumerate(self.steps, 1):
+            args = ", ".join(f"{k}={v}" for k, v in s.args.items())
+            lines.append(f"  {i}. {s.name}({args})  deadline {s.deadline_s:g} s"
+                         + ("" if s.in_rto else "  [after recovery]"))
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One snapshot the planner decides from."""
+
+    live: LiveState
+    databases: Mapping[str, DbStatus]
+
+
+def _new_id(kind: PlanKind) -> str:
+    return f"{kind.value}-{uuid.uuid4().hex[:10]}"
+
+
+def steady_weights(topology: Topology, primary: str) -> dict[str, int]:
+    """Routing once both regions are healthy: standbys serve only in active-active."""
+    return {
+        r: 1 if r == primary or topology.strategy is Strategy.ACTIVE_ACTIVE else 0
+        for r in topology.regions
+    }
+
+
+def _serving_steps(topology: Topology, target: str) -> list[Step]:
+    """Bring `target`'s app processes up to primary capacity and send it the traffic."""
+    return [
+        Step("await_ready", 30.0, {"region": target, "at_least": 1}),
+        Step("route", 10.0, {"weights": {r: int(r == target) for r in topology.regions},
+                             "writer": target}),
+        Step("verify", 10.0, {"region": target}),
+    ]
+
+
+def _rejoin(topology: Topology, region: str, of: str) -> Step:
+    return Step(
+        "rejoin", 180.0,
+        {"region": region, "of": of,
+         "sync": topology.replication is Replication.SYNC,
+         "count": topology.desired_processes(region, Role.STANDBY),
+         "weights": steady_weights(topology, of)},
+        in_rto=False,
+    )
+
+
+def failover(topology: Topology, obs: Observation, target: str | None = None,
+             force: bool = False, reason: str = "manual") -> Plan:
+    """Unplanned: the primary is lost. RPO may be > 0 with async replication."""
+    source = obs.live.primary
+    target = target or topology.other_region(source)
+    _check_target(topology, obs, target, "failover")
+    src_db = obs.databases.get(source)
+    if src_db is not None and src_db.up and not src_db.in_recovery and not force:
+        raise UnsafeOperation(
+            f"refusing failover to {target}: primary {source} is healthy (its database answers "
+            f"as primary); use `switchover --to {target}` to lose nothing, or --force"
+        )
+    tgt = obs.databases[target]
+    rpo = topology.failover.rpo_target_s
+    if (topology.replication is Replication.ASYNC and tgt.lag_s is not None
+            and tgt.lag_s > rpo and not force):
+        raise UnsafeOperation(
+            f"refusing failover to {target}: last replica lag {tgt.lag_s:.2f} s exceeds "
+            f"rpo_target_s = {rpo:g}; wait, or use --force to accept the loss"
+        )
+    steps = [
+        Step("scale", 10.0, {"region": target,
+                             "count": topology.desired_processes(target, Role.PRIMARY)}),
+        Step("fence", 15.0, {"region": source}),
+        Step("promote", 30.0, {"region": target, "source": source}),
+        *_serving_steps(topology, target),
+        Step("retire", 15.0, {"region": source, "count": 0}, in_rto=False),
+    ]
+    return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
+                obs.live.epoch, tuple(steps), reason)
+
+
+def _switch_steps(topology: Topology, source: str, target: str) -> list[Step]:
+    return [
+        Step("scale", 10.0, {"region": target,
+                             "count": topology.desired_processes(target, Role.PRIMARY)}),
+        Step("cut", 5.0, {"region": source}),
+        Step("stop_writes", 30.0, {"region": source}),
+        Step("wait_replayed", 30.0, {"region": target}),
+        Step("promote", 30.0, {"region": target, "source": source}),
+        *_serving_steps(topology, target),
+        _rejoin(topology, source, target),
+    ]
+
+
+def switchover(topology: Topology, obs: Observation, target: str,
+               reason: str = "manual") -> Plan:
+    """Planned: stop writes on the primary, wait until the target replayed everything, swap."""
+    source = obs.live.primary
+    _check_target(topology, obs, target, "switchover")
+    src_db = obs.databases.get(source)
+    if src_db is None or not src_db.up:
+        raise UnsafeOperation(
+            f"refusing switchover to {target}: primary {source} is down, so nothing can be "
+            f"drained; use `failover --to {target}`"
+        )
+    tgt = obs.databases[target]
+    limit = max(topology.failover.rpo_target_s, SWITCHOVER_LAG_TOLERANCE_S)
+    if tgt.lag_s is not None and tgt.lag_s > limit:
+        raise UnsafeOperation(
+            f"refusing switchover to {target}: replica lag {tgt.lag_s:.2f} s exceeds "
+            f"{limit:g} s; wait for it to catch up"
+        )
+    return Plan(_new_id(PlanKind.SWITCHOVER), PlanKind.SWITCHOVER, source, target,
+                obs.live.epoch, tuple(_switch_steps(topology, source, target)), reason)
+
+
+def failback(topology: Topology, obs: Observation, reason: str = "manual") -> Plan:
+    """Rebuild the home primary as a standby of the current primary, then switch back."""
+    home = topology.home_primary
+    current = obs.live.primary
+    if current == home:
+        raise UsageError(f"nothing to fail back: {home} is already the primary")
+    cur_db = obs.databases.get(current)
+    if cur_db is None or not cur_db.up or cur_db.in_recovery:
+        raise UnsafeOperation(
+            f"refusing failback to {home}: the current primary {current} is not a healthy "
+            "primary; fix it first"
+        )
+    steps = [
+        Step("rejoin", 180.0, {"region": home, "of": current,
+                               "sync": topology.replication is Replication.SYNC,
+                               "count": 0, "weights": steady_weights(topology, current)},
+             in_rto=False),
+        Step("catch_up", 60.0, {"region": home}, in_rto=False),
+        *_switch_steps(topology, current, home),
+    ]
+    return Plan(_new_id(PlanKind.FAILBACK), PlanKind.FAILBACK, current, home,
+                obs.live.epoch, tuple(steps), reason)
+
+
+def _check_target(topology: Topology, obs: Observation, target: str, what: str) -> None:
+    if target not in topology.regions:
+        raise UsageError(
+            f"unknown region {target!r}; regions are {', '.join(topology.regions)}"
+        )
+    if target == obs.live.primary:
+        raise UsageError(f"{target} is already the primary; nothing to {what}")
+    tgt = obs.databases.get(target)
+    if tgt is None or not tgt.up:
+        raise UnsafeOperation(
+            f"refusing {what} to {target}: its database is down or unreachable; "
+            "bring it back (`regionguard up`) or rebuild it (`regionguard failback`)"
+        )
+    if not tgt.in_recovery:
+        raise UnsafeOperation(
+            f"refusing {what} to {target}: its database is not a standby (not in recovery); "
+            "promoting it would make a second primary"
+        )

@@ -1,0 +1,129 @@
+"""The local world: real PostgreSQL, app processes and HAProxy on this machine.
+
+`build_ports(topology, state_dir)` is the one wiring function the CLI and the controller use.
+The adapters here only translate port calls to the sandbox's pieces; policy stays in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from regionguard.config import Topology
+from regionguard.errors import ProviderError
+from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.journal import FileSink, Journal
+from regionguard.orchestrator.ports import (
+    ComputeStatus,
+    DbStatus,
+    FenceResult,
+    RouteTable,
+    VerifyResult,
+)
+from regionguard.providers.local.notify import LocalNotifier
+from regionguard.providers.local.probes import HttpProber, PostgresProber
+from regionguard.providers.local.sandbox import Sandbox
+
+
+class LocalDatabase:
+    """The Database port over each region's PostgreSQL cluster."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sb = sandbox
+
+    def _state(self) -> Mapping[str, Any]:
+        return self.sb.store.read()
+
+    def status(self, region: str) -> DbStatus:
+        state = self._state()
+        primary = self.sb.primary(state)
+        other = self.sb.cluster(state, primary) if region != primary else None
+        return self.sb.cluster(state, region).status(other)
+
+    def fence(self, region: str) -> FenceResult:
+        cluster = self.sb.cluster(self._state(), region)
+        try:
+            return FenceResult(region, True, tuple(cluster.fence()))
+        except ProviderError as exc:
+            return FenceResult(region, False, (), (str(exc),))
+
+    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+        self.sb.cluster(self._state(), region).promote(epoch, timeout_s)
+
+    def stop_writes(self, region: str, timeout_s: float) -> int:
+        return self.sb.cluster(self._state(), region).stop_writes(timeout_s)
+
+    def wait_replayed(self, region: str, lsn: int, timeout_s: float) -> int:
+        return self.sb.cluster(self._state(), region).wait_replayed(lsn, timeout_s)
+
+    def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
+        state = self._state()
+        return self.sb.cluster(state, region).rebuild_as_standby(
+            self.sb.cluster(state, of), timeout_s)
+
+    def set_sync_standby(self, primary: str, standby: str | None) -> None:
+        self.sb.cluster(self._state(), primary).set_sync_standby(standby)
+
+
+class LocalCompute:
+    """The Compute port over the sandbox's app processes."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sb = sandbox
+
+    def scale(self, region: str, count: int) -> ComputeStatus:
+        self.sb.scale(region, count)
+        return ComputeStatus(region, desired=count, ready=0)
+
+    def status(self, region: str) -> ComputeStatus:
+        state = self.sb.store.read()
+        desired = self.sb.topology.desired_processes(region, self.sb.roles(state)[region])
+        return self.sb.apps(state).status(state, region, desired)
+
+    def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
+        state = self.sb.store.read()
+        ready = self.sb.apps(state).wait_ready(self.sb.store.read, region, at_least, timeout_s)
+        return ComputeStatus(region, desired=at_least, ready=len(ready))
+
+
+class HAProxyTraffic:
+    """The Traffic port over the HAProxy front door."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sb = sandbox
+
+    def cut(self, region: str) -> None:
+        with self.sb.store.update() as state:
+            self.sb.frontdoor.cut(state, region)
+
+    def route(self, table: RouteTable) -> None:
+        self.sb.route(table)
+
+    def shares(self) -> dict[str, float]:
+        return self.sb.frontdoor.shares(self.sb.store.read())
+
+    def verify(self, timeout_s: float) -> VerifyResult:
+        return self.sb.frontdoor.verify(self.sb.store.read(), timeout_s)
+
+
+def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
+    sandbox = Sandbox(topology, state_dir)
+
+    def dsn_of(region: str) -> str:
+        return sandbox.cluster(sandbox.store.read(), region).dsn()
+
+    def front_door_url() -> str:
+        return sandbox.frontdoor.url(sandbox.store.read())
+
+    return Ports(
+        topology=topology,
+        database=LocalDatabase(sandbox),
+        compute=LocalCompute(sandbox),
+        traffic=HAProxyTraffic(sandbox),
+        probers=[PostgresProber(dsn_of), HttpProber(front_door_url)],
+        notifier=LocalNotifier(topology.failover.webhook_url),
+        state=sandbox.store,
+        journal=Journal(FileSink(sandbox.state_dir / "journal.jsonl")),
+        pause_file=sandbox.state_dir / "controller" / "pause-after",
+    )
