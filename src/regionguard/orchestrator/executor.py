@@ -234,7 +234,7 @@ class Executor:
         deadline = time.monotonic() + step.deadline_s
         retrying = Retrying(
             stop=stop_after_delay(step.deadline_s),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
             retry=retry_if_exception_type(ProviderError),
             sleep=self.sleep,
             reraise=True,

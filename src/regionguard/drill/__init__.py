@@ -1,0 +1,1 @@
+"""Game days: a load client, fault injection, and measured RTO/RPO/availability/split brain."""

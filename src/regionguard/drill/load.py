@@ -1,0 +1,155 @@
+"""An independent client of the front door: sequenced writes and reads, bounded in time.
+
+It keeps its own history of every request (Jepsen-style): a write counts as acknowledged only
+when the server answered 200/201 with the row, and only acknowledged writes are checked for RPO
+afterwards. It never reads the engine's state to judge the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    t_ns: int  # time.monotonic_ns() when sent
+    latency_s: float
+    kind: str  # "write" | "read"
+    ok: bool
+    status: int  # HTTP status, 0 for a connection error or timeout
+    request_id: str | None = None
+    region: str | None = None
+    epoch: int | None = None
+    order_id: int | None = None
+
+
+@dataclass
+class LoadResult:
+    requests: list[Request] = field(default_factory=list)
+    started_ns: int = 0
+    stopped_ns: int = 0
+
+    @property
+    def acked_writes(self) -> list[Request]:
+        return [r for r in self.requests if r.kind == "write" and r.ok]
+
+    @property
+    def failed(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+
+class LoadGenerator:
+    """`rate` requests/s in total over `workers` threads, `write_ratio` of them writes.
+
+    Stops by itself after `duration_s` (or `stop()`), and after `max_requests`."""
+
+    def __init__(self, url: str, rate: float = 50.0, workers: int = 4,
+                 write_ratio: float = 0.7, duration_s: float = 30.0,
+                 timeout_s: float = 1.0, max_requests: int = 1_000_000) -> None:
+        self.url = url.rstrip("/")
+        self.rate = rate
+        self.workers = workers
+        self.write_ratio = write_ratio
+        self.duration_s = duration_s
+        self.timeout_s = timeout_s
+        self.max_requests = max_requests
+        self.run_id = uuid.uuid4().hex[:8]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._threads: list[threading.Thread] = []
+        self.result = LoadResult()
+
+    def _next(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def start(self) -> LoadGenerator:
+        self.result.started_ns = time.monotonic_ns()
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, args=(i,), daemon=True, name=f"load-{i}")
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.timeout_s + 2)
+        self.result.stopped_ns = time.monotonic_ns()
+        return self.result
+
+    def run(self) -> LoadResult:
+        self.start()
+        deadline = time.monotonic() + self.duration_s
+        while time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.05)
+        return self.stop()
+
+    def _work(self, worker: int) -> None:
+        interval = self.workers / self.rate
+        deadline = time.monotonic() + self.duration_s
+        next_at = time.monotonic() + worker * interval / self.workers
+        last_order: int | None = None
+        with httpx.Client(timeout=self.timeout_s) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                seq = self._next()
+                if seq > self.max_requests:
+                    return
+                is_write = (seq * 0.6180339887) % 1.0 < self.write_ratio or last_order is None
+                req = self._write(client, seq) if is_write else self._read(client, last_order)
+                if req.kind == "write" and req.ok:
+                    last_order = req.order_id
+                with self._lock:
+                    self.result.requests.append(req)
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                else:
+                    next_at = time.monotonic()
+
+    def _write(self, client: httpx.Client, seq: int) -> Request:
+        request_id = f"load-{self.run_id}-{seq:08d}"
+        t0 = time.monotonic_ns()
+        try:
+            r = client.post(f"{self.url}/orders", json={
+                "request_id": request_id, "customer": "drill", "item": "widget", "quantity": 1})
+        except httpx.HTTPError:
+            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "write", False, 0, request_id)
+        latency = (time.monotonic_ns() - t0) / 1e9
+        if r.status_code in (200, 201):
+            body = r.json()
+            return Request(t0, latency, "write", True, r.status_code, request_id,
+                           body.get("region"), body.get("epoch"), body.get("id"))
+        return Request(t0, latency, "write", False, r.status_code, request_id)
+
+    def _read(self, client: httpx.Client, order_id: int | None) -> Request:
+        t0 = time.monotonic_ns()
+        try:
+            r = client.get(f"{self.url}/orders/{order_id}")
+        except httpx.HTTPError:
+            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "read", False, 0)
+        # 404 is a served answer (async replication may not have the row yet), not an outage
+        ok = r.status_code in (200, 404)
+        return Request(t0, (time.monotonic_ns() - t0) / 1e9, "read", ok, r.status_code,
+                       order_id=order_id)
+
+
+def client_rto_s(result: LoadResult) -> float | None:
+    """First failed request -> first successful write after it (the drill's headline RTO)."""
+    ordered = sorted(result.requests, key=lambda r: r.t_ns)
+    first_fail = next((r for r in ordered if not r.ok), None)
+    if first_fail is None:
+        return 0.0
+    recovered = next((r for r in ordered if r.kind == "write" and r.ok
+                      and r.t_ns > first_fail.t_ns), None)
+    if recovered is None:
+        return None
+    return (recovered.t_ns + recovered.latency_s * 1e9 - first_fail.t_ns) / 1e9

@@ -1,0 +1,171 @@
+"""The engine on the real local world: region killed under writes, switchover and back,
+failback, controller SIGKILLed between promote and route, app-only death repaired in place."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import pytest
+
+from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
+
+from .sandbox_helpers import cli, region, status, write_topology
+
+pytestmark = pytest.mark.local
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[Path]:
+    path = write_topology(tmp_path)
+    cli(path, "up")
+    try:
+        yield path
+    except BaseException:
+        print(cli(path, "events", "--last", "80", check=False).stdout)
+        raise
+    finally:
+        print(cli(path, "events", "--last", "60", check=False).stdout)
+        cli(path, "down", "--purge", check=False)
+
+
+def journal(config: Path) -> list[dict[str, Any]]:
+    proc = cli(config, "events", "--json", "--last", "0")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 45) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def plan_done(config: Path, name: str = "failover", count: int = 1) -> bool:
+    done = [e for e in journal(config) if e["event"] == "plan" and e.get("outcome") == "done"]
+    started = {e["plan"]: e.get("name") for e in journal(config)
+               if e["event"] == "plan" and e.get("outcome") == "started"}
+    return sum(1 for e in done if started.get(e["plan"]) == name) >= count
+
+
+def kill_region(config: Path, name: str) -> list[int]:
+    r = region(status(config), name)
+    pids = r["db"]["pids"] + r["compute"]["pids"]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def missing_acked(config: Path, region_name: str, load: LoadResult) -> list[str]:
+    port = region(status(config), region_name)["db"]["port"]
+    acked = [r.request_id for r in load.acked_writes]
+    with psycopg.connect(f"host=127.0.0.1 port={port} dbname=orders user=postgres",
+                         connect_timeout=3) as conn:
+        found = {row[0] for row in conn.execute(
+            "SELECT request_id FROM orders WHERE request_id = ANY(%s)", (acked,))}
+    return [rid for rid in acked if rid not in found]
+
+
+def test_primary_region_killed_under_writes_fails_over_without_losing_acked_writes(
+    config: Path,
+) -> None:
+    url = status(config)["front_door"]["url"]
+    load = LoadGenerator(url, rate=40, workers=2, duration_s=60).start()
+    wait_for("acknowledged writes", lambda: len(load.result.acked_writes) >= 20)
+    killed = kill_region(config, "east")
+    wait_for("an automatic failover", lambda: plan_done(config))
+    wait_for("writes after failover",
+             lambda: any(r.region == "west" for r in load.result.acked_writes))
+    time.sleep(0.5)  # a few more writes on the new primary
+    result = load.stop()
+
+    after = status(config)
+    west, east = region(after, "west"), region(after, "east")
+    assert west["role"] == "primary" and not west["db"]["in_recovery"]
+    assert east["role"] == "standby" and not east["db"]["up"]
+    assert not [p for p in killed if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert after["epoch"] == 2 and west["traffic_share"] == 1.0
+    assert [r for r in result.acked_writes if r.region == "west"][0].epoch == 2
+    # sync replication: every acknowledged write is on the new primary (RPO 0)
+    assert missing_acked(config, "west", result) == []
+    steps = [e["step"] for e in journal(config) if e["event"] == "step"
+             and e.get("outcome") == "done"]
+    for step in ("scale", "fence", "promote", "await_ready", "route", "verify"):
+        assert step in steps
+    last = after["last_failover"]
+    assert last["to"] == "west" and 0 < last["rto_s"] < 10
+    assert last["steps"]["detect"] > 0
+    rto = client_rto_s(result)
+    assert rto is not None and 0 < rto < 10
+
+    # failback: east is rebuilt as a standby of west, then becomes primary again
+    cli(config, "failback", "--yes", timeout=240)
+    back = status(config)
+    assert region(back, "east")["role"] == "primary"
+    assert region(back, "west")["db"]["in_recovery"] is True
+    assert back["epoch"] == 3 and region(back, "east")["traffic_share"] == 1.0
+    assert missing_acked(config, "east", result) == []
+
+
+def test_switchover_and_back_lose_no_acknowledged_write(config: Path) -> None:
+    url = status(config)["front_door"]["url"]
+    load = LoadGenerator(url, rate=40, workers=2, duration_s=90).start()
+    wait_for("acknowledged writes", lambda: len(load.result.acked_writes) >= 10)
+    dry = cli(config, "switchover", "--to", "west", "--dry-run")
+    assert "stop_writes" in dry.stdout and status(config)["epoch"] == 1
+    cli(config, "switchover", "--to", "west", "--yes", timeout=240)
+    assert region(status(config), "west")["role"] == "primary"
+    wait_for("writes in west", lambda: any(r.region == "west" for r in load.result.acked_writes))
+    cli(config, "switchover", "--to", "east", "--yes", timeout=240)
+    wait_for("writes in east again", lambda: load.result.acked_writes[-1].region == "east")
+    result = load.stop()
+    final = status(config)
+    assert final["epoch"] == 3 and region(final, "east")["role"] == "primary"
+    assert missing_acked(config, "east", result) == []
+    assert {r.region for r in result.acked_writes} == {"east", "west"}
+
+
+def test_controller_killed_between_promote_and_route_resumes_the_plan(config: Path) -> None:
+    state_dir = config.parent / "state"
+    (state_dir / "controller" / "pause-after").write_text("promote")
+    kill_region(config, "east")
+    wait_for("the controller to pause after promote",
+             lambda: any(e["event"] == "paused" for e in journal(config)))
+    ctl = json.loads((state_dir / "controller" / "controller.json").read_text())
+    os.kill(ctl["pid"], signal.SIGKILL)
+    wait_for("the resumed plan to finish", lambda: plan_done(config))
+    events = journal(config)
+    assert any(e["event"] == "plan" and e.get("outcome") == "resumed" for e in events)
+    promotes = [e for e in events if e.get("step") == "promote" and e.get("outcome") == "done"]
+    assert len(promotes) == 1  # not repeated after the crash
+    routes = [e for e in events if e.get("step") == "route" and e.get("outcome") == "done"]
+    assert routes and routes[0]["mono_ns"] > promotes[0]["mono_ns"]
+    after = status(config)
+    assert after["epoch"] == 2 and region(after, "west")["traffic_share"] == 1.0
+    assert after["controller"]["running"] and after["controller"]["pid"] != ctl["pid"]
+
+
+def test_app_only_death_is_repaired_in_place_not_failed_over(config: Path) -> None:
+    before = region(status(config), "east")["compute"]["pids"]
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    wait_for("the app processes to be restarted", lambda: (
+        (c := region(status(config), "east")["compute"])["ready"] == 2
+        and not set(c["pids"]) & set(before)))
+    assert status(config)["epoch"] == 1
+    events = journal(config)
+    assert any(e["event"] == "repair" and e.get("region") == "east" for e in events)
+    assert not any(e["event"] == "plan" for e in events)

@@ -1,0 +1,181 @@
+"""An in-memory world implementing every port, for fast tests of the engine's policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regionguard.config import Topology, parse_topology
+from regionguard.errors import ProviderError
+from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.journal import Journal, MemorySink
+from regionguard.orchestrator.ports import (
+    ComputeStatus,
+    DbStatus,
+    FenceResult,
+    ProbeResult,
+    RouteTable,
+    VerifyResult,
+)
+from regionguard.providers.local.state import LocalStateStore
+
+
+class SimulatedCrash(BaseException):
+    """Stands for SIGKILL of the process running the plan (not an error the engine handles)."""
+
+
+def topology(**overrides: Any) -> Topology:
+    data: dict[str, Any] = {
+        "app": "orders",
+        "regions": {"east": {"home_role": "primary"}, "west": {"home_role": "standby"}},
+    }
+    data.update(overrides)
+    return parse_topology(data)
+
+
+@dataclass
+class World:
+    dbs: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "east": {"up": True, "recovery": False, "epoch": 1, "lsn": 100},
+        "west": {"up": True, "recovery": True, "epoch": 1, "lsn": 100},
+    })
+    apps: dict[str, int] = field(default_factory=lambda: {"east": 2, "west": 0})
+    route: RouteTable | None = None
+    cut: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)  # step -> times to raise ProviderError
+    crash_in: str | None = None  # raise SimulatedCrash the first time this call happens
+    notes: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.crash_in == name:
+            self.crash_in = None
+            raise SimulatedCrash(name)
+        if self.fail.get(name, 0) > 0:
+            self.fail[name] -= 1
+            raise ProviderError(f"injected failure in {name}")
+
+    def writable(self) -> list[str]:
+        return [r for r, d in self.dbs.items() if d["up"] and not d["recovery"]]
+
+
+class FakeDatabase:
+    def __init__(self, w: World) -> None:
+        self.w = w
+
+    def status(self, region: str) -> DbStatus:
+        d = self.w.dbs[region]
+        if not d["up"]:
+            return DbStatus(region, up=False)
+        return DbStatus(region, up=True, in_recovery=d["recovery"], lsn=d["lsn"],
+                        epoch=d["epoch"], lag_s=d.get("lag_s", 0.0), lag_bytes=0)
+
+    def fence(self, region: str) -> FenceResult:
+        self.w._call("fence")
+        self.w.dbs[region]["up"] = False
+        return FenceResult(region, True, ("stopped",))
+
+    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+        self.w._call("promote")
+        d = self.w.dbs[region]
+        d["recovery"] = False
+        d["epoch"] = max(d["epoch"], epoch)
+
+    def stop_writes(self, region: str, timeout_s: float) -> int:
+        self.w._call("stop_writes")
+        self.w.dbs[region]["up"] = False
+        return int(self.w.dbs[region]["lsn"])
+
+    def wait_replayed(self, region: str, lsn: int, timeout_s: float) -> int:
+        self.w._call("wait_replayed")
+        return int(self.w.dbs[region]["lsn"])
+
+    def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
+        self.w._call("rebuild")
+        self.w.dbs[region].update(up=True, recovery=True)
+        return "pg_rewind"
+
+    def set_sync_standby(self, primary: str, standby: str | None) -> None:
+        self.w._call("set_sync")
+
+
+class FakeCompute:
+    def __init__(self, w: World) -> None:
+        self.w = w
+
+    def scale(self, region: str, count: int) -> ComputeStatus:
+        self.w._call("scale")
+        self.w.apps[region] = count
+        return ComputeStatus(region, count, 0)
+
+    def status(self, region: str) -> ComputeStatus:
+        return ComputeStatus(region, self.w.apps[region], self.w.apps[region])
+
+    def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
+        self.w._call("await_ready")
+        if self.w.apps[region] < at_least:
+            raise ProviderError("not enough processes")
+        return ComputeStatus(region, self.w.apps[region], self.w.apps[region])
+
+
+class FakeTraffic:
+    def __init__(self, w: World) -> None:
+        self.w = w
+
+    def cut(self, region: str) -> None:
+        self.w._call("cut")
+        self.w.cut.add(region)
+
+    def route(self, table: RouteTable) -> None:
+        self.w._call("route")
+        self.w.route = table
+        self.w.cut -= {r for r, wgt in table.weights.items() if wgt > 0}
+
+    def shares(self) -> dict[str, float]:
+        return {}
+
+    def verify(self, timeout_s: float) -> VerifyResult:
+        self.w._call("verify")
+        route = self.w.route
+        if route is None:
+            return VerifyResult(False, None, None, 0.0, "no route")
+        db = self.w.dbs[route.writer]
+        ok = db["up"] and not db["recovery"] and db["epoch"] == route.epoch
+        return VerifyResult(ok, route.writer, db["epoch"], 0.001)
+
+
+class FakeNotifier:
+    def __init__(self, w: World) -> None:
+        self.w = w
+
+    def notify(self, event: str, detail: Mapping[str, Any]) -> None:
+        self.w.notes.append((event, detail))
+
+
+class ScriptedProber:
+    def __init__(self, name: str, results: dict[str, list[bool]]) -> None:
+        self.name = name
+        self.results = results
+
+    def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        seq = self.results.get(region, [])
+        ok = seq.pop(0) if seq else True
+        return ProbeResult(self.name, region, ok, 0.001)
+
+
+def make_ports(tmp_path: Path, world: World | None = None, topo: Topology | None = None,
+               probers: list[Any] | None = None) -> tuple[Ports, World]:
+    world = world or World()
+    topo = topo or topology()
+    store = LocalStateStore(tmp_path / "state")
+    with store.update() as data:
+        data.update({"epoch": 1, "roles": {"east": "primary", "west": "standby"}})
+    ports = Ports(
+        topology=topo, database=FakeDatabase(world), compute=FakeCompute(world),
+        traffic=FakeTraffic(world), probers=probers or [], notifier=FakeNotifier(world),
+        state=store, journal=Journal(MemorySink()),
+    )
+    return ports, world

@@ -1,0 +1,214 @@
+"""Plans, executor and controller decisions against an in-memory world (fast, no processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regionguard.config import Role
+from regionguard.errors import UnsafeOperation, UsageError
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.controller import Action, Controller, Snapshot, decide
+from regionguard.orchestrator.detector import RegionHealth, Streak
+from regionguard.orchestrator.executor import Executor, PlanFailed
+from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.orchestrator.ports import DbStatus, LiveState, Verdict
+
+from .fakes import ScriptedProber, SimulatedCrash, World, make_ports, topology
+
+
+def observation(ports, world: World) -> plans.Observation:  # type: ignore[no-untyped-def]
+    live = ports.state.load()
+    return plans.Observation(live, {r: ports.database.status(r) for r in world.dbs})
+
+
+def test_failover_runs_every_step_in_order_and_ends_with_one_writable_primary(
+    tmp_path: Path,
+) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False  # the primary region died
+    plan = plans.failover(ports.topology, observation(ports, world))
+    summary = Executor(ports, sleep=lambda _: None).run(plan)
+    assert [s.name for s in plan.steps] == ["scale", "fence", "promote", "await_ready",
+                                            "route", "verify", "retire"]
+    assert world.writable() == ["west"]
+    assert world.route is not None and world.route.writer == "west" and world.route.epoch == 2
+    live = ports.state.load()
+    assert live.epoch == 2 and live.roles["west"] is Role.PRIMARY and live.plan is None
+    assert summary["to"] == "west" and set(summary["steps"]) >= {"fence", "promote", "route"}
+    assert ("failover_done", summary) in world.notes
+
+
+def test_running_a_plan_twice_ends_in_the_same_state(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    plan = plans.failover(ports.topology, observation(ports, world))
+    ex = Executor(ports, sleep=lambda _: None)
+    ex.run(plan)
+    first = (dict(world.apps), world.route, world.writable(), dict(world.dbs["west"]))
+    # the same plan again (a duplicate delivery): its epoch claim is refused as stale,
+    # and re-running its steps from scratch changes nothing either
+    with pytest.raises(UnsafeOperation, match="epoch moved"):
+        ex.run(plan)
+    ex.run(plan, resume={**plan.to_dict(), "epoch": 2, "done": []})
+    assert (dict(world.apps), world.route, world.writable(), dict(world.dbs["west"])) == first
+    assert ports.state.load().epoch == 2
+
+
+def test_crash_between_promote_and_route_resumes_without_repeating_done_steps(
+    tmp_path: Path,
+) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.crash_in = "route"
+    plan = plans.failover(ports.topology, observation(ports, world))
+    with pytest.raises(SimulatedCrash):
+        Executor(ports, sleep=lambda _: None).run(plan)
+    saved = ports.state.load().plan
+    assert saved is not None and saved["status"] == "running"
+    assert saved["done"] == ["0:scale", "1:fence", "2:promote", "3:await_ready"]
+    promotes_before = world.calls.count("promote")
+    # a new process: the plan comes back from the StateStore, not from memory
+    resumed = plans.Plan.from_dict(saved)
+    Executor(ports, sleep=lambda _: None).run(resumed, resume=saved)
+    assert world.calls.count("promote") == promotes_before  # not repeated
+    assert world.route is not None and world.route.writer == "west"
+    assert ports.state.load().epoch == 2 and ports.state.load().plan is None
+    outcomes = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
+    assert ("plan", "resumed") in outcomes and outcomes[-1] == ("plan", "done")
+
+
+def test_a_step_is_retried_within_its_deadline(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.fail["route"] = 2
+    plan = plans.failover(ports.topology, observation(ports, world))
+    Executor(ports, sleep=lambda _: None).run(plan)
+    assert world.calls.count("route") == 3
+
+
+def test_a_step_that_keeps_failing_fails_the_plan_and_is_kept_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.fail["promote"] = 10**6
+    plan = plans.failover(ports.topology, observation(ports, world))
+    plan = plans.Plan(plan.id, plan.kind, plan.source, plan.target, plan.base_epoch,
+                      tuple(plans.Step(s.name, 0.05 if s.name == "promote" else s.deadline_s,
+                                       s.args, s.in_rto) for s in plan.steps))
+    with pytest.raises(PlanFailed, match="promote"):
+        Executor(ports).run(plan)
+    failed = [e for e in ports.journal.entries() if e.get("outcome") == "failed"]
+    assert {e["event"] for e in failed} == {"step", "plan"}
+    assert world.route is None  # traffic never went to a standby that was not promoted
+
+
+def test_switchover_waits_for_replay_before_promoting_and_rejoins_the_old_primary(
+    tmp_path: Path,
+) -> None:
+    ports, world = make_ports(tmp_path)
+    plan = plans.switchover(ports.topology, observation(ports, world), "west")
+    Executor(ports, sleep=lambda _: None).run(plan)
+    calls = [c for c in world.calls if c in ("cut", "stop_writes", "wait_replayed", "promote",
+                                             "route", "rebuild")]
+    assert calls[:4] == ["cut", "stop_writes", "wait_replayed", "promote"]
+    assert "rebuild" in calls and world.dbs["east"]["recovery"] is True
+    assert world.writable() == ["west"]
+
+
+def test_refusals_say_what_was_observed_and_what_to_do(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    topo = ports.topology
+    obs = observation(ports, world)
+    with pytest.raises(UnsafeOperation, match="primary east is healthy.*switchover --to west"):
+        plans.failover(topo, obs)
+    assert plans.failover(topo, obs, force=True).target == "west"
+    with pytest.raises(UsageError, match="already the primary"):
+        plans.switchover(topo, obs, "east")
+    with pytest.raises(UsageError, match="unknown region 'north'"):
+        plans.switchover(topo, obs, "north")
+    world.dbs["west"]["lag_s"] = 4.2
+    with pytest.raises(UnsafeOperation, match="replica lag 4.20 s exceeds"):
+        plans.switchover(topo, observation(ports, world), "west")
+    world.dbs["west"]["up"] = False
+    with pytest.raises(UnsafeOperation, match="database is down"):
+        plans.failover(topo, observation(ports, world), force=True)
+    world.dbs["west"].update(up=True, recovery=False)
+    with pytest.raises(UnsafeOperation, match="second primary"):
+        plans.failover(topo, observation(ports, world), force=True)
+
+
+def test_async_failover_refuses_a_standby_beyond_the_rpo_target(tmp_path: Path) -> None:
+    topo = topology(replication="async", failover={"rpo_target_s": 1.0})
+    ports, world = make_ports(tmp_path, topo=topo)
+    world.dbs["east"]["up"] = False
+    world.dbs["west"]["lag_s"] = 3.0
+    with pytest.raises(UnsafeOperation, match="exceeds rpo_target_s = 1"):
+        plans.failover(topo, observation(ports, world))
+
+
+def test_a_second_plan_is_refused_while_one_runs(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.crash_in = "route"
+    plan = plans.failover(ports.topology, observation(ports, world))
+    with pytest.raises(SimulatedCrash):
+        Executor(ports).run(plan)
+    other = plans.Plan("failover-other", plans.PlanKind.FAILOVER, "east", "west", 1,
+                       plan.steps)
+    with pytest.raises(UnsafeOperation, match="already running"):
+        Executor(ports).run(other)
+
+
+def test_dry_run_description_lists_steps_with_deadlines(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    plan = plans.switchover(ports.topology, observation(ports, world), "west")
+    text = "\n".join(plan.describe())
+    assert "switchover east -> west (epoch 1 -> 2)" in text
+    assert "stop_writes(region=east)  deadline 30 s" in text
+    assert "[after recovery]" in text
+
+
+def snap(primary_verdict: Verdict, streaks: dict[str, Streak] | None = None,
+         standby: DbStatus | None = None, degraded: bool = False) -> Snapshot:
+    return Snapshot(
+        LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY}),
+        {"east": RegionHealth(verdict=primary_verdict, streaks=streaks or {}),
+         "west": RegionHealth(verdict=Verdict.UP)},
+        standby or DbStatus("west", up=True, in_recovery=True), degraded,
+    )
+
+
+def test_decide_fails_over_only_on_down_and_only_alerts_in_manual_mode() -> None:
+    assert decide(topology(), snap(Verdict.UP))[0].action is Action.NONE
+    assert decide(topology(), snap(Verdict.DOWN))[0].action is Action.FAILOVER
+    manual = topology(failover={"mode": "manual"})
+    assert decide(manual, snap(Verdict.DOWN))[0].action is Action.ALERT
+
+
+def test_decide_repairs_apps_in_place_when_only_the_app_probe_fails() -> None:
+    streaks = {"http": Streak(failures=5), "postgres": Streak(successes=5)}
+    decisions = decide(topology(), snap(Verdict.UP, streaks))
+    assert decisions[0].action is Action.REPAIR_APPS and decisions[0].region == "east"
+
+
+def test_controller_with_scripted_probes_fails_over_after_threshold(tmp_path: Path) -> None:
+    fails = [True] * 2 + [False] * 10
+    probers = [ScriptedProber("postgres", {"east": list(fails)}),
+               ScriptedProber("http", {"east": list(fails)})]
+    ports, world = make_ports(tmp_path, probers=probers)
+    controller = Controller(ports)
+    world.dbs["east"]["up"] = True
+    actions = []
+    for _ in range(8):
+        actions += [d.action for d in controller.tick()]
+        if world.writable() == ["east"] and ports.state.load().epoch == 1:
+            world.dbs["east"]["up"] = not actions.count(Action.NONE) > 3
+    assert Action.FAILOVER in actions
+    assert ports.state.load().roles["west"] is Role.PRIMARY
+    verdict = next(e for e in ports.journal.entries() if e["event"] == "verdict")
+    assert verdict["first_failure_ns"] is not None
+    summary = rto_breakdown(ports.journal.entries(), ports.state.read_plan()["id"])
+    assert summary is not None and summary["steps"]["detect"] > 0
