@@ -3,6 +3,7 @@ failback, controller SIGKILLed between promote and route, app-only death repaire
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -61,10 +62,8 @@ def kill_region(config: Path, name: str) -> list[int]:
     r = region(status(config), name)
     pids = r["db"]["pids"] + r["compute"]["pids"]
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return pids
 
 
@@ -98,7 +97,7 @@ def test_primary_region_killed_under_writes_fails_over_without_losing_acked_writ
     assert not [p for p in killed if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert after["epoch"] == 2 and west["traffic_share"] == 1.0
-    assert [r for r in result.acked_writes if r.region == "west"][0].epoch == 2
+    assert next(r for r in result.acked_writes if r.region == "west").epoch == 2
     # sync replication: every acknowledged write is on the new primary (RPO 0)
     assert missing_acked(config, "west", result) == []
     steps = [e["step"] for e in journal(config) if e["event"] == "step"

@@ -13,7 +13,8 @@ POLICY = HealthPolicy()  # 3 failures, 5 recoveries, quorum 2, timeout 0.2 s
 
 
 def round_(pg: bool, http: bool, latency: float = 0.01) -> list[ProbeResult]:
-    return [ProbeResult("postgres", "east", pg, latency), ProbeResult("http", "east", http, latency)]
+    return [ProbeResult("postgres", "east", pg, latency),
+            ProbeResult("http", "east", http, latency)]
 
 
 def run(rounds: list[list[ProbeResult]], start: Verdict = Verdict.UP) -> list[Verdict]:

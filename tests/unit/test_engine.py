@@ -122,7 +122,7 @@ def test_refusals_say_what_was_observed_and_what_to_do(tmp_path: Path) -> None:
     ports, world = make_ports(tmp_path)
     topo = ports.topology
     obs = observation(ports, world)
-    with pytest.raises(UnsafeOperation, match="primary east is healthy.*switchover --to west"):
+    with pytest.raises(UnsafeOperation, match=r"primary east is healthy.*switchover --to west"):
         plans.failover(topo, obs)
     assert plans.failover(topo, obs, force=True).target == "west"
     with pytest.raises(UsageError, match="already the primary"):
@@ -130,7 +130,7 @@ def test_refusals_say_what_was_observed_and_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown region 'north'"):
         plans.switchover(topo, obs, "north")
     world.dbs["west"]["lag_s"] = 4.2
-    with pytest.raises(UnsafeOperation, match="replica lag 4.20 s exceeds"):
+    with pytest.raises(UnsafeOperation, match=r"replica lag 4\.20 s exceeds"):
         plans.switchover(topo, observation(ports, world), "west")
     world.dbs["west"]["up"] = False
     with pytest.raises(UnsafeOperation, match="database is down"):
@@ -145,7 +145,7 @@ def test_async_failover_refuses_a_standby_beyond_the_rpo_target(tmp_path: Path) 
     ports, world = make_ports(tmp_path, topo=topo)
     world.dbs["east"]["up"] = False
     world.dbs["west"]["lag_s"] = 3.0
-    with pytest.raises(UnsafeOperation, match="exceeds rpo_target_s = 1"):
+    with pytest.raises(UnsafeOperation, match=r"exceeds rpo_target_s = 1"):
         plans.failover(topo, observation(ports, world))
 
 
