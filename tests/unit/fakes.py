@@ -71,7 +71,8 @@ class FakeDatabase:
         if not d["up"]:
             return DbStatus(region, up=False)
         return DbStatus(region, up=True, in_recovery=d["recovery"], lsn=d["lsn"],
-                        epoch=d["epoch"], lag_s=d.get("lag_s", 0.0), lag_bytes=0)
+                        epoch=d["epoch"], lag_s=d.get("lag_s", 0.0), lag_bytes=0,
+                        streaming=d.get("streaming", True) if d["recovery"] else None)
 
     def fence(self, region: str) -> FenceResult:
         self.w._call("fence")
@@ -81,6 +82,7 @@ class FakeDatabase:
     def promote(self, region: str, epoch: int, timeout_s: float) -> None:
         self.w._call("promote")
         d = self.w.dbs[region]
+        d["up"] = True  # a cleanly stopped primary is started (rollback)
         d["recovery"] = False
         d["epoch"] = max(d["epoch"], epoch)
 

@@ -118,6 +118,31 @@ def test_switchover_waits_for_replay_before_promoting_and_rejoins_the_old_primar
     assert world.writable() == ["west"]
 
 
+def test_failed_switchover_before_promote_rolls_back_to_the_old_primary(
+    tmp_path: Path,
+) -> None:
+    ports, world = make_ports(tmp_path)
+    world.fail["wait_replayed"] = 10**6
+    plan = plans.switchover(ports.topology, observation(ports, world), "west")
+    plan = plans.Plan(plan.id, plan.kind, plan.source, plan.target, plan.base_epoch,
+                      tuple(plans.Step(s.name, 0.05 if s.name == "wait_replayed" else
+                                       s.deadline_s, s.args, s.in_rto) for s in plan.steps))
+    with pytest.raises(PlanFailed, match="wait_replayed"):
+        Executor(ports).run(plan)
+    assert world.writable() == ["east"]  # writes go back to the source, not nowhere
+    assert world.route is not None and world.route.writer == "east" and world.route.epoch == 2
+    assert ports.state.load().roles["east"] is Role.PRIMARY
+    assert any(e["event"] == "rollback" and e.get("outcome") == "done"
+               for e in ports.journal.entries())
+
+
+def test_switchover_refused_while_the_target_is_not_streaming(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.dbs["west"]["streaming"] = False
+    with pytest.raises(UnsafeOperation, match="not streaming"):
+        plans.switchover(ports.topology, observation(ports, world), "west")
+
+
 def test_refusals_say_what_was_observed_and_what_to_do(tmp_path: Path) -> None:
     ports, world = make_ports(tmp_path)
     topo = ports.topology

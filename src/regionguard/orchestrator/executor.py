@@ -140,10 +140,12 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     deadline = time.monotonic() + remaining
     while True:
         st = p.database.status(step.args["region"])
-        if st.up and st.in_recovery and st.lag_bytes is not None and st.lag_bytes < 1 << 20:
-            return f"lag {st.lag_bytes} bytes"
+        if (st.up and st.in_recovery and st.streaming
+                and st.lag_bytes is not None and st.lag_bytes < 1 << 20):
+            return f"streaming, lag {st.lag_bytes} bytes"
         if time.monotonic() >= deadline:
-            raise ProviderError(f"{step.args['region']} not caught up: lag {st.lag_bytes}")
+            raise ProviderError(f"{step.args['region']} not caught up: streaming={st.streaming}"
+                                f" lag {st.lag_bytes} bytes")
         time.sleep(0.1)
 
 
@@ -208,6 +210,7 @@ class Executor:
             except RegionGuardError as exc:
                 j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
                          in_rto=step.in_rto, detail=str(exc))
+                self._roll_back(ctx, done)
                 progress["status"] = "failed"
                 self.ports.state.save_plan(progress)
                 j.record("plan", plan=plan.id, outcome="failed", step=step.name)
@@ -228,6 +231,28 @@ class Executor:
         j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"))
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
         return summary
+
+    def _roll_back(self, ctx: RunContext, done: list[str]) -> None:
+        """A planned swap that failed before the target was promoted gives writes back to the
+        source (cleanly stopped, nothing lost) at the claimed epoch, instead of leaving the
+        application without a primary. After `promote`, there is no going back: the failed
+        step is retried by a resume, and the journal says so."""
+        names = {key.split(":", 1)[1] for key in done}
+        plan = ctx.plan
+        if "stop_writes" not in names and "cut" not in names:
+            return
+        if "promote" in names:
+            return
+        j = self.ports.journal
+        j.record("rollback", plan=plan.id, outcome="started", region=plan.source)
+        try:
+            self.ports.database.promote(plan.source, ctx.epoch, 30.0)
+            self.ports.state.set_roles({plan.source: Role.PRIMARY, plan.target: Role.STANDBY})
+            weights = {r: int(r == plan.source) for r in self.ports.topology.regions}
+            self.ports.traffic.route(RouteTable(weights, plan.source, ctx.epoch))
+            j.record("rollback", plan=plan.id, outcome="done", region=plan.source)
+        except RegionGuardError as exc:
+            j.record("rollback", plan=plan.id, outcome="failed", detail=str(exc))
 
     def _attempt(self, step: Step, ctx: RunContext) -> str:
         action = STEP_ACTIONS[step.name]

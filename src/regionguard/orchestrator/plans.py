@@ -170,6 +170,11 @@ def switchover(topology: Topology, obs: Observation, target: str,
             f"drained; use `failover --to {target}`"
         )
     tgt = obs.databases[target]
+    if tgt.streaming is False:
+        raise UnsafeOperation(
+            f"refusing switchover to {target}: it is not streaming from {source} now, so a "
+            "clean stop of the primary would not reach it; wait for it to reconnect"
+        )
     limit = max(topology.failover.rpo_target_s, SWITCHOVER_LAG_TOLERANCE_S)
     if tgt.lag_s is not None and tgt.lag_s > limit:
         raise UnsafeOperation(

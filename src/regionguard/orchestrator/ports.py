@@ -34,6 +34,7 @@ class DbStatus:
     epoch: int | None = None  # the fencing token stored in the database (regionguard_epoch)
     lag_bytes: int | None = None  # standby only, measured against the live primary
     lag_s: float | None = None
+    streaming: bool | None = None  # standby only: the live primary is sending it WAL now
     pids: tuple[int, ...] = ()
     port: int | None = None
     error: str | None = None
@@ -113,7 +114,8 @@ class Database(Protocol):
 
     def promote(self, region: str, epoch: int, timeout_s: float) -> None:
         """Make `region` the writable primary and store `epoch` in it. Idempotent:
-        an already-promoted database only gets the epoch written (never lowered)."""
+        an already-promoted database only gets the epoch written (never lowered); a cleanly
+        stopped primary (a switchover being rolled back) is started first."""
         ...
 
     def stop_writes(self, region: str, timeout_s: float) -> int:

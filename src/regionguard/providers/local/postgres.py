@@ -283,34 +283,40 @@ class PostgresCluster:
                             error=str(exc).strip().splitlines()[0] if str(exc) else "error")
         epoch = epoch_row[0] if epoch_row else None
         lsn = parse_lsn(lsn_text)  # type: ignore[arg-type]
-        lag_bytes = lag_s = None
+        lag_bytes = lag_s = streaming = None
         if in_recovery and primary is not None:
-            lag_bytes, lag_s = primary.replica_lag(self.name, lsn)
+            lag_bytes, lag_s, streaming = primary.replica_lag(self.name, lsn)
         elif not in_recovery:
             lag_bytes, lag_s = 0, 0.0
         return DbStatus(
             self.name, up=True, in_recovery=bool(in_recovery), lsn=lsn,
             timeline=int(timeline) if timeline is not None else None,  # type: ignore[call-overload]
             epoch=int(epoch) if epoch is not None else None,  # type: ignore[call-overload]
-            lag_bytes=lag_bytes, lag_s=lag_s, pids=pids, port=self.port,
+            lag_bytes=lag_bytes, lag_s=lag_s, streaming=streaming, pids=pids, port=self.port,
         )
 
-    def replica_lag(self, standby: str, replay_lsn: int | None) -> tuple[int | None, float | None]:
-        """Bytes and seconds `standby` trails this primary, from pg_stat_replication."""
+    def replica_lag(
+        self, standby: str, replay_lsn: int | None
+    ) -> tuple[int | None, float | None, bool | None]:
+        """Bytes and seconds `standby` trails this primary, and whether this primary is
+        streaming to it now, from pg_stat_replication. (None, None, None) if unreachable."""
         try:
             with self.connect(statement_timeout_ms=1000) as conn:
                 row = conn.execute(
                     "SELECT pg_current_wal_lsn()::text,"
                     " (SELECT COALESCE(EXTRACT(EPOCH FROM replay_lag), 0)::float8"
-                    "    FROM pg_stat_replication WHERE application_name = %s LIMIT 1)",
-                    (standby,),
+                    "    FROM pg_stat_replication WHERE application_name = %(s)s LIMIT 1),"
+                    " EXISTS (SELECT 1 FROM pg_stat_replication"
+                    "    WHERE application_name = %(s)s AND state = 'streaming')",
+                    {"s": standby},
                 ).fetchone()
         except psycopg.Error:
-            return None, None
+            return None, None, None
         assert row is not None
         current = parse_lsn(row[0])  # type: ignore[arg-type]
         lag_bytes = max(0, current - replay_lsn) if current is not None and replay_lsn else None
-        return lag_bytes, (float(row[1]) if row[1] is not None else None)  # type: ignore[arg-type]
+        lag_s = float(row[1]) if row[1] is not None else None  # type: ignore[arg-type]
+        return lag_bytes, lag_s, bool(row[2])
 
     def set_sync_standby(self, standby: str | None) -> None:
         """Require `standby` to apply every commit before it is acknowledged (None: stop).
@@ -343,6 +349,9 @@ class PostgresCluster:
 
         Idempotent: a primary only gets the epoch raised to `epoch` (never lowered)."""
         deadline = time.monotonic() + timeout_s
+        if (not self.is_running() and self.exists()
+                and not (self.data_dir / "standby.signal").exists()):
+            self.start(timeout_s)  # a cleanly stopped primary: a rolled-back switchover
         with self.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
             in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if in_recovery and in_recovery[0]:
