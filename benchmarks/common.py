@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from regionguard.config import load_topology
+from regionguard.providers.local import pgbin
 from regionguard.providers.local.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,5 +43,12 @@ def temp_sandbox(**replacements: str) -> Iterator[tuple[Sandbox, Path]]:
         sandbox = Sandbox(load_topology(config))
         try:
             yield sandbox, config
+        except BaseException:
+            keep = Path(tempfile.mkdtemp(prefix="rg-bench-failed-"))
+            for log in pgbin.data_root(sandbox.state_dir).glob("*/postgres.log"):
+                shutil.copy(log, keep / f"{log.parent.name}-postgres.log")
+            shutil.copy(sandbox.state_dir / "journal.jsonl", keep / "journal.jsonl")
+            print(f"benchmark failed; logs kept in {keep}")
+            raise
         finally:
             sandbox.down(purge=True)

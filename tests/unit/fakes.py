@@ -71,7 +71,7 @@ class FakeDatabase:
         if not d["up"]:
             return DbStatus(region, up=False)
         return DbStatus(region, up=True, in_recovery=d["recovery"], lsn=d["lsn"],
-                        epoch=d["epoch"], lag_s=d.get("lag_s", 0.0), lag_bytes=0,
+                        epoch=d["epoch"], lag_s=d.get("lag_s", 0.0), lag_bytes=0, timeline=1,
                         streaming=d.get("streaming", True) if d["recovery"] else None)
 
     def fence(self, region: str) -> FenceResult:

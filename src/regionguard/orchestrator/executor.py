@@ -137,15 +137,23 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
 
 
 def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    """The rebuilt standby streams from the primary, on the primary's timeline, nearly caught up.
+
+    All three matter: a standby that did not follow the timeline switch keeps reconnecting
+    (briefly 'streaming') with a small byte lag while it will never replay the new WAL."""
     deadline = time.monotonic() + remaining
+    region, of = step.args["region"], step.args["of"]
     while True:
-        st = p.database.status(step.args["region"])
-        if (st.up and st.in_recovery and st.streaming
+        st = p.database.status(region)
+        primary = p.database.status(of)
+        if (st.up and st.in_recovery and st.streaming and st.timeline is not None
+                and st.timeline == primary.timeline
                 and st.lag_bytes is not None and st.lag_bytes < 1 << 20):
-            return f"streaming, lag {st.lag_bytes} bytes"
+            return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
         if time.monotonic() >= deadline:
-            raise ProviderError(f"{step.args['region']} not caught up: streaming={st.streaming}"
-                                f" lag {st.lag_bytes} bytes")
+            raise ProviderError(
+                f"{region} not caught up with {of}: streaming={st.streaming}, timeline "
+                f"{st.timeline} vs {primary.timeline}, lag {st.lag_bytes} bytes")
         time.sleep(0.1)
 
 

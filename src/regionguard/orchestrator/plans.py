@@ -202,7 +202,7 @@ def failback(topology: Topology, obs: Observation, reason: str = "manual") -> Pl
                                "sync": topology.replication is Replication.SYNC,
                                "count": 0, "weights": steady_weights(topology, current)},
              in_rto=False),
-        Step("catch_up", 60.0, {"region": home}, in_rto=False),
+        Step("catch_up", 60.0, {"region": home, "of": current}, in_rto=False),
         *_switch_steps(topology, current, home),
     ]
     return Plan(_new_id(PlanKind.FAILBACK), PlanKind.FAILBACK, current, home,

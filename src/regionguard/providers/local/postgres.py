@@ -145,6 +145,7 @@ class PostgresCluster:
             "wal_receiver_timeout": "'5s'",
             "wal_receiver_status_interval": "'1s'",
             "wal_retrieve_retry_interval": "'200ms'",
+            "log_recovery_conflict_waits": "on",
             "log_min_messages": "warning",
             "log_line_prefix": "'%m [%p] '",
         }
@@ -446,6 +447,11 @@ class PostgresCluster:
         try:
             if not self.exists():
                 raise ProviderError("no data directory")
+            # A just-promoted primary's pg_control still names the old timeline until its
+            # end-of-recovery checkpoint completes; pg_rewind would then see "same timeline,
+            # no rewind required" and leave this cluster diverged. Patroni checkpoints too.
+            with primary.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as c:
+                c.execute("CHECKPOINT")
             pgbin.run(
                 "pg_rewind", "-D", str(self.data_dir),
                 f"--source-server={primary.dsn('postgres')}",
