@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/regionguard up
+	$(BIN)/regionguard drill --fault kill-region --duration 15s --rate 100 --out .regionguard/reports
 	@echo
-	@echo "The sandbox keeps running. Try:"
+	@echo "The sandbox keeps running (the drill healed it). Try:"
+	@echo "  open .regionguard/reports/drill-report.html   # the drill's timeline"
 	@echo "  $(BIN)/regionguard status        # regions, roles, lag, traffic share"
 	@echo "  $(BIN)/regionguard down          # stop every process it started"
 

@@ -85,6 +85,13 @@ class LoadGenerator:
         self.result.stopped_ns = time.monotonic_ns()
         return self.result
 
+    def run_until_end(self) -> LoadResult:
+        """Wait for the configured duration to pass (counted from start), then stop."""
+        end = self.result.started_ns / 1e9 + self.duration_s
+        while time.monotonic_ns() / 1e9 < end and not self._stop.is_set():
+            time.sleep(0.05)
+        return self.stop()
+
     def run(self) -> LoadResult:
         self.start()
         deadline = time.monotonic() + self.duration_s
@@ -142,14 +149,27 @@ class LoadGenerator:
                        order_id=order_id)
 
 
-def client_rto_s(result: LoadResult) -> float | None:
-    """First failed request -> first successful write after it (the drill's headline RTO)."""
-    ordered = sorted(result.requests, key=lambda r: r.t_ns)
-    first_fail = next((r for r in ordered if not r.ok), None)
-    if first_fail is None:
-        return 0.0
-    recovered = next((r for r in ordered if r.kind == "write" and r.ok
-                      and r.t_ns > first_fail.t_ns), None)
-    if recovered is None:
+def outage(result: LoadResult, since_ns: int = 0) -> tuple[int, int | None] | None:
+    """(first failed request, end of the first successful write after the last failure), as
+    monotonic ns, for requests sent at or after `since_ns`; None when nothing failed.
+
+    Every failure after `since_ns` belongs to the outage: a write that slipped through between
+    two failures (a process not yet killed) does not end it."""
+    reqs = sorted((r for r in list(result.requests) if r.t_ns >= since_ns),
+                  key=lambda r: r.t_ns)
+    failures = [r for r in reqs if not r.ok]
+    if not failures:
         return None
-    return (recovered.t_ns + recovered.latency_s * 1e9 - first_fail.t_ns) / 1e9
+    last_fail = failures[-1].t_ns
+    ok = next((r for r in reqs if r.kind == "write" and r.ok and r.t_ns > last_fail), None)
+    return failures[0].t_ns, (None if ok is None else ok.t_ns + int(ok.latency_s * 1e9))
+
+
+def client_rto_s(result: LoadResult, since_ns: int = 0) -> float | None:
+    """First failed request -> first successful write after the outage (the headline RTO);
+    0.0 when no request failed, None when the client never recovered."""
+    window = outage(result, since_ns)
+    if window is None:
+        return 0.0
+    first, recovered = window
+    return None if recovered is None else (recovered - first) / 1e9

@@ -1,0 +1,172 @@
+"""Drill reports: a Rich table, `drill-report.json`, and a self-contained `drill-report.html`.
+
+The HTML is one file with an inline SVG timeline (requests per 100 ms bucket, ok/error, with
+vertical markers for the fault, each engine step and recovery): no scripts, no external `src`,
+so it opens offline and can be attached to a post-mortem.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from regionguard.drill.load import LoadResult
+from regionguard.drill.measures import DrillMeasures
+
+BUCKET_NS = 100_000_000
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def rich_table(runs: Sequence[DrillMeasures]) -> Table:
+    m = runs[0]
+    table = Table(title=f"drill: {m.fault} on {m.region} ({m.strategy}, {m.replication})")
+    table.add_column("measure")
+    if len(runs) == 1:
+        table.add_column("value")
+        rows = [
+            ("RTO (client)", _s(m.rto_s)),
+            ("RTO (journal)", _s(m.engine.get("rto_s") if m.engine else None)),
+            ("availability", f"{m.availability:.2%} ({m.ok}/{m.requests} ok)"),
+            ("RPO (acked writes lost)", f"{m.rpo_count} of {m.acked_writes}"),
+            ("split brain", str(len(m.split_brain))),
+            ("mismatched / phantom rows", f"{len(m.mismatched)} / {len(m.phantoms)}"),
+            ("new primary", m.new_primary or "-"),
+        ]
+        if m.engine:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in m.engine.get("steps", {}).items())
+            rows.append(("steps (s)", steps + f"; other {m.engine.get('other_s', 0):.2f}"))
+        for name, value in rows:
+            table.add_row(name, value)
+        return table
+    for col in ("p50", "p95", "max"):
+        table.add_column(col)
+    for name, values in aggregate(runs).items():
+        if values:
+            table.add_row(name, *(f"{percentile(values, p):.3f}" for p in (50, 95, 100)))
+    table.caption = f"{len(runs)} runs"
+    return table
+
+
+def aggregate(runs: Sequence[DrillMeasures]) -> dict[str, list[float]]:
+    return {
+        "rto_s (client)": [r.rto_s for r in runs if r.rto_s is not None],
+        "rto_s (journal)": [float(r.engine["rto_s"]) for r in runs
+                            if r.engine and r.engine.get("rto_s") is not None],
+        "availability": [r.availability for r in runs],
+        "rpo (writes lost)": [float(r.rpo_count) for r in runs],
+        "split brain": [float(len(r.split_brain)) for r in runs],
+    }
+
+
+def _s(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f} s"
+
+
+def write_json(path: Path, runs: Sequence[DrillMeasures]) -> None:
+    data: dict[str, Any] = {"runs": [r.to_dict() for r in runs]}
+    if len(runs) > 1:
+        data["summary"] = {
+            name: {"p50": percentile(v, 50), "p95": percentile(v, 95), "max": max(v)}
+            for name, v in aggregate(runs).items() if v
+        }
+    path.write_text(json.dumps(data, indent=2, default=str))
+
+
+def write_html(path: Path, m: DrillMeasures, load: LoadResult,
+               markers: Sequence[tuple[int, str, str]]) -> None:
+    """`markers`: (monotonic ns, label, colour) drawn as vertical lines on the timeline."""
+    start = load.started_ns
+    n = max(1, (load.stopped_ns - start) // BUCKET_NS + 1)
+    ok = [0] * n
+    err = [0] * n
+    for r in load.requests:
+        b = min(n - 1, max(0, (r.t_ns - start) // BUCKET_NS))
+        (ok if r.ok else err)[b] += 1
+    peak = max(1, max(a + b for a, b in zip(ok, err, strict=True)))
+    width, height, pad = 960, 260, 40
+    bw = (width - 2 * pad) / n
+    scale = (height - 2 * pad) / peak
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" '
+             f'role="img" aria-label="requests per 100 ms">']
+    base = height - pad
+    for i in range(n):
+        x = pad + i * bw
+        h_ok, h_err = ok[i] * scale, err[i] * scale
+        if h_ok:
+            parts.append(f'<rect x="{x:.1f}" y="{base - h_ok:.1f}" '
+                         f'width="{max(bw - 0.5, 0.5):.1f}" height="{h_ok:.1f}" fill="#3a9d5d">'
+                         f'<title>{ok[i]} ok</title></rect>')
+        if h_err:
+            parts.append(f'<rect x="{x:.1f}" y="{base - h_ok - h_err:.1f}" '
+                         f'width="{max(bw - 0.5, 0.5):.1f}" height="{h_err:.1f}" fill="#d64545">'
+                         f'<title>{err[i]} failed</title></rect>')
+    parts.append(f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#444"/>')
+    seconds = int((load.stopped_ns - start) / 1e9) + 1
+    step = max(1, seconds // 10)
+    for s in range(0, seconds + 1, step):
+        x = pad + (s * 1e9 / BUCKET_NS) * bw
+        parts.append(f'<text x="{x:.1f}" y="{base + 14}" font-size="10" '
+                     f'text-anchor="middle">{s}s</text>')
+    for i, (t_ns, label, colour) in enumerate(markers):
+        x = pad + ((t_ns - start) / BUCKET_NS) * bw
+        y = pad - 6 + (i % 4) * 11
+        parts.append(f'<line x1="{x:.1f}" y1="{pad - 10}" x2="{x:.1f}" y2="{base}" '
+                     f'stroke="{colour}" stroke-dasharray="3,2"/>')
+        parts.append(f'<text x="{x + 2:.1f}" y="{y}" font-size="9" fill="{colour}">'
+                     f'{html.escape(label)}</text>')
+    parts.append("</svg>")
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in [
+            ("fault", f"{m.fault} on {m.region}: {m.fault_detail}"),
+            ("strategy / replication", f"{m.strategy} / {m.replication}"),
+            ("RTO (client)", _s(m.rto_s)),
+            ("RTO (journal)", _s(m.engine.get("rto_s") if m.engine else None)),
+            ("steps", json.dumps(m.engine.get("steps")) if m.engine else "-"),
+            ("availability", f"{m.availability:.2%} ({m.ok} ok / {m.requests})"),
+            ("RPO", f"{m.rpo_count} acknowledged writes lost of {m.acked_writes}"),
+            ("split brain", "; ".join(m.split_brain) or "none"),
+            ("mismatched / phantom rows", f"{len(m.mismatched)} / {len(m.phantoms)}"),
+            ("new primary", m.new_primary or "-"),
+        ]
+    )
+    doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>regionguard drill: {html.escape(m.fault)}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse}}
+th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
+.legend span{{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}}</style></head>
+<body><h1>Drill: {html.escape(m.fault)} on {html.escape(m.region)}</h1>
+<p class="legend">requests per 100 ms:<span style="background:#3a9d5d"></span>ok
+<span style="background:#d64545"></span>failed</p>
+{"".join(parts)}
+<table>{rows}</table>
+</body></html>
+"""
+    path.write_text(doc)
+
+
+def markers_from(journal_entries: Sequence[Mapping[str, Any]], fault_ns: int,
+                 recovery_ns: int | None) -> list[tuple[int, str, str]]:
+    marks: list[tuple[int, str, str]] = [(fault_ns, "fault", "#b00020")]
+    for e in journal_entries:
+        if e["mono_ns"] < fault_ns:
+            continue
+        if e["event"] == "verdict_change" and e.get("verdict") == "down":
+            marks.append((e["mono_ns"], f"{e.get('region')} DOWN", "#e67e22"))
+        elif e["event"] == "step" and e.get("outcome") == "done":
+            marks.append((e["mono_ns"], str(e.get("step")), "#2c6fbb"))
+    if recovery_ns is not None:
+        marks.append((recovery_ns, "recovered", "#1b7f3b"))
+    return marks
+

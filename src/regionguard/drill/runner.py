@@ -1,0 +1,171 @@
+"""One game day: load, fault, recovery, measures, report, and healing back to the start.
+
+The drill needs a running sandbox with its controller (the thing under test). It heals itself at
+the end — the fault's own healing, then a failback when the writer moved — so `make run` and
+repeated drills leave a healthy sandbox.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from regionguard.drill.faults import Fault, FaultContext, make_fault
+from regionguard.drill.load import LoadGenerator, LoadResult, outage
+from regionguard.drill.measures import DrillMeasures, Fence, measure
+from regionguard.drill.report import markers_from, write_html
+from regionguard.errors import NotAvailable, ProviderError
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.providers.local import build_ports
+from regionguard.providers.local.sandbox import Sandbox
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class DrillSettings:
+    fault: str = "kill-region"
+    duration_s: float = 20.0
+    rate: float = 100.0
+    workers: int = 4
+    freeze_s: float = 5.0
+    out_dir: Path = Path(".")
+
+
+@dataclass
+class DrillRun:
+    measures: DrillMeasures
+    load: LoadResult
+    html: Path
+
+
+def _wait(predicate: Callable[[], bool], deadline: float, step_s: float = 0.05) -> bool:
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return predicate()
+
+
+def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
+              index: int = 0) -> DrillRun:
+    fault = make_fault(settings.fault)
+    fault.check_possible()
+    status = sandbox.status()
+    if not status["controller"]["running"]:
+        raise NotAvailable("the controller is not running; start it with `regionguard up`")
+    if not status["front_door"]["running"]:
+        raise NotAvailable("the front door is not running; repair it with `regionguard up`")
+    ports = build_ports(sandbox.topology, sandbox.state_dir)
+    journal = ports.journal
+    state = sandbox.store.read()
+    primary = sandbox.primary(state)
+    url = sandbox.frontdoor.url(state)
+    ctx = FaultContext(sandbox, journal, settings.freeze_s)
+
+    load = LoadGenerator(url, rate=settings.rate, workers=settings.workers,
+                         duration_s=settings.duration_s).start()
+    warmup = min(3.0, settings.duration_s * 0.2)
+    _wait(lambda: len(load.result.acked_writes) > 0, time.monotonic() + warmup + 10)
+    time.sleep(max(0.0, warmup - (time.monotonic_ns() - load.result.started_ns) / 1e9))
+    fault_ns = time.monotonic_ns()
+    detail = fault.inject(ctx, primary)
+    journal.record("fault", outcome="injected", fault=fault.name, region=primary, detail=detail)
+    report(f"fault injected: {detail}")
+
+    end = load.result.started_ns / 1e9 + settings.duration_s + 5
+    recovered = _wait(lambda: _recovered(load, fault_ns, sandbox, fault, primary),
+                      time.monotonic() + max(5.0, end - time.monotonic_ns() / 1e9))
+    report("recovered" if recovered else "NOT recovered before the drill's end")
+    result = load.run_until_end()
+    fault.heal(ctx, primary)
+
+    new_primary = sandbox.primary(sandbox.store.read())
+    entries = journal.entries()
+    plan_id = _plan_after(entries, fault_ns)
+    engine = rto_breakdown(entries, plan_id) if plan_id else None
+    fences = [Fence(primary, e["mono_ns"]) for e in entries
+              if e["mono_ns"] >= fault_ns and e["event"] == "step"
+              and e.get("step") == "fence" and e.get("outcome") == "done"]
+    rows = _rows(sandbox, new_primary, f"load-{load.run_id}-")
+    m = measure(
+        fault=fault.name, region=primary, strategy=sandbox.topology.strategy.value,
+        replication=sandbox.topology.replication.value, load=result, fault_ns=fault_ns,
+        rows=rows, run_prefix=f"load-{load.run_id}-", fences=fences, engine=engine,
+        new_primary=new_primary, fault_detail=detail,
+    )
+    if not recovered:
+        m.notes.append("the client saw no successful write after the fault before the end")
+    recovery_ns = _first_ok_write_after_failure(result, fault_ns)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{index + 1}" if index else ""
+    html_path = settings.out_dir / f"drill-report{suffix}.html"
+    write_html(html_path, m, result, markers_from(entries, fault_ns, recovery_ns))
+    journal.record("drill", outcome="measured", fault=fault.name, rto_s=m.rto_s,
+                   availability=round(m.availability, 4), rpo=m.rpo_count,
+                   split_brain=len(m.split_brain))
+    heal_sandbox(sandbox, fault, primary, report)
+    return DrillRun(m, result, html_path)
+
+
+def _recovered(load: LoadGenerator, fault_ns: int, sandbox: Sandbox, fault: Fault,
+               primary: str) -> bool:
+    if fault.causes_failover:
+        plan = sandbox.store.read_plan()
+        if not plan or plan.get("status") != "done" or sandbox.primary(
+                sandbox.store.read()) == primary:
+            return False
+    return _first_ok_write_after_failure(load.result, fault_ns) is not None
+
+
+def _first_ok_write_after_failure(result: LoadResult, fault_ns: int) -> int | None:
+    window = outage(result, fault_ns)
+    return None if window is None else window[1]
+
+
+def _plan_after(entries: list[dict[str, object]], fault_ns: int) -> str | None:
+    for e in entries:
+        if (e["event"] == "plan" and e.get("outcome") == "started"
+                and int(e["mono_ns"]) >= fault_ns):  # type: ignore[call-overload]
+            return str(e["plan"])
+    return None
+
+
+def _rows(sandbox: Sandbox, region: str, prefix: str) -> dict[str, int]:
+    cluster = sandbox.cluster(sandbox.store.read(), region)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with cluster.connect(statement_timeout_ms=30000) as conn:
+                return {str(rid): int(oid) for rid, oid in conn.execute(  # type: ignore[call-overload]
+                    "SELECT request_id, id FROM orders WHERE request_id LIKE %s",
+                    (prefix + "%",))}
+        except psycopg.Error as exc:
+            if time.monotonic() > deadline:
+                raise ProviderError(f"cannot read orders on {region} for RPO: {exc}") from exc
+            time.sleep(0.2)
+
+
+def heal_sandbox(sandbox: Sandbox, fault: Fault, home: str, report: Report) -> None:
+    """Back to where the drill started: writer in `home`, every piece up, controller idle."""
+    ports = build_ports(sandbox.topology, sandbox.state_dir)
+    deadline = time.monotonic() + 60
+    _wait(lambda: ports.state.load().plan is None, deadline, 0.2)
+    if sandbox.primary(sandbox.store.read()) != home:
+        obs = plans.Observation(
+            ports.state.load(), {r: ports.database.status(r) for r in sandbox.topology.regions})
+        plan = plans.failback(sandbox.topology, obs, reason=f"drill heal after {fault.name}")
+        with ports.state.plan_lock() as held:
+            if not held:
+                raise ProviderError("cannot heal: another plan holds the plan lock")
+            summary = Executor(ports).run(plan)
+        report(f"healed: failback to {home} (RTO {summary.get('rto_s')} s)")
+    else:
+        sandbox.up()
+        report("healed: sandbox repaired in place")
