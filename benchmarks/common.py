@@ -47,7 +47,8 @@ def temp_sandbox(**replacements: str) -> Iterator[tuple[Sandbox, Path]]:
             keep = Path(tempfile.mkdtemp(prefix="rg-bench-failed-"))
             for log in pgbin.data_root(sandbox.state_dir).glob("*/postgres.log"):
                 shutil.copy(log, keep / f"{log.parent.name}-postgres.log")
-            shutil.copy(sandbox.state_dir / "journal.jsonl", keep / "journal.jsonl")
+            if (sandbox.state_dir / "journal.jsonl").exists():
+                shutil.copy(sandbox.state_dir / "journal.jsonl", keep / "journal.jsonl")
             print(f"benchmark failed; logs kept in {keep}")
             raise
         finally:

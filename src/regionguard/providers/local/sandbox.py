@@ -302,8 +302,20 @@ class Sandbox:
                 )
             ref = ProcessRef.of(proc.pid)
             state.setdefault("processes", {})["supervisor"] = ref.as_dict()
-        report(f"controller started ({self.topology.failover.mode} failover)")
-        return ref
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # `up` returns once the controller really runs
+            ctl = self.controller_ref()
+            live = ctl.process() if ctl else None
+            if live is not None and live.ppid() == ref.pid:
+                report(f"controller started, pid {live.pid} "
+                       f"({self.topology.failover.mode} failover)")
+                return ref
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise ProviderError(
+            f"the controller did not start; see {self.state_dir / 'controller'}/*.log"
+        )
 
     def _purge(self) -> None:
         root = pgbin.data_root(self.state_dir)
