@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps run test lint down bench clean
+.PHONY: setup system-deps run test lint down bench clean synth lambda-bundle
 
 setup: system-deps $(STAMP)
 
@@ -14,7 +14,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,aws]'
 	@touch $(STAMP)
 
 run: setup
@@ -35,6 +35,19 @@ lint: setup
 
 down:
 	$(BIN)/regionguard down
+
+synth: setup
+	$(BIN)/regionguard synth --out cdk.out
+
+# The failover/app Lambda code with its dependencies, for `cdk deploy` (no Docker: pip picks
+# manylinux wheels for the Lambda runtime).
+lambda-bundle: setup
+	rm -rf build/lambda && mkdir -p build/lambda
+	$(BIN)/python -m pip install -q --target build/lambda --platform manylinux2014_x86_64 \
+	  --python-version 3.14 --only-binary :all: --implementation cp \
+	  fastapi 'psycopg[binary]' psycopg-pool mangum pydantic httpx tenacity boto3 \
+	  aws-lambda-powertools
+	cp -r src/regionguard build/lambda/
 
 clean:
 	-$(BIN)/regionguard down --purge

@@ -109,15 +109,6 @@ def validate(
     )
 
 
-def _not_yet(name: str, issue: str) -> Callable[[], None]:
-    def command() -> None:
-        err.print(f"error: `regionguard {name}` is not available yet ({issue})", highlight=False)
-        raise typer.Exit(NotAvailable.exit_code)
-
-    command.__doc__ = f"(not available yet: {issue})"
-    return command
-
-
 def sandbox() -> Sandbox:
     return Sandbox(topology())
 
@@ -392,10 +383,33 @@ def drill(
         raise UnsafeOperation("split brain detected; see the report")
 
 
-for _name, _issue in [
-    ("synth", "AWS CDK app"),
-]:
-    app.command(_name)(_not_yet(_name, _issue))
+@app.command()
+@one_line_errors
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Cloud assembly folder.")]
+    = Path("cdk.out"),
+) -> None:
+    """Synthesize the AWS architecture for the topology (CloudFormation, offline).
+
+    Checks the app with cdk-nag (AwsSolutions); exits 1 when a finding is not suppressed with a
+    reason. Deploying is `cdk deploy --app <out>` with your credentials."""
+    try:
+        from regionguard.infra.app import synth as cdk_synth
+    except ImportError:
+        raise NotAvailable("the aws extra is missing: pip install 'regionguard[aws]'") from None
+    topo = topology()
+    started = time.monotonic()
+    with out.status("synthesizing ...", spinner="dots"):
+        result = cdk_synth(topo, out_dir, source=str(ctx_state.config))
+    for path in result.templates:
+        out.print(f"  {path}", highlight=False)
+    out.print(f"{len(result.templates)} stacks for {topo.strategy.value} in "
+              f"{time.monotonic() - started:.1f} s; cdk-nag: {len(result.nag_errors)} errors, "
+              f"{len(result.nag_warnings)} warnings", highlight=False)
+    if result.nag_errors:
+        for line in result.nag_errors:
+            err.print(f"  {line[:200]}", highlight=False)
+        raise ProviderError(f"cdk-nag found {len(result.nag_errors)} unsuppressed errors")
 
 
 def main() -> None:

@@ -103,7 +103,14 @@ class AwsSettings(_Strict):
     hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]+$")
     compute: Literal["ec2", "lambda"] = "ec2"
     database: Literal["rds", "aurora-global"] = "rds"
+    rds_proxy: bool = False  # serverless + rds: Lambda connects through RDS Proxy
+    routing: Literal["failover", "latency"] | None = None  # default: latency for active-active
     arbiter_region: str | None = None
+    instance_type: str = "t3.small"
+    db_instance_class: str = "db.t4g.medium"
+    backup_retention_days: int = Field(7, ge=1, le=35)
+    provisioned_concurrency: int = Field(0, ge=0, le=100)
+    alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 
 def _default_standby_capacity(strategy: Strategy, capacity: int) -> int:

@@ -1,0 +1,74 @@
+"""Deterministic AWS resource names, shared by the CDK app and the boto3 providers.
+
+Naming resources (rather than letting CloudFormation generate names) is what lets the failover
+Lambda in one region address resources in the other without cross-region stack references, and
+lets the IAM policy name exactly the resources the engine may touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from regionguard.config import Topology
+
+
+@dataclass(frozen=True, slots=True)
+class AwsNames:
+    app: str
+    account: str
+    domain: str
+    hosted_zone_id: str = ""
+
+    def db_instance(self, region: str) -> str:
+        return f"{self.app}-db-{region}"
+
+    def db_cluster(self, region: str) -> str:
+        return f"{self.app}-aurora-{region}"
+
+    def global_cluster(self) -> str:
+        return f"{self.app}-global"
+
+    def asg(self, region: str) -> str:
+        return f"{self.app}-asg-{region}"
+
+    def app_function(self, region: str) -> str:
+        return f"{self.app}-app-{region}"
+
+    def failover_function(self) -> str:
+        return f"{self.app}-regionguard-failover"
+
+    def health_function(self, region: str) -> str:
+        return f"{self.app}-health-writer-{region}"
+
+    def state_table(self) -> str:
+        return f"{self.app}-regionguard-state"
+
+    def alarm_topic(self) -> str:
+        return f"{self.app}-regionguard-alarms"
+
+    def notify_topic(self) -> str:
+        return f"{self.app}-regionguard-events"
+
+    def routing_alarm(self) -> str:
+        """The alarm behind the engine-controlled health check of the PRIMARY record."""
+        return f"{self.app}-regionguard-primary-active"
+
+    def region_host(self, region: str) -> str:
+        return f"{region}.{self.domain}"
+
+    def static_bucket(self, region: str) -> str:
+        return f"{self.app}-static-{self.account}-{region}"
+
+    def backup_vault(self, region: str) -> str:
+        return f"{self.app}-vault-{region}"
+
+    def arn(self, service: str, region: str, resource: str) -> str:
+        return f"arn:aws:{service}:{region}:{self.account}:{resource}"
+
+
+def names_for(topology: Topology) -> AwsNames:
+    assert topology.aws is not None
+    first = next(iter(topology.regions.values()))
+    assert first.aws is not None
+    return AwsNames(topology.app.replace("_", "-"), first.aws.account, topology.aws.domain,
+                    topology.aws.hosted_zone_id)

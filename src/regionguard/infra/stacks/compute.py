@@ -1,0 +1,309 @@
+"""Per region: the app's compute and its entry point, plus the `/health-check` API.
+
+EC2: an internet-facing ALB (HTTPS) in front of an Auto Scaling group from a launch template
+whose user data runs the workload app; the backup region's group is 0/0/0 in pilot light.
+Lambda: the same app behind API Gateway (HTTP API) through Mangum. Either way the region gets
+`<region>.<domain>` and its half of the failover (or latency) record for `<domain>`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as r53targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from regionguard.config import Role, Strategy
+from regionguard.infra.stacks.common import (
+    LAMBDA_RUNTIME,
+    cmk,
+    lambda_code,
+    lambda_role,
+    log_group,
+    secure_bucket,
+)
+from regionguard.infra.stacks.database import DatabaseStack
+from regionguard.infra.stacks.nag import justify
+from regionguard.infra.view import AwsRegion, AwsView
+
+APP_PORT = 8000
+ROUTING_NAMESPACE = "RegionGuard/Routing"
+
+
+def desired_capacity(view: AwsView, region: AwsRegion) -> int:
+    if view.topology.strategy in (Strategy.PILOT_LIGHT, Strategy.BACKUP_RESTORE):
+        return region.capacity if region.home_role is Role.PRIMARY else 0
+    return region.capacity if region.home_role is Role.PRIMARY else region.standby_capacity
+
+
+class ComputeStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, view: AwsView, region: AwsRegion,
+                 vpc: ec2.IVpc, database: DatabaseStack, state_table_name: str,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.view = view
+        self.region_spec = region
+        names = view.names
+        r = region.aws_region
+        self.zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=view.settings.hosted_zone_id,
+            zone_name=view.settings.domain)
+        self.host = names.region_host(r)
+        self.certificate = acm.Certificate(
+            self, "Cert", domain_name=self.host,
+            subject_alternative_names=[view.settings.domain],
+            validation=acm.CertificateValidation.from_dns(self.zone))
+        self.log_key = cmk(self, "LogKey", f"logs and notifications in {region.name}")
+        self.ops_topic = sns.Topic(self, "OpsTopic", master_key=self.log_key,
+                                   enforce_ssl=True)
+        self.ops_topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], resources=[self.ops_topic.topic_arn],
+            principals=[iam.ServicePrincipal("autoscaling.amazonaws.com")]))
+        self.log_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        self.log_key.grant_encrypt_decrypt(iam.ServicePrincipal("autoscaling.amazonaws.com"))
+        dsn_env = {
+            "RG_REGION": region.name,
+            "RG_DB_HOST": database.endpoint_host,
+            "RG_DB_SECRET_REGION": view.primary.aws_region,
+        }
+        if view.serverless:
+            alias = self._lambda_app(vpc, database, dsn_env)
+        else:
+            alias = self._ec2_app(vpc, database, dsn_env)
+        self._records(*alias)
+        self._health_check_api(state_table_name)
+
+    # -- EC2 ---------------------------------------------------------------------------------
+
+    def _ec2_app(self, vpc: ec2.IVpc, database: DatabaseStack,
+                 env: dict[str, str]) -> tuple[route53.RecordTarget, str, str]:
+        v, r = self.view, self.region_spec
+        logs_bucket = secure_bucket(self, "AlbLogs", for_logs=True)
+        alb_sg = ec2.SecurityGroup(self, "AlbSg", vpc=vpc, description="HTTPS from anywhere")
+        alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
+        alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP -> HTTPS redirect")
+        justify(alb_sg, {"AwsSolutions-EC23": "a public web entry point accepts 80/443 from "
+                         "anywhere by design; the app tier is reachable only from this ALB"})
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self, "Alb", vpc=vpc, internet_facing=True, security_group=alb_sg,
+            drop_invalid_header_fields=True)
+        self.alb.log_access_logs(logs_bucket, prefix="alb")
+        self.alb.add_redirect(source_port=80, target_port=443)
+        app_sg = ec2.SecurityGroup(self, "AppSg", vpc=vpc, description="app from the ALB")
+        app_sg.add_ingress_rule(alb_sg, ec2.Port.tcp(APP_PORT), "app port from the ALB")
+        role = iam.Role(self, "InstanceRole",
+                        assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+                        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                            "AmazonSSMManagedInstanceCore")])
+        justify(role, {"AwsSolutions-IAM4": "AmazonSSMManagedInstanceCore: Session Manager "
+                       "access instead of SSH keys, maintained by AWS"})
+        self._allow_secret(role, database)
+        user_data = ec2.UserData.for_linux()
+        exports = " ".join(f"{k}={v_}" for k, v_ in env.items())
+        user_data.add_commands(
+            "dnf install -y python3.11 python3.11-pip",
+            "python3.11 -m pip install 'regionguard' || python3.11 -m pip install "
+            "fastapi uvicorn 'psycopg[binary]' psycopg-pool mangum",
+            f"cat > /etc/regionguard.env <<'ENV'\n{exports}\nENV",
+            "useradd --system regionguard || true",
+            "cat > /etc/systemd/system/regionguard-app.service <<'UNIT'\n[Service]\n"
+            "EnvironmentFile=/etc/regionguard.env\nUser=regionguard\n"
+            f"ExecStart=/usr/bin/python3.11 -m uvicorn regionguard.app.main:create_app "
+            f"--factory --host 0.0.0.0 --port {APP_PORT}\nRestart=always\n[Install]\n"
+            "WantedBy=multi-user.target\nUNIT",
+            "systemctl daemon-reload && systemctl enable --now regionguard-app",
+        )
+        template = ec2.LaunchTemplate(
+            self, "LaunchTemplate",
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(),
+            instance_type=ec2.InstanceType(v.settings.instance_type),
+            security_group=app_sg, role=role, user_data=user_data, require_imdsv2=True,
+            block_devices=[ec2.BlockDevice(device_name="/dev/xvda", volume=ec2.BlockDeviceVolume
+                                           .ebs(20, encrypted=True))],
+        )
+        desired = desired_capacity(v, r)
+        self.asg = autoscaling.AutoScalingGroup(
+            self, "Asg", vpc=vpc, launch_template=template,
+            auto_scaling_group_name=v.names.asg(r.aws_region),
+            min_capacity=desired, max_capacity=max(desired, r.capacity if desired else 0),
+            desired_capacity=desired,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            health_checks=autoscaling.HealthChecks.with_additional_checks(
+                additional_types=[autoscaling.AdditionalHealthCheckType.ELB],
+                grace_period=Duration.seconds(60)),
+            notifications=[autoscaling.NotificationConfiguration(topic=self.ops_topic)],
+        )
+        listener = self.alb.add_listener(
+            "Https", port=443, certificates=[self.certificate],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS, open=False)
+        listener.add_targets(
+            "App", port=APP_PORT, protocol=elbv2.ApplicationProtocol.HTTP, targets=[self.asg],
+            health_check=elbv2.HealthCheck(path="/health/deep", interval=Duration.seconds(10),
+                                           healthy_threshold_count=2,
+                                           unhealthy_threshold_count=2),
+            deregistration_delay=Duration.seconds(10))
+        return (route53.RecordTarget.from_alias(r53targets.LoadBalancerTarget(self.alb)),
+                self.alb.load_balancer_dns_name,
+                self.alb.load_balancer_canonical_hosted_zone_id)
+
+    # -- Lambda ------------------------------------------------------------------------------
+
+    def _lambda_app(self, vpc: ec2.IVpc, database: DatabaseStack,
+                    env: dict[str, str]) -> tuple[route53.RecordTarget, str, str]:
+        v, r = self.view, self.region_spec
+        role = lambda_role(self, "AppRole", vpc=True)
+        self._allow_secret(role, database)
+        sg = ec2.SecurityGroup(self, "AppFnSg", vpc=vpc, description="app Lambda")
+        self.app_function = lambda_.Function(
+            self, "AppFn", function_name=v.names.app_function(r.aws_region),
+            runtime=LAMBDA_RUNTIME, handler="regionguard.app.lambda_handler.handler",
+            code=lambda_code(), role=role, vpc=vpc, security_groups=[sg],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            memory_size=512, timeout=Duration.seconds(15), environment=env,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group(self, "AppFnLogs", self.log_key),
+        )
+        justify(role, {"AwsSolutions-IAM5": "xray:PutTraceSegments and PutTelemetryRecords "
+                       "(active tracing) support no resource scoping"})
+        target: lambda_.IFunction = self.app_function
+        if v.settings.provisioned_concurrency and (
+                r.home_role is Role.PRIMARY or r.standby_capacity):
+            target = lambda_.Alias(
+                self, "Live", alias_name="live", version=self.app_function.current_version,
+                provisioned_concurrent_executions=v.settings.provisioned_concurrency)
+        self.http_api = apigw.HttpApi(
+            self, "AppApi", api_name=f"{v.names.app}-{r.name}",
+            default_integration=integrations.HttpLambdaIntegration("App", target),
+            disable_execute_api_endpoint=True)
+        self._access_logs(self.http_api, "AppApiLogs")
+        justify(self.http_api, {"AwsSolutions-APIG4": "the workload API is public by design "
+                                "(orders); only /health-check carries an authorizer"})
+        domain = apigw.DomainName(self, "Domain", domain_name=self.host,
+                                  certificate=self.certificate)
+        apigw.ApiMapping(self, "Mapping", api=self.http_api, domain_name=domain)
+        self.api_domain = domain
+        return (route53.RecordTarget.from_alias(r53targets.ApiGatewayv2DomainProperties(
+                    domain.regional_domain_name, domain.regional_hosted_zone_id)),
+                domain.regional_domain_name, domain.regional_hosted_zone_id)
+
+    def _access_logs(self, api: apigw.HttpApi, id: str) -> None:
+        group = log_group(self, id, self.log_key)
+        stage = api.default_stage.node.default_child  # type: ignore[union-attr]
+        stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(  # type: ignore[union-attr]
+            destination_arn=group.log_group_arn,
+            format='{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
+                   '"route":"$context.routeKey","status":"$context.status",'
+                   '"latency":"$context.responseLatency"}')
+
+    @staticmethod
+    def _allow_secret(role: iam.IRole, database: DatabaseStack) -> None:
+        """Read the DB secret through the role's own policy (a grant on the secret and key
+        would make the database stack depend on this one)."""
+        if database.secret is None:
+            return
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resources=[database.secret.secret_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[database.key.key_arn]))
+
+    # -- DNS ---------------------------------------------------------------------------------
+
+    def _records(self, target: route53.RecordTarget, dns_name: str, zone_id: str) -> None:
+        v, r = self.view, self.region_spec
+        route53.ARecord(self, "RegionalRecord", zone=self.zone, record_name=self.host,
+                        target=target)
+        props: dict[str, Any] = {
+            "hosted_zone_id": v.settings.hosted_zone_id, "name": v.settings.domain,
+            "type": "A", "set_identifier": r.name,
+            "alias_target": route53.CfnRecordSet.AliasTargetProperty(
+                dns_name=dns_name, hosted_zone_id=zone_id, evaluate_target_health=True),
+        }
+        if v.routing == "latency":
+            props["region"] = r.aws_region
+        else:
+            props["failover"] = "PRIMARY" if r.home_role is Role.PRIMARY else "SECONDARY"
+            if r.home_role is Role.PRIMARY:
+                props["health_check_id"] = self._engine_health_check().attr_health_check_id
+        route53.CfnRecordSet(self, "AppRecord", **props)
+
+    def _engine_health_check(self) -> route53.CfnHealthCheck:
+        """The PRIMARY record follows an alarm the engine drives (PrimaryActive < 1), so DNS
+        moves only after promote and scale, never on a transient HTTP blip."""
+        v, r = self.view, self.region_spec
+        metric = cw.Metric(namespace=ROUTING_NAMESPACE, metric_name="PrimaryActive",
+                           dimensions_map={"App": v.names.app}, period=Duration.seconds(10),
+                           statistic="Maximum")
+        alarm = cw.Alarm(
+            self, "PrimaryActiveAlarm", alarm_name=v.names.routing_alarm(), metric=metric,
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="regionguard sets PrimaryActive=0 to move DNS to the standby")
+        return route53.CfnHealthCheck(self, "EngineHealthCheck", health_check_config=(
+            route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="CLOUDWATCH_METRIC",
+                alarm_identifier=route53.CfnHealthCheck.AlarmIdentifierProperty(
+                    name=alarm.alarm_name, region=r.aws_region),
+                insufficient_data_health_status="LastKnownStatus")))
+
+    # -- /health-check -----------------------------------------------------------------------
+
+    def _health_check_api(self, table_name: str) -> None:
+        """GET /health-check behind a Cognito JWT authorizer, served by the function that a
+        schedule also runs every minute to write this region's health into the global table."""
+        v, r = self.view, self.region_spec
+        pool = cognito.UserPool(
+            self, "Users", self_sign_up_enabled=False, mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=14, require_digits=True, require_lowercase=True,
+                require_symbols=True, require_uppercase=True),
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY)
+        client = pool.add_client("HealthClient", auth_flows=cognito.AuthFlow(user_srp=True),
+                                 generate_secret=False)
+        role = lambda_role(self, "HealthRole", vpc=False)
+        table_arn = v.names.arn("dynamodb", r.aws_region, f"table/{table_name}")
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem"],
+            resources=[table_arn]))
+        self.health_function = lambda_.Function(
+            self, "HealthFn", function_name=v.names.health_function(r.aws_region),
+            runtime=LAMBDA_RUNTIME, handler="regionguard.providers.aws.health.handler",
+            code=lambda_code(), role=role, timeout=Duration.seconds(10), memory_size=256,
+            environment={"RG_REGION": r.name, "RG_STATE_TABLE": table_name,
+                         "RG_HEALTH_URL": f"https://{self.host}/health/deep"},
+            log_group=log_group(self, "HealthFnLogs", self.log_key),
+        )
+        events.Rule(self, "HealthSchedule", schedule=events.Schedule.rate(Duration.minutes(1)),
+                    targets=[targets.LambdaFunction(self.health_function)])
+        api = apigw.HttpApi(self, "HealthApi", api_name=f"{v.names.app}-health-{r.name}")
+        self._access_logs(api, "HealthApiLogs")
+        authorizer = authorizers.HttpJwtAuthorizer(
+            "Cognito", jwt_issuer=f"https://cognito-idp.{r.aws_region}.amazonaws.com/"
+                                  f"{pool.user_pool_id}",
+            jwt_audience=[client.user_pool_client_id])
+        api.add_routes(path="/health-check", methods=[apigw.HttpMethod.GET],
+                       integration=integrations.HttpLambdaIntegration(
+                           "Health", self.health_function),
+                       authorizer=authorizer)
+        self.health_api = api
+        self.user_pool = pool

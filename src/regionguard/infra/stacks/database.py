@@ -1,0 +1,181 @@
+"""Per region: the database. RDS PostgreSQL Multi-AZ in the primary region with a cross-region
+read replica in the standby region, or an Aurora PostgreSQL Global Database (primary + secondary
+cluster); each region's storage encrypted with a customer-managed key of that region."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as sm
+from constructs import Construct
+
+from regionguard.config import Role
+from regionguard.infra.stacks.common import cmk
+from regionguard.infra.stacks.nag import justify
+from regionguard.infra.view import AwsRegion, AwsView
+
+PG_VERSION = rds.PostgresEngineVersion.VER_16_9
+AURORA_VERSION = rds.AuroraPostgresEngineVersion.VER_16_9
+
+
+class DatabaseStack(Stack):
+    """Exposes `key`, `security_group`, `secret` (primary), `endpoint_host`."""
+
+    def __init__(self, scope: Construct, id: str, *, view: AwsView, region: AwsRegion,
+                 vpc: ec2.IVpc, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.view = view
+        self.region_spec = region
+        self.key = cmk(self, "DbKey", f"{view.names.app} database storage in {region.name}")
+        self.security_group = ec2.SecurityGroup(
+            self, "DbSg", vpc=vpc, description="PostgreSQL from inside the VPC only",
+            allow_all_outbound=False)
+        self.security_group.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block),
+                                             ec2.Port.tcp(5432), "PostgreSQL from the VPC")
+        self.subnet_group = rds.SubnetGroup(
+            self, "DbSubnets", vpc=vpc, description="isolated subnets",
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
+        self.secret: sm.ISecret | None = None
+        self.instance: rds.DatabaseInstance | None = None
+        self.proxy: rds.DatabaseProxy | None = None
+        primary = region.home_role is Role.PRIMARY
+        if view.settings.database == "aurora-global":
+            self._aurora(vpc, primary)
+        elif primary:
+            self._rds_primary(vpc)
+        elif view.replica:
+            self._rds_replica()
+        else:
+            self.endpoint_host = "restored-from-snapshot"  # backup & restore: nothing standing
+
+    def _secret(self) -> sm.Secret:
+        secret = sm.Secret(
+            self, "DbSecret", secret_name=f"{self.view.names.app}/regionguard/db",
+            encryption_key=self.key,
+            generate_secret_string=sm.SecretStringGenerator(
+                secret_string_template='{"username": "regionguard"}',
+                generate_string_key="password", exclude_punctuation=True),
+            replica_regions=[sm.ReplicaRegion(region=self.view.standby.aws_region)],
+        )
+        justify(secret, {"AwsSolutions-SMG4": "rotation is deliberately manual: a rotated "
+                         "password must reach the cross-region replica and every app at once; "
+                         "rotate with the runbook during a switchover window"})
+        return secret
+
+    def _rds_primary(self, vpc: ec2.IVpc) -> None:
+        v = self.view
+        secret = self._secret()
+        self.secret = secret
+        self.instance = rds.DatabaseInstance(
+            self, "Primary",
+            engine=rds.DatabaseInstanceEngine.postgres(version=PG_VERSION),
+            instance_type=ec2.InstanceType(v.settings.db_instance_class.removeprefix("db.")),
+            instance_identifier=v.names.db_instance(self.region_spec.aws_region),
+            vpc=vpc, subnet_group=self.subnet_group, security_groups=[self.security_group],
+            multi_az=True, storage_encrypted=True, storage_encryption_key=self.key,
+            credentials=rds.Credentials.from_secret(secret),
+            database_name=v.topology.app,
+            backup_retention=Duration.days(v.settings.backup_retention_days),
+            deletion_protection=True, iam_authentication=True,
+            cloudwatch_logs_exports=["postgresql"],
+            parameter_group=rds.ParameterGroup(
+                self, "Params", engine=rds.DatabaseInstanceEngine.postgres(version=PG_VERSION),
+                parameters={"rds.force_ssl": "1", "wal_log_hints": "1"}),
+            removal_policy=RemovalPolicy.SNAPSHOT,
+        )
+        justify(self.instance, {"AwsSolutions-RDS11": "5432 is kept: only the VPC's own "
+                                "security group reaches it; a non-default port adds no control"})
+        self.endpoint_host = self.instance.db_instance_endpoint_address
+        if v.settings.rds_proxy:
+            self.proxy = rds.DatabaseProxy(
+                self, "Proxy", proxy_target=rds.ProxyTarget.from_instance(self.instance),
+                secrets=[secret], vpc=vpc, security_groups=[self.security_group],
+                require_tls=True, iam_auth=True,
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
+            self.endpoint_host = self.proxy.endpoint
+
+    def _rds_replica(self) -> None:
+        v = self.view
+        source = v.names.arn("rds", v.primary.aws_region,
+                             f"db:{v.names.db_instance(v.primary.aws_region)}")
+        replica = rds.CfnDBInstance(
+            self, "Replica",
+            db_instance_identifier=v.names.db_instance(self.region_spec.aws_region),
+            source_db_instance_identifier=source,
+            source_region=v.primary.aws_region,
+            db_instance_class=v.settings.db_instance_class,
+            kms_key_id=self.key.key_arn,  # the replica region's own CMK (encrypts it)
+            db_subnet_group_name=self.subnet_group.subnet_group_name,
+            vpc_security_groups=[self.security_group.security_group_id],
+            publicly_accessible=False, multi_az=True, deletion_protection=True,
+            enable_iam_database_authentication=True,
+            enable_cloudwatch_logs_exports=["postgresql"],
+            auto_minor_version_upgrade=True,
+        )
+        replica.apply_removal_policy(RemovalPolicy.SNAPSHOT)
+        justify(replica, {
+            "AwsSolutions-RDS2": "encrypted: a replica of an encrypted source is encrypted with "
+                                 "KmsKeyId (this region's CMK); CloudFormation rejects "
+                                 "StorageEncrypted together with SourceDBInstanceIdentifier",
+            "AwsSolutions-RDS11": "5432 is reached only from this VPC's security group",
+            "AwsSolutions-RDS13": "a read replica takes no automated backups until it is "
+                                  "promoted; the engine sets the retention on promotion",
+        })
+        self.replica = replica
+        self.endpoint_host = replica.attr_endpoint_address
+
+    def _aurora(self, vpc: ec2.IVpc, primary: bool) -> None:
+        v = self.view
+        engine = rds.DatabaseClusterEngine.aurora_postgres(version=AURORA_VERSION)
+        ident = v.names.db_cluster(self.region_spec.aws_region)
+        if primary:
+            secret = self._secret()
+            self.secret = secret
+            cluster = rds.DatabaseCluster(
+                self, "Cluster", engine=engine, cluster_identifier=ident,
+                credentials=rds.Credentials.from_secret(secret),
+                writer=rds.ClusterInstance.provisioned(
+                    "Writer", instance_type=ec2.InstanceType(
+                        v.settings.db_instance_class.removeprefix("db."))),
+                readers=[rds.ClusterInstance.provisioned(
+                    "Reader", instance_type=ec2.InstanceType(
+                        v.settings.db_instance_class.removeprefix("db.")))],
+                vpc=vpc, subnet_group=self.subnet_group, security_groups=[self.security_group],
+                storage_encrypted=True, storage_encryption_key=self.key,
+                default_database_name=v.topology.app,
+                backup=rds.BackupProps(
+                    retention=Duration.days(v.settings.backup_retention_days)),
+                deletion_protection=True, iam_authentication=True,
+                cloudwatch_logs_exports=["postgresql"],
+                removal_policy=RemovalPolicy.SNAPSHOT,
+            )
+            justify(cluster, {"AwsSolutions-RDS11": "5432 is reached only from this VPC"})
+            glob = rds.CfnGlobalCluster(
+                self, "Global", global_cluster_identifier=v.names.global_cluster(),
+                source_db_cluster_identifier=cluster.cluster_arn, deletion_protection=True)
+            glob.add_dependency(cluster.node.default_child)  # type: ignore[arg-type]
+            self.cluster = cluster
+            self.endpoint_host = cluster.cluster_endpoint.hostname
+            return
+        secondary = rds.CfnDBCluster(
+            self, "Secondary", engine="aurora-postgresql",
+            engine_version=AURORA_VERSION.aurora_postgres_full_version,
+            db_cluster_identifier=ident, global_cluster_identifier=v.names.global_cluster(),
+            kms_key_id=self.key.key_arn, storage_encrypted=True,
+            db_subnet_group_name=self.subnet_group.subnet_group_name,
+            vpc_security_group_ids=[self.security_group.security_group_id],
+            deletion_protection=True, enable_iam_database_authentication=True,
+            enable_cloudwatch_logs_exports=["postgresql"],
+            backup_retention_period=v.settings.backup_retention_days,
+        )
+        secondary.apply_removal_policy(RemovalPolicy.SNAPSHOT)
+        instance = rds.CfnDBInstance(
+            self, "SecondaryInstance", db_cluster_identifier=ident, engine="aurora-postgresql",
+            db_instance_class=v.settings.db_instance_class, publicly_accessible=False)
+        instance.add_dependency(secondary)
+        justify(secondary, {"AwsSolutions-RDS11": "5432 is reached only from this VPC"})
+        self.cluster_cfn = secondary
+        self.endpoint_host = secondary.attr_endpoint_address

@@ -1,0 +1,280 @@
+"""The CDK app: key resources per strategy (aws_cdk.assertions), cfn-lint with zero errors,
+cdk-nag with zero unsuppressed errors (and a proof that it can fail)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk", reason="the aws extra is not installed")
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from regionguard.errors import ConfigError
+from regionguard.infra.app import BuiltApp, build_app, nag_findings
+from regionguard.infra.view import aws_view
+
+from .topologies import topology
+
+ACCOUNT = "123456789012"
+
+
+class Synth:
+    def __init__(self, name: str, outdir: Path) -> None:
+        self.built: BuiltApp = build_app(topology(name), outdir)
+        self.assembly = self.built.app.synth()
+        self.outdir = outdir
+        self.errors, self.warnings = nag_findings(self.assembly)
+
+    def template(self, stack_name: str) -> Template:
+        for s in self.built.stacks():
+            if s.stack_name == stack_name:
+                return Template.from_json(json.loads(
+                    (self.outdir / f"{stack_name}.template.json").read_text()))
+        raise KeyError(f"{stack_name} not in {[s.stack_name for s in self.built.stacks()]}")
+
+    def stack(self, stack_name: str) -> cdk.Stack:
+        return next(s for s in self.built.stacks() if s.stack_name == stack_name)
+
+
+SYNTHS: dict[str, Synth] = {}
+
+
+@pytest.fixture(scope="module")
+def synths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
+    for name in ("pilot-light", "warm-standby", "active-active", "backup-restore"):
+        SYNTHS[name] = Synth(name, tmp_path_factory.mktemp(name))
+    yield SYNTHS
+
+
+def resources(t: Template, kind: str) -> dict[str, Any]:
+    return t.find_resources(kind)
+
+
+def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
+    s = synths["pilot-light"]
+    assert s.stack("Orders-East-Compute").region == "us-east-1"
+    assert s.stack("Orders-West-Compute").region == "us-west-2"
+    # RDS Multi-AZ, encrypted with a CMK, credentials in Secrets Manager
+    east_db = s.template("Orders-East-Database")
+    east_db.has_resource_properties("AWS::RDS::DBInstance", {
+        "MultiAZ": True, "StorageEncrypted": True,
+        "KmsKeyId": Match.object_like({"Fn::GetAtt": Match.array_with([Match.string_like_regexp("DbKey")])}),
+        "DBInstanceIdentifier": "orders-db-us-east-1",
+        "MasterUserPassword": Match.any_value()})
+    east_db.resource_count_is("AWS::SecretsManager::Secret", 1)
+    # the cross-region read replica: source ARN, source region, its own region's CMK
+    s.template("Orders-West-Database").has_resource_properties("AWS::RDS::DBInstance", {
+        "SourceDBInstanceIdentifier": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-db-us-east-1",
+        "SourceRegion": "us-east-1",
+        "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("DbKey"), "Arn"]}})
+    # ASG: 2/2/2 in the primary, 0/0/0 in the backup region; ALB health on /health/deep
+    asg = {"MinSize": "0", "MaxSize": "0", "DesiredCapacity": "0",
+           "AutoScalingGroupName": "orders-asg-us-west-2"}
+    s.template("Orders-West-Compute").has_resource_properties("AWS::AutoScaling::AutoScalingGroup",
+                                                              asg)
+    s.template("Orders-East-Compute").has_resource_properties(
+        "AWS::AutoScaling::AutoScalingGroup", {"MinSize": "2", "DesiredCapacity": "2"})
+    s.template("Orders-East-Compute").has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup", {"HealthCheckPath": "/health/deep"})
+    s.template("Orders-East-Compute").has_resource_properties(
+        "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like(
+            {"UserData": Match.any_value()})})
+    # Route 53 failover records: PRIMARY (engine-controlled health check) and SECONDARY
+    s.template("Orders-East-Compute").has_resource_properties("AWS::Route53::RecordSet", {
+        "Name": "app.example.com", "Failover": "PRIMARY", "HealthCheckId": Match.any_value()})
+    s.template("Orders-West-Compute").has_resource_properties("AWS::Route53::RecordSet", {
+        "Name": "app.example.com", "Failover": "SECONDARY"})
+    s.template("Orders-East-Compute").has_resource_properties("AWS::Route53::HealthCheck", {
+        "HealthCheckConfig": Match.object_like({"Type": "CLOUDWATCH_METRIC"})})
+    # the alarm on HealthCheckStatus lives in us-east-1 with its topic -> the failover Lambda
+    trigger = s.template("Orders-Trigger")
+    assert s.stack("Orders-Trigger").region == "us-east-1"
+    trigger.has_resource_properties("AWS::Route53::HealthCheck", {"HealthCheckConfig":
+        Match.object_like({"Type": "HTTPS", "ResourcePath": "/health/deep"})})
+    trigger.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "Namespace": "AWS/Route53", "MetricName": "HealthCheckStatus",
+        "AlarmActions": [{"Ref": Match.string_like_regexp("Alarms")}]})
+    trigger.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "lambda",
+        "Endpoint": f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:orders-regionguard-failover"})
+    trigger.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    failover = s.template("Orders-Failover")
+    assert s.stack("Orders-Failover").region == "us-west-2"
+    failover.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "regionguard.providers.aws.lambda_entry.handler",
+        "ReservedConcurrentExecutions": 1})
+    failover.has_resource_properties("AWS::Lambda::Permission", {
+        "Principal": "sns.amazonaws.com",
+        "SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"})
+
+
+def policy_statements(t: Template) -> list[dict[str, Any]]:
+    out = []
+    for res in t.find_resources("AWS::IAM::Policy").values():
+        out += res["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def test_failover_lambda_may_touch_exactly_its_resources(synths: dict[str, Synth]) -> None:
+    statements = policy_statements(synths["pilot-light"].template("Orders-Failover"))
+    by_action = {}
+    for st in statements:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for a in actions:
+            by_action[a] = res
+    assert by_action["rds:PromoteReadReplica"] == [
+        f"arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-db-us-east-1",
+        f"arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-db-us-west-2"]
+    assert all("orders-asg-" in r for r in by_action["autoscaling:UpdateAutoScalingGroup"])
+    assert by_action["route53:ChangeResourceRecordSets"] == [
+        "arn:aws:route53:::hostedzone/Z0000000000000"]
+    assert all(r.endswith("table/orders-regionguard-state")
+               for r in by_action["dynamodb:UpdateItem"])
+    scoped = {"rds:PromoteReadReplica", "autoscaling:UpdateAutoScalingGroup",
+              "route53:ChangeResourceRecordSets", "dynamodb:UpdateItem", "sns:Publish"}
+    assert not any("*" in by_action[a] for a in scoped)
+
+
+def test_state_table_is_a_global_table_with_a_replica(synths: dict[str, Synth]) -> None:
+    s = synths["pilot-light"]
+    s.template("Orders-State").has_resource_properties("AWS::DynamoDB::GlobalTable", {
+        "TableName": "orders-regionguard-state",
+        "Replicas": Match.array_with([Match.object_like({"Region": "us-west-2"}),
+                                      Match.object_like({"Region": "us-east-1"})])})
+
+
+def test_health_check_route_is_behind_a_cognito_jwt_authorizer(synths: dict[str, Synth]) -> None:
+    t = synths["pilot-light"].template("Orders-East-Compute")
+    t.has_resource_properties("AWS::ApiGatewayV2::Route", {
+        "RouteKey": "GET /health-check", "AuthorizationType": "JWT",
+        "AuthorizerId": Match.any_value()})
+    t.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {
+        "AuthorizerType": "JWT",
+        "JwtConfiguration": Match.object_like({"Issuer": Match.any_value()})})
+    t.resource_count_is("AWS::Cognito::UserPool", 1)
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+
+
+def test_backup_copies_encrypted_snapshots_to_the_other_region(synths: dict[str, Synth]) -> None:
+    s = synths["pilot-light"]
+    s.template("Orders-East-Backup").has_resource_properties("AWS::Backup::BackupPlan", {
+        "BackupPlan": Match.object_like({"BackupPlanRule": [Match.object_like({
+            "Lifecycle": {"DeleteAfterDays": 7},
+            "CopyActions": [Match.object_like({"DestinationBackupVaultArn":
+                f"arn:aws:backup:us-west-2:{ACCOUNT}:backup-vault:orders-vault-us-west-2",
+                "Lifecycle": {"DeleteAfterDays": 7}})]})]})})
+    for region in ("East", "West"):
+        s.template(f"Orders-{region}-Backup").has_resource_properties(
+            "AWS::Backup::BackupVault", {"EncryptionKeyArn": Match.any_value()})
+
+
+def test_serverless_warm_standby_with_aurora_global(synths: dict[str, Synth]) -> None:
+    s = synths["warm-standby"]
+    s.template("Orders-East-Database").has_resource_properties("AWS::RDS::GlobalCluster", {
+        "GlobalClusterIdentifier": "orders-global"})
+    s.template("Orders-West-Database").has_resource_properties("AWS::RDS::DBCluster", {
+        "GlobalClusterIdentifier": "orders-global", "Engine": "aurora-postgresql",
+        "KmsKeyId": Match.any_value(), "StorageEncrypted": True})
+    for region in ("East", "West"):
+        t = s.template(f"Orders-{region}-Compute")
+        t.has_resource_properties("AWS::Lambda::Function", {
+            "Handler": "regionguard.app.lambda_handler.handler"})
+        t.resource_count_is("AWS::ApiGatewayV2::Api", 2)  # the app and /health-check
+        t.has_resource_properties("AWS::Route53::RecordSet", {"Failover": Match.any_value()})
+    # S3 static content replicated to the standby region, CloudFront in front of both
+    s.template("Orders-East-Static").has_resource_properties("AWS::S3::Bucket", {
+        "ReplicationConfiguration": Match.object_like({"Rules": [Match.object_like({
+            "Destination": {"Bucket": f"arn:aws:s3:::orders-static-{ACCOUNT}-us-west-2"}})]})})
+    s.template("Orders-Edge").has_resource_properties("AWS::CloudFront::Distribution", {
+        "DistributionConfig": Match.object_like({"OriginGroups": Match.any_value()})})
+
+
+def test_serverless_active_active_uses_latency_routing_and_rds_proxy(
+        synths: dict[str, Synth]) -> None:
+    s = synths["active-active"]
+    s.template("Orders-East-Compute").has_resource_properties("AWS::Route53::RecordSet", {
+        "Name": "app.example.com", "Region": "us-east-1"})
+    s.template("Orders-West-Compute").has_resource_properties("AWS::Route53::RecordSet", {
+        "Name": "app.example.com", "Region": "us-west-2"})
+    s.template("Orders-East-Database").resource_count_is("AWS::RDS::DBProxy", 1)
+
+
+def test_backup_restore_keeps_no_standing_replica(synths: dict[str, Synth]) -> None:
+    s = synths["backup-restore"]
+    s.template("Orders-West-Database").resource_count_is("AWS::RDS::DBInstance", 0)
+    s.template("Orders-East-Backup").resource_count_is("AWS::Backup::BackupPlan", 1)
+    assert "Orders-Failover" not in [st.stack_name for st in s.built.stacks()]
+
+
+ENCRYPTED = {
+    "AWS::RDS::DBCluster": "KmsKeyId",
+    "AWS::SNS::Topic": "KmsMasterKeyId",
+    "AWS::SecretsManager::Secret": "KmsKeyId",
+    "AWS::Backup::BackupVault": "EncryptionKeyArn",
+}
+
+
+def test_every_encrypted_resource_names_a_kms_key(synths: dict[str, Synth]) -> None:
+    checked = 0
+    for s in synths.values():
+        for stack in s.built.stacks():
+            t = s.template(stack.stack_name)
+            for kind, prop in ENCRYPTED.items():
+                for name, res in t.find_resources(kind).items():
+                    assert prop in res["Properties"], f"{stack.stack_name}/{name} has no {prop}"
+                    checked += 1
+            for name, res in t.find_resources("AWS::RDS::DBInstance").items():
+                props = res["Properties"]
+                if "DBClusterIdentifier" in props:
+                    continue  # an Aurora instance: its cluster holds the key
+                assert "KmsKeyId" in props, f"{stack.stack_name}/{name} has no KmsKeyId"
+                checked += 1
+    assert checked > 20
+
+
+def test_cdk_nag_has_no_unsuppressed_errors(synths: dict[str, Synth]) -> None:
+    for name, s in synths.items():
+        assert s.errors == [], f"{name}: {s.errors[:5]}"
+
+
+def test_cdk_nag_fails_on_a_deliberately_non_compliant_resource(tmp_path: Path) -> None:
+    built = build_app(topology("pilot-light"), tmp_path)
+    s3.Bucket(built.stacks()[0], "Careless")  # no SSL enforcement, no access logs
+    errors, _ = nag_findings(built.app.synth())
+    assert any("Careless" in e and "AwsSolutions-S10" in e for e in errors), errors
+
+
+def test_every_template_passes_cfn_lint(synths: dict[str, Synth]) -> None:
+    templates = [str(p) for s in synths.values() for p in s.outdir.glob("*.template.json")]
+    assert len(templates) >= 50
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
+    proc = subprocess.run(
+        [cfn_lint, "--non-zero-exit-code", "error", *templates],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"regions": {"west": {"aws": {"region": "us-east-1", "account": ACCOUNT}}}},
+     "regions.west.aws.region: us-east-1 is already used by region east"),
+    ({"aws": {"compute": "lambda"}},
+     "aws.compute: 'lambda' is not supported with strategy 'pilot-light'"),
+    ({"aws": {"routing": "latency"}}, "aws.routing: latency routing"),
+    ({"aws": {"arbiter_region": "eu-west-1"}}, "aws.arbiter_region: eu-west-1"),
+])
+def test_bad_aws_topology_is_one_line_naming_the_field(change: dict[str, Any],
+                                                       expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        aws_view(topology("pilot-light", **change), "regionguard.toml")
+    message = str(info.value)
+    assert expected in message and "\n" not in message and message.startswith("regionguard.toml")
