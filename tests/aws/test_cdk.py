@@ -67,7 +67,8 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
     east_db = s.template("Orders-East-Database")
     east_db.has_resource_properties("AWS::RDS::DBInstance", {
         "MultiAZ": True, "StorageEncrypted": True,
-        "KmsKeyId": Match.object_like({"Fn::GetAtt": Match.array_with([Match.string_like_regexp("DbKey")])}),
+        "KmsKeyId": Match.object_like(
+            {"Fn::GetAtt": Match.array_with([Match.string_like_regexp("DbKey")])}),
         "DBInstanceIdentifier": "orders-db-us-east-1",
         "MasterUserPassword": Match.any_value()})
     east_db.resource_count_is("AWS::SecretsManager::Secret", 1)
