@@ -212,7 +212,8 @@ def _observe(ports: Ports) -> plans.Observation:
         )
     with ThreadPoolExecutor(max_workers=2) as pool:
         statuses = list(pool.map(ports.database.status, list(ports.topology.regions)))
-    return plans.Observation(live, {s.region: s for s in statuses})
+    return plans.Observation(live, {s.region: s for s in statuses},
+                             ports.database.zero_loss_switchover)
 
 
 def _run_plan(ports: Ports, plan: plans.Plan, dry_run: bool, yes: bool) -> None:

@@ -100,7 +100,7 @@ class RegionSpec(_Strict):
 
 class AwsSettings(_Strict):
     domain: str = Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")
-    hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]+$")
+    hosted_zone_id: str = Field(pattern=r"^[A-Z0-9]{4,32}$")
     compute: Literal["ec2", "lambda"] = "ec2"
     database: Literal["rds", "aurora-global"] = "rds"
     rds_proxy: bool = False  # serverless + rds: Lambda connects through RDS Proxy

@@ -63,6 +63,8 @@ class World:
 
 
 class FakeDatabase:
+    zero_loss_switchover = True
+
     def __init__(self, w: World) -> None:
         self.w = w
 

@@ -221,11 +221,10 @@ class Controller:
     def _failover(self, d: Decision, snap: Snapshot) -> None:
         p = self.ports
         primary_health = self.health.get(snap.live.primary, RegionHealth())
-        dbs = {r: st for r, st in ((snap.live.primary, DbStatus(snap.live.primary, up=False)),
-                                   (d.region, snap.standby_db)) if st is not None}
+        dbs = {d.region: snap.standby_db} if snap.standby_db is not None else {}
         try:
             plan = plans.failover(self.topology, plans.Observation(snap.live, dbs), d.region,
-                                  reason=d.reason)
+                                  reason=d.reason, primary_confirmed_down=True)
         except RegionGuardError as exc:
             key = f"ineligible:{d.region}"
             if key not in self.alerted:

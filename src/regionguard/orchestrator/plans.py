@@ -78,6 +78,7 @@ class Observation:
 
     live: LiveState
     databases: Mapping[str, DbStatus]
+    zero_loss_switchover: bool = True  # the Database provider can drain and confirm replay
 
 
 def _new_id(kind: PlanKind) -> str:
@@ -114,13 +115,18 @@ def _rejoin(topology: Topology, region: str, of: str) -> Step:
 
 
 def failover(topology: Topology, obs: Observation, target: str | None = None,
-             force: bool = False, reason: str = "manual") -> Plan:
-    """Unplanned: the primary is lost. RPO may be > 0 with async replication."""
+             force: bool = False, reason: str = "manual",
+             primary_confirmed_down: bool = False) -> Plan:
+    """Unplanned: the primary is lost. RPO may be > 0 with async replication.
+
+    `primary_confirmed_down`: a quorum of probers declared the primary region DOWN, which
+    outranks its database still answering (the region is down for its clients)."""
     source = obs.live.primary
     target = target or topology.other_region(source)
     _check_target(topology, obs, target, "failover")
     src_db = obs.databases.get(source)
-    if src_db is not None and src_db.up and not src_db.in_recovery and not force:
+    healthy = src_db is not None and src_db.up and not src_db.in_recovery
+    if healthy and not force and not primary_confirmed_down:
         raise UnsafeOperation(
             f"refusing failover to {target}: primary {source} is healthy (its database answers "
             f"as primary); use `switchover --to {target}` to lose nothing, or --force"
@@ -163,6 +169,11 @@ def switchover(topology: Topology, obs: Observation, target: str,
     """Planned: stop writes on the primary, wait until the target replayed everything, swap."""
     source = obs.live.primary
     _check_target(topology, obs, target, "switchover")
+    if not obs.zero_loss_switchover:
+        raise UnsafeOperation(
+            f"refusing switchover to {target}: this database cannot stop writes and confirm "
+            "the standby replayed them (asynchronous cross-region replica); use failover, or "
+            'database = "aurora-global"')
     src_db = obs.databases.get(source)
     if src_db is None or not src_db.up:
         raise UnsafeOperation(

@@ -101,6 +101,8 @@ class RouteTable:
 
 
 class Database(Protocol):
+    zero_loss_switchover: bool  # can stop writes and confirm the standby replayed them all
+
     def status(self, region: str) -> DbStatus:
         """Current state; never raises for an unreachable database (returns up=False).
 

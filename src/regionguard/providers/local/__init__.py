@@ -29,6 +29,8 @@ from regionguard.providers.local.sandbox import Sandbox
 class LocalDatabase:
     """The Database port over each region's PostgreSQL cluster."""
 
+    zero_loss_switchover = True
+
     def __init__(self, sandbox: Sandbox) -> None:
         self.sb = sandbox
 

@@ -1,0 +1,124 @@
+"""The Database port for RDS PostgreSQL with a cross-region read replica.
+
+Promotion is `PromoteReadReplica` and a wait until the instance is `available` and no longer a
+replica. RDS has no fence for a primary that is still running: fencing reboots it when it is
+reachable (dropping sessions) and reports what it could not fence; writes are then refused by
+the cut traffic and by the epoch check of the app. Cross-region replication is asynchronous, so
+there is no zero-loss switchover: `stop_writes` refuses and says to use Aurora Global Database.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation
+from regionguard.orchestrator.ports import DbStatus, FenceResult
+from regionguard.providers.aws.context import AwsContext
+
+
+class RdsReplicaDatabase:
+    zero_loss_switchover = False
+
+    def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
+        self.ctx = ctx
+        self.poll_s = poll_s
+
+    def _describe(self, region: str) -> dict[str, Any] | None:
+        r = self.ctx.aws_region(region)
+        try:
+            out = self.ctx.clients.get("rds", r).describe_db_instances(
+                DBInstanceIdentifier=self.ctx.names.db_instance(r))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "DBInstanceNotFound":
+                return None
+            raise ProviderError(f"{region}: describe_db_instances: {exc}") from exc
+        instances: list[dict[str, Any]] = out["DBInstances"]
+        return instances[0] if instances else None
+
+    def _replica_lag_s(self, region: str) -> float | None:
+        r = self.ctx.aws_region(region)
+        now = datetime.now(UTC)
+        try:
+            out = self.ctx.clients.get("cloudwatch", r).get_metric_statistics(
+                Namespace="AWS/RDS", MetricName="ReplicaLag", Statistics=["Maximum"],
+                Dimensions=[{"Name": "DBInstanceIdentifier",
+                             "Value": self.ctx.names.db_instance(r)}],
+                StartTime=now - timedelta(minutes=5), EndTime=now, Period=60)
+        except ClientError:
+            return None
+        points = sorted(out.get("Datapoints", []), key=lambda p: p["Timestamp"])
+        return float(points[-1]["Maximum"]) if points else None
+
+    def status(self, region: str) -> DbStatus:
+        try:
+            inst = self._describe(region)
+        except ProviderError as exc:
+            return DbStatus(region, up=False, error=str(exc))
+        if inst is None:
+            return DbStatus(region, up=False, error="no such DB instance")
+        replica = bool(inst.get("ReadReplicaSourceDBInstanceIdentifier"))
+        up = inst.get("DBInstanceStatus") == "available"
+        return DbStatus(region, up=up, in_recovery=replica,
+                        lag_s=self._replica_lag_s(region) if replica else 0.0,
+                        streaming=replica or None,
+                        error=None if up else f"status {inst.get('DBInstanceStatus')}")
+
+    def fence(self, region: str) -> FenceResult:
+        r = self.ctx.aws_region(region)
+        try:
+            inst = self._describe(region)
+            if inst is None or inst.get("DBInstanceStatus") != "available":
+                return FenceResult(region, False, (), (
+                    f"{region} database unreachable or not available; not rebooted",))
+            self.ctx.clients.get("rds", r).reboot_db_instance(
+                DBInstanceIdentifier=self.ctx.names.db_instance(r))
+        except (ClientError, ProviderError) as exc:
+            return FenceResult(region, False, (), (f"reboot failed: {exc}",))
+        return FenceResult(region, False, ("rebooted (sessions dropped)",), (
+            "RDS cannot keep a running primary from accepting writes; the front door cut and "
+            "the app's epoch check refuse them",))
+
+    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+        r = self.ctx.aws_region(region)
+        inst = self._describe(region)
+        if inst is None:
+            raise ProviderError(f"{region}: no DB instance to promote")
+        if inst.get("ReadReplicaSourceDBInstanceIdentifier"):
+            try:
+                self.ctx.clients.get("rds", r).promote_read_replica(
+                    DBInstanceIdentifier=self.ctx.names.db_instance(r),
+                    BackupRetentionPeriod=self.ctx.view.settings.backup_retention_days)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "InvalidDBInstanceState":
+                    raise ProviderError(f"{region}: promote_read_replica: {exc}") from exc
+        deadline = time.monotonic() + timeout_s
+        while True:
+            inst = self._describe(region) or {}
+            if (inst.get("DBInstanceStatus") == "available"
+                    and not inst.get("ReadReplicaSourceDBInstanceIdentifier")):
+                return
+            if time.monotonic() > deadline:
+                raise ProviderError(f"{region}: still {inst.get('DBInstanceStatus')} and a "
+                                    f"replica after {timeout_s:g} s")
+            time.sleep(self.poll_s)
+
+    def stop_writes(self, region: str, timeout_s: float) -> int:
+        # the planner refuses first (zero_loss_switchover); this guards a hand-built plan
+        raise UnsafeOperation(
+            "refusing switchover on RDS: cross-region read replicas are asynchronous and RDS "
+            "has no zero-loss switchover; use failover, or database = \"aurora-global\"")
+
+    def wait_replayed(self, region: str, lsn: int, timeout_s: float) -> int:
+        raise UnsafeOperation("RDS cross-region replicas expose no replay position")
+
+    def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
+        raise NotAvailable(
+            f"rebuilding {region} as a replica of {of} is a redeploy: delete the old instance "
+            "(keep a final snapshot) and `cdk deploy` the Database stack with the roles swapped")
+
+    def set_sync_standby(self, primary: str, standby: str | None) -> None:
+        return None  # RDS cross-region replication is asynchronous; nothing to configure

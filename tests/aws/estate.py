@@ -1,0 +1,141 @@
+"""A two-region estate built in moto, shaped like what the CDK app deploys."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from regionguard.aws_naming import names_for
+from regionguard.config import Topology
+
+ACCOUNT = "123456789012"
+EAST, WEST = "us-east-1", "us-west-2"
+
+
+@dataclass
+class Estate:
+    topology: Topology
+    zone_id: str
+    queue_url: str
+    alb: dict[str, str]  # aws region -> ALB DNS name
+
+    def client(self, service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region)
+
+
+def build_estate(topology_for_zone: Any) -> Estate:
+    r53 = boto3.client("route53", region_name=EAST)
+    zone_id = r53.create_hosted_zone(Name="app.example.com", CallerReference="t")[
+        "HostedZone"]["Id"].split("/")[-1]
+    topology: Topology = topology_for_zone(zone_id)
+    n = names_for(topology)
+    alb: dict[str, str] = {}
+    for region, desired in ((EAST, 2), (WEST, 0)):
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                                     AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+                   for i, az in enumerate("ab")]
+        elb = boto3.client("elbv2", region_name=region)
+        lb = elb.create_load_balancer(Name=f"alb-{region}", Subnets=subnets)[
+            "LoadBalancers"][0]
+        alb[region] = lb["DNSName"]
+        tg = elb.create_target_group(Name=f"tg-{region}", Protocol="HTTP", Port=8000,
+                                     VpcId=vpc, HealthCheckPath="/health/deep")[
+            "TargetGroups"][0]["TargetGroupArn"]
+        ami = ec2.describe_images()["Images"][0]["ImageId"]
+        lt = ec2.create_launch_template(LaunchTemplateName=f"lt-{region}", LaunchTemplateData={
+            "ImageId": ami, "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+        boto3.client("autoscaling", region_name=region).create_auto_scaling_group(
+            AutoScalingGroupName=n.asg(region), MinSize=desired, MaxSize=desired,
+            DesiredCapacity=desired, LaunchTemplate={"LaunchTemplateId": lt},
+            VPCZoneIdentifier=",".join(subnets), TargetGroupARNs=[tg])
+        r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+            "Action": "CREATE", "ResourceRecordSet": {
+                "Name": n.region_host(region), "Type": "A", "AliasTarget": {
+                    "HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": lb["DNSName"],
+                    "EvaluateTargetHealth": True}}}]})
+        ddb = boto3.client("dynamodb", region_name=region)
+        ddb.create_table(TableName=n.state_table(), BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    health = r53.create_health_check(CallerReference="engine", HealthCheckConfig={
+        "Type": "HTTPS", "FullyQualifiedDomainName": n.region_host(EAST),
+        "ResourcePath": "/health/deep", "Port": 443})["HealthCheck"]["Id"]
+    changes = []
+    for region, role in ((EAST, "PRIMARY"), (WEST, "SECONDARY")):
+        lbs = boto3.client("elbv2", region_name=region).describe_load_balancers()[
+            "LoadBalancers"][0]
+        rec: dict[str, Any] = {
+            "Name": "app.example.com", "Type": "A", "SetIdentifier":
+                "east" if region == EAST else "west", "Failover": role,
+            "AliasTarget": {"HostedZoneId": lbs["CanonicalHostedZoneId"],
+                            "DNSName": lbs["DNSName"], "EvaluateTargetHealth": True}}
+        if role == "PRIMARY":
+            rec["HealthCheckId"] = health
+        changes.append({"Action": "CREATE", "ResourceRecordSet": rec})
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    rds_east = boto3.client("rds", region_name=EAST)
+    rds_east.create_db_instance(
+        DBInstanceIdentifier=n.db_instance(EAST), Engine="postgres",
+        DBInstanceClass="db.t4g.medium",
+        MasterUsername="regionguard", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
+        MultiAZ=True, StorageEncrypted=True)
+    boto3.client("rds", region_name=WEST).create_db_instance_read_replica(
+        DBInstanceIdentifier=n.db_instance(WEST),
+        SourceDBInstanceIdentifier=n.arn("rds", EAST, f"db:{n.db_instance(EAST)}"),
+        DBInstanceClass="db.t4g.medium", SourceRegion=EAST)
+    sns = boto3.client("sns", region_name=WEST)
+    topic = sns.create_topic(Name=n.notify_topic())["TopicArn"]
+    sqs = boto3.client("sqs", region_name=WEST)
+    queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return Estate(topology, zone_id, queue_url, alb)
+
+
+def write_health(estate: Estate, region_name: str, status: str, at_region: str = WEST) -> None:
+    n = names_for(estate.topology)
+    boto3.client("dynamodb", region_name=at_region).put_item(
+        TableName=n.state_table(), Item={"pk": {"S": f"health#{region_name}"},
+                                         "status": {"S": status},
+                                         "checked_at": {"N": str(time.time())}})
+
+
+def alarm_sns_event(state: str = "ALARM", message_id: str = "b1c9a4e3-6f0d-4c45-9b4e-1d2c3e4f5a6b"
+                    ) -> dict[str, Any]:
+    """The SNS -> Lambda event CloudWatch produces for an alarm state change (real format)."""
+    message = {
+        "AlarmName": "Orders-Trigger-PrimaryUnhealthy", "AlarmDescription": "primary down",
+        "AWSAccountId": ACCOUNT,
+        "AlarmConfigurationUpdatedTimestamp": "2026-11-23T10:00:00.000+0000",
+        "NewStateValue": state, "NewStateReason": "Threshold Crossed: 1 out of the last 1 "
+        "datapoints [0.0 (23/11/26 10:01:00)] was less than the threshold (1.0).",
+        "StateChangeTime": "2026-11-23T10:02:00.000+0000", "Region": "US East (N. Virginia)",
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:Orders-Trigger-PrimaryUnhealthy",
+        "OldStateValue": "OK", "OKActions": [], "AlarmActions": [
+            f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"],
+        "InsufficientDataActions": [],
+        "Trigger": {"MetricName": "HealthCheckStatus", "Namespace": "AWS/Route53",
+                    "StatisticType": "Statistic", "Statistic": "MINIMUM", "Unit": None,
+                    "Dimensions": [{"value": "abcd-1234", "name": "HealthCheckId"}],
+                    "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+                    "ComparisonOperator": "LessThanThreshold", "Threshold": 1.0,
+                    "TreatMissingData": "breaching", "EvaluateLowSampleCountPercentile": ""},
+    }
+    return {"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms:"
+                                "0b5a9a4c-1111-2222-3333-444455556666",
+        "Sns": {
+            "Type": "Notification", "MessageId": message_id,
+            "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms",
+            "Subject": f'{state}: "Orders-Trigger-PrimaryUnhealthy" in US East (N. Virginia)',
+            "Message": json.dumps(message), "Timestamp": "2026-11-23T10:02:00.123Z",
+            "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "EXAMPLE",
+            "UnsubscribeUrl": "EXAMPLE", "MessageAttributes": {}}}]}
