@@ -52,6 +52,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _Ctx:
     config: Path = DEFAULT_CONFIG_FILE
+    world: str = "local"
 
 
 ctx_state = _Ctx()
@@ -62,8 +63,15 @@ def _main(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Topology file (default: ./regionguard.toml).")
     ] = DEFAULT_CONFIG_FILE,
+    world: Annotated[str, typer.Option(
+        "--world", help="local (the sandbox) or aws (boto3 with your AWS credentials; "
+        "status, failover and switchover).")] = "local",
 ) -> None:
     ctx_state.config = config
+    if world not in ("local", "aws"):
+        err.print(f"error: --world: {world!r} is not a world; use local or aws")
+        raise typer.Exit(2)
+    ctx_state.world = world
 
 
 def one_line_errors(func: F) -> F:
@@ -164,6 +172,11 @@ def status(
     = False,
 ) -> None:
     """Regions, live roles, database state and lag, processes, traffic share, last failover."""
+    if ctx_state.world == "aws":
+        from regionguard.providers.aws.wiring import describe
+
+        print_json(describe(engine_ports()))
+        return
     data = sandbox().status()
     if as_json:
         print_json(data)
@@ -203,6 +216,17 @@ def render_status(data: dict[str, Any]) -> None:
 # -- the engine's commands ---------------------------------------------------------------------
 
 
+def engine_ports() -> Ports:
+    """The engine's ports for the selected world (one wiring function per world)."""
+    if ctx_state.world == "aws":
+        try:
+            from regionguard.providers.aws.wiring import build_ports as aws_ports
+        except ImportError:
+            raise NotAvailable("the aws extra is missing: pip install 'regionguard[aws]'") from None
+        return aws_ports(topology())
+    return build_ports(topology())
+
+
 def _observe(ports: Ports) -> plans.Observation:
     live = ports.state.load()
     if live.plan is not None:
@@ -238,7 +262,8 @@ def _run_plan(ports: Ports, plan: plans.Plan, dry_run: bool, yes: bool) -> None:
         summary = Executor(ports).run(plan, on_step=on_step)
     out.print(f"[bold green]{plan.kind.value} done[/bold green]: {plan.target} is primary; "
               f"RTO {summary.get('rto_s')} s", highlight=False)
-    render_status(sandbox().status())
+    if ctx_state.world == "local":
+        render_status(sandbox().status())
 
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
@@ -256,7 +281,7 @@ def failover(
     yes: Yes = False,
 ) -> None:
     """Unplanned: fence the primary, promote the standby, scale, route, verify."""
-    ports = build_ports(topology())
+    ports = engine_ports()
     plan = plans.failover(ports.topology, _observe(ports), to, force=force)
     _run_plan(ports, plan, dry_run, yes)
 
@@ -269,7 +294,7 @@ def switchover(
     yes: Yes = False,
 ) -> None:
     """Planned, no data loss: stop writes, wait for the standby to replay, swap roles."""
-    ports = build_ports(topology())
+    ports = engine_ports()
     plan = plans.switchover(ports.topology, _observe(ports), to)
     _run_plan(ports, plan, dry_run, yes)
 

@@ -279,3 +279,16 @@ def test_bad_aws_topology_is_one_line_naming_the_field(change: dict[str, Any],
         aws_view(topology("pilot-light", **change), "regionguard.toml")
     message = str(info.value)
     assert expected in message and "\n" not in message and message.startswith("regionguard.toml")
+
+
+def test_synth_without_an_aws_section_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from regionguard.cli import app
+
+    text = (Path(__file__).resolve().parents[2] / "regionguard.toml").read_text()
+    config = tmp_path / "local-only.toml"
+    config.write_text(text[: text.index("[aws]")])
+    result = CliRunner().invoke(app, ["-c", str(config), "synth", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "aws: section missing" in result.output and "Traceback" not in result.output

@@ -87,7 +87,7 @@ def test_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "file not found" in output and len(output.strip().splitlines()) == 1
 
 
-def test_not_yet_available_commands_do_not_pretend() -> None:
-    result = CliRunner().invoke(app, ["synth"])
-    assert result.exit_code == 4
-    assert "not available yet" in result.output
+def test_an_unknown_world_is_refused_in_one_line() -> None:
+    result = CliRunner().invoke(app, ["--world", "mars", "status"])
+    assert result.exit_code == 2
+    assert "--world: 'mars' is not a world" in result.output

@@ -56,19 +56,19 @@ def _any(n: AwsNames, p: str, s: str) -> list[str]:
 
 
 GRANTS: tuple[Grant, ...] = (
-    Grant(("rds:DescribeDBInstances", "rds:PromoteReadReplica", "rds:RebootDBInstance",
-           "rds:ModifyDBInstance"), _db_instances),
+    Grant(("rds:DescribeDBInstances", "rds:PromoteReadReplica", "rds:RebootDBInstance"),
+          _db_instances),
     Grant(("rds:DescribeGlobalClusters", "rds:DescribeDBClusters",
            "rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"), _aurora),
     Grant(("autoscaling:UpdateAutoScalingGroup",), _asgs),
     Grant(("autoscaling:DescribeAutoScalingGroups",
-           "elasticloadbalancing:DescribeTargetHealth",
-           "elasticloadbalancing:DescribeTargetGroups"), _any,
+           "elasticloadbalancing:DescribeTargetHealth"), _any,
           why_wildcard="Describe* calls of Auto Scaling and ELB support no resource scoping"),
     Grant(("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"), _zone),
     Grant(("route53:GetChange",), lambda n, p, s: ["arn:aws:route53:::change/*"]),
+    # also exactly what Powertools idempotency needs on the same table
     Grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-           "dynamodb:DeleteItem", "dynamodb:Query"), _table),
+           "dynamodb:DeleteItem"), _table),
     Grant(("sns:Publish",), _topic),
     Grant(("cloudwatch:PutMetricData",), _any,
           condition={"StringLike": {"cloudwatch:namespace": "RegionGuard*"}},

@@ -27,7 +27,7 @@ from regionguard.orchestrator import plans
 from regionguard.orchestrator.executor import Executor, Ports
 from regionguard.orchestrator.ports import ProbeResult
 from regionguard.providers.aws.probes import AlarmProber
-from regionguard.providers.aws.wiring import build_ports, topology_from_env
+from regionguard.providers.aws.wiring import build_ports, describe, topology_from_env
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "regionguard-failover"))
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="message_id", expires_after_seconds=24 * 3600)
@@ -58,17 +58,6 @@ def classify(event: dict[str, Any]) -> str:
     if "action" in event:
         return "action"
     return "unknown"
-
-
-def status(ports: Ports) -> dict[str, Any]:
-    live = ports.state.load()
-    dbs = {r: ports.database.status(r) for r in ports.topology.regions}
-    return {"action": "status", "epoch": live.epoch,
-            "roles": {k: v.value for k, v in live.roles.items()},
-            "plan_running": live.plan.get("id") if live.plan else None,
-            "traffic": ports.traffic.shares(),
-            "databases": {r: {"up": d.up, "in_recovery": d.in_recovery, "lag_s": d.lag_s}
-                          for r, d in dbs.items()}}
 
 
 def _run(ports: Ports, plan: plans.Plan, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -134,7 +123,7 @@ def on_action(event: dict[str, Any]) -> dict[str, Any]:
     ports = _ports(topology)
     action = event["action"]
     if action == "status":
-        return status(ports)
+        return describe(ports)
     obs = plans.Observation(ports.state.load(),
                             {r: ports.database.status(r) for r in topology.regions},
                             ports.database.zero_loss_switchover)
@@ -166,7 +155,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         elif kind == "check":
             EventBridgeEvent(event)
             ports = _ports(_topology())
-            result = _resume_if_interrupted(ports) or status(ports)
+            result = _resume_if_interrupted(ports) or describe(ports)
         elif kind == "action":
             result = on_action(event)
         else:

@@ -63,3 +63,15 @@ def topology_from_env(raw: str) -> Topology:
     from regionguard.config import parse_topology
 
     return parse_topology(json.loads(raw), "RG_TOPOLOGY")
+
+
+def describe(ports: Ports) -> dict[str, Any]:
+    """A status summary of the AWS world (the Lambda's `status` action and `status --world aws`)."""
+    live = ports.state.load()
+    dbs = {r: ports.database.status(r) for r in ports.topology.regions}
+    return {"action": "status", "epoch": live.epoch,
+            "roles": {k: v.value for k, v in live.roles.items()},
+            "plan_running": live.plan.get("id") if live.plan else None,
+            "traffic": ports.traffic.shares(),
+            "databases": {r: {"up": d.up, "in_recovery": d.in_recovery, "lag_s": d.lag_s,
+                              "error": d.error} for r, d in dbs.items()}}

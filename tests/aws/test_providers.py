@@ -1,0 +1,199 @@
+"""AWS providers beyond the Lambda path: Aurora global switchover/failover (botocore Stubber:
+moto lacks SwitchoverGlobalCluster and FailoverGlobalCluster), the DynamoDB compare-and-set,
+and the IAM registry covering every boto3 call the providers make (parsed from the source)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+pytest.importorskip("moto", reason="the aws extra is not installed")
+
+from moto import mock_aws
+
+import regionguard.providers.aws as aws_pkg
+from regionguard.errors import UnsafeOperation
+from regionguard.infra.view import aws_view
+from regionguard.providers.aws.aurora import AuroraGlobalDatabase
+from regionguard.providers.aws.clients import AwsClients
+from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.iam_actions import GRANTS, all_actions
+from regionguard.providers.aws.state import DynamoDBStateStore
+
+from .topologies import topology
+
+ACCOUNT = "123456789012"
+EAST_ARN = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:orders-aurora-us-east-1"
+WEST_ARN = f"arn:aws:rds:us-west-2:{ACCOUNT}:cluster:orders-aurora-us-west-2"
+
+
+def members(writer: str) -> dict[str, Any]:
+    return {"GlobalClusters": [{
+        "GlobalClusterIdentifier": "orders-global", "GlobalClusterMembers": [
+            {"DBClusterArn": EAST_ARN, "IsWriter": writer == EAST_ARN},
+            {"DBClusterArn": WEST_ARN, "IsWriter": writer == WEST_ARN}]}]}
+
+
+def clusters(status: str) -> dict[str, Any]:
+    return {"DBClusters": [{"DBClusterIdentifier": "x", "Status": status}]}
+
+
+class StubbedClients(AwsClients):
+    """Real botocore clients (no network: every call is stubbed and asserted)."""
+
+    def __init__(self) -> None:
+        session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x")
+        super().__init__(session)
+        self.stubbers: dict[str, Stubber] = {}
+
+    def get(self, service: str, region: str) -> Any:
+        client = super().get(service, region)
+        if region not in self.stubbers:
+            self.stubbers[region] = Stubber(client)
+            self.stubbers[region].activate()
+        return client
+
+
+@pytest.fixture
+def aurora() -> Iterator[tuple[AuroraGlobalDatabase, StubbedClients]]:
+    view = aws_view(topology("warm-standby"))
+    clients = StubbedClients()
+    db = AuroraGlobalDatabase(AwsContext(view, clients), poll_s=0)
+    clients.get("rds", "us-east-1")
+    clients.get("rds", "us-west-2")
+    yield db, clients
+    for s in clients.stubbers.values():
+        s.assert_no_pending_responses()
+
+
+def test_aurora_promote_uses_managed_switchover_while_the_writer_answers(
+        aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
+    db, clients = aurora
+    east, west = clients.stubbers["us-east-1"], clients.stubbers["us-west-2"]
+    east.add_response("describe_global_clusters", members(EAST_ARN))  # already writer?
+    east.add_response("describe_global_clusters", members(EAST_ARN))  # find the source
+    east.add_response("describe_db_clusters", clusters("available"))  # source answers
+    east.add_response("switchover_global_cluster", {},
+                      {"GlobalClusterIdentifier": "orders-global",
+                       "TargetDbClusterIdentifier": WEST_ARN})
+    east.add_response("describe_global_clusters", members(EAST_ARN))  # still switching
+    east.add_response("describe_global_clusters", members(WEST_ARN))  # done
+    db.promote("west", epoch=2, timeout_s=5)
+    assert west is not None
+
+
+def test_aurora_promote_fails_over_with_allow_data_loss_when_the_writer_is_gone(
+        aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
+    db, clients = aurora
+    east = clients.stubbers["us-east-1"]
+    east.add_response("describe_global_clusters", members(EAST_ARN))
+    east.add_response("describe_global_clusters", members(EAST_ARN))
+    east.add_client_error("describe_db_clusters", "DBClusterNotFoundFault")  # region down
+    east.add_response("failover_global_cluster", {},
+                      {"GlobalClusterIdentifier": "orders-global",
+                       "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
+    east.add_response("describe_global_clusters", members(WEST_ARN))
+    db.promote("west", epoch=2, timeout_s=5)
+
+
+def test_aurora_promote_is_idempotent_when_already_the_writer(
+        aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
+    db, clients = aurora
+    clients.stubbers["us-east-1"].add_response("describe_global_clusters", members(WEST_ARN))
+    db.promote("west", epoch=2, timeout_s=5)  # one describe, no switchover or failover
+
+
+def test_dynamodb_compare_and_set_lets_exactly_one_claim_win(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    with mock_aws():
+        view = aws_view(topology("pilot-light"))
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="orders-regionguard-state", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        one = DynamoDBStateStore(AwsContext(view, AwsClients()))
+        two = DynamoDBStateStore(AwsContext(view, AwsClients()))  # another region's controller
+        assert one.load().epoch == 1
+        assert one.claim_epoch(1, {"id": "plan-a", "name": "failover"}) == 2
+        assert one.claim_epoch(1, {"id": "plan-a", "name": "failover"}) == 2  # replay: same
+        with pytest.raises(UnsafeOperation, match="already running"):
+            two.claim_epoch(1, {"id": "plan-b", "name": "failover"})
+        with one.plan_lock() as held_one, two.plan_lock() as held_two:
+            assert (held_one, held_two) == (True, False)
+
+
+def _client_service(node: ast.AST, helpers: dict[str, str], names: dict[str, str]) -> str | None:
+    """The service of an expression that yields a boto3 client, if it is one:
+    `<x>.get("svc", region)`, a helper method returning one (`self._r53()`), or a local name
+    bound to one (`rds = ...get("rds", r)`)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if (node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            return node.args[0].value
+        if node.func.attr in helpers and not node.args:
+            return helpers[node.func.attr]
+    if isinstance(node, ast.Name):
+        return names.get(node.id)
+    return None
+
+
+def boto3_calls(path: Path) -> set[tuple[str, str]]:
+    """(service, operation) for every boto3 client call in a provider module."""
+    tree = ast.parse(path.read_text())
+    helpers: dict[str, str] = {}
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef):
+            for ret in ast.walk(fn):
+                if isinstance(ret, ast.Return) and ret.value is not None:
+                    svc = _client_service(ret.value, {}, {})
+                    if svc:
+                        helpers[fn.name] = svc
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            svc = _client_service(node.value, helpers, {})
+            if svc:
+                names[node.targets[0].id] = svc
+    calls = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            svc = _client_service(node.func.value, helpers, names)
+            if svc and node.func.attr != "get":
+                calls.add((svc, node.func.attr))
+    return calls
+
+
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+
+
+def iam_action(service: str, method: str) -> str:
+    """The IAM action of a boto3 method, from botocore's own model (DescribeDBInstances)."""
+    client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
+        service, region_name="us-east-1")
+    operation = client.meta.method_to_api_mapping[method]
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def test_the_failover_lambda_policy_covers_every_call_the_providers_make() -> None:
+    package = Path(aws_pkg.__file__).parent
+    calls = set()
+    for path in package.glob("*.py"):
+        if path.name != "health.py":  # the health Lambda has its own role (compute stack)
+            calls |= boto3_calls(path)
+    assert len(calls) >= 15, calls  # the parser finds the calls: it is not vacuous
+    needed = {iam_action(s, op) for s, op in calls}
+    assert "rds:PromoteReadReplica" in needed and "route53:ChangeResourceRecordSets" in needed
+    missing = needed - all_actions()
+    assert not missing, f"IAM registry lacks {sorted(missing)}"
+    unused = all_actions() - needed
+    assert not unused, f"IAM registry grants actions no provider calls: {sorted(unused)}"
+    assert all(g.why_wildcard for g in GRANTS if g.resources.__name__ == "_any")
