@@ -61,32 +61,35 @@ class Fault:
         """Raise NotAvailable (with the reason) when this fault cannot run here."""
 
 
-class KillRegion(Fault):
-    name = "kill-region"
-    description = "SIGKILL the region's PostgreSQL and app processes"
+class KillProcesses(Fault):
+    """SIGKILL the region's database processes, app processes, or both."""
+
+    def __init__(self, name: str, description: str, db: bool, apps: bool) -> None:
+        self.name, self.description = name, description
+        self.db, self.apps = db, apps
+        self.causes_failover = db  # app-only death is repaired in place
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        pids = _signal_all(_region_pids(ctx, region, db=True, apps=True), signal.SIGKILL)
-        return f"SIGKILL {len(pids)} processes of {region}"
+        pids = _signal_all(_region_pids(ctx, region, db=self.db, apps=self.apps),
+                           signal.SIGKILL)
+        what = "PostgreSQL and app" if self.db and self.apps else "PostgreSQL" if self.db \
+            else "app"
+        return f"SIGKILL {len(pids)} {what} processes of {region}"
 
 
-class KillDb(Fault):
-    name = "kill-db"
-    description = "SIGKILL the region's PostgreSQL cluster (postmaster and children)"
-
-    def inject(self, ctx: FaultContext, region: str) -> str:
-        pids = _signal_all(_region_pids(ctx, region, db=True, apps=False), signal.SIGKILL)
-        return f"SIGKILL {len(pids)} PostgreSQL processes of {region}"
+def kill_region() -> KillProcesses:
+    return KillProcesses("kill-region", "SIGKILL the region's PostgreSQL and app processes",
+                         db=True, apps=True)
 
 
-class KillApp(Fault):
-    name = "kill-app"
-    description = "SIGKILL the region's app processes (repaired in place, no failover)"
-    causes_failover = False
+def kill_db() -> KillProcesses:
+    return KillProcesses("kill-db", "SIGKILL the region's PostgreSQL cluster (postmaster and "
+                         "children)", db=True, apps=False)
 
-    def inject(self, ctx: FaultContext, region: str) -> str:
-        pids = _signal_all(_region_pids(ctx, region, db=False, apps=True), signal.SIGKILL)
-        return f"SIGKILL {len(pids)} app processes of {region}"
+
+def kill_app() -> KillProcesses:
+    return KillProcesses("kill-app", "SIGKILL the region's app processes (repaired in place, "
+                         "no failover)", db=False, apps=True)
 
 
 class FreezeRegion(Fault):
@@ -164,7 +167,7 @@ class KillController(Fault):
         pause = ctx.sandbox.state_dir / "controller" / "pause-after"
         seen = len(ctx.journal.entries())
         pause.write_text("promote")
-        killed = KillRegion().inject(ctx, region)
+        killed = kill_region().inject(ctx, region)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if any(e["event"] == "paused" for e in ctx.journal.entries()[seen:]):
@@ -182,8 +185,9 @@ class KillController(Fault):
 
 
 CATALOG: Mapping[str, Callable[[], Fault]] = {
-    f.name: f for f in (KillRegion, KillDb, KillApp, FreezeRegion, PartitionRegion,
-                        KillController)
+    factory().name: factory
+    for factory in (kill_region, kill_db, kill_app, FreezeRegion, PartitionRegion,
+                    KillController)
 }
 
 
@@ -200,4 +204,4 @@ def make_fault(name: str) -> Fault:
 
 
 def describe_catalog() -> list[dict[str, Any]]:
-    return [{"name": n, "description": f.description} for n, f in CATALOG.items()]
+    return [{"name": n, "description": f().description} for n, f in CATALOG.items()]

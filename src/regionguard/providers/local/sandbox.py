@@ -248,9 +248,9 @@ class Sandbox:
             refs = self._recorded_refs(state)
             clusters = self.clusters(state)
             db_procs = [p for c in clusters.values() for p in c.processes()]
-            if not refs and not db_procs:
-                result.was_up = False
             procs = [p for p in (r.process() for r in refs) if p is not None]
+            if not procs and not db_procs and not result.stopped:
+                result.was_up = False
             result.stopped = [p.pid for p in procs] + [p.pid for p in db_procs]
             result.survivors += terminate(procs, grace_s=3)
             for name, cluster in clusters.items():
@@ -260,6 +260,7 @@ class Sandbox:
             result.survivors += [p.pid for c in clusters.values() for p in c.processes()]
             result.survivors += [r.pid for r in refs if r.alive()]
             state["processes"] = {"apps": {}}
+            self.controller_file.unlink(missing_ok=True)
         if purge:
             self._purge()
         return result
