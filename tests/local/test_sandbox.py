@@ -114,3 +114,22 @@ def test_status_and_down_without_a_sandbox(tmp_path: Path) -> None:
     missing = cli(config, "status", check=False)
     assert missing.returncode == 4 and "regionguard up" in missing.stderr
     assert "nothing is up" in cli(config, "down").stdout
+
+
+def test_a_taken_database_port_is_refused_naming_the_holder(config: Path) -> None:
+    import socket
+
+    cli(config, "up")
+    west = region(status(config), "west")
+    cli(config, "down")
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", west["db"]["port"]))
+    squatter.listen()
+    try:
+        refused = cli(config, "up", check=False)
+    finally:
+        squatter.close()
+    assert refused.returncode == 1
+    assert f"west database: port 127.0.0.1:{west['db']['port']} is taken by pid" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

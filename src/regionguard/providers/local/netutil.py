@@ -42,3 +42,13 @@ def port_holder(port: int) -> str:
     except psutil.AccessDenied:
         pass
     return "an unknown process"
+
+
+def require_free(address: str, port: int, what: str) -> None:
+    """Refuse, naming the port and its holder, when a port regionguard owns was taken."""
+    from regionguard.errors import ProviderError
+
+    if not port_is_free(address, port):
+        raise ProviderError(
+            f"{what}: port {address}:{port} is taken by {port_holder(port)}; stop that "
+            "process, or `regionguard down --purge` and `up` again to choose new ports")

@@ -24,7 +24,7 @@ import psutil
 
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
-from regionguard.providers.local.netutil import free_port, port_holder, port_is_free
+from regionguard.providers.local.netutil import free_port, port_is_free
 from regionguard.providers.local.proctrack import ProcessRef, terminate
 
 
@@ -168,6 +168,3 @@ class AppProcesses:
             f"see {self.state_dir / region}/app-*/app.log"
         )
 
-
-def describe_port_conflict(address: str, port: int) -> str:
-    return f"port {address}:{port} is taken by {port_holder(port)}"

@@ -27,7 +27,7 @@ from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.ports import DbStatus, RouteTable
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
-from regionguard.providers.local.netutil import free_port
+from regionguard.providers.local.netutil import free_port, require_free
 from regionguard.providers.local.postgres import PostgresCluster
 from regionguard.providers.local.processes import AppProcesses
 from regionguard.providers.local.proctrack import ProcessRef, terminate
@@ -146,6 +146,9 @@ class Sandbox:
         clusters = self.clusters(state)
         primary = clusters[primary_name]
         started = time.monotonic()
+        for cluster in clusters.values():
+            if not cluster.is_running():
+                require_free(cluster.address, cluster.port, f"{cluster.name} database")
         if primary.exists():
             if primary.is_running():
                 report(f"{primary_name}: PostgreSQL primary already running")
@@ -188,6 +191,9 @@ class Sandbox:
             report("front door (HAProxy) already running")
             return
         state.setdefault("route", {})
+        front = self.topology.regions[self.topology.home_primary].local.address
+        require_free(front, state["ports"]["frontdoor"], "front door")
+        require_free("127.0.0.1", state["ports"]["admin"], "front door admin socket")
         self.frontdoor.start(state)
         report(f"front door (HAProxy) on {self.frontdoor.url(state)}")
 
