@@ -215,6 +215,7 @@ def test_backup_restore_keeps_no_standing_replica(synths: dict[str, Synth]) -> N
     s.template("Orders-West-Database").resource_count_is("AWS::RDS::DBInstance", 0)
     s.template("Orders-East-Backup").resource_count_is("AWS::Backup::BackupPlan", 1)
     assert "Orders-Failover" not in [st.stack_name for st in s.built.stacks()]
+    s.template("Orders-Trigger").resource_count_is("AWS::SNS::Subscription", 0)
 
 
 ENCRYPTED = {

@@ -125,6 +125,9 @@ def write_html(path: Path, m: DrillMeasures, load: LoadResult,
         parts.append(f'<text x="{x + 2:.1f}" y="{y}" font-size="9" fill="{colour}">'
                      f'{html.escape(label)}</text>')
     parts.append("</svg>")
+    timeline = "".join(
+        f'<tr><td style="color:{colour}">{(t_ns - start) / 1e9:7.3f} s</td>'
+        f"<td>{html.escape(label)}</td></tr>" for t_ns, label, colour in sorted(markers))
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in [
@@ -132,7 +135,8 @@ def write_html(path: Path, m: DrillMeasures, load: LoadResult,
             ("strategy / replication", f"{m.strategy} / {m.replication}"),
             ("RTO (client)", _s(m.rto_s)),
             ("RTO (journal)", _s(m.engine.get("rto_s") if m.engine else None)),
-            ("steps", json.dumps(m.engine.get("steps")) if m.engine else "-"),
+            ("steps", " · ".join(f"{k} {v:.3f} s" for k, v in m.engine.get("steps", {}).items())
+             + f" · other {m.engine.get('other_s', 0):.3f} s" if m.engine else "-"),
             ("availability", f"{m.availability:.2%} ({m.ok} ok / {m.requests})"),
             ("RPO", f"{m.rpo_count} acknowledged writes lost of {m.acked_writes}"),
             ("split brain", "; ".join(m.split_brain) or "none"),
@@ -150,7 +154,11 @@ th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
 <p class="legend">requests per 100 ms:<span style="background:#3a9d5d"></span>ok
 <span style="background:#d64545"></span>failed</p>
 {"".join(parts)}
+<h2>Measures</h2>
 <table>{rows}</table>
+<h2>Timeline</h2>
+<p>seconds since the load started</p>
+<table>{timeline}</table>
 </body></html>
 """
     path.write_text(doc)

@@ -48,7 +48,8 @@ class TriggerStack(Stack):
         self.alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         self.dashboard = build_dashboard(self, view, self.health_check.attr_health_check_id)
         self.alarm.add_ok_action(cw_actions.SnsAction(self.topic))
-        failover_arn = n.arn("lambda", view.standby.aws_region,
-                             f"function:{n.failover_function()}")
-        sns.CfnSubscription(self, "ToFailoverLambda", topic_arn=self.topic.topic_arn,
-                            protocol="lambda", endpoint=failover_arn)
+        if view.replica:  # backup & restore has no failover Lambda: the alarm informs people
+            failover_arn = n.arn("lambda", view.standby.aws_region,
+                                 f"function:{n.failover_function()}")
+            sns.CfnSubscription(self, "ToFailoverLambda", topic_arn=self.topic.topic_arn,
+                                protocol="lambda", endpoint=failover_arn)
