@@ -40,10 +40,6 @@ def members(writer: str) -> dict[str, Any]:
             {"DBClusterArn": WEST_ARN, "IsWriter": writer == WEST_ARN}]}]}
 
 
-def clusters(status: str) -> dict[str, Any]:
-    return {"DBClusters": [{"DBClusterIdentifier": "x", "Status": status}]}
-
-
 class StubbedClients(AwsClients):
     """Real botocore clients (no network: every call is stubbed and asserted)."""
 
@@ -72,34 +68,29 @@ def aurora() -> Iterator[tuple[AuroraGlobalDatabase, StubbedClients]]:
         s.assert_no_pending_responses()
 
 
-def test_aurora_promote_uses_managed_switchover_while_the_writer_answers(
+def test_aurora_planned_promote_is_a_managed_switchover(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
-    east, west = clients.stubbers["us-east-1"], clients.stubbers["us-west-2"]
+    east = clients.stubbers["us-east-1"]
     east.add_response("describe_global_clusters", members(EAST_ARN))  # already writer?
-    east.add_response("describe_global_clusters", members(EAST_ARN))  # find the source
-    east.add_response("describe_db_clusters", clusters("available"))  # source answers
     east.add_response("switchover_global_cluster", {},
                       {"GlobalClusterIdentifier": "orders-global",
                        "TargetDbClusterIdentifier": WEST_ARN})
     east.add_response("describe_global_clusters", members(EAST_ARN))  # still switching
     east.add_response("describe_global_clusters", members(WEST_ARN))  # done
-    db.promote("west", epoch=2, timeout_s=5)
-    assert west is not None
+    db.promote("west", epoch=2, timeout_s=5, planned=True)
 
 
-def test_aurora_promote_fails_over_with_allow_data_loss_when_the_writer_is_gone(
+def test_aurora_unplanned_promote_fails_over_with_allow_data_loss(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
     east = clients.stubbers["us-east-1"]
     east.add_response("describe_global_clusters", members(EAST_ARN))
-    east.add_response("describe_global_clusters", members(EAST_ARN))
-    east.add_client_error("describe_db_clusters", "DBClusterNotFoundFault")  # region down
     east.add_response("failover_global_cluster", {},
                       {"GlobalClusterIdentifier": "orders-global",
                        "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
     east.add_response("describe_global_clusters", members(WEST_ARN))
-    db.promote("west", epoch=2, timeout_s=5)
+    db.promote("west", epoch=2, timeout_s=5, planned=False)
 
 
 def test_aurora_promote_is_idempotent_when_already_the_writer(

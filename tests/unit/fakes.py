@@ -47,6 +47,7 @@ class World:
     calls: list[str] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)  # step -> times to raise ProviderError
     crash_in: str | None = None  # raise SimulatedCrash the first time this call happens
+    promote_planned: list[bool] = field(default_factory=list)
     notes: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
 
     def _call(self, name: str) -> None:
@@ -81,8 +82,9 @@ class FakeDatabase:
         self.w.dbs[region]["up"] = False
         return FenceResult(region, True, ("stopped",))
 
-    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         self.w._call("promote")
+        self.w.promote_planned.append(planned)
         d = self.w.dbs[region]
         d["up"] = True  # a cleanly stopped primary is started (rollback)
         d["recovery"] = False

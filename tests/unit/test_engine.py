@@ -32,7 +32,7 @@ def test_failover_runs_every_step_in_order_and_ends_with_one_writable_primary(
     summary = Executor(ports, sleep=lambda _: None).run(plan)
     assert [s.name for s in plan.steps] == ["scale", "fence", "promote", "await_ready",
                                             "route", "verify", "retire"]
-    assert world.writable() == ["west"]
+    assert world.writable() == ["west"] and world.promote_planned == [False]
     assert world.route is not None and world.route.writer == "west" and world.route.epoch == 2
     live = ports.state.load()
     assert live.epoch == 2 and live.roles["west"] is Role.PRIMARY and live.plan is None
@@ -115,7 +115,7 @@ def test_switchover_waits_for_replay_before_promoting_and_rejoins_the_old_primar
                                              "route", "rebuild")]
     assert calls[:4] == ["cut", "stop_writes", "wait_replayed", "promote"]
     assert "rebuild" in calls and world.dbs["east"]["recovery"] is True
-    assert world.writable() == ["west"]
+    assert world.writable() == ["west"] and world.promote_planned == [True]
 
 
 def test_failed_switchover_before_promote_rolls_back_to_the_old_primary(

@@ -25,7 +25,7 @@ from tenacity import (
 from regionguard.config import Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator.journal import Journal, rto_breakdown
-from regionguard.orchestrator.plans import Plan, Step
+from regionguard.orchestrator.plans import Plan, PlanKind, Step
 from regionguard.orchestrator.ports import (
     Compute,
     Database,
@@ -79,7 +79,8 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region = step.args["region"]
-    p.database.promote(region, ctx.epoch, remaining)
+    planned = ctx.plan.kind is not PlanKind.FAILOVER
+    p.database.promote(region, ctx.epoch, remaining, planned=planned)
     p.state.set_roles({region: Role.PRIMARY, step.args["source"]: Role.STANDBY})
     return f"{region} promoted, epoch {ctx.epoch}"
 
@@ -254,7 +255,7 @@ class Executor:
         j = self.ports.journal
         j.record("rollback", plan=plan.id, outcome="started", region=plan.source)
         try:
-            self.ports.database.promote(plan.source, ctx.epoch, 30.0)
+            self.ports.database.promote(plan.source, ctx.epoch, 30.0, planned=True)
             self.ports.state.set_roles({plan.source: Role.PRIMARY, plan.target: Role.STANDBY})
             weights = {r: int(r == plan.source) for r in self.ports.topology.regions}
             self.ports.traffic.route(RouteTable(weights, plan.source, ctx.epoch))

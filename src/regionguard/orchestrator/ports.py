@@ -114,10 +114,12 @@ class Database(Protocol):
         whatever could not be fenced is listed in the result, not raised."""
         ...
 
-    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         """Make `region` the writable primary and store `epoch` in it. Idempotent:
         an already-promoted database only gets the epoch written (never lowered); a cleanly
-        stopped primary (a switchover being rolled back) is started first."""
+        stopped primary (a switchover being rolled back) is started first. `planned` (the
+        engine's decision: a switchover, no data loss) lets a managed database drain the old
+        writer instead of failing over."""
         ...
 
     def stop_writes(self, region: str, timeout_s: float) -> int:

@@ -1,7 +1,7 @@
 """The Database port for an Aurora PostgreSQL Global Database.
 
-`promote` asks for a managed switchover (`SwitchoverGlobalCluster`, no data loss) while the
-current writer answers, and otherwise fails over (`FailoverGlobalCluster` with `AllowDataLoss`),
+`promote` does what the engine decided: a managed switchover (`SwitchoverGlobalCluster`, no data
+loss) for a planned swap, a failover (`FailoverGlobalCluster` with `AllowDataLoss`) otherwise,
 then polls the global cluster's members until the target is the writer. Aurora rejoins the old
 primary as a secondary by itself, so `rebuild_as_standby` only waits for that.
 """
@@ -72,17 +72,13 @@ class AuroraGlobalDatabase:
             "Aurora demotes the old writer itself during switchover or failover; while it is "
             "unreachable nothing more can be done from here",))
 
-    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         target = self._arn(region)
         if self._writer() == target:
             return
-        home = self.ctx.view.primary.aws_region
-        rds = self.ctx.clients.get("rds", home)
-        source = next((m for m in self._members() if m.get("IsWriter")), None)
-        source_region = next((r.name for r in self.ctx.view.regions
-                              if source and self._arn(r.name) == source["DBClusterArn"]), None)
+        rds = self.ctx.clients.get("rds", self.ctx.view.primary.aws_region)
         try:
-            if source_region and self._cluster_available(source_region):
+            if planned:
                 rds.switchover_global_cluster(
                     GlobalClusterIdentifier=self.ctx.names.global_cluster(),
                     TargetDbClusterIdentifier=target)

@@ -82,7 +82,7 @@ class RdsReplicaDatabase:
             "RDS cannot keep a running primary from accepting writes; the front door cut and "
             "the app's epoch check refuse them",))
 
-    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         r = self.ctx.aws_region(region)
         inst = self._describe(region)
         if inst is None:

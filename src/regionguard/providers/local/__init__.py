@@ -50,7 +50,7 @@ class LocalDatabase:
         except ProviderError as exc:
             return FenceResult(region, False, (), (str(exc),))
 
-    def promote(self, region: str, epoch: int, timeout_s: float) -> None:
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         self.sb.cluster(self._state(), region).promote(epoch, timeout_s)
 
     def stop_writes(self, region: str, timeout_s: float) -> int:

@@ -236,13 +236,6 @@ class PostgresCluster:
             if survivors and kill(survivors):
                 raise ProviderError(f"{self.name}: PostgreSQL processes survived SIGKILL")
 
-    def kill(self) -> list[int]:
-        """SIGKILL every process of the cluster (a crash, as a fault or the last fence)."""
-        procs = self.processes()
-        pids = [p.pid for p in procs]
-        kill(procs)
-        return pids
-
     # -- queries ---------------------------------------------------------------------------
 
     def connect(

@@ -8,7 +8,6 @@ them and a reused pid is never signalled.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
@@ -111,15 +109,6 @@ class AppProcesses:
         survivors = terminate(procs, grace_s=3)
         state.setdefault("processes", {}).setdefault("apps", {})[region] = {}
         return survivors
-
-    def kill(self, state: Mapping[str, Any], region: str) -> list[int]:
-        """SIGKILL every app process of `region` (a fault); the records stay, so repair sees
-        dead slots."""
-        procs = [p for p in (r.process() for r in self.running(state, region).values()) if p]
-        for p in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-        return [p.pid for p in procs]
 
     def urls(self, state: Mapping[str, Any], region: str) -> dict[int, str]:
         slots = state["ports"]["regions"][region]["slots"]

@@ -6,7 +6,6 @@ The controller's (pid, start time) goes to `controller/controller.json` for `sta
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -59,9 +58,3 @@ def supervise(config: Path, state_dir: Path) -> int:
     journal.record("controller", outcome="stopped")
     return 0
 
-
-def controller_pid(state_dir: Path) -> int | None:
-    try:
-        return int(json.loads((state_dir / "controller" / "controller.json").read_text())["pid"])
-    except (FileNotFoundError, KeyError, ValueError):
-        return None
