@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: a throwaway sandbox and percentile maths."""
+"""Shared benchmark helpers: a throwaway sandbox and a percentile summary line."""
 
 from __future__ import annotations
 
@@ -10,18 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from regionguard.config import load_topology
+from regionguard.drill.report import percentile
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def summary(values: list[float]) -> str:

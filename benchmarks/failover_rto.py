@@ -3,7 +3,7 @@
 Each run: a trickle of writes through the front door, SIGKILL of every PostgreSQL and app process
 of the primary region, wait for the controller's failover, measure RTO with the independent
 client (first failed request -> first successful write after it) and from the journal; then
-fail back (not timed) so the next run starts from the same topology.
+fail back with the drills' heal (not timed) so the next run starts from the same topology.
 Run: .venv/bin/python -m benchmarks.failover_rto [--runs N] [--strategies pilot-light,...]
 """
 
@@ -17,11 +17,10 @@ import statistics
 import time
 
 from benchmarks.common import summary, temp_sandbox
+from regionguard.drill.faults import kill_region
 from regionguard.drill.load import LoadGenerator, client_rto_s
-from regionguard.orchestrator import plans
-from regionguard.orchestrator.executor import Executor
+from regionguard.drill.runner import heal_sandbox
 from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
-from regionguard.providers.local import build_ports
 
 STRATEGIES = {
     "pilot-light": {},
@@ -61,16 +60,6 @@ def one_run(sandbox, config, journal: Journal) -> tuple[float, dict]:  # type: i
     return client_rto_s(result) or float("nan"), rto_breakdown(journal.entries(), plan_id) or {}
 
 
-def heal(config) -> None:  # type: ignore[no-untyped-def]
-    from regionguard.config import load_topology
-
-    ports = build_ports(load_topology(config))
-    live = ports.state.load()
-    obs = plans.Observation(live, {r: ports.database.status(r) for r in ports.topology.regions})
-    with ports.state.plan_lock():
-        Executor(ports).run(plans.failback(ports.topology, obs, reason="benchmark heal"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
@@ -81,6 +70,7 @@ def main() -> None:
             sandbox.up()
             sandbox.start_supervisor(config)
             journal = Journal(FileSink(sandbox.state_dir / "journal.jsonl"))
+            home = sandbox.primary(sandbox.store.read())
             time.sleep(1.0)  # let the controller reach an UP verdict
             client, engine, steps = [], [], {}
             for i in range(args.runs):
@@ -92,7 +82,7 @@ def main() -> None:
                 steps.setdefault("other", []).append(breakdown.get("other_s", 0.0))
                 print(f"  {name} run {i + 1}: client RTO {rto:.2f} s, journal RTO "
                       f"{engine[-1]:.2f} s", flush=True)
-                heal(config)
+                heal_sandbox(sandbox, kill_region(), home, lambda _: None)
                 time.sleep(1.5)  # controller verdicts settle (recovery threshold)
             print(f"{name}: client RTO  {summary(client)}")
             print(f"{name}: journal RTO {summary(engine)}")

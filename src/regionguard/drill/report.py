@@ -22,6 +22,9 @@ BUCKET_NS = 100_000_000
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values (a measure nothing produced)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
     return ordered[k]
