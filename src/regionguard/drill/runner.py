@@ -19,8 +19,7 @@ from regionguard.drill.load import LoadGenerator, LoadResult, outage
 from regionguard.drill.measures import DrillMeasures, Fence, measure
 from regionguard.drill.report import markers_from, write_html
 from regionguard.errors import NotAvailable, ProviderError
-from regionguard.orchestrator import plans
-from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
@@ -158,14 +157,9 @@ def heal_sandbox(sandbox: Sandbox, fault: Fault, home: str, report: Report) -> N
     deadline = time.monotonic() + 60
     _wait(lambda: ports.state.load().plan is None, deadline, 0.2)
     if sandbox.primary(sandbox.store.read()) != home:
-        obs = plans.Observation(
-            ports.state.load(), {r: ports.database.status(r) for r in sandbox.topology.regions})
-        plan = plans.failback(sandbox.topology, obs, reason=f"drill heal after {fault.name}")
-        with ports.state.plan_lock() as held:
-            if not held:
-                raise ProviderError("cannot heal: another plan holds the plan lock")
-            summary = Executor(ports).run(plan)
-        report(f"healed: failback to {home} (RTO {summary.get('rto_s')} s)")
+        outcome = engine.drive(ports, engine.Request(
+            plans.PlanKind.FAILBACK, reason=f"drill heal after {fault.name}"))
+        report(f"healed: failback to {home} (RTO {outcome.summary.get('rto_s')} s)")
     else:
         sandbox.up()
         report("healed: sandbox repaired in place")

@@ -19,9 +19,9 @@ from enum import StrEnum
 
 from regionguard.config import Replication, Role, Topology
 from regionguard.errors import RegionGuardError
-from regionguard.orchestrator import plans
+from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.detector import RegionHealth, observe
-from regionguard.orchestrator.executor import Executor, Ports
+from regionguard.orchestrator.executor import PlanFailed, Ports
 from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeResult, Verdict
 
 log = logging.getLogger("regionguard.controller")
@@ -220,42 +220,37 @@ class Controller:
 
     def _failover(self, d: Decision, snap: Snapshot) -> None:
         p = self.ports
+        assert d.region is not None
         primary_health = self.health.get(snap.live.primary, RegionHealth())
         dbs = {d.region: snap.standby_db} if snap.standby_db is not None else {}
+        verdict = {"region": snap.live.primary, "verdict": "down",
+                   "first_failure_ns": primary_health.first_failure_ns,
+                   "mono_ns": primary_health.changed_at_ns}
+        request = engine.Request.automatic_failover(d.region, d.reason, verdict)
         try:
-            plan = plans.failover(self.topology, plans.Observation(snap.live, dbs), d.region,
-                                  reason=d.reason, primary_confirmed_down=True)
-        except RegionGuardError as exc:
+            # the primary is DOWN: plan from the standby's status alone, never wait on the dead
+            engine.drive(p, request, observation=plans.Observation(snap.live, dbs))
+        except PlanFailed as exc:
+            log.error("failover failed: %s", exc)
+        except RegionGuardError as exc:  # refused: the standby is not eligible
             key = f"ineligible:{d.region}"
             if key not in self.alerted:
                 self.alerted.add(key)
                 p.journal.record("alert", region=d.region, detail=str(exc))
                 p.notifier.notify("alert", {"reason": str(exc)})
             return
-        with p.state.plan_lock() as held:
-            if not held:
-                return
-            verdict = {"region": snap.live.primary, "verdict": "down",
-                       "first_failure_ns": primary_health.first_failure_ns,
-                       "mono_ns": primary_health.changed_at_ns}
-            try:
-                Executor(p).run(plan, verdict=verdict)
-            except RegionGuardError as exc:
-                log.error("failover failed: %s", exc)
         self.health = {}
 
     def _resume(self, live: LiveState) -> None:
         assert live.plan is not None
-        with self.ports.state.plan_lock() as held:
-            if not held:
-                return  # another process (a manual command) is running it
-            plan = plans.Plan.from_dict(live.plan)
-            log.warning("resuming interrupted plan %s", plan.id)
-            try:
-                Executor(self.ports).run(plan, resume=live.plan)
-            except RegionGuardError as exc:
-                log.error("resumed plan failed: %s", exc)
-        self.health = {}
+        log.warning("resuming interrupted plan %s", live.plan.get("id"))
+        try:
+            outcome = engine.drive(self.ports, engine.Request.resume_only())
+        except RegionGuardError as exc:
+            log.error("resumed plan failed: %s", exc)
+            return
+        if outcome.result is engine.Result.RESUMED:
+            self.health = {}
 
     def run_forever(self) -> None:
         interval = self.topology.health.interval_s

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from regionguard.config import HealthPolicy
-from regionguard.orchestrator.ports import ProbeResult, Verdict
+from regionguard.orchestrator.ports import ProbeResult, VantageReport, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +83,38 @@ def observe(
     changed = now_ns if verdict is not health.verdict else health.changed_at_ns
     return replace(health, verdict=verdict, streaks=streaks, changed_at_ns=changed,
                    first_failure_ns=first_failure)
+
+
+@dataclass(frozen=True, slots=True)
+class VantageVerdict:
+    """A region judged by vantage points elsewhere: DOWN needs a quorum of them, each fresh and
+    each past the failure threshold. `first_failure_at` is the earliest failure among the
+    voters (the start of detection, for the RTO breakdown)."""
+
+    target: str
+    verdict: Verdict
+    voters: tuple[VantageReport, ...]
+    first_failure_at: float | None = None
+    detail: str = ""
+
+
+def vantage_verdict(reports: Iterable[VantageReport], target: str, policy: HealthPolicy,
+                    now: float, stale_after_s: float,
+                    outside: frozenset[str] = frozenset()) -> VantageVerdict:
+    """Pure: the verdict on `target` from the reports of vantage points not in `outside` (the
+    Regions of the region judged: a region never votes on itself, since its own view of itself
+    dies with it). A report older than `stale_after_s` does not vote: a prober that stopped
+    reporting is no witness either way."""
+    fresh = tuple(r for r in reports if r.target == target and r.vantage not in outside
+                  and now - r.observed_at <= stale_after_s)
+    failing = [r for r in fresh if r.failures >= policy.failure_threshold]
+    healthy = [r for r in fresh if r.successes >= 1]
+    summary = ", ".join(f"{r.vantage}: {r.failures} failed/{r.successes} ok" for r in fresh)
+    if len(failing) >= policy.quorum:
+        starts = [r.failing_since for r in failing if r.failing_since is not None]
+        return VantageVerdict(target, Verdict.DOWN, tuple(failing),
+                              min(starts) if starts else now, summary)
+    if len(healthy) >= policy.quorum:
+        return VantageVerdict(target, Verdict.UP, tuple(healthy), None, summary)
+    return VantageVerdict(target, Verdict.UNKNOWN, fresh, None,
+                          summary or "no fresh reports from outside the region")

@@ -5,11 +5,16 @@ A step is recorded `started` then `done` or `failed` with the plan id and epoch.
 executor skips steps already `done` (each step is idempotent anyway, so a step that was running
 when the controller died is simply run again). Failed plans stay in the journal: the history of
 failovers is an audit trail.
+
+Once `promote` is done there is no going back: a later step that fails leaves the plan running
+(`PlanInterrupted`), so the next drive resumes it rather than leaving the new primary unrouted.
+A best-effort step (one that touches the region being left, which may be dead) never fails the
+plan: what it could not do is journaled and kept in the plan record as `unfinished`.
+Deadlines and waits use the world's clock (`Ports.clock`), so an emulated world can scale them.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +23,14 @@ from typing import Any
 from tenacity import (
     Retrying,
     retry_if_exception_type,
-    stop_after_delay,
     wait_exponential_jitter,
 )
 
+from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator.journal import Journal, rto_breakdown
-from regionguard.orchestrator.plans import Plan, PlanKind, Step
+from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
 from regionguard.orchestrator.ports import (
     Compute,
     Database,
@@ -50,6 +55,8 @@ class Ports:
     state: StateStore
     journal: Journal
     pause_file: Path | None = None  # test hook: pause once after the step named in this file
+    clock: Clock = SYSTEM_CLOCK
+    deadlines: Deadlines = LOCAL_DEADLINES
 
 
 @dataclass
@@ -57,6 +64,7 @@ class RunContext:
     plan: Plan
     epoch: int
     scratch: dict[str, Any] = field(default_factory=dict)
+    sleep: Callable[[float], None] = SYSTEM_CLOCK.sleep
 
 
 StepAction = Callable[[Ports, RunContext, Step, float], str]
@@ -69,12 +77,17 @@ def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
 
 def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     region = step.args["region"]
+    lease_until = p.state.revoke_writer(region)  # where apps confirm a write lease (AWS)
+    if lease_until is not None:
+        ctx.scratch["lease_until"] = lease_until
     p.traffic.cut(region)  # always cut its traffic first, reachable or not
     result = p.database.fence(region)
     if not result.complete:
         p.journal.record("unfenced", plan=ctx.plan.id, region=region,
                          detail=list(result.unfenced))
-    return "; ".join(["front door: maint", *result.actions])
+    lease = ([] if lease_until is None else
+             [f"write lease revoked (held at most until {lease_until:.1f})"])
+    return "; ".join([*lease, "traffic cut", *result.actions])
 
 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
@@ -91,10 +104,21 @@ def _await_ready(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str
 
 
 def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    """Writes go to the new primary only once no app of the old one can still act on a write
+    lease it confirmed before the fence: across a real network nobody can SIGKILL the other
+    region, so its lease running out is what fences it."""
+    waited = 0.0
+    until = ctx.scratch.get("lease_until")
+    if until is not None:
+        waited = max(0.0, float(until) - p.clock.time())
+        if waited > 0:
+            p.journal.record("lease_wait", plan=ctx.plan.id, seconds=round(waited, 3))
+            ctx.sleep(waited)
     table = RouteTable(weights=dict(step.args["weights"]), writer=step.args["writer"],
                        epoch=ctx.epoch)
     p.traffic.route(table)
-    return f"writer {table.writer}, weights {dict(table.weights)}"
+    lease = f" after waiting {waited:.1f} s for the old write lease" if waited else ""
+    return f"writer {table.writer}, weights {dict(table.weights)}{lease}"
 
 
 def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
@@ -142,7 +166,7 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
 
     All three matter: a standby that did not follow the timeline switch keeps reconnecting
     (briefly 'streaming') with a small byte lag while it will never replay the new WAL."""
-    deadline = time.monotonic() + remaining
+    deadline = p.clock.monotonic() + remaining
     region, of = step.args["region"], step.args["of"]
     while True:
         st = p.database.status(region)
@@ -151,11 +175,11 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
                 and st.timeline == primary.timeline
                 and st.lag_bytes is not None and st.lag_bytes < 1 << 20):
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
-        if time.monotonic() >= deadline:
+        if p.clock.monotonic() >= deadline:
             raise ProviderError(
                 f"{region} not caught up with {of}: streaming={st.streaming}, timeline "
                 f"{st.timeline} vs {primary.timeline}, lag {st.lag_bytes} bytes")
-        time.sleep(0.1)
+        ctx.sleep(0.1)
 
 
 def _retire(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
@@ -175,10 +199,15 @@ class PlanFailed(ProviderError):
     """A step did not succeed within its deadline; the plan is recorded as failed."""
 
 
+class PlanInterrupted(PlanFailed):
+    """A step after `promote` did not succeed within its deadline. The plan stays running in
+    the StateStore, so the next drive resumes it: the new primary is never left unrouted."""
+
+
 class Executor:
-    def __init__(self, ports: Ports, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, ports: Ports, sleep: Callable[[float], None] | None = None) -> None:
         self.ports = ports
-        self.sleep = sleep
+        self.sleep = sleep or ports.clock.sleep
 
     def run(self, plan: Plan, resume: Mapping[str, Any] | None = None,
             on_step: Callable[[str, str, float], None] | None = None,
@@ -189,7 +218,7 @@ class Executor:
         j = self.ports.journal
         record = plan.to_dict()
         if resume is None:
-            epoch = self.ports.state.claim_epoch(plan.base_epoch, record)
+            epoch = self._claim(plan, record)
             j.record("plan", plan=plan.id, outcome="started", name=plan.kind.value,
                      source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason)
             if verdict:
@@ -201,9 +230,10 @@ class Executor:
             done = list(resume.get("done", []))
             scratch = dict(resume.get("scratch", {}))
             j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done)
-        ctx = RunContext(plan, epoch, scratch)
+        ctx = RunContext(plan, epoch, scratch, self.sleep)
+        unfinished: list[dict[str, Any]] = list((resume or {}).get("unfinished", []))
         progress = {**record, "epoch": epoch, "status": "running", "done": done,
-                    "scratch": ctx.scratch}
+                    "scratch": ctx.scratch, "unfinished": unfinished}
         self.ports.state.save_plan(progress)
         for index, step in enumerate(plan.steps):
             key = f"{index}:{step.name}"
@@ -211,14 +241,32 @@ class Executor:
                 continue
             if on_step:
                 on_step(step.name, "started", 0.0)
-            started = time.monotonic()
+            started = self.ports.clock.monotonic()
             j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="started",
                      in_rto=step.in_rto)
             try:
                 detail = self._attempt(step, ctx)
             except RegionGuardError as exc:
+                if step.best_effort:
+                    j.record("step", plan=plan.id, epoch=epoch, step=step.name,
+                             outcome="unfinished", in_rto=step.in_rto, detail=str(exc))
+                    unfinished.append({"step": step.name, "args": dict(step.args),
+                                       "error": str(exc)})
+                    self.ports.notifier.notify("step_unfinished", {
+                        "plan": plan.id, "step": step.name, "error": str(exc)})
+                    done.append(key)
+                    self.ports.state.save_plan(progress)
+                    continue
                 j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
                          in_rto=step.in_rto, detail=str(exc))
+                promoted = any(k.split(":", 1)[1] == "promote" for k in done)
+                if promoted:  # no going back: leave it running for the next drive to resume
+                    self.ports.state.save_plan(progress)
+                    j.record("plan", plan=plan.id, outcome="interrupted", step=step.name)
+                    self.ports.notifier.notify("plan_interrupted", {
+                        "plan": plan.id, "step": step.name, "error": str(exc)})
+                    raise PlanInterrupted(f"{plan.kind.value} interrupted at step {step.name} "
+                                          f"(resumed by the next run): {exc}") from exc
                 self._roll_back(ctx, done)
                 progress["status"] = "failed"
                 self.ports.state.save_plan(progress)
@@ -226,7 +274,7 @@ class Executor:
                 self.ports.notifier.notify("plan_failed", {"plan": plan.id, "step": step.name,
                                                            "error": str(exc)})
                 raise PlanFailed(f"{plan.kind.value} failed at step {step.name}: {exc}") from exc
-            elapsed = time.monotonic() - started
+            elapsed = self.ports.clock.monotonic() - started
             j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="done",
                      in_rto=step.in_rto, detail=detail, duration_s=round(elapsed, 4))
             if on_step:
@@ -237,9 +285,24 @@ class Executor:
         roles = {plan.target: Role.PRIMARY, plan.source: Role.STANDBY}
         self.ports.state.finish_plan(plan.id, roles)
         summary = rto_breakdown(j.entries(), plan.id) or {}
-        j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"))
+        j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"),
+                 unfinished=[u["step"] for u in unfinished] or None)
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
         return summary
+
+    def _claim(self, plan: Plan, record: Mapping[str, Any]) -> int:
+        """Claim the epoch, retrying a claim whose answer was lost: the write may have
+        committed, and a replay of the same plan id returns the epoch it took."""
+        clock = self.ports.clock
+        deadline = clock.monotonic() + self.ports.deadlines.fence
+        for attempt in Retrying(
+            stop=lambda state: clock.monotonic() >= deadline,
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            retry=retry_if_exception_type(ProviderError), sleep=self.sleep, reraise=True,
+        ):
+            with attempt:
+                return self.ports.state.claim_epoch(plan.base_epoch, record)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _roll_back(self, ctx: RunContext, done: list[str]) -> None:
         """A planned swap that failed before the target was promoted gives writes back to the
@@ -265,17 +328,20 @@ class Executor:
 
     def _attempt(self, step: Step, ctx: RunContext) -> str:
         action = STEP_ACTIONS[step.name]
-        deadline = time.monotonic() + step.deadline_s
+        clock = self.ports.clock
+        deadline = clock.monotonic() + step.deadline_s
         retrying = Retrying(
-            stop=stop_after_delay(step.deadline_s),
-            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
+            stop=lambda state: clock.monotonic() >= deadline,
+            # back off up to 1/30 of the deadline: 1 s in the sandbox, a minute for RDS
+            wait=wait_exponential_jitter(multiplier=0.05, max=max(1.0, step.deadline_s / 30),
+                                         jitter=0.05),
             retry=retry_if_exception_type(ProviderError),
             sleep=self.sleep,
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
-                remaining = max(0.5, deadline - time.monotonic())
+                remaining = max(0.5, deadline - clock.monotonic())
                 return action(self.ports, ctx, step, remaining)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 

@@ -101,7 +101,7 @@ def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[st
             open_steps[e["step"]] = e["mono_ns"]
             if e.get("in_rto", True) and first_rto_start is None:
                 first_rto_start = e["mono_ns"]
-        elif e["outcome"] in ("done", "failed") and e["step"] in open_steps:
+        elif e["outcome"] in ("done", "failed", "unfinished") and e["step"] in open_steps:
             dur = (e["mono_ns"] - open_steps.pop(e["step"])) / 1e9
             steps[e["step"]] = round(steps.get(e["step"], 0.0) + dur, 4)
             if e.get("in_rto", True):

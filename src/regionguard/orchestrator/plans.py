@@ -21,6 +21,37 @@ from regionguard.orchestrator.ports import DbStatus, LiveState
 SWITCHOVER_LAG_TOLERANCE_S = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds each step may take, per world: a sandbox promotes in 0.2 s, RDS in minutes.
+
+    A step's deadline bounds all its retries; the executor measures it on the world's clock."""
+
+    scale: float = 10.0
+    fence: float = 15.0
+    promote: float = 30.0
+    await_ready: float = 30.0
+    route: float = 10.0
+    verify: float = 10.0
+    retire: float = 15.0
+    cut: float = 5.0
+    stop_writes: float = 30.0
+    wait_replayed: float = 30.0
+    rejoin: float = 180.0
+    catch_up: float = 60.0
+
+
+LOCAL_DEADLINES = Deadlines()
+# AWS: RDS promotion takes "several minutes or longer, depending on the size of the read
+# replica", an instance boots and passes its load balancer's checks in minutes, and `route`
+# includes waiting out the old region's write lease. Each is generous: a plan that overruns a
+# Lambda's 15 minutes is resumed by the next scheduled run, not restarted.
+AWS_DEADLINES = Deadlines(scale=120.0, fence=120.0, promote=1800.0, await_ready=1200.0,
+                          route=300.0, verify=300.0, retire=60.0, cut=60.0,
+                          stop_writes=300.0, wait_replayed=600.0, rejoin=3600.0,
+                          catch_up=1800.0)
+
+
 class PlanKind(StrEnum):
     FAILOVER = "failover"
     SWITCHOVER = "switchover"
@@ -33,6 +64,9 @@ class Step:
     deadline_s: float
     args: Mapping[str, Any] = field(default_factory=dict)
     in_rto: bool = True  # steps after traffic is restored (rejoin, retire) are not in the RTO
+    # A step that touches the region being left (retire) may find it dead: it never fails
+    # the plan; what it could not do is journaled and done when that region is back.
+    best_effort: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +92,8 @@ class Plan:
             id=data["id"], kind=PlanKind(data["kind"]), source=data["source"],
             target=data["target"], base_epoch=int(data["base_epoch"]),
             steps=tuple(Step(s["name"], float(s["deadline_s"]), dict(s.get("args", {})),
-                             bool(s.get("in_rto", True))) for s in data["steps"]),
+                             bool(s.get("in_rto", True)), bool(s.get("best_effort", False)))
+                        for s in data["steps"]),
             reason=data.get("reason", ""),
         )
 
@@ -68,7 +103,8 @@ class Plan:
         for i, s in enumerate(self.steps, 1):
             args = ", ".join(f"{k}={v}" for k, v in s.args.items())
             lines.append(f"  {i}. {s.name}({args})  deadline {s.deadline_s:g} s"
-                         + ("" if s.in_rto else "  [after recovery]"))
+                         + ("" if s.in_rto else "  [after recovery]")
+                         + ("  [best effort]" if s.best_effort else ""))
         return lines
 
 
@@ -93,19 +129,19 @@ def steady_weights(topology: Topology, primary: str) -> dict[str, int]:
     }
 
 
-def _serving_steps(topology: Topology, target: str) -> list[Step]:
+def _serving_steps(topology: Topology, target: str, d: Deadlines) -> list[Step]:
     """Bring `target`'s app processes up to primary capacity and send it the traffic."""
     return [
-        Step("await_ready", 30.0, {"region": target, "at_least": 1}),
-        Step("route", 10.0, {"weights": {r: int(r == target) for r in topology.regions},
-                             "writer": target}),
-        Step("verify", 10.0, {"region": target}),
+        Step("await_ready", d.await_ready, {"region": target, "at_least": 1}),
+        Step("route", d.route, {"weights": {r: int(r == target) for r in topology.regions},
+                                "writer": target}),
+        Step("verify", d.verify, {"region": target}),
     ]
 
 
-def _rejoin(topology: Topology, region: str, of: str) -> Step:
+def _rejoin(topology: Topology, region: str, of: str, d: Deadlines) -> Step:
     return Step(
-        "rejoin", 180.0,
+        "rejoin", d.rejoin,
         {"region": region, "of": of,
          "sync": topology.replication is Replication.SYNC,
          "count": topology.desired_processes(region, Role.STANDBY),
@@ -116,7 +152,8 @@ def _rejoin(topology: Topology, region: str, of: str) -> Step:
 
 def failover(topology: Topology, obs: Observation, target: str | None = None,
              force: bool = False, reason: str = "manual",
-             primary_confirmed_down: bool = False) -> Plan:
+             primary_confirmed_down: bool = False,
+             deadlines: Deadlines = LOCAL_DEADLINES) -> Plan:
     """Unplanned: the primary is lost. RPO may be > 0 with async replication.
 
     `primary_confirmed_down`: a quorum of probers declared the primary region DOWN, which
@@ -139,33 +176,35 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
             f"refusing failover to {target}: last replica lag {tgt.lag_s:.2f} s exceeds "
             f"rpo_target_s = {rpo:g}; wait, or use --force to accept the loss"
         )
+    d = deadlines
     steps = [
-        Step("scale", 10.0, {"region": target,
-                             "count": topology.desired_processes(target, Role.PRIMARY)}),
-        Step("fence", 15.0, {"region": source}),
-        Step("promote", 30.0, {"region": target, "source": source}),
-        *_serving_steps(topology, target),
-        Step("retire", 15.0, {"region": source, "count": 0}, in_rto=False),
+        Step("scale", d.scale, {"region": target,
+                                "count": topology.desired_processes(target, Role.PRIMARY)}),
+        Step("fence", d.fence, {"region": source}),
+        Step("promote", d.promote, {"region": target, "source": source}),
+        *_serving_steps(topology, target, d),
+        Step("retire", d.retire, {"region": source, "count": 0}, in_rto=False,
+             best_effort=True),
     ]
     return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
                 obs.live.epoch, tuple(steps), reason)
 
 
-def _switch_steps(topology: Topology, source: str, target: str) -> list[Step]:
+def _switch_steps(topology: Topology, source: str, target: str, d: Deadlines) -> list[Step]:
     return [
-        Step("scale", 10.0, {"region": target,
-                             "count": topology.desired_processes(target, Role.PRIMARY)}),
-        Step("cut", 5.0, {"region": source}),
-        Step("stop_writes", 30.0, {"region": source}),
-        Step("wait_replayed", 30.0, {"region": target}),
-        Step("promote", 30.0, {"region": target, "source": source}),
-        *_serving_steps(topology, target),
-        _rejoin(topology, source, target),
+        Step("scale", d.scale, {"region": target,
+                                "count": topology.desired_processes(target, Role.PRIMARY)}),
+        Step("cut", d.cut, {"region": source}),
+        Step("stop_writes", d.stop_writes, {"region": source}),
+        Step("wait_replayed", d.wait_replayed, {"region": target}),
+        Step("promote", d.promote, {"region": target, "source": source}),
+        *_serving_steps(topology, target, d),
+        _rejoin(topology, source, target, d),
     ]
 
 
 def switchover(topology: Topology, obs: Observation, target: str,
-               reason: str = "manual") -> Plan:
+               reason: str = "manual", deadlines: Deadlines = LOCAL_DEADLINES) -> Plan:
     """Planned: stop writes on the primary, wait until the target replayed everything, swap."""
     source = obs.live.primary
     _check_target(topology, obs, target, "switchover")
@@ -193,10 +232,11 @@ def switchover(topology: Topology, obs: Observation, target: str,
             f"{limit:g} s; wait for it to catch up"
         )
     return Plan(_new_id(PlanKind.SWITCHOVER), PlanKind.SWITCHOVER, source, target,
-                obs.live.epoch, tuple(_switch_steps(topology, source, target)), reason)
+                obs.live.epoch, tuple(_switch_steps(topology, source, target, deadlines)), reason)
 
 
-def failback(topology: Topology, obs: Observation, reason: str = "manual") -> Plan:
+def failback(topology: Topology, obs: Observation, reason: str = "manual",
+             deadlines: Deadlines = LOCAL_DEADLINES) -> Plan:
     """Rebuild the home primary as a standby of the current primary, then switch back."""
     home = topology.home_primary
     current = obs.live.primary
@@ -208,13 +248,14 @@ def failback(topology: Topology, obs: Observation, reason: str = "manual") -> Pl
             f"refusing failback to {home}: the current primary {current} is not a healthy "
             "primary; fix it first"
         )
+    d = deadlines
     steps = [
-        Step("rejoin", 180.0, {"region": home, "of": current,
-                               "sync": topology.replication is Replication.SYNC,
-                               "count": 0, "weights": steady_weights(topology, current)},
+        Step("rejoin", d.rejoin, {"region": home, "of": current,
+                                  "sync": topology.replication is Replication.SYNC,
+                                  "count": 0, "weights": steady_weights(topology, current)},
              in_rto=False),
-        Step("catch_up", 60.0, {"region": home, "of": current}, in_rto=False),
-        *_switch_steps(topology, current, home),
+        Step("catch_up", d.catch_up, {"region": home, "of": current}, in_rto=False),
+        *_switch_steps(topology, current, home, d),
     ]
     return Plan(_new_id(PlanKind.FAILBACK), PlanKind.FAILBACK, current, home,
                 obs.live.epoch, tuple(steps), reason)

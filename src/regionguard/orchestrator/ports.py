@@ -59,6 +59,30 @@ class ProbeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class VantageReport:
+    """One vantage point's running judgement of one region, kept where every site can read it.
+
+    Times are wall-clock seconds (the world's clock), because reports cross processes and
+    Regions. `failing_since` is when the current run of failures began."""
+
+    vantage: str  # where the prober runs (an AWS Region)
+    target: str  # the region judged (its topology name)
+    failures: int
+    successes: int
+    observed_at: float
+    failing_since: float | None = None
+    detail: str = ""
+
+    def after(self, ok: bool, now: float, detail: str = "") -> VantageReport:
+        """The report once one more probe has answered `ok` (or not) at `now`."""
+        if ok:
+            return VantageReport(self.vantage, self.target, 0, self.successes + 1, now, None,
+                                 detail)
+        return VantageReport(self.vantage, self.target, self.failures + 1, 0, now,
+                             self.failing_since if self.failures else now, detail)
+
+
+@dataclass(frozen=True, slots=True)
 class FenceResult:
     """What fencing achieved; `complete=False` is journaled, never hidden."""
 
@@ -186,6 +210,20 @@ class Notifier(Protocol):
         ...
 
 
+class ObservationStore(Protocol):
+    """Where vantage points outside a region publish their judgement of it (AWS: the arbiter).
+
+    Both methods are bounded by the provider's timeouts and raise `ProviderError` when the
+    store cannot be reached (then no verdict can be reached either)."""
+
+    def publish(self, report: VantageReport) -> None:
+        ...
+
+    def reports(self, target: str) -> list[VantageReport]:
+        """Every vantage point's latest report on `target`, read consistently."""
+        ...
+
+
 class StateStore(Protocol):
     def load(self) -> LiveState:
         ...
@@ -205,6 +243,14 @@ class StateStore(Protocol):
 
     def set_roles(self, roles: Mapping[str, Role]) -> None:
         """Record live roles (after promote, before the plan finishes). Idempotent."""
+        ...
+
+    def revoke_writer(self, region: str) -> float | None:
+        """Withdraw `region`'s right to take writes where its app confirms it (the write
+        lease). Returns the wall-clock time until which an app of `region` may still act on a
+        lease it confirmed before this call, or None when the world fences without leases
+        (the local front door cuts traffic at once). Idempotent: a repeat returns the time
+        recorded by the first call."""
         ...
 
     def plan_lock(self) -> AbstractContextManager[bool]:

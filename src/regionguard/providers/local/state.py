@@ -128,6 +128,9 @@ class LocalStateStore:
         with self.update() as data:
             data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
 
+    def revoke_writer(self, region: str) -> float | None:
+        return None  # the front door's `maint` and SIGKILL fence at once; no lease to wait out
+
     @contextlib.contextmanager
     def plan_lock(self) -> Iterator[bool]:
         self.dir.mkdir(parents=True, exist_ok=True)

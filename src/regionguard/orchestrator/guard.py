@@ -1,0 +1,191 @@
+"""Detection from outside the primary, for worlds where no one process watches every region.
+
+In AWS a whole Region can die with everything in it, so the region that is judged must never be
+needed to judge it. Each vantage point (a scheduled function in the standby Region and one in the
+witness Region) runs a `Guard`: every `interval_s` it probes the live primary, publishes its
+running report to the arbiter, reads every vantage point's report, and reaches a verdict with the
+pure `vantage_verdict` (a quorum of fresh reports from outside the primary's Region). Only the
+guard in the failover target's own Region acts, through the engine's one entry point, so the plan
+runs in the Region that survives. The same guard re-drives an interrupted plan (a function that
+timed out or was killed), and after a failover it judges the new primary: protection follows the
+live roles, not the file's home roles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.orchestrator import engine
+from regionguard.orchestrator.detector import VantageVerdict, vantage_verdict
+from regionguard.orchestrator.executor import PlanFailed, Ports
+from regionguard.orchestrator.plans import Observation
+from regionguard.orchestrator.ports import (
+    ObservationStore,
+    Prober,
+    VantageReport,
+    Verdict,
+)
+
+log = logging.getLogger("regionguard.guard")
+
+
+class CycleKind(StrEnum):
+    WATCHING = "watching"  # probed the primary; no DOWN verdict
+    OWN_REGION = "own_region"  # this site is in the primary's region: it does not judge itself
+    PLAN_ELSEWHERE = "plan_elsewhere"  # a plan runs; it belongs to another region's guard
+    DOWN_SEEN = "down_seen"  # DOWN, but this site does not act (the witness, manual mode)
+    FAILOVER = "failover"  # this guard drove the failover
+    RESUMED = "resumed"  # this guard re-drove an interrupted plan
+    BUSY = "busy"  # another invocation holds the plan lease
+    REFUSED = "refused"  # DOWN, but the standby is not eligible; alerted
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    kind: CycleKind
+    verdict: VantageVerdict | None = None
+    outcome: engine.Outcome | None = None
+    detail: str = ""
+
+    @property
+    def acted(self) -> bool:
+        return self.kind in (CycleKind.FAILOVER, CycleKind.RESUMED)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cycle": self.kind.value,
+                "verdict": self.verdict.verdict.value if self.verdict else None,
+                "outcome": self.outcome.as_dict() if self.outcome else None,
+                "detail": self.detail}
+
+
+@dataclass
+class Guard:
+    ports: Ports
+    observations: ObservationStore
+    prober: Prober
+    vantage: str  # this site (an AWS Region)
+    home: str | None  # the topology region this site belongs to; None for the witness
+    sites_of: Callable[[str], frozenset[str]]  # region -> the sites that must not judge it
+    interval_s: float
+    timeout_s: float
+    _mine: dict[str, VantageReport] = field(default_factory=dict)
+    _alerted: set[str] = field(default_factory=set)
+
+    @property
+    def stale_after_s(self) -> float:
+        """Reports older than this do not vote: three missed probes, or a minute-long gap
+        between two scheduled runs, whichever is longer."""
+        return max(3 * self.interval_s, 60.0 + 2 * self.interval_s)
+
+    def cycle(self) -> CycleResult:
+        """One probe round and what follows from it. Raises ProviderError when the arbiter
+        cannot be read (then nothing safe can be decided this round)."""
+        p = self.ports
+        live = p.state.load()
+        if live.plan is not None:
+            if live.plan.get("target") != self.home:
+                return CycleResult(CycleKind.PLAN_ELSEWHERE, detail=str(live.plan.get("id")))
+            outcome = engine.drive(p, engine.Request.resume_only())
+            kind = CycleKind.RESUMED if outcome.result is engine.Result.RESUMED else \
+                CycleKind.BUSY
+            return CycleResult(kind, outcome=outcome, detail=outcome.detail)
+        primary = live.primary
+        if primary == self.home:
+            return CycleResult(CycleKind.OWN_REGION)
+        now = p.clock.time()
+        probe = self.prober.probe(primary, self.timeout_s)
+        before = self._mine.get(primary) or self._previous(primary, now)
+        report = before.after(probe.ok, now, probe.detail[:200])
+        self._mine[primary] = report
+        self.observations.publish(report)
+        verdict = vantage_verdict(self.observations.reports(primary), primary,
+                                  p.topology.health, now, self.stale_after_s,
+                                  self.sites_of(primary))
+        if verdict.verdict is not Verdict.DOWN:
+            self._alerted.discard(primary)
+            return CycleResult(CycleKind.WATCHING, verdict)
+        standby = p.topology.other_region(primary)
+        if p.topology.failover.mode == "manual":
+            self._alert(primary, f"primary {primary} is DOWN ({verdict.detail}); failover "
+                                 "mode is manual")
+            return CycleResult(CycleKind.DOWN_SEEN, verdict, detail="manual mode")
+        if self.home != standby:
+            return CycleResult(CycleKind.DOWN_SEEN, verdict, detail="not the failover target")
+        return self._fail_over(primary, standby, verdict, live)
+
+    def _fail_over(self, primary: str, standby: str, verdict: VantageVerdict,
+                   live: Any) -> CycleResult:
+        p = self.ports
+        seen_from = ", ".join(sorted(r.vantage for r in verdict.voters))
+        reason = f"primary {primary} is DOWN as seen from {seen_from}"
+        # the journal's own time base: reports carry wall-clock times, and so does an AWS
+        # journal (its lines come from several invocations)
+        now_ns = p.journal.clock_ns()
+        first = verdict.first_failure_at
+        journal_verdict = {
+            "region": primary, "verdict": "down", "mono_ns": now_ns,
+            "first_failure_ns": now_ns - int((p.clock.time() - first) * 1e9) if first else None,
+            "vantages": verdict.detail}
+        # the primary is down: plan from the standby's database alone, never wait on the dead
+        obs = Observation(live, {standby: p.database.status(standby)},
+                          p.database.zero_loss_switchover)
+        try:
+            outcome = engine.drive(p, engine.Request.automatic_failover(
+                standby, reason, journal_verdict), observation=obs)
+        except PlanFailed as exc:
+            log.error("failover did not finish: %s", exc)
+            return CycleResult(CycleKind.FAILOVER, verdict, detail=str(exc))
+        except ProviderError as exc:  # no answer (the arbiter, the standby's database): the
+            log.warning("failover not started: %s", exc)  # next cycle looks again
+            return CycleResult(CycleKind.DOWN_SEEN, verdict, detail=str(exc))
+        except RegionGuardError as exc:  # refused: the standby is not eligible
+            self._alert(f"ineligible:{standby}", str(exc))
+            return CycleResult(CycleKind.REFUSED, verdict, detail=str(exc))
+        self._mine.clear()  # roles changed: every streak starts afresh
+        kind = CycleKind.BUSY if outcome.result is engine.Result.BUSY else CycleKind.FAILOVER
+        return CycleResult(kind, verdict, outcome, outcome.detail)
+
+    def _previous(self, target: str, now: float) -> VantageReport:
+        """Continue this site's streak from its last published report when that is fresh (a
+        new scheduled run picks up where the last one stopped), else start anew."""
+        try:
+            mine = [r for r in self.observations.reports(target) if r.vantage == self.vantage]
+        except RegionGuardError:
+            mine = []
+        if mine and now - mine[0].observed_at <= self.stale_after_s:
+            return mine[0]
+        return VantageReport(self.vantage, target, 0, 0, now)
+
+    def _alert(self, key: str, reason: str) -> None:
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        self.ports.journal.record("alert", region=key, detail=reason)
+        self.ports.notifier.notify("alert", {"reason": reason})
+
+    def run(self, duration_s: float) -> list[CycleResult]:
+        """Cycle every `interval_s` for `duration_s` (a scheduled run's length), or until this
+        guard has driven a plan to its end."""
+        clock = self.ports.clock
+        started = clock.monotonic()
+        results: list[CycleResult] = []
+        rounds = 0
+        while True:
+            try:
+                result = self.cycle()
+            except RegionGuardError as exc:
+                log.warning("guard cycle failed: %s", exc)
+                result = CycleResult(CycleKind.WATCHING, detail=f"cycle failed: {exc}")
+            results.append(result)
+            if result.acted:
+                return results
+            rounds += 1
+            next_at = started + rounds * self.interval_s
+            if next_at - started >= duration_s:
+                return results
+            clock.sleep(next_at - clock.monotonic())

@@ -1,0 +1,166 @@
+"""Detection from outside the primary: the pure vantage verdict, and the guard's decisions, with
+fake ports. Who may judge whom, who acts, and what follows the live roles."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from regionguard.config import Role
+from regionguard.errors import ProviderError
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.detector import vantage_verdict
+from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator.guard import CycleKind, Guard
+from regionguard.orchestrator.ports import ProbeResult, VantageReport, Verdict
+
+from .fakes import SimulatedCrash, World, make_ports, topology
+
+POLICY = topology().health  # failure_threshold 3, quorum 2
+SITES = {"east": frozenset({"us-east-1"}), "west": frozenset({"us-west-2"})}
+NOW = 1_000_000.0
+
+
+def rep(vantage: str, failures: int, age: float = 0.0, target: str = "east") -> VantageReport:
+    at = NOW - age
+    return VantageReport(vantage, target, failures, 0 if failures else 4, at,
+                         at - 10 * failures if failures else None)
+
+
+def test_down_needs_a_quorum_of_fresh_reports_from_outside_the_region() -> None:
+    down = vantage_verdict([rep("us-west-2", 3), rep("us-east-2", 5)], "east", POLICY, NOW,
+                           60, SITES["east"])
+    assert down.verdict is Verdict.DOWN and down.first_failure_at == NOW - 50
+    one = vantage_verdict([rep("us-west-2", 9), rep("us-east-2", 0)], "east", POLICY, NOW, 60,
+                          SITES["east"])
+    assert one.verdict is Verdict.UNKNOWN  # one failing and one healthy: no quorum either way
+    stale = vantage_verdict([rep("us-west-2", 9), rep("us-east-2", 9, age=61)], "east", POLICY,
+                            NOW, 60, SITES["east"])
+    assert stale.verdict is not Verdict.DOWN  # a prober that stopped reporting does not vote
+    inside = vantage_verdict([rep("us-west-2", 9), rep("us-east-1", 9)], "east", POLICY, NOW,
+                             60, SITES["east"])
+    assert inside.verdict is not Verdict.DOWN  # a region never votes on itself
+
+
+reports = st.lists(st.builds(
+    rep, st.sampled_from(["us-east-1", "us-west-2", "us-east-2"]), st.integers(0, 6),
+    st.floats(0, 120), st.sampled_from(["east", "west"])), max_size=8)
+
+
+@given(reports)
+def test_a_down_verdict_always_has_a_quorum_of_fresh_outside_voters(
+        rs: list[VantageReport]) -> None:
+    v = vantage_verdict(rs, "east", POLICY, NOW, 60, SITES["east"])
+    if v.verdict is Verdict.DOWN:
+        assert len(v.voters) >= POLICY.quorum
+        assert all(r.target == "east" and r.vantage != "us-east-1" and r.failures >= 3
+                   and NOW - r.observed_at <= 60 for r in v.voters)
+
+
+class MemoryObservations:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], VantageReport] = {}
+        self.fail = False
+
+    def publish(self, report: VantageReport) -> None:
+        if self.fail:
+            raise ProviderError("arbiter unreachable")
+        self.items[(report.target, report.vantage)] = report
+
+    def reports(self, target: str) -> list[VantageReport]:
+        return [r for (t, _), r in self.items.items() if t == target]
+
+
+class Endpoints:
+    name = "endpoint"
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.probed: list[str] = []
+
+    def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        self.probed.append(region)
+        return ProbeResult(self.name, region, region not in self.down, 0.01)
+
+
+def guards(tmp_path: Path, world: World | None = None) -> tuple[dict[str, Guard], World,
+                                                                 Endpoints, MemoryObservations]:
+    ports, world = make_ports(tmp_path, world)
+    obs, endpoints = MemoryObservations(), Endpoints()
+    made = {site: Guard(ports, obs, endpoints, site, home, SITES.__getitem__, 5.0, 2.0)
+            for site, home in (("us-east-1", "east"), ("us-west-2", "west"),
+                               ("us-east-2", None))}
+    return made, world, endpoints, obs
+
+
+def cycles(guard: Guard, n: int) -> list[CycleKind]:
+    return [guard.cycle().kind for _ in range(n)]
+
+
+def kinds(results: Iterable[CycleKind]) -> set[CycleKind]:
+    return set(results)
+
+
+def test_only_the_standby_acts_and_only_once_both_vantage_points_agree(tmp_path: Path) -> None:
+    g, world, endpoints, _ = guards(tmp_path)
+    world.dbs["east"]["up"] = False
+    endpoints.down.add("east")
+    assert cycles(g["us-east-1"], 3) == [CycleKind.OWN_REGION] * 3  # never judges itself
+    assert cycles(g["us-west-2"], 3) == [CycleKind.WATCHING] * 3  # the witness has not seen it
+    witness = cycles(g["us-east-2"], 3)
+    assert witness[-1] is CycleKind.DOWN_SEEN  # DOWN now, but the witness never acts
+    assert g["us-east-2"].ports.state.load().epoch == 1
+    result = g["us-west-2"].cycle()
+    assert result.kind is CycleKind.FAILOVER and result.outcome is not None
+    assert world.route is not None and world.route.writer == "west" and world.route.epoch == 2
+    verdict = next(e for e in g["us-west-2"].ports.journal.entries() if e["event"] == "verdict")
+    assert verdict["first_failure_ns"] < verdict["mono_ns"]  # detection time is measured
+
+
+def test_after_a_failover_the_guards_protect_the_new_primary(tmp_path: Path) -> None:
+    g, world, endpoints, _ = guards(tmp_path)
+    world.dbs["east"]["up"] = False
+    endpoints.down.add("east")
+    for _ in range(3):
+        g["us-east-2"].cycle()
+        g["us-west-2"].cycle()
+    assert g["us-west-2"].ports.state.load().roles["west"] is Role.PRIMARY
+    world.dbs["east"].update(up=True, recovery=True)  # east is back, as a standby
+    endpoints.down = {"west"}
+    endpoints.probed.clear()
+    assert CycleKind.OWN_REGION in kinds(cycles(g["us-west-2"], 1))
+    g["us-east-1"].cycle()
+    assert endpoints.probed == ["west"]  # east's guard now judges west
+
+
+def test_an_interrupted_plan_is_resumed_by_its_target_regions_guard_only(
+        tmp_path: Path) -> None:
+    g, world, _, _ = guards(tmp_path)
+    ports = g["us-west-2"].ports
+    world.dbs["east"]["up"] = False
+    world.crash_in = "route"  # the function running the plan dies before `route`
+    plan = plans.failover(ports.topology, plans.Observation(
+        ports.state.load(), {r: ports.database.status(r) for r in world.dbs}))
+    with contextlib.suppress(SimulatedCrash):
+        Executor(ports, sleep=lambda _: None).run(plan)
+    assert g["us-east-2"].cycle().kind is CycleKind.PLAN_ELSEWHERE  # the witness leaves it
+    assert world.calls.count("route") == 1
+    resumed = g["us-west-2"].cycle()
+    assert resumed.kind is CycleKind.RESUMED
+    assert world.route is not None and world.route.writer == "west"
+    assert world.calls.count("promote") == 1  # resumed, not repeated
+
+
+def test_an_unreachable_arbiter_decides_nothing_and_alerts_nobody(tmp_path: Path) -> None:
+    g, _world, endpoints, obs = guards(tmp_path)
+    endpoints.down.add("east")
+    obs.fail = True
+    for _ in range(3):
+        results = g["us-west-2"].run(0)  # one cycle: the failure is logged, not raised
+        assert results[0].kind is CycleKind.WATCHING and "cycle failed" in results[0].detail
+    assert g["us-west-2"].ports.state.load().epoch == 1
+    assert not [e for e in g["us-west-2"].ports.journal.entries() if e["event"] == "alert"]
