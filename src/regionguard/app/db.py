@@ -20,21 +20,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from regionguard.app.errors import Unavailable
+from regionguard.app.lease import LeaseGuard
 from regionguard.app.migrate import apply_migrations
 from regionguard.app.settings import AppSettings
 
 log = logging.getLogger("regionguard.app")
 
 Conn = psycopg.Connection[tuple[object, ...]]
-
-
-class Unavailable(Exception):
-    """A request that cannot be served now but may succeed on retry (HTTP 503 + Retry-After)."""
-
-    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +37,10 @@ class WriteTarget:
 
 
 class DatabaseRouter:
-    def __init__(self, settings: AppSettings, discovery_interval_s: float = 0.5) -> None:
+    def __init__(self, settings: AppSettings, discovery_interval_s: float = 0.5,
+                 lease: LeaseGuard | None = None) -> None:
         self.settings = settings
+        self.lease = lease  # AWS: writes need this region's confirmed write lease
         self.pools: dict[str, ConnectionPool[Conn]] = {
             region: ConnectionPool(
                 dsn,
@@ -69,6 +64,8 @@ class DatabaseRouter:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
+        if self.lease is not None:
+            self.lease.start()
         for pool in self.pools.values():
             pool.open(wait=False)
         self._thread = threading.Thread(target=self._discover_loop, daemon=True,
@@ -77,6 +74,8 @@ class DatabaseRouter:
 
     def close(self) -> None:
         self._stop.set()
+        if self.lease is not None:
+            self.lease.stop()
         if self._thread is not None:
             self._thread.join(timeout=2)
         for pool in self.pools.values():
@@ -144,7 +143,13 @@ class DatabaseRouter:
         """A transaction on the primary that holds the epoch row, or `Unavailable`.
 
         Refuses when the database is in recovery (a standby) or its epoch differs from the
-        epoch the front door routed this request with (a fenced or stale primary)."""
+        epoch the front door routed this request with (a fenced or stale primary). With a
+        write lease (AWS), the lease decides: this region writes to its own database only
+        while it holds the lease, and the lease's epoch is the token."""
+        if self.lease is not None:
+            lease_epoch = self.lease.require_write()
+            yield from self._write_local(lease_epoch)
+            return
         region = self.writer(writer_hint)
         with self._connection(region) as conn:
             try:
@@ -159,6 +164,15 @@ class DatabaseRouter:
                             f"epoch mismatch: request routed with epoch {epoch_hint}, "
                             f"database {region} holds {epoch}"
                         )
+                    yield conn, WriteTarget(region, epoch)
+            except pg_errors.ReadOnlySqlTransaction:
+                raise Unavailable(f"database {region} is a standby (in recovery)") from None
+
+    def _write_local(self, epoch: int) -> Iterator[tuple[Conn, WriteTarget]]:
+        region = self.settings.region
+        with self._connection(region) as conn:
+            try:
+                with conn.transaction():
                     yield conn, WriteTarget(region, epoch)
             except pg_errors.ReadOnlySqlTransaction:
                 raise Unavailable(f"database {region} is a standby (in recovery)") from None

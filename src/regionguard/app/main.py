@@ -17,8 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from regionguard.app.db import DatabaseRouter, Unavailable
+from regionguard.app.db import DatabaseRouter
+from regionguard.app.errors import Unavailable
+from regionguard.app.lease import LeaseGuard, dynamodb_reader
 from regionguard.app.settings import AppSettings
+from regionguard.clock import clock_from_env
 
 EPOCH_HEADER = "X-Regionguard-Epoch"
 WRITER_HEADER = "X-Regionguard-Writer"
@@ -68,10 +71,21 @@ def _epoch(value: str | None) -> int | None:
         raise HTTPException(400, f"{EPOCH_HEADER} must be an integer") from None
 
 
-def create_app(settings: AppSettings | None = None) -> FastAPI:
+def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
+    """The write lease, when the app runs in the AWS world (an arbiter table is configured)."""
+    if not settings.arbiter_table:
+        return None
+    clock = clock_from_env()
+    return LeaseGuard(settings.region, dynamodb_reader(settings.arbiter_table,
+                                                       settings.arbiter_regions, clock),
+                      settings.lease_s, clock=clock)
+
+
+def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = None) -> FastAPI:
     """Build the app; settings come from the environment unless given (tests, Lambda)."""
     settings = settings or AppSettings.from_env()
-    router = DatabaseRouter(settings)
+    lease = lease or lease_from_settings(settings)
+    router = DatabaseRouter(settings, lease=lease)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +116,22 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     def health_deep() -> dict[str, object]:
         """The local database is reachable; reports its role, lag and epoch (503 otherwise)."""
         return {"status": "ok", **router.local_health()}
+
+    @app.get("/health/route")
+    def health_route(response: Response) -> dict[str, object]:
+        """What a Route 53 health check of this region's failover record asks: should DNS send
+        this region the application's traffic? Yes (200) while it holds the write lease (AWS),
+        or while its database is the primary (the local world, which has no lease)."""
+        if lease is not None:
+            body = lease.describe()
+            if not body["holds_lease"]:
+                response.status_code = 503
+            return body
+        local = router.local_health()
+        if local["in_recovery"]:
+            response.status_code = 503
+        return {"region": settings.region, "holds_lease": not local["in_recovery"],
+                "epoch": local["epoch"]}
 
     @app.post("/orders", status_code=201, response_model=Order)
     def create_order(

@@ -1,0 +1,151 @@
+"""The app's write lease: it takes writes only while it has confirmed, recently, that its region
+is the writer named by the arbiter.
+
+Across a real network nobody can SIGKILL the other region, so the old primary's apps must fence
+themselves. Every `refresh_s` a background thread reads the arbiter (a strongly consistent read
+of the MRSC table, answered only by a replica that can reach a quorum of sites). A confirmation
+counts from the moment its read *started*, and lasts `lease_s` on this process's own monotonic
+clock. A region that is cut off from the arbiter, or that the arbiter no longer names, refuses
+writes within `lease_s` (pg_auto_failover's `network_partition_timeout`, done by the app); the
+engine waits that long (with slack) after revoking the lease before it routes writes elsewhere.
+
+The token is the epoch of the confirmed lease: every write stores it, so a write can never carry
+an epoch its region did not hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from regionguard.app.errors import Unavailable
+from regionguard.clock import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger("regionguard.lease")
+
+ReadArbiter = Callable[[], tuple[int, str]]  # -> (epoch, writer region); raises when it cannot
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseView:
+    epoch: int
+    writer: str
+    confirmed_at: float  # the world clock's monotonic time when the confirming read started
+
+
+class LeaseGuard:
+    def __init__(self, region: str, read: ReadArbiter, lease_s: float,
+                 refresh_s: float | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.region = region
+        self.read = read
+        self.lease_s = lease_s
+        self.refresh_s = refresh_s or min(5.0, lease_s / 3)
+        self.clock = clock
+        self._view: LeaseView | None = None
+        self._last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- confirming ---------------------------------------------------------------------------
+
+    def refresh(self) -> LeaseView | None:
+        """One read of the arbiter. A failed read keeps the previous confirmation, which then
+        simply ages out."""
+        started = self.clock.monotonic()
+        try:
+            epoch, writer = self.read()
+        except Exception as exc:  # any failure to confirm is a lease not renewed
+            self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            return self._view
+        view = LeaseView(epoch, writer, started)
+        previous = self._view
+        if previous is None or started >= previous.confirmed_at:
+            self._view = view
+        self._last_error = ""
+        return self._view
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="rg-lease")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._stop.wait(self.refresh_s * self.clock.factor)
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    def age_s(self) -> float | None:
+        view = self._view
+        return None if view is None else self.clock.monotonic() - view.confirmed_at
+
+    def holds(self) -> LeaseView | None:
+        """The lease, if this region holds it now (named writer, confirmed within lease_s)."""
+        view, age = self._view, self.age_s()
+        if view is None or age is None or age >= self.lease_s or view.writer != self.region:
+            return None
+        return view
+
+    def require_write(self) -> int:
+        """The epoch to write with, or `Unavailable` saying why this region may not write."""
+        view = self.holds()
+        if view is not None:
+            return view.epoch
+        raise Unavailable(self.refusal(), retry_after_s=max(1, round(self.refresh_s)))
+
+    def refusal(self) -> str:
+        view, age = self._view, self.age_s()
+        if view is None or age is None:
+            return (f"write lease of {self.region} not confirmed yet"
+                    + (f" ({self._last_error})" if self._last_error else ""))
+        if age >= self.lease_s:
+            return (f"write lease of {self.region} not confirmed for {age:.1f} s "
+                    f"(lease {self.lease_s:g} s): arbiter unreachable"
+                    + (f" ({self._last_error})" if self._last_error else ""))
+        return (f"{self.region} does not hold the write lease: the arbiter names "
+                f"{view.writer or 'no region'} at epoch {view.epoch}")
+
+    def describe(self) -> dict[str, Any]:
+        view, age = self._view, self.age_s()
+        return {"region": self.region, "holds_lease": self.holds() is not None,
+                "writer": view.writer if view else None, "epoch": view.epoch if view else None,
+                "confirmed_age_s": None if age is None else round(age, 3),
+                "lease_s": self.lease_s, "error": self._last_error or None}
+
+
+def dynamodb_reader(table: str, replica_regions: Sequence[str],
+                    clock: Clock = SYSTEM_CLOCK, clients: Any = None) -> ReadArbiter:
+    """Read (epoch, writer) from the arbiter's `state` item, nearest replica first, strongly
+    consistent. boto3 is imported only here: the app needs it only in the AWS world."""
+    from regionguard.providers.aws.clients import AwsClients
+
+    clients = clients or AwsClients(clock=clock)
+    order = list(replica_regions)
+
+    def read() -> tuple[int, str]:
+        errors = []
+        for region in list(order):
+            try:
+                item = clients.get("dynamodb", region).get_item(
+                    TableName=table, Key={"pk": {"S": "state"}}, ConsistentRead=True,
+                    ProjectionExpression="epoch, writer").get("Item")
+            except Exception as exc:  # botocore: no answer, or an isolated replica's error
+                errors.append(f"{region}: {type(exc).__name__}")
+                continue
+            if order[0] != region:  # keep asking the replica that answers
+                order.remove(region)
+                order.insert(0, region)
+            if item is None:
+                raise LookupError(f"arbiter {table} has no state item yet")
+            return int(item["epoch"]["N"]), item.get("writer", {}).get("S", "")
+        raise ConnectionError(f"arbiter {table}: no replica answered ({', '.join(errors)})")
+
+    return read
