@@ -49,10 +49,6 @@ class AwsNames:
     def notify_topic(self) -> str:
         return f"{self.app}-regionguard-events"
 
-    def routing_alarm(self) -> str:
-        """The alarm behind the engine-controlled health check of the PRIMARY record."""
-        return f"{self.app}-regionguard-primary-active"
-
     def region_host(self, region: str) -> str:
         return f"{region}.{self.domain}"
 

@@ -85,8 +85,11 @@ class LocalPlacement(_Strict):
     address: str = Field("127.0.0.1", pattern=r"^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 
 
+AWS_REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+
+
 class AwsPlacement(_Strict):
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    region: str = Field(pattern=AWS_REGION_PATTERN)
     account: str = Field(pattern=r"^\d{12}$")
 
 
@@ -99,13 +102,25 @@ class RegionSpec(_Strict):
 
 
 class AwsSettings(_Strict):
+    """The AWS world. Detection, fencing and routing settings are sized for a real network:
+    probes every few seconds from outside the primary, a write lease of tens of seconds, and
+    Route 53 health checks every 10 or 30 s (the only intervals Route 53 offers)."""
+
     domain: str = Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")
     hosted_zone_id: str = Field(pattern=r"^[A-Z0-9]{4,32}$")
     compute: Literal["ec2", "lambda"] = "ec2"
     database: Literal["rds", "aurora-global"] = "rds"
     rds_proxy: bool = False  # serverless + rds: Lambda connects through RDS Proxy
     routing: Literal["failover", "latency"] | None = None  # default: latency for active-active
-    arbiter_region: str | None = None
+    # The third site of the arbiter (a DynamoDB multi-Region strongly consistent table): a
+    # witness in the same MRSC Region set as the two app regions. Default: the set's remaining
+    # Region (us-east-2 for us-east-1 + us-west-2).
+    witness_region: str | None = Field(None, pattern=AWS_REGION_PATTERN)
+    probe_interval_s: float = Field(5.0, ge=1, le=60)  # each vantage point probes this often
+    probe_timeout_s: float = Field(2.0, gt=0, le=30)
+    lease_s: float = Field(30.0, ge=5, le=600)  # an app refuses writes it cannot confirm this long
+    dns_check_interval_s: Literal[10, 30] = 10  # Route 53 RequestInterval
+    dns_failure_threshold: int = Field(2, ge=1, le=10)  # Route 53 FailureThreshold
     instance_type: str = "t3.small"
     db_instance_class: str = "db.t4g.medium"
     backup_retention_days: int = Field(7, ge=1, le=35)
@@ -134,6 +149,18 @@ class Topology(_Strict):
     failover: FailoverPolicy = FailoverPolicy()
     regions: dict[RegionName, RegionSpec]
     aws: AwsSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: object) -> object:
+        aws = data.get("aws") if isinstance(data, dict) else None
+        if isinstance(aws, dict) and "arbiter_region" in aws:
+            raise ValueError(
+                "aws.arbiter_region: removed: the arbiter is now a multi-Region strongly "
+                "consistent table over both app regions and a witness, so no single region "
+                "decides; delete the key (and set aws.witness_region if the default witness "
+                "does not suit you)")
+        return data
 
     @model_validator(mode="after")
     def _check_roles_and_capacity(self) -> Topology:
@@ -167,6 +194,10 @@ class Topology(_Strict):
                     f"{self.strategy.value!r} (expected e.g. {expected}; pilot-light 0, "
                     "warm-standby between 1 and capacity-1, active-active = capacity)"
                 )
+        if self.aws is not None and self.aws.probe_timeout_s >= self.aws.probe_interval_s:
+            raise ValueError(
+                f"aws.probe_timeout_s: {self.aws.probe_timeout_s} must be below "
+                f"aws.probe_interval_s ({self.aws.probe_interval_s})")
         if self.replication is Replication.ASYNC and self.failover.rpo_target_s == 0:
             raise ValueError(
                 "failover.rpo_target_s: 0 (no lost writes) needs replication = \"sync\"; "

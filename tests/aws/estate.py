@@ -1,9 +1,10 @@
-"""A two-region estate built in moto, shaped like what the CDK app deploys."""
+"""A two-region estate built in moto (in-process), shaped like what the CDK app deploys: the
+failover records are the IaC's and carry health checks of each region's `/health/route`; the
+engine never edits them."""
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import boto3
 
 from regionguard.aws_naming import names_for
 from regionguard.config import Topology
+from regionguard.emulated.estate import EMULATED_AMI
 
 ACCOUNT = "123456789012"
 EAST, WEST = "us-east-1", "us-west-2"
@@ -47,9 +49,9 @@ def build_estate(topology_for_zone: Any) -> Estate:
         tg = elb.create_target_group(Name=f"tg-{region}", Protocol="HTTP", Port=8000,
                                      VpcId=vpc, HealthCheckPath="/health/deep")[
             "TargetGroups"][0]["TargetGroupArn"]
-        ami = ec2.describe_images()["Images"][0]["ImageId"]
         lt = ec2.create_launch_template(LaunchTemplateName=f"lt-{region}", LaunchTemplateData={
-            "ImageId": ami, "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+            "ImageId": EMULATED_AMI, "InstanceType": "t3.small"})["LaunchTemplate"][
+            "LaunchTemplateId"]
         boto3.client("autoscaling", region_name=region).create_auto_scaling_group(
             AutoScalingGroupName=n.asg(region), MinSize=desired, MaxSize=desired,
             DesiredCapacity=desired, LaunchTemplate={"LaunchTemplateId": lt},
@@ -59,24 +61,25 @@ def build_estate(topology_for_zone: Any) -> Estate:
                 "Name": n.region_host(region), "Type": "A", "AliasTarget": {
                     "HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": lb["DNSName"],
                     "EvaluateTargetHealth": True}}}]})
-        ddb = boto3.client("dynamodb", region_name=region)
-        ddb.create_table(TableName=n.state_table(), BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    health = r53.create_health_check(CallerReference="engine", HealthCheckConfig={
-        "Type": "HTTPS", "FullyQualifiedDomainName": n.region_host(EAST),
-        "ResourcePath": "/health/deep", "Port": 443})["HealthCheck"]["Id"]
+        if region == WEST:  # the MRSC arbiter: one table (in-process moto cannot share it;
+            # a call to the other replica finds none and moves on, as to a dead replica)
+            boto3.client("dynamodb", region_name=region).create_table(
+                TableName=n.state_table(), BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
     changes = []
     for region, role in ((EAST, "PRIMARY"), (WEST, "SECONDARY")):
+        health = r53.create_health_check(CallerReference=f"route-{region}", HealthCheckConfig={
+            "Type": "HTTPS", "FullyQualifiedDomainName": n.region_host(region),
+            "ResourcePath": "/health/route", "Port": 443})["HealthCheck"]["Id"]
         lbs = boto3.client("elbv2", region_name=region).describe_load_balancers()[
             "LoadBalancers"][0]
         rec: dict[str, Any] = {
             "Name": "app.example.com", "Type": "A", "SetIdentifier":
                 "east" if region == EAST else "west", "Failover": role,
+            "HealthCheckId": health,
             "AliasTarget": {"HostedZoneId": lbs["CanonicalHostedZoneId"],
                             "DNSName": lbs["DNSName"], "EvaluateTargetHealth": True}}
-        if role == "PRIMARY":
-            rec["HealthCheckId"] = health
         changes.append({"Action": "CREATE", "ResourceRecordSet": rec})
     r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     rds_east = boto3.client("rds", region_name=EAST)
@@ -89,6 +92,8 @@ def build_estate(topology_for_zone: Any) -> Estate:
         DBInstanceIdentifier=n.db_instance(WEST),
         SourceDBInstanceIdentifier=n.arn("rds", EAST, f"db:{n.db_instance(EAST)}"),
         DBInstanceClass="db.t4g.medium", SourceRegion=EAST)
+    for site in (EAST, "us-east-2"):
+        boto3.client("sns", region_name=site).create_topic(Name=n.notify_topic())
     sns = boto3.client("sns", region_name=WEST)
     topic = sns.create_topic(Name=n.notify_topic())["TopicArn"]
     sqs = boto3.client("sqs", region_name=WEST)
@@ -99,12 +104,16 @@ def build_estate(topology_for_zone: Any) -> Estate:
     return Estate(topology, zone_id, queue_url, alb)
 
 
-def write_health(estate: Estate, region_name: str, status: str, at_region: str = WEST) -> None:
+def write_report(estate: Estate, vantage: str, target: str, failures: int, at: float) -> None:
+    """A vantage point's report on `target`, as its guard would have published it at `at`."""
     n = names_for(estate.topology)
-    boto3.client("dynamodb", region_name=at_region).put_item(
-        TableName=n.state_table(), Item={"pk": {"S": f"health#{region_name}"},
-                                         "status": {"S": status},
-                                         "checked_at": {"N": str(time.time())}})
+    item = {"pk": {"S": f"obs#{target}#{vantage}"}, "vantage": {"S": vantage},
+            "target": {"S": target}, "failures": {"N": str(failures)},
+            "successes": {"N": "0" if failures else "1"}, "observed_at": {"N": f"{at:.3f}"},
+            "detail": {"S": "seeded"}}
+    if failures:
+        item["failing_since"] = {"N": f"{at - 10:.3f}"}
+    boto3.client("dynamodb", region_name=WEST).put_item(TableName=n.state_table(), Item=item)
 
 
 def alarm_sns_event(state: str = "ALARM", message_id: str = "b1c9a4e3-6f0d-4c45-9b4e-1d2c3e4f5a6b"

@@ -89,14 +89,22 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
     s.template("Orders-East-Compute").has_resource_properties(
         "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like(
             {"UserData": Match.any_value()})})
-    # Route 53 failover records: PRIMARY (engine-controlled health check) and SECONDARY
-    s.template("Orders-East-Compute").has_resource_properties("AWS::Route53::RecordSet", {
-        "Name": "app.example.com", "Failover": "PRIMARY", "HealthCheckId": Match.any_value()})
-    s.template("Orders-West-Compute").has_resource_properties("AWS::Route53::RecordSet", {
-        "Name": "app.example.com", "Failover": "SECONDARY"})
-    s.template("Orders-East-Compute").has_resource_properties("AWS::Route53::HealthCheck", {
-        "HealthCheckConfig": Match.object_like({"Type": "CLOUDWATCH_METRIC"})})
-    # the alarm on HealthCheckStatus lives in us-east-1 with its topic -> the failover Lambda
+    # Route 53 failover records, owned here: each region's half carries a health check of its
+    # own /health/route (200 only while the region holds the write lease): DNS follows the
+    # lease on Route 53's data plane, and no engine ever edits a record
+    for region, role, host in (("East", "PRIMARY", "us-east-1.app.example.com"),
+                               ("West", "SECONDARY", "us-west-2.app.example.com")):
+        t = s.template(f"Orders-{region}-Compute")
+        t.has_resource_properties("AWS::Route53::RecordSet", {
+            "Name": "app.example.com", "Failover": role,
+            "HealthCheckId": {"Fn::GetAtt": [Match.string_like_regexp("RegionHealthCheck"),
+                                             "HealthCheckId"]}})
+        t.has_resource_properties("AWS::Route53::HealthCheck", {
+            "HealthCheckConfig": Match.object_like({
+                "Type": "HTTPS", "ResourcePath": "/health/route", "RequestInterval": 10,
+                "FailureThreshold": 2, "FullyQualifiedDomainName": host})})
+        t.resource_count_is("AWS::CloudWatch::Alarm", 0)  # no engine-driven routing alarm
+    # the extra signal: the alarm on HealthCheckStatus in us-east-1 wakes the standby's guard
     trigger = s.template("Orders-Trigger")
     assert s.stack("Orders-Trigger").region == "us-east-1"
     trigger.has_resource_properties("AWS::Route53::HealthCheck", {"HealthCheckConfig":
@@ -108,14 +116,27 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
         "Protocol": "lambda",
         "Endpoint": f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:orders-regionguard-failover"})
     trigger.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    failover = s.template("Orders-Failover")
-    assert s.stack("Orders-Failover").region == "us-west-2"
-    failover.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "regionguard.providers.aws.lambda_entry.handler",
-        "ReservedConcurrentExecutions": 1})
-    failover.has_resource_properties("AWS::Lambda::Permission", {
+    # the guard: the same function in both app regions and the witness, each on its schedule
+    for name, region in (("East", "us-east-1"), ("West", "us-west-2"),
+                         ("Witness", "us-east-2")):
+        guard = s.template(f"Orders-{name}-Guard")
+        assert s.stack(f"Orders-{name}-Guard").region == region
+        guard.has_resource_properties("AWS::Lambda::Function", {
+            "Handler": "regionguard.providers.aws.lambda_entry.handler",
+            "FunctionName": "orders-regionguard-failover", "Timeout": 900,
+            "ReservedConcurrentExecutions": 3})
+        guard.has_resource_properties("AWS::Scheduler::Schedule", {
+            "ScheduleExpression": "rate(1 minute)",
+            "Target": Match.object_like({"Input": '{"regionguard": "guard"}'})})
+    s.template("Orders-West-Guard").has_resource_properties("AWS::Lambda::Permission", {
         "Principal": "sns.amazonaws.com",
         "SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"})
+    # the app confirms its write lease from the arbiter, nearest replica first
+    s.template("Orders-West-Compute").has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Action": "dynamodb:GetItem", "Resource": [
+                f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders-regionguard-state",
+                f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/orders-regionguard-state"]})])}})
 
 
 def policy_statements(t: Template) -> list[dict[str, Any]]:
@@ -125,8 +146,8 @@ def policy_statements(t: Template) -> list[dict[str, Any]]:
     return out
 
 
-def test_failover_lambda_may_touch_exactly_its_resources(synths: dict[str, Synth]) -> None:
-    statements = policy_statements(synths["pilot-light"].template("Orders-Failover"))
+def test_guard_lambda_may_touch_exactly_its_resources(synths: dict[str, Synth]) -> None:
+    statements = policy_statements(synths["pilot-light"].template("Orders-Witness-Guard"))
     by_action = {}
     for st in statements:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
@@ -137,21 +158,30 @@ def test_failover_lambda_may_touch_exactly_its_resources(synths: dict[str, Synth
         f"arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-db-us-east-1",
         f"arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-db-us-west-2"]
     assert all("orders-asg-" in r for r in by_action["autoscaling:UpdateAutoScalingGroup"])
-    assert by_action["route53:ChangeResourceRecordSets"] == [
-        "arn:aws:route53:::hostedzone/Z0000000000000"]
-    assert all(r.endswith("table/orders-regionguard-state")
-               for r in by_action["dynamodb:UpdateItem"])
+    assert not any(a.startswith("route53:") for a in by_action)  # no DNS control plane
+    assert by_action["dynamodb:UpdateItem"] == [  # the arbiter's two replicas
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders-regionguard-state",
+        f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/orders-regionguard-state"]
+    assert by_action["sns:Publish"] == [  # its topic in each of the three sites
+        f"arn:aws:sns:{r}:{ACCOUNT}:orders-regionguard-events"
+        for r in ("us-east-1", "us-west-2", "us-east-2")]
+    assert "kms:GenerateDataKey*" in by_action  # the topic is encrypted with a CMK
     scoped = {"rds:PromoteReadReplica", "autoscaling:UpdateAutoScalingGroup",
-              "route53:ChangeResourceRecordSets", "dynamodb:UpdateItem", "sns:Publish"}
-    assert not any("*" in by_action[a] for a in scoped)
+              "dynamodb:UpdateItem", "sns:Publish", "kms:GenerateDataKey*"}
+    assert not any("*" in by_action[a] for a in scoped)  # no bare "*" resource
 
 
-def test_state_table_is_a_global_table_with_a_replica(synths: dict[str, Synth]) -> None:
+def test_the_arbiter_is_strongly_consistent_across_two_replicas_and_a_witness(
+        synths: dict[str, Synth]) -> None:
     s = synths["pilot-light"]
-    s.template("Orders-State").has_resource_properties("AWS::DynamoDB::GlobalTable", {
-        "TableName": "orders-regionguard-state",
+    t = s.template("Orders-State")
+    t.has_resource_properties("AWS::DynamoDB::GlobalTable", {
+        "TableName": "orders-regionguard-state", "MultiRegionConsistency": "STRONG",
+        "GlobalTableWitnesses": [{"Region": "us-east-2"}],
         "Replicas": Match.array_with([Match.object_like({"Region": "us-west-2"}),
                                       Match.object_like({"Region": "us-east-1"})])})
+    table = next(iter(t.find_resources("AWS::DynamoDB::GlobalTable").values()))
+    assert "TimeToLiveSpecification" not in table["Properties"]  # MRSC supports no TTL
 
 
 def test_health_check_route_is_behind_a_cognito_jwt_authorizer(synths: dict[str, Synth]) -> None:
@@ -214,7 +244,7 @@ def test_backup_restore_keeps_no_standing_replica(synths: dict[str, Synth]) -> N
     s = synths["backup-restore"]
     s.template("Orders-West-Database").resource_count_is("AWS::RDS::DBInstance", 0)
     s.template("Orders-East-Backup").resource_count_is("AWS::Backup::BackupPlan", 1)
-    assert "Orders-Failover" not in [st.stack_name for st in s.built.stacks()]
+    assert not any(st.stack_name.endswith("-Guard") for st in s.built.stacks())
     s.template("Orders-Trigger").resource_count_is("AWS::SNS::Subscription", 0)
 
 
@@ -272,7 +302,13 @@ def test_every_template_passes_cfn_lint(synths: dict[str, Synth]) -> None:
     ({"aws": {"compute": "lambda"}},
      "aws.compute: 'lambda' is not supported with strategy 'pilot-light'"),
     ({"aws": {"routing": "latency"}}, "aws.routing: latency routing"),
-    ({"aws": {"arbiter_region": "eu-west-1"}}, "aws.arbiter_region: eu-west-1"),
+    ({"aws": {"witness_region": "eu-west-1"}},
+     "aws.witness_region: eu-west-1 is not in the Region set of us-east-1 and us-west-2"),
+    ({"aws": {"witness_region": "us-west-2"}}, "aws.witness_region: us-west-2 is an app region"),
+    ({"regions": {"west": {"aws": {"region": "eu-west-1", "account": ACCOUNT}}},
+      "aws": {"witness_region": None}},
+     "regions: us-east-1 and eu-west-1 are not in one DynamoDB multi-Region strong "
+     "consistency Region set"),
 ])
 def test_bad_aws_topology_is_one_line_naming_the_field(change: dict[str, Any],
                                                        expected: str) -> None:

@@ -1,6 +1,12 @@
-"""The failover Lambda against a moto estate: a real-format alarm SNS event promotes the
-replica, scales the backup ASG, points the records at the standby, advances the epoch and
-notifies; a duplicate delivery changes nothing; OK transitions are ignored."""
+"""The guard Lambda against an in-process moto estate: its handler, its events and its decisions.
+
+A real-format alarm SNS event wakes the standby's guard; it fails over only when the vantage
+points outside the primary agree (its own probe and the witness's report), promotes the replica,
+scales the backup ASG, hands the write lease (and so DNS) to the standby through the arbiter,
+and notifies. A duplicate delivery changes nothing. Route 53's API is never called: the records
+stay as the IaC made them. (The region-outage drills in test_emulated.py run the same handler
+against moto's server behind the fault proxy.)
+"""
 
 from __future__ import annotations
 
@@ -17,9 +23,14 @@ pytest.importorskip("moto", reason="the aws extra is not installed")
 from moto import mock_aws
 
 from regionguard.aws_naming import names_for
+from regionguard.clock import CLOCK_ENV, ScaledClock
 
-from .estate import EAST, WEST, Estate, alarm_sns_event, build_estate, write_health
+from .estate import EAST, WEST, Estate, alarm_sns_event, build_estate, write_report
+from .stub_apps import StubApps
 from .topologies import topology
+
+WITNESS = "us-east-2"
+FACTOR = 0.01  # the lease wait and the pollers run on a scaled clock: 100x faster
 
 
 class Context:
@@ -45,33 +56,49 @@ def _promote_like_rds(original: Any) -> Any:
     return promote
 
 
+class World:
+    def __init__(self, estate: Estate, entry: Any, apps: StubApps, clock: ScaledClock,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.estate, self.entry, self.apps, self.clock = estate, entry, apps, clock
+        self.monkeypatch = monkeypatch
+
+    def run_in(self, region: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the handler as the guard function deployed in `region`."""
+        self.monkeypatch.setenv("AWS_REGION", region)
+        result: dict[str, Any] = self.entry.handler(event, Context())
+        return result
+
+    def seed_down(self, vantage: str, failures: int) -> None:
+        write_report(self.estate, vantage, "east", failures, self.clock.time())
+
+
 @pytest.fixture
-def estate(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Estate, Any]]:
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     from moto.rds.models import RDSBackend
 
     monkeypatch.setattr(RDSBackend, "promote_read_replica",
                         _promote_like_rds(RDSBackend.promote_read_replica))
+    clock = ScaledClock.starting_now(FACTOR)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": WEST,
-                       "AWS_REGION": WEST}.items():
+                       "AWS_REGION": WEST, CLOCK_ENV: clock.to_env(),
+                       "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         est = build_estate(lambda zone: topology("pilot-light", aws={"hosted_zone_id": zone}))
+        n = names_for(est.topology)
         monkeypatch.setenv("RG_TOPOLOGY", est.topology.model_dump_json(exclude={"state_dir"}))
-        monkeypatch.setenv("RG_STATE_TABLE", names_for(est.topology).state_table())
-        monkeypatch.setenv("RG_VERIFY_CANARY", "0")  # no HTTP from tests: control-plane verify
-        monkeypatch.setenv("RG_POLL_S", "0.01")
-        import regionguard.providers.aws.lambda_entry as entry
+        monkeypatch.setenv("RG_STATE_TABLE", n.state_table())
+        with StubApps(n.state_table(), {EAST: "east", WEST: "west"}).running() as apps:
+            monkeypatch.setenv("RG_APP_ENDPOINTS", json.dumps(apps.endpoints()))
+            import regionguard.providers.aws.lambda_entry as entry
 
-        yield est, importlib.reload(entry)
+            yield World(est, importlib.reload(entry), apps, clock, monkeypatch)
 
 
-def failover_record(est: Estate) -> dict[str, str]:
-    sets = boto3.client("route53", region_name=EAST).list_resource_record_sets(
+def records(est: Estate) -> list[dict[str, Any]]:
+    return boto3.client("route53", region_name=EAST).list_resource_record_sets(
         HostedZoneId=est.zone_id)["ResourceRecordSets"]
-    return {r["SetIdentifier"]: r["Failover"] for r in sets if "SetIdentifier" in r} | {
-        "primary_alias": next(r["AliasTarget"]["DNSName"] for r in sets
-                              if r.get("Failover") == "PRIMARY")}
 
 
 def snapshot(est: Estate) -> dict[str, Any]:
@@ -80,13 +107,13 @@ def snapshot(est: Estate) -> dict[str, Any]:
         DBInstanceIdentifier=n.db_instance(WEST))["DBInstances"][0]
     asg = boto3.client("autoscaling", region_name=WEST).describe_auto_scaling_groups(
         AutoScalingGroupNames=[n.asg(WEST)])["AutoScalingGroups"][0]
-    state = boto3.client("dynamodb", region_name=EAST).get_item(
-        TableName=n.state_table(), Key={"pk": {"S": "state"}}).get(
-        "Item", {"epoch": {"N": "1"}, "roles": {"S": '{"east": "primary", "west": "standby"}'}})
+    state = boto3.client("dynamodb", region_name=WEST).get_item(
+        TableName=n.state_table(), Key={"pk": {"S": "state"}}).get("Item", {})
     return {"replica_source": replica.get("ReadReplicaSourceDBInstanceIdentifier"),
             "asg": (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]),
-            "records": failover_record(est), "epoch": int(state["epoch"]["N"]),
-            "roles": json.loads(state["roles"]["S"])}
+            "records": records(est), "epoch": int(state.get("epoch", {"N": "1"})["N"]),
+            "writer": state.get("writer", {}).get("S"),
+            "roles": json.loads(state["roles"]["S"]) if "roles" in state else None}
 
 
 def notifications(est: Estate) -> list[dict[str, Any]]:
@@ -100,55 +127,65 @@ def notifications(est: Estate) -> list[dict[str, Any]]:
     return out
 
 
-def test_alarm_fails_over_and_a_duplicate_delivery_changes_nothing(
-        estate: tuple[Estate, Any]) -> None:
-    est, entry = estate
+def test_alarm_with_the_vantage_points_agreeing_fails_over_and_a_duplicate_changes_nothing(
+        world: World) -> None:
+    est = world.estate
+    world.run_in(WEST, {"action": "status"})  # the arbiter's state item, as deployed
     before = snapshot(est)
     assert before["replica_source"] and before["asg"] == (0, 0, 0) and before["epoch"] == 1
-    assert before["records"]["east"] == "PRIMARY"
-    write_health(est, "east", "failed")  # the second, independent observer agrees
+    world.apps.up[EAST] = False  # the primary's endpoint stops answering
+    world.seed_down(WITNESS, 3)  # the witness has seen it fail three times
+    world.seed_down(WEST, 2)  # and the standby's guard twice, in its last run
 
-    result = entry.handler(alarm_sns_event(), Context())
-    assert result["action"] == "failover", result
+    result = world.run_in(WEST, alarm_sns_event())
+    assert result["cycle"] == "failover" and result["outcome"]["result"] == "done", result
     after = snapshot(est)
     assert after["replica_source"] is None  # promoted
     assert after["asg"] == (2, 2, 2)  # scaled to the primary capacity
-    assert after["records"]["west"] == "PRIMARY" and after["records"]["east"] == "SECONDARY"
-    assert after["records"]["primary_alias"].rstrip(".") == est.alb[WEST].rstrip(".")
-    assert after["epoch"] == 2 and after["roles"] == {"east": "standby", "west": "primary"}
+    assert after["epoch"] == 2 and after["writer"] == "west"
+    assert after["roles"] == {"east": "standby", "west": "primary"}
+    assert after["records"] == before["records"]  # Route 53 untouched: DNS follows the lease
     sent = notifications(est)
     assert any(m["event"] == "failover_done" and m["to"] == "west" for m in sent), sent
     metrics = boto3.client("cloudwatch", region_name=WEST).list_metrics(Namespace="RegionGuard")
     assert {m["MetricName"] for m in metrics["Metrics"]} >= {"RTO", "StepDuration"}
 
-    again = entry.handler(alarm_sns_event(), Context())  # SNS delivers at least once
+    again = world.run_in(WEST, alarm_sns_event())  # SNS delivers at least once
     assert again == result
     assert snapshot(est) == after and notifications(est) == []
 
 
-def test_ok_and_insufficient_data_transitions_are_ignored(estate: tuple[Estate, Any]) -> None:
-    est, entry = estate
-    before = snapshot(est)
+def test_ok_and_insufficient_data_transitions_are_ignored(world: World) -> None:
+    before = snapshot(world.estate)
     for state in ("OK", "INSUFFICIENT_DATA"):
-        result = entry.handler(alarm_sns_event(state, message_id=f"m-{state}"), Context())
+        result = world.run_in(WEST, alarm_sns_event(state, message_id=f"m-{state}"))
         assert result["action"] == "ignored" and result["state"] == state
-    assert snapshot(est) == before
+    assert snapshot(world.estate) == before
 
 
-def test_an_alarm_not_confirmed_by_the_health_table_does_not_fail_over(
-        estate: tuple[Estate, Any]) -> None:
-    est, entry = estate
-    write_health(est, "east", "ok")  # the app answers: a Route 53 blip alone is not enough
-    result = entry.handler(alarm_sns_event(message_id="blip"), Context())
-    assert result["action"] == "none" and "quorum" in result["reason"]
-    assert snapshot(est)["epoch"] == 1
+def test_an_alarm_the_standby_does_not_confirm_does_not_fail_over(world: World) -> None:
+    world.seed_down(WITNESS, 5)  # one vantage point sees the primary fail ...
+    world.seed_down(WEST, 2)
+    result = world.run_in(WEST, alarm_sns_event(message_id="blip"))  # ... the other reaches it
+    assert result["cycle"] == "watching" and result["verdict"] != "down", result
+    assert snapshot(world.estate)["epoch"] == 1
 
 
-def test_direct_status_and_switchover_refusal(estate: tuple[Estate, Any]) -> None:
-    est, entry = estate
-    status = entry.handler({"action": "status"}, Context())
+def test_the_witness_reports_but_never_acts(world: World) -> None:
+    world.apps.up[EAST] = False
+    world.seed_down(WEST, 5)
+    world.seed_down(WITNESS, 2)
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")  # one cycle of a scheduled run
+    result = world.run_in(WITNESS, {"regionguard": "guard"})
+    assert result["cycle"] == "down_seen" and result["verdict"] == "down", result
+    assert result["detail"] == "not the failover target"
+    assert snapshot(world.estate)["epoch"] == 1
+
+
+def test_direct_status_and_switchover_refusal(world: World) -> None:
+    status = world.run_in(WEST, {"action": "status"})
     assert status["epoch"] == 1 and status["roles"]["east"] == "primary"
     assert status["databases"]["west"]["in_recovery"] is True
-    refused = entry.handler({"action": "switchover", "to": "west"}, Context())
+    refused = world.run_in(WEST, {"action": "switchover", "to": "west"})
     assert refused["action"] == "refused" and "asynchronous" in refused["error"]
-    assert snapshot(est)["epoch"] == 1  # the refused plan released its claim
+    assert snapshot(world.estate)["epoch"] == 1  # nothing was claimed

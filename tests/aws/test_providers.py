@@ -71,32 +71,48 @@ def aurora() -> Iterator[tuple[AuroraGlobalDatabase, StubbedClients]]:
 def test_aurora_planned_promote_is_a_managed_switchover(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
-    east = clients.stubbers["us-east-1"]
-    east.add_response("describe_global_clusters", members(EAST_ARN))  # already writer?
-    east.add_response("switchover_global_cluster", {},
+    west = clients.stubbers["us-west-2"]  # every call in the target's Region: it survives
+    west.add_response("describe_global_clusters", members(EAST_ARN))  # already writer?
+    west.add_response("switchover_global_cluster", {},
                       {"GlobalClusterIdentifier": "orders-global",
                        "TargetDbClusterIdentifier": WEST_ARN})
-    east.add_response("describe_global_clusters", members(EAST_ARN))  # still switching
-    east.add_response("describe_global_clusters", members(WEST_ARN))  # done
+    west.add_response("describe_global_clusters", members(EAST_ARN))  # still switching
+    west.add_response("describe_global_clusters", members(WEST_ARN))  # done
     db.promote("west", epoch=2, timeout_s=5, planned=True)
 
 
 def test_aurora_unplanned_promote_fails_over_with_allow_data_loss(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
-    east = clients.stubbers["us-east-1"]
-    east.add_response("describe_global_clusters", members(EAST_ARN))
-    east.add_response("failover_global_cluster", {},
+    west = clients.stubbers["us-west-2"]
+    west.add_response("describe_global_clusters", members(EAST_ARN))
+    west.add_response("failover_global_cluster", {},
                       {"GlobalClusterIdentifier": "orders-global",
                        "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
-    east.add_response("describe_global_clusters", members(WEST_ARN))
+    west.add_response("describe_global_clusters", members(WEST_ARN))
+    db.promote("west", epoch=2, timeout_s=5, planned=False)
+
+
+def test_aurora_membership_is_asked_of_the_other_region_when_the_target_does_not_answer(
+        aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
+    """A describe that fails in the target's Region is asked of the other one; the failover
+    itself is still asked of the target's Region (the tests above: never of the primary's)."""
+    db, clients = aurora
+    west, east = clients.stubbers["us-west-2"], clients.stubbers["us-east-1"]
+    west.add_client_error("describe_global_clusters", "ServiceUnavailable",
+                          http_status_code=503)
+    east.add_response("describe_global_clusters", members(EAST_ARN))
+    west.add_response("failover_global_cluster", {},
+                      {"GlobalClusterIdentifier": "orders-global",
+                       "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
+    west.add_response("describe_global_clusters", members(WEST_ARN))
     db.promote("west", epoch=2, timeout_s=5, planned=False)
 
 
 def test_aurora_promote_is_idempotent_when_already_the_writer(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
-    clients.stubbers["us-east-1"].add_response("describe_global_clusters", members(WEST_ARN))
+    clients.stubbers["us-west-2"].add_response("describe_global_clusters", members(WEST_ARN))
     db.promote("west", epoch=2, timeout_s=5)  # one describe, no switchover or failover
 
 
@@ -137,7 +153,9 @@ def _client_service(node: ast.AST, helpers: dict[str, str], names: dict[str, str
 
 
 def boto3_calls(path: Path) -> set[tuple[str, str]]:
-    """(service, operation) for every boto3 client call in a provider module."""
+    """(service, operation) for every boto3 client call in a provider module: direct calls,
+    and calls through a dispatcher (a method doing `getattr(client, operation)(...)`, such as
+    the arbiter's `_call("update_item", ...)`), whose string arguments are the operations."""
     tree = ast.parse(path.read_text())
     helpers: dict[str, str] = {}
     for fn in ast.walk(tree):
@@ -154,12 +172,24 @@ def boto3_calls(path: Path) -> set[tuple[str, str]]:
             svc = _client_service(node.value, helpers, {})
             if svc:
                 names[node.targets[0].id] = svc
+    dispatchers: dict[str, str] = {}
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef):
+            for call in ast.walk(fn):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id == "getattr" and call.args):
+                    svc = _client_service(call.args[0], helpers, names)
+                    if svc:
+                        dispatchers[fn.name] = svc
     calls = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             svc = _client_service(node.func.value, helpers, names)
             if svc and node.func.attr != "get":
                 calls.add((svc, node.func.attr))
+            via = dispatchers.get(node.func.attr)
+            if via and node.args and isinstance(node.args[0], ast.Constant):
+                calls.add((via, str(node.args[0].value)))
     return calls
 
 
@@ -182,7 +212,9 @@ def test_the_failover_lambda_policy_covers_every_call_the_providers_make() -> No
             calls |= boto3_calls(path)
     assert len(calls) >= 15, calls  # the parser finds the calls: it is not vacuous
     needed = {iam_action(s, op) for s, op in calls}
-    assert "rds:PromoteReadReplica" in needed and "route53:ChangeResourceRecordSets" in needed
+    assert {"rds:PromoteReadReplica", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"} <= needed
+    # static stability: nothing on the failover path uses Route 53's control plane
+    assert not any(a.startswith("route53:") for a in needed)
     missing = needed - all_actions()
     assert not missing, f"IAM registry lacks {sorted(missing)}"
     unused = all_actions() - needed

@@ -2,8 +2,9 @@
 
 Stacks by concern, per region where the concern is regional: network, database, compute (with
 the /health-check API and the region's DNS records), static site (serverless), backup,
-monitoring; once: state (arbiter region), failover (backup region), trigger and edge
-(us-east-1). Resources that one region's stack refers to in another region are addressed by
+monitoring; per site (both app regions and the witness): the guard function on its schedule;
+once: state (the MRSC arbiter table, from the primary region), trigger and edge (us-east-1).
+Resources that one region's stack refers to in another region are addressed by
 deterministic names (aws_naming), never by cross-region stack references.
 """
 
@@ -24,7 +25,7 @@ from regionguard.infra.stacks.backup import BackupStack
 from regionguard.infra.stacks.compute import ComputeStack
 from regionguard.infra.stacks.database import DatabaseStack
 from regionguard.infra.stacks.edge import EdgeStack
-from regionguard.infra.stacks.failover import FailoverStack
+from regionguard.infra.stacks.guard import GuardStack
 from regionguard.infra.stacks.monitoring import MonitoringStack
 from regionguard.infra.stacks.network import NetworkStack
 from regionguard.infra.stacks.state import StateStack
@@ -51,7 +52,7 @@ class BuiltApp:
     view: AwsView
     regions: dict[str, RegionalStacks] = field(default_factory=dict)
     state: StateStack | None = None
-    failover: FailoverStack | None = None
+    guards: dict[str, GuardStack] = field(default_factory=dict)  # AWS Region -> its guard
     trigger: TriggerStack | None = None
     edge: EdgeStack | None = None
 
@@ -70,7 +71,7 @@ def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
     def env(region: str) -> cdk.Environment:
         return cdk.Environment(account=n.account, region=region)
 
-    built.state = StateStack(app, f"{prefix}-State", view=view, env=env(view.arbiter_region))
+    built.state = StateStack(app, f"{prefix}-State", view=view, env=env(view.primary.aws_region))
     for cidr, region in zip(CIDRS, view.regions, strict=True):
         tag = f"{prefix}-{region.name.capitalize()}"
         e = env(region.aws_region)
@@ -88,8 +89,12 @@ def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
         built.regions[region.name] = RegionalStacks(network, database, compute, backup,
                                                     monitoring, static)
     if topology.strategy is not Strategy.BACKUP_RESTORE:
-        built.failover = FailoverStack(app, f"{prefix}-Failover", view=view,
-                                       env=env(view.standby.aws_region))
+        names = {view.primary.aws_region: view.primary.name.capitalize(),
+                 view.standby.aws_region: view.standby.name.capitalize(),
+                 view.witness_region: "Witness"}
+        for site in view.sites:
+            built.guards[site] = GuardStack(app, f"{prefix}-{names[site]}-Guard", view=view,
+                                            site=site, env=env(site))
     built.trigger = TriggerStack(app, f"{prefix}-Trigger", view=view, env=env("us-east-1"))
     if view.serverless:
         built.edge = EdgeStack(app, f"{prefix}-Edge", view=view, env=env("us-east-1"))

@@ -42,13 +42,60 @@ class AwsView:
         return "latency" if self.topology.strategy is Strategy.ACTIVE_ACTIVE else "failover"
 
     @property
-    def arbiter_region(self) -> str:
-        return self.settings.arbiter_region or self.primary.aws_region
+    def witness_region(self) -> str:
+        """The arbiter's third site: it votes in the MRSC quorum and hosts a prober."""
+        return self.settings.witness_region or default_witness(
+            self.primary.aws_region, self.standby.aws_region) or ""
+
+    @property
+    def replica_regions(self) -> tuple[str, str]:
+        """Where the arbiter table has readable, writable replicas: the two app regions."""
+        return (self.primary.aws_region, self.standby.aws_region)
+
+    @property
+    def sites(self) -> tuple[str, str, str]:
+        """The three Regions of the arbiter; any two of them decide."""
+        return (*self.replica_regions, self.witness_region)
+
+    def desired_capacity(self, region: AwsRegion) -> int:
+        """Instances a region runs as deployed (home roles): the backup region of pilot light
+        and backup & restore runs none."""
+        if region.home_role is Role.PRIMARY:
+            return region.capacity
+        if self.topology.strategy in (Strategy.PILOT_LIGHT, Strategy.BACKUP_RESTORE):
+            return 0
+        return region.standby_capacity
+
+    def region_by_aws(self, aws_region: str) -> AwsRegion | None:
+        return next((r for r in self.regions if r.aws_region == aws_region), None)
 
     @property
     def replica(self) -> bool:
         """Backup & restore keeps no standing replica: it restores from copied snapshots."""
         return self.topology.strategy is not Strategy.BACKUP_RESTORE
+
+
+# DynamoDB multi-Region strong consistency: "MRSC global tables are available in the following
+# Region sets ... MRSC global tables can't span Region sets" (DynamoDB developer guide, global
+# table design best practices).
+MRSC_REGION_SETS: tuple[frozenset[str], ...] = (
+    frozenset({"us-east-1", "us-east-2", "us-west-2"}),
+    frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"}),
+    frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
+)
+
+
+def mrsc_set(region: str) -> frozenset[str] | None:
+    return next((s for s in MRSC_REGION_SETS if region in s), None)
+
+
+def default_witness(a: str, b: str) -> str | None:
+    """The first Region of a and b's MRSC set that is neither (us-east-2 for the US pair)."""
+    region_set = mrsc_set(a)
+    if region_set is None or b not in region_set:
+        return None
+    rest = sorted(region_set - {a, b})
+    return rest[0] if rest else None
 
 
 SUPPORTED_COMPUTE = {
@@ -92,9 +139,30 @@ def aws_view(topology: Topology, source: str = "topology") -> AwsView:
     if settings.routing == "latency" and topology.strategy is not Strategy.ACTIVE_ACTIVE:
         raise ConfigError(f"{source}: aws.routing: latency routing sends traffic to both "
                           "regions; it needs strategy = \"active-active\" (use failover)")
-    if settings.arbiter_region and settings.arbiter_region not in seen:
-        raise ConfigError(f"{source}: aws.arbiter_region: {settings.arbiter_region} is not one "
-                          f"of the regions' AWS regions ({', '.join(seen)})")
     primary = next(r for r in regions if r.home_role is Role.PRIMARY)
     standby = next(r for r in regions if r.home_role is Role.STANDBY)
+    _check_arbiter_sites(settings, primary.aws_region, standby.aws_region, source)
     return AwsView(topology, settings, primary, standby, names_for(topology))
+
+
+def _check_arbiter_sites(settings: AwsSettings, a: str, b: str, source: str) -> None:
+    """Both app regions and the witness must form one MRSC Region set."""
+    region_set = mrsc_set(a)
+    sets = "; ".join(", ".join(sorted(s)) for s in MRSC_REGION_SETS)
+    if region_set is None or b not in region_set:
+        raise ConfigError(
+            f"{source}: regions: {a} and {b} are not in one DynamoDB multi-Region strong "
+            f"consistency Region set ({sets}); the arbiter needs both app regions in one set")
+    witness = settings.witness_region
+    if witness is None:
+        if default_witness(a, b) is None:
+            raise ConfigError(f"{source}: aws.witness_region: required: no third Region "
+                              f"is left in the set of {a} and {b}")
+        return
+    if witness in (a, b):
+        raise ConfigError(f"{source}: aws.witness_region: {witness} is an app region; the "
+                          "witness must be a third Region so that any two sites decide")
+    if witness not in region_set:
+        raise ConfigError(
+            f"{source}: aws.witness_region: {witness} is not in the Region set of {a} and {b} "
+            f"({', '.join(sorted(region_set - {a, b}))}); MRSC tables cannot span Region sets")

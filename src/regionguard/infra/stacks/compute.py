@@ -16,7 +16,6 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_certificatemanager as acm
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -29,7 +28,7 @@ from aws_cdk import aws_route53_targets as r53targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from regionguard.config import Role, Strategy
+from regionguard.config import Role
 from regionguard.infra.stacks.common import (
     LAMBDA_RUNTIME,
     cmk,
@@ -43,13 +42,6 @@ from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsRegion, AwsView
 
 APP_PORT = 8000
-ROUTING_NAMESPACE = "RegionGuard/Routing"
-
-
-def desired_capacity(view: AwsView, region: AwsRegion) -> int:
-    if view.topology.strategy in (Strategy.PILOT_LIGHT, Strategy.BACKUP_RESTORE):
-        return region.capacity if region.home_role is Role.PRIMARY else 0
-    return region.capacity if region.home_role is Role.PRIMARY else region.standby_capacity
 
 
 class ComputeStack(Stack):
@@ -77,10 +69,15 @@ class ComputeStack(Stack):
             principals=[iam.ServicePrincipal("autoscaling.amazonaws.com")]))
         self.log_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.log_key.grant_encrypt_decrypt(iam.ServicePrincipal("autoscaling.amazonaws.com"))
+        replicas = [r, *(x for x in view.replica_regions if x != r)]
         dsn_env = {
             "RG_REGION": region.name,
             "RG_DB_HOST": database.endpoint_host,
             "RG_DB_SECRET_REGION": view.primary.aws_region,
+            # the write lease: confirmed from the arbiter, nearest replica first
+            "RG_ARBITER_TABLE": names.state_table(),
+            "RG_ARBITER_REGIONS": ",".join(replicas),
+            "RG_LEASE_S": f"{view.settings.lease_s:g}",
         }
         if view.serverless:
             alias = self._lambda_app(vpc, database, dsn_env)
@@ -114,6 +111,7 @@ class ComputeStack(Stack):
         justify(role, {"AwsSolutions-IAM4": "AmazonSSMManagedInstanceCore: Session Manager "
                        "access instead of SSH keys, maintained by AWS"})
         self._allow_secret(role, database)
+        self._allow_lease(role)
         user_data = ec2.UserData.for_linux()
         exports = " ".join(f"{k}={v_}" for k, v_ in env.items())
         user_data.add_commands(
@@ -137,7 +135,7 @@ class ComputeStack(Stack):
             block_devices=[ec2.BlockDevice(device_name="/dev/xvda", volume=ec2.BlockDeviceVolume
                                            .ebs(20, encrypted=True))],
         )
-        desired = desired_capacity(v, r)
+        desired = v.desired_capacity(r)
         self.asg = autoscaling.AutoScalingGroup(
             self, "Asg", vpc=vpc, launch_template=template,
             auto_scaling_group_name=v.names.asg(r.aws_region),
@@ -169,6 +167,7 @@ class ComputeStack(Stack):
         v, r = self.view, self.region_spec
         role = lambda_role(self, "AppRole", vpc=True)
         self._allow_secret(role, database)
+        self._allow_lease(role)
         sg = ec2.SecurityGroup(self, "AppFnSg", vpc=vpc, description="app Lambda")
         self.app_function = lambda_.Function(
             self, "AppFn", function_name=v.names.app_function(r.aws_region),
@@ -211,6 +210,14 @@ class ComputeStack(Stack):
                    '"route":"$context.routeKey","status":"$context.status",'
                    '"latency":"$context.responseLatency"}')
 
+    def _allow_lease(self, role: iam.IRole) -> None:
+        """The app reads one item of the arbiter (its write lease) from either replica."""
+        n = self.view.names
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem"],
+            resources=[n.arn("dynamodb", r, f"table/{n.state_table()}")
+                       for r in self.view.replica_regions]))
+
     @staticmethod
     def _allow_secret(role: iam.IRole, database: DatabaseStack) -> None:
         """Read the DB secret through the role's own policy (a grant on the secret and key
@@ -226,6 +233,9 @@ class ComputeStack(Stack):
     # -- DNS ---------------------------------------------------------------------------------
 
     def _records(self, target: route53.RecordTarget, dns_name: str, zone_id: str) -> None:
+        """`<region>.<domain>`, and this region's half of `<domain>`: owned here, never edited
+        by the engine. Its health check asks this region's own entry point, so DNS follows the
+        write lease (failover) or the region's health (latency) on Route 53's data plane."""
         v, r = self.view, self.region_spec
         route53.ARecord(self, "RegionalRecord", zone=self.zone, record_name=self.host,
                         target=target)
@@ -234,34 +244,28 @@ class ComputeStack(Stack):
             "type": "A", "set_identifier": r.name,
             "alias_target": route53.CfnRecordSet.AliasTargetProperty(
                 dns_name=dns_name, hosted_zone_id=zone_id, evaluate_target_health=True),
+            "health_check_id": self._region_health_check().attr_health_check_id,
         }
         if v.routing == "latency":
             props["region"] = r.aws_region
         else:
             props["failover"] = "PRIMARY" if r.home_role is Role.PRIMARY else "SECONDARY"
-            if r.home_role is Role.PRIMARY:
-                props["health_check_id"] = self._engine_health_check().attr_health_check_id
         route53.CfnRecordSet(self, "AppRecord", **props)
 
-    def _engine_health_check(self) -> route53.CfnHealthCheck:
-        """The PRIMARY record follows an alarm the engine drives (PrimaryActive < 1), so DNS
-        moves only after promote and scale, never on a transient HTTP blip."""
-        v, r = self.view, self.region_spec
-        metric = cw.Metric(namespace=ROUTING_NAMESPACE, metric_name="PrimaryActive",
-                           dimensions_map={"App": v.names.app}, period=Duration.seconds(10),
-                           statistic="Maximum")
-        alarm = cw.Alarm(
-            self, "PrimaryActiveAlarm", alarm_name=v.names.routing_alarm(), metric=metric,
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="regionguard sets PrimaryActive=0 to move DNS to the standby")
-        return route53.CfnHealthCheck(self, "EngineHealthCheck", health_check_config=(
+    def _region_health_check(self) -> route53.CfnHealthCheck:
+        """HTTPS on this region's host: `/health/route` (200 only while the region holds the
+        write lease) for failover records, `/health/deep` for latency records. Route 53's
+        checkers are a global data plane: no Region, and no engine call, is needed for DNS to
+        follow."""
+        v = self.view
+        path = "/health/deep" if v.routing == "latency" else "/health/route"
+        return route53.CfnHealthCheck(self, "RegionHealthCheck", health_check_config=(
             route53.CfnHealthCheck.HealthCheckConfigProperty(
-                type="CLOUDWATCH_METRIC",
-                alarm_identifier=route53.CfnHealthCheck.AlarmIdentifierProperty(
-                    name=alarm.alarm_name, region=r.aws_region),
-                insufficient_data_health_status="LastKnownStatus")))
+                type="HTTPS", fully_qualified_domain_name=self.host, resource_path=path,
+                port=443, request_interval=v.settings.dns_check_interval_s,
+                failure_threshold=v.settings.dns_failure_threshold)),
+            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(
+                key="Name", value=f"{v.names.app}-{self.region_spec.name}-route")])
 
     # -- /health-check -----------------------------------------------------------------------
 

@@ -51,12 +51,12 @@ class MonitoringStack(Stack):
             alarms.append(cw.Alarm(self, "Alb5xx", metric=five, threshold=10,
                                    evaluation_periods=2,
                                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING))
-        if region.home_role is Role.STANDBY:
+        if view.replica:  # the guard runs in every app region (and the witness)
             failures = _metric("AWS/Lambda", "Errors", {"FunctionName": n.failover_function()}, r)
-            alarms.append(cw.Alarm(self, "FailoverErrors", metric=failures, threshold=1,
+            alarms.append(cw.Alarm(self, "GuardErrors", metric=failures, threshold=1,
                                    evaluation_periods=1,
                                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                                   alarm_description="the failover Lambda failed"))
+                                   alarm_description="the guard Lambda failed"))
         for alarm in alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
@@ -72,9 +72,9 @@ def build_dashboard(scope: Construct, view: AwsView, health_check_id: str) -> cw
                        dimensions_map={"HealthCheckId": health_check_id})
     widgets: list[cw.IWidget] = [
         cw.GraphWidget(title="Primary /health/deep (Route 53)", left=[health]),
-        cw.GraphWidget(title="Failover Lambda runs", left=[
-            _metric("AWS/Lambda", "Invocations", {"FunctionName": n.failover_function()}, s),
-            _metric("AWS/Lambda", "Errors", {"FunctionName": n.failover_function()}, s)]),
+        cw.GraphWidget(title="Guard Lambda runs", left=[
+            _metric("AWS/Lambda", m, {"FunctionName": n.failover_function()}, r)
+            for m in ("Invocations", "Errors") for r in view.sites]),
         cw.GraphWidget(title="RTO per failover (s)", left=[
             cw.Metric(namespace="RegionGuard", metric_name="RTO", region=s,
                       dimensions_map={"App": n.app}, statistic="Maximum")]),

@@ -1,6 +1,8 @@
-"""us-east-1: the HTTP health check on the primary's `/health/deep`, the alarm on its
-`HealthCheckStatus` metric (Route 53 publishes these only in us-east-1), the SNS topic, and the
-subscription that delivers the alarm to the failover Lambda in the backup region."""
+"""us-east-1: an extra, faster signal, never a required one. The HTTP health check on the home
+primary's `/health/deep`, the alarm on its `HealthCheckStatus` metric (Route 53 publishes these
+only in us-east-1), the SNS topic, and the subscription that wakes the guard in the backup
+region. All of it lives in us-east-1 and dies with it, which is why failing over never waits
+for it: the guards' own probes from the standby and witness Regions decide."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ class TriggerStack(Stack):
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.BREACHING,
             alarm_description=f"{n.app}: primary region's /health/deep failing; "
-                              "the failover Lambda decides")
+                              "wakes the guard, whose vantage points decide")
         self.alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         self.dashboard = build_dashboard(self, view, self.health_check.attr_health_check_id)
         self.alarm.add_ok_action(cw_actions.SnsAction(self.topic))

@@ -2,20 +2,20 @@
 
 `promote` does what the engine decided: a managed switchover (`SwitchoverGlobalCluster`, no data
 loss) for a planned swap, a failover (`FailoverGlobalCluster` with `AllowDataLoss`) otherwise,
-then polls the global cluster's members until the target is the writer. Aurora rejoins the old
-primary as a secondary by itself, so `rebuild_as_standby` only waits for that.
+then polls the global cluster's members until the target is the writer. Every call is made in
+the target's own Region (the one that survives) and, for the global cluster's membership, falls
+back to the other Region: the primary's Region may be the one that died. Aurora rejoins the old
+primary as a secondary by itself once its Region is back, so `rebuild_as_standby` only waits.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
 class AuroraGlobalDatabase:
@@ -29,43 +29,58 @@ class AuroraGlobalDatabase:
         r = self.ctx.aws_region(region)
         return self.ctx.names.arn("rds", r, f"cluster:{self.ctx.names.db_cluster(r)}")
 
-    def _members(self) -> list[dict[str, Any]]:
-        home = self.ctx.view.primary.aws_region
-        try:
-            out = self.ctx.clients.get("rds", home).describe_global_clusters(
-                GlobalClusterIdentifier=self.ctx.names.global_cluster())
-        except ClientError as exc:
-            raise ProviderError(f"describe_global_clusters: {exc}") from exc
-        clusters = out.get("GlobalClusters", [])
-        if not clusters:
-            return []
-        members: list[dict[str, Any]] = clusters[0].get("GlobalClusterMembers", [])
-        return members
+    def _regions(self, first: str | None) -> list[str]:
+        """AWS Regions to ask, the given region's first (the survivor, when promoting)."""
+        order = [r.aws_region for r in self.ctx.view.regions]
+        if first is not None:
+            preferred = self.ctx.aws_region(first)
+            order.remove(preferred)
+            order.insert(0, preferred)
+        return order
 
-    def _writer(self) -> str | None:
-        for m in self._members():
+    def _members(self, near: str | None = None) -> list[dict[str, Any]]:
+        errors = []
+        for r in self._regions(near):
+            try:
+                out = self.ctx.clients.get("rds", r).describe_global_clusters(
+                    GlobalClusterIdentifier=self.ctx.names.global_cluster())
+            except AWS_ERRORS as exc:
+                errors.append(f"{r}: {describe(exc)}")
+                continue
+            clusters = out.get("GlobalClusters", [])
+            members: list[dict[str, Any]] = clusters[0].get("GlobalClusterMembers", []) \
+                if clusters else []
+            return members
+        raise ProviderError(f"describe_global_clusters: {'; '.join(errors)}")
+
+    def _writer(self, near: str | None = None) -> str | None:
+        for m in self._members(near):
             if m.get("IsWriter"):
                 return str(m["DBClusterArn"])
         return None
 
-    def _cluster_available(self, region: str) -> bool:
+    def _cluster_status(self, region: str) -> str | None:
         r = self.ctx.aws_region(region)
         try:
             out = self.ctx.clients.get("rds", r).describe_db_clusters(
                 DBClusterIdentifier=self.ctx.names.db_cluster(r))
-        except ClientError:
-            return False
+        except AWS_ERRORS:
+            return None
         clusters = out.get("DBClusters", [])
-        return bool(clusters) and clusters[0].get("Status") == "available"
+        return str(clusters[0].get("Status")) if clusters else None
 
     def status(self, region: str) -> DbStatus:
+        cluster = self._cluster_status(region)
+        if cluster is None:
+            return DbStatus(region, up=False, error="cluster unreachable")
         try:
-            writer = self._writer()
+            writer = self._writer(region)
         except ProviderError as exc:
             return DbStatus(region, up=False, error=str(exc))
-        up = self._cluster_available(region)
-        return DbStatus(region, up=up, in_recovery=writer != self._arn(region),
-                        streaming=True if writer != self._arn(region) else None)
+        secondary = writer != self._arn(region)
+        return DbStatus(region, up=cluster == "available", in_recovery=secondary,
+                        streaming=True if secondary else None,
+                        error=None if cluster == "available" else f"status {cluster}")
 
     def fence(self, region: str) -> FenceResult:
         return FenceResult(region, False, (), (
@@ -74,9 +89,9 @@ class AuroraGlobalDatabase:
 
     def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         target = self._arn(region)
-        if self._writer() == target:
+        if self._writer(region) == target:
             return
-        rds = self.ctx.clients.get("rds", self.ctx.view.primary.aws_region)
+        rds = self.ctx.clients.get("rds", self.ctx.aws_region(region))
         try:
             if planned:
                 rds.switchover_global_cluster(
@@ -86,13 +101,16 @@ class AuroraGlobalDatabase:
                 rds.failover_global_cluster(
                     GlobalClusterIdentifier=self.ctx.names.global_cluster(),
                     TargetDbClusterIdentifier=target, AllowDataLoss=True)
-        except ClientError as exc:
-            raise ProviderError(f"promote {region}: {exc}") from exc
-        deadline = time.monotonic() + timeout_s
-        while self._writer() != target:
-            if time.monotonic() > deadline:
+        except AWS_ERRORS as exc:
+            # a failover already in progress (a resumed step) is waited for below
+            if "InvalidGlobalClusterStateFault" not in describe(exc):
+                raise ProviderError(f"promote {region}: {describe(exc)}") from exc
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout_s
+        while self._writer(region) != target:
+            if clock.monotonic() > deadline:
                 raise ProviderError(f"{region} is not the global writer after {timeout_s:g} s")
-            time.sleep(self.poll_s)
+            clock.sleep(self.poll_s)
 
     def stop_writes(self, region: str, timeout_s: float) -> int:
         return 0  # the managed switchover drains the writer itself
@@ -101,11 +119,12 @@ class AuroraGlobalDatabase:
         return lsn  # ditto: SwitchoverGlobalCluster waits for the secondary to catch up
 
     def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while not self._cluster_available(region):
-            if time.monotonic() > deadline:
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout_s
+        while self._cluster_status(region) != "available":
+            if clock.monotonic() > deadline:
                 raise ProviderError(f"{region} has not rejoined the global cluster")
-            time.sleep(self.poll_s)
+            clock.sleep(self.poll_s)
         return "aurora rejoin"
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:

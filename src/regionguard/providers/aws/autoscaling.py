@@ -3,13 +3,10 @@ ALB), or the app Lambda's provisioned concurrency."""
 
 from __future__ import annotations
 
-import time
-
-from botocore.exceptions import ClientError
-
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
 class AsgCompute:
@@ -28,8 +25,9 @@ class AsgCompute:
             self.ctx.clients.get("autoscaling", r).update_auto_scaling_group(
                 AutoScalingGroupName=name, MinSize=count, MaxSize=capacity,
                 DesiredCapacity=count)
-        except ClientError as exc:
-            raise ProviderError(f"{region}: update_auto_scaling_group: {exc}") from exc
+        except AWS_ERRORS as exc:
+            raise ProviderError(f"{region}: update_auto_scaling_group: {describe(exc)}") \
+                from exc
         return ComputeStatus(region, desired=count, ready=0)
 
     def status(self, region: str) -> ComputeStatus:
@@ -37,8 +35,9 @@ class AsgCompute:
         try:
             groups = self.ctx.clients.get("autoscaling", r).describe_auto_scaling_groups(
                 AutoScalingGroupNames=[name])["AutoScalingGroups"]
-        except ClientError as exc:
-            raise ProviderError(f"{region}: describe_auto_scaling_groups: {exc}") from exc
+        except AWS_ERRORS as exc:
+            raise ProviderError(f"{region}: describe_auto_scaling_groups: {describe(exc)}") \
+                from exc
         if not groups:
             raise ProviderError(f"{region}: no Auto Scaling group {name}")
         group = groups[0]
@@ -47,8 +46,9 @@ class AsgCompute:
         for tg in group.get("TargetGroupARNs", []):
             try:
                 health = elb.describe_target_health(TargetGroupArn=tg)
-            except ClientError as exc:
-                raise ProviderError(f"{region}: describe_target_health: {exc}") from exc
+            except AWS_ERRORS as exc:
+                raise ProviderError(f"{region}: describe_target_health: {describe(exc)}") \
+                    from exc
             ready += sum(1 for t in health["TargetHealthDescriptions"]
                          if t["TargetHealth"]["State"] == "healthy")
         if not group.get("TargetGroupARNs"):  # no load balancer: InService instances count
@@ -59,15 +59,16 @@ class AsgCompute:
                              urls=ids)
 
     def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
-        deadline = time.monotonic() + timeout_s
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout_s
         while True:
             st = self.status(region)
             if st.ready >= at_least:
                 return st
-            if time.monotonic() > deadline:
+            if clock.monotonic() > deadline:
                 raise ProviderError(f"{region}: {st.ready} of {at_least} targets healthy after "
                                     f"{timeout_s:g} s")
-            time.sleep(self.poll_s)
+            clock.sleep(self.poll_s)
 
 
 class LambdaCompute:
@@ -85,8 +86,9 @@ class LambdaCompute:
                 self.ctx.clients.get("lambda", r).put_provisioned_concurrency_config(
                     FunctionName=self.ctx.names.app_function(r), Qualifier="live",
                     ProvisionedConcurrentExecutions=wanted)
-            except ClientError as exc:
-                raise ProviderError(f"{region}: provisioned concurrency: {exc}") from exc
+            except AWS_ERRORS as exc:
+                raise ProviderError(f"{region}: provisioned concurrency: {describe(exc)}") \
+                    from exc
         return ComputeStatus(region, desired=count, ready=0)
 
     def status(self, region: str) -> ComputeStatus:
@@ -96,7 +98,7 @@ class LambdaCompute:
         try:
             cfg = self.ctx.clients.get("lambda", r).get_provisioned_concurrency_config(
                 FunctionName=self.ctx.names.app_function(r), Qualifier="live")
-        except ClientError:
+        except AWS_ERRORS:
             return ComputeStatus(region, desired=0, ready=0)
         return ComputeStatus(region, desired=int(cfg["RequestedProvisionedConcurrentExecutions"]),
                              ready=int(cfg.get("AvailableProvisionedConcurrentExecutions", 0)))

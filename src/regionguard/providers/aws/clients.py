@@ -1,24 +1,71 @@
-"""boto3 clients per (service, region), with bounded timeouts and standard retries."""
+"""boto3 clients per (service, region): short timeouts, and per-region endpoints when given.
+
+In AWS the endpoints are AWS's own. In the emulated AWS world every Region has its own local
+endpoint (a fault proxy in front of moto), passed as `RG_AWS_ENDPOINTS` = JSON {region: url},
+so the providers are the same code and a dead Region really refuses their calls. A global
+service is served from its home Region: Route 53's API (and IAM's) live in us-east-1, so a
+us-east-1 outage takes them down wherever the caller is.
+
+Timeouts are short because a dead Region often shows as a connect timeout, and the engine, not
+botocore, owns the retry budget: each step retries within its deadline. In an emulated world the
+timeouts shrink with its clock, so a timed-out call costs the same world time as in AWS.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10,
-                       retries={"max_attempts": 3, "mode": "standard"})
+from regionguard.clock import SYSTEM_CLOCK, Clock
+
+ENDPOINTS_ENV = "RG_AWS_ENDPOINTS"
+GLOBAL_SERVICE_HOME = {"route53": "us-east-1", "iam": "us-east-1", "cloudfront": "us-east-1",
+                       "route53domains": "us-east-1"}
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 10.0
+# An emulated call still needs real time to be served on a loaded machine; a dead endpoint
+# costs its caller the (scaled) connect timeout anyway (the fault proxy drops it after that).
+MIN_REAL_CONNECT_S = 0.1
+MIN_REAL_READ_S = 1.0
+
+
+def client_config(clock: Clock = SYSTEM_CLOCK) -> Config:
+    if clock.factor == 1.0:
+        return Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                      retries={"max_attempts": 3, "mode": "standard"})
+    # emulated: botocore's own backoff would sleep real seconds (= minutes of world time)
+    return Config(connect_timeout=max(MIN_REAL_CONNECT_S, CONNECT_TIMEOUT_S * clock.factor),
+                  read_timeout=max(MIN_REAL_READ_S, READ_TIMEOUT_S * clock.factor),
+                  retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def endpoints_from_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    raw = (os.environ if env is None else env).get(ENDPOINTS_ENV, "")
+    return {str(k): str(v) for k, v in json.loads(raw).items()} if raw else {}
 
 
 class AwsClients:
-    def __init__(self, session: boto3.session.Session | None = None) -> None:
+    def __init__(self, session: boto3.session.Session | None = None,
+                 endpoints: Mapping[str, str] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.session = session or boto3.session.Session()
+        self.endpoints = dict(endpoints_from_env() if endpoints is None else endpoints)
+        self.config = client_config(clock)
         self._cache: dict[tuple[str, str], Any] = {}
+
+    def endpoint(self, service: str, region: str) -> str | None:
+        """The URL serving `service` in `region`, or None for AWS's default endpoint."""
+        return self.endpoints.get(GLOBAL_SERVICE_HOME.get(service, region))
 
     def get(self, service: str, region: str) -> Any:
         key = (service, region)
         if key not in self._cache:
-            self._cache[key] = self.session.client(service, region_name=region,
-                                                   config=CLIENT_CONFIG)
+            self._cache[key] = self.session.client(
+                service, region_name=region, config=self.config,
+                endpoint_url=self.endpoint(service, region))
         return self._cache[key]

@@ -1,8 +1,9 @@
 """Every AWS API action the AWS providers call, with the resources it may touch: one registry.
 
-The CDK app grants the failover Lambda exactly these statements, and a test parses the
-providers' source for boto3 calls and fails if any call is not covered here, so the policy is
-derived from the code rather than written by hand.
+The CDK app grants the guard Lambda (in each of the three sites) exactly these statements, and a
+test parses the providers' source for boto3 calls and fails if any call is not covered here (or
+any grant is never called), so the policy is derived from the code rather than written by hand.
+No Route 53 action is here: the failover path never calls Route 53's control plane.
 """
 
 from __future__ import annotations
@@ -12,46 +13,45 @@ from dataclasses import dataclass
 
 from regionguard.aws_naming import AwsNames
 
+Sites = tuple[str, str, str]  # (primary, standby, witness) AWS Regions
+
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     actions: tuple[str, ...]
-    resources: Callable[[AwsNames, str, str], list[str]]  # (names, primary, standby) -> ARNs
+    resources: Callable[[AwsNames, Sites], list[str]]
     condition: dict[str, dict[str, str]] | None = None
     why_wildcard: str | None = None  # set when AWS allows no resource scoping
 
 
-def _db_instances(n: AwsNames, p: str, s: str) -> list[str]:
-    return [n.arn("rds", r, f"db:{n.db_instance(r)}") for r in (p, s)]
+def _db_instances(n: AwsNames, sites: Sites) -> list[str]:
+    return [n.arn("rds", r, f"db:{n.db_instance(r)}") for r in sites[:2]]
 
 
-def _aurora(n: AwsNames, p: str, s: str) -> list[str]:
+def _aurora(n: AwsNames, sites: Sites) -> list[str]:
     return [f"arn:aws:rds::{n.account}:global-cluster:{n.global_cluster()}",
-            *(n.arn("rds", r, f"cluster:{n.db_cluster(r)}") for r in (p, s))]
+            *(n.arn("rds", r, f"cluster:{n.db_cluster(r)}") for r in sites[:2])]
 
 
-def _asgs(n: AwsNames, p: str, s: str) -> list[str]:
+def _asgs(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("autoscaling", r, f"autoScalingGroup:*:autoScalingGroupName/{n.asg(r)}")
-            for r in (p, s)]
+            for r in sites[:2]]
 
 
-def _zone(n: AwsNames, p: str, s: str) -> list[str]:
-    return [f"arn:aws:route53:::hostedzone/{n.hosted_zone_id}"]
+def _arbiter(n: AwsNames, sites: Sites) -> list[str]:
+    """The arbiter's replicas (the app regions; the witness has none to call)."""
+    return [n.arn("dynamodb", r, f"table/{n.state_table()}") for r in sites[:2]]
 
 
-def _table(n: AwsNames, p: str, s: str) -> list[str]:
-    return [n.arn("dynamodb", r, f"table/{n.state_table()}") for r in (p, s)]
+def _topics(n: AwsNames, sites: Sites) -> list[str]:
+    return [n.arn("sns", r, n.notify_topic()) for r in sites]
 
 
-def _topic(n: AwsNames, p: str, s: str) -> list[str]:
-    return [n.arn("sns", r, n.notify_topic()) for r in (p, s)]
+def _app_functions(n: AwsNames, sites: Sites) -> list[str]:
+    return [n.arn("lambda", r, f"function:{n.app_function(r)}:live") for r in sites[:2]]
 
 
-def _app_functions(n: AwsNames, p: str, s: str) -> list[str]:
-    return [n.arn("lambda", r, f"function:{n.app_function(r)}:live") for r in (p, s)]
-
-
-def _any(n: AwsNames, p: str, s: str) -> list[str]:
+def _any(n: AwsNames, sites: Sites) -> list[str]:
     return ["*"]
 
 
@@ -64,12 +64,11 @@ GRANTS: tuple[Grant, ...] = (
     Grant(("autoscaling:DescribeAutoScalingGroups",
            "elasticloadbalancing:DescribeTargetHealth"), _any,
           why_wildcard="Describe* calls of Auto Scaling and ELB support no resource scoping"),
-    Grant(("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"), _zone),
-    Grant(("route53:GetChange",), lambda n, p, s: ["arn:aws:route53:::change/*"]),
-    # also exactly what Powertools idempotency needs on the same table
+    # the arbiter: epoch, plan lease and progress, reports, journal; also exactly what
+    # Powertools idempotency needs on the same table
     Grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-           "dynamodb:DeleteItem"), _table),
-    Grant(("sns:Publish",), _topic),
+           "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Scan"), _arbiter),
+    Grant(("sns:Publish",), _topics),
     Grant(("cloudwatch:PutMetricData",), _any,
           condition={"StringLike": {"cloudwatch:namespace": "RegionGuard*"}},
           why_wildcard="PutMetricData has no resource type; limited to RegionGuard namespaces"),

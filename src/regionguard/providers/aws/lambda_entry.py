@@ -1,10 +1,18 @@
-"""The failover Lambda: the regionguard engine with AWS providers.
+"""The guard Lambda: the regionguard engine with AWS providers, deployed in all three sites.
 
-Handles (a) an SNS message carrying a CloudWatch alarm state change (only `ALARM` acts; `OK`
-and `INSUFFICIENT_DATA` are ignored), (b) a scheduled check (resumes an interrupted plan,
-reports), (c) a direct `{"action": "failover"|"switchover"|"status", ...}` invocation.
-SNS delivers at least once: alarm handling is idempotent per SNS message id (Powertools
-idempotency on the state table), and the plan itself claims the epoch by compare-and-set.
+An EventBridge Scheduler schedule runs it every minute in each app region and in the witness
+Region. A run is a `Guard` that probes the live primary every `probe_interval_s` for about a
+minute, publishes what it sees to the arbiter, and, in the failover target's Region, drives the
+failover (or re-drives an interrupted one) through the engine's one entry point. A run that finds
+a plan whose runner died takes it over once the runner's plan lease has run out.
+
+Other events:
+- an SNS message carrying a CloudWatch alarm (the Route 53 health check of the primary, in
+  us-east-1): an extra, faster signal, never a required one. `ALARM` runs one guard cycle now
+  (it still needs the vantage points' quorum); `OK` and `INSUFFICIENT_DATA` are ignored. SNS
+  delivers at least once: a repeat of a message id replays the stored result (Powertools
+  idempotency on the arbiter table).
+- a direct `{"action": "status" | "failover" | "switchover", ...}` invocation.
 """
 
 from __future__ import annotations
@@ -14,128 +22,94 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SNSEvent
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
 
-from regionguard.config import Topology
 from regionguard.errors import RegionGuardError
-from regionguard.orchestrator import plans
-from regionguard.orchestrator.executor import Executor, Ports
-from regionguard.orchestrator.ports import ProbeResult
-from regionguard.providers.aws.probes import AlarmProber
-from regionguard.providers.aws.wiring import build_ports, describe, topology_from_env
+from regionguard.orchestrator import engine
+from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.plans import PlanKind
+from regionguard.providers.aws.state import DynamoDBStateStore
+from regionguard.providers.aws.wiring import (
+    build_guard,
+    build_ports,
+    describe,
+    topology_from_env,
+)
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "regionguard-failover"))
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "regionguard-guard"))
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="message_id", expires_after_seconds=24 * 3600)
+RUN_S = 50.0  # world seconds a scheduled run keeps probing (the schedule fires every minute)
+MARGIN_S = 5.0  # real seconds kept back from the function's timeout
 
 
-def _persistence() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=os.environ["RG_STATE_TABLE"], key_attr="pk",
-                                    expiry_attr="expires_at")
-
-
-def _topology() -> Topology:
-    return topology_from_env(os.environ["RG_TOPOLOGY"])
-
-
-def _ports(topology: Topology, extra_probers: list[Any] | None = None) -> Ports:
-    return build_ports(topology, runs_in=os.environ.get("AWS_REGION"),
-                       probers=extra_probers or [],
-                       canary=os.environ.get("RG_VERIFY_CANARY", "1") == "1",
-                       poll_s=float(os.environ.get("RG_POLL_S", "5")))
+def _ports() -> Ports:
+    return build_ports(topology_from_env(os.environ["RG_TOPOLOGY"]))
 
 
 def classify(event: dict[str, Any]) -> str:
     records = event.get("Records") or []
     if records and records[0].get("EventSource") == "aws:sns":
         return "alarm"
-    if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
-        return "check"
+    if event.get("regionguard") == "guard" or event.get("source") in ("aws.events",
+                                                                     "aws.scheduler") \
+            or event.get("detail-type") == "Scheduled Event":
+        return "guard"
     if "action" in event:
         return "action"
     return "unknown"
 
 
-def _run(ports: Ports, plan: plans.Plan, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-    with ports.state.plan_lock() as held:
-        if not held:
-            return {"action": "none", "reason": "another plan holds the lease"}
-        summary = Executor(ports).run(plan, verdict=verdict)
-    return {"action": plan.kind.value, "plan": plan.id, "to": plan.target,
-            "epoch": plan.base_epoch + 1, "rto": summary}
+def run_guard(ports: Ports, context: Any) -> dict[str, Any]:
+    """One scheduled run: probe, judge and act for about a minute, inside the timeout."""
+    remaining_real_s = context.get_remaining_time_in_millis() / 1000 - MARGIN_S
+    world_s = min(float(os.environ.get("RG_GUARD_RUN_S", RUN_S)),
+                  remaining_real_s / ports.clock.factor)
+    results = build_guard(ports).run(max(0.0, world_s))
+    acted = [r for r in results if r.acted or r.outcome is not None]
+    last = acted[-1] if acted else results[-1]
+    return {"action": "guard", "cycles": len(results), **last.as_dict()}
 
 
-def _resume_if_interrupted(ports: Ports) -> dict[str, Any] | None:
-    live = ports.state.load()
-    if live.plan is None:
-        return None
-    with ports.state.plan_lock() as held:
-        if not held:
-            return {"action": "none", "reason": f"plan {live.plan.get('id')} is running"}
-        summary = Executor(ports).run(plans.Plan.from_dict(live.plan), resume=live.plan)
-    return {"action": "resumed", "plan": live.plan.get("id"), "rto": summary}
+def _persistence(ports: Ports) -> DynamoDBPersistenceLayer:
+    store = ports.state
+    assert isinstance(store, DynamoDBStateStore)
+    client = store.ctx.clients.get("dynamodb", store.ctx.replica_order()[0])
+    return DynamoDBPersistenceLayer(table_name=store.table, key_attr="pk",
+                                    expiry_attr="expires_at", boto3_client=client)
 
 
-def on_alarm(alarm: dict[str, Any]) -> dict[str, Any]:
-    """An ALARM on the primary's health check: fail over if a quorum of probers agree."""
-    topology = _topology()
-    probe_ports = _ports(topology)
-    live = probe_ports.state.load()
-    primary = live.primary
-    ports = _ports(topology, [AlarmProber(primary)])
-    resumed = _resume_if_interrupted(ports)
-    if resumed is not None:
-        return resumed
-    results: list[ProbeResult] = [p.probe(primary, topology.health.timeout_s)
-                                  for p in ports.probers]
-    failing = [r for r in results if not r.ok]
-    verdict = {"region": primary, "verdict": "down" if len(failing) >= topology.health.quorum
-               else "up", "probes": {r.prober: r.detail for r in results},
-               "alarm": alarm.get("AlarmName")}
-    if len(failing) < topology.health.quorum:
-        ports.journal.record("alarm_not_confirmed", **verdict)
-        return {"action": "none", "reason": "alarm not confirmed by a quorum of probers",
-                **verdict}
-    obs = plans.Observation(live, {r: ports.database.status(r) for r in topology.regions})
-    plan = plans.failover(topology, obs, reason=f"alarm {alarm.get('AlarmName')}: "
-                          f"{alarm.get('NewStateReason', '')}"[:300], primary_confirmed_down=True)
-    return _run(ports, plan, verdict=verdict)
-
-
-def handle_alarm_once(delivery: dict[str, Any]) -> dict[str, Any]:
-    """`on_alarm` at most once per SNS message id; a repeat returns the stored result."""
+def handle_alarm_once(ports: Ports, delivery: dict[str, Any]) -> dict[str, Any]:
+    """One guard cycle per SNS message id; a repeat returns the stored result."""
 
     @idempotent_function(data_keyword_argument="delivery", config=IDEMPOTENCY,
-                         persistence_store=_persistence())
+                         persistence_store=_persistence(ports))
     def regionguard_alarm(delivery: dict[str, Any]) -> dict[str, Any]:
-        return on_alarm(delivery["alarm"])
+        result = build_guard(ports).cycle()
+        return {"action": "alarm", "alarm": delivery["alarm"].get("AlarmName"),
+                **result.as_dict()}
 
     return regionguard_alarm(delivery={"message_id": delivery["message_id"],
                                        "alarm": delivery["alarm"]})
 
 
-def on_action(event: dict[str, Any]) -> dict[str, Any]:
-    topology = _topology()
-    ports = _ports(topology)
+def on_action(ports: Ports, event: dict[str, Any]) -> dict[str, Any]:
     action = event["action"]
     if action == "status":
         return describe(ports)
-    obs = plans.Observation(ports.state.load(),
-                            {r: ports.database.status(r) for r in topology.regions},
-                            ports.database.zero_loss_switchover)
-    if action == "failover":
-        plan = plans.failover(topology, obs, event.get("to"), force=bool(event.get("force")),
-                              reason="direct invocation")
-    elif action == "switchover":
-        plan = plans.switchover(topology, obs, event["to"], reason="direct invocation")
-    else:
+    kinds = {"failover": PlanKind.FAILOVER, "switchover": PlanKind.SWITCHOVER}
+    if action not in kinds:
         return {"action": "error", "error": f"unknown action {action!r}; use failover, "
                 "switchover or status"}
-    return _run(ports, plan)
+    outcome = engine.drive(ports, engine.Request(kinds[action], event.get("to"),
+                                                 force=bool(event.get("force")),
+                                                 reason="direct invocation"))
+    return {"action": action, **outcome.as_dict(),
+            "epoch": outcome.plan.base_epoch + 1 if outcome.plan else None}
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -150,14 +124,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 result = {"action": "ignored", "state": state, "alarm": alarm.get("AlarmName")}
             else:
                 IDEMPOTENCY.register_lambda_context(context)
-                result = handle_alarm_once(delivery={"message_id": record.message_id,
-                                                     "alarm": alarm})
-        elif kind == "check":
-            EventBridgeEvent(event)
-            ports = _ports(_topology())
-            result = _resume_if_interrupted(ports) or describe(ports)
+                result = handle_alarm_once(_ports(), {"message_id": record.message_id,
+                                                      "alarm": alarm})
+        elif kind == "guard":
+            result = run_guard(_ports(), context)
         elif kind == "action":
-            result = on_action(event)
+            result = on_action(_ports(), event)
         else:
             result = {"action": "error", "error": "unrecognised event"}
     except RegionGuardError as exc:

@@ -1,51 +1,39 @@
-"""AWS probers. `HealthTableProber` reads the region-health rows the scheduled health Lambda
-writes into the global table (fresh and ok, or failed); `AlarmProber` reports the Route 53 HTTP
-health check as the alarm saw it. Two observers on two paths: the alarm alone never decides."""
+"""The AWS prober: one vantage point's HTTP probe of a region's regional endpoint.
+
+It runs in the guard function of the standby and witness Regions, outside the region it judges,
+and asks the region's own entry point (`https://<aws region>.<domain>/health/deep`: ALB or API
+Gateway, then an app process and its database) whether it serves. A region that is down, cut
+off, or serving errors fails it; a slow answer (beyond the timeout) fails it too.
+"""
 
 from __future__ import annotations
 
 import time
 
-from botocore.exceptions import ClientError
+import httpx
 
 from regionguard.orchestrator.ports import ProbeResult
 from regionguard.providers.aws.context import AwsContext
 
-STALE_AFTER_S = 180.0  # the writer runs every minute
 
+class EndpointProber:
+    name = "endpoint"
 
-class HealthTableProber:
-    name = "health-table"
-
-    def __init__(self, ctx: AwsContext, region: str) -> None:
+    def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx
-        self.region = region  # read the replica in the region this code runs in
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        url = f"{self.ctx.app_url(region)}/health/deep"
+        # a loaded emulator needs real time to answer: a floor, never a longer world wait for
+        # a dead region (its endpoint fails at once or after the scaled connect timeout)
+        factor = self.ctx.clock.factor
+        real_timeout = max(0.5, timeout_s * factor) if factor < 1 else timeout_s
         started = time.monotonic()
         try:
-            item = self.ctx.clients.get("dynamodb", self.region).get_item(
-                TableName=self.ctx.names.state_table(), Key={"pk": {"S": f"health#{region}"}},
-                ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            return ProbeResult(self.name, region, False, time.monotonic() - started, str(exc))
-        latency = time.monotonic() - started
-        if not item:
-            return ProbeResult(self.name, region, False, latency, "no health row")
-        age = time.time() - float(item["checked_at"]["N"])
-        ok = item["status"]["S"] == "ok" and age < STALE_AFTER_S
-        return ProbeResult(self.name, region, ok, latency,
-                           f"{item['status']['S']}, {age:.0f} s old")
-
-
-class AlarmProber:
-    """The alarm event that woke the Lambda, as one probe result for the primary."""
-
-    name = "route53-alarm"
-
-    def __init__(self, failing_region: str | None) -> None:
-        self.failing_region = failing_region
-
-    def probe(self, region: str, timeout_s: float) -> ProbeResult:
-        ok = region != self.failing_region
-        return ProbeResult(self.name, region, ok, 0.0, "alarm" if not ok else "no alarm")
+            r = httpx.get(url, timeout=real_timeout)
+        except httpx.HTTPError as exc:
+            return ProbeResult(self.name, region, False, timeout_s,
+                               f"{type(exc).__name__} from {self.ctx.runs_in or 'here'}")
+        latency = (time.monotonic() - started) / self.ctx.clock.factor
+        ok = r.status_code == 200
+        return ProbeResult(self.name, region, ok, latency, f"HTTP {r.status_code}")

@@ -9,7 +9,6 @@ there is no zero-loss switchover: `stop_writes` refuses and says to use Aurora G
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 
 
 class RdsReplicaDatabase:
@@ -33,9 +33,11 @@ class RdsReplicaDatabase:
             out = self.ctx.clients.get("rds", r).describe_db_instances(
                 DBInstanceIdentifier=self.ctx.names.db_instance(r))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "DBInstanceNotFound":
+            if error_code(exc) == "DBInstanceNotFound":
                 return None
-            raise ProviderError(f"{region}: describe_db_instances: {exc}") from exc
+            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
+        except AWS_ERRORS as exc:  # no answer: the Region may be down
+            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
         instances: list[dict[str, Any]] = out["DBInstances"]
         return instances[0] if instances else None
 
@@ -48,7 +50,7 @@ class RdsReplicaDatabase:
                 Dimensions=[{"Name": "DBInstanceIdentifier",
                              "Value": self.ctx.names.db_instance(r)}],
                 StartTime=now - timedelta(minutes=5), EndTime=now, Period=60)
-        except ClientError:
+        except AWS_ERRORS:
             return None
         points = sorted(out.get("Datapoints", []), key=lambda p: p["Timestamp"])
         return float(points[-1]["Maximum"]) if points else None
@@ -76,8 +78,10 @@ class RdsReplicaDatabase:
                     f"{region} database unreachable or not available; not rebooted",))
             self.ctx.clients.get("rds", r).reboot_db_instance(
                 DBInstanceIdentifier=self.ctx.names.db_instance(r))
-        except (ClientError, ProviderError) as exc:
-            return FenceResult(region, False, (), (f"reboot failed: {exc}",))
+        except AWS_ERRORS as exc:
+            return FenceResult(region, False, (), (f"reboot failed: {describe(exc)}",))
+        except ProviderError as exc:
+            return FenceResult(region, False, (), (f"not reachable: {exc}",))
         return FenceResult(region, False, ("rebooted (sessions dropped)",), (
             "RDS cannot keep a running primary from accepting writes; the front door cut and "
             "the app's epoch check refuse them",))
@@ -93,18 +97,23 @@ class RdsReplicaDatabase:
                     DBInstanceIdentifier=self.ctx.names.db_instance(r),
                     BackupRetentionPeriod=self.ctx.view.settings.backup_retention_days)
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "InvalidDBInstanceState":
-                    raise ProviderError(f"{region}: promote_read_replica: {exc}") from exc
-        deadline = time.monotonic() + timeout_s
+                # InvalidDBInstanceState: already being promoted (a resumed step): wait for it
+                if error_code(exc) != "InvalidDBInstanceState":
+                    raise ProviderError(f"{region}: promote_read_replica: {describe(exc)}") \
+                        from exc
+            except AWS_ERRORS as exc:
+                raise ProviderError(f"{region}: promote_read_replica: {describe(exc)}") from exc
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout_s
         while True:
             inst = self._describe(region) or {}
             if (inst.get("DBInstanceStatus") == "available"
                     and not inst.get("ReadReplicaSourceDBInstanceIdentifier")):
                 return
-            if time.monotonic() > deadline:
+            if clock.monotonic() > deadline:
                 raise ProviderError(f"{region}: still {inst.get('DBInstanceStatus')} and a "
                                     f"replica after {timeout_s:g} s")
-            time.sleep(self.poll_s)
+            clock.sleep(self.poll_s)
 
     def stop_writes(self, region: str, timeout_s: float) -> int:
         # the planner refuses first (zero_loss_switchover); this guards a hand-built plan

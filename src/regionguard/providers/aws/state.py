@@ -1,78 +1,135 @@
-"""The StateStore port over the DynamoDB global table.
+"""The arbiter: a DynamoDB table with multi-Region strong consistency (MRSC).
 
-Every compare-and-set (claim the epoch, take the plan lease) goes to the arbiter region's
-replica with a ConditionExpression, and every read there is strongly consistent: global tables
-replicate last-writer-wins, so conditional writes made in two regions could both succeed.
-Items: `state` (epoch, live roles, running plan) and `lock` (the plan lease).
+The table has replicas in both app regions and a witness in a third Region of the same MRSC
+Region set. A conditional write or a strongly consistent read on any replica is linearizable
+and succeeds while that replica can reach one more site, so the epoch claim, the plan lease, the
+plan's progress, the write lease and the vantage points' reports survive the loss of any one
+Region, from either surviving one. Last-writer-wins global tables cannot do this: two Regions'
+conditional writes can both "succeed" and one is silently overwritten on replication (DynamoDB:
+MREC "resolve[s] such conflicts by using a last writer wins mechanism").
+
+Every call tries this Region's own replica first, then the other one. A `ConditionalCheck
+FailedException` is an answer (someone else won); anything else (a dead Region, a replica that
+lost its quorum, `ReplicatedWriteConflictException`) moves on to the next replica, and
+`ProviderError` is raised only when no replica answers.
+
+Items: `state` (epoch, live roles, writer and its lease, running plan), `lock` (the plan lease,
+renewed by a heartbeat while held), `obs#<target>#<vantage>` (reports), `journal#...` (the
+engine's journal). MRSC supports no TTL and no transactions: neither is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import time
+import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from regionguard.config import Role
 from regionguard.errors import ProviderError, UnsafeOperation
-from regionguard.orchestrator.ports import LiveState
+from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 
-LEASE_S = 900  # longer than the Lambda's timeout: a crashed run's lease expires by itself
+log = logging.getLogger("regionguard.arbiter")
+
+PLAN_LEASE_S = 120.0  # a killed runner's plan is taken over this long after its last renewal
+LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost: the item is not in the expected state."""
 
 
 class DynamoDBStateStore:
+    """The StateStore and ObservationStore ports over the arbiter table."""
+
     def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx
         self.table = ctx.names.state_table()
-        self.owner = f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'cli')}-{uuid.uuid4().hex[:8]}"
+        self.owner = (f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'cli')[-24:]}-"
+                      f"{uuid.uuid4().hex[:8]}")
+        self._answered: str | None = None  # the replica that answered last: tried first
 
-    def _ddb(self) -> Any:
-        return self.ctx.clients.get("dynamodb", self.ctx.view.arbiter_region)
+    # -- calls, nearest replica first ---------------------------------------------------------
 
-    def _get(self) -> dict[str, Any]:
-        try:
-            item = self._ddb().get_item(TableName=self.table, Key={"pk": {"S": "state"}},
-                                        ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            raise ProviderError(f"state table {self.table}: {exc}") from exc
+    def replicas(self) -> list[str]:
+        """This Region's replica first, unless another one answered since: a replica that
+        timed out once is not made to time out on every call of a failover."""
+        order = self.ctx.replica_order()
+        if self._answered in order and order[0] != self._answered:
+            order.remove(self._answered)
+            order.insert(0, self._answered)
+        return order
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        errors = []
+        for region in self.replicas():
+            client = self.ctx.clients.get("dynamodb", region)
+            try:
+                result: dict[str, Any] = getattr(client, operation)(TableName=self.table,
+                                                                    **kwargs)
+            except ClientError as exc:
+                if error_code(exc) == CONDITION_FAILED:
+                    self._answered = region
+                    raise ConditionFailed(describe(exc)) from exc
+                errors.append(f"{region}: {describe(exc)}")
+                continue
+            except AWS_ERRORS as exc:
+                errors.append(f"{region}: {describe(exc)}")
+                continue
+            self._answered = region
+            return result
+        raise ProviderError(f"arbiter {self.table} {operation}: no replica answered "
+                            f"({'; '.join(errors)})")
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._call(
+            "get_item", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return item
+
+    def read_state(self) -> dict[str, Any]:
+        """The `state` item, decoded; created from the home roles on first use."""
+        item = self._get("state")
         if item is None:
-            return self._initialise()
-        return {"epoch": int(item["epoch"]["N"]),
-                "roles": json.loads(item["roles"]["S"]),
+            roles = {r.name: r.home_role.value for r in self.ctx.view.regions}
+            with contextlib.suppress(ConditionFailed):  # another writer created it first
+                self._call("put_item", Item={
+                    "pk": {"S": "state"}, "epoch": {"N": "1"}, "roles": {"S": json.dumps(roles)},
+                    "writer": {"S": self.ctx.view.primary.name}},
+                    ConditionExpression="attribute_not_exists(pk)")
+            item = self._get("state") or {}
+        return {"epoch": int(item["epoch"]["N"]), "roles": json.loads(item["roles"]["S"]),
+                "writer": item.get("writer", {}).get("S", ""),
+                "lease_until": float(item["lease_until"]["N"]) if "lease_until" in item
+                else None,
                 "plan": json.loads(item["plan"]["S"]) if "plan" in item else None}
 
-    def _initialise(self) -> dict[str, Any]:
-        roles = {r.name: r.home_role.value for r in self.ctx.view.regions}
-        with contextlib.suppress(ClientError):  # another writer created it first: fine
-            self._ddb().put_item(
-                TableName=self.table,
-                Item={"pk": {"S": "state"}, "epoch": {"N": "1"},
-                      "roles": {"S": json.dumps(roles)}},
-                ConditionExpression="attribute_not_exists(pk)")
-        return self._get()
+    # -- StateStore -----------------------------------------------------------------------------
 
     def load(self) -> LiveState:
-        data = self._get()
+        data = self.read_state()
         plan = data["plan"]
         return LiveState(epoch=data["epoch"],
                          roles={k: Role(v) for k, v in data["roles"].items()},
                          plan=plan if plan and plan.get("status") == "running" else None)
 
     def read_plan(self) -> dict[str, Any] | None:
-        plan: dict[str, Any] | None = self._get()["plan"]
+        plan: dict[str, Any] | None = self.read_state()["plan"]
         return plan
 
     def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
         record = {**plan, "epoch": expected + 1, "status": "running"}
         try:
-            self._ddb().update_item(
-                TableName=self.table, Key={"pk": {"S": "state"}},
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
                 UpdateExpression="SET epoch = :next, #plan = :plan, plan_status = :running",
                 ConditionExpression="epoch = :expected AND (attribute_not_exists(plan_status)"
                                     " OR plan_status <> :running)",
@@ -81,13 +138,11 @@ class DynamoDBStateStore:
                                            ":expected": {"N": str(expected)},
                                            ":plan": {"S": json.dumps(record, default=str)},
                                            ":running": {"S": "running"}})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise ProviderError(f"claim epoch: {exc}") from exc
-            current = self._get()
+        except ConditionFailed:
+            current = self.read_state()
             running = current["plan"] or {}
             if running.get("id") == plan["id"] and running.get("status") == "running":
-                return int(running["epoch"])
+                return int(running["epoch"])  # our own claim, replayed (or a retried write)
             if running.get("status") == "running":
                 raise UnsafeOperation(f"plan {running.get('name')} ({running.get('id')}) is "
                                       "already running") from None
@@ -101,12 +156,12 @@ class DynamoDBStateStore:
                       ":status": {"S": str(plan.get("status", "running"))}})
 
     def set_roles(self, roles: Mapping[str, Role]) -> None:
-        merged = {**self._get()["roles"], **{k: str(v) for k, v in roles.items()}}
+        merged = {**self.read_state()["roles"], **{k: str(v) for k, v in roles.items()}}
         self._update("SET #roles = :roles", {":roles": {"S": json.dumps(merged)}},
                      names={"#roles": "roles"})
 
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
-        plan = self._get()["plan"] or {}
+        plan = self.read_state()["plan"] or {}
         if plan.get("id") == plan_id:
             plan["status"] = "done"
         self._update("SET #plan = :plan, plan_status = :done, #roles = :roles, last_plan = :id",
@@ -114,40 +169,165 @@ class DynamoDBStateStore:
                       ":roles": {"S": json.dumps({k: str(v) for k, v in roles.items()})},
                       ":id": {"S": plan_id}}, names={"#roles": "roles"})
 
+    def revoke_writer(self, region: str) -> float | None:
+        """Take the write lease from `region`: from now on its apps read another writer (or
+        none) and refuse writes within `lease_s`. Returns when the last lease it could hold
+        has run out, with slack for clock rates; a repeat returns the recorded time."""
+        until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
+        try:
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
+                UpdateExpression="SET writer = :none, lease_until = :until",
+                ConditionExpression="writer = :region",
+                ExpressionAttributeValues={":none": {"S": ""}, ":region": {"S": region},
+                                           ":until": {"N": f"{until:.3f}"}})
+        except ConditionFailed:  # already revoked (a resumed fence), or never the writer
+            recorded = self.read_state()["lease_until"]
+            return recorded if recorded is not None else self.ctx.clock.time()
+        return until
+
+    def set_writer(self, region: str, epoch: int) -> None:
+        """Hand the write lease to `region` at `epoch`; refused if the epoch moved on (a newer
+        plan owns the routing now)."""
+        try:
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
+                UpdateExpression="SET writer = :w", ConditionExpression="epoch = :e",
+                ExpressionAttributeValues={":w": {"S": region}, ":e": {"N": str(epoch)}})
+        except ConditionFailed:
+            raise UnsafeOperation(f"not routing writes to {region}: the epoch is no longer "
+                                  f"{epoch}") from None
+
     def _update(self, expression: str, values: dict[str, Any],
                 names: dict[str, str] | None = None) -> None:
         attr_names = dict(names or {})
         if "#plan" in expression:
             attr_names["#plan"] = "plan"  # PLAN is a DynamoDB reserved word
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": attr_names} if attr_names else {}
-        try:
-            self._ddb().update_item(
-                TableName=self.table, Key={"pk": {"S": "state"}}, UpdateExpression=expression,
-                ExpressionAttributeValues=values, **kwargs)
-        except ClientError as exc:
-            raise ProviderError(f"state table update: {exc}") from exc
+        self._call("update_item", Key={"pk": {"S": "state"}}, UpdateExpression=expression,
+                   ExpressionAttributeValues=values, **kwargs)
 
     @contextlib.contextmanager
     def plan_lock(self) -> Iterator[bool]:
-        now = int(time.time())
-        try:
-            self._ddb().put_item(
-                TableName=self.table,
-                Item={"pk": {"S": "lock"}, "owner": {"S": self.owner},
-                      "expires_at": {"N": str(now + LEASE_S)}},
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": self.owner}})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                yield False
-                return
-            raise ProviderError(f"plan lease: {exc}") from exc
+        """The plan lease: held while renewed. A killed runner stops renewing, and the next
+        scheduled run takes the plan over `PLAN_LEASE_S` later, resuming its progress."""
+        if not self._take_lease():
+            yield False
+            return
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True,
+                                name="rg-plan-lease")
+        beat.start()
         try:
             yield True
         finally:
-            with contextlib.suppress(ClientError):
-                self._ddb().delete_item(
-                    TableName=self.table, Key={"pk": {"S": "lock"}},
-                    ConditionExpression="#o = :me", ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":me": {"S": self.owner}})
+            stop.set()
+            beat.join(timeout=5)
+            with contextlib.suppress(ConditionFailed, ProviderError):
+                self._call("delete_item", Key={"pk": {"S": "lock"}},
+                           ConditionExpression="#o = :me",
+                           ExpressionAttributeNames={"#o": "owner"},
+                           ExpressionAttributeValues={":me": {"S": self.owner}})
+
+    def _take_lease(self) -> bool:
+        now = self.ctx.clock.time()
+        try:
+            self._call("put_item", Item={
+                "pk": {"S": "lock"}, "owner": {"S": self.owner},
+                "expires_at": {"N": f"{now + PLAN_LEASE_S:.3f}"}},
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"},
+                                           ":me": {"S": self.owner}})
+        except ConditionFailed:
+            return False
+        return True
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        every_real_s = PLAN_LEASE_S / 4 * self.ctx.clock.factor
+        while not stop.wait(every_real_s):
+            try:
+                if not self._take_lease():
+                    log.error("plan lease lost to another runner")
+                    return
+            except ProviderError as exc:  # keep trying: the lease has slack
+                log.warning("plan lease renewal failed: %s", exc)
+
+    # -- ObservationStore -------------------------------------------------------------------
+
+    def publish(self, report: VantageReport) -> None:
+        item: dict[str, Any] = {
+            "pk": {"S": f"obs#{report.target}#{report.vantage}"},
+            "vantage": {"S": report.vantage}, "target": {"S": report.target},
+            "failures": {"N": str(report.failures)}, "successes": {"N": str(report.successes)},
+            "observed_at": {"N": f"{report.observed_at:.3f}"},
+            "detail": {"S": report.detail or "-"}}
+        if report.failing_since is not None:
+            item["failing_since"] = {"N": f"{report.failing_since:.3f}"}
+        self._call("put_item", Item=item)
+
+    def reports(self, target: str) -> list[VantageReport]:
+        keys = [{"pk": {"S": f"obs#{target}#{site}"}} for site in self.ctx.view.sites]
+        errors = []
+        for region in self.replicas():  # batch_get_item names the table per key set
+            try:
+                out = self.ctx.clients.get("dynamodb", region).batch_get_item(
+                    RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
+            except AWS_ERRORS as exc:
+                errors.append(f"{region}: {describe(exc)}")
+                continue
+            self._answered = region
+            return [_report(i) for i in out.get("Responses", {}).get(self.table, [])]
+        raise ProviderError(f"arbiter {self.table} reports: no replica answered "
+                            f"({'; '.join(errors)})")
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def journal_sink(self, fallback: Callable[[str], None]) -> ArbiterJournalSink:
+        return ArbiterJournalSink(self, fallback)
+
+
+def _report(item: Mapping[str, Any]) -> VantageReport:
+    return VantageReport(
+        vantage=item["vantage"]["S"], target=item["target"]["S"],
+        failures=int(item["failures"]["N"]), successes=int(item["successes"]["N"]),
+        observed_at=float(item["observed_at"]["N"]),
+        failing_since=float(item["failing_since"]["N"]) if "failing_since" in item else None,
+        detail=item.get("detail", {}).get("S", ""))
+
+
+class ArbiterJournalSink:
+    """The engine's journal in the arbiter, readable by every later run (a Lambda's /tmp is
+    gone with it): a resumed plan's RTO breakdown includes the steps its killed predecessor
+    ran. Each line also goes to the function's log. Writing is best effort: a journal line
+    that cannot be stored never fails a step."""
+
+    def __init__(self, store: DynamoDBStateStore, fallback: Callable[[str], None]) -> None:
+        self.store = store
+        self.fallback = fallback
+
+    def write(self, line: str) -> None:
+        self.fallback(line)
+        entry = json.loads(line)
+        key = f"journal#{int(entry.get('mono_ns', 0)):020d}#{uuid.uuid4().hex[:6]}"
+        try:
+            self.store._call("put_item", Item={"pk": {"S": key}, "line": {"S": line}})
+        except (ProviderError, ConditionFailed) as exc:
+            log.warning("journal line not stored in the arbiter: %s", exc)
+
+    def read_lines(self) -> list[str]:
+        lines: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :j)", "ConsistentRead": True,
+            "ExpressionAttributeValues": {":j": {"S": "journal#"}}}
+        while True:
+            try:
+                out = self.store._call("scan", **kwargs)
+            except ProviderError as exc:
+                log.warning("journal not readable: %s", exc)
+                break
+            lines += [(i["pk"]["S"], i["line"]["S"]) for i in out.get("Items", [])]
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return [line for _, line in sorted(lines)]

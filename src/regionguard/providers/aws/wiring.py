@@ -1,62 +1,71 @@
-"""`build_ports(topology)`: the AWS world's one wiring function (CLI `--world aws` and the
-failover Lambda), choosing the Database and Compute providers from the topology."""
+"""`build_ports(topology)`: the AWS world's one wiring function (CLI `--world aws`, the guard
+Lambda in AWS and in the emulated AWS), choosing the Database and Compute providers from the
+topology; `build_guard(ports)`: the vantage point this process is."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import os
 from typing import Any
 
+from regionguard.clock import Clock, clock_from_env
 from regionguard.config import Topology
 from regionguard.infra.view import aws_view
 from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.guard import Guard
 from regionguard.orchestrator.journal import Journal
-from regionguard.orchestrator.ports import Prober
+from regionguard.orchestrator.plans import AWS_DEADLINES
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.autoscaling import AsgCompute, LambdaCompute
 from regionguard.providers.aws.clients import AwsClients
-from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.context import AwsContext, app_endpoints_from_env
 from regionguard.providers.aws.notify import SnsNotifier
-from regionguard.providers.aws.probes import HealthTableProber
+from regionguard.providers.aws.probes import EndpointProber
 from regionguard.providers.aws.rds import RdsReplicaDatabase
-from regionguard.providers.aws.routing import Route53Traffic
+from regionguard.providers.aws.routing import ArbiterRouting
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 log = logging.getLogger("regionguard.journal")
 
-
-class LogSink:
-    """Journal lines go to the function's log (CloudWatch Logs) and stay readable in memory
-    for this invocation's RTO breakdown: a Lambda's /tmp does not persist."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, line: str) -> None:
-        self.lines.append(line)
-        log.info(line)
-
-    def read_lines(self) -> list[str]:
-        return list(self.lines)
+POLL_S = 15.0  # world seconds between describe calls while RDS promotes or instances boot
 
 
-def build_ports(topology: Topology, *, runs_in: str | None = None, clients: AwsClients | None
-                = None, probers: Sequence[Prober] = (), poll_s: float = 5.0,
-                canary: bool = True) -> Ports:
+def build_ports(topology: Topology, *, runs_in: str | None = None,
+                clients: AwsClients | None = None, clock: Clock | None = None,
+                poll_s: float = POLL_S) -> Ports:
+    clock = clock or clock_from_env()
     view = aws_view(topology)
-    ctx = AwsContext(view, clients or AwsClients())
-    region = runs_in or view.standby.aws_region
+    region = runs_in or os.environ.get("AWS_REGION", "")
+    ctx = AwsContext(view, clients or AwsClients(clock=clock), clock, region,
+                     app_endpoints_from_env())
+    store = DynamoDBStateStore(ctx)
     database: Any = (AuroraGlobalDatabase(ctx, poll_s) if view.settings.database == "aurora-global"
                      else RdsReplicaDatabase(ctx, poll_s))
     compute: Any = LambdaCompute(ctx) if view.serverless else AsgCompute(ctx, poll_s)
     return Ports(
         topology=topology, database=database, compute=compute,
-        traffic=Route53Traffic(ctx, poll_s=min(poll_s, 2.0), canary=canary),
-        probers=[HealthTableProber(ctx, region), *probers],
-        notifier=SnsNotifier(ctx, region), state=DynamoDBStateStore(ctx),
-        journal=Journal(LogSink()),
+        traffic=ArbiterRouting(ctx, store), probers=[EndpointProber(ctx)],
+        notifier=SnsNotifier(ctx, region or view.standby.aws_region), state=store,
+        # journal times are wall-clock based: a plan's steps may run in several invocations
+        journal=Journal(store.journal_sink(log.info), clock_ns=lambda: int(clock.time() * 1e9)),
+        clock=clock, deadlines=AWS_DEADLINES,
     )
+
+
+def build_guard(ports: Ports) -> Guard:
+    """This process as a vantage point: the Region it runs in, and whether that Region is an
+    app region (whose guard acts) or the witness (whose guard only reports)."""
+    store = ports.state
+    assert isinstance(store, DynamoDBStateStore), "a guard needs the AWS arbiter"
+    ctx = store.ctx
+    mine = ctx.view.region_by_aws(ctx.runs_in)
+    prober = ports.probers[0]
+    return Guard(ports, store, prober, vantage=ctx.runs_in,
+                 home=mine.name if mine else None,
+                 sites_of=lambda region: frozenset({ctx.aws_region(region)}),
+                 interval_s=ctx.view.settings.probe_interval_s,
+                 timeout_s=ctx.view.settings.probe_timeout_s)
 
 
 def topology_from_env(raw: str) -> Topology:
