@@ -12,7 +12,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -32,9 +31,9 @@ from regionguard.errors import (
     UnsafeOperation,
     UsageError,
 )
-from regionguard.orchestrator import plans
+from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.controller import Controller
-from regionguard.orchestrator.executor import Executor, Ports
+from regionguard.orchestrator.executor import Ports
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.supervisor import supervise
@@ -50,6 +49,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+WORLDS = ("local", "aws", "aws-emulated")
+
+
 class _Ctx:
     config: Path = DEFAULT_CONFIG_FILE
     world: str = "local"
@@ -58,18 +60,31 @@ class _Ctx:
 ctx_state = _Ctx()
 
 
+WORLD_COMMANDS = {
+    "aws": {"status", "failover", "switchover", "validate", "synth"},
+    "aws-emulated": {"drill", "validate", "synth"},
+}
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Topology file (default: ./regionguard.toml).")
     ] = DEFAULT_CONFIG_FILE,
     world: Annotated[str, typer.Option(
-        "--world", help="local (the sandbox) or aws (boto3 with your AWS credentials; "
-        "status, failover and switchover).")] = "local",
+        "--world", help="local (the sandbox), aws (boto3 with your AWS credentials; "
+        "status, failover and switchover) or aws-emulated (the AWS world on moto behind a "
+        "per-region fault proxy, offline; drill).")] = "local",
 ) -> None:
     ctx_state.config = config
-    if world not in ("local", "aws"):
-        err.print(f"error: --world: {world!r} is not a world; use local or aws")
+    if world not in WORLDS:
+        err.print(f"error: --world: {world!r} is not a world; use {', '.join(WORLDS)}")
+        raise typer.Exit(2)
+    allowed = WORLD_COMMANDS.get(world)
+    if allowed is not None and ctx.invoked_subcommand not in allowed:
+        err.print(f"error: --world {world}: `{ctx.invoked_subcommand}` is for the local "
+                  f"sandbox; with this world use {', '.join(sorted(allowed))}")
         raise typer.Exit(2)
     ctx_state.world = world
 
@@ -218,6 +233,9 @@ def render_status(data: dict[str, Any]) -> None:
 
 def engine_ports() -> Ports:
     """The engine's ports for the selected world (one wiring function per world)."""
+    if ctx_state.world == "aws-emulated":
+        raise UsageError("--world aws-emulated runs drills only: `regionguard --world "
+                         "aws-emulated drill --fault region-outage --region us-east-1`")
     if ctx_state.world == "aws":
         try:
             from regionguard.providers.aws.wiring import build_ports as aws_ports
@@ -227,41 +245,34 @@ def engine_ports() -> Ports:
     return build_ports(topology())
 
 
-def _observe(ports: Ports) -> plans.Observation:
-    live = ports.state.load()
-    if live.plan is not None:
-        raise UnsafeOperation(
-            f"plan {live.plan.get('name')} ({live.plan.get('id')}) is running or was "
-            "interrupted; the controller resumes it (run `regionguard up` if it is not running)"
-        )
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        statuses = list(pool.map(ports.database.status, list(ports.topology.regions)))
-    return plans.Observation(live, {s.region: s for s in statuses},
-                             ports.database.zero_loss_switchover)
+def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool) -> None:
+    """A person's plan through the engine's one entry point: print it, confirm, run it."""
 
+    def show(plan: plans.Plan) -> None:
+        for line in plan.describe():
+            out.print(line, highlight=False)
 
-def _run_plan(ports: Ports, plan: plans.Plan, dry_run: bool, yes: bool) -> None:
-    for line in plan.describe():
-        out.print(line, highlight=False)
-    if dry_run:
-        out.print("[dim](dry run: nothing was changed)[/dim]")
-        return
-    if not yes:
+    def confirm(plan: plans.Plan) -> None:
+        if yes:
+            return
         if not sys.stdin.isatty():
             raise UsageError("this changes which region takes writes; pass --yes to confirm")
         typer.confirm(f"{plan.kind.value} to {plan.target}: proceed?", abort=True)
+
     report = progress_reporter()
 
     def on_step(name: str, outcome: str, elapsed: float) -> None:
         if outcome == "done":
             report(f"{name} done ({elapsed:.2f} s)")
 
-    with ports.state.plan_lock() as held:
-        if not held:
-            raise UnsafeOperation("another plan is running (plan lock held); wait for it")
-        summary = Executor(ports).run(plan, on_step=on_step)
-    out.print(f"[bold green]{plan.kind.value} done[/bold green]: {plan.target} is primary; "
-              f"RTO {summary.get('rto_s')} s", highlight=False)
+    result = engine.drive(ports, request, dry_run=dry_run, on_plan=show, confirm=confirm,
+                          on_step=on_step)
+    if result.result is engine.Result.PLANNED:
+        out.print("[dim](dry run: nothing was changed)[/dim]")
+        return
+    assert result.plan is not None
+    out.print(f"[bold green]{result.plan.kind.value} done[/bold green]: {result.plan.target} is "
+              f"primary; RTO {result.summary.get('rto_s')} s", highlight=False)
     if ctx_state.world == "local":
         render_status(sandbox().status())
 
@@ -281,9 +292,8 @@ def failover(
     yes: Yes = False,
 ) -> None:
     """Unplanned: fence the primary, promote the standby, scale, route, verify."""
-    ports = engine_ports()
-    plan = plans.failover(ports.topology, _observe(ports), to, force=force)
-    _run_plan(ports, plan, dry_run, yes)
+    _drive(engine_ports(), engine.Request(plans.PlanKind.FAILOVER, to, force=force),
+           dry_run, yes)
 
 
 @app.command()
@@ -294,18 +304,14 @@ def switchover(
     yes: Yes = False,
 ) -> None:
     """Planned, no data loss: stop writes, wait for the standby to replay, swap roles."""
-    ports = engine_ports()
-    plan = plans.switchover(ports.topology, _observe(ports), to)
-    _run_plan(ports, plan, dry_run, yes)
+    _drive(engine_ports(), engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
 
 
 @app.command()
 @one_line_errors
 def failback(dry_run: DryRun = False, yes: Yes = False) -> None:
     """Rebuild the home primary as a standby (pg_rewind or copy), then switch back to it."""
-    ports = build_ports(topology())
-    plan = plans.failback(ports.topology, _observe(ports))
-    _run_plan(ports, plan, dry_run, yes)
+    _drive(build_ports(topology()), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
 
 
 @app.command()
@@ -372,24 +378,42 @@ def parse_duration(text: str) -> float:
 @app.command()
 @one_line_errors
 def drill(
-    fault: Annotated[str, typer.Option(help="Fault to inject: " + ", ".join(CATALOG))]
+    fault: Annotated[str, typer.Option(help="Fault to inject (see --list).")]
     = "kill-region",
     duration: Annotated[str, typer.Option(help="Load duration per drill, e.g. 30s.")] = "20s",
     rate: Annotated[float, typer.Option(help="Requests per second (70% writes).")] = 100.0,
     workers: Annotated[int, typer.Option(help="Concurrent client threads.")] = 4,
     repeat: Annotated[int, typer.Option(help="Run N drills; report p50/p95/max.")] = 1,
     freeze: Annotated[float, typer.Option(help="Seconds a freeze-region lasts.")] = 5.0,
+    region: Annotated[str | None, typer.Option(
+        help="aws-emulated: the AWS Region (or topology region) the fault hits.")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="aws-emulated: how a dead endpoint fails: refused or timeout (default: refused; "
+             "timeout for a partition).")] = None,
+    time_factor: Annotated[float, typer.Option(
+        help="aws-emulated: real seconds per emulated second (0.02: a minute in 1.2 s).")]
+    = 0.02,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for drill-report.json/.html.")]
     = Path("."),
     list_faults: Annotated[bool, typer.Option("--list", help="List the faults.")] = False,
 ) -> None:
     """Game day: inject a real fault under load; measure RTO, RPO, availability, split brain.
 
-    Heals itself at the end (fault healing, then failback), so the sandbox is healthy after."""
+    Local world: heals itself at the end (fault healing, then failback), so the sandbox is
+    healthy after. With `--world aws-emulated`: brings up the emulated AWS for the topology
+    (moto behind a per-region fault proxy, the guard functions on their schedules), injects
+    region-outage, partition or control-plane-outage into one Region, waits for the outcome,
+    writes the report and tears everything down."""
+    if ctx_state.world == "aws-emulated":
+        _emulated_drill(fault, region, mode, time_factor, repeat, out_dir, list_faults)
+        return
     if list_faults:
         for f in describe_catalog():
             out.print(f"[bold]{f['name']:<18}[/bold] {f['description']}")
         return
+    if fault not in CATALOG:
+        raise UsageError(f"--fault: {fault!r} is not a fault of the local world; use one of "
+                         f"{', '.join(CATALOG)} (or --world aws-emulated for AWS faults)")
     if repeat < 1 or rate <= 0 or workers < 1:
         raise UsageError("--repeat and --workers must be >= 1 and --rate > 0")
     settings = DrillSettings(fault=fault, duration_s=parse_duration(duration), rate=rate,
@@ -407,6 +431,65 @@ def drill(
     out.print(f"report: {json_path} and {runs[-1].html}", highlight=False)
     if any(m.split_brain for m in measures):
         raise UnsafeOperation("split brain detected; see the report")
+
+
+EMULATED_FAULTS = {
+    "region-outage": "the Region is gone: every request to it fails (Route 53's API and its "
+                     "health-check metrics too, for us-east-1), its functions die",
+    "partition": "the Region runs and answers the internet, but nothing crosses between it "
+                 "and the other Regions",
+    "control-plane-outage": "mutating control-plane calls to the Region fail; reads and data "
+                            "planes (DynamoDB items, app traffic) work",
+}
+
+
+def _emulated_drill(fault: str, region: str | None, mode: str | None, factor: float,
+                    repeat: int, out_dir: Path, list_faults: bool) -> None:
+    if list_faults:
+        for name, text in EMULATED_FAULTS.items():
+            out.print(f"[bold]{name:<22}[/bold] {text}")
+        return
+    try:
+        from regionguard.emulated.domains import FailMode, FaultKind
+        from regionguard.emulated.drill import EmulatedDrillSettings, run_emulated_drill
+    except ImportError:
+        raise NotAvailable("the aws extra is missing: pip install 'regionguard[aws]'") from None
+    if fault not in EMULATED_FAULTS:
+        raise UsageError(f"--fault: {fault!r} is not an AWS fault; use one of "
+                         f"{', '.join(EMULATED_FAULTS)}")
+    if region is None:
+        raise UsageError("--region: required with --world aws-emulated (e.g. us-east-1)")
+    if mode not in (None, "refused", "timeout"):
+        raise UsageError(f"--mode: {mode!r}; use refused or timeout")
+    if not 0 < factor <= 1:
+        raise UsageError(f"--time-factor: {factor:g} must be in (0, 1]")
+    if repeat < 1:
+        raise UsageError("--repeat must be >= 1")
+    topo = topology()
+    report = progress_reporter()
+    results = []
+    for i in range(repeat):
+        folder = out_dir if repeat == 1 else out_dir / f"drill-{i + 1}"
+        settings = EmulatedDrillSettings(FaultKind(fault), region, folder,
+                                         FailMode(mode) if mode else None, factor)
+        out.print(f"[bold]drill {i + 1}/{repeat}[/bold]: {fault} of {region} on the emulated "
+                  "AWS", highlight=False)
+        results.append(run_emulated_drill(topo, settings, report))
+    for r in results:
+        steps = ", ".join(f"{k} {v:g}" for k, v in r["rto_breakdown_s"].items())
+        out.print(f"{r['outcome']}: {r['old_primary_region']} -> {r['new_primary_region']}, "
+                  f"epoch {r['epoch_before']} -> {r['epoch_after']}, RTO (modelled) "
+                  f"{r['rto_modeled_s']} s ({steps}); writable after: "
+                  f"{', '.join(r['writable_regions_after']) or 'none'}; split brain: "
+                  f"{r['split_brain']}", highlight=False)
+    out.print(f"report: {out_dir}/…/drill-report.json and drill-report.html"
+              if repeat > 1 else f"report: {out_dir / 'drill-report.json'} and "
+              f"{out_dir / 'drill-report.html'}", highlight=False)
+    if any(r["split_brain"] for r in results):
+        raise UnsafeOperation("split brain detected; see the report")
+    if any(r["outcome"] == "stuck" for r in results):
+        raise ProviderError("a failover began and did not finish before the deadline; see "
+                            "the report's journal")
 
 
 @app.command()

@@ -1,0 +1,391 @@
+"""A region-outage drill on the emulated AWS: steady state, a fault, the outcome, measured.
+
+The drill brings the emulated AWS up for the topology, waits for the steady state (DNS answers
+the primary, its app holds the write lease, every vantage point has reported), starts its own
+client, injects the fault, and waits for the outcome: `failed_over` (a new epoch, the write
+lease and DNS on the standby, the plan done), `no_failover` (nothing moved for `quiet_s` after
+the fault), or `stuck` (a plan began and did not finish by the deadline). It measures from the
+outside: the resolver's answers, the client's own history of acknowledged writes, the proxy's
+request log, the journal in the arbiter. Then it heals and tears everything down.
+
+Also: hooks for the Lambda killed mid-plan, schedules firing at once, and a duplicate SNS
+delivery, each of which must still end in one promote and one epoch increment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from regionguard.config import Topology
+from regionguard.emulated.domains import INTERNET, FailMode, FaultKind
+from regionguard.emulated.models import LatencyModel
+from regionguard.emulated.world import EmulatedAws
+from regionguard.errors import NotAvailable, UsageError
+from regionguard.infra.view import AwsView, aws_view
+from regionguard.orchestrator.journal import rto_breakdown
+
+log = logging.getLogger("regionguard.emulated.drill")
+
+PROMOTE_OPERATIONS = {"PromoteReadReplica", "FailoverGlobalCluster", "SwitchoverGlobalCluster"}
+DNS_TTL_S = 60  # an alias record to an ALB answers with the ALB's TTL: 60 s
+
+
+@dataclass(frozen=True)
+class EmulatedDrillSettings:
+    fault: FaultKind
+    region: str  # the AWS Region (or topology region name) the fault hits
+    out_dir: Path
+    mode: FailMode | None = None  # refused | timeout; default: refused (timeout: partition)
+    factor: float = 0.02
+    deadline_s: float = 1800.0  # world seconds after the fault before a plan counts as stuck
+    quiet_s: float = 300.0  # world seconds of nothing moving that mean `no_failover`
+    write_every_s: float = 2.0
+    kill_at_step: str | None = None  # kill the function running the plan when this step starts
+    concurrent_runs: int = 0  # extra guard runs in the standby's Region, all at once
+    duplicate_alarm: bool = False  # deliver one SNS alarm message twice to the standby's guard
+    model: LatencyModel = field(default_factory=LatencyModel)
+
+
+@dataclass
+class ClientOp:
+    t: float
+    target: str | None  # the region the request went to
+    via: str  # "dns" (the resolver's answer) or "direct" (a client with a stale cache)
+    status: int | None
+    region: str | None = None  # the region that acknowledged it
+    epoch: int | None = None
+
+
+class DrillClient:
+    """The drill's own client: writes through whatever DNS answers, and straight to each
+    region as a client with a stale cache would, remembering every acknowledgement."""
+
+    def __init__(self, world: EmulatedAws, every_s: float) -> None:
+        self.world = world
+        self.every_s = every_s
+        assert world.proxy is not None
+        self.urls = {r.name: world.proxy.endpoints_for(INTERNET, "app")[r.aws_region]
+                     for r in world.view.regions}
+        self.ops: list[ClientOp] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="drill-client")
+        self._http = httpx.Client(timeout=max(0.5, 5.0 * world.clock.factor))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._http.close()
+
+    def _loop(self) -> None:
+        clock = self.world.clock
+        while not self._stop.wait(self.every_s * clock.factor):
+            assert self.world.route53 is not None
+            answer = self.world.route53.resolve()
+            self.ops.append(self._write(answer, "dns"))
+            for region in self.urls:
+                self.ops.append(self._write(region, "direct"))
+
+    def _write(self, region: str | None, via: str) -> ClientOp:
+        t = self.world.clock.time()
+        if region is None:
+            return ClientOp(t, None, via, None)
+        rid = f"{via}-{uuid.uuid4().hex[:10]}"
+        try:
+            r = self._http.post(f"{self.urls[region]}/orders", json={"request_id": rid})
+        except httpx.HTTPError:
+            return ClientOp(t, region, via, None)
+        body = r.json() if r.status_code in (200, 201) else {}
+        return ClientOp(t, region, via, r.status_code, body.get("region"), body.get("epoch"))
+
+
+def split_brain(ops: list[ClientOp]) -> list[str]:
+    """Anomalies in the client's history of acknowledged writes: two regions acknowledging in
+    one epoch, or a region acknowledging at an epoch older than one already acknowledged."""
+    anomalies = []
+    newest: tuple[int, str] | None = None
+    for op in sorted((o for o in ops if o.region is not None and o.epoch is not None),
+                     key=lambda o: o.t):
+        assert op.epoch is not None and op.region is not None
+        if newest is not None:
+            if op.epoch < newest[0]:
+                anomalies.append(f"t={op.t:.1f}: {op.region} acknowledged at epoch {op.epoch} "
+                                 f"after {newest[1]} had at epoch {newest[0]}")
+            elif op.epoch == newest[0] and op.region != newest[1]:
+                anomalies.append(f"t={op.t:.1f}: {op.region} and {newest[1]} both "
+                                 f"acknowledged at epoch {op.epoch}")
+        if newest is None or op.epoch >= newest[0]:
+            newest = (op.epoch, op.region)
+    return anomalies
+
+
+def resolve_region(view: AwsView, region: str) -> str:
+    """The AWS Region a fault names: an AWS Region of the three sites, or a topology region."""
+    if region in view.sites:
+        return region
+    for r in view.regions:
+        if r.name == region:
+            return r.aws_region
+    raise UsageError(f"--region: {region!r} is neither a region of the topology "
+                     f"({', '.join(r.name for r in view.regions)}) nor one of the "
+                     f"arbiter's sites ({', '.join(view.sites)})")
+
+
+def _wait(cond: Callable[[], bool], world: EmulatedAws, timeout_s: float, what: str) -> None:
+    deadline = world.clock.monotonic() + timeout_s
+    while not cond():
+        if world.clock.monotonic() > deadline:
+            raise NotAvailable(f"emulated AWS: {what} not reached within {timeout_s:g} world s")
+        world.clock.sleep(1.0)
+
+
+def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
+                       report: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run one drill end to end; returns the report (also written as JSON and HTML)."""
+    started_real = time.monotonic()
+    region = resolve_region(aws_view(topology), settings.region)
+    world = EmulatedAws(topology, settings.out_dir / "emulated-aws", settings.factor,
+                        settings.model)
+    with world:
+        report(f"emulated AWS up ({len(world.view.sites)} sites, factor {settings.factor:g})")
+        primary = world.view.primary
+        standby = world.view.standby
+        _wait(lambda: _steady(world), world, 600, "the steady state")
+        client = DrillClient(world, settings.write_every_s)
+        client.start()
+        world.clock.sleep(3 * settings.write_every_s)
+        epoch_before = world.arbiter()["epoch"]
+        mode = settings.mode or (FailMode.TIMEOUT if settings.fault is FaultKind.PARTITION
+                                 else FailMode.REFUSED)
+        fault = world.inject(settings.fault, region, mode)
+        report(f"fault: {settings.fault.value} of {region} ({mode.value})")
+        hooks = _Hooks(world, settings, standby.aws_region)
+        hooks.start()
+        outcome = _await_outcome(world, settings, epoch_before, fault.at, report)
+        hooks.stop()
+        # a last look after the old region's lease has surely run out
+        world.clock.sleep(world.view.settings.lease_s * 1.2 + 10)
+        client.stop()
+        result = _measure(world, settings, fault.at, epoch_before, outcome, client.ops,
+                          primary.aws_region, region, hooks)
+        world.heal()
+    result["real_seconds"] = round(time.monotonic() - started_real, 2)
+    from regionguard.emulated.report import write_reports
+
+    write_reports(settings.out_dir, result)
+    report(f"outcome: {result['outcome']}, rto_modeled_s {result['rto_modeled_s']}, "
+           f"split brain: {result['split_brain']}")
+    return result
+
+
+def _steady(world: EmulatedAws) -> bool:
+    """DNS answers the primary because its check is healthy (not because every check failed),
+    its app holds the write lease, and both vantage points outside it report it healthy."""
+    assert world.route53 is not None
+    primary = world.view.primary
+    healthy_checks = {c.region for c in world.route53.checks.values() if c.healthy}
+    reporters = {r["vantage"] for r in world.reports()
+                 if r["target"] == primary.name and int(r["successes"]) > 0}
+    return (world.route53.resolve() == primary.name
+            and primary.aws_region in healthy_checks
+            and world.apps[primary.name].lease.holds() is not None
+            and reporters >= {world.view.standby.aws_region, world.view.witness_region})
+
+
+def _await_outcome(world: EmulatedAws, settings: EmulatedDrillSettings, epoch_before: int,
+                   t_fault: float, report: Callable[[str], None]) -> str:
+    assert world.route53 is not None
+    standby = world.view.standby.name
+    seen_plan = False
+    while True:
+        now = world.clock.time()
+        state = world.arbiter()
+        plan = state["plan"] or {}
+        moved = state["epoch"] > epoch_before
+        if moved and not seen_plan:
+            seen_plan = True
+            report(f"plan {plan.get('id')} claimed epoch {state['epoch']}")
+        done = moved and plan.get("status") == "done"
+        if done and state["writer"] == standby and world.route53.resolve() == standby:
+            return "failed_over"
+        if not moved and now - t_fault >= settings.quiet_s:
+            return "no_failover"
+        if now - t_fault >= settings.deadline_s:
+            return "stuck" if moved else "no_failover"
+        world.clock.sleep(1.0)
+
+
+class _Hooks:
+    """The invocation faults a drill can add: a kill mid-plan, concurrent runs, a duplicate
+    SNS delivery. Each is recorded with its world time."""
+
+    def __init__(self, world: EmulatedAws, settings: EmulatedDrillSettings, site: str) -> None:
+        self.world = world
+        self.settings = settings
+        self.site = site
+        self.events: list[dict[str, Any]] = []
+        self.alarm_results: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="drill-hooks")
+
+    def start(self) -> None:
+        s, w = self.settings, self.world
+        for _ in range(s.concurrent_runs):
+            w.runtime.invoke(w.function, self.site, {"regionguard": "guard"}, "concurrent")
+        if s.concurrent_runs:
+            self.events.append({"t": w.clock.time(), "event": "concurrent_runs",
+                                "count": s.concurrent_runs})
+        if s.kill_at_step or s.duplicate_alarm:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        w, s = self.world, self.settings
+        killed = alarmed = False
+        while not self._stop.wait(1.0 * w.clock.factor):
+            state = w.arbiter()
+            if s.duplicate_alarm and not alarmed and state["epoch"] == 1 and _down_reported(w):
+                alarmed = True
+                self._duplicate_alarm()
+            if s.kill_at_step and not killed:
+                started = [e for e in w.journal() if e.get("event") == "step"
+                           and e.get("step") == s.kill_at_step and e.get("outcome") == "started"]
+                if started:
+                    n = w.runtime.kill(w.function, self.site)
+                    killed = True
+                    self.events.append({"t": w.clock.time(), "event": "killed_runner",
+                                        "step": s.kill_at_step, "environments": n})
+            if (not s.duplicate_alarm or alarmed) and (not s.kill_at_step or killed):
+                return
+
+    def _duplicate_alarm(self) -> None:
+        from regionguard.emulated.events import alarm_sns_event
+
+        w = self.world
+        event = alarm_sns_event(w.view, message_id=f"dup-{uuid.uuid4().hex[:8]}")
+        first = w.runtime.invoke(w.function, self.site, event, "sns").result()
+        second = w.runtime.invoke(w.function, self.site, event, "sns").result()
+        self.alarm_results = [first.result, second.result]
+        self.events.append({"t": w.clock.time(), "event": "duplicate_sns",
+                            "same_result": first.result == second.result})
+
+
+def _down_reported(world: EmulatedAws) -> bool:
+    threshold = world.topology.health.failure_threshold
+    failing = [r for r in world.reports() if r["target"] == world.view.primary.name
+               and int(r["failures"]) >= threshold]
+    return len(failing) >= world.topology.health.quorum
+
+
+def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float,
+             epoch_before: int, outcome: str, ops: list[ClientOp], old_primary: str,
+             fault_region: str, hooks: _Hooks) -> dict[str, Any]:
+    assert world.proxy is not None and world.route53 is not None
+    state = world.arbiter()
+    journal = world.journal()
+    standby = world.view.standby
+    new_primary = next((r.aws_region for r in world.view.regions
+                        if r.name == state["writer"]), None)
+    flip = world.route53.first_answer_after(t_fault, standby.name)
+    plan = state["plan"] or {}
+    breakdown = rto_breakdown(journal, plan["id"]) if plan.get("id") else None
+    rto = round(flip - t_fault, 1) if flip is not None and outcome == "failed_over" else None
+    steps = _critical_path(journal, plan.get("id"), t_fault, flip) \
+        if breakdown is not None and rto is not None and flip is not None else {}
+    calls = world.proxy.calls_since(t_fault)
+    promotes = [e for e in world.proxy.records if e["operation"] in PROMOTE_OPERATIONS]
+    writable_after = [r.aws_region for r in world.view.regions
+                      if not world.domains.is_down(r.aws_region)
+                      and world.apps[r.name].write("/_regionguard/canary",
+                                                   {"token": "final-check"})[0] == 200]
+    dns_ops = [o for o in ops if o.via == "dns" and o.t >= t_fault]
+    anomalies = split_brain(ops)
+    return {
+        "world": "aws-emulated",
+        "topology": {"app": world.topology.app, "strategy": world.topology.strategy.value,
+                     "compute": world.view.settings.compute,
+                     "database": world.view.settings.database},
+        "fault": {"kind": settings.fault.value, "region": fault_region,
+                  "mode": (settings.mode.value if settings.mode else None), "at": t_fault},
+        "outcome": outcome,
+        "old_primary_region": old_primary,
+        "new_primary_region": new_primary,
+        "epoch_before": epoch_before,
+        "epoch_after": state["epoch"],
+        "rto_modeled_s": rto,
+        "rto_breakdown_s": steps,
+        "dns_ttl_s": DNS_TTL_S,
+        "calls": calls,
+        "promote_calls": {"attempted": len(promotes),
+                          "succeeded": sum(1 for e in promotes if e["outcome"] == "ok")},
+        "writable_regions_after": writable_after,
+        "old_primary_lease_held": world.apps[world.view.primary.name].lease.holds() is not None,
+        "split_brain": bool(anomalies),
+        "anomalies": anomalies[:20],
+        "availability": {"writes": len(dns_ops),
+                         "acknowledged": sum(1 for o in dns_ops if o.region is not None)},
+        "acknowledged_writes": sum(1 for o in ops if o.region is not None),
+        "invocations": _invocations(world),
+        "hooks": hooks.events,
+        "alarm_results": hooks.alarm_results,
+        "dns": world.route53.as_dict(),
+        "journal": [e for e in journal if e.get("event") in
+                    ("plan", "step", "verdict", "lease_wait", "unfenced", "alert")],
+        "time_factor": settings.factor,
+        "models": {"rds_promote_s": settings.model.rds_promote_s,
+                   "aurora_failover_s": settings.model.aurora_failover_s,
+                   "ec2_boot_s": settings.model.ec2_boot_s,
+                   "alb_check_interval_s": settings.model.alb_check_interval_s,
+                   "dns_check_interval_s": world.view.settings.dns_check_interval_s,
+                   "dns_failure_threshold": world.view.settings.dns_failure_threshold,
+                   "probe_interval_s": world.view.settings.probe_interval_s,
+                   "lease_s": world.view.settings.lease_s},
+        "request_log": str(world.proxy.log_path),
+    }
+
+
+def _critical_path(journal: list[dict[str, Any]], plan_id: str | None, t_fault: float,
+                   flip: float) -> dict[str, float]:
+    """Where the modelled RTO went: detection (fault -> verdict), each plan step up to `route`
+    (the lease handed over), then DNS (route -> the resolver answers the standby). `verify`
+    runs while DNS follows, so it is shown but not added; what is left is `other`."""
+    at = {(e.get("step"), e.get("outcome")): e["mono_ns"] / 1e9 for e in journal
+          if e.get("plan") == plan_id and e.get("event") == "step"}
+    verdict = next((e["mono_ns"] / 1e9 for e in journal
+                    if e.get("event") == "verdict" and e.get("plan") == plan_id), None)
+    out: dict[str, float] = {}
+    if verdict is not None:
+        out["detect"] = round(verdict - t_fault, 1)
+    for step in ("scale", "fence", "promote", "await_ready", "route"):
+        if (step, "started") in at and (step, "done") in at:
+            out[step] = round(at[(step, "done")] - at[(step, "started")], 1)
+    route_done = at.get(("route", "done"))
+    if route_done is not None:
+        out["dns"] = round(flip - route_done, 1)
+    out["other"] = round(flip - t_fault - sum(out.values()), 1)
+    if ("verify", "done") in at and ("verify", "started") in at:
+        out["verify (beside dns)"] = round(at[("verify", "done")] - at[("verify", "started")], 1)
+    return out
+
+
+def _invocations(world: EmulatedAws) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for inv in world.runtime.invocations:
+        per = out.setdefault(inv.region, {})
+        per[inv.outcome] = per.get(inv.outcome, 0) + 1
+    return out
