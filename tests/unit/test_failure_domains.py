@@ -111,3 +111,8 @@ def test_every_protocol_is_classified_as_the_call_it_is(
     c = captured(service, "us-east-1", call, **kwargs)
     assert c.operation == operation and c.control_mutation is control_mutation
     assert c.region == "us-east-1"
+
+
+def test_the_apps_own_traffic_is_data_plane() -> None:
+    for operation in ("GET /health/deep", "POST /orders"):
+        assert not Call("app", operation, E).control_mutation

@@ -332,7 +332,11 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
         "dns_ttl_s": DNS_TTL_S,
         "calls": calls,
         "promote_calls": {"attempted": len(promotes),
-                          "succeeded": sum(1 for e in promotes if e["outcome"] == "ok")},
+                          "succeeded": sum(1 for e in promotes if e["outcome"] == "ok"),
+                          "from": sorted({e["caller"] for e in promotes})},
+        "plan_resumed": any(e.get("event") == "plan" and e.get("outcome") == "resumed"
+                            for e in journal),
+        "compute_after": _compute(world),
         "writable_regions_after": writable_after,
         "old_primary_lease_held": world.apps[world.view.primary.name].lease.holds() is not None,
         "split_brain": bool(anomalies),
@@ -380,6 +384,21 @@ def _critical_path(journal: list[dict[str, Any]], plan_id: str | None, t_fault: 
     out["other"] = round(flip - t_fault - sum(out.values()), 1)
     if ("verify", "done") in at and ("verify", "started") in at:
         out["verify (beside dns)"] = round(at[("verify", "done")] - at[("verify", "started")], 1)
+    return out
+
+
+def _compute(world: EmulatedAws) -> dict[str, dict[str, Any]]:
+    """Each region's capacity as the end of the drill left it (read from inside moto)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in world.view.regions:
+        if world.view.serverless:
+            out[r.aws_region] = {"kind": "lambda (on demand)"}
+            continue
+        group = world.moto_client("autoscaling", r.aws_region).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[world.view.names.asg(r.aws_region)])["AutoScalingGroups"][0]
+        out[r.aws_region] = {"kind": "asg", "desired": group["DesiredCapacity"],
+                             "min": group["MinSize"], "max": group["MaxSize"],
+                             "healthy": world.apps[r.name].capacity}
     return out
 
 

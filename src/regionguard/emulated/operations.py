@@ -43,7 +43,8 @@ class Call:
 
     @property
     def data_plane(self) -> bool:
-        return self.operation in DATA_PLANE.get(self.service, set())
+        """The app's own traffic is data plane, and so are AWS's data-plane operations."""
+        return self.service == "app" or self.operation in DATA_PLANE.get(self.service, set())
 
     @property
     def control_mutation(self) -> bool:

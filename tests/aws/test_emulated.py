@@ -1,0 +1,111 @@
+"""Region-outage drills on the emulated AWS: the same guard handler and providers as in AWS,
+against moto's server behind the fault proxy, with the fault injected at the API boundary.
+
+Each drill is run as `regionguard --world aws-emulated drill` runs it, on a scaled clock (one
+emulated minute in 1.2 s), and judged from the outside: the resolver's answers, the client's
+own history of acknowledged writes, the proxy's request log, and the arbiter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("moto", reason="the aws extra is not installed")
+
+from regionguard.emulated.domains import FailMode, FaultKind
+from regionguard.emulated.drill import EmulatedDrillSettings, run_emulated_drill
+
+from .topologies import topology
+
+E, W, WITNESS = "us-east-1", "us-west-2", "us-east-2"
+
+
+def drill(tmp_path: Path, variant: str, kind: FaultKind, region: str,
+          **options: Any) -> dict[str, Any]:
+    aws = options.pop("aws", {})
+    settings = EmulatedDrillSettings(kind, region, tmp_path / "drill", **options)
+    result = run_emulated_drill(topology(variant, aws=aws) if aws else topology(variant),
+                                settings, report=lambda _: None)
+    assert (tmp_path / "drill" / "drill-report.json").exists()
+    html = (tmp_path / "drill" / "drill-report.html").read_text()
+    assert "<svg" in html and "src=" not in html and "<script" not in html
+    return result
+
+
+def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
+    assert r["outcome"] == "failed_over", r["journal"][-5:]
+    assert (r["old_primary_region"], r["new_primary_region"]) == (E, W)
+    assert r["epoch_after"] == r["epoch_before"] + 1
+    # one promote, asked of (and from) the survivor
+    assert r["promote_calls"]["succeeded"] == 1 and r["promote_calls"]["from"] == [W]
+    # the dead region answered nothing after the fault, and the plan finished anyway
+    assert r["calls"][E]["attempted"] > 0 and r["calls"][E]["succeeded"] == 0
+    assert r["writable_regions_after"] == [W]  # exactly one writable region
+    assert r["old_primary_lease_held"] is False  # its app could not confirm its lease
+    assert not r["split_brain"], r["anomalies"]
+    assert r["rto_modeled_s"] is not None and 0 < r["rto_modeled_s"] < 1800
+    assert r["rto_breakdown_s"]["detect"] > 0 and r["rto_breakdown_s"]["dns"] >= 0
+
+
+@pytest.mark.parametrize(("variant", "aws", "mode", "hooks"), [
+    # pilot light: RDS promote, the backup ASG from 0; the Lambda running the plan is killed
+    # when `promote` starts: the next scheduled run takes the plan over once its lease ends
+    ("pilot-light", {}, FailMode.REFUSED, {"kill_at_step": "promote"}),
+    # warm standby on Lambda and Aurora Global; the dead region times out instead of
+    # refusing; two extra schedules fire at once in the standby's Region
+    ("warm-standby", {}, FailMode.TIMEOUT, {"concurrent_runs": 2}),
+    # warm standby on Lambda with RDS; one SNS alarm message is delivered twice
+    ("warm-standby", {"database": "rds"}, FailMode.REFUSED, {"duplicate_alarm": True}),
+    # warm standby on EC2 with Aurora Global
+    ("warm-standby", {"compute": "ec2"}, FailMode.REFUSED, {}),
+], ids=["rds-ec2-killed-mid-plan", "aurora-lambda-concurrent-runs",
+        "rds-lambda-duplicate-sns", "aurora-ec2"])
+def test_primary_region_out_fails_over_from_the_standby_region_alone(
+        tmp_path: Path, variant: str, aws: dict[str, Any], mode: FailMode,
+        hooks: dict[str, Any]) -> None:
+    r = drill(tmp_path, variant, FaultKind.REGION_OUTAGE, E, aws=aws, mode=mode, **hooks)
+    assert_failed_over_from_the_standby_alone(r)
+    compute = r["compute_after"][W]
+    if compute["kind"] == "asg":  # scaled to the primary's capacity, and serving
+        assert compute["desired"] == 2 and compute["healthy"] >= 1
+    if hooks.get("kill_at_step"):
+        assert [h["event"] for h in r["hooks"]] == ["killed_runner"]
+        assert r["plan_resumed"]  # resumed from the arbiter's progress, not restarted
+    if hooks.get("concurrent_runs"):
+        assert r["hooks"][0]["count"] == 2  # and still one promote, one epoch increment
+    if hooks.get("duplicate_alarm"):
+        assert r["hooks"][-1]["event"] == "duplicate_sns" and r["hooks"][-1]["same_result"]
+
+
+def test_standby_region_out_changes_nothing_and_the_primary_keeps_serving(
+        tmp_path: Path) -> None:
+    r = drill(tmp_path, "pilot-light", FaultKind.REGION_OUTAGE, W)
+    assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
+    assert r["writable_regions_after"] == [E]
+
+
+def test_witness_out_changes_nothing(tmp_path: Path) -> None:
+    r = drill(tmp_path, "pilot-light", FaultKind.REGION_OUTAGE, WITNESS)
+    assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
+    assert r["writable_regions_after"] == [E]
+
+
+def test_a_partition_between_the_app_regions_never_leaves_two_writers(tmp_path: Path) -> None:
+    r = drill(tmp_path, "warm-standby", FaultKind.PARTITION, E)
+    # the cut-off primary loses its quorum, so its lease; the others fail over to the standby
+    assert r["outcome"] == "failed_over" and r["new_primary_region"] == W
+    assert not r["split_brain"], r["anomalies"]
+    assert r["writable_regions_after"] == [W]
+    assert r["acknowledged_writes"] > 0  # the history the checker read was not empty
+
+
+def test_a_control_plane_outage_of_the_primary_is_not_a_reason_to_fail_over(
+        tmp_path: Path) -> None:
+    r = drill(tmp_path, "warm-standby", FaultKind.CONTROL_PLANE_OUTAGE, E)
+    assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
