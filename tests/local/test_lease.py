@@ -1,0 +1,107 @@
+"""The app's write lease, for real: the FastAPI app on a real PostgreSQL primary confirms its
+lease by reading the arbiter (DynamoDB, moto in-process), writes only while the arbiter names
+its region, stamps each row with the lease's epoch, and refuses (503) once the arbiter names
+another region or cannot be read for `lease_s`. Time runs on a scaled clock (x50)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+pytest.importorskip("moto", reason="the aws extra is not installed")
+
+import boto3
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from regionguard.app.main import create_app
+from regionguard.app.settings import AppSettings
+from regionguard.clock import CLOCK_ENV, ScaledClock
+
+from ..conftest import PgPair
+
+pytestmark = pytest.mark.local
+
+TABLE = "orders-regionguard-state"
+LEASE_S = 30.0
+FACTOR = 0.02  # the 30 s lease lasts 0.6 real seconds
+
+
+def set_arbiter(epoch: int, writer: str) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=TABLE, Item={
+        "pk": {"S": "state"}, "epoch": {"N": str(epoch)}, "writer": {"S": writer},
+        "roles": {"S": "{}"}})
+
+
+def until(cond: Callable[[], bool], timeout_s: float = 10.0) -> float:
+    started = time.monotonic()
+    while not cond():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def east(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1",
+                       CLOCK_ENV: ScaledClock.starting_now(FACTOR).to_env()}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        set_arbiter(3, "east")
+        settings = AppSettings("east", pg_pair.dsns(), arbiter_table=TABLE,
+                               arbiter_regions=("us-east-1",), lease_s=LEASE_S)
+        with TestClient(create_app(settings)) as client:
+            yield client
+
+
+def order() -> dict[str, object]:
+    return {"request_id": f"lease-{uuid.uuid4().hex[:10]}", "customer": "ada",
+            "item": "widget", "quantity": 1}
+
+
+def stored(pg_pair: PgPair, request_id: object) -> list[tuple[object, ...]]:
+    with pg_pair.primary.connect() as conn:
+        return conn.execute("SELECT region, epoch FROM orders WHERE request_id = %s",
+                            (request_id,)).fetchall()
+
+
+def test_the_app_writes_only_while_the_arbiter_names_its_region(
+        east: TestClient, pg_pair: PgPair) -> None:
+    until(lambda: east.get("/health/route").status_code == 200)
+    body = order()
+    created = east.post("/orders", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["epoch"] == 3  # the lease's epoch is the token
+    assert stored(pg_pair, body["request_id"]) == [("east", 3)]
+    set_arbiter(4, "west")  # a failover elsewhere took the lease
+    until(lambda: east.get("/health/route").status_code == 503)
+    refused = order()
+    answer = east.post("/orders", json=refused)
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert "does not hold the write lease" in answer.json()["detail"]
+    assert "west at epoch 4" in answer.json()["detail"]
+    assert stored(pg_pair, refused["request_id"]) == []  # nothing landed
+
+
+def test_a_region_that_cannot_read_the_arbiter_stops_writing_within_its_lease(
+        east: TestClient, pg_pair: PgPair) -> None:
+    until(lambda: east.get("/health/route").status_code == 200)
+    assert east.post("/orders", json=order()).status_code == 201
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=TABLE)
+    cut_off = time.monotonic()  # from now on no read of the arbiter succeeds
+    waited = until(lambda: east.post("/orders", json=order()).status_code == 503)
+    # the lease runs out at most lease_s after the last confirmation (plus one refresh)
+    assert waited <= (LEASE_S + 5.0) * FACTOR + 0.5
+    detail = east.post("/orders", json=order()).json()["detail"]
+    assert "not confirmed for" in detail and "arbiter unreachable" in detail
+    assert time.monotonic() - cut_off < 10
+    assert east.get("/health/route").json()["holds_lease"] is False
