@@ -105,3 +105,15 @@ def test_a_region_that_cannot_read_the_arbiter_stops_writing_within_its_lease(
     assert "not confirmed for" in detail and "arbiter unreachable" in detail
     assert time.monotonic() - cut_off < 10
     assert east.get("/health/route").json()["holds_lease"] is False
+
+
+def test_a_lease_left_stale_by_a_frozen_process_is_reconfirmed_before_a_write(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """On Lambda the process (and its refresh thread) is frozen between invocations: the first
+    write after a pause confirms the lease inline instead of being refused."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    lease = east.app.state.router.lease
+    lease.stop()  # the refresh thread no longer runs, as in a frozen execution environment
+    time.sleep((LEASE_S + 1) * FACTOR)
+    assert lease.holds() is None  # what the thread confirmed has aged out
+    assert east.post("/orders", json=order()).status_code == 201  # confirmed on demand

@@ -94,9 +94,17 @@ class LeaseGuard:
             return None
         return view
 
+    def current(self) -> LeaseView | None:
+        """The lease if held, re-confirmed first when the background refresh fell behind (on
+        Lambda the process is frozen between invocations, and its thread with it)."""
+        age = self.age_s()
+        if age is None or age >= 2 * self.refresh_s:
+            self.refresh()
+        return self.holds()
+
     def require_write(self) -> int:
         """The epoch to write with, or `Unavailable` saying why this region may not write."""
-        view = self.holds()
+        view = self.current()
         if view is not None:
             return view.epoch
         raise Unavailable(self.refusal(), retry_after_s=max(1, round(self.refresh_s)))
@@ -114,8 +122,9 @@ class LeaseGuard:
                 f"{view.writer or 'no region'} at epoch {view.epoch}")
 
     def describe(self) -> dict[str, Any]:
+        held = self.current() is not None
         view, age = self._view, self.age_s()
-        return {"region": self.region, "holds_lease": self.holds() is not None,
+        return {"region": self.region, "holds_lease": held,
                 "writer": view.writer if view else None, "epoch": view.epoch if view else None,
                 "confirmed_age_s": None if age is None else round(age, 3),
                 "lease_s": self.lease_s, "error": self._last_error or None}
