@@ -44,3 +44,8 @@ class NotAvailable(RegionGuardError):
     """Something needed is missing: a sandbox that is not up, a tool that is not installed."""
 
     exit_code = 4
+
+
+class PlanConflict(UnsafeOperation):
+    """Another plan holds the epoch, or has replaced this plan's record: this runner must stop
+    (an automatic caller simply lets the other plan be)."""

@@ -1,6 +1,7 @@
-"""Each region's app endpoint for in-process moto tests: `/health/deep` answers what the test
-says (up or down), `/health/route` and the canary answer from the arbiter's writer, as the app's
-write lease does. A real HTTP server on loopback, so the providers make real requests."""
+"""Each region's app endpoint for in-process moto tests: a region the test takes down answers
+503 to everything; otherwise `/health/route` (what the guards probe) and the canary answer from
+the arbiter's writer, as the app's write lease does. A real HTTP server on loopback, so the
+providers make real requests."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class StubApps:
     def _arbiter(self) -> tuple[int, str]:
         item = boto3.client("dynamodb", region_name="us-west-2").get_item(
             TableName=self.table, Key={"pk": {"S": "state"}}).get("Item", {})
-        return int(item.get("epoch", {"N": "1"})["N"]), item.get("writer", {}).get("S", "")
+        token = item.get("writer_epoch", item.get("epoch", {"N": "1"}))
+        return int(token["N"]), item.get("writer", {}).get("S", "")
 
     def answer(self, aws_region: str, method: str, path: str) -> tuple[int, dict[str, Any]]:
         name = self.regions[aws_region]

@@ -53,7 +53,7 @@ def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("variant", "aws", "mode", "hooks"), [
     # pilot light: RDS promote, the backup ASG from 0; the Lambda running the plan is killed
     # when `promote` starts: the next scheduled run takes the plan over once its lease ends
-    ("pilot-light", {}, FailMode.REFUSED, {"kill_at_step": "promote"}),
+    ("pilot-light", {}, FailMode.REFUSED, {"kill_at_step": "promote", "heal_after": True}),
     # warm standby on Lambda and Aurora Global; the dead region times out instead of
     # refusing; two extra schedules fire at once in the standby's Region
     ("warm-standby", {}, FailMode.TIMEOUT, {"concurrent_runs": 2}),
@@ -74,10 +74,19 @@ def test_primary_region_out_fails_over_from_the_standby_region_alone(
     if hooks.get("kill_at_step"):
         assert [h["event"] for h in r["hooks"]] == ["killed_runner"]
         assert r["plan_resumed"]  # resumed from the arbiter's progress, not restarted
+    if hooks.get("heal_after"):
+        # retire could not reach the dead region; once back, its own guard retired it, and
+        # it stays fenced: the arbiter names the standby as writer until a failback
+        assert "retire" in {e.get("step") for e in r["journal"]
+                            if e.get("outcome") == "unfinished"}
+        back = r["after_heal"]
+        assert back["unfinished"] == [] and back["compute"][E]["desired"] == 0
+        assert back["writable_regions"] == [W] and back["old_primary_lease_held"] is False
     if hooks.get("concurrent_runs"):
         assert r["hooks"][0]["count"] == 2  # and still one promote, one epoch increment
     if hooks.get("duplicate_alarm"):
-        assert r["hooks"][-1]["event"] == "duplicate_sns" and r["hooks"][-1]["same_result"]
+        dup = r["hooks"][-1]
+        assert dup["event"] == "duplicate_sns" and dup["handled_once"] and dup["same_result"]
 
 
 def test_standby_region_out_changes_nothing_and_the_primary_keeps_serving(

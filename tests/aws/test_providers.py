@@ -5,6 +5,7 @@ and the IAM registry covering every boto3 call the providers make (parsed from t
 from __future__ import annotations
 
 import ast
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ pytest.importorskip("moto", reason="the aws extra is not installed")
 from moto import mock_aws
 
 import regionguard.providers.aws as aws_pkg
-from regionguard.errors import UnsafeOperation
+from regionguard.clock import ScaledClock
+from regionguard.config import Role
+from regionguard.errors import PlanConflict, ProviderError, UnsafeOperation
 from regionguard.infra.view import aws_view
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.clients import AwsClients
@@ -220,3 +223,67 @@ def test_the_failover_lambda_policy_covers_every_call_the_providers_make() -> No
     unused = all_actions() - needed
     assert not unused, f"IAM registry grants actions no provider calls: {sorted(unused)}"
     assert all(g.why_wildcard for g in GRANTS if g.resources.__name__ == "_any")
+
+
+@pytest.fixture
+def arbiter(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoDBStateStore,
+                                                             DynamoDBStateStore, ScaledClock]]:
+    """Two runners' views of one arbiter table, on a scaled clock (the 30 s lease: 0.3 s)."""
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    with mock_aws():
+        view = aws_view(topology("pilot-light"))
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="orders-regionguard-state", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        clock = ScaledClock.starting_now(0.01)
+        yield (DynamoDBStateStore(AwsContext(view, AwsClients(clock=clock), clock)),
+               DynamoDBStateStore(AwsContext(view, AwsClients(clock=clock), clock)), clock)
+
+
+def test_the_arbiter_refuses_a_new_writer_while_the_old_ones_lease_may_run(
+        arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
+    store, _, clock = arbiter
+    state = store.read_state()
+    assert (state["writer"], state["writer_epoch"]) == ("east", 1)
+    assert store.claim_epoch(1, {"id": "p1", "name": "failover"}) == 2
+    # the claim does not hand epoch 2 to the old writer: its apps keep the token 1
+    assert store.read_state()["writer_epoch"] == 1
+    before = clock.time()
+    until = store.revoke_writer("east")
+    assert until >= before + 30  # counted from after the revoke was acknowledged
+    assert store.revoke_writer("east") >= until  # a repeat never shortens it
+    with pytest.raises(ProviderError, match="may hold its lease until"):
+        store.set_writer("west", 2)  # the route step's wait is checked, not trusted
+    time.sleep((until - clock.time()) * clock.factor + 0.05)
+    store.set_writer("west", 2)
+    state = store.read_state()
+    assert (state["writer"], state["writer_epoch"]) == ("west", 2)
+    with pytest.raises(PlanConflict, match="epoch is 2, not 1"):
+        store.set_writer("east", 1)  # a stale plan cannot route
+
+
+def test_a_swap_rolled_back_before_promote_gets_its_lease_back_at_once(
+        arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
+    store, _, _ = arbiter
+    store.claim_epoch(1, {"id": "swap", "name": "switchover"})
+    store.revoke_writer("east")
+    store.set_writer("east", 2)  # back to the region it was taken from: nobody else wrote
+    assert store.read_state()["writer"] == "east"
+
+
+def test_a_runner_that_lost_its_plan_cannot_rewrite_the_record(
+        arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
+    first, second, _ = arbiter
+    plan = {"id": "p1", "name": "failover", "status": "running"}
+    first.claim_epoch(1, plan)
+    second.finish_plan("p1", {"east": Role.STANDBY, "west": Role.PRIMARY})  # a successor
+    with pytest.raises(PlanConflict, match="no longer the current plan"):
+        first.save_plan({**plan, "done": ["0:scale"]})  # the stalled runner wakes up
+    assert first.read_plan()["status"] == "done"
+    second.claim_epoch(2, {"id": "p2", "name": "failback"})
+    with pytest.raises(PlanConflict):
+        first.save_plan({**plan, "status": "done"})  # nor touch a newer plan's record
+    with pytest.raises(PlanConflict):
+        first.set_roles({"east": Role.PRIMARY}, plan_id="p1")

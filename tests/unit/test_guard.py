@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from regionguard.clock import ScaledClock
 from regionguard.config import Role
 from regionguard.errors import ProviderError
 from regionguard.orchestrator import plans
@@ -90,6 +91,7 @@ class Endpoints:
 def guards(tmp_path: Path, world: World | None = None) -> tuple[dict[str, Guard], World,
                                                                  Endpoints, MemoryObservations]:
     ports, world = make_ports(tmp_path, world)
+    ports.clock = ScaledClock.starting_now(0.01)  # step deadlines and retries run 100x faster
     obs, endpoints = MemoryObservations(), Endpoints()
     made = {site: Guard(ports, obs, endpoints, site, home, SITES.__getitem__, 5.0, 2.0)
             for site, home in (("us-east-1", "east"), ("us-west-2", "west"),
@@ -164,3 +166,33 @@ def test_an_unreachable_arbiter_decides_nothing_and_alerts_nobody(tmp_path: Path
         assert results[0].kind is CycleKind.WATCHING and "cycle failed" in results[0].detail
     assert g["us-west-2"].ports.state.load().epoch == 1
     assert not [e for e in g["us-west-2"].ports.journal.entries() if e["event"] == "alert"]
+
+
+def test_what_the_plan_could_not_do_in_the_dead_region_is_done_when_it_is_back(
+        tmp_path: Path) -> None:
+    g, world, endpoints, _ = guards(tmp_path)
+    world.dbs["east"]["up"] = False
+    endpoints.down.add("east")
+    real_call = world._call
+
+    def east_unreachable(name: str) -> None:
+        real_call(name)
+        if name == "scale" and world.apps.get("west") == 2 and "east" in endpoints.down:
+            raise ProviderError("east unreachable")
+
+    world._call = east_unreachable  # type: ignore[method-assign]
+    for _ in range(3):
+        g["us-east-2"].cycle()
+        g["us-west-2"].cycle()
+    record = g["us-west-2"].ports.state.read_plan()
+    assert record is not None and record["status"] == "done"
+    assert [u["step"] for u in record["unfinished"]] == ["retire"]
+    assert world.apps["east"] == 2  # the dead region kept its processes
+    endpoints.down.clear()  # east is back: its guard runs again
+    world.dbs["east"].update(up=True, recovery=True)
+    g["us-east-1"].cycle()
+    assert world.apps["east"] == 0  # retired now
+    assert g["us-east-1"].ports.state.read_plan()["unfinished"] == []
+    retried = [e for e in g["us-east-1"].ports.journal.entries()
+               if e["event"] == "unfinished_retry"]
+    assert [(e["step"], e["outcome"]) for e in retried] == [("retire", "done")]

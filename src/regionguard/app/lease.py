@@ -9,8 +9,8 @@ clock. A region that is cut off from the arbiter, or that the arbiter no longer 
 writes within `lease_s` (pg_auto_failover's `network_partition_timeout`, done by the app); the
 engine waits that long (with slack) after revoking the lease before it routes writes elsewhere.
 
-The token is the epoch of the confirmed lease: every write stores it, so a write can never carry
-an epoch its region did not hold.
+The token is the epoch at which the arbiter named this writer (`writer_epoch`): every write
+stores it, so a write can never carry an epoch its region did not hold.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from regionguard.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("regionguard.lease")
 
-ReadArbiter = Callable[[], tuple[int, str]]  # -> (epoch, writer region); raises when it cannot
+# -> (the writer's epoch, the writer region); raises when it cannot
+ReadArbiter = Callable[[], tuple[int, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,27 +135,24 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str],
                     clock: Clock = SYSTEM_CLOCK, clients: Any = None) -> ReadArbiter:
     """Read (epoch, writer) from the arbiter's `state` item, nearest replica first, strongly
     consistent. boto3 is imported only here: the app needs it only in the AWS world."""
-    from regionguard.providers.aws.clients import AwsClients
+    from regionguard.providers.aws.clients import AwsClients, NearestReplica
 
     clients = clients or AwsClients(clock=clock)
-    order = list(replica_regions)
+    nearest = NearestReplica(replica_regions)
+
+    def get(region: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = clients.get("dynamodb", region).get_item(
+            TableName=table, Key={"pk": {"S": "state"}}, ConsistentRead=True,
+            ProjectionExpression="epoch, writer, writer_epoch").get("Item")
+        return item
 
     def read() -> tuple[int, str]:
-        errors = []
-        for region in list(order):
-            try:
-                item = clients.get("dynamodb", region).get_item(
-                    TableName=table, Key={"pk": {"S": "state"}}, ConsistentRead=True,
-                    ProjectionExpression="epoch, writer").get("Item")
-            except Exception as exc:  # botocore: no answer, or an isolated replica's error
-                errors.append(f"{region}: {type(exc).__name__}")
-                continue
-            if order[0] != region:  # keep asking the replica that answers
-                order.remove(region)
-                order.insert(0, region)
-            if item is None:
-                raise LookupError(f"arbiter {table} has no state item yet")
-            return int(item["epoch"]["N"]), item.get("writer", {}).get("S", "")
-        raise ConnectionError(f"arbiter {table}: no replica answered ({', '.join(errors)})")
+        item = nearest.call(get)  # any failure of every replica: the lease is not renewed
+        if item is None:
+            raise LookupError(f"arbiter {table} has no state item yet")
+        # the writer's own epoch, not the latest claimed one: a plan claims E+1 before it
+        # revokes the old writer, who must keep writing at E until then, never at E+1
+        token = item.get("writer_epoch", item["epoch"])
+        return int(token["N"]), item.get("writer", {}).get("S", "")
 
     return read

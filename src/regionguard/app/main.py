@@ -119,11 +119,16 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
 
     @app.get("/health/route")
     def health_route(response: Response) -> dict[str, object]:
-        """What a Route 53 health check of this region's failover record asks: should DNS send
-        this region the application's traffic? Yes (200) while it holds the write lease (AWS),
-        or while its database is the primary (the local world, which has no lease)."""
+        """What a Route 53 health check of this region's failover record asks, and the guards'
+        probes: can this region take the application's writes? Yes (200) while it holds the
+        write lease (AWS) and its database is a reachable primary; locally, while its database
+        is the primary (the local world has no lease)."""
         if lease is not None:
             body = lease.describe()
+            if body["holds_lease"]:
+                local = router.local_health()  # 503 (Unavailable) when the database is gone
+                if local["in_recovery"]:
+                    body.update(holds_lease=False, error="the local database is a standby")
             if not body["holds_lease"]:
                 response.status_code = 503
             return body

@@ -150,8 +150,10 @@ class RegionalApp:
         if method == "GET" and path == "/health/deep":
             code = 200 if self.db_up else 503
             return code, {"region": name, "db_up": self.db_up, "writable": self.db_writable}
-        if method == "GET" and path == "/health/route":
+        if method == "GET" and path == "/health/route":  # as the app: lease and database
             state = self.lease.describe()
+            if state["holds_lease"] and not self.db_writable:
+                state.update(holds_lease=False, error="the local database is not writable")
             return (200 if state["holds_lease"] else 503), state
         if method == "POST" and path in ("/orders", "/_regionguard/canary"):
             return self.write(path, body)

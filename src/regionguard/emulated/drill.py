@@ -14,6 +14,7 @@ delivery, each of which must still end in one promote and one epoch increment.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -52,6 +53,7 @@ class EmulatedDrillSettings:
     kill_at_step: str | None = None  # kill the function running the plan when this step starts
     concurrent_runs: int = 0  # extra guard runs in the standby's Region, all at once
     duplicate_alarm: bool = False  # deliver one SNS alarm message twice to the standby's guard
+    heal_after: bool = False  # then bring the Region back and watch it (it must stay fenced)
     model: LatencyModel = field(default_factory=LatencyModel)
 
 
@@ -180,6 +182,8 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
         result = _measure(world, settings, fault.at, epoch_before, outcome, client.ops,
                           primary.aws_region, region, hooks)
         world.heal()
+        if settings.heal_after:
+            result["after_heal"] = _after_heal(world)
     result["real_seconds"] = round(time.monotonic() - started_real, 2)
     from regionguard.emulated.report import write_reports
 
@@ -274,15 +278,21 @@ class _Hooks:
                 return
 
     def _duplicate_alarm(self) -> None:
+        """One SNS message delivered twice at once, and once more after both ended: the
+        concurrent copy finds it in progress, the late one replays the stored result."""
         from regionguard.emulated.events import alarm_sns_event
 
         w = self.world
         event = alarm_sns_event(w.view, message_id=f"dup-{uuid.uuid4().hex[:8]}")
-        first = w.runtime.invoke(w.function, self.site, event, "sns").result()
-        second = w.runtime.invoke(w.function, self.site, event, "sns").result()
-        self.alarm_results = [first.result, second.result]
+        together = [w.runtime.invoke(w.function, self.site, event, "sns") for _ in range(2)]
+        first, second = (f.result() for f in together)
+        late = w.runtime.invoke(w.function, self.site, event, "sns").result()
+        self.alarm_results = [first.result, second.result, late.result]
+        handled = [r for r in (first.result, second.result)
+                   if isinstance(r, dict) and r.get("action") == "alarm"]
         self.events.append({"t": w.clock.time(), "event": "duplicate_sns",
-                            "same_result": first.result == second.result})
+                            "handled_once": len(handled) == 1,
+                            "same_result": bool(handled) and late.result == handled[0]})
 
 
 def _down_reported(world: EmulatedAws) -> bool:
@@ -360,6 +370,34 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
                    "probe_interval_s": world.view.settings.probe_interval_s,
                    "lease_s": world.view.settings.lease_s},
         "request_log": str(world.proxy.log_path),
+    }
+
+
+def _after_heal(world: EmulatedAws, timeout_s: float = 300.0) -> dict[str, Any]:
+    """The Region is back: wait (up to `timeout_s`) until the last plan's unfinished steps are
+    done there, then look at who would take writes. The returning region stays fenced (the
+    arbiter names the other writer) until a failback."""
+    healed_at = world.clock.time()
+
+    def caught_up() -> bool:
+        plan = world.arbiter()["plan"] or {}
+        return not plan.get("unfinished")
+
+    with contextlib.suppress(NotAvailable):
+        _wait(caught_up, world, timeout_s, "the returning region's catch-up")
+    world.clock.sleep(2 * world.view.settings.probe_interval_s)
+    for app in world.apps.values():
+        app.refresh()
+    plan = world.arbiter()["plan"] or {}
+    return {
+        "seconds": round(world.clock.time() - healed_at, 1),
+        "unfinished": [u["step"] for u in plan.get("unfinished", [])],
+        "compute": _compute(world),
+        "writable_regions": [r.aws_region for r in world.view.regions
+                             if world.apps[r.name].write("/_regionguard/canary",
+                                                         {"token": "after-heal"})[0] == 200],
+        "old_primary_lease_held": world.apps[world.view.primary.name].lease.current()
+        is not None,
     }
 
 

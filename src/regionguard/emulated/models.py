@@ -19,8 +19,10 @@ README's "Emulated AWS" section lists each with its source.
   deployment launched (before the emulator's `booted_before` mark) have long been running.
 - DynamoDB multi-Region strong consistency: moto has single-Region tables. A table created with
   the tag `regionguard:mrsc-replicas` (comma-separated Regions) is one table object shared by
-  every listed Region: one linearizable store. Which replica may answer (quorum) is decided by
-  the fault proxy, which knows the failure domains.
+  every listed Region, and every item operation on it runs under one lock (moto's server
+  serves requests concurrently and checks a condition apart from applying the write): one
+  linearizable store. Which replica may answer (quorum) is decided by the fault proxy, which
+  knows the failure domains.
 """
 
 from __future__ import annotations
@@ -181,9 +183,26 @@ def _control() -> dict[str, float]:
     return data
 
 
+ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "batch_get_item",
+                   "batch_write_item", "query", "scan")
+
+
 def _mrsc_tables() -> None:
     from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 
+    serial = threading.RLock()  # one store: conditions are checked and applied atomically
+
+    def serialised(name: str) -> None:
+        method = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with serial:
+                return method(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+    for operation in ITEM_OPERATIONS:
+        serialised(operation)
     original = DynamoDBBackend.create_table
 
     def create_table(self: Any, name: str, **params: Any) -> Any:

@@ -137,6 +137,7 @@ class FaultProxy:
     # -- one request ------------------------------------------------------------------------
 
     def handle(self, h: _Handler, body: bytes) -> None:
+        received = self.clock.time()  # the log says when a request arrived, not when it ended
         route = h.server.route
         headers = {k.lower(): v for k, v in h.headers.items()}
         if route.kind == "aws":
@@ -147,11 +148,11 @@ class FaultProxy:
         if block is None and route.kind == "aws" and self._arbiter_call(call, body) \
                 and not self.domains.quorum(route.target):
             block = Block(FailMode.ERROR, f"arbiter replica {route.target} has no quorum")
-            self._record(route, call, "no-quorum", 500, block.reason)
+            self._record(received, route, call, "no-quorum", 500, block.reason)
             self._error(h, 500, "InternalServerError", block.reason, call, headers)
             return
         if block is not None:
-            self._record(route, call, block.mode.value, None, block.reason)
+            self._record(received, route, call, block.mode.value, None, block.reason)
             if block.mode is FailMode.ERROR:
                 self._error(h, 503, "ServiceUnavailable", block.reason, call, headers)
             elif block.mode is FailMode.REFUSED:
@@ -162,17 +163,17 @@ class FaultProxy:
         upstream = self.aws_upstream if route.kind == "aws" else self.app_upstreams.get(
             route.target)
         if upstream is None:
-            self._record(route, call, "refused", None, "no app server")
+            self._record(received, route, call, "refused", None, "no app server")
             self._reset(h)
             return
         try:
             status, reason, out_headers, data = _forward(upstream, h.command, h.path,
                                                          h.headers.items(), body)
         except OSError as exc:
-            self._record(route, call, "upstream-error", 502, str(exc))
+            self._record(received, route, call, "upstream-error", 502, str(exc))
             self._error(h, 502, "BadGateway", str(exc), call, headers)
             return
-        self._record(route, call, "ok" if status < 500 else "error", status, "")
+        self._record(received, route, call, "ok" if status < 500 else "error", status, "")
         h.send_response(status, reason)
         for k, v in out_headers:
             if k.lower() not in HOP_HEADERS:
@@ -226,9 +227,9 @@ class FaultProxy:
 
     # -- the request log --------------------------------------------------------------------
 
-    def _record(self, route: Route, call: Call, outcome: str, status: int | None,
+    def _record(self, t: float, route: Route, call: Call, outcome: str, status: int | None,
                 reason: str) -> None:
-        entry = {"t": round(self.clock.time(), 3), "caller": route.caller,
+        entry = {"t": round(t, 3), "caller": route.caller,
                  "region": route.target, "kind": route.kind, "service": call.service,
                  "operation": call.operation, "outcome": outcome, "status": status}
         if reason:
@@ -245,7 +246,7 @@ class FaultProxy:
                 f.write(json.dumps(entry) + "\n")
 
     def calls_since(self, t: float, kind: str = "aws") -> dict[str, dict[str, int]]:
-        """Per Region: requests attempted and answered (any HTTP answer) from world time t."""
+        """Per Region: requests attempted and succeeded (answered below 500) from world t."""
         attempted: Counter[str] = Counter()
         succeeded: Counter[str] = Counter()
         with self._records_lock:

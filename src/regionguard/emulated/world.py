@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,9 @@ class EmulatedAws:
         self.proxy.inject(fault)
         if kind is FaultKind.REGION_OUTAGE:
             self.runtime.kill_region(region)  # its functions die with it
-        return fault
+        # measured from the moment the fault is in force (a request that arrived while it was
+        # being injected may still have been answered)
+        return replace(fault, at=self.clock.time())
 
     def heal(self) -> None:
         assert self.proxy is not None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from regionguard.errors import UnsafeOperation
+from regionguard.errors import UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.executor import Executor, Ports
 from regionguard.orchestrator.plans import Observation, Plan, PlanKind
@@ -86,7 +86,7 @@ def build_plan(ports: Ports, request: Request, obs: Observation) -> Plan:
                                   primary_confirmed_down=request.automatic, deadlines=d)
         case PlanKind.SWITCHOVER:
             if request.target is None:
-                raise ValueError("a switchover needs a target region")
+                raise UsageError("a switchover needs a target region (--to, or \"to\")")
             return plans.switchover(topo, obs, request.target, reason=request.reason,
                                     deadlines=d)
         case PlanKind.FAILBACK:

@@ -28,7 +28,7 @@ from tenacity import (
 
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Role, Topology
-from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator.journal import Journal, rto_breakdown
 from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
 from regionguard.orchestrator.ports import (
@@ -75,26 +75,34 @@ def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     return f"{step.args['region']}: {st.desired} processes wanted"
 
 
+def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> list[str]:
+    """Revoke `region`'s write lease (where the world has one) and cut its traffic; remember
+    until when its apps may still act on a lease they confirmed, for `route` to wait out.
+    Every plan that moves the writer goes through here (failover's fence, a swap's cut)."""
+    lease_until = p.state.revoke_writer(region)
+    if lease_until is not None:
+        ctx.scratch["lease_until"] = max(lease_until, float(ctx.scratch.get("lease_until", 0)))
+    p.traffic.cut(region)  # always cut its traffic first, reachable or not
+    return ([] if lease_until is None else
+            [f"write lease revoked (held at most until {lease_until:.1f})"]) + ["traffic cut"]
+
+
 def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     region = step.args["region"]
-    lease_until = p.state.revoke_writer(region)  # where apps confirm a write lease (AWS)
-    if lease_until is not None:
-        ctx.scratch["lease_until"] = lease_until
-    p.traffic.cut(region)  # always cut its traffic first, reachable or not
-    result = p.database.fence(region)
+    done = _take_writes_from(p, ctx, region)
+    result = p.database.fence(region)  # best effort: whatever it could not do is journaled
     if not result.complete:
         p.journal.record("unfenced", plan=ctx.plan.id, region=region,
                          detail=list(result.unfenced))
-    lease = ([] if lease_until is None else
-             [f"write lease revoked (held at most until {lease_until:.1f})"])
-    return "; ".join([*lease, "traffic cut", *result.actions])
+    return "; ".join([*done, *result.actions])
 
 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     p.database.promote(region, ctx.epoch, remaining, planned=planned)
-    p.state.set_roles({region: Role.PRIMARY, step.args["source"]: Role.STANDBY})
+    p.state.set_roles({region: Role.PRIMARY, step.args["source"]: Role.STANDBY},
+                      plan_id=ctx.plan.id)
     return f"{region} promoted, epoch {ctx.epoch}"
 
 
@@ -132,8 +140,7 @@ def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
 
 
 def _cut(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
-    p.traffic.cut(step.args["region"])
-    return "front door: maint"
+    return "; ".join(_take_writes_from(p, ctx, step.args["region"]))
 
 
 def _stop_writes(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
@@ -233,7 +240,8 @@ class Executor:
         ctx = RunContext(plan, epoch, scratch, self.sleep)
         unfinished: list[dict[str, Any]] = list((resume or {}).get("unfinished", []))
         progress = {**record, "epoch": epoch, "status": "running", "done": done,
-                    "scratch": ctx.scratch, "unfinished": unfinished}
+                    "scratch": ctx.scratch, "unfinished": unfinished,
+                    "step_started_at": dict((resume or {}).get("step_started_at", {}))}
         self.ports.state.save_plan(progress)
         for index, step in enumerate(plan.steps):
             key = f"{index}:{step.name}"
@@ -242,10 +250,14 @@ class Executor:
             if on_step:
                 on_step(step.name, "started", 0.0)
             started = self.ports.clock.monotonic()
+            budget = self._budget(step, key, progress)  # saves the step's first start
             j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="started",
                      in_rto=step.in_rto)
             try:
-                detail = self._attempt(step, ctx)
+                detail = self._attempt(step, ctx, budget)
+            except PlanConflict:
+                j.record("plan", plan=plan.id, outcome="superseded", step=step.name)
+                raise  # another runner or plan owns the record now: write nothing more
             except RegionGuardError as exc:
                 if step.best_effort:
                     j.record("step", plan=plan.id, epoch=epoch, step=step.name,
@@ -319,17 +331,35 @@ class Executor:
         j.record("rollback", plan=plan.id, outcome="started", region=plan.source)
         try:
             self.ports.database.promote(plan.source, ctx.epoch, 30.0, planned=True)
-            self.ports.state.set_roles({plan.source: Role.PRIMARY, plan.target: Role.STANDBY})
+            self.ports.state.set_roles({plan.source: Role.PRIMARY, plan.target: Role.STANDBY},
+                                       plan_id=plan.id)
             weights = {r: int(r == plan.source) for r in self.ports.topology.regions}
             self.ports.traffic.route(RouteTable(weights, plan.source, ctx.epoch))
             j.record("rollback", plan=plan.id, outcome="done", region=plan.source)
         except RegionGuardError as exc:
             j.record("rollback", plan=plan.id, outcome="failed", detail=str(exc))
 
-    def _attempt(self, step: Step, ctx: RunContext) -> str:
+    def _budget(self, step: Step, key: str, progress: dict[str, Any]) -> float:
+        """What is left of the step's deadline, counted from its first start (saved with the
+        plan): a resumed step does not get a fresh deadline each time its runner is replaced.
+        Past the deadline it still gets one short try, and the overrun is said out loud."""
+        starts = progress.setdefault("step_started_at", {})
+        if key not in starts:
+            starts[key] = self.ports.clock.time()
+            self.ports.state.save_plan(progress)  # a runner killed mid-step leaves it behind
+        left = step.deadline_s - (self.ports.clock.time() - float(starts[key]))
+        if left > 0:
+            return left
+        self.ports.journal.record("deadline_exceeded", plan=progress["id"], step=step.name,
+                                  deadline_s=step.deadline_s)
+        self.ports.notifier.notify("deadline_exceeded", {"plan": progress["id"],
+                                                         "step": step.name})
+        return min(60.0, step.deadline_s)
+
+    def _attempt(self, step: Step, ctx: RunContext, budget: float | None = None) -> str:
         action = STEP_ACTIONS[step.name]
         clock = self.ports.clock
-        deadline = clock.monotonic() + step.deadline_s
+        deadline = clock.monotonic() + (step.deadline_s if budget is None else budget)
         retrying = Retrying(
             stop=lambda state: clock.monotonic() >= deadline,
             # back off up to 1/30 of the deadline: 1 s in the sandbox, a minute for RDS
@@ -344,6 +374,50 @@ class Executor:
                 remaining = max(0.5, deadline - clock.monotonic())
                 return action(self.ports, ctx, step, remaining)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def complete_unfinished(self, region: str) -> list[str]:
+        """Do now what the last plan's best-effort steps could not do in `region` (it was
+        unreachable then, and is back): each step runs once more, idempotently, within its
+        deadline; what succeeds is journaled and dropped from the record, the rest stays."""
+        record = self.ports.state.read_plan()
+        if not record or record.get("status") != "done" or not any(
+                u.get("args", {}).get("region") == region for u in record.get("unfinished", [])):
+            return []
+        with self.ports.state.plan_lock() as held:  # no plan may start meanwhile
+            if not held:
+                return []
+            try:
+                return self._complete_unfinished(region)
+            except PlanConflict:  # a new plan was claimed: its record is not ours to edit
+                return []
+
+    def _complete_unfinished(self, region: str) -> list[str]:
+        record = self.ports.state.read_plan()  # again, under the lock
+        if not record or record.get("status") != "done":
+            return []
+        pending = list(record.get("unfinished", []))
+        mine = [u for u in pending if u.get("args", {}).get("region") == region]
+        plan = Plan.from_dict(record)
+        ctx = RunContext(plan, int(record["epoch"]), dict(record.get("scratch", {})),
+                         self.sleep)
+        completed = []
+        for item in mine:
+            step = next((s for s in plan.steps if s.name == item["step"]), None)
+            if step is None:
+                continue
+            try:
+                detail = self._attempt(step, ctx)
+            except RegionGuardError as exc:
+                self.ports.journal.record("unfinished_retry", plan=plan.id, step=step.name,
+                                          region=region, outcome="failed", detail=str(exc))
+                continue
+            self.ports.journal.record("unfinished_retry", plan=plan.id, step=step.name,
+                                      region=region, outcome="done", detail=detail)
+            pending.remove(item)
+            completed.append(step.name)
+        if completed:
+            self.ports.state.save_plan({**record, "unfinished": pending})
+        return completed
 
     def _maybe_pause(self, step_name: str) -> None:
         """Test hook for crash-resume tests: pause once after the step named in pause_file."""

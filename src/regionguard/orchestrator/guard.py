@@ -8,7 +8,8 @@ pure `vantage_verdict` (a quorum of fresh reports from outside the primary's Reg
 guard in the failover target's own Region acts, through the engine's one entry point, so the plan
 runs in the Region that survives. The same guard re-drives an interrupted plan (a function that
 timed out or was killed), and after a failover it judges the new primary: protection follows the
-live roles, not the file's home roles.
+live roles, not the file's home roles. When a region that was left behind runs again, its own
+guard does what the last plan's best-effort steps could not do there (retire its capacity).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine
 from regionguard.orchestrator.detector import VantageVerdict, vantage_verdict
-from regionguard.orchestrator.executor import PlanFailed, Ports
+from regionguard.orchestrator.executor import Executor, PlanFailed, Ports
 from regionguard.orchestrator.plans import Observation
 from regionguard.orchestrator.ports import (
     ObservationStore,
@@ -75,6 +76,7 @@ class Guard:
     timeout_s: float
     _mine: dict[str, VantageReport] = field(default_factory=dict)
     _alerted: set[str] = field(default_factory=set)
+    _caught_up: bool = False  # unfinished steps of the last plan looked at, once per run
 
     @property
     def stale_after_s(self) -> float:
@@ -95,6 +97,13 @@ class Guard:
                 CycleKind.BUSY
             return CycleResult(kind, outcome=outcome, detail=outcome.detail)
         primary = live.primary
+        if self.home is not None and primary != self.home and not self._caught_up:
+            # this region is back (its guard runs): do what the last plan could not do here
+            done = Executor(p).complete_unfinished(self.home)
+            self._caught_up = True
+            if done:
+                log.info("completed in %s what the last plan left unfinished: %s",
+                         self.home, ", ".join(done))
         if primary == self.home:
             return CycleResult(CycleKind.OWN_REGION)
         now = p.clock.time()
@@ -143,6 +152,8 @@ class Guard:
         except ProviderError as exc:  # no answer (the arbiter, the standby's database): the
             log.warning("failover not started: %s", exc)  # next cycle looks again
             return CycleResult(CycleKind.DOWN_SEEN, verdict, detail=str(exc))
+        except PlanConflict as exc:  # another invocation claimed first: let it run
+            return CycleResult(CycleKind.BUSY, verdict, detail=str(exc))
         except RegionGuardError as exc:  # refused: the standby is not eligible
             self._alert(f"ineligible:{standby}", str(exc))
             return CycleResult(CycleKind.REFUSED, verdict, detail=str(exc))
@@ -169,13 +180,14 @@ class Guard:
         self.ports.notifier.notify("alert", {"reason": reason})
 
     def run(self, duration_s: float) -> list[CycleResult]:
-        """Cycle every `interval_s` for `duration_s` (a scheduled run's length), or until this
-        guard has driven a plan to its end."""
+        """Cycle every `interval_s` for `duration_s` of elapsed time (a scheduled run's
+        length; slow cycles make fewer rounds, never a longer run), or until this guard has
+        driven a plan to its end."""
         clock = self.ports.clock
         started = clock.monotonic()
         results: list[CycleResult] = []
-        rounds = 0
         while True:
+            began = clock.monotonic()
             try:
                 result = self.cycle()
             except RegionGuardError as exc:
@@ -184,8 +196,7 @@ class Guard:
             results.append(result)
             if result.acted:
                 return results
-            rounds += 1
-            next_at = started + rounds * self.interval_s
+            next_at = began + self.interval_s
             if next_at - started >= duration_s:
                 return results
             clock.sleep(next_at - clock.monotonic())

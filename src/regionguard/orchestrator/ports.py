@@ -230,19 +230,26 @@ class StateStore(Protocol):
 
     def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
         """Compare-and-set the epoch `expected` -> `expected + 1` and record `plan` as the
-        running plan. Idempotent for the same plan id; raises UnsafeOperation if another plan
+        running plan. Idempotent for the same plan id; raises PlanConflict if another plan
         holds the epoch or the epoch moved."""
         ...
 
     def save_plan(self, plan: Mapping[str, Any]) -> None:
+        """Record a plan's progress. A store shared across hosts refuses (PlanConflict) a
+        save that would overwrite another plan's record or revive a finished one."""
+        ...
+
+    def read_plan(self) -> dict[str, Any] | None:
+        """The latest plan's record (running, done or failed), or None before the first."""
         ...
 
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
         """Record the plan as finished and the live roles it produced."""
         ...
 
-    def set_roles(self, roles: Mapping[str, Role]) -> None:
-        """Record live roles (after promote, before the plan finishes). Idempotent."""
+    def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
+        """Record live roles (after promote, before the plan finishes). Idempotent; with
+        `plan_id`, only while that plan's record is the current one."""
         ...
 
     def revoke_writer(self, region: str) -> float | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -69,3 +69,46 @@ class AwsClients:
                 service, region_name=region, config=self.config,
                 endpoint_url=self.endpoint(service, region))
         return self._cache[key]
+
+
+T = TypeVar("T")
+
+
+class NoReplicaAnswered(Exception):
+    """Every replica was tried and none answered; `errors` says what each did."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class NearestReplica:
+    """Replicas of one store (the arbiter's), tried nearest first; the one that answered last
+    is tried first next time, so a replica that timed out once does not cost a timeout on
+    every later call. `answered(exc)` says which errors are answers (a failed condition), to
+    be raised to the caller rather than trying the next replica."""
+
+    def __init__(self, regions: Sequence[str],
+                 answered: Callable[[BaseException], bool] = lambda _exc: False) -> None:
+        self.order = list(regions)
+        self.answered = answered
+
+    def call(self, fn: Callable[[str], T]) -> T:
+        errors = []
+        for region in list(self.order):
+            try:
+                result = fn(region)
+            except Exception as exc:
+                if self.answered(exc):
+                    self._prefer(region)
+                    raise
+                errors.append(f"{region}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+                continue
+            self._prefer(region)
+            return result
+        raise NoReplicaAnswered(errors)
+
+    def _prefer(self, region: str) -> None:
+        if self.order[0] != region:
+            self.order.remove(region)
+            self.order.insert(0, region)

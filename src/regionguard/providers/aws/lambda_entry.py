@@ -28,6 +28,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import engine
@@ -78,7 +81,7 @@ def run_guard(ports: Ports, context: Any) -> dict[str, Any]:
 def _persistence(ports: Ports) -> DynamoDBPersistenceLayer:
     store = ports.state
     assert isinstance(store, DynamoDBStateStore)
-    client = store.ctx.clients.get("dynamodb", store.ctx.replica_order()[0])
+    client = store.ctx.clients.get("dynamodb", store.nearest.order[0])
     return DynamoDBPersistenceLayer(table_name=store.table, key_attr="pk",
                                     expiry_attr="expires_at", boto3_client=client)
 
@@ -118,14 +121,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         if kind == "alarm":
             record = next(iter(SNSEvent(event).records)).sns
-            alarm = json.loads(record.message)
-            state = alarm.get("NewStateValue")
+            try:
+                alarm = json.loads(record.message)
+            except json.JSONDecodeError:
+                alarm = {}
+            state = alarm.get("NewStateValue") if isinstance(alarm, dict) else None
             if state != "ALARM":
-                result = {"action": "ignored", "state": state, "alarm": alarm.get("AlarmName")}
+                result = {"action": "ignored", "state": state,
+                          "alarm": alarm.get("AlarmName") if isinstance(alarm, dict) else None}
             else:
                 IDEMPOTENCY.register_lambda_context(context)
-                result = handle_alarm_once(_ports(), {"message_id": record.message_id,
-                                                      "alarm": alarm})
+                try:
+                    result = handle_alarm_once(_ports(), {"message_id": record.message_id,
+                                                          "alarm": alarm})
+                except IdempotencyAlreadyInProgressError:  # a duplicate delivery, at once
+                    result = {"action": "none", "reason": "this SNS message is being handled "
+                              "by another invocation"}
         elif kind == "guard":
             result = run_guard(_ports(), context)
         elif kind == "action":

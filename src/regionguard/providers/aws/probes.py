@@ -1,9 +1,12 @@
-"""The AWS prober: one vantage point's HTTP probe of a region's regional endpoint.
+"""The AWS prober: one vantage point's HTTP probe of the primary's regional endpoint.
 
 It runs in the guard function of the standby and witness Regions, outside the region it judges,
-and asks the region's own entry point (`https://<aws region>.<domain>/health/deep`: ALB or API
-Gateway, then an app process and its database) whether it serves. A region that is down, cut
-off, or serving errors fails it; a slow answer (beyond the timeout) fails it too.
+and asks the region's own entry point (`https://<aws region>.<domain>/health/route`: ALB or API
+Gateway, then an app process) whether it can take writes: it holds the write lease from the
+arbiter and its database is a writable primary. That is the question Route 53's health check
+of the failover record asks too, so a primary that is down, cut off from the arbiter (its
+lease lapsed: it refuses writes), or without its database is judged DOWN, and one that is
+merely slow to answer its control plane is not. A slow answer (beyond the timeout) fails.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class EndpointProber:
         self.ctx = ctx
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
-        url = f"{self.ctx.app_url(region)}/health/deep"
+        url = f"{self.ctx.app_url(region)}/health/route"
         # a loaded emulator needs real time to answer: a floor, never a longer world wait for
         # a dead region (its endpoint fails at once or after the scaled connect timeout)
         factor = self.ctx.clock.factor

@@ -3,8 +3,9 @@
 Promotion is `PromoteReadReplica` and a wait until the instance is `available` and no longer a
 replica. RDS has no fence for a primary that is still running: fencing reboots it when it is
 reachable (dropping sessions) and reports what it could not fence; writes are then refused by
-the cut traffic and by the epoch check of the app. Cross-region replication is asynchronous, so
-there is no zero-loss switchover: `stop_writes` refuses and says to use Aurora Global Database.
+the apps themselves, whose write lease the engine revoked in the arbiter. Cross-region
+replication is asynchronous, so there is no zero-loss switchover: `stop_writes` refuses and
+says to use Aurora Global Database.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ class RdsReplicaDatabase:
         except ProviderError as exc:
             return FenceResult(region, False, (), (f"not reachable: {exc}",))
         return FenceResult(region, False, ("rebooted (sessions dropped)",), (
-            "RDS cannot keep a running primary from accepting writes; the front door cut and "
-            "the app's epoch check refuse them",))
+            "RDS cannot keep a running primary from accepting writes; the apps refuse them "
+            "once their write lease is revoked",))
 
     def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
         r = self.ctx.aws_region(region)

@@ -35,9 +35,9 @@ class ArbiterRouting:
         self.store = store
 
     def cut(self, region: str) -> None:
-        """The region's apps lose the write lease (its `/health/route` turns 503 within
-        `lease_s`, and Route 53 moves DNS off it). Idempotent: `fence` already revoked it."""
-        self.store.revoke_writer(region)
+        """Nothing more to do: the engine revokes the region's write lease in the arbiter
+        (`StateStore.revoke_writer`) before it cuts, and that is the cut: its `/health/route`
+        turns 503 within `lease_s`, and Route 53 moves DNS off it. Records are not touched."""
 
     def route(self, table: RouteTable) -> None:
         self.store.set_writer(table.writer, table.epoch)

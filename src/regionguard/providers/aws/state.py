@@ -8,14 +8,16 @@ Region, from either surviving one. Last-writer-wins global tables cannot do this
 conditional writes can both "succeed" and one is silently overwritten on replication (DynamoDB:
 MREC "resolve[s] such conflicts by using a last writer wins mechanism").
 
-Every call tries this Region's own replica first, then the other one. A `ConditionalCheck
-FailedException` is an answer (someone else won); anything else (a dead Region, a replica that
-lost its quorum, `ReplicatedWriteConflictException`) moves on to the next replica, and
-`ProviderError` is raised only when no replica answers.
+Every call tries this Region's own replica first (then whichever answered last), then the
+other one. A `ConditionalCheckFailedException` is an answer (someone else won); anything else
+(a dead Region, a replica that lost its quorum, `ReplicatedWriteConflictException`) moves on to
+the next replica, and `ProviderError` is raised only when no replica answers.
 
-Items: `state` (epoch, live roles, writer and its lease, running plan), `lock` (the plan lease,
-renewed by a heartbeat while held), `obs#<target>#<vantage>` (reports), `journal#...` (the
-engine's journal). MRSC supports no TTL and no transactions: neither is used.
+Items: `state` (epoch, live roles, the writer with its epoch and the revoked lease's end, the
+current plan's record), `lock` (the plan lease, renewed by a heartbeat while held),
+`obs#<target>#<vantage>` (reports), `journal#...` (the engine's journal). Plan writes are
+conditional on the plan being the current one, so a runner that stalled past its lease cannot
+undo its successor's work. MRSC supports no TTL and no transactions: neither is used.
 """
 
 from __future__ import annotations
@@ -32,16 +34,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from regionguard.config import Role
-from regionguard.errors import ProviderError, UnsafeOperation
+from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.ports import LiveState, VantageReport
+from regionguard.providers.aws.clients import NearestReplica, NoReplicaAnswered
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
+from regionguard.providers.aws.errors import describe, error_code
 
 log = logging.getLogger("regionguard.arbiter")
 
 PLAN_LEASE_S = 120.0  # a killed runner's plan is taken over this long after its last renewal
 LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
 CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _condition_failed(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and error_code(exc) == CONDITION_FAILED
 
 
 class ConditionFailed(Exception):
@@ -56,39 +63,23 @@ class DynamoDBStateStore:
         self.table = ctx.names.state_table()
         self.owner = (f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'cli')[-24:]}-"
                       f"{uuid.uuid4().hex[:8]}")
-        self._answered: str | None = None  # the replica that answered last: tried first
+        self.nearest = NearestReplica(ctx.replica_order(), _condition_failed)
 
     # -- calls, nearest replica first ---------------------------------------------------------
 
-    def replicas(self) -> list[str]:
-        """This Region's replica first, unless another one answered since: a replica that
-        timed out once is not made to time out on every call of a failover."""
-        order = self.ctx.replica_order()
-        if self._answered in order and order[0] != self._answered:
-            order.remove(self._answered)
-            order.insert(0, self._answered)
-        return order
-
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        errors = []
-        for region in self.replicas():
+        def call(region: str) -> dict[str, Any]:
             client = self.ctx.clients.get("dynamodb", region)
-            try:
-                result: dict[str, Any] = getattr(client, operation)(TableName=self.table,
-                                                                    **kwargs)
-            except ClientError as exc:
-                if error_code(exc) == CONDITION_FAILED:
-                    self._answered = region
-                    raise ConditionFailed(describe(exc)) from exc
-                errors.append(f"{region}: {describe(exc)}")
-                continue
-            except AWS_ERRORS as exc:
-                errors.append(f"{region}: {describe(exc)}")
-                continue
-            self._answered = region
+            result: dict[str, Any] = getattr(client, operation)(TableName=self.table, **kwargs)
             return result
-        raise ProviderError(f"arbiter {self.table} {operation}: no replica answered "
-                            f"({'; '.join(errors)})")
+
+        try:
+            return self.nearest.call(call)
+        except ClientError as exc:  # an answer: the condition did not hold
+            raise ConditionFailed(describe(exc)) from exc
+        except NoReplicaAnswered as exc:
+            raise ProviderError(f"arbiter {self.table} {operation}: no replica answered "
+                                f"({exc})") from None
 
     def _get(self, key: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._call(
@@ -103,11 +94,12 @@ class DynamoDBStateStore:
             with contextlib.suppress(ConditionFailed):  # another writer created it first
                 self._call("put_item", Item={
                     "pk": {"S": "state"}, "epoch": {"N": "1"}, "roles": {"S": json.dumps(roles)},
-                    "writer": {"S": self.ctx.view.primary.name}},
+                    "writer": {"S": self.ctx.view.primary.name}, "writer_epoch": {"N": "1"}},
                     ConditionExpression="attribute_not_exists(pk)")
             item = self._get("state") or {}
         return {"epoch": int(item["epoch"]["N"]), "roles": json.loads(item["roles"]["S"]),
                 "writer": item.get("writer", {}).get("S", ""),
+                "writer_epoch": int(item.get("writer_epoch", item["epoch"])["N"]),
                 "lease_until": float(item["lease_until"]["N"]) if "lease_until" in item
                 else None,
                 "plan": json.loads(item["plan"]["S"]) if "plan" in item else None}
@@ -127,85 +119,135 @@ class DynamoDBStateStore:
 
     def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
         record = {**plan, "epoch": expected + 1, "status": "running"}
-        try:
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET epoch = :next, #plan = :plan, plan_status = :running",
-                ConditionExpression="epoch = :expected AND (attribute_not_exists(plan_status)"
-                                    " OR plan_status <> :running)",
-                ExpressionAttributeNames={"#plan": "plan"},
-                ExpressionAttributeValues={":next": {"N": str(expected + 1)},
-                                           ":expected": {"N": str(expected)},
-                                           ":plan": {"S": json.dumps(record, default=str)},
-                                           ":running": {"S": "running"}})
-        except ConditionFailed:
-            current = self.read_state()
-            running = current["plan"] or {}
-            if running.get("id") == plan["id"] and running.get("status") == "running":
-                return int(running["epoch"])  # our own claim, replayed (or a retried write)
-            if running.get("status") == "running":
-                raise UnsafeOperation(f"plan {running.get('name')} ({running.get('id')}) is "
-                                      "already running") from None
-            raise UnsafeOperation(f"epoch moved from {expected} to {current['epoch']} while "
-                                  "planning; re-read the state") from None
-        return expected + 1
+        for _ in range(2):  # twice: the first use of a fresh table creates its state item
+            try:
+                self._call(
+                    "update_item", Key={"pk": {"S": "state"}},
+                    UpdateExpression="SET epoch = :next, #plan = :plan, "
+                                     "plan_status = :running, plan_id = :id",
+                    ConditionExpression="epoch = :expected AND (attribute_not_exists("
+                                        "plan_status) OR plan_status <> :running)",
+                    ExpressionAttributeNames={"#plan": "plan"},
+                    ExpressionAttributeValues={":next": {"N": str(expected + 1)},
+                                               ":expected": {"N": str(expected)},
+                                               ":plan": {"S": json.dumps(record, default=str)},
+                                               ":running": {"S": "running"},
+                                               ":id": {"S": str(plan["id"])}})
+            except ConditionFailed:
+                current = self.read_state()
+                running = current["plan"] or {}
+                if running.get("id") == plan["id"] and running.get("status") == "running":
+                    return int(running["epoch"])  # our own claim, replayed (a retried write)
+                if running.get("status") == "running":
+                    raise PlanConflict(f"plan {running.get('name')} ({running.get('id')}) "
+                                       "is already running") from None
+                if current["epoch"] != expected:
+                    raise PlanConflict(f"epoch moved from {expected} to {current['epoch']} "
+                                       "while planning; re-read the state") from None
+                continue
+            return expected + 1
+        raise PlanConflict(f"could not claim epoch {expected + 1}; re-read the state")
 
     def save_plan(self, plan: Mapping[str, Any]) -> None:
-        self._update("SET #plan = :plan, plan_status = :status",
-                     {":plan": {"S": json.dumps(dict(plan), default=str)},
-                      ":status": {"S": str(plan.get("status", "running"))}})
+        """Only the current plan's record, and never back to life once finished: a runner
+        that lost its plan (it stalled past its lease, another took over) cannot undo it."""
+        status = str(plan.get("status", "running"))
+        expected = "done" if status == "done" else "running"
+        self._update_plan("SET #plan = :plan, plan_status = :status", plan["id"], expected,
+                          {":plan": {"S": json.dumps(dict(plan), default=str)},
+                           ":status": {"S": status}})
 
-    def set_roles(self, roles: Mapping[str, Role]) -> None:
+    def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         merged = {**self.read_state()["roles"], **{k: str(v) for k, v in roles.items()}}
-        self._update("SET #roles = :roles", {":roles": {"S": json.dumps(merged)}},
-                     names={"#roles": "roles"})
+        values = {":roles": {"S": json.dumps(merged)}}
+        if plan_id is None:
+            self._call("update_item", Key={"pk": {"S": "state"}},
+                       UpdateExpression="SET #roles = :roles",
+                       ExpressionAttributeNames={"#roles": "roles"},
+                       ExpressionAttributeValues=values)
+            return
+        self._update_plan("SET #roles = :roles", plan_id, "running", values,
+                          {"#roles": "roles"})
 
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
         plan = self.read_state()["plan"] or {}
         if plan.get("id") == plan_id:
             plan["status"] = "done"
-        self._update("SET #plan = :plan, plan_status = :done, #roles = :roles, last_plan = :id",
-                     {":plan": {"S": json.dumps(plan, default=str)}, ":done": {"S": "done"},
-                      ":roles": {"S": json.dumps({k: str(v) for k, v in roles.items()})},
-                      ":id": {"S": plan_id}}, names={"#roles": "roles"})
+        self._update_plan(
+            "SET #plan = :plan, plan_status = :done, #roles = :roles, last_plan = :id",
+            plan_id, "running",
+            {":plan": {"S": json.dumps(plan, default=str)}, ":done": {"S": "done"},
+             ":roles": {"S": json.dumps({k: str(v) for k, v in roles.items()})}},
+            {"#roles": "roles"})
 
-    def revoke_writer(self, region: str) -> float | None:
-        """Take the write lease from `region`: from now on its apps read another writer (or
-        none) and refuse writes within `lease_s`. Returns when the last lease it could hold
-        has run out, with slack for clock rates; a repeat returns the recorded time."""
-        until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
-        try:
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET writer = :none, lease_until = :until",
-                ConditionExpression="writer = :region",
-                ExpressionAttributeValues={":none": {"S": ""}, ":region": {"S": region},
-                                           ":until": {"N": f"{until:.3f}"}})
-        except ConditionFailed:  # already revoked (a resumed fence), or never the writer
-            recorded = self.read_state()["lease_until"]
-            return recorded if recorded is not None else self.ctx.clock.time()
-        return until
-
-    def set_writer(self, region: str, epoch: int) -> None:
-        """Hand the write lease to `region` at `epoch`; refused if the epoch moved on (a newer
-        plan owns the routing now)."""
-        try:
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET writer = :w", ConditionExpression="epoch = :e",
-                ExpressionAttributeValues={":w": {"S": region}, ":e": {"N": str(epoch)}})
-        except ConditionFailed:
-            raise UnsafeOperation(f"not routing writes to {region}: the epoch is no longer "
-                                  f"{epoch}") from None
-
-    def _update(self, expression: str, values: dict[str, Any],
-                names: dict[str, str] | None = None) -> None:
+    def _update_plan(self, expression: str, plan_id: str, status: str,
+                     values: dict[str, Any], names: dict[str, str] | None = None) -> None:
         attr_names = dict(names or {})
         if "#plan" in expression:
             attr_names["#plan"] = "plan"  # PLAN is a DynamoDB reserved word
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": attr_names} if attr_names else {}
-        self._call("update_item", Key={"pk": {"S": "state"}}, UpdateExpression=expression,
-                   ExpressionAttributeValues=values, **kwargs)
+        try:
+            self._call("update_item", Key={"pk": {"S": "state"}}, UpdateExpression=expression,
+                       ConditionExpression="plan_id = :id AND plan_status = :expected",
+                       ExpressionAttributeValues={**values, ":id": {"S": plan_id},
+                                                  ":expected": {"S": status}}, **kwargs)
+        except ConditionFailed:
+            current = self.read_state()["plan"] or {}
+            raise PlanConflict(f"plan {plan_id} is no longer the current plan (the record "
+                               f"is {current.get('id')}, {current.get('status')}); this "
+                               "runner stops") from None
+
+    # -- the write lease ------------------------------------------------------------------
+
+    def revoke_writer(self, region: str) -> float | None:
+        """Take the write lease from `region`; return when the last lease its apps could hold
+        has run out. That time is taken after the arbiter acknowledged the revoke (an app read
+        that saw `region` as writer started before that), plus `lease_s` with slack for clock
+        rates, and recorded (only ever raised): a repeat returns at least the recorded time."""
+        with contextlib.suppress(ConditionFailed):  # already revoked, or never the writer
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
+                UpdateExpression="SET writer = :none, revoked_from = :region",
+                ConditionExpression="writer = :region",
+                ExpressionAttributeValues={":none": {"S": ""}, ":region": {"S": region}})
+        until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
+        try:
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :until",
+                ExpressionAttributeValues={":until": {"N": f"{until:.3f}"}})
+        except ConditionFailed:  # a later time is already recorded: that one holds
+            recorded = self.read_state()["lease_until"]
+            return max(until, recorded or until)
+        return until
+
+    def set_writer(self, region: str, epoch: int) -> None:
+        """Hand the write lease to `region` at `epoch` (the token its apps write with). The
+        arbiter itself refuses while the epoch moved on (a newer plan routes now) or while a
+        revoked writer's lease may still run: the wait in `route` is checked, not trusted.
+        Handing the lease back to the region it was taken from (a swap rolled back before
+        promote) needs no wait: no other region can have written."""
+        now = self.ctx.clock.time()
+        try:
+            self._call(
+                "update_item", Key={"pk": {"S": "state"}},
+                UpdateExpression="SET writer = :w, writer_epoch = :e",
+                ConditionExpression="epoch = :e AND (writer = :w OR (writer = :none AND "
+                                    "(revoked_from = :w OR attribute_not_exists(lease_until) "
+                                    "OR lease_until <= :now)))",
+                ExpressionAttributeValues={":w": {"S": region}, ":e": {"N": str(epoch)},
+                                           ":none": {"S": ""}, ":now": {"N": f"{now:.3f}"}})
+        except ConditionFailed:
+            state = self.read_state()
+            if state["epoch"] != epoch:
+                raise PlanConflict(f"not routing writes to {region}: the epoch is "
+                                   f"{state['epoch']}, not {epoch}") from None
+            raise ProviderError(
+                f"not routing writes to {region} yet: {state['writer'] or 'a revoked writer'} "
+                f"may hold its lease until {state['lease_until']}") from None
+
+    # -- the plan lease -------------------------------------------------------------------
 
     @contextlib.contextmanager
     def plan_lock(self) -> Iterator[bool]:
@@ -222,7 +264,7 @@ class DynamoDBStateStore:
             yield True
         finally:
             stop.set()
-            beat.join(timeout=5)
+            beat.join()  # a renewal in flight ends (bounded by the client's timeouts) first
             with contextlib.suppress(ConditionFailed, ProviderError):
                 self._call("delete_item", Key={"pk": {"S": "lock"}},
                            ConditionExpression="#o = :me",
@@ -243,13 +285,24 @@ class DynamoDBStateStore:
             return False
         return True
 
+    def _renew_lease(self) -> None:
+        """Extend a lease this runner holds (never re-create one it released or lost)."""
+        now = self.ctx.clock.time()
+        self._call("update_item", Key={"pk": {"S": "lock"}},
+                   UpdateExpression="SET expires_at = :until",
+                   ConditionExpression="#o = :me",
+                   ExpressionAttributeNames={"#o": "owner"},
+                   ExpressionAttributeValues={":until": {"N": f"{now + PLAN_LEASE_S:.3f}"},
+                                              ":me": {"S": self.owner}})
+
     def _heartbeat(self, stop: threading.Event) -> None:
         every_real_s = PLAN_LEASE_S / 4 * self.ctx.clock.factor
         while not stop.wait(every_real_s):
             try:
-                if not self._take_lease():
-                    log.error("plan lease lost to another runner")
-                    return
+                self._renew_lease()
+            except ConditionFailed:
+                log.error("plan lease lost to another runner; its plan writes will be refused")
+                return
             except ProviderError as exc:  # keep trying: the lease has slack
                 log.warning("plan lease renewal failed: %s", exc)
 
@@ -268,18 +321,17 @@ class DynamoDBStateStore:
 
     def reports(self, target: str) -> list[VantageReport]:
         keys = [{"pk": {"S": f"obs#{target}#{site}"}} for site in self.ctx.view.sites]
-        errors = []
-        for region in self.replicas():  # batch_get_item names the table per key set
-            try:
-                out = self.ctx.clients.get("dynamodb", region).batch_get_item(
-                    RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
-            except AWS_ERRORS as exc:
-                errors.append(f"{region}: {describe(exc)}")
-                continue
-            self._answered = region
+
+        def batch(region: str) -> list[VantageReport]:  # names the table per key set
+            out = self.ctx.clients.get("dynamodb", region).batch_get_item(
+                RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
             return [_report(i) for i in out.get("Responses", {}).get(self.table, [])]
-        raise ProviderError(f"arbiter {self.table} reports: no replica answered "
-                            f"({'; '.join(errors)})")
+
+        try:
+            return self.nearest.call(batch)
+        except NoReplicaAnswered as exc:
+            raise ProviderError(f"arbiter {self.table} reports: no replica answered "
+                                f"({exc})") from None
 
     # -- journal ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from regionguard.config import Role
-from regionguard.errors import UnsafeOperation
+from regionguard.errors import PlanConflict
 from regionguard.orchestrator.ports import LiveState
 
 STATE_FILE = "state.json"
@@ -106,12 +106,12 @@ class LocalStateStore:
             if running and running.get("status") == "running":
                 if running.get("id") == plan["id"]:
                     return int(running["epoch"])  # our own claim, replayed
-                raise UnsafeOperation(
+                raise PlanConflict(
                     f"plan {running.get('name')} ({running.get('id')}) is already running; "
                     "wait for it or let the controller resume it"
                 )
             if current != expected:
-                raise UnsafeOperation(
+                raise PlanConflict(
                     f"epoch moved from {expected} to {current} while planning; re-read the state"
                 )
             data["epoch"] = current + 1
@@ -124,7 +124,7 @@ class LocalStateStore:
         with self.locked():
             write_json_atomic(self.dir / PLAN_FILE, dict(plan))
 
-    def set_roles(self, roles: Mapping[str, Role]) -> None:
+    def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         with self.update() as data:
             data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
 

@@ -1,0 +1,91 @@
+"""The engine's side of fencing by lease, with fake ports: every plan that moves the writer
+revokes the old writer's lease and routes only once it has run out; a resumed step does not
+get a fresh deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from regionguard.clock import ScaledClock
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.executor import Executor
+
+from .fakes import SimulatedCrash, make_ports
+
+LEASE_WORLD_S = 30.0
+
+
+class LeasedStore:
+    """The local store with a write lease, as the AWS arbiter has one."""
+
+    def __init__(self, inner: Any, clock: ScaledClock, calls: list[tuple[str, float]]) -> None:
+        self.inner, self.clock, self.calls = inner, clock, calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def revoke_writer(self, region: str) -> float:
+        self.calls.append((f"revoke {region}", self.clock.time()))
+        return self.clock.time() + LEASE_WORLD_S
+
+
+def leased(tmp_path: Path) -> tuple[Any, Any, list[tuple[str, float]], ScaledClock]:
+    ports, world = make_ports(tmp_path)
+    clock = ScaledClock.starting_now(0.01)
+    calls: list[tuple[str, float]] = []
+    ports.clock = clock
+    ports.state = LeasedStore(ports.state, clock, calls)
+    original = ports.traffic.route
+
+    def route(table: Any) -> None:
+        calls.append((f"route {table.writer}", clock.time()))
+        original(table)
+
+    ports.traffic.route = route  # type: ignore[method-assign]
+    return ports, world, calls, clock
+
+
+def observation(ports: Any, world: Any) -> plans.Observation:
+    return plans.Observation(ports.state.load(),
+                             {r: ports.database.status(r) for r in world.dbs})
+
+
+def test_failover_routes_writes_only_after_the_old_writers_lease_ran_out(
+        tmp_path: Path) -> None:
+    ports, world, calls, _ = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    routed = next(t for what, t in calls if what == "route west")
+    assert routed - revoked >= LEASE_WORLD_S  # waited out, on the world's clock
+    waits = [e for e in ports.journal.entries() if e["event"] == "lease_wait"]
+    assert waits and waits[0]["seconds"] > 0
+
+
+def test_a_switchover_waits_out_the_lease_too(tmp_path: Path) -> None:
+    ports, world, calls, _ = leased(tmp_path)
+    Executor(ports).run(plans.switchover(ports.topology, observation(ports, world), "west"))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    routed = next(t for what, t in calls if what == "route west")
+    assert routed - revoked >= LEASE_WORLD_S
+
+
+def test_a_resumed_step_keeps_the_deadline_it_started_with(tmp_path: Path) -> None:
+    ports, world, _, clock = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.crash_in = "promote"  # the runner dies inside promote
+    plan = plans.failover(ports.topology, observation(ports, world))
+    with contextlib.suppress(SimulatedCrash):
+        Executor(ports).run(plan)
+    saved = ports.state.load().plan
+    started = saved["step_started_at"]["2:promote"]  # saved before the step ran
+    assert abs(started - clock.time()) < 5
+    time.sleep((plan.steps[2].deadline_s + 1) * clock.factor)  # its deadline passes
+    Executor(ports).run(plans.Plan.from_dict(saved), resume=saved)
+    overrun = [e for e in ports.journal.entries() if e["event"] == "deadline_exceeded"]
+    assert [e["step"] for e in overrun] == ["promote"]  # said out loud, then one more try
+    assert ("deadline_exceeded", {"plan": plan.id, "step": "promote"}) in world.notes
+    assert world.route is not None and world.route.writer == "west"
