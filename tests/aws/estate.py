@@ -4,7 +4,6 @@ engine never edits them."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,11 @@ import boto3
 
 from regionguard.aws_naming import names_for
 from regionguard.config import Topology
+from regionguard.emulated import events
 from regionguard.emulated.estate import EMULATED_AMI
+from regionguard.infra.view import aws_view
+
+from .topologies import topology
 
 ACCOUNT = "123456789012"
 EAST, WEST = "us-east-1", "us-west-2"
@@ -119,32 +122,4 @@ def write_report(estate: Estate, vantage: str, target: str, failures: int, at: f
 def alarm_sns_event(state: str = "ALARM", message_id: str = "b1c9a4e3-6f0d-4c45-9b4e-1d2c3e4f5a6b"
                     ) -> dict[str, Any]:
     """The SNS -> Lambda event CloudWatch produces for an alarm state change (real format)."""
-    message = {
-        "AlarmName": "Orders-Trigger-PrimaryUnhealthy", "AlarmDescription": "primary down",
-        "AWSAccountId": ACCOUNT,
-        "AlarmConfigurationUpdatedTimestamp": "2026-11-23T10:00:00.000+0000",
-        "NewStateValue": state, "NewStateReason": "Threshold Crossed: 1 out of the last 1 "
-        "datapoints [0.0 (23/11/26 10:01:00)] was less than the threshold (1.0).",
-        "StateChangeTime": "2026-11-23T10:02:00.000+0000", "Region": "US East (N. Virginia)",
-        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:Orders-Trigger-PrimaryUnhealthy",
-        "OldStateValue": "OK", "OKActions": [], "AlarmActions": [
-            f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"],
-        "InsufficientDataActions": [],
-        "Trigger": {"MetricName": "HealthCheckStatus", "Namespace": "AWS/Route53",
-                    "StatisticType": "Statistic", "Statistic": "MINIMUM", "Unit": None,
-                    "Dimensions": [{"value": "abcd-1234", "name": "HealthCheckId"}],
-                    "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
-                    "ComparisonOperator": "LessThanThreshold", "Threshold": 1.0,
-                    "TreatMissingData": "breaching", "EvaluateLowSampleCountPercentile": ""},
-    }
-    return {"Records": [{
-        "EventSource": "aws:sns", "EventVersion": "1.0",
-        "EventSubscriptionArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms:"
-                                "0b5a9a4c-1111-2222-3333-444455556666",
-        "Sns": {
-            "Type": "Notification", "MessageId": message_id,
-            "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms",
-            "Subject": f'{state}: "Orders-Trigger-PrimaryUnhealthy" in US East (N. Virginia)',
-            "Message": json.dumps(message), "Timestamp": "2026-11-23T10:02:00.123Z",
-            "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "EXAMPLE",
-            "UnsubscribeUrl": "EXAMPLE", "MessageAttributes": {}}}]}
+    return events.alarm_sns_event(aws_view(topology("pilot-light")), state, message_id)

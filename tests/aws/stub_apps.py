@@ -5,14 +5,15 @@ providers make real requests."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import boto3
+
+from regionguard.emulated.apps import json_http_handler
 
 
 class StubApps:
@@ -49,8 +50,9 @@ class StubApps:
     @contextmanager
     def running(self) -> Iterator[StubApps]:
         for aws_region in self.regions:
-            self.servers[aws_region] = ThreadingHTTPServer(("127.0.0.1", 0),
-                                                           _handler(self, aws_region))
+            self.servers[aws_region] = ThreadingHTTPServer(
+                ("127.0.0.1", 0), json_http_handler(
+                    lambda method, path, _body, r=aws_region: self.answer(r, method, path)))
             threading.Thread(target=self.servers[aws_region].serve_forever, daemon=True).start()
         try:
             yield self
@@ -58,25 +60,3 @@ class StubApps:
             for server in self.servers.values():
                 server.shutdown()
                 server.server_close()
-
-
-def _handler(apps: StubApps, aws_region: str) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            code, body = apps.answer(aws_region, self.command, self.path)
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _serve
-
-    return Handler

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,7 +74,7 @@ class RegionalApp:
         self.db_up = False
         self.db_writable = False
         self._stop = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), json_http_handler(self.answer))
         self.server.daemon_threads = True
 
     @property
@@ -175,7 +176,13 @@ class RegionalApp:
         return 200, {"token": token, "region": name, "epoch": epoch, "served_by": name}
 
 
-def _handler(app: RegionalApp) -> type[BaseHTTPRequestHandler]:
+Answer = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+def json_http_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
+    """A quiet HTTP/1.1 handler that hands (method, path, JSON body) to `answer` and writes
+    its (status, JSON payload) back: each emulated entry point is one of these."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -189,7 +196,8 @@ def _handler(app: RegionalApp) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw else {}
             except json.JSONDecodeError:
                 body = {}
-            code, payload = app.answer(self.command, self.path.split("?")[0], body)
+            code, payload = answer(self.command, self.path.split("?")[0],
+                                   body if isinstance(body, dict) else {})
             data = json.dumps(payload).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
