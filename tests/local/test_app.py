@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,14 +32,24 @@ def order(request_id: str | None = None, **kw: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def east(pg_pair: PgPair) -> Iterator[TestClient]:
-    with TestClient(create_app(AppSettings("east", pg_pair.dsns()))) as client:
+def state_file(tmp_path: Path) -> Path:
+    """The sandbox's state store as the front door was last routed: east writes, epoch 1."""
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"epoch": 1, "route": {"writer": "east", "epoch": 1}}))
+    return path
+
+
+@pytest.fixture
+def east(pg_pair: PgPair, state_file: Path) -> Iterator[TestClient]:
+    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file))
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture
-def west(pg_pair: PgPair) -> Iterator[TestClient]:
-    with TestClient(create_app(AppSettings("west", pg_pair.dsns()))) as client:
+def west(pg_pair: PgPair, state_file: Path) -> Iterator[TestClient]:
+    settings = AppSettings("west", pg_pair.dsns(), state_file=str(state_file))
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
@@ -101,6 +112,24 @@ def test_write_with_a_stale_epoch_is_refused(east: TestClient) -> None:
     ok = east.post("/orders", json=body, headers={"X-Regionguard-Epoch": "1",
                                                    "X-Regionguard-Writer": "east"})
     assert ok.status_code == 201
+
+
+def test_a_write_without_a_token_is_checked_against_the_live_route_never_waved_through(
+        east: TestClient, state_file: Path, pg_pair: PgPair) -> None:
+    """No header: the writer and epoch of the live route, from the state store. A route the
+    database does not hold (a newer epoch elsewhere), or no route at all, is refused."""
+    assert east.post("/orders", json=order()).status_code == 201  # route: east at epoch 1
+    state_file.write_text(json.dumps({"epoch": 2, "route": {"writer": "east", "epoch": 2}}))
+    body = order()
+    refused = east.post("/orders", json=body)
+    assert refused.status_code == 503 and "epoch mismatch" in refused.json()["detail"]
+    state_file.unlink()
+    lost = east.post("/orders", json=order())
+    assert lost.status_code == 503 and "no fencing token" in lost.json()["detail"]
+    for placeholder in ("0", "-1", "x"):  # what a front door without a route sends, or junk
+        answer = east.post("/orders", json=order(), headers={"X-Regionguard-Epoch": placeholder})
+        assert answer.status_code in (400, 503), placeholder
+    assert east.get("/orders", params={"request_id": body["request_id"]}).json()["items"] == []
 
 
 def test_validation_errors_are_422_with_field_paths(east: TestClient) -> None:
@@ -179,8 +208,9 @@ def http_api_v2_event(method: str, path: str, body: dict[str, object] | None = N
     }
 
 
-def test_lambda_handler_serves_the_same_app_for_http_api_v2(pg_pair: PgPair) -> None:
-    handler = build_handler(AppSettings("east", pg_pair.dsns()))
+def test_lambda_handler_serves_the_same_app_for_http_api_v2(pg_pair: PgPair,
+                                                            state_file: Path) -> None:
+    handler = build_handler(AppSettings("east", pg_pair.dsns(), state_file=str(state_file)))
     try:
         _exercise_lambda(handler)
     finally:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -23,6 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from regionguard.app.errors import Unavailable
 from regionguard.app.lease import LeaseGuard
 from regionguard.app.migrate import apply_migrations
+from regionguard.app.route_source import StateFileRoute
 from regionguard.app.settings import AppSettings
 
 log = logging.getLogger("regionguard.app")
@@ -41,6 +43,8 @@ class DatabaseRouter:
                  lease: LeaseGuard | None = None) -> None:
         self.settings = settings
         self.lease = lease  # AWS: writes need this region's confirmed write lease
+        self.route_source = StateFileRoute(Path(settings.state_file)) \
+            if settings.state_file else None
         self.pools: dict[str, ConnectionPool[Conn]] = {
             region: ConnectionPool(
                 dsn,
@@ -150,6 +154,7 @@ class DatabaseRouter:
             lease_epoch = self.lease.require_write()
             yield from self._write_local(lease_epoch)
             return
+        writer_hint, token = self._token(writer_hint, epoch_hint)
         region = self.writer(writer_hint)
         with self._connection(region) as conn:
             try:
@@ -158,15 +163,26 @@ class DatabaseRouter:
                         "SELECT epoch FROM regionguard_epoch WHERE id = 1 FOR SHARE"
                     ).fetchone()
                     epoch = int(row[0]) if row else 0  # type: ignore[call-overload]
-                    if epoch_hint is not None and epoch != epoch_hint:
+                    if epoch != token:
                         self._discovered = None if self._discovered == region else self._discovered
                         raise Unavailable(
-                            f"epoch mismatch: request routed with epoch {epoch_hint}, "
+                            f"epoch mismatch: the write carries epoch {token}, "
                             f"database {region} holds {epoch}"
                         )
                     yield conn, WriteTarget(region, epoch)
             except pg_errors.ReadOnlySqlTransaction:
                 raise Unavailable(f"database {region} is a standby (in recovery)") from None
+
+    def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
+        """The fencing token a write is checked with: the front door's (header), else the
+        live route's from the state store. Never none: a write with no token is refused."""
+        if epoch_hint is not None:
+            return writer_hint, epoch_hint
+        route = self.route_source.current() if self.route_source is not None else None
+        if route is None:
+            raise Unavailable("no fencing token: the write carries no X-Regionguard-Epoch "
+                              "and no live route is known; send writes through the front door")
+        return writer_hint or route.writer, route.epoch
 
     def _write_local(self, epoch: int) -> Iterator[tuple[Conn, WriteTarget]]:
         region = self.settings.region

@@ -63,12 +63,19 @@ def _order(row: tuple[Any, ...]) -> Order:
 
 
 def _epoch(value: str | None) -> int | None:
-    if value is None or value in ("", "0", "-"):
+    """The fencing token of a request: None when absent (the app then takes the live route's
+    from the state store). The front door sends 0 while it has no route: never a pass."""
+    if value is None:
         return None
     try:
-        return int(value)
+        epoch = int(value)
     except ValueError:
-        raise HTTPException(400, f"{EPOCH_HEADER} must be an integer") from None
+        raise HTTPException(400, f"{EPOCH_HEADER} must be a positive integer") from None
+    if epoch < 0:
+        raise HTTPException(400, f"{EPOCH_HEADER} must be a positive integer")
+    if epoch == 0:
+        raise Unavailable("the front door has no route yet (epoch 0); retry shortly")
+    return epoch
 
 
 def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:

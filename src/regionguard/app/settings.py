@@ -22,6 +22,9 @@ class AppSettings:
     arbiter_table: str | None = None
     arbiter_regions: tuple[str, ...] = ()
     lease_s: float = 30.0
+    # the local world: the sandbox's state store, where a write without a fencing token
+    # learns the live route's writer and epoch
+    state_file: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -52,4 +55,5 @@ class AppSettings:
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
+            state_file=env.get("RG_STATE_FILE") or None,
         )

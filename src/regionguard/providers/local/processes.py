@@ -89,6 +89,7 @@ class AppProcesses:
             **os.environ,
             "RG_REGION": region,
             "RG_DSNS": json.dumps(self.dsns),
+            "RG_STATE_FILE": str(self.state_dir / "state.json"),  # the route, for tokenless writes
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [
