@@ -151,6 +151,8 @@ def progress_reporter() -> Callable[[str], None]:
 def up(
     wait: Annotated[float, typer.Option(help="Seconds to wait for app processes to be ready.")]
     = 60.0,
+    plan_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
 ) -> None:
     """Bring the local two-region sandbox up (idempotent: repairs whatever is missing).
 
@@ -159,7 +161,7 @@ def up(
     sb = sandbox()
     report = progress_reporter()
     with out.status("bringing the sandbox up ...", spinner="dots"):
-        url = sb.up(report=report, wait_s=wait)
+        url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
         sb.start_supervisor(ctx_state.config, report)
     out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
 
@@ -168,9 +170,13 @@ def up(
 @one_line_errors
 def down(
     purge: Annotated[bool, typer.Option(help="Also delete the state dir and databases.")] = False,
+    plan_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
 ) -> None:
-    """Stop every process the sandbox started (by pid) and verify none is left."""
-    result = sandbox().down(purge=purge, report=progress_reporter())
+    """Stop every process the sandbox started (by pid) and verify none is left.
+
+    Never in the middle of a plan: a running failover or switchover is waited for."""
+    result = sandbox().down(purge=purge, report=progress_reporter(), plan_wait_s=plan_wait)
     if not result.was_up:
         out.print("nothing is up" + (" (state purged)" if purge else ""))
         return

@@ -49,3 +49,8 @@ class NotAvailable(RegionGuardError):
 class PlanConflict(UnsafeOperation):
     """Another plan holds the epoch, or has replaced this plan's record: this runner must stop
     (an automatic caller simply lets the other plan be)."""
+
+
+class StateError(ProviderError):
+    """The state store cannot be read or written (corrupt, unreadable, disk full). Nothing
+    was changed; the message says which file and what to do."""

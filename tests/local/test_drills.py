@@ -125,8 +125,11 @@ def test_split_brain_checker_fires_on_an_injected_split_brain(config: Path) -> N
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # and a rogue client presenting the zombie's own stale token (epoch 1): the one
+        # combination fencing cannot stop once the old primary runs writable again
         rogue = LoadGenerator(rogue_url, rate=20, workers=1, duration_s=1.5,
-                              write_ratio=1.0).run()
+                              write_ratio=1.0, headers={"X-Regionguard-Epoch": "1",
+                                                        "X-Regionguard-Writer": "east"}).run()
         assert rogue.acked_writes, "the rogue primary accepted no write; nothing injected"
         findings = split_brain(load.stop().acked_writes + rogue.acked_writes, fences)
         assert any("acknowledged by fenced region east" in f for f in findings), findings

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
+from regionguard.providers.local import fault_point
 
 from .sandbox_helpers import cli, region, status, write_topology
 
@@ -139,7 +140,7 @@ def test_switchover_and_back_lose_no_acknowledged_write(config: Path) -> None:
 
 def test_controller_killed_between_promote_and_route_resumes_the_plan(config: Path) -> None:
     state_dir = config.parent / "state"
-    (state_dir / "controller" / "pause-after").write_text("promote")
+    fault_point.arm(state_dir, "promote")  # lapses when this test process exits
     kill_region(config, "east")
     wait_for("the controller to pause after promote",
              lambda: any(e["event"] == "paused" for e in journal(config)))

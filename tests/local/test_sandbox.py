@@ -14,6 +14,7 @@ import pytest
 from regionguard.config import load_topology
 from regionguard.orchestrator.ports import RouteTable
 from regionguard.providers.local.sandbox import Sandbox
+from regionguard.providers.local.state import LocalStateStore
 
 from .sandbox_helpers import all_pids, cli, region, status, write_topology
 
@@ -133,3 +134,19 @@ def test_a_taken_database_port_is_refused_naming_the_holder(config: Path) -> Non
     assert refused.returncode == 1
     assert f"west database: port 127.0.0.1:{west['db']['port']} is taken by pid" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_up_and_down_wait_for_a_running_plan_and_refuse_in_one_line(tmp_path: Path) -> None:
+    """Between fence and promote a repair could restart the fenced primary as primary: `up`
+    and `down` take the plan lock, waiting a bounded time, and say which plan holds it."""
+    config = write_topology(tmp_path)
+    store = LocalStateStore(tmp_path / "state")
+    store.claim_epoch(1, {"id": "failover-held", "name": "failover"})
+    with store.plan_lock() as held:  # the controller is running the plan
+        assert held
+        for command in ("up", "down"):
+            proc = cli(config, command, "--plan-wait", "0.5", check=False)
+            assert proc.returncode == 3, proc.stderr
+            line = proc.stderr.strip()
+            assert "failover-held" in line and "\n" not in line and "Traceback" not in line
+    assert "ports" not in store.read()  # `up` refused before touching anything

@@ -197,12 +197,14 @@ def test_dry_run_description_lists_steps_with_deadlines(tmp_path: Path) -> None:
 
 
 def snap(primary_verdict: Verdict, streaks: dict[str, Streak] | None = None,
-         standby: DbStatus | None = None, degraded: bool = False) -> Snapshot:
+         standby: DbStatus | None = None, degraded_at: int | None = None,
+         standby_streaks: dict[str, Streak] | None = None) -> Snapshot:
     return Snapshot(
-        LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY}),
+        LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY},
+                  sync_degraded_lsn=degraded_at),
         {"east": RegionHealth(verdict=primary_verdict, streaks=streaks or {}),
-         "west": RegionHealth(verdict=Verdict.UP)},
-        standby or DbStatus("west", up=True, in_recovery=True), degraded,
+         "west": RegionHealth(verdict=Verdict.UP, streaks=standby_streaks or {})},
+        standby or DbStatus("west", up=True, in_recovery=True),
     )
 
 

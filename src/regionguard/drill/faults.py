@@ -20,6 +20,7 @@ from typing import Any
 
 from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.journal import Journal
+from regionguard.providers.local import fault_point
 from regionguard.providers.local.sandbox import Sandbox
 
 
@@ -164,9 +165,8 @@ class KillController(Fault):
                    "(the supervisor restarts it and it resumes the plan)")
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        pause = ctx.sandbox.state_dir / "controller" / "pause-after"
         seen = len(ctx.journal.entries())
-        pause.write_text("promote")
+        fault_point.arm(ctx.sandbox.state_dir, "promote")
         killed = kill_region().inject(ctx, region)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -176,11 +176,11 @@ class KillController(Fault):
                     raise ProviderError("controller not running; cannot kill it")
                 return f"{killed}; SIGKILL controller pid {ref.pid} after promote"
             time.sleep(0.02)
-        pause.unlink(missing_ok=True)
+        fault_point.disarm(ctx.sandbox.state_dir)
         raise ProviderError("the controller never reached `promote`; is it running?")
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
-        (ctx.sandbox.state_dir / "controller" / "pause-after").unlink(missing_ok=True)
+        fault_point.disarm(ctx.sandbox.state_dir)
         return None
 
 

@@ -50,8 +50,10 @@ class LoadGenerator:
 
     def __init__(self, url: str, rate: float = 50.0, workers: int = 4,
                  write_ratio: float = 0.7, duration_s: float = 30.0,
-                 timeout_s: float = 1.0, max_requests: int = 1_000_000) -> None:
+                 timeout_s: float = 1.0, max_requests: int = 1_000_000,
+                 headers: dict[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
+        self.headers = dict(headers or {})  # e.g. a client that sends its own (stale) token
         self.rate = rate
         self.workers = workers
         self.write_ratio = write_ratio
@@ -104,7 +106,7 @@ class LoadGenerator:
         deadline = time.monotonic() + self.duration_s
         next_at = time.monotonic() + worker * interval / self.workers
         last_order: int | None = None
-        with httpx.Client(timeout=self.timeout_s) as client:
+        with httpx.Client(timeout=self.timeout_s, headers=self.headers) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 seq = self._next()
                 if seq > self.max_requests:

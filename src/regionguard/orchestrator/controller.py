@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from regionguard.config import Replication, Role, Topology
-from regionguard.errors import RegionGuardError
+from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
@@ -28,6 +28,7 @@ log = logging.getLogger("regionguard.controller")
 
 DB_PROBER = "postgres"
 HTTP_PROBER = "http"
+CAUGHT_UP_BYTES = 1 << 20  # a standby this close streams the rest before sync matters
 
 
 class Action(StrEnum):
@@ -48,10 +49,9 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    live: LiveState
+    live: LiveState  # includes the persisted degrade point: it survives a restart
     health: Mapping[str, RegionHealth]
     standby_db: DbStatus | None
-    sync_degraded: bool
 
 
 def counted_probers(topology: Topology, region: str, role: Role) -> frozenset[str]:
@@ -82,18 +82,21 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
     if (topology.replication is Replication.SYNC
             and topology.failover.sync_standby_lost == "degrade"):
         standby_lost = sh.failing(DB_PROBER, policy.failure_threshold)
-        standby_back = (
-            snap.standby_db is not None and snap.standby_db.up
-            and bool(snap.standby_db.in_recovery)
+        db = snap.standby_db
+        degraded_at = snap.live.sync_degraded_lsn
+        caught_up = (
+            db is not None and db.up and bool(db.in_recovery) and bool(db.streaming)
             and (sh.streaks.get(DB_PROBER) is not None
                  and sh.streaks[DB_PROBER].successes >= policy.recovery_threshold)
+            and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
+            and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
-        if standby_lost and not snap.sync_degraded:
+        if standby_lost and degraded_at is None:
             out.append(Decision(Action.DEGRADE_SYNC, primary,
                                 f"sync standby {standby} lost; writing without it"))
-        elif standby_back and snap.sync_degraded:
+        elif caught_up and degraded_at is not None:
             out.append(Decision(Action.RESTORE_SYNC, primary,
-                                f"sync standby {standby} is back"))
+                                f"sync standby {standby} is back and caught up"))
     return out or [Decision(Action.NONE)]
 
 
@@ -102,7 +105,6 @@ class Controller:
     ports: Ports
     clock_ns: Callable[[], int] = time.monotonic_ns
     health: dict[str, RegionHealth] = field(default_factory=dict)
-    sync_degraded: bool = False
     alerted: set[str] = field(default_factory=set)
     _roles_seen: dict[str, Role] = field(default_factory=dict)
 
@@ -178,7 +180,7 @@ class Controller:
                     self.alerted.discard(region)
             self.health[region] = after
         standby = self.topology.other_region(live.primary)
-        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.sync_degraded)
+        snap = Snapshot(live, dict(self.health), self._poll_standby(standby))
         decisions = decide(self.topology, snap)
         for d in decisions:
             self.act(d, snap)
@@ -204,19 +206,34 @@ class Controller:
             self.health[d.region] = RegionHealth(verdict=self.health[d.region].verdict)
             return
         if d.action in (Action.DEGRADE_SYNC, Action.RESTORE_SYNC) and d.region:
-            standby = self.topology.other_region(d.region)
-            try:
-                p.database.set_sync_standby(
-                    d.region, None if d.action is Action.DEGRADE_SYNC else standby)
-            except RegionGuardError as exc:
-                p.journal.record("sync_change_failed", detail=str(exc))
-                return
-            self.sync_degraded = d.action is Action.DEGRADE_SYNC
-            p.journal.record(d.action.value, region=d.region, detail=d.reason)
-            p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason})
+            self._change_sync(d)
             return
         if d.action is Action.FAILOVER and d.region:
             self._failover(d, snap)
+
+    def _change_sync(self, d: Decision) -> None:
+        """Degrade: record the primary's LSN first (from then on it acknowledges writes its
+        standby may lack), then stop waiting. Restore: wait again, then clear the record."""
+        p = self.ports
+        assert d.region is not None
+        standby = self.topology.other_region(d.region)
+        degrade = d.action is Action.DEGRADE_SYNC
+        try:
+            if degrade:
+                lsn = p.database.status(d.region).lsn
+                if lsn is None:
+                    raise ProviderError(f"{d.region}: no LSN to record; not degrading")
+                p.state.set_sync_degraded(lsn)
+                p.database.set_sync_standby(d.region, None)
+            else:
+                p.database.set_sync_standby(d.region, standby)
+                p.state.set_sync_degraded(None)
+        except RegionGuardError as exc:
+            p.journal.record("sync_change_failed", region=d.region, detail=str(exc))
+            return
+        detail = {"lsn": lsn} if degrade else {}
+        p.journal.record(d.action.value, region=d.region, detail=d.reason, **detail)
+        p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
 
     def _failover(self, d: Decision, snap: Snapshot) -> None:
         p = self.ports
@@ -252,6 +269,15 @@ class Controller:
         if outcome.result is engine.Result.RESUMED:
             self.health = {}
 
+    def _record_error(self, exc: Exception) -> None:
+        log.exception("tick failed unexpectedly")
+        key = f"error:{type(exc).__name__}:{str(exc)[:120]}"
+        if key in self.alerted:
+            return
+        self.alerted.add(key)
+        self.ports.journal.record("controller_error", detail=f"{type(exc).__name__}: {exc}")
+        self.ports.notifier.notify("controller_error", {"error": f"{type(exc).__name__}: {exc}"})
+
     def run_forever(self) -> None:
         interval = self.topology.health.interval_s
         self.ports.journal.record("controller", outcome="started",
@@ -262,6 +288,8 @@ class Controller:
                 self.tick()
             except RegionGuardError as exc:
                 log.warning("tick failed: %s", exc)
+            except Exception as exc:  # a bug or an unforeseen backend error: on the record,
+                self._record_error(exc)  # told once, and the loop goes on (no crash loop)
             next_tick += interval
             delay = next_tick - time.monotonic()
             if delay < 0:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tenacity import (
@@ -27,13 +26,14 @@ from tenacity import (
 )
 
 from regionguard.clock import SYSTEM_CLOCK, Clock
-from regionguard.config import Role, Topology
+from regionguard.config import Replication, Role, Topology
 from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator.journal import Journal, rto_breakdown
 from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
 from regionguard.orchestrator.ports import (
     Compute,
     Database,
+    FaultPoint,
     Notifier,
     Prober,
     RouteTable,
@@ -54,7 +54,7 @@ class Ports:
     notifier: Notifier
     state: StateStore
     journal: Journal
-    pause_file: Path | None = None  # test hook: pause once after the step named in this file
+    fault_point: FaultPoint | None = None  # a drill's injection point (see the local world)
     clock: Clock = SYSTEM_CLOCK
     deadlines: Deadlines = LOCAL_DEADLINES
 
@@ -75,34 +75,65 @@ def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     return f"{step.args['region']}: {st.desired} processes wanted"
 
 
-def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> list[str]:
+def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> tuple[list[str], list[str]]:
     """Revoke `region`'s write lease (where the world has one) and cut its traffic; remember
     until when its apps may still act on a lease they confirmed, for `route` to wait out.
-    Every plan that moves the writer goes through here (failover's fence, a swap's cut)."""
+    Every plan that moves the writer goes through here (failover's fence, a swap's cut).
+
+    The revoke must succeed (it is the fence where there is a lease: ProviderError retries);
+    the cut is attempted and, if the front door cannot be reached, reported rather than
+    raised, so the database can still be fenced. Returns (done, failed)."""
     lease_until = p.state.revoke_writer(region)
+    done: list[str] = []
     if lease_until is not None:
         ctx.scratch["lease_until"] = max(lease_until, float(ctx.scratch.get("lease_until", 0)))
-    p.traffic.cut(region)  # always cut its traffic first, reachable or not
-    return ([] if lease_until is None else
-            [f"write lease revoked (held at most until {lease_until:.1f})"]) + ["traffic cut"]
+        done.append(f"write lease revoked (held at most until {lease_until:.1f})")
+    try:
+        p.traffic.cut(region)
+        done.append("traffic cut")
+    except RegionGuardError as exc:
+        p.journal.record("fence_part_failed", plan=ctx.plan.id, region=region, part="cut",
+                         detail=str(exc))
+        return done, [f"traffic cut failed: {exc}"]
+    return done, []
 
 
 def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    """Each part is attempted whatever the others did: the front door, then the database.
+    Done when writes to `region` are impossible (its database fenced) or only possible under
+    a revoked lease; else ProviderError, retried within the deadline."""
     region = step.args["region"]
-    done = _take_writes_from(p, ctx, region)
-    result = p.database.fence(region)  # best effort: whatever it could not do is journaled
+    done, failed = _take_writes_from(p, ctx, region)
+    result = p.database.fence(region)  # never raises: whatever it could not do is listed
+    ctx.scratch["fence_complete"] = result.complete
     if not result.complete:
         p.journal.record("unfenced", plan=ctx.plan.id, region=region,
                          detail=list(result.unfenced))
-    return "; ".join([*done, *result.actions])
+    if failed and not result.complete and "lease_until" not in ctx.scratch:
+        raise ProviderError(f"{region} not fenced: {'; '.join([*failed, *result.unfenced])}")
+    return "; ".join([*done, *result.actions, *failed])
 
 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    """Never a second writable primary: where no lease fences the old primary, its database
+    must have been fenced, or not answer as a primary, before this one is promoted."""
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
+    source = step.args["source"]
+    if (not planned and not ctx.scratch.get("fence_complete", True)
+            and "lease_until" not in ctx.scratch):
+        old = p.database.status(source)
+        if old.up and not old.in_recovery:
+            raise ProviderError(f"refusing to promote {region}: {source} still answers as a "
+                                "primary and could not be fenced")
     p.database.promote(region, ctx.epoch, remaining, planned=planned)
-    p.state.set_roles({region: Role.PRIMARY, step.args["source"]: Role.STANDBY},
-                      plan_id=ctx.plan.id)
+    p.state.set_roles({region: Role.PRIMARY, source: Role.STANDBY}, plan_id=ctx.plan.id)
+    if p.topology.replication is Replication.SYNC:
+        # the new primary commits alone until a standby rejoins: record where that began
+        lsn = p.database.status(region).lsn
+        p.state.set_sync_degraded(None)
+        if lsn is not None:
+            p.state.set_sync_degraded(lsn)
     return f"{region} promoted, epoch {ctx.epoch}"
 
 
@@ -140,7 +171,8 @@ def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
 
 
 def _cut(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
-    return "; ".join(_take_writes_from(p, ctx, step.args["region"]))
+    done, failed = _take_writes_from(p, ctx, step.args["region"])  # stop_writes follows
+    return "; ".join([*done, *failed])
 
 
 def _stop_writes(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
@@ -160,6 +192,7 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     method = p.database.rebuild_as_standby(region, of, remaining)
     if step.args.get("sync"):
         p.database.set_sync_standby(of, region)
+        p.state.set_sync_degraded(None)  # a sync pair again
     count = int(step.args.get("count", 0))
     p.compute.scale(region, count)
     if count:
@@ -230,6 +263,9 @@ class Executor:
                      source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason)
             if verdict:
                 j.record("verdict", plan=plan.id, **verdict)
+            for warning in plan.warnings:  # what the plan accepts knowingly, on the record
+                j.record("rpo_warning", plan=plan.id, detail=warning)
+                self.ports.notifier.notify("rpo_warning", {"plan": plan.id, "detail": warning})
             done: list[str] = []
             scratch: dict[str, Any] = {}
         else:
@@ -420,10 +456,9 @@ class Executor:
         return completed
 
     def _maybe_pause(self, step_name: str) -> None:
-        """Test hook for crash-resume tests: pause once after the step named in pause_file."""
-        pf = self.ports.pause_file
-        if pf is None or not pf.exists() or pf.read_text().strip() != step_name:
-            return
-        pf.unlink()
-        self.ports.journal.record("paused", step=step_name)
-        self.sleep(3600)
+        """A drill's fault point: hold (bounded, once) right after `step_name` if armed."""
+        point = self.ports.fault_point
+        hold = point.hold_after(step_name) if point is not None else None
+        if hold:
+            self.ports.journal.record("paused", step=step_name, seconds=hold)
+            self.sleep(hold)

@@ -16,6 +16,7 @@ from typing import Any
 
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import UnsafeOperation, UsageError
+from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.ports import DbStatus, LiveState
 
 SWITCHOVER_LAG_TOLERANCE_S = 1.0
@@ -78,6 +79,7 @@ class Plan:
     base_epoch: int
     steps: tuple[Step, ...]
     reason: str = ""
+    warnings: tuple[str, ...] = ()  # what the plan accepts knowingly (an RPO risk): journaled
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,11 +97,13 @@ class Plan:
                              bool(s.get("in_rto", True)), bool(s.get("best_effort", False)))
                         for s in data["steps"]),
             reason=data.get("reason", ""),
+            warnings=tuple(data.get("warnings", ())),
         )
 
     def describe(self) -> list[str]:
         lines = [f"{self.kind.value} {self.source} -> {self.target} "
                  f"(epoch {self.base_epoch} -> {self.base_epoch + 1}): {self.reason}"]
+        lines += [f"  warning: {w}" for w in self.warnings]
         for i, s in enumerate(self.steps, 1):
             args = ", ".join(f"{k}={v}" for k, v in s.args.items())
             lines.append(f"  {i}. {s.name}({args})  deadline {s.deadline_s:g} s"
@@ -176,6 +180,7 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
             f"refusing failover to {target}: last replica lag {tgt.lag_s:.2f} s exceeds "
             f"rpo_target_s = {rpo:g}; wait, or use --force to accept the loss"
         )
+    warnings = _degraded_sync_risk(topology, obs, target, force)
     d = deadlines
     steps = [
         Step("scale", d.scale, {"region": target,
@@ -187,7 +192,29 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
              best_effort=True),
     ]
     return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
-                obs.live.epoch, tuple(steps), reason)
+                obs.live.epoch, tuple(steps), reason, warnings)
+
+
+def _degraded_sync_risk(topology: Topology, obs: Observation, target: str,
+                        force: bool) -> tuple[str, ...]:
+    """Sync replication was degraded at LSN D (the standby was lost, the primary went on
+    alone): writes acknowledged since D may exist on the primary only. A standby that has
+    not replayed past D is refused unless forced; either way the risk is written down."""
+    degraded_at = obs.live.sync_degraded_lsn
+    if topology.replication is not Replication.SYNC or degraded_at is None:
+        return ()
+    replayed = obs.databases[target].lsn
+    behind = replayed is None or replayed < degraded_at
+    if behind and not force:
+        raise UnsafeOperation(
+            f"refusing failover to {target}: synchronous replication was degraded at LSN "
+            f"{format_lsn(degraded_at)} and {target} has replayed only "
+            f"{format_lsn(replayed) if replayed is not None else 'nothing known'}; writes "
+            "acknowledged since may be lost; wait for it, or use --force to accept the loss")
+    return (f"synchronous replication was degraded at LSN {format_lsn(degraded_at)}: writes "
+            f"acknowledged since then may be lost ({target} replayed "
+            f"{format_lsn(replayed) if replayed is not None else 'an unknown LSN'}"
+            f"{', forced' if behind else ''})",)
 
 
 def _switch_steps(topology: Topology, source: str, target: str, d: Deadlines) -> list[Step]:

@@ -99,6 +99,9 @@ class LiveState:
     epoch: int
     roles: Mapping[str, Role]
     plan: Mapping[str, Any] | None = None
+    # the primary stopped waiting for its lost sync standby at this LSN (degrade): writes
+    # acknowledged since then may exist on the primary alone
+    sync_degraded_lsn: int | None = None
 
     @property
     def primary(self) -> str:
@@ -210,6 +213,16 @@ class Notifier(Protocol):
         ...
 
 
+class FaultPoint(Protocol):
+    """A drill's injection point: hold the plan's runner right after a step (for example to
+    kill it between `promote` and `route`). Armed only by a drill, and only while it runs."""
+
+    def hold_after(self, step: str) -> float | None:
+        """Seconds to hold after `step` (once), or None: not armed, or armed by a drill that
+        is gone."""
+        ...
+
+
 class ObservationStore(Protocol):
     """Where vantage points outside a region publish their judgement of it (AWS: the arbiter).
 
@@ -250,6 +263,11 @@ class StateStore(Protocol):
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         """Record live roles (after promote, before the plan finishes). Idempotent; with
         `plan_id`, only while that plan's record is the current one."""
+        ...
+
+    def set_sync_degraded(self, lsn: int | None) -> None:
+        """Record that the primary commits without its sync standby since `lsn` (None: it
+        waits for it again). Survives restarts: failover and restore decide from it."""
         ...
 
     def revoke_writer(self, region: str) -> float | None:

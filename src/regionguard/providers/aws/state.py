@@ -197,6 +197,9 @@ class DynamoDBStateStore:
                                f"is {current.get('id')}, {current.get('status')}); this "
                                "runner stops") from None
 
+    def set_sync_degraded(self, lsn: int | None) -> None:
+        return None  # RDS and Aurora replicate across Regions asynchronously: nothing to record
+
     # -- the write lease ------------------------------------------------------------------
 
     def revoke_writer(self, region: str) -> float | None:

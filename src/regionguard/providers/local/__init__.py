@@ -21,11 +21,14 @@ from regionguard.orchestrator.ports import (
     RouteTable,
     VerifyResult,
 )
+from regionguard.providers.local.boundary import provider_boundary
+from regionguard.providers.local.fault_point import FileFaultPoint
 from regionguard.providers.local.notify import LocalNotifier
 from regionguard.providers.local.probes import HttpProber, PostgresProber
 from regionguard.providers.local.sandbox import Sandbox
 
 
+@provider_boundary
 class LocalDatabase:
     """The Database port over each region's PostgreSQL cluster."""
 
@@ -68,6 +71,7 @@ class LocalDatabase:
         self.sb.cluster(self._state(), primary).set_sync_standby(standby)
 
 
+@provider_boundary
 class LocalCompute:
     """The Compute port over the sandbox's app processes."""
 
@@ -89,6 +93,7 @@ class LocalCompute:
         return ComputeStatus(region, desired=at_least, ready=len(ready))
 
 
+@provider_boundary
 class HAProxyTraffic:
     """The Traffic port over the HAProxy front door."""
 
@@ -127,5 +132,5 @@ def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
         notifier=LocalNotifier(topology.failover.webhook_url),
         state=sandbox.store,
         journal=Journal(FileSink(sandbox.state_dir / "journal.jsonl")),
-        pause_file=sandbox.state_dir / "controller" / "pause-after",
+        fault_point=FileFaultPoint(sandbox.state_dir),
     )

@@ -34,6 +34,7 @@ from regionguard.providers.local.proctrack import ProcessRef, terminate
 from regionguard.providers.local.state import LocalStateStore
 
 Report = Callable[[str], None]
+PLAN_WAIT_S = 60.0  # how long `up`/`down` wait for a running plan before refusing
 
 
 def _quiet(_: str) -> None:
@@ -126,20 +127,28 @@ class Sandbox:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, report: Report = _quiet, wait_s: float = 60.0) -> str:
-        """Bring every piece up, or repair what is missing. Idempotent; returns the URL."""
+    def up(self, report: Report = _quiet, wait_s: float = 60.0,
+           plan_wait_s: float = PLAN_WAIT_S) -> str:
+        """Bring every piece up, or repair what is missing. Idempotent; returns the URL.
+
+        Under the plan lock (a plan running now is waited for, up to PLAN_WAIT_S): repairing
+        while a failover runs could restart the fenced primary as a primary. The state lock
+        is held only while state changes, not while app processes start."""
         pgbin.bin_dir()
         haproxy_binary()
-        with self.store.update() as state:
-            if not state.get("ports"):
-                state.update(self._initial_state())
-                report(f"new sandbox in {self.state_dir}")
-            self._up_databases(state, report)
-            self._up_frontdoor(state, report)
-            self._up_apps(state, report, wait_s)
-            self.frontdoor.route(state, self.route_table(state))
-            report(f"front door routes to {self.primary(state)} at epoch {state['epoch']}")
-            return self.frontdoor.url(state)
+        with self.store.plan_lock_waiting(plan_wait_s, "bring the sandbox up"):
+            with self.store.update() as state:
+                if not state.get("ports"):
+                    state.update(self._initial_state())
+                    report(f"new sandbox in {self.state_dir}")
+                self._up_databases(state, report)
+                self._up_frontdoor(state, report)
+                self._start_apps(state, report)
+            self._await_apps(self.store.read(), report, wait_s)
+            with self.store.update() as state:
+                self.frontdoor.route(state, self.route_table(state))
+                report(f"front door routes to {self.primary(state)} at epoch {state['epoch']}")
+                return self.frontdoor.url(state)
 
     def _up_databases(self, state: dict[str, Any], report: Report) -> None:
         primary_name = self.primary(state)
@@ -171,7 +180,7 @@ class Sandbox:
                    f"({time.monotonic() - started:.1f} s)")
         self._apply_sync(state, report)
 
-    def _apply_sync(self, state: Mapping[str, Any], report: Report) -> None:
+    def _apply_sync(self, state: dict[str, Any], report: Report) -> None:
         if self.topology.replication is not Replication.SYNC:
             return
         clusters = self.clusters(state)
@@ -180,9 +189,13 @@ class Sandbox:
         standby_up = clusters[standby_name].status().up
         if standby_up or self.topology.failover.sync_standby_lost == "block":
             clusters[primary_name].set_sync_standby(standby_name)
+            state.pop("sync_degraded", None)
             report(f"{primary_name}: synchronous replication to {standby_name}")
         else:
+            lsn = clusters[primary_name].status().lsn
             clusters[primary_name].set_sync_standby(None)
+            if lsn is not None:  # recorded, as the controller records a degrade
+                state.setdefault("sync_degraded", {"since_lsn": lsn})
             report(f"{primary_name}: standby down, writing without a sync standby (degrade)")
 
     def _up_frontdoor(self, state: dict[str, Any], report: Report) -> None:
@@ -197,15 +210,18 @@ class Sandbox:
         self.frontdoor.start(state)
         report(f"front door (HAProxy) on {self.frontdoor.url(state)}")
 
-    def _up_apps(self, state: dict[str, Any], report: Report, wait_s: float) -> None:
+    def _start_apps(self, state: dict[str, Any], report: Report) -> None:
         apps = self.apps(state)
-        roles = self.roles(state)
-        for region, role in roles.items():
+        for region, role in self.roles(state).items():
             desired = self.topology.desired_processes(region, role)
             started = apps.scale(state, region, desired, self._port_mover(state))
             self.frontdoor.sync_probe_slots(state, region)
             if started:
                 report(f"{region}: started app processes in slots {started}")
+
+    def _await_apps(self, state: Mapping[str, Any], report: Report, wait_s: float) -> None:
+        apps = self.apps(state)
+        roles = self.roles(state)
         for region, role in roles.items():
             desired = self.topology.desired_processes(region, role)
             if desired:
@@ -236,14 +252,23 @@ class Sandbox:
 
     # -- down -------------------------------------------------------------------------------
 
-    def down(self, purge: bool = False, report: Report = _quiet) -> DownResult:
-        """Stop every process this sandbox started and prove none is left."""
+    def down(self, purge: bool = False, report: Report = _quiet,
+             plan_wait_s: float = PLAN_WAIT_S) -> DownResult:
+        """Stop every process this sandbox started and prove none is left; not in the middle
+        of a plan (waited for, up to PLAN_WAIT_S)."""
         result = DownResult()
         if not self.store.exists():
             result.was_up = False
             if purge:
                 self._purge()
             return result
+        with self.store.plan_lock_waiting(plan_wait_s, "stop the sandbox"):
+            self._down(result, report)
+        if purge:
+            self._purge()
+        return result
+
+    def _down(self, result: DownResult, report: Report) -> None:
         with self.store.update() as state:
             supervisor = state.get("processes", {}).get("supervisor")
             if supervisor:  # first, so it cannot restart the controller behind our back
@@ -267,9 +292,6 @@ class Sandbox:
             result.survivors += [r.pid for r in refs if r.alive()]
             state["processes"] = {"apps": {}}
             self.controller_file.unlink(missing_ok=True)
-        if purge:
-            self._purge()
-        return result
 
     def _recorded_refs(self, state: Mapping[str, Any]) -> list[ProcessRef]:
         procs = state.get("processes", {})

@@ -1,8 +1,12 @@
-"""The local world's StateStore: `state.json` (live roles, epoch, ports, pids) and `plan.json`.
+"""The local world's StateStore: `state.json` (live roles, epoch, ports, pids, the current
+plan's record).
 
-Every read-modify-write happens under an exclusive flock on `state.lock`, and files are replaced
-atomically (write + fsync + rename), so a crash mid-write leaves the previous version. This is the
-compare-and-set the engine's epoch relies on: "set E+1 if still E" is one locked update.
+Every read-modify-write happens under an exclusive flock on `state.lock`, and the file is
+replaced atomically (write + fsync + rename), so a crash mid-write leaves the previous version.
+This is the compare-and-set the engine's epoch relies on: "set E+1 if still E, and record the
+plan" is one locked update of one file, so no crash can leave the epoch and the plan apart.
+A state file that cannot be read or written is a one-line `StateError`, never a traceback, and
+is never "repaired" by guessing: an older epoch must not come back.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from regionguard.config import Role
-from regionguard.errors import PlanConflict
+from regionguard.errors import PlanConflict, StateError, UnsafeOperation
 from regionguard.orchestrator.ports import LiveState
 
 STATE_FILE = "state.json"
-PLAN_FILE = "plan.json"
+PLAN_FILE = "plan.json"  # where versions before 0.2 kept the plan; read once, then moved
 LOCK_FILE = "state.lock"
 PLAN_LOCK_FILE = "plan.lock"
 SCHEMA_VERSION = 1
@@ -57,8 +62,13 @@ class LocalStateStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / LOCK_FILE, "a+") as lock:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.dir / LOCK_FILE, "a+")  # noqa: SIM115 (held across the yield)
+        except OSError as exc:
+            raise StateError(f"cannot lock {self.dir / LOCK_FILE}: {exc.strerror}; check the "
+                             "state dir's permissions and free space") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -67,10 +77,31 @@ class LocalStateStore:
 
     def read(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror}; check its "
+                             "permissions") from None
+        except ValueError as exc:
+            raise StateError(
+                f"{self.path} is not valid JSON ({exc}); nothing was changed. Restore it "
+                "from a backup, or stop everything with `regionguard down --purge` and start "
+                "afresh") from None
+        if not isinstance(data, dict):
+            raise StateError(f"{self.path} holds no state object; restore it from a backup")
+        if "plan" not in data:
+            legacy = self._legacy_plan()
+            if legacy is not None:
+                data["plan"] = legacy
         return data
+
+    def _legacy_plan(self) -> dict[str, Any] | None:
+        try:
+            plan: dict[str, Any] = json.loads((self.dir / PLAN_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return plan
 
     @contextlib.contextmanager
     def update(self) -> Iterator[dict[str, Any]]:
@@ -79,30 +110,34 @@ class LocalStateStore:
             data = self.read()
             yield data
             data["version"] = SCHEMA_VERSION
-            write_json_atomic(self.path, data)
+            try:
+                write_json_atomic(self.path, data)
+            except OSError as exc:
+                raise StateError(f"cannot write {self.path}: {exc.strerror}; nothing was "
+                                 "changed; free space or fix permissions, then retry") from None
+            (self.dir / PLAN_FILE).unlink(missing_ok=True)  # moved into state.json
 
     # -- the StateStore port -----------------------------------------------------------------
 
     def load(self) -> LiveState:
         data = self.read()
         plan = self.read_plan()
+        degraded = data.get("sync_degraded") or {}
         return LiveState(
             epoch=int(data.get("epoch", 1)),
             roles={k: Role(v) for k, v in data.get("roles", {}).items()},
             plan=plan if plan and plan.get("status") == "running" else None,
+            sync_degraded_lsn=int(degraded["since_lsn"]) if "since_lsn" in degraded else None,
         )
 
     def read_plan(self) -> dict[str, Any] | None:
-        try:
-            plan: dict[str, Any] = json.loads((self.dir / PLAN_FILE).read_text())
-        except FileNotFoundError:
-            return None
+        plan: dict[str, Any] | None = self.read().get("plan")
         return plan
 
     def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
         with self.update() as data:
             current = int(data.get("epoch", 1))
-            running = self.read_plan()
+            running = data.get("plan")
             if running and running.get("status") == "running":
                 if running.get("id") == plan["id"]:
                     return int(running["epoch"])  # our own claim, replayed
@@ -114,19 +149,24 @@ class LocalStateStore:
                 raise PlanConflict(
                     f"epoch moved from {expected} to {current} while planning; re-read the state"
                 )
-            data["epoch"] = current + 1
-            write_json_atomic(
-                self.dir / PLAN_FILE, {**plan, "epoch": current + 1, "status": "running"}
-            )
+            data["epoch"] = current + 1  # the epoch and the plan: one atomic write
+            data["plan"] = {**plan, "epoch": current + 1, "status": "running"}
             return current + 1
 
     def save_plan(self, plan: Mapping[str, Any]) -> None:
-        with self.locked():
-            write_json_atomic(self.dir / PLAN_FILE, dict(plan))
+        with self.update() as data:
+            data["plan"] = dict(plan)
 
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         with self.update() as data:
             data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
+
+    def set_sync_degraded(self, lsn: int | None) -> None:
+        with self.update() as data:
+            if lsn is None:
+                data.pop("sync_degraded", None)
+            elif "sync_degraded" not in data:  # the first degrade point is the one that counts
+                data["sync_degraded"] = {"since_lsn": lsn}
 
     def revoke_writer(self, region: str) -> float | None:
         return None  # the front door's `maint` and SIGKILL fence at once; no lease to wait out
@@ -145,11 +185,31 @@ class LocalStateStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def plan_lock_waiting(self, timeout_s: float, doing: str) -> Iterator[None]:
+        """The plan lock for a maintenance command (`up`, `down`): waits up to `timeout_s`
+        for a running plan to end, then refuses in one line naming it. Holding it, no plan
+        can start, and nothing the command does can race one (restart a fenced primary)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.plan_lock() as held:
+                if held:
+                    yield
+                    return
+            if time.monotonic() >= deadline:
+                plan = self.read_plan() or {}
+                what = (f"plan {plan.get('name')} ({plan.get('id')})"
+                        if plan.get("status") == "running" else "another command")
+                raise UnsafeOperation(
+                    f"refusing to {doing}: {what} holds the plan lock after {timeout_s:g} s; "
+                    "wait for it to finish (`regionguard events`), then retry")
+            time.sleep(0.1)
+
     def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
         with self.update() as data:
-            plan = self.read_plan() or {}
+            plan = data.get("plan") or {}
             if plan.get("id") == plan_id:
                 plan["status"] = "done"
-                write_json_atomic(self.dir / PLAN_FILE, plan)
+                data["plan"] = plan
             data["roles"] = {k: str(v) for k, v in roles.items()}
             data["last_plan"] = plan_id

@@ -1,0 +1,78 @@
+"""The local state store under failure: the epoch claim is one atomic write (a crash leaves
+neither half), a corrupt or unwritable state is one clear error and nothing is changed, and a
+backend error inside a local provider reaches the engine as a ProviderError it can retry."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from regionguard.errors import ProviderError, StateError
+from regionguard.providers.local import boundary
+from regionguard.providers.local.state import LocalStateStore
+
+
+def store(tmp_path: Path) -> LocalStateStore:
+    s = LocalStateStore(tmp_path / "state")
+    with s.update() as data:
+        data.update({"epoch": 1, "roles": {"east": "primary", "west": "standby"}})
+    return s
+
+
+def test_the_epoch_and_the_plan_are_claimed_in_one_write(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    s = store(tmp_path)
+    before = s.path.read_text()
+
+    def crash(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)  # the process dies (or the disk fills) mid-claim
+    with pytest.raises(StateError, match="No space left on device; nothing was changed"):
+        s.claim_epoch(1, {"id": "failover-a", "name": "failover"})
+    monkeypatch.undo()
+    assert s.path.read_text() == before  # neither the epoch nor the plan moved
+    assert s.claim_epoch(1, {"id": "failover-a", "name": "failover"}) == 2
+    data = json.loads(s.path.read_text())
+    assert data["epoch"] == 2 and data["plan"]["epoch"] == 2  # together, in one file
+    assert not (s.dir / "plan.json").exists()
+
+
+def test_a_corrupt_state_file_is_one_line_and_is_never_guessed_back(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.path.write_text('{"epoch": 7, "roles": ')  # torn by hand (a crash cannot: atomic replace)
+    for read in (s.load, s.read_plan, lambda: s.claim_epoch(7, {"id": "x"})):
+        with pytest.raises(StateError) as info:
+            read()
+        message = str(info.value)
+        assert "not valid JSON" in message and "\n" not in message
+    assert s.path.read_text() == '{"epoch": 7, "roles": '  # untouched, for a human to fix
+
+
+def test_a_state_dir_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "state"
+    blocked.mkdir()
+    (blocked / "state.lock").mkdir()  # cannot be opened for writing, even by root
+    with pytest.raises(StateError, match=r"cannot lock .*state\.lock"), \
+            LocalStateStore(blocked).update():
+        pass
+
+
+def test_backend_errors_of_local_providers_become_provider_errors() -> None:
+    @boundary.provider_boundary
+    class Flaky:
+        def status(self) -> None:
+            raise psycopg.OperationalError("connection to server at 127.0.0.1 failed\nmore")
+
+        def scale(self) -> None:
+            raise OSError(24, "Too many open files")
+
+    with pytest.raises(ProviderError, match=r"Flaky.status: OperationalError: connection"):
+        Flaky().status()
+    with pytest.raises(ProviderError, match="Too many open files"):
+        Flaky().scale()

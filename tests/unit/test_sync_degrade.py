@@ -1,0 +1,83 @@
+"""Losing the sync standby: `degrade` records where the primary went on alone (its LSN, in the
+state store, so a restarted controller knows), failover refuses a standby that has not
+replayed past that point unless forced (and then says so in the journal), sync comes back only
+once the standby has caught up, and `block` never degrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regionguard.errors import UnsafeOperation
+from regionguard.orchestrator import plans
+from regionguard.orchestrator.controller import Action, Controller
+from regionguard.orchestrator.executor import Executor
+
+from .fakes import ScriptedProber, make_ports, topology
+
+
+def probers(west_db: list[bool]) -> list[ScriptedProber]:
+    return [ScriptedProber("postgres", {"west": west_db}), ScriptedProber("http", {})]
+
+
+def actions(controller: Controller, ticks: int) -> list[Action]:
+    return [d.action for _ in range(ticks) for d in controller.tick()]
+
+
+def test_degrade_is_recorded_with_its_lsn_and_restored_only_once_caught_up_after_a_restart(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path, probers=probers([False] * 4 + [True] * 40))
+    world.dbs["east"]["lsn"] = 500
+    world.dbs["west"]["up"] = False  # the sync standby is lost
+    seen = actions(Controller(ports), 4)
+    assert Action.DEGRADE_SYNC in seen and "set_sync" in world.calls
+    assert ports.state.load().sync_degraded_lsn == 500  # on record, not in memory
+    degrade = next(e for e in ports.journal.entries() if e["event"] == "degrade_sync")
+    assert degrade["lsn"] == 500
+    # the controller restarts; the standby is back but has replayed only up to 400
+    world.dbs["west"].update(up=True, recovery=True, lsn=400, streaming=True)
+    restarted = Controller(ports)
+    assert Action.RESTORE_SYNC not in actions(restarted, 8)
+    assert ports.state.load().sync_degraded_lsn == 500
+    world.dbs["west"]["lsn"] = 520  # caught up past the degrade point
+    assert Action.RESTORE_SYNC in actions(restarted, 3)
+    assert ports.state.load().sync_degraded_lsn is None
+
+
+def test_failover_refuses_a_standby_behind_the_degrade_point_unless_forced(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    ports.state.set_sync_degraded(500)
+    world.dbs["east"]["up"] = False
+    world.dbs["west"]["lsn"] = 450
+    obs = plans.Observation(ports.state.load(),
+                            {r: ports.database.status(r) for r in world.dbs})
+    with pytest.raises(UnsafeOperation, match=r"degraded at LSN 0/1F4 .* replayed only 0/1C2"):
+        plans.failover(ports.topology, obs, primary_confirmed_down=True)  # automatic: refused
+    forced = plans.failover(ports.topology, obs, force=True)
+    assert forced.warnings and "may be lost" in forced.warnings[0]
+    Executor(ports, sleep=lambda _: None).run(forced)
+    warned = [e for e in ports.journal.entries() if e["event"] == "rpo_warning"]
+    assert len(warned) == 1 and "forced" in warned[0]["detail"]
+    assert world.route is not None and world.route.writer == "west"
+
+
+def test_a_standby_past_the_degrade_point_may_take_over_and_the_risk_is_on_record(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    ports.state.set_sync_degraded(500)
+    world.dbs["east"]["up"] = False
+    world.dbs["west"]["lsn"] = 600
+    obs = plans.Observation(ports.state.load(),
+                            {r: ports.database.status(r) for r in world.dbs})
+    plan = plans.failover(ports.topology, obs, primary_confirmed_down=True)
+    assert plan.warnings and "forced" not in plan.warnings[0]
+
+
+def test_block_never_degrades(tmp_path: Path) -> None:
+    topo = topology(failover={"sync_standby_lost": "block"})
+    ports, world = make_ports(tmp_path, topo=topo, probers=probers([False] * 10))
+    world.dbs["west"]["up"] = False
+    assert Action.DEGRADE_SYNC not in actions(Controller(ports), 8)
+    assert "set_sync" not in world.calls and ports.state.load().sync_degraded_lsn is None
