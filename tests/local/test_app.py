@@ -132,6 +132,20 @@ def test_a_write_without_a_token_is_checked_against_the_live_route_never_waved_t
     assert east.get("/orders", params={"request_id": body["request_id"]}).json()["items"] == []
 
 
+def test_bad_input_found_by_fuzzing_is_a_4xx_naming_the_field(east: TestClient) -> None:
+    nul = east.post("/orders", json={**order(), "customer": "a\x00b"})
+    assert nul.status_code == 422
+    assert [e["loc"] for e in nul.json()["detail"]] == [["body", "customer"]]
+    canary = east.post("/_regionguard/canary", json={"token": "t\x00"},
+                       headers={"X-Regionguard-Epoch": "null", "X-Regionguard-Writer": "eAV5"})
+    assert 400 <= canary.status_code < 500
+    huge = east.post("/orders", content=b"x" * 20_000,
+                     headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and "16384 bytes" in huge.json()["detail"]
+    big_epoch = east.post("/orders", json=order(), headers={"X-Regionguard-Epoch": "9" * 30})
+    assert big_epoch.status_code == 400
+
+
 def test_validation_errors_are_422_with_field_paths(east: TestClient) -> None:
     response = east.post("/orders", json={"request_id": "", "customer": "x", "quantity": 0})
     assert response.status_code == 422

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 from regionguard.app.db import DatabaseRouter
 from regionguard.app.errors import Unavailable
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
+from regionguard.app.limits import BodyCap
 from regionguard.app.settings import AppSettings
 from regionguard.clock import clock_from_env
 
@@ -29,10 +31,18 @@ WRITER_HEADER = "X-Regionguard-Writer"
 ORDER_COLUMNS = "id, request_id, customer, item, quantity, region, served_by, epoch, created_at"
 
 
+MAX_BODY_BYTES = 16 * 1024  # an order or a canary is a few hundred bytes
+MAX_EPOCH = 2**63 - 1  # the database's bigint
+TOKEN_PATTERN = r"^[A-Za-z0-9._:-]+$"
+# PostgreSQL text cannot hold NUL, and no field of ours needs control characters
+NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$"
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROLS)]
+
+
 class OrderIn(BaseModel):
-    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    customer: str = Field(min_length=1, max_length=200)
-    item: str = Field(min_length=1, max_length=200)
+    request_id: str = Field(min_length=1, max_length=128, pattern=TOKEN_PATTERN)
+    customer: Text
+    item: Text
     quantity: int = Field(1, ge=1, le=1_000_000)
 
 
@@ -54,7 +64,7 @@ class OrderPage(BaseModel):
 
 
 class CanaryIn(BaseModel):
-    token: str = Field(min_length=1, max_length=128)
+    token: str = Field(min_length=1, max_length=128, pattern=TOKEN_PATTERN)
 
 
 def _order(row: tuple[Any, ...]) -> Order:
@@ -71,7 +81,7 @@ def _epoch(value: str | None) -> int | None:
         epoch = int(value)
     except ValueError:
         raise HTTPException(400, f"{EPOCH_HEADER} must be a positive integer") from None
-    if epoch < 0:
+    if epoch < 0 or epoch > MAX_EPOCH:
         raise HTTPException(400, f"{EPOCH_HEADER} must be a positive integer")
     if epoch == 0:
         raise Unavailable("the front door has no route yet (epoch 0); retry shortly")
@@ -105,6 +115,14 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     app = FastAPI(title="regionguard workload (orders)", version="1", lifespan=lifespan)
     app.state.router = router
     app.state.settings = settings
+
+    app.add_middleware(BodyCap, limit=MAX_BODY_BYTES)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        """A value the database cannot store is bad input (400), never a server error."""
+        first = (str(exc).strip().splitlines() or ["invalid value"])[0]
+        return JSONResponse({"detail": f"invalid value: {first}"}, status_code=400)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
