@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -102,6 +103,15 @@ def one_line_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback only when asked for
+            if os.environ.get("RG_DEBUG"):
+                raise
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug; rerun "
+                      "with RG_DEBUG=1 for the traceback and report it)", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -248,7 +258,17 @@ def engine_ports() -> Ports:
         except ImportError:
             raise NotAvailable("the aws extra is missing: pip install 'regionguard[aws]'") from None
         return aws_ports(topology())
-    return build_ports(topology())
+    return local_ports()
+
+
+def local_ports() -> Ports:
+    """The local world's ports, for a sandbox that exists (else exit 4 saying how to start)."""
+    topo = topology()
+    ports = build_ports(topo)
+    if not ports.state.load().roles:
+        raise NotAvailable(f"no sandbox in {topo.state_dir.absolute()}; start one with "
+                           "`regionguard up`")
+    return ports
 
 
 def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool) -> None:
@@ -317,7 +337,7 @@ def switchover(
 @one_line_errors
 def failback(dry_run: DryRun = False, yes: Yes = False) -> None:
     """Rebuild the home primary as a standby (pg_rewind or copy), then switch back to it."""
-    _drive(build_ports(topology()), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
+    _drive(local_ports(), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
 
 
 @app.command()
