@@ -39,9 +39,13 @@ def state_file(tmp_path: Path) -> Path:
     return path
 
 
+ADMIN = {"Authorization": "Bearer s3cret-admin-token"}
+
+
 @pytest.fixture
 def east(pg_pair: PgPair, state_file: Path) -> Iterator[TestClient]:
-    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file))
+    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file),
+                           admin_token="s3cret-admin-token")
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -146,6 +150,21 @@ def test_bad_input_found_by_fuzzing_is_a_4xx_naming_the_field(east: TestClient) 
     assert big_epoch.status_code == 400
 
 
+def test_the_canary_and_delete_need_the_admin_credential_and_are_off_without_one(
+        east: TestClient, pg_pair: PgPair, state_file: Path) -> None:
+    wrong = {"Authorization": "Bearer guessed"}
+    assert east.post("/_regionguard/canary", json={"token": "c1"}).status_code == 401
+    assert east.post("/_regionguard/canary", json={"token": "c1"},
+                     headers=wrong).status_code == 401
+    ok = east.post("/_regionguard/canary", json={"token": "c1"}, headers=ADMIN)
+    assert ok.status_code == 200 and ok.json()["region"] == "east"
+    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file))
+    with TestClient(create_app(settings)) as unconfigured:
+        off = unconfigured.post("/_regionguard/canary", json={"token": "c2"}, headers=ADMIN)
+        assert off.status_code == 403 and "disabled" in off.json()["detail"]
+        assert unconfigured.delete("/orders/1", headers=ADMIN).status_code == 403
+
+
 def test_validation_errors_are_422_with_field_paths(east: TestClient) -> None:
     response = east.post("/orders", json={"request_id": "", "customer": "x", "quantity": 0})
     assert response.status_code == 422
@@ -162,9 +181,11 @@ def test_list_pages_by_id_and_delete(east: TestClient) -> None:
     assert page["next_after"] == ids[1]
     rest = east.get("/orders", params={"after": page["next_after"], "limit": 2}).json()
     assert rest["items"][0]["id"] == ids[2]
-    assert east.delete(f"/orders/{ids[0]}").status_code == 204
+    assert east.delete(f"/orders/{ids[0]}").status_code == 401  # not without the credential
+    assert east.get(f"/orders/{ids[0]}").status_code == 200  # and nothing was deleted
+    assert east.delete(f"/orders/{ids[0]}", headers=ADMIN).status_code == 204
     assert east.get(f"/orders/{ids[0]}").status_code == 404
-    assert east.delete(f"/orders/{ids[0]}").status_code == 404
+    assert east.delete(f"/orders/{ids[0]}", headers=ADMIN).status_code == 404
 
 
 def test_health_endpoints_and_openapi(east: TestClient) -> None:

@@ -69,10 +69,9 @@ def kill_region(config: Path, name: str) -> list[int]:
 
 
 def missing_acked(config: Path, region_name: str, load: LoadResult) -> list[str]:
-    port = region(status(config), region_name)["db"]["port"]
+    dsn = region(status(config), region_name)["db"]["dsn"]
     acked = [r.request_id for r in load.acked_writes]
-    with psycopg.connect(f"host=127.0.0.1 port={port} dbname=orders user=postgres",
-                         connect_timeout=3) as conn:
+    with psycopg.connect(dsn, connect_timeout=3) as conn:
         found = {row[0] for row in conn.execute(
             "SELECT request_id FROM orders WHERE request_id = ANY(%s)", (acked,))}
     return [rid for rid in acked if rid not in found]

@@ -3,6 +3,10 @@ standby, scale, route, down — each step a new process, as an operator in a new
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 
 from regionguard.config import load_topology
 from regionguard.orchestrator.ports import RouteTable
+from regionguard.providers.local import pgbin
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.state import LocalStateStore
 
@@ -49,8 +54,7 @@ def test_up_write_read_on_standby_route_and_down_leaves_nothing(config: Path) ->
     order = created.json()
     assert order["region"] == "east" and order["epoch"] == 1
     # sync replication (remote_apply): the acknowledged row is on the standby already
-    with psycopg.connect(f"host=127.0.0.1 port={west['db']['port']} dbname=orders "
-                         "user=postgres", connect_timeout=3) as conn:
+    with psycopg.connect(west["db"]["dsn"], connect_timeout=3) as conn:
         row = conn.execute("SELECT pg_is_in_recovery(), request_id FROM orders WHERE id = %s",
                            (order["id"],)).fetchone()
     assert row == (True, "sandbox-1")
@@ -150,3 +154,37 @@ def test_up_and_down_wait_for_a_running_plan_and_refuse_in_one_line(tmp_path: Pa
             line = proc.stderr.strip()
             assert "failover-held" in line and "\n" not in line and "Traceback" not in line
     assert "ports" not in store.read()  # `up` refused before touching anything
+
+
+def test_the_front_doors_admin_socket_is_a_private_unix_socket(config: Path) -> None:
+    cli(config, "up")
+    sandbox = Sandbox(load_topology(config))
+    sock = sandbox.frontdoor.admin_socket
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600  # no other local user may `set map`
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert "Name: HAProxy" in sandbox.frontdoor.runtime(sandbox.store.read(), "show info")
+    assert "admin" not in sandbox.store.read()["ports"]  # no TCP admin port any more
+
+
+def test_a_planted_data_dir_is_refused_in_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the data root below /var/tmp is used only when running as root")
+    config = write_topology(tmp_path)
+    planted = pgbin.data_root(tmp_path / "state")
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to("/etc")  # another user got there first
+    try:
+        proc = cli(config, "up", check=False)
+        assert proc.returncode == 1 and "is a symlink" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        planted.unlink()
+    planted.mkdir()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.chown(planted, nobody, nobody)  # a real directory, but someone else's
+    try:
+        proc = cli(config, "up", check=False)
+        assert proc.returncode == 1 and f"owned by uid {nobody}" in proc.stderr
+    finally:
+        shutil.rmtree(planted)

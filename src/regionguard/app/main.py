@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
@@ -18,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from regionguard.app import admin
 from regionguard.app.db import DatabaseRouter
 from regionguard.app.errors import Unavailable
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
@@ -117,6 +119,10 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     app.state.settings = settings
 
     app.add_middleware(BodyCap, limit=MAX_BODY_BYTES)
+
+    def admin_token() -> str | None:  # read each time: the sandbox may create it after start
+        return settings.admin_token or admin.read_token(
+            Path(settings.admin_token_file) if settings.admin_token_file else None)
 
     @app.exception_handler(psycopg.DataError)
     async def _bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -222,7 +228,10 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         order_id: int,
         x_regionguard_epoch: Annotated[str | None, Header()] = None,
         x_regionguard_writer: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
+        """Needs the admin credential: deleting is for the operator."""
+        admin.require(authorization, admin_token(), "deleting an order")
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, _):
             cur = conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
         if cur.rowcount == 0:
@@ -234,8 +243,11 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         body: CanaryIn,
         x_regionguard_epoch: Annotated[str | None, Header()] = None,
         x_regionguard_writer: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, object]:
-        """The engine's `verify`: a real write and read-back, in a table of its own."""
+        """The engine's `verify`: a real write and read-back, in a table of its own. Needs
+        the admin credential."""
+        admin.require(authorization, admin_token(), "the canary")
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
             conn.execute(
                 "INSERT INTO regionguard_canary (token, region, epoch) VALUES (%s, %s, %s)"

@@ -25,6 +25,9 @@ class AppSettings:
     # the local world: the sandbox's state store, where a write without a fencing token
     # learns the live route's writer and epoch
     state_file: str | None = None
+    # the credential for DELETE and the canary (app/admin.py): a file, or the token itself
+    admin_token_file: str | None = None
+    admin_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -56,4 +59,6 @@ class AppSettings:
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
             state_file=env.get("RG_STATE_FILE") or None,
+            admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
+            admin_token=env.get("RG_ADMIN_TOKEN") or None,
         )

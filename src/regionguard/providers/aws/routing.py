@@ -18,12 +18,14 @@ plan is verified against the world, not against memory.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
 
 import httpx
 
+from regionguard.app import admin
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.state import DynamoDBStateStore
@@ -55,8 +57,10 @@ class ArbiterRouting:
             return VerifyResult(False, None, None, 0.0, "no region holds the write lease")
         base = self.ctx.app_url(writer)
         budget = max(1.0, timeout_s * self.ctx.clock.factor)
+        credential = os.environ.get("RG_ADMIN_TOKEN")  # the canary needs the admin credential
         try:
-            with httpx.Client(timeout=budget) as http:
+            with httpx.Client(timeout=budget,
+                              headers=admin.bearer(credential) if credential else None) as http:
                 health = http.get(f"{base}/health/route")
                 if health.status_code != 200:
                     return VerifyResult(False, writer, None, time.monotonic() - started,

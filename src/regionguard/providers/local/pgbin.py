@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from regionguard.errors import NotAvailable, ProviderError
+from regionguard.providers.local.private import checked_dir
 
 INSTALL_HINT = "install it with `apt-get install postgresql` (or run `make run`, which does)"
 VAR_ROOT = Path("/var/tmp/regionguard")
@@ -68,15 +69,25 @@ def pg_user() -> PgUser:
 
 
 def data_root(state_dir: Path) -> Path:
-    """Where a sandbox's PostgreSQL files live: the state dir, or a reachable dir when root."""
-    if pg_user().name is None:
+    """Where a sandbox's PostgreSQL files live: the state dir, or a reachable dir when root.
+
+    Below /var/tmp (writable by everyone) nothing is trusted: the root and this sandbox's dir
+    must be real directories owned by root (or, for the sandbox's, the postgres user)."""
+    user = pg_user()
+    if user.name is None:
         return state_dir.resolve()
     digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-    return VAR_ROOT / digest
+    root = VAR_ROOT / digest
+    if VAR_ROOT.exists() or VAR_ROOT.is_symlink():
+        checked_dir(VAR_ROOT, [0])
+    if root.exists() or root.is_symlink():
+        checked_dir(root, [0, user.uid])
+    return root
 
 
-def make_pg_dir(path: Path) -> Path:
-    """Create `path` (and parents below VAR_ROOT) owned by the PostgreSQL user."""
+def make_pg_dir(path: Path, mode: int | None = None) -> Path:
+    """Create `path` (and parents below VAR_ROOT) owned by the PostgreSQL user; `mode`, when
+    given, is set on `path` itself (0700 for the unix-socket dir: the socket is trusted)."""
     user = pg_user()
     if user.name is not None:
         VAR_ROOT.mkdir(mode=0o755, exist_ok=True)
@@ -87,6 +98,8 @@ def make_pg_dir(path: Path) -> Path:
             if part == VAR_ROOT or VAR_ROOT not in part.parents:
                 break
             os.chown(part, user.uid, user.gid)
+    if mode is not None:
+        os.chmod(path, mode)
     return path
 
 

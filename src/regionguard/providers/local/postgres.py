@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import time
@@ -28,6 +29,12 @@ from regionguard.providers.local.proctrack import kill, wait_dead
 
 CONF_FILE = "regionguard.conf"
 AUTO_CONF = "postgresql.auto.conf"
+HBA = """# written by regionguard: over TCP, the sandbox's password (scram-sha-256); the unix
+# socket lives in a 0700 directory of the PostgreSQL user and is trusted
+local   all          all                     trust
+host    all          all   127.0.0.0/8       scram-sha-256
+host    replication  all   127.0.0.0/8       scram-sha-256
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +59,20 @@ class PostgresCluster:
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
+    @property
+    def passfile(self) -> Path:
+        """The sandbox's password file (pgpass format, 0600, readable by the PostgreSQL
+        user for the tools and the standby's WAL receiver). Over TCP every connection
+        authenticates with scram-sha-256; the unix socket (a 0700 directory) is local only."""
+        return self.root.parent / "pgpass"
+
     def dsn(self, dbname: str | None = None, **extra: str | int) -> str:
         params: dict[str, str | int] = {
             "host": self.address,
             "port": self.port,
             "dbname": dbname or self.dbname,
             "user": "postgres",
+            "passfile": str(self.passfile),
             "application_name": "regionguard",
             **extra,
         }
@@ -65,7 +80,7 @@ class PostgresCluster:
 
     def replication_conninfo(self, application_name: str) -> str:
         return (
-            f"host={self.address} port={self.port} user=postgres "
+            f"host={self.address} port={self.port} user=postgres passfile={self.passfile} "
             f"application_name={application_name} connect_timeout=2"
         )
 
@@ -78,16 +93,27 @@ class PostgresCluster:
         """initdb (copied from a per-machine template), configure, start, create the database."""
         if not self.exists():
             pgbin.make_pg_dir(self.root)
-            pgbin.make_pg_dir(self.socket_dir)
+            pgbin.make_pg_dir(self.socket_dir, 0o700)
             _copy_template(self.data_dir)
+            _write_as_pg(self.data_dir / "pg_hba.conf", HBA)
         self.write_config()
         self.start()
+        self._set_password()
         with self.connect("postgres", autocommit=True) as conn:
             found = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)
             ).fetchone()
             if not found:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
+
+    def _set_password(self) -> None:
+        """The sandbox's password for `postgres` (created once, kept in the passfile), set
+        over the unix socket, the one way in that needs none."""
+        password = _ensure_passfile(self.passfile)
+        with psycopg.connect(host=str(self.socket_dir), port=self.port, user="postgres",
+                             dbname="postgres", autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(
+                sql.Literal(password)))
 
     def create_standby(self, primary: PostgresCluster, timeout_s: float = 120.0) -> None:
         """A streaming hot standby of `primary` by pg_basebackup; idempotent."""
@@ -106,7 +132,7 @@ class PostgresCluster:
 
     def _basebackup(self, primary: PostgresCluster, timeout_s: float) -> None:
         pgbin.make_pg_dir(self.root)
-        pgbin.make_pg_dir(self.socket_dir)
+        pgbin.make_pg_dir(self.socket_dir, 0o700)
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
         pgbin.run(
@@ -209,7 +235,7 @@ class PostgresCluster:
             return
         if not self.exists():
             raise NotAvailable(f"{self.name}: no database at {self.data_dir}; run `regionguard up`")
-        pgbin.make_pg_dir(self.socket_dir)
+        pgbin.make_pg_dir(self.socket_dir, 0o700)
         stale = self.data_dir / "postmaster.pid"
         if stale.exists() and not self.processes():
             stale.unlink()  # a SIGKILLed postmaster leaves its pid file behind
@@ -467,6 +493,17 @@ class PostgresCluster:
         self.stop("immediate", 5)
         if self.root.exists():
             shutil.rmtree(self.root)
+
+
+def _ensure_passfile(path: Path) -> str:
+    """The password in `path` (pgpass format), generated once; the file is 0600 and owned by
+    the PostgreSQL user (root, the CLI's user, reads it anyway)."""
+    if path.exists():
+        line = path.read_text().strip().splitlines()[0]
+        return line.rsplit(":", 1)[1]
+    password = secrets.token_urlsafe(24)  # no ':' or '\\' to escape in pgpass
+    _write_as_pg(path, f"*:*:*:postgres:{password}\n")
+    return password
 
 
 def _write_as_pg(path: Path, text: str) -> None:

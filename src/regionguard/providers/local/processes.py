@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from regionguard.app import admin
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
 from regionguard.providers.local.netutil import free_port, port_is_free
@@ -90,6 +91,7 @@ class AppProcesses:
             "RG_REGION": region,
             "RG_DSNS": json.dumps(self.dsns),
             "RG_STATE_FILE": str(self.state_dir / "state.json"),  # the route, for tokenless writes
+            "RG_ADMIN_TOKEN_FILE": str(self.state_dir / "secrets" / admin.TOKEN_FILE),
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [

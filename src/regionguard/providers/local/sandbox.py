@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import ConfigError, NotAvailable, ProviderError
@@ -29,6 +30,7 @@ from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
 from regionguard.providers.local.netutil import free_port, require_free
 from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.private import runtime_dir
 from regionguard.providers.local.processes import AppProcesses
 from regionguard.providers.local.proctrack import ProcessRef, terminate
 from regionguard.providers.local.state import LocalStateStore
@@ -121,7 +123,7 @@ class Sandbox:
             "app": self.topology.app,
             "epoch": 1,
             "roles": {n: s.home_role.value for n, s in self.topology.regions.items()},
-            "ports": {"frontdoor": port(front), "admin": port("127.0.0.1"), "regions": regions},
+            "ports": {"frontdoor": port(front), "regions": regions},
             "processes": {"apps": {}},
         }
 
@@ -137,6 +139,7 @@ class Sandbox:
         pgbin.bin_dir()
         haproxy_binary()
         with self.store.plan_lock_waiting(plan_wait_s, "bring the sandbox up"):
+            admin.ensure_token(self.state_dir / "secrets")  # for DELETE and the canary
             with self.store.update() as state:
                 if not state.get("ports"):
                     state.update(self._initial_state())
@@ -206,7 +209,6 @@ class Sandbox:
         state.setdefault("route", {})
         front = self.topology.regions[self.topology.home_primary].local.address
         require_free(front, state["ports"]["frontdoor"], "front door")
-        require_free("127.0.0.1", state["ports"]["admin"], "front door admin socket")
         self.frontdoor.start(state)
         report(f"front door (HAProxy) on {self.frontdoor.url(state)}")
 
@@ -347,6 +349,7 @@ class Sandbox:
         )
 
     def _purge(self) -> None:
+        shutil.rmtree(runtime_dir(self.state_dir), ignore_errors=True)
         root = pgbin.data_root(self.state_dir)
         if root != self.state_dir and root.exists():
             shutil.rmtree(root)
@@ -408,6 +411,7 @@ class Sandbox:
                         "up": dbs[r].up,
                         "in_recovery": dbs[r].in_recovery,
                         "port": dbs[r].port,
+                        "dsn": clusters[r].dsn(),
                         "pids": list(dbs[r].pids),
                         "lsn": format_lsn(dbs[r].lsn),
                         "lag_bytes": dbs[r].lag_bytes,
