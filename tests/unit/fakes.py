@@ -43,6 +43,8 @@ class World:
     })
     apps: dict[str, int] = field(default_factory=lambda: {"east": 2, "west": 0})
     route: RouteTable | None = None
+    # every route set, with the epoch its writer's database held then
+    routes: list[tuple[RouteTable, int | None]] = field(default_factory=list)
     cut: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)  # step -> times to raise ProviderError
@@ -122,6 +124,8 @@ class FakeCompute:
 
     def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
         self.w._call("await_ready")
+        if not self.w.dbs[region]["up"]:
+            raise ProviderError(f"{region}: apps not ready: their database is down")
         if self.w.apps[region] < at_least:
             raise ProviderError("not enough processes")
         return ComputeStatus(region, self.w.apps[region], self.w.apps[region])
@@ -138,6 +142,8 @@ class FakeTraffic:
     def route(self, table: RouteTable) -> None:
         self.w._call("route")
         self.w.route = table
+        writer = self.w.dbs.get(table.writer or "")
+        self.w.routes.append((table, writer["epoch"] if writer and writer["up"] else None))
         self.w.cut -= {r for r, wgt in table.weights.items() if wgt > 0}
 
     def shares(self) -> dict[str, float]:

@@ -70,3 +70,83 @@ def test_fencing_reaches_the_database_when_the_front_door_is_unreachable(
     assert world.writable() == ["west"]
     epochs = {e.get("epoch") for e in ports.journal.entries() if e["event"] == "plan"}
     assert epochs == {2}  # one plan, one epoch: retries of a step never burn epochs
+
+
+def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second fault: the region promoted a moment ago loses its database before the apps
+    are ready. The old region is dead and fenced, so nothing can fail over; resuming must
+    restart the new primary (promote again, idempotent), not retry `await_ready` for ever."""
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    plan = failover(ports, world, await_ready=0.01)
+    real_promote = FakeDatabase.promote
+    crashed: list[str] = []
+
+    def promote_then_crash(self, region, epoch, timeout_s, planned=False):  # type: ignore[no-untyped-def]
+        real_promote(self, region, epoch, timeout_s, planned)
+        if not crashed:
+            crashed.append(region)
+            world.dbs[region]["up"] = False  # SIGKILL right after the promote
+
+    monkeypatch.setattr(FakeDatabase, "promote", promote_then_crash)
+    with pytest.raises(PlanInterrupted):
+        Executor(ports, sleep=lambda _: None).run(plan)
+    saved = ports.state.load().plan
+    assert saved is not None and "2:promote" in saved["done"] and not world.dbs["west"]["up"]
+    Executor(ports, sleep=lambda _: None).run(plans.Plan.from_dict(saved), resume=saved)
+    assert world.writable() == ["west"] and ports.state.load().plan is None
+    reasserts = [e for e in ports.journal.entries() if e["event"] == "reassert"]
+    assert [e["outcome"] for e in reasserts] == ["started", "done"]
+
+
+def test_a_resume_that_fails_backs_off_so_the_plan_lock_is_free_for_repairs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ports, _ = make_ports(tmp_path)
+    with ports.state.update() as data:  # type: ignore[attr-defined]
+        data["plan"] = {"id": "failover-x", "status": "running", "epoch": 2}
+    now = [0]
+    calls: list[str] = []
+
+    def failing_drive(_ports, _request):  # type: ignore[no-untyped-def]
+        calls.append("drive")
+        raise PlanFailed("await_ready: west: apps not ready")
+
+    monkeypatch.setattr("regionguard.orchestrator.engine.drive", failing_drive)
+    controller = Controller(ports, clock_ns=lambda: now[0])
+    controller.tick()
+    controller.tick()  # at once: backing off, the lock stays free
+    assert calls == ["drive"]
+    now[0] += int(1.1e9)
+    controller.tick()
+    assert calls == ["drive", "drive"]
+    now[0] += int(1.1e9)  # the second backoff is 2 s
+    controller.tick()
+    assert calls == ["drive", "drive"]
+    backoffs = [e["seconds"] for e in ports.journal.entries() if e["event"] == "resume_backoff"]
+    assert backoffs == [1.0, 2.0]
+
+
+def test_with_no_region_to_fail_over_to_the_primary_is_restarted_where_it_is(
+        tmp_path: Path) -> None:
+    """Both databases died (the standby first): failover is refused, so the controller
+    restarts the primary's own database (idempotent promote at the current epoch), once per
+    interval, instead of waiting for a person."""
+    from .fakes import ScriptedProber
+
+    down = [False] * 20
+    probers = [ScriptedProber("postgres", {"east": list(down), "west": list(down)}),
+               ScriptedProber("http", {"east": list(down), "west": list(down)})]
+    ports, world = make_ports(tmp_path, probers=probers)
+    world.dbs["east"]["up"] = False
+    world.dbs["west"]["up"] = False
+    now = [0]
+    controller = Controller(ports, clock_ns=lambda: now[0])
+    for _ in range(6):
+        controller.tick()
+        now[0] += int(0.3e9)
+    assert world.dbs["east"]["up"] and not world.dbs["east"]["recovery"]
+    assert ports.state.load().primary == "east" and ports.state.load().epoch == 1
+    assert world.calls.count("promote") == 1  # one attempt per interval, not one per tick
+    events = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
+    assert ("restart_in_place", "done") in events and ("alert", None) in events

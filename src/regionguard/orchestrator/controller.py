@@ -100,6 +100,11 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
     return out or [Decision(Action.NONE)]
 
 
+RESUME_BACKOFF_MAX_S = 15.0
+RESTART_IN_PLACE_EVERY_S = 2.0  # a SIGKILLed postmaster's children take a moment to go
+RESTART_IN_PLACE_TIMEOUT_S = 20.0
+
+
 @dataclass
 class Controller:
     ports: Ports
@@ -107,6 +112,9 @@ class Controller:
     health: dict[str, RegionHealth] = field(default_factory=dict)
     alerted: set[str] = field(default_factory=set)
     _roles_seen: dict[str, Role] = field(default_factory=dict)
+    _resume_failures: int = 0
+    _resume_not_before_ns: int = 0
+    _restart_not_before_ns: int = 0
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
@@ -255,17 +263,54 @@ class Controller:
                 self.alerted.add(key)
                 p.journal.record("alert", region=d.region, detail=str(exc))
                 p.notifier.notify("alert", {"reason": str(exc)})
+            self._restart_primary_in_place(snap.live)
             return
         self.health = {}
 
+    def _restart_primary_in_place(self, live: LiveState) -> None:
+        """No region to fail over to (a second fault): restart the primary's own database
+        where it is, as Patroni restarts its leader's PostgreSQL. `promote` at the current
+        epoch is exactly that, and idempotent: a crashed primary is started (crash recovery
+        keeps every committed write), a running one is left alone, the epoch is not raised,
+        and no second writer can appear (the other region is the one that is unavailable).
+        At most one attempt per RESTART_IN_PLACE_EVERY_S, each journaled."""
+        now = self.clock_ns()
+        if now < self._restart_not_before_ns:
+            return
+        self._restart_not_before_ns = now + int(RESTART_IN_PLACE_EVERY_S * 1e9)
+        p, primary = self.ports, live.primary
+        if p.database.status(primary).up:
+            return  # up but failing its probes otherwise (slow, partitioned): not ours to fix
+        try:
+            p.database.promote(primary, live.epoch, RESTART_IN_PLACE_TIMEOUT_S)
+        except RegionGuardError as exc:
+            p.journal.record("restart_in_place", region=primary, outcome="failed",
+                             detail=str(exc))
+            return
+        p.journal.record("restart_in_place", region=primary, outcome="done",
+                         detail=f"{primary}'s database restarted where it is, epoch {live.epoch}")
+        p.notifier.notify("restart_in_place", {"region": primary})
+        self.health.pop(primary, None)  # judge it afresh
+
     def _resume(self, live: LiveState) -> None:
+        """Resume the running plan; after a failed resume, wait (1, 2, 4 ... 15 s) before the
+        next, so that the plan lock is free long enough for `up` or a person to repair what
+        the plan is waiting for, instead of the controller re-taking it at once, for ever."""
         assert live.plan is not None
+        if self.clock_ns() < self._resume_not_before_ns:
+            return
         log.warning("resuming interrupted plan %s", live.plan.get("id"))
         try:
             outcome = engine.drive(self.ports, engine.Request.resume_only())
         except RegionGuardError as exc:
             log.error("resumed plan failed: %s", exc)
+            backoff_s = min(RESUME_BACKOFF_MAX_S, 2.0 ** self._resume_failures)
+            self._resume_failures += 1
+            self._resume_not_before_ns = self.clock_ns() + int(backoff_s * 1e9)
+            self.ports.journal.record("resume_backoff", plan=live.plan.get("id"),
+                                      seconds=backoff_s, detail=str(exc))
             return
+        self._resume_failures = 0
         if outcome.result is engine.Result.RESUMED:
             self.health = {}
 

@@ -131,9 +131,11 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     if p.topology.replication is Replication.SYNC:
         # the new primary commits alone until a standby rejoins: record where that began
         lsn = p.database.status(region).lsn
-        p.state.set_sync_degraded(None)
-        if lsn is not None:
-            p.state.set_sync_degraded(lsn)
+        if not ctx.scratch.get("degrade_recorded"):  # once: a re-asserted promote keeps it
+            p.state.set_sync_degraded(None)
+            if lsn is not None:
+                p.state.set_sync_degraded(lsn)
+                ctx.scratch["degrade_recorded"] = True
     return f"{region} promoted, epoch {ctx.epoch}"
 
 
@@ -197,7 +199,11 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     p.compute.scale(region, count)
     if count:
         p.compute.wait_ready(region, count, max(1.0, remaining / 2))
-    p.traffic.route(RouteTable(weights=dict(step.args["weights"]), writer=of, epoch=ctx.epoch))
+    # the writer keeps the fencing token its database holds: before a failback's promote
+    # that is the previous epoch, not the one this plan claimed (a route with the claimed
+    # epoch would turn every write away until the promote)
+    epoch = p.database.status(of).epoch or ctx.epoch
+    p.traffic.route(RouteTable(weights=dict(step.args["weights"]), writer=of, epoch=epoch))
     return f"{region} follows {of} ({method})"
 
 
@@ -274,6 +280,8 @@ class Executor:
             scratch = dict(resume.get("scratch", {}))
             j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done)
         ctx = RunContext(plan, epoch, scratch, self.sleep)
+        if resume is not None:
+            self._reassert_promote(plan, ctx, done)
         unfinished: list[dict[str, Any]] = list((resume or {}).get("unfinished", []))
         progress = {**record, "epoch": epoch, "status": "running", "done": done,
                     "scratch": ctx.scratch, "unfinished": unfinished,
@@ -337,6 +345,35 @@ class Executor:
                  unfinished=[u["step"] for u in unfinished] or None)
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
         return summary
+
+    def _reassert_promote(self, plan: Plan, ctx: RunContext, done: list[str]) -> None:
+        """A resumed plan past `promote` whose new primary is no longer a running primary
+        (a second fault killed it) runs `promote` again first: it is idempotent, restarts a
+        crashed primary (crash recovery keeps every committed write) and re-stamps the epoch.
+        Without it the later steps (apps ready, route, verify) would fail at every resume, for
+        ever, while the plan lock they hold keeps `up` from restarting the database."""
+        j = self.ports.journal
+        steps = list(enumerate(plan.steps))
+        if all(f"{i}:{s.name}" in done for i, s in steps):
+            return
+        for index, step in steps:
+            if step.name != "promote" or f"{index}:promote" not in done:
+                continue
+            region = step.args["region"]
+            st = self.ports.database.status(region)
+            if st.up and not st.in_recovery:
+                return
+            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote", region=region,
+                     outcome="started", detail="down" if not st.up else "in recovery")
+            try:
+                detail = self._attempt(step, ctx, step.deadline_s)
+            except RegionGuardError as exc:  # the next steps fail; the plan is resumed again
+                j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote",
+                         region=region, outcome="failed", detail=str(exc))
+                return
+            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote", region=region,
+                     outcome="done", detail=detail)
+            return
 
     def _claim(self, plan: Plan, record: Mapping[str, Any]) -> int:
         """Claim the epoch, retrying a claim whose answer was lost: the write may have

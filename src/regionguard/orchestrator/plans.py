@@ -264,11 +264,13 @@ def switchover(topology: Topology, obs: Observation, target: str,
 
 def failback(topology: Topology, obs: Observation, reason: str = "manual",
              deadlines: Deadlines = LOCAL_DEADLINES) -> Plan:
-    """Rebuild the home primary as a standby of the current primary, then switch back."""
+    """Rebuild the home primary as a standby of the current primary, then switch back.
+
+    When the writer is already home (a second failover brought it back) but the other region
+    is a demoted primary, nothing else would ever rebuild it: the plan is then only that
+    rebuild (rejoin and catch up), so the pair is redundant again."""
     home = topology.home_primary
     current = obs.live.primary
-    if current == home:
-        raise UsageError(f"nothing to fail back: {home} is already the primary")
     cur_db = obs.databases.get(current)
     if cur_db is None or not cur_db.up or cur_db.in_recovery:
         raise UnsafeOperation(
@@ -276,6 +278,19 @@ def failback(topology: Topology, obs: Observation, reason: str = "manual",
             "primary; fix it first"
         )
     d = deadlines
+    if current == home:
+        other = topology.other_region(home)
+        other_db = obs.databases.get(other)
+        if other_db is not None and other_db.up and other_db.in_recovery:
+            raise UsageError(f"nothing to fail back: {home} is already the primary and "
+                             f"{other} its standby")
+        # source: the region being rebuilt (the roles at the end are home primary, it standby)
+        return Plan(_new_id(PlanKind.FAILBACK), PlanKind.FAILBACK, other, home,
+                    obs.live.epoch, (
+                        _rejoin(topology, other, home, d),
+                        Step("catch_up", d.catch_up, {"region": other, "of": home},
+                             in_rto=False)),
+                    reason + f" (writer already home: rebuild {other} as its standby)")
     steps = [
         Step("rejoin", d.rejoin, {"region": home, "of": current,
                                   "sync": topology.replication is Replication.SYNC,
