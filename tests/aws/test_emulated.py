@@ -86,7 +86,8 @@ def test_primary_region_out_fails_over_from_the_standby_region_alone(
         assert r["hooks"][0]["count"] == 2  # and still one promote, one epoch increment
     if hooks.get("duplicate_alarm"):
         dup = r["hooks"][-1]
-        assert dup["event"] == "duplicate_sns" and dup["handled_once"] and dup["same_result"]
+        assert dup["event"] == "duplicate_sns" and dup["handled_once"] and dup["same_result"], \
+            r["alarm_results"]
 
 
 def test_standby_region_out_changes_nothing_and_the_primary_keeps_serving(

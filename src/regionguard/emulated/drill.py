@@ -290,8 +290,11 @@ class _Hooks:
         self.alarm_results = [first.result, second.result, late.result]
         handled = [r for r in (first.result, second.result)
                    if isinstance(r, dict) and r.get("action") == "alarm"]
+        # the second copy either found the first in progress, or (the first already done)
+        # got its stored result: either way one execution, one execution id
+        executions = {r.get("execution") for r in handled}
         self.events.append({"t": w.clock.time(), "event": "duplicate_sns",
-                            "handled_once": len(handled) == 1,
+                            "handled_once": len(executions) == 1,
                             "same_result": bool(handled) and late.result == handled[0]})
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -93,8 +94,9 @@ def handle_alarm_once(ports: Ports, delivery: dict[str, Any]) -> dict[str, Any]:
                          persistence_store=_persistence(ports))
     def regionguard_alarm(delivery: dict[str, Any]) -> dict[str, Any]:
         result = build_guard(ports).cycle()
+        # which execution produced this result: a repeat gets the stored copy, same id
         return {"action": "alarm", "alarm": delivery["alarm"].get("AlarmName"),
-                **result.as_dict()}
+                "execution": uuid.uuid4().hex[:12], **result.as_dict()}
 
     return regionguard_alarm(delivery={"message_id": delivery["message_id"],
                                        "alarm": delivery["alarm"]})
