@@ -31,7 +31,7 @@ class FaultContext:
     freeze_s: float = 5.0
 
 
-def _signal_all(pids: list[int], sig: signal.Signals) -> list[int]:
+def signal_all(pids: list[int], sig: signal.Signals) -> list[int]:
     hit = []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -40,10 +40,14 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> list[int]:
     return hit
 
 
-def _region_pids(ctx: FaultContext, region: str, db: bool, apps: bool) -> list[int]:
-    status = ctx.sandbox.status()
-    r = next(x for x in status["regions"] if x["name"] == region)
-    return (r["db"]["pids"] if db else []) + (r["compute"]["pids"] if apps else [])
+def region_pids(sandbox: Sandbox, region: str, db: bool, apps: bool) -> list[int]:
+    """The region's PostgreSQL processes and/or app processes, found directly (not through
+    `status`, which waits on dead databases: a fault must land when the drill says)."""
+    state = sandbox.store.read()
+    pids = [p.pid for p in sandbox.cluster(state, region).processes()] if db else []
+    if apps:
+        pids += [ref.pid for ref in sandbox.apps(state).running(state, region).values()]
+    return pids
 
 
 class Fault:
@@ -71,7 +75,7 @@ class KillProcesses(Fault):
         self.causes_failover = db  # app-only death is repaired in place
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        pids = _signal_all(_region_pids(ctx, region, db=self.db, apps=self.apps),
+        pids = signal_all(region_pids(ctx.sandbox, region, db=self.db, apps=self.apps),
                            signal.SIGKILL)
         what = "PostgreSQL and app" if self.db and self.apps else "PostgreSQL" if self.db \
             else "app"
@@ -102,14 +106,15 @@ class FreezeRegion(Fault):
         self._timer: threading.Timer | None = None
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        self._frozen = _signal_all(_region_pids(ctx, region, db=True, apps=True), signal.SIGSTOP)
+        self._frozen = signal_all(region_pids(ctx.sandbox, region, db=True, apps=True),
+                                  signal.SIGSTOP)
         self._timer = threading.Timer(ctx.freeze_s, self._thaw)
         self._timer.daemon = True
         self._timer.start()
         return f"SIGSTOP {len(self._frozen)} processes of {region} for {ctx.freeze_s:g} s"
 
     def _thaw(self) -> None:
-        _signal_all(self._frozen, signal.SIGCONT)
+        signal_all(self._frozen, signal.SIGCONT)
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
         if self._timer is not None:
@@ -140,7 +145,10 @@ class PartitionRegion(Fault):
             raise ProviderError(f"nft failed: {proc.stderr.strip()}")
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        state = ctx.sandbox.store.read()
+        return self.cut(ctx.sandbox, region)
+
+    def cut(self, sandbox: Sandbox, region: str) -> str:
+        state = sandbox.store.read()
         info = state["ports"]["regions"][region]
         ports = ", ".join(str(p) for p in [info["db"], *info["slots"]])
         self._nft(
@@ -153,6 +161,9 @@ class PartitionRegion(Fault):
         return f"nftables table {self.table} drops tcp ports {{{ports}}} of {region}"
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
+        return self.heal_table()
+
+    def heal_table(self) -> str | None:
         with contextlib.suppress(ProviderError):
             self._nft(f"delete table inet {self.table}\n")
             return f"deleted nftables table {self.table}"

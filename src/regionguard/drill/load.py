@@ -26,6 +26,14 @@ class Request:
     region: str | None = None
     epoch: int | None = None
     order_id: int | None = None
+    worker: int = 0  # the client thread: its requests are sequential, in real-time order
+    # the value: the quantity a write sent, or the quantity a read returned (with the row's
+    # request_id), so a checker can tell a read of a value that was never written
+    quantity: int | None = None
+
+    @property
+    def end_ns(self) -> int:
+        return self.t_ns + int(self.latency_s * 1e9)
 
 
 @dataclass
@@ -112,7 +120,8 @@ class LoadGenerator:
                 if seq > self.max_requests:
                     return
                 is_write = (seq * 0.6180339887) % 1.0 < self.write_ratio or last_order is None
-                req = self._write(client, seq) if is_write else self._read(client, last_order)
+                req = (self._write(client, seq, worker) if is_write
+                       else self._read(client, last_order, worker))
                 if req.kind == "write" and req.ok:
                     last_order = req.order_id
                 with self._lock:
@@ -124,31 +133,47 @@ class LoadGenerator:
                 else:
                     next_at = time.monotonic()
 
-    def _write(self, client: httpx.Client, seq: int) -> Request:
+    def _write(self, client: httpx.Client, seq: int, worker: int) -> Request:
         request_id = f"load-{self.run_id}-{seq:08d}"
+        quantity = value_of(seq)
         t0 = time.monotonic_ns()
         try:
             r = client.post(f"{self.url}/orders", json={
-                "request_id": request_id, "customer": "drill", "item": "widget", "quantity": 1})
+                "request_id": request_id, "customer": "drill", "item": "widget",
+                "quantity": quantity})
         except httpx.HTTPError:
-            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "write", False, 0, request_id)
+            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "write", False, 0, request_id,
+                           worker=worker, quantity=quantity)
         latency = (time.monotonic_ns() - t0) / 1e9
         if r.status_code in (200, 201):
             body = r.json()
             return Request(t0, latency, "write", True, r.status_code, request_id,
-                           body.get("region"), body.get("epoch"), body.get("id"))
-        return Request(t0, latency, "write", False, r.status_code, request_id)
+                           body.get("region"), body.get("epoch"), body.get("id"),
+                           worker=worker, quantity=quantity)
+        return Request(t0, latency, "write", False, r.status_code, request_id,
+                       worker=worker, quantity=quantity)
 
-    def _read(self, client: httpx.Client, order_id: int | None) -> Request:
+    def _read(self, client: httpx.Client, order_id: int | None, worker: int) -> Request:
         t0 = time.monotonic_ns()
         try:
             r = client.get(f"{self.url}/orders/{order_id}")
         except httpx.HTTPError:
-            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "read", False, 0)
+            return Request(t0, (time.monotonic_ns() - t0) / 1e9, "read", False, 0,
+                           order_id=order_id, worker=worker)
+        latency = (time.monotonic_ns() - t0) / 1e9
+        if r.status_code == 200:
+            body = r.json()
+            return Request(t0, latency, "read", True, 200, body.get("request_id"),
+                           body.get("region"), body.get("epoch"), order_id,
+                           worker=worker, quantity=body.get("quantity"))
         # 404 is a served answer (async replication may not have the row yet), not an outage
-        ok = r.status_code in (200, 404)
-        return Request(t0, (time.monotonic_ns() - t0) / 1e9, "read", ok, r.status_code,
-                       order_id=order_id)
+        return Request(t0, latency, "read", r.status_code == 404, r.status_code,
+                       order_id=order_id, worker=worker)
+
+
+def value_of(seq: int) -> int:
+    """The quantity write `seq` sends: varied, so a read of a wrong row shows."""
+    return seq % 997 + 1
 
 
 def outage(result: LoadResult, since_ns: int = 0) -> tuple[int, int | None] | None:

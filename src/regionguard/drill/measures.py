@@ -23,6 +23,35 @@ from regionguard.drill.load import LoadResult, Request, client_rto_s
 class Fence:
     region: str
     done_ns: int  # monotonic time the fence step finished
+    # the epoch the plan claimed: the fenced region may ack again only in this epoch or later
+    # (after being promoted back); None: never again within the history checked
+    epoch: int | None = None
+
+    def forbids(self, r: Request) -> bool:
+        """`r`, an acknowledged write, was sent after this fence and acked by the fenced
+        region in an epoch older than the fence's."""
+        return (r.region == self.region and r.t_ns > self.done_ns
+                and (self.epoch is None or r.epoch is None or r.epoch < self.epoch))
+
+
+FENCING_STEPS = ("fence", "stop_writes")  # failover's fence, switchover's stop of writes
+
+
+def fences_in(entries: Iterable[Mapping[str, Any]], since_ns: int) -> list[Fence]:
+    """Every fence the journal records since `since_ns`: the plan's source, when the step
+    finished, and the epoch the plan claimed."""
+    sources: dict[str, str] = {}
+    fences = []
+    for e in entries:
+        if e.get("event") == "plan" and e.get("outcome") == "started":
+            sources[str(e.get("plan"))] = str(e.get("source"))
+        elif (e.get("event") == "step" and e.get("step") in FENCING_STEPS
+              and e.get("outcome") == "done" and int(e["mono_ns"]) >= since_ns
+              and str(e.get("plan")) in sources):
+            epoch = e.get("epoch")
+            fences.append(Fence(sources[str(e.get("plan"))], int(e["mono_ns"]),
+                                int(epoch) if epoch is not None else None))
+    return fences
 
 
 def split_brain(acked: Iterable[Request], fences: Sequence[Fence]) -> list[str]:
@@ -33,7 +62,7 @@ def split_brain(acked: Iterable[Request], fences: Sequence[Fence]) -> list[str]:
         if r.epoch is not None and r.region:
             by_epoch[r.epoch].add(r.region)
         for f in fences:
-            if r.region == f.region and r.t_ns > f.done_ns:
+            if f.forbids(r):
                 findings.append(
                     f"write {r.request_id} acknowledged by fenced region {r.region} "
                     f"{(r.t_ns - f.done_ns) / 1e9:.3f} s after its fence (epoch {r.epoch})"

@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from regionguard.drill.faults import Fault, FaultContext, make_fault
 from regionguard.drill.load import LoadGenerator, LoadResult, outage
 from regionguard.drill.measures import DrillMeasures, Fence, measure
 from regionguard.drill.report import markers_from, write_html
-from regionguard.errors import NotAvailable, ProviderError
+from regionguard.errors import NotAvailable, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
+from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
@@ -153,13 +155,91 @@ def _rows(sandbox: Sandbox, region: str, prefix: str) -> dict[str, int]:
 
 def heal_sandbox(sandbox: Sandbox, fault: Fault, home: str, report: Report) -> None:
     """Back to where the drill started: writer in `home`, every piece up, controller idle."""
+    problems = heal_to_home(sandbox, home, report, reason=f"drill heal after {fault.name}")
+    if problems:
+        raise ProviderError("the sandbox did not heal after the drill: " + "; ".join(problems))
+
+
+HEAL_DEADLINE_S = 150.0
+
+
+def heal_to_home(sandbox: Sandbox, home: str, report: Report, reason: str,
+                 deadline_s: float = HEAL_DEADLINE_S) -> list[str]:
+    """Wait for the engine to finish, restart what is dead, fail back to `home`, repair, and
+    wait until healthy. Returns what is still wrong (empty: healthy)."""
+    deadline = time.monotonic() + deadline_s
     ports = build_ports(sandbox.topology, sandbox.state_dir)
-    deadline = time.monotonic() + 60
-    _wait(lambda: ports.state.load().plan is None, deadline, 0.2)
-    if sandbox.primary(sandbox.store.read()) != home:
-        outcome = engine.drive(ports, engine.Request(
-            plans.PlanKind.FAILBACK, reason=f"drill heal after {fault.name}"))
-        report(f"healed: failback to {home} (RTO {outcome.summary.get('rto_s')} s)")
-    else:
-        sandbox.up()
-        report("healed: sandbox repaired in place")
+    if not _wait(lambda: ports.state.load().plan is None, time.monotonic() + 90, 0.2):
+        return ["a plan is still running 90 s after the drill"]
+    while time.monotonic() < deadline:
+        try:
+            state = sandbox.store.read()
+            current = sandbox.primary(state)
+            if not sandbox.cluster(state, current).status().up:
+                sandbox.up()  # the live primary's database died too: restart it first
+                report(f"healed: restarted {current}'s database")
+            if current != home and not _failback(ports, reason, report, f"failback to {home}"):
+                continue
+            sandbox.up()
+            other = sandbox.topology.other_region(home)
+            standby = sandbox.cluster(sandbox.store.read(), other).status()
+            if not (standby.up and standby.in_recovery) and not _failback(  # demoted: rebuild
+                    ports, reason, report, f"{other} rebuilt as standby"):
+                continue
+            break
+        except RegionGuardError as exc:
+            report(f"heal: {exc}; retrying")
+            time.sleep(1.0)
+    problems = health_problems(sandbox, home)
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.25)
+        problems = health_problems(sandbox, home)
+    if not problems:
+        report("healed: both regions up, writer home, controller idle")
+    return problems
+
+
+def _failback(ports: Ports, reason: str, report: Report, what: str) -> bool:
+    """One failback (or standby rebuild); False when another plan holds the lock."""
+    outcome = engine.drive(ports, engine.Request(plans.PlanKind.FAILBACK, reason=reason))
+    if outcome.result is engine.Result.BUSY:
+        time.sleep(0.5)
+        return False
+    report(f"healed: {what} (RTO {outcome.summary.get('rto_s')} s)")
+    return True
+
+
+def health_problems(sandbox: Sandbox, home: str) -> list[str]:
+    """What keeps the sandbox from being where a drill starts; empty when healthy."""
+    try:
+        st = sandbox.status()
+    except RegionGuardError as exc:
+        return [f"status: {exc}"]
+    problems = []
+    if not st["front_door"]["running"]:
+        problems.append("front door not running")
+    if not st["controller"]["running"]:
+        problems.append("controller not running")
+    plan = sandbox.store.read_plan()
+    if plan and plan.get("status") == "running":
+        problems.append("a plan is running")
+    for r in st["regions"]:
+        db, name = r["db"], r["name"]
+        if not db["up"]:
+            problems.append(f"{name}: database down")
+        elif r["role"] == "primary" and db["in_recovery"]:
+            problems.append(f"{name}: primary in recovery")
+        elif r["role"] == "standby" and (not db["in_recovery"] or db["lag_bytes"] is None):
+            problems.append(f"{name}: standby not replicating")
+        if r["compute"]["ready"] < r["compute"]["desired"]:
+            problems.append(f"{name}: {r['compute']['ready']}/{r['compute']['desired']} apps")
+        if r["role"] == "primary" and name != home:
+            problems.append(f"writer is {name}, not {home}")
+    if not problems:
+        try:
+            route = httpx.get(f"{st['front_door']['url']}/health/route", timeout=2)
+            if route.status_code != 200:
+                problems.append(f"front door /health/route: HTTP {route.status_code}")
+        except httpx.HTTPError as exc:
+            problems.append(f"front door: {type(exc).__name__}")
+    return problems

@@ -1,0 +1,328 @@
+"""A randomized fault campaign: N drills, each a scenario drawn from its own seed, each checked
+by the history checker, each healed before the next.
+
+Drill i of a campaign seeded S has seed S + i, so `drill --campaign 1 --seed S+i` replays it.
+A drill: a client load on the front door, a short warmup, the scenario's actions at their
+moments, a settle phase (no plan running, a write acknowledged after the last action, or a
+deadline), the drill's own undo (thaw, lift the partition), the heal back home, and the check
+of the whole client history against the rows left on the primary and the journal's fences. The
+campaign stops early only when a drill cannot be healed (the next would start from a broken
+sandbox); its report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from regionguard.config import Replication
+from regionguard.drill import history
+from regionguard.drill.actions import ActionRunner, JournalTail
+from regionguard.drill.faults import PartitionRegion
+from regionguard.drill.load import LoadGenerator, LoadResult, Request, client_rto_s
+from regionguard.drill.measures import Fence, fences_in
+from regionguard.drill.report import percentile
+from regionguard.drill.runner import heal_to_home, health_problems
+from regionguard.drill.scenario import Act, Scenario, Shape, draw
+from regionguard.errors import NotAvailable, ProviderError
+from regionguard.orchestrator.journal import FileSink, Journal
+from regionguard.providers.local.sandbox import Sandbox
+
+Report = Callable[[str], None]
+FAULTS = frozenset({Act.KILL_REGION, Act.KILL_DB, Act.KILL_APP, Act.FREEZE, Act.PARTITION,
+                    Act.KILL_HELD_CONTROLLER, Act.KILL_CONTROLLER, Act.KILL_SWITCHOVER})
+
+WARMUP_S = 1.0
+SETTLE_DEADLINE_S = 40.0  # from the fault: the slowest scenario (a controller held and
+# killed, restarted with backoff, resuming) settles in well under this
+TAIL_S = 1.0  # load kept running after settling, so recovery shows in the history
+
+
+@dataclass
+class CampaignSettings:
+    drills: int
+    seed: int
+    out_dir: Path
+    config: Path
+    rate: float = 60.0
+    workers: int = 3
+
+
+@dataclass
+class DrillOutcome:
+    index: int
+    scenario: Scenario
+    verdict: history.Verdict
+    done: list[str]
+    skipped: list[str]
+    plans: list[dict[str, Any]]
+    rto_s: float | None
+    requests: int
+    healed: bool
+    heal_problems: list[str] = field(default_factory=list)
+    history_file: str = ""
+
+    @property
+    def failover(self) -> bool:
+        return any(p["kind"] == "failover" for p in self.plans)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "seed": self.scenario.seed, "kind": self.scenario.kind,
+            "description": self.scenario.describe(), "notes": list(self.scenario.notes),
+            "done": self.done, "skipped": self.skipped, "plans": self.plans,
+            "failover": self.failover, "rto_s": self.rto_s, "requests": self.requests,
+            "acked_writes": self.verdict.acked_writes, "reads_checked": self.verdict.reads_checked,
+            "lost_acked": len(self.verdict.lost_acked),
+            "split_brain": self.verdict.split_brain,
+            "anomalies": [a.kind.value for a in self.verdict.anomalies],
+            "healed": self.healed, "heal_problems": self.heal_problems,
+            "history": self.history_file,
+        }
+
+
+@dataclass
+class CampaignResult:
+    settings: CampaignSettings
+    strategy: str
+    replication: str
+    outcomes: list[DrillOutcome]
+    started_at: str
+    duration_s: float
+    stopped_early: str | None = None
+
+
+def shape_of(sandbox: Sandbox) -> Shape:
+    topo = sandbox.topology
+    primary = sandbox.primary(sandbox.store.read())
+    h = topo.health
+    try:
+        PartitionRegion().check_possible()
+        can_partition = True
+    except NotAvailable:
+        can_partition = False
+    return Shape(primary, topo.other_region(primary),
+                 round(h.interval_s * h.failure_threshold + h.timeout_s, 3), can_partition)
+
+
+def run_campaign(sandbox: Sandbox, settings: CampaignSettings, report: Report) -> CampaignResult:
+    sandbox.status()  # nothing up: the usual one line (exit 4)
+    problems = health_problems(sandbox, sandbox.topology.home_primary)
+    if problems:
+        raise NotAvailable("a campaign starts from a healthy sandbox with its writer home: "
+                           + "; ".join(problems) + " (run `regionguard up`, or `failback`)")
+    report(f"campaign: {settings.drills} drills from seed {settings.seed} (replay one: "
+           "--campaign 1 --seed <its seed>)")
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.monotonic()
+    outcomes: list[DrillOutcome] = []
+    stopped = None
+    for i in range(settings.drills):
+        seed = settings.seed + i
+        outcome = run_one(sandbox, settings, i, seed, report)
+        outcomes.append(outcome)
+        found = ", ".join(a.kind.value for a in outcome.verdict.anomalies) or "no anomaly"
+        report(f"drill {i + 1}/{settings.drills} (seed {seed}): {found}; "
+               f"{outcome.verdict.acked_writes} acked, {len(outcome.verdict.lost_acked)} lost"
+               + (f", RTO {outcome.rto_s:.2f} s" if outcome.failover and outcome.rto_s else ""))
+        if not outcome.healed:
+            stopped = (f"drill {i + 1} (seed {seed}) did not heal: "
+                       + "; ".join(outcome.heal_problems))
+            break
+    return CampaignResult(settings, sandbox.topology.strategy.value,
+                          sandbox.topology.replication.value, outcomes, started,
+                          round(time.monotonic() - t0, 1), stopped)
+
+
+def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
+            report: Report) -> DrillOutcome:
+    scenario = draw(seed, shape_of(sandbox))
+    report(f"drill {index + 1}/{settings.drills} (seed {seed}) {scenario.describe()}")
+    journal_path = sandbox.state_dir / "journal.jsonl"
+    journal = Journal(FileSink(journal_path))
+    tail = JournalTail(journal_path)
+    home = sandbox.primary(sandbox.store.read())
+    url = sandbox.frontdoor.url(sandbox.store.read())
+    load = LoadGenerator(url, rate=settings.rate, workers=settings.workers,
+                         duration_s=SETTLE_DEADLINE_S + 30).start()
+    _until(lambda: bool(load.result.acked_writes), 15)
+    time.sleep(WARMUP_S)
+    fault_ns = time.monotonic_ns()
+    journal.record("campaign", outcome="drill", index=index, seed=seed,
+                   scenario=scenario.describe())
+    runner = ActionRunner(sandbox, settings.config, tail, fault_ns,
+                          settings.out_dir / f"drill-{index + 1:03d}",
+                          lambda m: report(f"  {m}"))
+    try:
+        for action in scenario.actions:
+            runner.run(action)
+        last_action_ns = time.monotonic_ns()
+        _until(lambda: _settled(sandbox, load.result, last_action_ns, runner),
+               SETTLE_DEADLINE_S - (time.monotonic_ns() - fault_ns) / 1e9)
+        time.sleep(TAIL_S)
+    finally:
+        result = load.stop()
+        undone = runner.undo()
+    plans = _plans(tail.poll(), fault_ns)
+    problems = heal_to_home(sandbox, home, lambda m: report(f"  {m}"),
+                            reason=f"campaign drill {index + 1} (seed {seed}) heal")
+    try:
+        rows: list[history.Row] | None = _rows(sandbox, f"load-{load.run_id}-",
+                                               deadline_s=5 if problems else 30)
+    except ProviderError as exc:
+        if not problems:
+            raise
+        rows = None
+        problems.append(f"rows not checked: {exc}")
+    async_sources = sorted({p["source"] for p in plans if p["kind"] == "failover"}) \
+        if sandbox.topology.replication is Replication.ASYNC else []
+    drill_history = DrillHistory(result.requests, rows, fences_in(tail.poll(), fault_ns),
+                                 async_sources)
+    verdict = drill_history.check()
+    history_file = settings.out_dir / "histories" / f"drill-{index + 1:03d}-seed-{seed}.jsonl"
+    write_history(history_file, drill_history)
+    return DrillOutcome(index, scenario, verdict, runner.done + undone, runner.skipped, plans,
+                        client_rto_s(result, fault_ns), len(result.requests), not problems,
+                        problems, str(history_file.relative_to(settings.out_dir)))
+
+
+def _until(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _settled(sandbox: Sandbox, load: LoadResult, since_ns: int, runner: ActionRunner) -> bool:
+    """No plan running, the switchover child gone, and a write acknowledged after `since_ns`."""
+    plan = sandbox.store.read_plan()
+    if plan and plan.get("status") == "running":
+        return False
+    return runner.settled() and any(
+        r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
+
+
+def _plans(entries: list[dict[str, Any]], since_ns: int) -> list[dict[str, Any]]:
+    """Each plan started since `since_ns`: kind, source, target and how it ended."""
+    plans: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("event") != "plan" or int(e["mono_ns"]) < since_ns:
+            continue
+        pid = str(e.get("plan"))
+        if e.get("outcome") == "started":
+            plans[pid] = {"id": pid, "kind": e.get("name"), "source": e.get("source"),
+                          "target": e.get("target"), "outcome": "started"}
+        elif pid in plans:
+            plans[pid]["outcome"] = e.get("outcome")
+    return list(plans.values())
+
+
+def _rows(sandbox: Sandbox, prefix: str, deadline_s: float) -> list[history.Row]:
+    """The run's rows on the (healed) primary."""
+    state = sandbox.store.read()
+    cluster = sandbox.cluster(state, sandbox.primary(state))
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with cluster.connect(statement_timeout_ms=30000) as conn:
+                return [history.Row(str(rid), int(oid), int(qty)) for rid, oid, qty in
+                        conn.execute("SELECT request_id, id, quantity FROM orders "
+                                     "WHERE request_id LIKE %s", (prefix + "%",))]
+        except psycopg.Error as exc:
+            if time.monotonic() > deadline:
+                raise ProviderError(f"cannot read the drill's rows: {exc}") from exc
+            time.sleep(0.2)
+
+
+@dataclass
+class DrillHistory:
+    """Everything the checker reads for one drill; a history file holds exactly this."""
+
+    requests: list[Request]
+    rows: list[history.Row] | None  # None: the database could not be read
+    fences: list[Fence]
+    loss_allowed_from: list[str]
+
+    def check(self) -> history.Verdict:
+        return history.check(self.requests, self.rows, self.fences, self.loss_allowed_from)
+
+
+def write_history(path: Path, h: DrillHistory) -> None:
+    """One JSON object per line: the drill's whole client history, the rows it left, the
+    journal's fences: what an anomaly's excerpt came from, and enough to re-check it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        f.write(json.dumps({"type": "meta", "loss_allowed_from": h.loss_allowed_from,
+                            "rows_read": h.rows is not None}) + "\n")
+        for fence in h.fences:
+            f.write(json.dumps({"type": "fence", **asdict(fence)}) + "\n")
+        for r in h.requests:
+            f.write(json.dumps({"type": "request", **history.entry(r)}) + "\n")
+        for row in h.rows or []:
+            f.write(json.dumps({"type": "row", **asdict(row)}) + "\n")
+
+
+def read_history(path: Path) -> DrillHistory:
+    """A history file back (to re-check it, or to inject an anomaly into it)."""
+    h = DrillHistory([], [], [], [])
+    rows: list[history.Row] = []
+    rows_read = True
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        kind = item.pop("type")
+        if kind == "meta":
+            h.loss_allowed_from = list(item["loss_allowed_from"])
+            rows_read = bool(item.get("rows_read", True))
+        elif kind == "fence":
+            h.fences.append(Fence(**item))
+        elif kind == "row":
+            rows.append(history.Row(**item))
+        else:
+            item.pop("end_ns", None)
+            h.requests.append(Request(**item))
+    h.rows = rows if rows_read else None
+    return h
+
+
+def summary(result: CampaignResult) -> dict[str, Any]:
+    """campaign-report.json."""
+    outcomes = result.outcomes
+    faults: Counter[str] = Counter()
+    for o in outcomes:
+        faults.update(a.act.value for a in o.scenario.actions if a.act in FAULTS)
+    anomalies = [{"drill": o.index + 1, "seed": o.scenario.seed, "scenario": o.scenario.kind,
+                  **a.to_dict()} for o in outcomes for a in o.verdict.anomalies]
+    rtos = sorted(o.rto_s for o in outcomes if o.failover and o.rto_s is not None)
+    return {
+        "campaign": {"seed": result.settings.seed, "requested": result.settings.drills,
+                     "strategy": result.strategy, "replication": result.replication,
+                     "started_at": result.started_at, "duration_s": result.duration_s,
+                     "stopped_early": result.stopped_early,
+                     "replay": "regionguard drill --campaign 1 --seed <a drill's seed>"},
+        "drills": len(outcomes),
+        "faults": dict(sorted(faults.items())),
+        "scenarios": dict(sorted(Counter(o.scenario.kind for o in outcomes).items())),
+        "failovers": sum(1 for o in outcomes if o.failover),
+        "acked_writes": sum(o.verdict.acked_writes for o in outcomes),
+        "lost_acked": sum(len(o.verdict.lost_acked) for o in outcomes),
+        "split_brain": sum(o.verdict.split_brain for o in outcomes),
+        "anomalies": anomalies,
+        "rto_s": _percentiles(rtos),
+        "per_drill": [o.to_dict() for o in outcomes],
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    return {"n": len(values), **{name: round(percentile(values, pct), 3)
+                                 for name, pct in (("p50", 50), ("p95", 95), ("max", 100))}}

@@ -1,0 +1,197 @@
+"""A history checker of our own (in the spirit of Jepsen's): the clients' history of one drill,
+the rows left in the database, and the fences from the journal, checked for five properties.
+
+1. every acknowledged write is present exactly once, with the id and value it was acknowledged
+   with (kinds `lost-acked-write`, `duplicated-write`);
+2. no read returns a value that was never written (`read-of-unwritten-value`);
+3. epochs seen by clients never go backwards: a write acknowledged in epoch e finished before
+   another write started means that one is acknowledged in e or later (`epoch-went-backwards`);
+4. no two regions acknowledge writes in the same epoch (`two-writers-one-epoch`);
+5. nothing is acknowledged by a region after its fence (`acked-by-fenced-region`).
+
+With async replication an acknowledged write of a region that was failed away from may be lost
+by design (bounded by `rpo_target_s`): such writes are counted in `lost_acked` but are not an
+anomaly. Every other loss is. The checker never asks the engine: only the clients' own history,
+the rows and the journal's fence records (when each fence finished).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from regionguard.drill.load import Request
+from regionguard.drill.measures import Fence
+
+EXCERPT = 6  # history entries kept per anomaly: enough to see it, small enough to read
+
+
+class AnomalyKind(StrEnum):
+    LOST = "lost-acked-write"
+    DUPLICATED = "duplicated-write"
+    UNWRITTEN_READ = "read-of-unwritten-value"
+    EPOCH_BACKWARDS = "epoch-went-backwards"
+    TWO_WRITERS = "two-writers-one-epoch"
+    FENCED_ACK = "acked-by-fenced-region"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of the run left in the database after the drill."""
+
+    request_id: str
+    order_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    kind: AnomalyKind
+    count: int
+    detail: str
+    excerpt: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "count": self.count, "detail": self.detail,
+                "excerpt": list(self.excerpt)}
+
+
+@dataclass
+class Verdict:
+    anomalies: list[Anomaly] = field(default_factory=list)
+    lost_acked: list[str] = field(default_factory=list)  # every acknowledged write not present
+    acked_writes: int = 0
+    reads_checked: int = 0
+
+    @property
+    def kinds(self) -> set[AnomalyKind]:
+        return {a.kind for a in self.anomalies}
+
+    @property
+    def split_brain(self) -> int:
+        return sum(a.count for a in self.anomalies
+                   if a.kind in (AnomalyKind.TWO_WRITERS, AnomalyKind.FENCED_ACK))
+
+
+def entry(r: Request) -> dict[str, Any]:
+    """A history entry as the report shows it."""
+    d = asdict(r)
+    d["end_ns"] = r.end_ns
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def check(history: Sequence[Request], rows: Iterable[Row] | None, fences: Sequence[Fence],
+          loss_allowed_from: Collection[str] = ()) -> Verdict:
+    """Check one drill. `loss_allowed_from`: regions an async failover left in this drill, whose
+    acknowledged writes may be lost by design (they are still counted in `lost_acked`).
+    `rows` None: the database could not be read (a drill that did not heal); the first
+    property is then not checked, the others are."""
+    acked = [r for r in history if r.kind == "write" and r.ok and r.request_id]
+    verdict = Verdict(acked_writes=len(acked), reads_checked=sum(
+        1 for r in history if r.kind == "read" and r.status == 200))
+    verdict.anomalies = [
+        *(_present_exactly_once(acked, list(rows), loss_allowed_from, verdict)
+          if rows is not None else []),
+        *_reads_of_written_values(history),
+        *_epochs_forward(acked),
+        *_one_writer_per_epoch(acked),
+        *_nothing_after_fence(acked, fences),
+    ]
+    return verdict
+
+
+def _anomaly(kind: AnomalyKind, detail: str, involved: Sequence[Request]) -> Anomaly:
+    return Anomaly(kind, len(involved), detail, tuple(entry(r) for r in involved[:EXCERPT]))
+
+
+def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
+                          loss_allowed_from: Collection[str], verdict: Verdict) -> list[Anomaly]:
+    by_id: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_id[row.request_id].append(row)
+    lost, duplicated = [], []
+    for r in acked:
+        assert r.request_id is not None
+        present = by_id.get(r.request_id, [])
+        if len(present) > 1:
+            duplicated.append(r)
+        elif not present or present[0].order_id != r.order_id \
+                or present[0].quantity != r.quantity:
+            verdict.lost_acked.append(r.request_id)
+            if r.region not in loss_allowed_from:
+                lost.append(r)
+    found = []
+    if lost:
+        found.append(_anomaly(
+            AnomalyKind.LOST, f"{len(lost)} acknowledged writes are not in the database "
+            "(or hold another id or value)", lost))
+    if duplicated:
+        found.append(_anomaly(
+            AnomalyKind.DUPLICATED, f"{len(duplicated)} acknowledged writes are in the database "
+            "more than once", duplicated))
+    return found
+
+
+def _reads_of_written_values(history: Sequence[Request]) -> list[Anomaly]:
+    """A read's (id, request_id, quantity) must be one some write sent; when that write was
+    acknowledged, with the id it was acknowledged with."""
+    sent = {r.request_id: r for r in history if r.kind == "write" and r.request_id}
+    bad = []
+    for r in history:
+        if r.kind != "read" or r.status != 200:
+            continue
+        write = sent.get(r.request_id or "")
+        if write is None or write.quantity != r.quantity or (
+                write.ok and write.order_id != r.order_id):
+            bad.append(r)
+    if not bad:
+        return []
+    return [_anomaly(AnomalyKind.UNWRITTEN_READ,
+                     f"{len(bad)} reads returned a value no client wrote", bad)]
+
+
+def _epochs_forward(acked: Sequence[Request]) -> list[Anomaly]:
+    """Real-time order: B started after A finished, so B's epoch must be >= A's."""
+    with_epoch = [r for r in acked if r.epoch is not None]
+    by_end = sorted(with_epoch, key=lambda r: r.end_ns)
+    bad: list[Request] = []
+    i, best = 0, None  # best: the finished write with the highest epoch so far
+    for r in sorted(with_epoch, key=lambda r: r.t_ns):
+        while i < len(by_end) and by_end[i].end_ns < r.t_ns:
+            if best is None or (by_end[i].epoch or 0) > (best.epoch or 0):
+                best = by_end[i]
+            i += 1
+        if best is not None and (r.epoch or 0) < (best.epoch or 0):
+            bad += [best, r]
+    if not bad:
+        return []
+    return [_anomaly(AnomalyKind.EPOCH_BACKWARDS,
+                     f"{len(bad) // 2} writes were acknowledged in an older epoch than a write "
+                     "that had finished before they started", bad)]
+
+
+def _one_writer_per_epoch(acked: Sequence[Request]) -> list[Anomaly]:
+    by_epoch: dict[int, dict[str, Request]] = defaultdict(dict)
+    for r in acked:
+        if r.epoch is not None and r.region:
+            by_epoch[r.epoch].setdefault(r.region, r)
+    found = []
+    for epoch, writers in sorted(by_epoch.items()):
+        if len(writers) > 1:
+            found.append(_anomaly(
+                AnomalyKind.TWO_WRITERS,
+                f"epoch {epoch} has acknowledged writes from {', '.join(sorted(writers))}",
+                list(writers.values())))
+    return found
+
+
+def _nothing_after_fence(acked: Sequence[Request], fences: Sequence[Fence]) -> list[Anomaly]:
+    bad = [r for r in acked if any(f.forbids(r) for f in fences)]
+    if not bad:
+        return []
+    return [_anomaly(AnomalyKind.FENCED_ACK,
+                     f"{len(bad)} writes sent after their region's fence were acknowledged by it",
+                     bad)]
