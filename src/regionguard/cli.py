@@ -367,10 +367,25 @@ def events(
     for e in entries:
         what = " ".join(str(e[k]) for k in ("step", "outcome", "region", "verdict")
                         if e.get(k) is not None)
-        extra = e.get("detail") or e.get("reason") or ""
+        extra = e.get("detail") or e.get("reason") or _observed(e) or ""
         dur = f" ({e['duration_s']} s)" if "duration_s" in e else ""
         plan_id = f" [{e['plan']}]" if e.get("plan") else ""
         out.print(f"{e['ts']} {e['event']:<14} {what}{dur}{plan_id} {extra}", highlight=False)
+
+
+def _observed(e: dict[str, Any]) -> str:
+    """One line for an `observation` entry: each region's role and database as planned from."""
+    if e.get("event") != "observation":
+        return ""
+    dbs = e.get("databases") or {}
+    parts = []
+    for region, role in (e.get("roles") or {}).items():
+        db = dbs.get(region)
+        seen = ("" if db is None else " db down" if not db.get("up") else
+                f" db {'standby' if db.get('in_recovery') else 'primary'}"
+                + (f" lag {db['lag_bytes']} B" if db.get("lag_bytes") is not None else ""))
+        parts.append(f"{region} {role}{seen}")
+    return f"epoch {e.get('epoch')}: " + ", ".join(parts)
 
 
 @app.command("_supervise", hidden=True)

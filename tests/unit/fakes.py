@@ -15,6 +15,7 @@ from regionguard.orchestrator.ports import (
     ComputeStatus,
     DbStatus,
     FenceResult,
+    ProbeKind,
     ProbeResult,
     RouteTable,
     VerifyResult,
@@ -168,8 +169,11 @@ class FakeNotifier:
 
 
 class ScriptedProber:
-    def __init__(self, name: str, results: dict[str, list[bool]]) -> None:
+    def __init__(self, name: str, results: dict[str, list[bool]],
+                 kind: ProbeKind | None = None) -> None:
         self.name = name
+        # the local world's two probers by default: "postgres" looks at the database
+        self.kind = kind or (ProbeKind.DATABASE if name == "postgres" else ProbeKind.APPLICATION)
         self.results = results
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:

@@ -13,7 +13,7 @@ from regionguard.orchestrator.controller import Action, Controller, Snapshot, de
 from regionguard.orchestrator.detector import RegionHealth, Streak
 from regionguard.orchestrator.executor import Executor, PlanFailed
 from regionguard.orchestrator.journal import rto_breakdown
-from regionguard.orchestrator.ports import DbStatus, LiveState, Verdict
+from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeKind, Verdict
 
 from .fakes import ScriptedProber, SimulatedCrash, World, make_ports, topology
 
@@ -205,6 +205,7 @@ def snap(primary_verdict: Verdict, streaks: dict[str, Streak] | None = None,
         {"east": RegionHealth(verdict=primary_verdict, streaks=streaks or {}),
          "west": RegionHealth(verdict=Verdict.UP, streaks=standby_streaks or {})},
         standby or DbStatus("west", up=True, in_recovery=True),
+        {"postgres": ProbeKind.DATABASE, "http": ProbeKind.APPLICATION},
     )
 
 
@@ -239,3 +240,41 @@ def test_controller_with_scripted_probes_fails_over_after_threshold(tmp_path: Pa
     assert verdict["first_failure_ns"] is not None
     summary = rto_breakdown(ports.journal.entries(), ports.state.read_plan()["id"])
     assert summary is not None and summary["steps"]["detect"] > 0
+
+
+def test_decide_reasons_about_prober_kinds_not_names() -> None:
+    """Any world's probers: named as it likes, typed by what they look at."""
+    kinds = {"rds-connect": ProbeKind.DATABASE, "alb": ProbeKind.APPLICATION}
+    live = LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY})
+    apps_down = Snapshot(live, {"east": RegionHealth(streaks={
+        "alb": Streak(failures=5), "rds-connect": Streak(successes=5)})}, None, kinds)
+    assert decide(topology(), apps_down)[0].action is Action.REPAIR_APPS
+    both_down = Snapshot(live, {"east": RegionHealth(streaks={
+        "alb": Streak(failures=5), "rds-connect": Streak(failures=5)})}, None, kinds)
+    assert decide(topology(), both_down)[0].action is Action.NONE  # a verdict's job, not this
+    standby_gone = Snapshot(live, {"west": RegionHealth(streaks={
+        "rds-connect": Streak(failures=5)})}, DbStatus("west", up=False), kinds)
+    assert decide(topology(), standby_gone)[0].action is Action.DEGRADE_SYNC
+
+
+def test_the_journal_alone_explains_a_plan_and_its_resumption(tmp_path: Path) -> None:
+    from regionguard.orchestrator import engine
+
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.dbs["west"]["lsn"] = 4242
+    world.crash_in = "route"
+    with pytest.raises(SimulatedCrash):
+        engine.drive(ports, engine.Request(plans.PlanKind.FAILOVER, "west", reason="test"))
+    engine.drive(ports, engine.Request.resume_only())
+    entries = ports.journal.entries()
+    started = next(e for e in entries if e["event"] == "plan" and e["outcome"] == "started")
+    assert [s["name"] for s in started["steps"]][:3] == ["scale", "fence", "promote"]
+    seen = [e for e in entries if e["event"] == "observation"]
+    assert len(seen) == 2  # what the plan was built from, and what it resumed from
+    assert seen[0]["databases"]["east"] == {"up": False}
+    assert seen[0]["databases"]["west"]["lsn"] == 4242
+    assert seen[0]["roles"] == {"east": "primary", "west": "standby"}
+    assert seen[1]["roles"]["west"] == "primary" and seen[1]["epoch"] == 2
+    resumed = next(e for e in entries if e["event"] == "plan" and e["outcome"] == "resumed")
+    assert resumed["remaining"] == ["route", "verify", "retire"]

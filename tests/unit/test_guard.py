@@ -17,7 +17,7 @@ from regionguard.orchestrator import plans
 from regionguard.orchestrator.detector import vantage_verdict
 from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.guard import CycleKind, Guard
-from regionguard.orchestrator.ports import ProbeResult, VantageReport, Verdict
+from regionguard.orchestrator.ports import ProbeKind, ProbeResult, VantageReport, Verdict
 
 from .fakes import SimulatedCrash, World, make_ports, topology
 
@@ -78,6 +78,7 @@ class MemoryObservations:
 
 class Endpoints:
     name = "endpoint"
+    kind = ProbeKind.APPLICATION
 
     def __init__(self) -> None:
         self.down: set[str] = set()

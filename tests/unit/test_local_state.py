@@ -76,3 +76,26 @@ def test_backend_errors_of_local_providers_become_provider_errors() -> None:
         Flaky().status()
     with pytest.raises(ProviderError, match="Too many open files"):
         Flaky().scale()
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda s: s.update(epoch="three"), "epoch"),
+    (lambda s: s.update(roles={"east": "primary", "west": "primary"}), "roles"),
+    (lambda s: s["ports"]["regions"]["east"].pop("db"), "ports.regions.east.db"),
+    (lambda s: s["processes"]["apps"]["east"].update({"1": {"pid": "x"}}),
+     "processes.apps.east.1.pid"),
+])
+def test_a_state_file_that_parses_but_is_not_a_sandbox_state_names_the_field(
+        tmp_path: Path, edit: Any, field: str) -> None:
+    store = LocalStateStore(tmp_path)
+    state = {"epoch": 2, "roles": {"east": "primary", "west": "standby"},
+             "ports": {"frontdoor": 8000, "regions": {"east": {"db": 5432, "slots": [8001]},
+                                                      "west": {"db": 5433, "slots": [8002]}}},
+             "processes": {"apps": {"east": {"1": {"pid": 10, "started_at": 1.5}}}}}
+    store.path.write_text(json.dumps(state))
+    assert store.load().epoch == 2  # the well-formed file reads
+    edit(state)
+    store.path.write_text(json.dumps(state))
+    with pytest.raises(StateError, match=f"field {field}") as caught:
+        store.read()
+    assert "\n" not in str(caught.value) and "nothing was changed" in str(caught.value)

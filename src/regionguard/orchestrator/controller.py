@@ -22,12 +22,10 @@ from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
-from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeResult, Verdict
+from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeKind, ProbeResult, Verdict
 
 log = logging.getLogger("regionguard.controller")
 
-DB_PROBER = "postgres"
-HTTP_PROBER = "http"
 CAUGHT_UP_BYTES = 1 << 20  # a standby this close streams the rest before sync matters
 
 
@@ -52,13 +50,18 @@ class Snapshot:
     live: LiveState  # includes the persisted degrade point: it survives a restart
     health: Mapping[str, RegionHealth]
     standby_db: DbStatus | None
+    probers: Mapping[str, ProbeKind] = field(default_factory=dict)  # name -> kind
+
+    def named(self, kind: ProbeKind) -> list[str]:
+        return [name for name, k in self.probers.items() if k is kind]
 
 
-def counted_probers(topology: Topology, region: str, role: Role) -> frozenset[str]:
-    """App probes count only where app processes should run."""
-    if topology.desired_processes(region, role) > 0:
-        return frozenset({DB_PROBER, HTTP_PROBER})
-    return frozenset({DB_PROBER})
+def counted_probers(topology: Topology, region: str, role: Role,
+                    probers: Mapping[str, ProbeKind]) -> frozenset[str]:
+    """Application probes count only where app processes should run."""
+    apps_expected = topology.desired_processes(region, role) > 0
+    return frozenset(name for name, kind in probers.items()
+                     if apps_expected or kind is ProbeKind.DATABASE)
 
 
 def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
@@ -74,20 +77,21 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             return [Decision(Action.ALERT, primary,
                              f"primary {primary} is DOWN; failover mode is manual")]
         return [Decision(Action.FAILOVER, standby, f"primary {primary} is DOWN")]
-    if ph.failing(HTTP_PROBER, policy.failure_threshold) and not ph.failing(
-        DB_PROBER, policy.failure_threshold
-    ):
+    threshold = policy.failure_threshold
+    db_probers, app_probers = snap.named(ProbeKind.DATABASE), snap.named(ProbeKind.APPLICATION)
+    if (db_probers and any(ph.failing(a, threshold) for a in app_probers)
+            and not any(ph.failing(d, threshold) for d in db_probers)):
         out.append(Decision(Action.REPAIR_APPS, primary,
                             f"{primary}: app probes fail while its database answers"))
     if (topology.replication is Replication.SYNC
-            and topology.failover.sync_standby_lost == "degrade"):
-        standby_lost = sh.failing(DB_PROBER, policy.failure_threshold)
+            and topology.failover.sync_standby_lost == "degrade" and db_probers):
+        standby_lost = all(sh.failing(d, threshold) for d in db_probers)
         db = snap.standby_db
         degraded_at = snap.live.sync_degraded_lsn
         caught_up = (
             db is not None and db.up and bool(db.in_recovery) and bool(db.streaming)
-            and (sh.streaks.get(DB_PROBER) is not None
-                 and sh.streaks[DB_PROBER].successes >= policy.recovery_threshold)
+            and all((s := sh.streaks.get(d)) is not None
+                    and s.successes >= policy.recovery_threshold for d in db_probers)
             and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
             and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
@@ -118,6 +122,7 @@ class Controller:
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
+        self.kinds: dict[str, ProbeKind] = {p.name: p.kind for p in self.ports.probers}
         self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="probe")
         self._status_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dbstatus")
         self._standby_status: Future[DbStatus] | None = None
@@ -176,7 +181,8 @@ class Controller:
         for region, res in results.items():
             before = self.health.get(region, RegionHealth())
             after = observe(before, res, self.topology.health, now,
-                            counted_probers(self.topology, region, live.roles[region]))
+                            counted_probers(self.topology, region, live.roles[region],
+                                            self.kinds))
             if after.verdict is not before.verdict:
                 self.ports.journal.record(
                     "verdict_change", region=region, verdict=after.verdict.value,
@@ -188,7 +194,7 @@ class Controller:
                     self.alerted.discard(region)
             self.health[region] = after
         standby = self.topology.other_region(live.primary)
-        snap = Snapshot(live, dict(self.health), self._poll_standby(standby))
+        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds)
         decisions = decide(self.topology, snap)
         for d in decisions:
             self.act(d, snap)

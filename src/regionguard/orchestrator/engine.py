@@ -133,7 +133,8 @@ def drive(
             if request.automatic:
                 return Outcome(Result.BUSY, plan, detail="another process holds the plan lock")
             raise UnsafeOperation("another plan is running (plan lock held); wait for it")
-        summary = Executor(ports).run(plan, on_step=on_step, verdict=request.verdict)
+        summary = Executor(ports).run(plan, on_step=on_step, verdict=request.verdict,
+                                      observation=obs.to_record())
     return Outcome(Result.DONE, plan, summary)
 
 
@@ -141,8 +142,13 @@ def _resume(ports: Ports, plan: Plan) -> Outcome:
     with ports.state.plan_lock() as held:
         if not held:  # its runner is alive (or its lease has not run out yet)
             return Outcome(Result.BUSY, plan, detail=f"plan {plan.id} is being run elsewhere")
-        progress = ports.state.load().plan  # re-read under the lock: it may have finished
+        live = ports.state.load()  # re-read under the lock: it may have finished
+        progress = live.plan
         if progress is None or progress.get("id") != plan.id:
             return Outcome(Result.NOTHING, plan, detail=f"plan {plan.id} finished meanwhile")
-        summary = Executor(ports).run(plan, resume=progress)
+        # the live state it resumes from; the databases are not looked at again here (one
+        # may be in the dead region: the steps find out, each within its deadline)
+        seen = {"roles": {r: str(role) for r, role in live.roles.items()},
+                "epoch": live.epoch, "sync_degraded_lsn": live.sync_degraded_lsn}
+        summary = Executor(ports).run(plan, resume=progress, observation=seen)
     return Outcome(Result.RESUMED, plan, summary)

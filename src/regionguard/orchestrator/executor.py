@@ -257,7 +257,8 @@ class Executor:
 
     def run(self, plan: Plan, resume: Mapping[str, Any] | None = None,
             on_step: Callable[[str, str, float], None] | None = None,
-            verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            verdict: Mapping[str, Any] | None = None,
+            observation: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run (or resume) `plan`; returns its RTO breakdown. Raises PlanFailed on a failed step.
 
         `resume` is the saved progress of this plan (plan.json) when a controller restarts."""
@@ -266,7 +267,11 @@ class Executor:
         if resume is None:
             epoch = self._claim(plan, record)
             j.record("plan", plan=plan.id, outcome="started", name=plan.kind.value,
-                     source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason)
+                     source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason,
+                     steps=[{"name": s.name, "deadline_s": s.deadline_s, **dict(s.args)}
+                            for s in plan.steps])
+            if observation:  # what the plan was built from: the journal alone explains it
+                j.record("observation", plan=plan.id, **observation)
             if verdict:
                 j.record("verdict", plan=plan.id, **verdict)
             for warning in plan.warnings:  # what the plan accepts knowingly, on the record
@@ -278,7 +283,11 @@ class Executor:
             epoch = int(resume["epoch"])
             done = list(resume.get("done", []))
             scratch = dict(resume.get("scratch", {}))
-            j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done)
+            j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done,
+                     remaining=[s.name for i, s in enumerate(plan.steps)
+                                if f"{i}:{s.name}" not in done])
+            if observation:
+                j.record("observation", plan=plan.id, **observation)
         ctx = RunContext(plan, epoch, scratch, self.sleep)
         if resume is not None:
             self._reassert_promote(plan, ctx, done)

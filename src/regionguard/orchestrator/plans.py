@@ -120,6 +120,18 @@ class Observation:
     databases: Mapping[str, DbStatus]
     zero_loss_switchover: bool = True  # the Database provider can drain and confirm replay
 
+    def to_record(self) -> dict[str, Any]:
+        """What the journal keeps of it: enough to explain the plan from the journal alone."""
+        keep = ("up", "in_recovery", "lsn", "timeline", "epoch", "lag_bytes", "lag_s",
+                "streaming", "error")
+        return {
+            "roles": {r: str(role) for r, role in self.live.roles.items()},
+            "epoch": self.live.epoch,
+            "sync_degraded_lsn": self.live.sync_degraded_lsn,
+            "databases": {r: {k: getattr(st, k) for k in keep if getattr(st, k) is not None}
+                          for r, st in self.databases.items()},
+        }
+
 
 def _new_id(kind: PlanKind) -> str:
     return f"{kind.value}-{uuid.uuid4().hex[:10]}"

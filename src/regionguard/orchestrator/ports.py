@@ -199,8 +199,16 @@ class Traffic(Protocol):
         ...
 
 
+class ProbeKind(StrEnum):
+    """What a prober looks at; the engine reasons about kinds, never about prober names."""
+
+    DATABASE = "database"  # the region's database answers (and in which role)
+    APPLICATION = "application"  # the region's app answers, as its clients reach it
+
+
 class Prober(Protocol):
-    name: str
+    name: str  # unique per prober: its own streak, its own vote
+    kind: ProbeKind
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
         """One health probe of `region`, bounded by `timeout_s`; never raises."""

@@ -15,12 +15,13 @@ import time
 
 import httpx
 
-from regionguard.orchestrator.ports import ProbeResult
+from regionguard.orchestrator.ports import ProbeKind, ProbeResult
 from regionguard.providers.aws.context import AwsContext
 
 
 class EndpointProber:
     name = "endpoint"
+    kind = ProbeKind.APPLICATION  # /health/route: lease held and database writable
 
     def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx

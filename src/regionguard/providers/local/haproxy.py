@@ -33,6 +33,7 @@ from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
 from regionguard.providers.local.private import runtime_dir
 from regionguard.providers.local.proctrack import ProcessRef, terminate
+from regionguard.providers.local.state_model import ports_of
 
 INSTALL_HINT = "install it with `apt-get install haproxy` (or run `make run`, which does)"
 APP_BACKEND = "app"
@@ -213,7 +214,7 @@ class HAProxyFrontDoor:
 
     def set_slots(self, state: Mapping[str, Any], backend: str, region: str,
                   enabled: set[int], weight: int = 1) -> None:
-        slots = state["ports"]["regions"][region]["slots"]
+        slots = ports_of(state).regions[region].slots
         for slot in range(1, len(slots) + 1):
             name = f"{backend}/{server_name(region, slot)}"
             if slot in enabled:
@@ -266,7 +267,7 @@ class HAProxyFrontDoor:
 
     def url(self, state: Mapping[str, Any]) -> str:
         front = self.topology.regions[self.topology.home_primary].local.address
-        return f"http://{front}:{state['ports']['frontdoor']}"
+        return f"http://{front}:{ports_of(state).frontdoor}"
 
     def verify(self, state: Mapping[str, Any], timeout_s: float) -> VerifyResult:
         """A canary write and read-back through the front door (never user data)."""

@@ -16,11 +16,12 @@ from typing import Any
 import httpx
 import psycopg
 
-from regionguard.orchestrator.ports import ProbeResult
+from regionguard.orchestrator.ports import ProbeKind, ProbeResult
 
 
 class PostgresProber:
     name = "postgres"
+    kind = ProbeKind.DATABASE
 
     def __init__(self, dsn_of: Callable[[str], str]) -> None:
         self.dsn_of = dsn_of
@@ -42,6 +43,7 @@ class PostgresProber:
 
 class HttpProber:
     name = "http"
+    kind = ProbeKind.APPLICATION
 
     def __init__(self, front_door_url: Callable[[], str]) -> None:
         self.front_door_url = front_door_url

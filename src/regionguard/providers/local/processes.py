@@ -25,6 +25,7 @@ from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
 from regionguard.providers.local.netutil import free_port, port_is_free
 from regionguard.providers.local.proctrack import ProcessRef, terminate
+from regionguard.providers.local.state_model import ports_of, processes_of
 
 
 class AppProcesses:
@@ -41,10 +42,10 @@ class AppProcesses:
 
     def running(self, state: Mapping[str, Any], region: str) -> dict[int, ProcessRef]:
         """Slots whose recorded process is still ours and alive."""
-        recorded = state.get("processes", {}).get("apps", {}).get(region, {})
+        recorded = processes_of(state).apps.get(region, {})
         alive = {}
-        for slot, ref in recorded.items():
-            proc = ProcessRef.from_dict(ref)
+        for slot, entry in recorded.items():
+            proc = ProcessRef(entry.pid, entry.started_at)
             if proc.alive():
                 alive[int(slot)] = proc
         return alive
@@ -54,7 +55,7 @@ class AppProcesses:
         """Make exactly slots 1..count run (restarting dead ones); stop slots above `count`.
 
         Returns the slots started. Idempotent; does not wait for readiness."""
-        slots = state["ports"]["regions"][region]["slots"]
+        slots = state["ports"]["regions"][region]["slots"]  # the dict: written when a port moves
         if count > len(slots):
             raise ProviderError(f"{region}: {count} processes asked, only {len(slots)} slots")
         alive = self.running(state, region)
@@ -114,7 +115,7 @@ class AppProcesses:
         return survivors
 
     def urls(self, state: Mapping[str, Any], region: str) -> dict[int, str]:
-        slots = state["ports"]["regions"][region]["slots"]
+        slots = ports_of(state).regions[region].slots
         return {s: f"http://{self.addresses[region]}:{slots[s - 1]}"
                 for s in self.running(state, region)}
 

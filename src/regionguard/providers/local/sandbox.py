@@ -1,4 +1,5 @@
-"""The local world as a whole: `up` (idempotent, repairs), `status`, `down`.
+"""The local world as a whole: `up` (idempotent, repairs) and `down`; `status` is in
+`status.py`.
 
 `up` reads live roles from state.json, never from the file's home roles, and never starts a
 demoted primary as a primary: a region whose database is no longer a standby of the live primary
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,8 @@ from typing import Any
 from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role, Strategy, Topology
-from regionguard.errors import ConfigError, NotAvailable, ProviderError
-from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
-from regionguard.orchestrator.lsn import format_lsn
-from regionguard.orchestrator.ports import DbStatus, RouteTable
+from regionguard.errors import ConfigError, ProviderError
+from regionguard.orchestrator.ports import RouteTable
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
 from regionguard.providers.local.netutil import free_port, require_free
@@ -34,6 +32,7 @@ from regionguard.providers.local.private import runtime_dir
 from regionguard.providers.local.processes import AppProcesses
 from regionguard.providers.local.proctrack import ProcessRef, terminate
 from regionguard.providers.local.state import LocalStateStore
+from regionguard.providers.local.state_model import ports_of
 
 Report = Callable[[str], None]
 PLAN_WAIT_S = 60.0  # how long `up`/`down` wait for a running plan before refusing
@@ -71,7 +70,7 @@ class Sandbox:
             name=region,
             root=pgbin.data_root(self.state_dir) / region,
             address=self.topology.regions[region].local.address,
-            port=int(state["ports"]["regions"][region]["db"]),
+            port=ports_of(state).regions[region].db,
             dbname=self.topology.app,
         )
 
@@ -356,78 +355,10 @@ class Sandbox:
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
 
-    def last_plan_summary(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
-        plan_id = state.get("last_plan")
-        if not plan_id:
-            return None
-        journal = Journal(FileSink(self.state_dir / "journal.jsonl"))
-        return rto_breakdown(journal.entries(), plan_id)
-
     # -- status -----------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """The `status --json` contract (see README). Reads live state; changes nothing."""
-        if not self.store.exists():
-            raise NotAvailable(f"no sandbox in {self.state_dir}; start one with `regionguard up`")
-        state = self.store.read()
-        clusters = self.clusters(state)
-        primary = self.primary(state)
-        apps = self.apps(state)
-        roles = self.roles(state)
+        """The `status --json` contract (see README and `status.py`). Changes nothing."""
+        from regionguard.providers.local.status import sandbox_status
 
-        def db(region: str) -> DbStatus:
-            other = clusters[primary] if region != primary else None
-            return clusters[region].status(other)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            dbs = dict(zip(roles, pool.map(db, roles), strict=True))
-            computes = dict(zip(roles, pool.map(
-                lambda r: apps.status(state, r, self.topology.desired_processes(r, roles[r])),
-                roles), strict=True))
-        try:
-            shares: dict[str, float] | None = self.frontdoor.shares(state)
-        except ProviderError:
-            shares = None
-        haproxy = state.get("processes", {}).get("haproxy")
-        controller = self.controller_ref()
-        controller_alive = bool(controller and controller.alive())
-        return {
-            "front_door": {
-                "url": self.frontdoor.url(state),
-                "running": bool(haproxy and ProcessRef.from_dict(haproxy).alive()),
-            },
-            "epoch": int(state["epoch"]),
-            "controller": {
-                "running": controller_alive,
-                "pid": controller.pid if controller_alive and controller else None,
-                "mode": self.topology.failover.mode,
-            },
-            "regions": [
-                {
-                    "name": r,
-                    "home_role": self.topology.regions[r].home_role.value,
-                    "role": roles[r].value,
-                    "db": {
-                        "up": dbs[r].up,
-                        "in_recovery": dbs[r].in_recovery,
-                        "port": dbs[r].port,
-                        "dsn": clusters[r].dsn(),
-                        "pids": list(dbs[r].pids),
-                        "lsn": format_lsn(dbs[r].lsn),
-                        "lag_bytes": dbs[r].lag_bytes,
-                        "lag_s": dbs[r].lag_s,
-                        "timeline": dbs[r].timeline,
-                        "epoch": dbs[r].epoch,
-                    },
-                    "compute": {
-                        "ready": computes[r].ready,
-                        "desired": computes[r].desired,
-                        "pids": list(computes[r].pids),
-                        "urls": list(computes[r].urls),
-                    },
-                    "traffic_share": None if shares is None else round(shares.get(r, 0.0), 4),
-                }
-                for r in roles
-            ],
-            "last_failover": self.last_plan_summary(state),
-        }
+        return sandbox_status(self)

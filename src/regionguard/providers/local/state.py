@@ -24,6 +24,7 @@ from typing import Any
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, StateError, UnsafeOperation
 from regionguard.orchestrator.ports import LiveState
+from regionguard.providers.local import state_model
 
 STATE_FILE = "state.json"
 PLAN_FILE = "plan.json"  # where versions before 0.2 kept the plan; read once, then moved
@@ -90,6 +91,12 @@ class LocalStateStore:
                 "afresh") from None
         if not isinstance(data, dict):
             raise StateError(f"{self.path} holds no state object; restore it from a backup")
+        try:
+            state_model.validate(data)
+        except ValueError as exc:
+            raise StateError(
+                f"{self.path}: {exc}; nothing was changed. Restore it from a backup, or stop "
+                "everything with `regionguard down --purge` and start afresh") from None
         if "plan" not in data:
             legacy = self._legacy_plan()
             if legacy is not None:
