@@ -96,8 +96,10 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
     assert saved is not None and "2:promote" in saved["done"] and not world.dbs["west"]["up"]
     Executor(ports, sleep=lambda _: None).run(plans.Plan.from_dict(saved), resume=saved)
     assert world.writable() == ["west"] and ports.state.load().plan is None
-    reasserts = [e for e in ports.journal.entries() if e["event"] == "reassert"]
-    assert [e["outcome"] for e in reasserts] == ["started", "done"]
+    reasserts = [(e["step"], e["outcome"]) for e in ports.journal.entries()
+                 if e["event"] == "reassert"]
+    assert reasserts == [("promote", "started"), ("promote", "done"),
+                         ("scale", "started"), ("scale", "done")]
 
 
 def test_a_resume_that_fails_backs_off_so_the_plan_lock_is_free_for_repairs(
@@ -150,3 +152,23 @@ def test_with_no_region_to_fail_over_to_the_primary_is_restarted_where_it_is(
     assert world.calls.count("promote") == 1  # one attempt per interval, not one per tick
     events = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
     assert ("restart_in_place", "done") in events and ("alert", None) in events
+
+
+def test_processes_that_die_while_the_plan_waits_for_them_are_started_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second fault kills the new primary's apps after `scale`: `await_ready` scales again
+    between its slices instead of waiting out its deadline for processes nothing restarts."""
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    plan = failover(ports, world)
+    real_promote = FakeDatabase.promote
+
+    def promote_then_kill_apps(self, region, epoch, timeout_s, planned=False):  # type: ignore[no-untyped-def]
+        real_promote(self, region, epoch, timeout_s, planned)
+        world.apps[region] = 0  # SIGKILL of the apps the plan's `scale` started
+
+    monkeypatch.setattr(FakeDatabase, "promote", promote_then_kill_apps)
+    monkeypatch.setattr("regionguard.orchestrator.executor.AWAIT_SLICE_MIN_S", 0.01)
+    Executor(ports, sleep=lambda _: None).run(plan)
+    assert world.apps["west"] == 2 and ports.state.load().plan is None
+    assert world.calls.count("scale") >= 3  # scale, the re-scale in await_ready, retire

@@ -139,9 +139,33 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     return f"{region} promoted, epoch {ctx.epoch}"
 
 
+AWAIT_SLICE_MIN_S = 5.0
+
+
+def _scaled_count(plan: Plan, region: str) -> int | None:
+    """How many processes this plan's `scale` step wants in `region` (None: no such step)."""
+    return next((int(s.args["count"]) for s in plan.steps
+                 if s.name == "scale" and s.args.get("region") == region), None)
+
+
 def _await_ready(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
-    st = p.compute.wait_ready(step.args["region"], int(step.args["at_least"]), remaining)
-    return f"{st.ready} ready"
+    """Wait in slices; between slices, `scale` again (idempotent): processes that died after
+    the plan's `scale` (a second fault) are started again instead of being waited for until
+    the deadline, with nothing else allowed to restart them while the plan runs."""
+    region, at_least = step.args["region"], int(step.args["at_least"])
+    deadline = p.clock.monotonic() + remaining
+    slice_s = max(AWAIT_SLICE_MIN_S, remaining / 6)
+    while True:
+        left = deadline - p.clock.monotonic()
+        try:
+            st = p.compute.wait_ready(region, at_least, max(0.1, min(slice_s, left)))
+            return f"{st.ready} ready"
+        except ProviderError:
+            if p.clock.monotonic() >= deadline - 0.05:
+                raise
+            count = _scaled_count(ctx.plan, region)
+            if count:
+                p.compute.scale(region, count)
 
 
 def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
@@ -163,8 +187,14 @@ def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
 
 
 def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    """A canary write through the front door. A retry first scales the target again
+    (idempotent): the apps may have died since they were found ready (a second fault)."""
+    region = step.args["region"]
+    if ctx.scratch.pop("verify_failed", False) and (count := _scaled_count(ctx.plan, region)):
+        p.compute.scale(region, count)
     result = p.traffic.verify(min(remaining, 3.0))
     if not result.ok or result.region != step.args["region"] or result.epoch != ctx.epoch:
+        ctx.scratch["verify_failed"] = True
         raise ProviderError(
             f"canary write not confirmed: ok={result.ok} region={result.region} "
             f"epoch={result.epoch} (want {step.args['region']}/{ctx.epoch}) {result.detail}"
@@ -290,7 +320,7 @@ class Executor:
                 j.record("observation", plan=plan.id, **observation)
         ctx = RunContext(plan, epoch, scratch, self.sleep)
         if resume is not None:
-            self._reassert_promote(plan, ctx, done)
+            self._reassert(plan, ctx, done)
         unfinished: list[dict[str, Any]] = list((resume or {}).get("unfinished", []))
         progress = {**record, "epoch": epoch, "status": "running", "done": done,
                     "scratch": ctx.scratch, "unfinished": unfinished,
@@ -355,34 +385,44 @@ class Executor:
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
         return summary
 
-    def _reassert_promote(self, plan: Plan, ctx: RunContext, done: list[str]) -> None:
-        """A resumed plan past `promote` whose new primary is no longer a running primary
-        (a second fault killed it) runs `promote` again first: it is idempotent, restarts a
-        crashed primary (crash recovery keeps every committed write) and re-stamps the epoch.
-        Without it the later steps (apps ready, route, verify) would fail at every resume, for
-        ever, while the plan lock they hold keeps `up` from restarting the database."""
-        j = self.ports.journal
+    def _reassert(self, plan: Plan, ctx: RunContext, done: list[str]) -> None:
+        """A resumed plan re-asserts what its remaining steps stand on, as a second fault may
+        have undone it since: the new primary's database (`promote` again when it is no
+        longer a running primary: idempotent, a crashed primary is restarted and crash
+        recovery keeps every committed write, the epoch is re-stamped) and the target's
+        processes (`scale` again: idempotent, dead processes are started). Without it the
+        later steps would fail at every resume, for ever, holding the plan lock that `up`
+        needs to repair anything."""
         steps = list(enumerate(plan.steps))
         if all(f"{i}:{s.name}" in done for i, s in steps):
             return
-        for index, step in steps:
-            if step.name != "promote" or f"{index}:promote" not in done:
+        # the database first: the processes need it to become ready
+        for index, step in sorted(steps, key=lambda item: item[1].name != "promote"):
+            if f"{index}:{step.name}" not in done or step.name not in ("promote", "scale"):
                 continue
-            region = step.args["region"]
-            st = self.ports.database.status(region)
-            if st.up and not st.in_recovery:
-                return
-            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote", region=region,
-                     outcome="started", detail="down" if not st.up else "in recovery")
-            try:
-                detail = self._attempt(step, ctx, step.deadline_s)
-            except RegionGuardError as exc:  # the next steps fail; the plan is resumed again
-                j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote",
-                         region=region, outcome="failed", detail=str(exc))
-                return
-            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step="promote", region=region,
-                     outcome="done", detail=detail)
+            if step.args.get("region") != plan.target:
+                continue
+            if step.name == "promote":
+                st = self.ports.database.status(plan.target)
+                if st.up and not st.in_recovery:
+                    continue
+                why = "down" if not st.up else "in recovery"
+            else:
+                why = "processes may have died since"
+            self._reassert_step(plan, ctx, step, why)
+
+    def _reassert_step(self, plan: Plan, ctx: RunContext, step: Step, why: str) -> None:
+        j = self.ports.journal
+        j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+                 region=plan.target, outcome="started", detail=why)
+        try:
+            detail = self._attempt(step, ctx, step.deadline_s)
+        except RegionGuardError as exc:  # the next steps fail; the plan is resumed again
+            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+                     region=plan.target, outcome="failed", detail=str(exc))
             return
+        j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+                 region=plan.target, outcome="done", detail=detail)
 
     def _claim(self, plan: Plan, record: Mapping[str, Any]) -> int:
         """Claim the epoch, retrying a claim whose answer was lost: the write may have
