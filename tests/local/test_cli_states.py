@@ -4,6 +4,7 @@ traceback (0 ok, 1 failed, 2 bad input, 3 refused as unsafe, 4 not available yet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -23,7 +24,8 @@ COMMANDS: dict[tuple[str, ...], dict[str, set[int]]] = {
     ("failover", "--to", "west", "--yes"): {"nothing": {4}, "half": {3}, "purged": {4}},
     ("switchover", "--to", "mars", "--yes"): {"nothing": {4}, "half": {2}, "purged": {4}},
     ("switchover", "--to", "west", "--yes"): {"nothing": {4}, "half": {3}, "purged": {4}},
-    ("failback", "--yes"): {"nothing": {4}, "half": {2}, "purged": {4}},
+    # half up: the writer is home but its database is down: refused until it is back
+    ("failback", "--yes"): {"nothing": {4}, "half": {3}, "purged": {4}},
     ("failover", "--to", "west", "--dry-run"): {"nothing": {4}, "half": {3}, "purged": {4}},
     ("drill", "--fault", "no-such-fault"): {"nothing": {2}, "half": {2}, "purged": {2}},
     ("synth", "--no-such-option"): {"nothing": {2}, "half": {2}, "purged": {2}},
@@ -51,7 +53,8 @@ def test_every_command_on_every_state_is_one_line_and_its_exit_code(tmp_path: Pa
         data = status(config)
         for name in ("east", "west"):  # half up: the databases die, the rest runs on
             for pid in region(data, name)["db"]["pids"]:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # a child gone with its parent
+                    os.kill(pid, signal.SIGKILL)
         run_all(config, "half")
     finally:
         cli(config, "down", "--purge", check=False)

@@ -110,6 +110,13 @@ class FakeDatabase:
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         self.w._call("set_sync")
 
+    def stamp_epoch(self, region: str, epoch: int) -> None:
+        self.w._call("stamp")
+        d = self.w.dbs[region]
+        if not d["up"] or d["recovery"]:
+            raise ProviderError(f"{region}: not a running primary")
+        d["epoch"] = max(d["epoch"], epoch)
+
 
 class FakeCompute:
     def __init__(self, w: World) -> None:

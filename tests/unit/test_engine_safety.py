@@ -11,7 +11,7 @@ import pytest
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
-from regionguard.orchestrator.ports import FenceResult
+from regionguard.orchestrator.ports import FenceResult, RouteTable
 
 from .fakes import FakeDatabase, World, make_ports
 
@@ -142,13 +142,20 @@ def test_with_no_region_to_fail_over_to_the_primary_is_restarted_where_it_is(
     ports, world = make_ports(tmp_path, probers=probers)
     world.dbs["east"]["up"] = False
     world.dbs["west"]["up"] = False
+    # and a failover had failed before its promote: epoch 2 claimed, east cut at the door
+    with ports.state.update() as data:  # type: ignore[attr-defined]
+        data["epoch"] = 2
+    world.route = RouteTable({"east": 1, "west": 0}, "east", 1)
+    world.cut = {"east"}
     now = [0]
     controller = Controller(ports, clock_ns=lambda: now[0])
     for _ in range(6):
         controller.tick()
         now[0] += int(0.3e9)
     assert world.dbs["east"]["up"] and not world.dbs["east"]["recovery"]
-    assert ports.state.load().primary == "east" and ports.state.load().epoch == 1
+    assert ports.state.load().primary == "east" and ports.state.load().epoch == 2
+    # routed again, with the claimed epoch the restarted database now holds
+    assert "east" not in world.cut and world.route.epoch == world.dbs["east"]["epoch"] == 2
     assert world.calls.count("promote") == 1  # one attempt per interval, not one per tick
     events = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
     assert ("restart_in_place", "done") in events and ("alert", None) in events

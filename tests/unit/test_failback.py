@@ -43,12 +43,16 @@ def test_a_writer_back_home_gets_its_standby_rebuilt(tmp_path: Path) -> None:
     assert ports.state.load().primary == "east" and not world.dbs["west"]["up"]
 
     plan = plans.failback(ports.topology, observe(ports, world))
-    assert [s.name for s in plan.steps] == ["rejoin", "catch_up"]
+    assert [s.name for s in plan.steps] == ["rejoin", "catch_up", "stamp", "route"]
     assert "rebuild west" in plan.reason
     ex.run(plan)
     assert world.dbs["west"]["up"] and world.dbs["west"]["recovery"]
     assert world.writable() == ["east"] and ports.state.load().primary == "east"
-    assert world.route is not None and world.route.epoch == world.dbs["east"]["epoch"]
+    # the plan claimed an epoch: the state store, the database and the route all hold it,
+    # or every write (checked against the database's token) would be turned away
+    live = ports.state.load()
+    assert world.route is not None and world.route.writer == "east"
+    assert live.epoch == world.dbs["east"]["epoch"] == world.route.epoch
 
     with pytest.raises(UsageError, match="already the primary and west its standby"):
         plans.failback(ports.topology, observe(ports, world))

@@ -22,7 +22,14 @@ from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
-from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeKind, ProbeResult, Verdict
+from regionguard.orchestrator.ports import (
+    DbStatus,
+    LiveState,
+    ProbeKind,
+    ProbeResult,
+    RouteTable,
+    Verdict,
+)
 
 log = logging.getLogger("regionguard.controller")
 
@@ -289,6 +296,10 @@ class Controller:
             return  # up but failing its probes otherwise (slow, partitioned): not ours to fix
         try:
             p.database.promote(primary, live.epoch, RESTART_IN_PLACE_TIMEOUT_S)
+            # a failover that failed before its promote left the primary cut off at the
+            # front door, and its epoch claimed: route to it again, with that epoch
+            p.traffic.route(RouteTable(weights=plans.steady_weights(self.topology, primary),
+                                       writer=primary, epoch=live.epoch))
         except RegionGuardError as exc:
             p.journal.record("restart_in_place", region=primary, outcome="failed",
                              detail=str(exc))

@@ -202,6 +202,13 @@ def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     return f"canary written in {result.region} at epoch {result.epoch} ({result.latency_s:.3f} s)"
 
 
+def _stamp(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
+    """The writer stays; the token moves to the epoch this plan claimed (a `route` follows),
+    so the state store, the database and the front door agree on it again."""
+    p.database.stamp_epoch(step.args["region"], ctx.epoch)
+    return f"{step.args['region']} holds epoch {ctx.epoch}"
+
+
 def _cut(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     done, failed = _take_writes_from(p, ctx, step.args["region"])  # stop_writes follows
     return "; ".join([*done, *failed])
@@ -232,7 +239,9 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     # the writer keeps the fencing token its database holds: before a failback's promote
     # that is the previous epoch, not the one this plan claimed (a route with the claimed
     # epoch would turn every write away until the promote)
-    epoch = p.database.status(of).epoch or ctx.epoch
+    epoch = p.database.status(of).epoch
+    if epoch is None:
+        raise ProviderError(f"{of}: its fencing token cannot be read; not routing with a guess")
     p.traffic.route(RouteTable(weights=dict(step.args["weights"]), writer=of, epoch=epoch))
     return f"{region} follows {of} ({method})"
 
@@ -267,6 +276,7 @@ STEP_ACTIONS: Mapping[str, StepAction] = {
     "scale": _scale, "fence": _fence, "promote": _promote, "await_ready": _await_ready,
     "route": _route, "verify": _verify, "cut": _cut, "stop_writes": _stop_writes,
     "wait_replayed": _wait_replayed, "rejoin": _rejoin, "catch_up": _catch_up,
+    "stamp": _stamp,
     "retire": _retire,
 }
 

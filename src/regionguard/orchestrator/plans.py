@@ -301,7 +301,11 @@ def failback(topology: Topology, obs: Observation, reason: str = "manual",
                     obs.live.epoch, (
                         _rejoin(topology, other, home, d),
                         Step("catch_up", d.catch_up, {"region": other, "of": home},
-                             in_rto=False)),
+                             in_rto=False),
+                        # the plan claimed an epoch: the writer's token moves to it
+                        Step("stamp", d.route, {"region": home}, in_rto=False),
+                        Step("route", d.route, {"weights": steady_weights(topology, home),
+                                                "writer": home}, in_rto=False)),
                     reason + f" (writer already home: rebuild {other} as its standby)")
     steps = [
         Step("rejoin", d.rejoin, {"region": home, "of": current,

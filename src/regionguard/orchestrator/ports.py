@@ -166,6 +166,12 @@ class Database(Protocol):
         """Require (or, with None, stop requiring) `standby` to confirm every commit."""
         ...
 
+    def stamp_epoch(self, region: str, epoch: int) -> None:
+        """Store `epoch` as the fencing token of `region`'s running primary (never lowered):
+        a plan that keeps the writer where it is but claimed an epoch (a standby rebuild)
+        moves the token with it. A world whose token lives elsewhere (a lease) does nothing."""
+        ...
+
 
 class Compute(Protocol):
     def scale(self, region: str, count: int) -> ComputeStatus:

@@ -129,3 +129,6 @@ class AuroraGlobalDatabase:
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         return None  # Aurora global replication is storage-level and asynchronous
+
+    def stamp_epoch(self, region: str, epoch: int) -> None:
+        return None  # on AWS the token is the arbiter's writer_epoch (the write lease)

@@ -132,3 +132,6 @@ class RdsReplicaDatabase:
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         return None  # RDS cross-region replication is asynchronous; nothing to configure
+
+    def stamp_epoch(self, region: str, epoch: int) -> None:
+        return None  # on AWS the token is the arbiter's writer_epoch (the write lease)

@@ -70,6 +70,9 @@ class LocalDatabase:
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         self.sb.cluster(self._state(), primary).set_sync_standby(standby)
 
+    def stamp_epoch(self, region: str, epoch: int) -> None:
+        self.sb.cluster(self._state(), region).write_epoch(epoch)
+
 
 @provider_boundary
 class LocalCompute:
