@@ -114,6 +114,23 @@ def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> Non
     assert victim not in repaired["pids"]
 
 
+def test_a_repeated_promote_keeps_the_sync_standby_of_a_primary(config: Path) -> None:
+    """A resumed plan re-asserts promote on a database that is already the primary; by then
+    its standby may have rejoined as a sync standby, which the repeat must not drop."""
+    cli(config, "up")
+    sandbox = Sandbox(load_topology(config))
+    east = sandbox.clusters(sandbox.store.read())["east"]
+
+    def sync_names() -> str:
+        with east.connect("postgres") as conn:
+            row = conn.execute("SELECT current_setting('synchronous_standby_names')").fetchone()
+        return str(row[0]) if row else ""
+
+    assert sync_names() == '"west"'
+    east.promote(1, 10)
+    assert sync_names() == '"west"'
+
+
 def test_status_and_down_without_a_sandbox(tmp_path: Path) -> None:
     config = write_topology(tmp_path)
     missing = cli(config, "status", check=False)

@@ -81,3 +81,39 @@ def test_block_never_degrades(tmp_path: Path) -> None:
     world.dbs["west"]["up"] = False
     assert Action.DEGRADE_SYNC not in actions(Controller(ports), 8)
     assert "set_sync" not in world.calls and ports.state.load().sync_degraded_lsn is None
+
+
+def test_a_rebuilt_standby_clears_the_degrade_record_only_once_it_replayed_past_it(
+        tmp_path: Path) -> None:
+    """Rejoining makes the pair sync again for new commits, but the writes acknowledged alone
+    since the degrade live only on the primary until the rebuilt standby replays them: the
+    record (and with it the refusal to fail over to that standby) stays until then."""
+    ports, world = make_ports(tmp_path)
+    ports.state.set_sync_degraded(500)
+    world.dbs["east"]["lsn"] = 520
+    world.dbs["west"].update(up=False)  # the standby is gone; the writer is home
+    plan = plans.failback(ports.topology, plans.Observation(
+        ports.state.load(), {r: ports.database.status(r) for r in world.dbs}))
+    assert [s.name for s in plan.steps][:2] == ["rejoin", "catch_up"]
+    world.dbs["west"]["lsn"] = 400  # rebuilt, still replaying
+    seen: list[int | None] = []
+
+    def replay(_: float) -> None:  # each catch_up poll: the record is still there
+        seen.append(ports.state.load().sync_degraded_lsn)
+        world.dbs["west"]["lsn"] += 40
+
+    Executor(ports, sleep=replay).run(plan)
+    assert seen == [500, 500, 500]  # 400, 440, 480 were not enough; 520 was
+    assert ports.state.load().sync_degraded_lsn is None
+
+
+def test_block_clears_a_stale_degrade_record_once_the_standby_replayed_past_it(
+        tmp_path: Path) -> None:
+    """A record from before `block` was chosen (or from a failover's promote) must not refuse
+    failover forever: block never degrades, but it restores like degrade does."""
+    topo = topology(failover={"sync_standby_lost": "block"})
+    ports, world = make_ports(tmp_path, topo=topo, probers=probers([True] * 10))
+    ports.state.set_sync_degraded(500)
+    world.dbs["west"].update(lsn=520, streaming=True)
+    assert Action.RESTORE_SYNC in actions(Controller(ports), 8)
+    assert ports.state.load().sync_degraded_lsn is None

@@ -90,8 +90,7 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             and not any(ph.failing(d, threshold) for d in db_probers)):
         out.append(Decision(Action.REPAIR_APPS, primary,
                             f"{primary}: app probes fail while its database answers"))
-    if (topology.replication is Replication.SYNC
-            and topology.failover.sync_standby_lost == "degrade" and db_probers):
+    if topology.replication is Replication.SYNC and db_probers:
         standby_lost = all(sh.failing(d, threshold) for d in db_probers)
         db = snap.standby_db
         degraded_at = snap.live.sync_degraded_lsn
@@ -102,7 +101,8 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
             and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
-        if standby_lost and degraded_at is None:
+        if (standby_lost and degraded_at is None
+                and topology.failover.sync_standby_lost == "degrade"):
             out.append(Decision(Action.DEGRADE_SYNC, primary,
                                 f"sync standby {standby} lost; writing without it"))
         elif caught_up and degraded_at is not None:

@@ -29,6 +29,7 @@ from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Replication, Role, Topology
 from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator.journal import Journal, rto_breakdown
+from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
 from regionguard.orchestrator.ports import (
     Compute,
@@ -230,8 +231,9 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region, of = step.args["region"], step.args["of"]
     method = p.database.rebuild_as_standby(region, of, remaining)
     if step.args.get("sync"):
+        # a sync pair again from here on; the degrade record stays until catch_up sees this
+        # standby replay past it (writes acknowledged alone before then live only on `of`)
         p.database.set_sync_standby(of, region)
-        p.state.set_sync_degraded(None)  # a sync pair again
     count = int(step.args.get("count", 0))
     p.compute.scale(region, count)
     if count:
@@ -253,17 +255,25 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     (briefly 'streaming') with a small byte lag while it will never replay the new WAL."""
     deadline = p.clock.monotonic() + remaining
     region, of = step.args["region"], step.args["of"]
+    sync = p.topology.replication is Replication.SYNC
+    degraded_at = p.state.load().sync_degraded_lsn if sync else None
     while True:
         st = p.database.status(region)
         primary = p.database.status(of)
+        past_degrade = degraded_at is None or (st.lsn is not None and st.lsn >= degraded_at)
         if (st.up and st.in_recovery and st.streaming and st.timeline is not None
                 and st.timeline == primary.timeline
-                and st.lag_bytes is not None and st.lag_bytes < 1 << 20):
+                and st.lag_bytes is not None and st.lag_bytes < 1 << 20 and past_degrade):
+            if degraded_at is not None:
+                # every write acknowledged without the standby is on it now: sync again
+                p.state.set_sync_degraded(None)
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
         if p.clock.monotonic() >= deadline:
             raise ProviderError(
                 f"{region} not caught up with {of}: streaming={st.streaming}, timeline "
-                f"{st.timeline} vs {primary.timeline}, lag {st.lag_bytes} bytes")
+                f"{st.timeline} vs {primary.timeline}, lag {st.lag_bytes} bytes"
+                + (f", replayed {format_lsn(st.lsn)} of {format_lsn(degraded_at)} written "
+                   "without it" if degraded_at is not None and st.lsn is not None else ""))
         ctx.sleep(0.1)
 
 

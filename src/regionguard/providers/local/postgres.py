@@ -373,14 +373,20 @@ class PostgresCluster:
                 and not (self.data_dir / "standby.signal").exists()):
             self.start(timeout_s)  # a cleanly stopped primary: a rolled-back switchover
         with self.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
-            in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            if in_recovery and in_recovery[0]:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')"
+            ).fetchone()
+            was_standby, sync_names = (bool(row[0]), str(row[1])) if row else (False, "")
+            if was_standby:
                 wait_s = max(1, int(deadline - time.monotonic()))
                 done = conn.execute("SELECT pg_promote(true, %s)", (wait_s,)).fetchone()
                 if not done or not done[0]:
                     raise ProviderError(f"{self.name}: pg_promote did not finish in {wait_s} s")
-        # The copied synchronous_standby_names would block every commit on the new primary.
-        self.set_sync_standby(None)
+        # The synchronous_standby_names copied from the old primary name this region and would
+        # block every commit here. A primary already promoted keeps its own setting: a plan
+        # re-asserting promote must not drop a sync standby that has rejoined since.
+        if was_standby or sync_names.strip('"') == self.name:
+            self.set_sync_standby(None)
         self.write_epoch(epoch)
 
     def write_epoch(self, epoch: int) -> None:

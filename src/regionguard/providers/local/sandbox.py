@@ -23,6 +23,7 @@ from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import ConfigError, ProviderError
+from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.ports import RouteTable
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
@@ -188,11 +189,17 @@ class Sandbox:
         clusters = self.clusters(state)
         primary_name = self.primary(state)
         standby_name = self.topology.other_region(primary_name)
-        standby_up = clusters[standby_name].status().up
-        if standby_up or self.topology.failover.sync_standby_lost == "block":
+        standby = clusters[standby_name].status()
+        if standby.up or self.topology.failover.sync_standby_lost == "block":
             clusters[primary_name].set_sync_standby(standby_name)
-            state.pop("sync_degraded", None)
-            report(f"{primary_name}: synchronous replication to {standby_name}")
+            since = (state.get("sync_degraded") or {}).get("since_lsn")
+            if since is None or (standby.lsn is not None and standby.lsn >= since):
+                state.pop("sync_degraded", None)
+                report(f"{primary_name}: synchronous replication to {standby_name}")
+            else:  # writes acknowledged alone live only on the primary until it streams them
+                report(f"{primary_name}: synchronous replication to {standby_name}; it has "
+                       f"replayed {format_lsn(standby.lsn)} of {format_lsn(since)} written "
+                       "without it, the controller records sync once it has")
         else:
             lsn = clusters[primary_name].status().lsn
             clusters[primary_name].set_sync_standby(None)
