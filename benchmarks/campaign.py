@@ -29,7 +29,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="rg-campaign-"))
     print(f"{args.drills} drills per mode from seed {args.seed}; reports in {out}")
     print(f"{'mode':<7}{'drills':>7}{'failovers':>10}{'RTO p50':>9}{'p95':>7}{'max':>7}"
-          f"{'acked':>8}{'lost':>6}{'split':>6}{'anomalies':>10}{'minutes':>8}")
+          f"{'acked':>8}{'lost':>6}{'split':>6}{'anomalies':>10}{'unavail':>8}{'minutes':>8}")
     for mode in args.modes.split(","):
         with temp_sandbox(**(ASYNC if mode == "async" else {})) as (sandbox, config):
             sandbox.up()
@@ -41,7 +41,8 @@ def main() -> None:
             print(f"{mode:<7}{data['drills']:>7}{data['failovers']:>10}{rto['p50']:>9}"
                   f"{rto['p95']:>7}{rto['max']:>7}{data['acked_writes']:>8}"
                   f"{data['lost_acked']:>6}{data['split_brain']:>6}"
-                  f"{len(data['anomalies']):>10}{data['campaign']['duration_s'] / 60:>8.1f}",
+                  f"{len(data['anomalies']):>10}{len(data['unavailable']):>8}"
+                  f"{data['campaign']['duration_s'] / 60:>8.1f}",
                   flush=True)
             if result.stopped_early:
                 print(f"  stopped early: {result.stopped_early} (see {html})")

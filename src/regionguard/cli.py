@@ -525,6 +525,9 @@ def _campaign(drills: int, seed: int | None, rate: float, workers: int, out_dir:
         kinds = sorted({a["kind"] for a in data["anomalies"]})
         raise UnsafeOperation(f"the history checker found {len(data['anomalies'])} anomalies "
                               f"({', '.join(kinds)}); see {html_path}")
+    if data["unavailable"]:
+        raise UnsafeOperation(f"{len(data['unavailable'])} drills did not recover writes within "
+                              f"the settle deadline (liveness); see {html_path}")
 
 
 EMULATED_FAULTS = {

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.local
 
 SEED = 4160  # four drills: controller killed at a step, freeze, kill, second fault in recovery
 DRILLS = 4
+KILL_PRIMARY_DB_SEED = 4175  # kill: kill-db east
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_the_campaign_heals_every_drill_and_finds_nothing(
     report = run["report"]
     assert report["drills"] == DRILLS and report["campaign"]["stopped_early"] is None
     assert report["anomalies"] == [] and report["lost_acked"] == 0
-    assert report["split_brain"] == 0
+    assert report["split_brain"] == 0 and report["unavailable"] == []
     assert sum(report["faults"].values()) >= DRILLS
     assert report["acked_writes"] > 100 * DRILLS
     assert all(d["healed"] for d in report["per_drill"])
@@ -126,3 +127,25 @@ def test_a_seed_replays_its_drill(campaign: tuple[Path, dict[str, Any]]) -> None
     replay = json.loads((out / "campaign-report.json").read_text())["per_drill"][0]
     assert replay["seed"] == original["seed"]
     assert replay["description"] == original["description"]
+
+
+def test_a_drill_whose_writes_never_come_back_is_a_liveness_failure(tmp_path: Path) -> None:
+    """Manual mode: the primary's database is killed and nobody fails over. No anomaly (nothing
+    acknowledged was lost), but writes did not come back: the campaign must not call that a
+    pass. The heal (restart the database, a canary write) still brings the sandbox back."""
+    config = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
+    cli(config, "up", timeout=180)
+    try:
+        out = tmp_path / "out"
+        proc = cli(config, "drill", "--campaign", "1", "--seed", str(KILL_PRIMARY_DB_SEED),
+                   "--out", str(out), timeout=300, check=False)
+        assert proc.returncode == 3, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert "liveness" in proc.stderr
+        report = json.loads((out / "campaign-report.json").read_text())
+        assert report["anomalies"] == [] and report["lost_acked"] == 0
+        [drill] = report["per_drill"]
+        assert drill["kind"] == "kill" and drill["healed"], drill
+        assert "no write acknowledged since the last action" in drill["unavailable"]
+        assert [u["seed"] for u in report["unavailable"]] == [KILL_PRIMARY_DB_SEED]
+    finally:
+        cli(config, "down", "--purge", check=False, timeout=180)

@@ -3,11 +3,13 @@ by the history checker, each healed before the next.
 
 Drill i of a campaign seeded S has seed S + i, so `drill --campaign 1 --seed S+i` replays it.
 A drill: a client load on the front door, a short warmup, the scenario's actions at their
-moments, a settle phase (no plan running, a write acknowledged after the last action, or a
-deadline), the drill's own undo (thaw, lift the partition), the heal back home, and the check
-of the whole client history against the rows left on the primary and the journal's fences. The
-campaign stops early only when a drill cannot be healed (the next would start from a broken
-sandbox); its report says so.
+moments, a settle phase (no plan running and a write acknowledged after the last action, within
+a deadline: missing it is a liveness failure, reported as "unavailable"), the drill's own undo
+(thaw, lift the partition), the heal back home (proven by a canary write), and the check of the
+whole client history against the rows left on the primary and the journal's fences. The
+campaign stops early only when a drill cannot be healed, or the sandbox acknowledged no write
+before the fault (the next drill would start from a broken sandbox, or prove nothing); its
+report says so.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ FAULTS = frozenset({Act.KILL_REGION, Act.KILL_DB, Act.KILL_APP, Act.FREEZE, Act.
                     Act.KILL_HELD_CONTROLLER, Act.KILL_CONTROLLER, Act.KILL_SWITCHOVER})
 
 WARMUP_S = 1.0
+WARMUP_DEADLINE_S = 15.0  # a healthy sandbox acknowledges its first write in well under this
 SETTLE_DEADLINE_S = 40.0  # from the fault: the slowest scenario (a controller held and
 # killed, restarted with backoff, resuming) settles in well under this
 TAIL_S = 1.0  # load kept running after settling, so recovery shows in the history
@@ -68,6 +71,8 @@ class DrillOutcome:
     healed: bool
     heal_problems: list[str] = field(default_factory=list)
     history_file: str = ""
+    # liveness: None when a write was acknowledged after the last action, in time; else why not
+    unavailable: str | None = None
 
     @property
     def failover(self) -> bool:
@@ -83,6 +88,7 @@ class DrillOutcome:
             "lost_acked": len(self.verdict.lost_acked),
             "split_brain": self.verdict.split_brain,
             "anomalies": [a.kind.value for a in self.verdict.anomalies],
+            "unavailable": self.unavailable,
             "healed": self.healed, "heal_problems": self.heal_problems,
             "history": self.history_file,
         }
@@ -126,9 +132,15 @@ def run_campaign(sandbox: Sandbox, settings: CampaignSettings, report: Report) -
     stopped = None
     for i in range(settings.drills):
         seed = settings.seed + i
-        outcome = run_one(sandbox, settings, i, seed, report)
+        try:
+            outcome = run_one(sandbox, settings, i, seed, report)
+        except NotAvailable as exc:
+            stopped = str(exc)
+            break
         outcomes.append(outcome)
         found = ", ".join(a.kind.value for a in outcome.verdict.anomalies) or "no anomaly"
+        if outcome.unavailable:
+            found += f"; UNAVAILABLE: {outcome.unavailable}"
         report(f"drill {i + 1}/{settings.drills} (seed {seed}): {found}; "
                f"{outcome.verdict.acked_writes} acked, {len(outcome.verdict.lost_acked)} lost"
                + (f", RTO {outcome.rto_s:.2f} s" if outcome.failover and outcome.rto_s else ""))
@@ -152,7 +164,11 @@ def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
     url = sandbox.frontdoor.url(sandbox.store.read())
     load = LoadGenerator(url, rate=settings.rate, workers=settings.workers,
                          duration_s=SETTLE_DEADLINE_S + 30).start()
-    _until(lambda: bool(load.result.acked_writes), 15)
+    if not _until(lambda: bool(load.result.acked_writes), WARMUP_DEADLINE_S):
+        load.stop()
+        raise NotAvailable(f"drill {index + 1} (seed {seed}): no write was acknowledged in "
+                           f"{WARMUP_DEADLINE_S:.0f} s before the fault; the sandbox does not "
+                           "serve writes, so a history would prove nothing")
     time.sleep(WARMUP_S)
     fault_ns = time.monotonic_ns()
     journal.record("campaign", outcome="drill", index=index, seed=seed,
@@ -164,8 +180,10 @@ def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
         for action in scenario.actions:
             runner.run(action)
         last_action_ns = time.monotonic_ns()
-        _until(lambda: _settled(sandbox, load.result, last_action_ns, runner),
-               SETTLE_DEADLINE_S - (time.monotonic_ns() - fault_ns) / 1e9)
+        settled = _until(lambda: _settled(sandbox, load.result, last_action_ns, runner),
+                         SETTLE_DEADLINE_S - (time.monotonic_ns() - fault_ns) / 1e9)
+        unavailable = None if settled else _why_unsettled(sandbox, load.result, last_action_ns,
+                                                          runner)
         time.sleep(TAIL_S)
     finally:
         result = load.stop()
@@ -190,7 +208,8 @@ def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
     write_history(history_file, drill_history)
     return DrillOutcome(index, scenario, verdict, runner.done + undone, runner.skipped, plans,
                         client_rto_s(result, fault_ns), len(result.requests), not problems,
-                        problems, str(history_file.relative_to(settings.out_dir)))
+                        problems, str(history_file.relative_to(settings.out_dir)),
+                        unavailable)
 
 
 def _until(predicate: Callable[[], bool], timeout_s: float) -> bool:
@@ -209,6 +228,18 @@ def _settled(sandbox: Sandbox, load: LoadResult, since_ns: int, runner: ActionRu
         return False
     return runner.settled() and any(
         r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
+
+
+def _why_unsettled(sandbox: Sandbox, load: LoadResult, since_ns: int,
+                   runner: ActionRunner) -> str:
+    plan = sandbox.store.read_plan()
+    running = plan is not None and plan.get("status") == "running"
+    acked = any(r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
+    return (f"not settled {SETTLE_DEADLINE_S:.0f} s after the fault: "
+            + ", ".join(why for why, bad in (
+                (f"plan {plan.get('id') if plan else ''} still running", running),
+                ("the switchover child still running", not runner.settled()),
+                ("no write acknowledged since the last action", not acked)) if bad))
 
 
 def _plans(entries: list[dict[str, Any]], since_ns: int) -> list[dict[str, Any]]:
@@ -316,6 +347,9 @@ def summary(result: CampaignResult) -> dict[str, Any]:
         "lost_acked": sum(len(o.verdict.lost_acked) for o in outcomes),
         "split_brain": sum(o.verdict.split_brain for o in outcomes),
         "anomalies": anomalies,
+        "unavailable": [{"drill": o.index + 1, "seed": o.scenario.seed,
+                         "scenario": o.scenario.kind, "detail": o.unavailable}
+                        for o in outcomes if o.unavailable],
         "rto_s": _percentiles(rtos),
         "per_drill": [o.to_dict() for o in outcomes],
     }

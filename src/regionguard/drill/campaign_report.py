@@ -41,6 +41,7 @@ def rich_summary(data: dict[str, Any]) -> Table:
         ("lost acknowledged", str(data["lost_acked"])),
         ("split brain", str(data["split_brain"])),
         ("anomalies", str(len(data["anomalies"]))),
+        ("unavailable (writes not back in time)", str(len(data["unavailable"]))),
         ("duration", f"{c['duration_s']} s"),
     ]
     for name, value in rows:
@@ -57,19 +58,23 @@ def _e(value: Any) -> str:
 def render_html(data: dict[str, Any]) -> str:
     c = data["campaign"]
     anomalies = data["anomalies"]
-    verdict = ("no anomaly" if not anomalies else f"{len(anomalies)} anomalies")
+    unavailable = data["unavailable"]
+    verdict = ("no anomaly" if not anomalies else f"{len(anomalies)} anomalies") + (
+        f", {len(unavailable)} drills unavailable" if unavailable else "")
     drill_rows = "\n".join(
         "<tr{cls}><td>{index}</td><td>{seed}</td><td>{kind}</td><td>{desc}</td><td>{plans}</td>"
         "<td>{rto}</td><td>{acked}</td><td>{lost}</td><td>{anom}</td><td>{healed}</td></tr>"
         .format(
-            cls=' class="bad"' if d["anomalies"] or not d["healed"] else "",
+            cls=' class="bad"' if d["anomalies"] or d["unavailable"] or not d["healed"] else "",
             index=d["index"] + 1, seed=d["seed"], kind=_e(d["kind"]),
             desc=_e(d["description"]),
             plans=_e(", ".join(f"{p['kind']} {p['source']}→{p['target']} ({p['outcome']})"
                                for p in d["plans"]) or "-"),
             rto="-" if d["rto_s"] is None or not d["failover"] else f"{d['rto_s']:.2f}",
             acked=d["acked_writes"], lost=d["lost_acked"],
-            anom=_e(", ".join(d["anomalies"]) or "-"), healed="yes" if d["healed"] else "NO")
+            anom=_e(", ".join([*d["anomalies"], *(["unavailable: " + d["unavailable"]]
+                                                  if d["unavailable"] else [])]) or "-"),
+            healed="yes" if d["healed"] else "NO")
         for d in data["per_drill"])
     anomaly_blocks = "\n".join(
         f"<section class=anomaly><h3>drill {a['drill']} (seed {a['seed']}, {_e(a['scenario'])})"
@@ -88,7 +93,8 @@ th {{ background: #f3f3f3; text-align: left; }} tr.bad td {{ background: #fde2e2
 .ok {{ color: #176e2c; }} .fail {{ color: #b3261e; }} pre {{ background: #f6f6f6;
 padding: .5em; overflow-x: auto; font-size: 12px; }}
 </style></head><body>
-<h1>Fault campaign: <span class="{'fail' if anomalies else 'ok'}">{_e(verdict)}</span></h1>
+<h1>Fault campaign:
+<span class="{'fail' if anomalies or unavailable else 'ok'}">{_e(verdict)}</span></h1>
 <p>{data['drills']} of {c['requested']} drills, seed {c['seed']}, {_e(c['strategy'])},
 {_e(c['replication'])} replication, started {_e(c['started_at'])}, {c['duration_s']} s.
 {('<b>Stopped early: ' + _e(c['stopped_early']) + '</b>') if c['stopped_early'] else ''}</p>
@@ -99,6 +105,7 @@ padding: .5em; overflow-x: auto; font-size: 12px; }}
 <tr><th>acknowledged writes</th><td>{data['acked_writes']}</td></tr>
 <tr><th>lost acknowledged writes</th><td>{data['lost_acked']}</td></tr>
 <tr><th>split brain</th><td>{data['split_brain']}</td></tr>
+<tr><th>unavailable drills</th><td>{len(unavailable)}</td></tr>
 <tr><th>scenarios</th><td>{_e(', '.join(f'{k} {v}' for k, v in data['scenarios'].items()))}
 </td></tr>
 <tr><th>faults</th><td>{_e(', '.join(f'{k} {v}' for k, v in data['faults'].items()))}</td></tr>

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 
 from regionguard.drill.faults import Fault, FaultContext, make_fault
@@ -235,11 +234,12 @@ def health_problems(sandbox: Sandbox, home: str) -> list[str]:
             problems.append(f"{name}: {r['compute']['ready']}/{r['compute']['desired']} apps")
         if r["role"] == "primary" and name != home:
             problems.append(f"writer is {name}, not {home}")
-    if not problems:
-        try:
-            route = httpx.get(f"{st['front_door']['url']}/health/route", timeout=2)
-            if route.status_code != 200:
-                problems.append(f"front door /health/route: HTTP {route.status_code}")
-        except httpx.HTTPError as exc:
-            problems.append(f"front door: {type(exc).__name__}")
+    if not problems:  # healthy means writable: a canary write through the front door
+        state = sandbox.store.read()
+        canary = sandbox.frontdoor.verify(state, 3.0)
+        epoch = sandbox.store.load().epoch
+        if not canary.ok or canary.region != home or canary.epoch != epoch:
+            problems.append(f"canary write through the front door: ok={canary.ok} in "
+                            f"{canary.region} at epoch {canary.epoch} (want {home} at {epoch})"
+                            + (f": {canary.detail}" if canary.detail else ""))
     return problems
