@@ -175,10 +175,15 @@ class DatabaseRouter:
 
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
         """The fencing token a write is checked with: the front door's (header), else the
-        live route's from the state store. Never none: a write with no token is refused."""
-        if epoch_hint is not None:
-            return writer_hint, epoch_hint
+        live route's from the state store. Never none: a write with no token is refused, and
+        a header older than the live route is refused too (a header is only a claim: anyone
+        who reaches an app port can send one that matches a zombie's epoch)."""
         route = self.route_source.current() if self.route_source is not None else None
+        if epoch_hint is not None:
+            if route is not None and epoch_hint < route.epoch:
+                raise Unavailable(f"stale fencing token: the write carries epoch {epoch_hint}, "
+                                  f"the live route is at {route.epoch}")
+            return writer_hint, epoch_hint
         if route is None:
             raise Unavailable("no fencing token: the write carries no X-Regionguard-Epoch "
                               "and no live route is known; send writes through the front door")
