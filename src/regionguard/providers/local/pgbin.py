@@ -91,13 +91,16 @@ def make_pg_dir(path: Path, mode: int | None = None) -> Path:
     user = pg_user()
     if user.name is not None:
         VAR_ROOT.mkdir(mode=0o755, exist_ok=True)
-        os.chmod(VAR_ROOT, 0o755)
+        # /var/tmp is world-writable: another user may have planted the root (or a symlink)
+        # first; everything below is chowned as root, so check before following it
+        checked_dir(VAR_ROOT, [0])
+        os.chmod(VAR_ROOT, 0o755, follow_symlinks=False)
     path.mkdir(parents=True, exist_ok=True)
     if user.name is not None:
         for part in [path, *path.parents]:
             if part == VAR_ROOT or VAR_ROOT not in part.parents:
                 break
-            os.chown(part, user.uid, user.gid)
+            os.chown(part, user.uid, user.gid, follow_symlinks=False)
     if mode is not None:
         os.chmod(path, mode)
     return path

@@ -513,11 +513,19 @@ def _ensure_passfile(path: Path) -> str:
 
 
 def _write_as_pg(path: Path, text: str) -> None:
-    path.write_text(text)
-    user = pgbin.pg_user()
-    if user.name is not None:
-        os.chown(path, user.uid, user.gid)
-    os.chmod(path, 0o600)
+    """Written 0600 and owned by the PostgreSQL user before the first byte (passwords live
+    here), never through a symlink."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:  # ELOOP: a symlink planted where our file goes
+        raise ProviderError(f"cannot write {path}: {exc.strerror}; remove it and run "
+                            "`regionguard up` again") from None
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        user = pgbin.pg_user()
+        if user.name is not None:
+            os.fchown(fd, user.uid, user.gid)
+        f.write(text)
 
 
 def _copy_template(target: Path) -> None:
