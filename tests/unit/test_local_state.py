@@ -99,3 +99,13 @@ def test_a_state_file_that_parses_but_is_not_a_sandbox_state_names_the_field(
     with pytest.raises(StateError, match=f"field {field}") as caught:
         store.read()
     assert "\n" not in str(caught.value) and "nothing was changed" in str(caught.value)
+
+
+def test_a_change_the_next_read_would_refuse_is_never_saved(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    before = s.path.read_text()
+    with (pytest.raises(StateError, match=r"not saving .*field epoch.*nothing was changed"),
+          s.update() as data):
+        data["epoch"] = "two"  # a bug in a caller
+    assert s.path.read_text() == before
+    assert s.load().epoch == 1

@@ -56,3 +56,23 @@ def test_a_password_file_is_private_from_the_start_and_never_written_through_a_s
     with pytest.raises(ProviderError, match=r"cannot write .*planted.*remove it"):
         _write_as_pg(planted, "*:*:*:postgres:secret\n")
     assert target.read_text() == "untouched\n"
+
+
+def test_a_garbled_password_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    from regionguard.providers.local.postgres import _ensure_passfile
+
+    path = tmp_path / "pgpass"
+    path.write_text("")
+    with pytest.raises(ProviderError, match=r"pgpass.*not a pgpass line"):
+        _ensure_passfile(path)
+    path.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(ProviderError, match="not a pgpass line"):
+        _ensure_passfile(path)
+
+
+def test_a_garbled_admin_token_is_no_credential(tmp_path: Path) -> None:
+    from regionguard.app import admin
+
+    path = tmp_path / "admin-token"
+    path.write_bytes(b"\xff\xfe\x00")
+    assert admin.read_token(path) is None

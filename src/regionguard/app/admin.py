@@ -33,7 +33,7 @@ def read_token(path: Path | None) -> str | None:
         return None
     try:
         token = path.read_text().strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # unreadable or garbled: no credential, not a 500
         return None
     return token or None
 

@@ -112,6 +112,7 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
 
 
 RESUME_BACKOFF_MAX_S = 15.0
+MAX_REMEMBERED_ERRORS = 100  # distinct unexpected errors told once each; then forgotten
 RESTART_IN_PLACE_EVERY_S = 2.0  # a SIGKILLed postmaster's children take a moment to go
 RESTART_IN_PLACE_TIMEOUT_S = 20.0
 
@@ -319,7 +320,7 @@ class Controller:
         log.warning("resuming interrupted plan %s", live.plan.get("id"))
         try:
             outcome = engine.drive(self.ports, engine.Request.resume_only())
-        except RegionGuardError as exc:
+        except Exception as exc:  # a bug too: back off, or the loop re-takes the lock at once
             log.error("resumed plan failed: %s", exc)
             backoff_s = min(RESUME_BACKOFF_MAX_S, 2.0 ** self._resume_failures)
             self._resume_failures += 1
@@ -336,6 +337,9 @@ class Controller:
         key = f"error:{type(exc).__name__}:{str(exc)[:120]}"
         if key in self.alerted:
             return
+        errors = [k for k in self.alerted if k.startswith("error:")]
+        if len(errors) >= MAX_REMEMBERED_ERRORS:  # messages with ids in them: stay bounded
+            self.alerted.difference_update(errors)
         self.alerted.add(key)
         self.ports.journal.record("controller_error", detail=f"{type(exc).__name__}: {exc}")
         self.ports.notifier.notify("controller_error", {"error": f"{type(exc).__name__}: {exc}"})

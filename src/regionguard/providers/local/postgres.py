@@ -505,8 +505,13 @@ def _ensure_passfile(path: Path) -> str:
     """The password in `path` (pgpass format), generated once; the file is 0600 and owned by
     the PostgreSQL user (root, the CLI's user, reads it anyway)."""
     if path.exists():
-        line = path.read_text().strip().splitlines()[0]
-        return line.rsplit(":", 1)[1]
+        lines = path.read_text(errors="replace").strip().splitlines()
+        fields = lines[0].split(":") if lines else []
+        if len(fields) != 5 or not fields[4]:
+            raise ProviderError(f"{path}: not a pgpass line (host:port:db:user:password); "
+                                "restore it, or remove it with the data dirs "
+                                "(`regionguard down --purge`)")
+        return fields[4]
     password = secrets.token_urlsafe(24)  # no ':' or '\\' to escape in pgpass
     _write_as_pg(path, f"*:*:*:postgres:{password}\n")
     return password

@@ -117,6 +117,11 @@ class LocalStateStore:
             data = self.read()
             yield data
             data["version"] = SCHEMA_VERSION
+            try:  # a bug must not write what the next read refuses (a wedged sandbox)
+                state_model.validate(data)
+            except ValueError as exc:
+                raise StateError(f"not saving {self.path}: {exc}; nothing was changed "
+                                 "(this is a bug in regionguard: please report it)") from None
             try:
                 write_json_atomic(self.path, data)
             except OSError as exc:
