@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> Non
     assert victim not in repaired["pids"]
 
 
-def test_a_repeated_promote_keeps_the_sync_standby_of_a_primary(config: Path) -> None:
+def test_a_repeated_promote_keeps_a_streaming_sync_standby_and_drops_one_that_is_not(config: Path) -> None:
     """A resumed plan re-asserts promote on a database that is already the primary; by then
     its standby may have rejoined as a sync standby, which the repeat must not drop."""
     cli(config, "up")
@@ -129,6 +130,17 @@ def test_a_repeated_promote_keeps_the_sync_standby_of_a_primary(config: Path) ->
     assert sync_names() == '"west"'
     east.promote(1, 10)
     assert sync_names() == '"west"'
+
+    # a sync standby that does not stream (the campaign, seed 27: a promoted region inherited
+    # a config naming the old primary) would block every commit, with no timeout at all
+    east.set_sync_standby("nowhere")
+    stamp = threading.Thread(target=east.write_epoch, args=(2,), daemon=True)
+    stamp.start()
+    stamp.join(10)
+    blocked = stamp.is_alive()
+    east.promote(3, 10)  # re-asserted: drops it (and so releases a commit that waits)
+    assert not blocked, "the fencing token's commit waited for a sync standby"
+    assert sync_names() == ""
 
 
 def test_status_and_down_without_a_sandbox(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from regionguard.errors import ProviderError
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
@@ -179,3 +180,58 @@ def test_processes_that_die_while_the_plan_waits_for_them_are_started_again(
     Executor(ports, sleep=lambda _: None).run(plan)
     assert world.apps["west"] == 2 and ports.state.load().plan is None
     assert world.calls.count("scale") >= 3  # scale, the re-scale in await_ready, retire
+
+
+class PromotesThenDies(FakeDatabase):
+    """The target is promoted, then the call fails (its runner or its database died right
+    after pg_promote): the work is done though the step is not recorded as done."""
+
+    dying = True  # every call fails until the test says otherwise
+
+    def promote(self, region: str, epoch: int, timeout_s: float, planned: bool = False) -> None:
+        if self.dying:
+            self.w.dbs[region]["recovery"] = False
+            raise ProviderError(f"{region}: connection lost during promote")
+        super().promote(region, epoch, timeout_s, planned)
+
+
+def switchover(ports, world: World, **short: float) -> plans.Plan:  # type: ignore[no-untyped-def]
+    obs = plans.Observation(ports.state.load(),
+                            {r: ports.database.status(r) for r in world.dbs})
+    plan = plans.switchover(ports.topology, obs, "west")
+    return plans.Plan(plan.id, plan.kind, plan.source, plan.target, plan.base_epoch,
+                      tuple(plans.Step(s.name, short.get(s.name, s.deadline_s), s.args,
+                                       s.in_rto, s.best_effort) for s in plan.steps))
+
+
+def test_a_switchover_whose_promote_did_its_work_goes_forward_never_back(
+        tmp_path: Path) -> None:
+    """Rolling back here would start the source as a second primary (found by the campaign,
+    seed 27: the target's database killed during promote)."""
+    ports, world = make_ports(tmp_path)
+    ports.database = db = PromotesThenDies(world)
+    with pytest.raises(PlanInterrupted, match="promote"):
+        Executor(ports, sleep=lambda _: None).run(switchover(ports, world, promote=0.05))
+    assert world.writable() == ["west"]  # the source stayed stopped
+    assert not any(e["event"] == "rollback" for e in ports.journal.entries())
+    assert ports.state.load().plan is not None  # left running: the controller resumes it
+    db.dying = False
+    Controller(ports).tick()
+    assert world.route is not None and world.route.writer == "west"
+    assert world.writable() == ["west"] and ports.state.load().plan is None
+
+
+def test_a_switchover_whose_target_died_is_not_rolled_back_onto_a_possible_second_primary(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.fail["promote"] = 10**6
+
+    def target_dies(_: float) -> None:
+        world.dbs["west"]["up"] = False  # it may have been promoted before it died
+
+    with pytest.raises(PlanFailed, match="promote"):
+        Executor(ports, sleep=target_dies).run(switchover(ports, world, promote=0.05))
+    assert world.writable() == []  # east stays stopped: the controller decides from here
+    refused = [e for e in ports.journal.entries() if e["event"] == "rollback"]
+    assert [e["outcome"] for e in refused] == ["refused"]
+    assert "may have been promoted" in refused[0]["detail"]

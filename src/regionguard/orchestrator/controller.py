@@ -112,6 +112,7 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
 
 
 RESUME_BACKOFF_MAX_S = 15.0
+RESUME_BUSY_WAIT_S = 1.0  # another runner holds the plan: no need to ask four times a second
 MAX_REMEMBERED_ERRORS = 100  # distinct unexpected errors told once each; then forgotten
 RESTART_IN_PLACE_EVERY_S = 2.0  # a SIGKILLed postmaster's children take a moment to go
 RESTART_IN_PLACE_TIMEOUT_S = 20.0
@@ -317,7 +318,7 @@ class Controller:
         assert live.plan is not None
         if self.clock_ns() < self._resume_not_before_ns:
             return
-        log.warning("resuming interrupted plan %s", live.plan.get("id"))
+        log.info("resuming interrupted plan %s", live.plan.get("id"))
         try:
             outcome = engine.drive(self.ports, engine.Request.resume_only())
         except Exception as exc:  # a bug too: back off, or the loop re-takes the lock at once
@@ -329,6 +330,8 @@ class Controller:
                                       seconds=backoff_s, detail=str(exc))
             return
         self._resume_failures = 0
+        if outcome.result is engine.Result.BUSY:  # its runner is alive: look again in a while
+            self._resume_not_before_ns = self.clock_ns() + int(RESUME_BUSY_WAIT_S * 1e9)
         if outcome.result is engine.Result.RESUMED:
             self.health = {}
 

@@ -374,7 +374,8 @@ class Executor:
                     continue
                 j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
                          in_rto=step.in_rto, detail=str(exc))
-                promoted = any(k.split(":", 1)[1] == "promote" for k in done)
+                promoted = any(k.split(":", 1)[1] == "promote" for k in done) or (
+                    step.name == "promote" and self._became_primary(plan.target))
                 if promoted:  # no going back: leave it running for the next drive to resume
                     self.ports.state.save_plan(progress)
                     j.record("plan", plan=plan.id, outcome="interrupted", step=step.name)
@@ -470,6 +471,14 @@ class Executor:
         if "promote" in names:
             return
         j = self.ports.journal
+        target = self.ports.database.status(plan.target)
+        if not (target.up and target.in_recovery):
+            # a target that died mid-promote may have been promoted before it died: a second
+            # primary would be worse than no writes; the controller decides from here
+            j.record("rollback", plan=plan.id, outcome="refused", region=plan.source,
+                     detail=f"{plan.target} is not a running standby (up={target.up}), it "
+                            f"may have been promoted; {plan.source} stays stopped")
+            return
         j.record("rollback", plan=plan.id, outcome="started", region=plan.source)
         try:
             self.ports.database.promote(plan.source, ctx.epoch, 30.0, planned=True)
@@ -480,6 +489,12 @@ class Executor:
             j.record("rollback", plan=plan.id, outcome="done", region=plan.source)
         except RegionGuardError as exc:
             j.record("rollback", plan=plan.id, outcome="failed", detail=str(exc))
+
+    def _became_primary(self, region: str) -> bool:
+        """A `promote` that failed (its runner or its database died mid-call) may have done
+        its work: a running primary there means the plan is past the point of no return."""
+        st = self.ports.database.status(region)
+        return bool(st.up and st.in_recovery is False)
 
     def _budget(self, step: Step, key: str, progress: dict[str, Any]) -> float:
         """What is left of the step's deadline, counted from its first start (saved with the

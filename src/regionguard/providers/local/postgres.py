@@ -383,14 +383,26 @@ class PostgresCluster:
                 if not done or not done[0]:
                     raise ProviderError(f"{self.name}: pg_promote did not finish in {wait_s} s")
         # The synchronous_standby_names copied from the old primary name this region and would
-        # block every commit here. A primary already promoted keeps its own setting: a plan
-        # re-asserting promote must not drop a sync standby that has rejoined since.
-        if was_standby or sync_names.strip('"') == self.name:
+        # block every commit here (statement_timeout does not bound a commit's wait for its
+        # sync standby). A primary already promoted keeps a sync standby that streams to it (a
+        # plan re-asserting promote after the standby rejoined); one that does not stream (the
+        # old primary, named by a config this region inherited) would block every commit.
+        if was_standby or (sync_names and not self._streams_to(sync_names.strip('"'))):
             self.set_sync_standby(None)
         self.write_epoch(epoch)
 
+    def _streams_to(self, standby: str) -> bool:
+        with self.connect("postgres") as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE "
+                               "application_name = %s AND state = 'streaming'",
+                               (standby,)).fetchone()
+        return bool(row and row[0])
+
     def write_epoch(self, epoch: int) -> None:
-        with self.connect() as conn:
+        """Raise the fencing token to `epoch`. Committed locally: a commit waiting for a sync
+        standby has no timeout, and the token belongs to this primary (it replicates anyway)."""
+        with self.connect(autocommit=False) as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = local")
             conn.execute(
                 "INSERT INTO regionguard_epoch (id, epoch, region, updated_at)"
                 " VALUES (1, %(e)s, %(r)s, now())"
