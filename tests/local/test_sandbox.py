@@ -115,7 +115,7 @@ def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> Non
     assert victim not in repaired["pids"]
 
 
-def test_a_repeated_promote_keeps_a_streaming_sync_standby_and_drops_one_that_is_not(config: Path) -> None:
+def test_a_repeated_promote_keeps_a_streaming_sync_standby_only(config: Path) -> None:
     """A resumed plan re-asserts promote on a database that is already the primary; by then
     its standby may have rejoined as a sync standby, which the repeat must not drop."""
     cli(config, "up")

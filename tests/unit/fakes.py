@@ -89,7 +89,9 @@ class FakeDatabase:
         self.w._call("promote")
         self.w.promote_planned.append(planned)
         d = self.w.dbs[region]
-        d["up"] = True  # a cleanly stopped primary is started (rollback)
+        if not d["up"] and d["recovery"]:  # a dead standby: nothing answers pg_promote
+            raise ProviderError(f"{region}: connection refused")
+        d["up"] = True  # a stopped primary is started (rollback, a restart in place)
         d["recovery"] = False
         d["epoch"] = max(d["epoch"], epoch)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from tenacity import (
     Retrying,
+    retry_if_exception,
     retry_if_exception_type,
     wait_exponential_jitter,
 )
@@ -70,6 +71,10 @@ class RunContext:
 
 StepAction = Callable[[Ports, RunContext, Step, float], str]
 
+
+
+class StepAbandoned(ProviderError):
+    """A step that cannot succeed by waiting: raised to end its retries before the deadline."""
 
 def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     st = p.compute.scale(step.args["region"], int(step.args["count"]))
@@ -127,6 +132,12 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         if old.up and not old.in_recovery:
             raise ProviderError(f"refusing to promote {region}: {source} still answers as a "
                                 "primary and could not be fenced")
+    grace = step.args.get("down_grace_s")
+    if grace is not None and step.deadline_s - remaining >= grace and not (
+            p.database.status(region).up):
+        raise StepAbandoned(f"{region}'s database has been down for {grace:g} s of promote; "
+                            "not waiting out the deadline (nothing restarts it while the plan "
+                            "holds the lock)")
     p.database.promote(region, ctx.epoch, remaining, planned=planned)
     p.state.set_roles({region: Role.PRIMARY, source: Role.STANDBY}, plan_id=ctx.plan.id)
     if p.topology.replication is Replication.SYNC:
@@ -522,7 +533,8 @@ class Executor:
             # back off up to 1/30 of the deadline: 1 s in the sandbox, a minute for RDS
             wait=wait_exponential_jitter(multiplier=0.05, max=max(1.0, step.deadline_s / 30),
                                          jitter=0.05),
-            retry=retry_if_exception_type(ProviderError),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, ProviderError) and not isinstance(e, StepAbandoned)),
             sleep=self.sleep,
             reraise=True,
         )

@@ -40,6 +40,10 @@ class Deadlines:
     wait_replayed: float = 30.0
     rejoin: float = 180.0
     catch_up: float = 60.0
+    # a promote target whose database stays down this long is given up on (nothing restarts a
+    # dead standby while the plan holds the lock); None: wait out the deadline (RDS reports an
+    # instance mid-promotion as not available)
+    promote_target_down: float | None = 2.0
 
 
 LOCAL_DEADLINES = Deadlines()
@@ -50,7 +54,7 @@ LOCAL_DEADLINES = Deadlines()
 AWS_DEADLINES = Deadlines(scale=120.0, fence=120.0, promote=1800.0, await_ready=1200.0,
                           route=300.0, verify=300.0, retire=60.0, cut=60.0,
                           stop_writes=300.0, wait_replayed=600.0, rejoin=3600.0,
-                          catch_up=1800.0)
+                          catch_up=1800.0, promote_target_down=None)
 
 
 class PlanKind(StrEnum):
@@ -198,7 +202,7 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
         Step("scale", d.scale, {"region": target,
                                 "count": topology.desired_processes(target, Role.PRIMARY)}),
         Step("fence", d.fence, {"region": source}),
-        Step("promote", d.promote, {"region": target, "source": source}),
+        Step("promote", d.promote, _promote_args(target, source, d)),
         *_serving_steps(topology, target, d),
         Step("retire", d.retire, {"region": source, "count": 0}, in_rto=False,
              best_effort=True),
@@ -229,6 +233,13 @@ def _degraded_sync_risk(topology: Topology, obs: Observation, target: str,
             f"{', forced' if behind else ''})",)
 
 
+def _promote_args(target: str, source: str, d: Deadlines) -> dict[str, Any]:
+    args: dict[str, Any] = {"region": target, "source": source}
+    if d.promote_target_down is not None:
+        args["down_grace_s"] = d.promote_target_down
+    return args
+
+
 def _switch_steps(topology: Topology, source: str, target: str, d: Deadlines) -> list[Step]:
     return [
         Step("scale", d.scale, {"region": target,
@@ -236,7 +247,7 @@ def _switch_steps(topology: Topology, source: str, target: str, d: Deadlines) ->
         Step("cut", d.cut, {"region": source}),
         Step("stop_writes", d.stop_writes, {"region": source}),
         Step("wait_replayed", d.wait_replayed, {"region": target}),
-        Step("promote", d.promote, {"region": target, "source": source}),
+        Step("promote", d.promote, _promote_args(target, source, d)),
         *_serving_steps(topology, target, d),
         _rejoin(topology, source, target, d),
     ]
