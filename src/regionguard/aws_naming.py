@@ -40,6 +40,14 @@ class AwsNames:
     def health_function(self, region: str) -> str:
         return f"{self.app}-health-writer-{region}"
 
+    def db_secret(self) -> str:
+        """One name in every Region: the primary's secret and its replicas."""
+        return f"{self.app}/regionguard/db"
+
+    def db_secret_arn_pattern(self, region: str) -> str:
+        """A secret's ARN ends in six random characters; its replica keeps them."""
+        return self.arn("secretsmanager", region, f"secret:{self.db_secret()}-??????")
+
     def state_table(self) -> str:
         return f"{self.app}-regionguard-state"
 

@@ -122,10 +122,34 @@ class AwsSettings(_Strict):
     dns_check_interval_s: Literal[10, 30] = 10  # Route 53 RequestInterval
     dns_failure_threshold: int = Field(2, ge=1, le=10)  # Route 53 FailureThreshold
     instance_type: str = "t3.small"
-    db_instance_class: str = "db.t4g.medium"
+    # default per engine: db.t4g.medium for RDS, db.r6g.large for Aurora Global Database
+    db_instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")
     backup_retention_days: int = Field(7, ge=1, le=35)
     provisioned_concurrency: int = Field(0, ge=0, le=100)
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_db_class(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("db_instance_class"):
+            aurora = data.get("database") == "aurora-global"
+            data = {**data, "db_instance_class": "db.r6g.large" if aurora else "db.t4g.medium"}
+        return data
+
+    @model_validator(mode="after")
+    def _db_class_for_engine(self) -> AwsSettings:
+        """Aurora Global Database runs only on memory-optimized classes (db.r*, db.x2g): AWS
+        refuses a burstable one when the secondary cluster is created, an hour into a deploy
+        (Aurora User Guide, "Configuration requirements of an Amazon Aurora global
+        database")."""
+        aurora = self.database == "aurora-global"
+        family = self.db_instance_class.split(".")[1]
+        if aurora and not family.startswith(("r", "x")):
+            raise ValueError(
+                f"db_instance_class {self.db_instance_class} cannot run Aurora Global Database, "
+                "which needs a memory-optimized class: use db.r6g.large (or another db.r*/"
+                "db.x2g class), or database = \"rds\"")
+        return self
 
 
 def _default_standby_capacity(strategy: Strategy, capacity: int) -> int:
@@ -246,6 +270,8 @@ def _describe(error: dict[str, object]) -> str:
     msg = msg.removeprefix("Value error, ")
     if kind == "value_error" and not loc:
         return msg  # model validators name their own field path
+    if kind == "value_error" and isinstance(error.get("input"), dict):
+        return f"{_field_path(loc)}.{msg}"  # a section's validator names the key it checked
     return f"{_field_path(loc)}: {msg} (got {error.get('input')!r})"
 
 

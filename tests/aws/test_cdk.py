@@ -3,10 +3,9 @@ cdk-nag with zero unsuppressed errors (and a proof that it can fail)."""
 
 from __future__ import annotations
 
-import json
+import fnmatch
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,45 +13,17 @@ import pytest
 
 pytest.importorskip("aws_cdk", reason="the aws extra is not installed")
 
-import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from regionguard.errors import ConfigError
-from regionguard.infra.app import BuiltApp, build_app, nag_findings
+from regionguard.infra.app import build_app, nag_findings
 from regionguard.infra.view import aws_view
 
+from .synth import Synth
 from .topologies import topology
 
 ACCOUNT = "123456789012"
-
-
-class Synth:
-    def __init__(self, name: str, outdir: Path) -> None:
-        self.built: BuiltApp = build_app(topology(name), outdir)
-        self.assembly = self.built.app.synth()
-        self.outdir = outdir
-        self.errors, self.warnings = nag_findings(self.assembly)
-
-    def template(self, stack_name: str) -> Template:
-        for s in self.built.stacks():
-            if s.stack_name == stack_name:
-                return Template.from_json(json.loads(
-                    (self.outdir / f"{stack_name}.template.json").read_text()))
-        raise KeyError(f"{stack_name} not in {[s.stack_name for s in self.built.stacks()]}")
-
-    def stack(self, stack_name: str) -> cdk.Stack:
-        return next(s for s in self.built.stacks() if s.stack_name == stack_name)
-
-
-SYNTHS: dict[str, Synth] = {}
-
-
-@pytest.fixture(scope="module")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
-    for name in ("pilot-light", "warm-standby", "active-active", "backup-restore"):
-        SYNTHS[name] = Synth(name, tmp_path_factory.mktemp(name))
-    yield SYNTHS
 
 
 def resources(t: Template, kind: str) -> dict[str, Any]:
@@ -169,6 +140,80 @@ def test_guard_lambda_may_touch_exactly_its_resources(synths: dict[str, Synth]) 
     scoped = {"rds:PromoteReadReplica", "autoscaling:UpdateAutoScalingGroup",
               "dynamodb:UpdateItem", "sns:Publish", "kms:GenerateDataKey*"}
     assert not any("*" in by_action[a] for a in scoped)  # no bare "*" resource
+
+
+def existing_arns(s: Synth) -> set[str]:
+    """The ARN of every named resource the synthesized app creates, in its stack's Region."""
+    arns: set[str] = set()
+    for stack in s.built.stacks():
+        region = stack.region
+        for res in s.raw(stack.stack_name)["Resources"].values():
+            props, kind = res.get("Properties", {}), res["Type"]
+            name = next((props[k] for k in ("DBInstanceIdentifier", "DBClusterIdentifier",
+                                             "AutoScalingGroupName", "TopicName",
+                                             "FunctionName", "TableName", "Name",
+                                             "GlobalClusterIdentifier")
+                         if isinstance(props.get(k), str)), None)
+            if name is None:
+                continue
+            arn = f"arn:aws:{{}}:{region}:{ACCOUNT}:{{}}"
+            match kind:
+                case "AWS::RDS::DBInstance":
+                    arns.add(arn.format("rds", f"db:{name}"))
+                case "AWS::RDS::DBCluster":
+                    arns.add(arn.format("rds", f"cluster:{name}"))
+                case "AWS::RDS::GlobalCluster":
+                    arns.add(f"arn:aws:rds::{ACCOUNT}:global-cluster:{name}")
+                case "AWS::AutoScaling::AutoScalingGroup":
+                    arns.add(arn.format("autoscaling",
+                                        f"autoScalingGroup:uuid:autoScalingGroupName/{name}"))
+                case "AWS::SNS::Topic":
+                    arns.add(arn.format("sns", name))
+                case "AWS::Lambda::Function":
+                    arns.add(arn.format("lambda", f"function:{name}"))
+                case "AWS::DynamoDB::GlobalTable":
+                    arns |= {f"arn:aws:dynamodb:{r['Region']}:{ACCOUNT}:table/{name}"
+                             for r in props["Replicas"]}
+        for res in s.raw(stack.stack_name)["Resources"].values():
+            if res["Type"] == "AWS::Lambda::Alias":  # function:<name>:<alias>
+                fn = next((a for a in arns if a.startswith(f"arn:aws:lambda:{region}:")), None)
+                if fn:
+                    arns.add(f"{fn}:{res['Properties']['Name']}")
+    return arns
+
+
+@pytest.mark.parametrize("strategy", ["pilot-light", "warm-standby", "active-active"])
+def test_the_guard_policy_names_only_resources_the_app_creates_and_their_keys(
+        synths: dict[str, Synth], strategy: str) -> None:
+    """Derived from the code (a registry the providers' calls are checked against) and from
+    the resources: every scoped grant names something this deployment has (no Aurora grant
+    for RDS), and an encrypted target brings its key (the events topic's CMK)."""
+    s = synths[strategy]
+    arns = existing_arns(s)
+    assert len(arns) >= 8, arns  # the collector sees the app: the check below is not vacuous
+    for stack in ("Orders-East-Guard", "Orders-West-Guard", "Orders-Witness-Guard"):
+        template = s.raw(stack)
+        statements = [st for r in template["Resources"].values()
+                      if r["Type"] == "AWS::IAM::Policy"
+                      for st in r["Properties"]["PolicyDocument"]["Statement"]]
+        for st in statements:
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            for arn in resources:
+                if isinstance(arn, str) and arn != "*" and not arn.startswith("arn:aws:logs"):
+                    assert any(fnmatch.fnmatchcase(a, arn) for a in arns), (
+                        f"{stack}: {st['Action']} on {arn}, which {strategy} does not create")
+        # the topic the guard publishes to is encrypted: its key is in the same policy
+        [topic] = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Topic"]
+        key = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+        kms = {a for st in statements
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+               if st["Resource"] == {"Fn::GetAtt": [key, "Arn"]}}
+        assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= kms, (stack, kms)
+    actions = {a for st in policy_statements(s.template("Orders-West-Guard"))
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    aurora = s.built.view.settings.database == "aurora-global"
+    assert ("rds:FailoverGlobalCluster" in actions) is aurora
+    assert ("rds:PromoteReadReplica" in actions) is not aurora
 
 
 def test_the_arbiter_is_strongly_consistent_across_two_replicas_and_a_witness(

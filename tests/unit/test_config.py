@@ -61,6 +61,12 @@ BAD_INPUTS = {
                              "regions.west.standby_capacity: 1 does not fit strategy"),
     "async-with-rpo-0": (EXAMPLE.replace('replication = "sync"', 'replication = "async"'),
                          "failover.rpo_target_s"),
+    "aurora-on-a-burstable-class": (
+        EXAMPLE.replace('database = "rds" ', 'database = "aurora-global"\n'
+                        'db_instance_class = "db.t4g.medium" '),
+        "aws.db_instance_class db.t4g.medium cannot run Aurora Global Database"),
+    "db-class-typo": (EXAMPLE.replace('database = "rds" ', 'db_instance_class = "t4g.medium" '),
+                      "aws.db_instance_class: String should match pattern"),
     "non-loopback-address": (EXAMPLE.replace('address = "127.0.0.1"', 'address = "10.0.0.1"', 1),
                              "regions.east.local.address"),
 }
@@ -91,3 +97,14 @@ def test_an_unknown_world_is_refused_in_one_line() -> None:
     result = CliRunner().invoke(app, ["--world", "mars", "status"])
     assert result.exit_code == 2
     assert "--world: 'mars' is not a world" in result.output
+
+
+def test_the_db_class_defaults_per_engine() -> None:
+    import tomllib
+
+    from regionguard.config import parse_topology
+
+    data = tomllib.loads(EXAMPLE)
+    assert parse_topology(data).aws.db_instance_class == "db.t4g.medium"  # type: ignore[union-attr]
+    data["aws"]["database"] = "aurora-global"
+    assert parse_topology(data).aws.db_instance_class == "db.r6g.large"  # type: ignore[union-attr]

@@ -207,6 +207,9 @@ class DatabaseRouter:
             raise Unavailable(f"database {region} unavailable (no connection)") from None
         except pg_errors.ReadOnlySqlTransaction:
             raise
+        except pg_errors.UndefinedTable:  # a new database, before the first migration pass
+            raise Unavailable(f"database {region} has no schema yet (migrations pending)"
+                              ) from None
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
             raise Unavailable(f"database {region} unavailable: {first}") from None

@@ -1,8 +1,9 @@
 """The same workload app on AWS Lambda behind API Gateway (HTTP API, payload v2), via Mangum.
 
-Settings come from the function's environment (`RG_REGION`, `RG_DSNS`), exactly as in the
-sandbox. The app is built on the first invocation, so importing this module never touches a
-database, and its pools live as long as the warm container.
+Settings come from the function's environment (`RG_REGION`, this Region's database endpoint
+and the name of its replicated secret: see `app/settings.py`). The app is built on the first
+invocation, so importing this module never touches a database, and its pools live as long as
+the warm container.
 """
 
 from __future__ import annotations

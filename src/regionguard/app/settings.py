@@ -1,4 +1,11 @@
-"""The app's configuration, from the environment (the same in a sandbox and on Lambda)."""
+"""The app's configuration, from the environment (the same in a sandbox and on Lambda).
+
+The databases come one of two ways: `RG_DSNS` (the local world: every region's DSN, the
+sandbox's password file) or, on AWS, this Region's endpoint (`RG_DB_HOST`, `RG_DB_PORT`,
+`RG_DB_NAME`) with the credentials from the Secrets Manager secret replicated to this Region
+(`RG_DB_SECRET_ID`, `RG_DB_SECRET_REGION`). On AWS the app writes to its own Region's database
+only while the arbiter names its Region (the write lease), so it needs no other Region's DSN.
+"""
 
 from __future__ import annotations
 
@@ -35,14 +42,7 @@ class AppSettings:
         region = env.get("RG_REGION", "")
         if not region:
             raise SettingsError("RG_REGION is not set; set it to this process's region name")
-        try:
-            dsns = json.loads(env.get("RG_DSNS", ""))
-        except json.JSONDecodeError:
-            raise SettingsError(
-                'RG_DSNS must be JSON mapping region to DSN, e.g. {"east": "host=... port=..."}'
-            ) from None
-        if not isinstance(dsns, dict) or region not in dsns:
-            raise SettingsError(f"RG_DSNS must be a JSON object with an entry for {region!r}")
+        dsns = _dsns(env, region)
         table = env.get("RG_ARBITER_TABLE") or None
         regions = tuple(r for r in env.get("RG_ARBITER_REGIONS", "").split(",") if r)
         if table and not regions:
@@ -54,7 +54,7 @@ class AppSettings:
             raise SettingsError("RG_LEASE_S must be a number of seconds, e.g. 30") from None
         return cls(
             region=region,
-            dsns={str(k): str(v) for k, v in dsns.items()},
+            dsns=dsns,
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
@@ -62,3 +62,25 @@ class AppSettings:
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or None,
         )
+
+
+def _dsns(env: dict[str, str], region: str) -> dict[str, str]:
+    if "RG_DSNS" not in env and env.get("RG_DB_SECRET_ID"):
+        from regionguard.app.db_secret import SecretError, secret_dsn
+
+        try:
+            return {region: secret_dsn(env)}
+        except SecretError as exc:
+            raise SettingsError(str(exc)) from None
+    if "RG_DSNS" not in env:
+        raise SettingsError("no database configured: set RG_DSNS (the local world) or "
+                            "RG_DB_HOST, RG_DB_NAME and RG_DB_SECRET_ID (AWS)")
+    try:
+        dsns = json.loads(env["RG_DSNS"])
+    except json.JSONDecodeError:
+        raise SettingsError(
+            'RG_DSNS must be JSON mapping region to DSN, e.g. {"east": "host=... port=..."}'
+        ) from None
+    if not isinstance(dsns, dict) or region not in dsns:
+        raise SettingsError(f"RG_DSNS must be a JSON object with an entry for {region!r}")
+    return {str(k): str(v) for k, v in dsns.items()}

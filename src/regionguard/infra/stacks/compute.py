@@ -72,8 +72,13 @@ class ComputeStack(Stack):
         replicas = [r, *(x for x in view.replica_regions if x != r)]
         dsn_env = {
             "RG_REGION": region.name,
+            # this Region's database, with the credentials of the secret's replica in this
+            # Region: nothing the app needs to start lives in another Region
             "RG_DB_HOST": database.endpoint_host,
-            "RG_DB_SECRET_REGION": view.primary.aws_region,
+            "RG_DB_PORT": database.endpoint_port,
+            "RG_DB_NAME": view.topology.app,
+            "RG_DB_SECRET_ID": names.db_secret(),
+            "RG_DB_SECRET_REGION": r,
             # the write lease: confirmed from the arbiter, nearest replica first
             "RG_ARBITER_TABLE": names.state_table(),
             "RG_ARBITER_REGIONS": ",".join(replicas),
@@ -113,7 +118,7 @@ class ComputeStack(Stack):
         self._allow_secret(role, database)
         self._allow_lease(role)
         user_data = ec2.UserData.for_linux()
-        exports = " ".join(f"{k}={v_}" for k, v_ in env.items())
+        exports = "\n".join(f"{k}={v_}" for k, v_ in env.items())  # one per line (systemd)
         user_data.add_commands(
             "dnf install -y python3.11 python3.11-pip",
             "python3.11 -m pip install 'regionguard' || python3.11 -m pip install "
@@ -218,17 +223,18 @@ class ComputeStack(Stack):
             resources=[n.arn("dynamodb", r, f"table/{n.state_table()}")
                        for r in self.view.replica_regions]))
 
-    @staticmethod
-    def _allow_secret(role: iam.IRole, database: DatabaseStack) -> None:
-        """Read the DB secret through the role's own policy (a grant on the secret and key
-        would make the database stack depend on this one)."""
-        if database.secret is None:
-            return
+    def _allow_secret(self, role: iam.IRole, database: DatabaseStack) -> None:
+        """Read the DB secret in this Region (the primary's secret, or its replica) through the
+        role's own policy (a grant on the secret and key would make the database stack depend
+        on this one). The primary's copy is encrypted with the database CMK; a replica with
+        Secrets Manager's key of its Region, which needs no grant."""
+        r = self.region_spec.aws_region
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            resources=[database.secret.secret_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[database.key.key_arn]))
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[self.view.names.db_secret_arn_pattern(r)]))
+        if database.secret is not None:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["kms:Decrypt"], resources=[database.key.key_arn]))
 
     # -- DNS ---------------------------------------------------------------------------------
 

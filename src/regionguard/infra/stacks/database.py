@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as sm
@@ -22,7 +22,7 @@ AURORA_VERSION = rds.AuroraPostgresEngineVersion.VER_16_9
 
 
 class DatabaseStack(Stack):
-    """Exposes `key`, `security_group`, `secret` (primary), `endpoint_host`."""
+    """Exposes `key`, `security_group`, `secret` (primary), `endpoint_host`, `endpoint_port`."""
 
     def __init__(self, scope: Construct, id: str, *, view: AwsView, region: AwsRegion,
                  vpc: ec2.IVpc, **kwargs: Any) -> None:
@@ -50,10 +50,11 @@ class DatabaseStack(Stack):
             self._rds_replica()
         else:
             self.endpoint_host = "restored-from-snapshot"  # backup & restore: nothing standing
+            self.endpoint_port = "5432"
 
     def _secret(self) -> sm.Secret:
         secret = sm.Secret(
-            self, "DbSecret", secret_name=f"{self.view.names.app}/regionguard/db",
+            self, "DbSecret", secret_name=self.view.names.db_secret(),
             encryption_key=self.key,
             generate_secret_string=sm.SecretStringGenerator(
                 secret_string_template='{"username": "regionguard"}',
@@ -89,13 +90,25 @@ class DatabaseStack(Stack):
         justify(self.instance, {"AwsSolutions-RDS11": "5432 is kept: only the VPC's own "
                                 "security group reaches it; a non-default port adds no control"})
         self.endpoint_host = self.instance.db_instance_endpoint_address
+        self.endpoint_port = self.instance.db_instance_endpoint_port
         if v.settings.rds_proxy:
+            # the proxy's own group: clients from the VPC in, and out only to the database (the
+            # database's group allows no egress, so sharing it would leave the proxy mute)
+            proxy_sg = ec2.SecurityGroup(
+                self, "ProxySg", vpc=vpc, allow_all_outbound=False,
+                description="RDS Proxy: PostgreSQL from the VPC, to the database only")
+            proxy_sg.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432),
+                                      "PostgreSQL from the VPC")
+            proxy_sg.add_egress_rule(self.security_group, ec2.Port.tcp(5432),
+                                     "to the database")
+            # the app signs in with the secret's password (it has no IAM token path), over TLS
             self.proxy = rds.DatabaseProxy(
                 self, "Proxy", proxy_target=rds.ProxyTarget.from_instance(self.instance),
-                secrets=[secret], vpc=vpc, security_groups=[self.security_group],
-                require_tls=True, iam_auth=True,
+                secrets=[secret], vpc=vpc, security_groups=[proxy_sg],
+                require_tls=True, iam_auth=False,
                 vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
             self.endpoint_host = self.proxy.endpoint
+            self.endpoint_port = "5432"  # a proxy listens on the engine's default port
 
     def _rds_replica(self) -> None:
         v = self.view
@@ -126,6 +139,7 @@ class DatabaseStack(Stack):
         })
         self.replica = replica
         self.endpoint_host = replica.attr_endpoint_address
+        self.endpoint_port = replica.attr_endpoint_port
 
     def _aurora(self, vpc: ec2.IVpc, primary: bool) -> None:
         v = self.view
@@ -159,6 +173,7 @@ class DatabaseStack(Stack):
             glob.add_dependency(cluster.node.default_child)  # type: ignore[arg-type]
             self.cluster = cluster
             self.endpoint_host = cluster.cluster_endpoint.hostname
+            self.endpoint_port = Token.as_string(cluster.cluster_endpoint.port)
             return
         secondary = rds.CfnDBCluster(
             self, "Secondary", engine="aurora-postgresql",
@@ -179,3 +194,4 @@ class DatabaseStack(Stack):
         justify(secondary, {"AwsSolutions-RDS11": "5432 is reached only from this VPC"})
         self.cluster_cfn = secondary
         self.endpoint_host = secondary.attr_endpoint_address
+        self.endpoint_port = secondary.attr_endpoint_port

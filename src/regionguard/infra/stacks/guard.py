@@ -6,7 +6,8 @@ primary, and, in the failover target's Region, the executor of the plan. Nothing
 another site: when one Region dies the two others still probe, decide and act.
 
 Its IAM policy is built from `providers/aws/iam_actions.GRANTS`, the same registry a test checks
-against the providers' boto3 calls; it may also use the key of its own CMK-encrypted topic.
+against the providers' boto3 calls, limited to what this deployment has (no Aurora grant for
+RDS); it may also use the key of its own CMK-encrypted topic.
 Reserved concurrency 3: one run executing a plan, the next scheduled run, and an alarm.
 """
 
@@ -25,7 +26,7 @@ from constructs import Construct
 from regionguard.infra.stacks.common import LAMBDA_RUNTIME, cmk, lambda_code, lambda_role, log_group
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsView
-from regionguard.providers.aws.iam_actions import GRANTS
+from regionguard.providers.aws.iam_actions import features, grants_for
 
 GUARD_TIMEOUT = Duration.minutes(15)  # Lambda's maximum; a longer plan is resumed, not lost
 GUARD_CONCURRENCY = 3
@@ -39,7 +40,9 @@ class GuardStack(Stack):
         sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
         role = lambda_role(self, "GuardRole", vpc=False)
         wildcards = []
-        for grant in GRANTS:
+        have = features(view.settings.database, view.settings.compute,
+                        view.settings.provisioned_concurrency)
+        for grant in grants_for(have):
             resources = grant.resources(n, sites)
             role.add_to_policy(iam.PolicyStatement(
                 actions=list(grant.actions), resources=resources,

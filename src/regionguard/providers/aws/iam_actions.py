@@ -22,6 +22,21 @@ class Grant:
     resources: Callable[[AwsNames, Sites], list[str]]
     condition: dict[str, dict[str, str]] | None = None
     why_wildcard: str | None = None  # set when AWS allows no resource scoping
+    # the deployment feature the grant serves (None: every deployment); a deployment without
+    # it is not granted it, so no policy names a resource that does not exist
+    needs: str | None = None
+
+
+def features(database: str, compute: str, provisioned_concurrency: int) -> set[str]:
+    """What a deployment has, in the terms of `Grant.needs`."""
+    out = {database, compute}
+    if compute == "lambda" and provisioned_concurrency:
+        out.add("provisioned-concurrency")
+    return out
+
+
+def grants_for(have: set[str]) -> tuple[Grant, ...]:
+    return tuple(g for g in GRANTS if g.needs is None or g.needs in have)
 
 
 def _db_instances(n: AwsNames, sites: Sites) -> list[str]:
@@ -57,13 +72,15 @@ def _any(n: AwsNames, sites: Sites) -> list[str]:
 
 GRANTS: tuple[Grant, ...] = (
     Grant(("rds:DescribeDBInstances", "rds:PromoteReadReplica", "rds:RebootDBInstance"),
-          _db_instances),
+          _db_instances, needs="rds"),
     Grant(("rds:DescribeGlobalClusters", "rds:DescribeDBClusters",
-           "rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"), _aurora),
-    Grant(("autoscaling:UpdateAutoScalingGroup",), _asgs),
+           "rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"), _aurora,
+          needs="aurora-global"),
+    Grant(("autoscaling:UpdateAutoScalingGroup",), _asgs, needs="ec2"),
     Grant(("autoscaling:DescribeAutoScalingGroups",
            "elasticloadbalancing:DescribeTargetHealth"), _any,
-          why_wildcard="Describe* calls of Auto Scaling and ELB support no resource scoping"),
+          why_wildcard="Describe* calls of Auto Scaling and ELB support no resource scoping",
+          needs="ec2"),
     # the arbiter: epoch, plan lease and progress, reports, journal; also exactly what
     # Powertools idempotency needs on the same table
     Grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
@@ -75,7 +92,8 @@ GRANTS: tuple[Grant, ...] = (
     Grant(("cloudwatch:GetMetricStatistics",), _any,
           why_wildcard="CloudWatch metric reads (replica lag) support no resource scoping"),
     Grant(("lambda:PutProvisionedConcurrencyConfig",
-           "lambda:GetProvisionedConcurrencyConfig"), _app_functions),
+           "lambda:GetProvisionedConcurrencyConfig"), _app_functions,
+          needs="provisioned-concurrency"),
 )
 
 

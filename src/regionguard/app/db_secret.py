@@ -1,0 +1,69 @@
+"""The app's database credentials on AWS: the Secrets Manager secret, read in the app's own
+Region.
+
+The secret lives in the primary Region and is replicated to the standby Region under the same
+name, so each Region's app reads its own copy: after a failover the new primary's app starts
+(or scales out) without a call to the Region that died. The database's endpoint comes from the
+environment (the template knows it); the secret gives the user and the password. TLS is
+required (`rds.force_ssl` is on).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+
+DEFAULT_SSLMODE = "require"
+
+
+class SecretError(ValueError):
+    """The secret cannot be read or has no usable credentials: one line, naming it."""
+
+
+def secret_dsn(env: Mapping[str, str], client: Any | None = None) -> str:
+    """The libpq DSN of this Region's database, from `RG_DB_HOST`, `RG_DB_PORT`, `RG_DB_NAME`,
+    `RG_DB_SSLMODE` and the secret `RG_DB_SECRET_ID` in `RG_DB_SECRET_REGION`."""
+    secret_id = env.get("RG_DB_SECRET_ID", "")
+    region = env.get("RG_DB_SECRET_REGION", "")
+    host = env.get("RG_DB_HOST", "")
+    for name, value in (("RG_DB_SECRET_REGION", region), ("RG_DB_HOST", host),
+                        ("RG_DB_NAME", env.get("RG_DB_NAME", ""))):
+        if not value:
+            raise SecretError(f"{name} is not set; the AWS templates set it next to "
+                              "RG_DB_SECRET_ID")
+    port = env.get("RG_DB_PORT", "5432")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SecretError(f"RG_DB_PORT must be a TCP port number, not {port!r}")
+    username, password = _credentials(secret_id, region, client)
+    return make_conninfo(host=host, port=int(port), dbname=env["RG_DB_NAME"], user=username,
+                         password=password,
+                         sslmode=env.get("RG_DB_SSLMODE") or DEFAULT_SSLMODE)
+
+
+def _credentials(secret_id: str, region: str, client: Any | None) -> tuple[str, str]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"secret {secret_id!r} in {region}"
+    try:
+        sm = client or boto3.client("secretsmanager", region_name=region)
+        text = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise SecretError(f"cannot read the database {where}: {code}; check that it is "
+                          "replicated to this Region and that the app's role may read it "
+                          "(secretsmanager:GetSecretValue, kms:Decrypt)") from None
+    except (BotoCoreError, KeyError) as exc:
+        raise SecretError(f"cannot read the database {where}: {exc}") from None
+    try:
+        data = json.loads(text)
+        username, password = str(data["username"]), str(data["password"])
+    except (ValueError, KeyError, TypeError):
+        raise SecretError(f"the database {where} is not JSON with \"username\" and "
+                          "\"password\" (the form RDS and the CDK app write)") from None
+    if not username or not password:
+        raise SecretError(f"the database {where} has an empty username or password")
+    return username, password

@@ -1,0 +1,215 @@
+"""The app starts on AWS from exactly the environment the synthesized templates give it.
+
+For the EC2 app (pilot light: the launch template's user data writes the systemd environment
+file) and the Lambda app (warm standby: the function's environment), in both Regions: take
+the variables from the template as CloudFormation would deploy them, fill in only the values a
+deploy alone knows (the database endpoint), and start the app against a real PostgreSQL that
+requires TLS and a password, with the credentials in Secrets Manager (moto) in the app's own
+Region and the arbiter in DynamoDB (moto). The app must run its migrations, take a write where
+the arbiter names its Region and refuse one where it does not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("moto", reason="the aws extra is not installed")
+
+import boto3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from regionguard.app.main import create_app
+from regionguard.app.settings import AppSettings
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.netutil import free_port
+from regionguard.providers.local.postgres import PostgresCluster, _write_as_pg
+
+from .synth import Synth
+
+pytestmark = pytest.mark.local  # a real PostgreSQL
+
+PASSWORD = "s3cret-from-secrets-manager"
+DEPLOY_TIME = {"RG_DB_HOST", "RG_DB_PORT"}  # the endpoint: known only once the DB exists
+
+
+def render(value: Any, tokens: dict[str, Any]) -> str:
+    """A template value as a string; an intrinsic CloudFormation resolves at deploy time
+    becomes a `${tokenN}` placeholder, recorded in `tokens`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(render(p, tokens) for p in parts)
+    if isinstance(value, dict) and "Fn::Base64" in value:
+        return render(value["Fn::Base64"], tokens)
+    name = f"${{token{len(tokens)}}}"
+    tokens[name] = value
+    return name
+
+
+def resolve(env: dict[str, str], tokens: dict[str, Any], host: str, port: int) -> dict[str, str]:
+    """Fill in the deploy-time values; anything else left unresolved fails the test."""
+    unresolved = {k for k, v in env.items() if any(t in v for t in tokens)}
+    assert unresolved == DEPLOY_TIME, f"deploy-time values: {unresolved}"
+    return {**env, "RG_DB_HOST": host, "RG_DB_PORT": str(port)}
+
+
+def lambda_environment(synth: Synth, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
+    tokens: dict[str, Any] = {}
+    [fn] = [r for r in synth.raw(stack)["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+            and r["Properties"].get("Handler") == "regionguard.app.lambda_handler.handler"]
+    variables = fn["Properties"]["Environment"]["Variables"]
+    return {k: render(v, tokens) for k, v in variables.items()}, tokens
+
+
+def ec2_environment(synth: Synth, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The lines of /etc/regionguard.env as the user data writes them (systemd's format)."""
+    tokens: dict[str, Any] = {}
+    [lt] = [r for r in synth.raw(stack)["Resources"].values()
+            if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    script = render(lt["Properties"]["LaunchTemplateData"]["UserData"], tokens)
+    body = script.split("cat > /etc/regionguard.env <<'ENV'\n", 1)[1].split("\nENV", 1)[0]
+    env = dict(line.split("=", 1) for line in body.splitlines())
+    assert all(k.startswith("RG_") and " " not in v for k, v in env.items()), env
+    return env, tokens
+
+
+def self_signed(data_dir: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    _write_as_pg(data_dir / "server.crt", cert.public_bytes(serialization.Encoding.PEM).decode())
+    _write_as_pg(data_dir / "server.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()).decode())
+
+
+@pytest.fixture(scope="module")
+def rds_like(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """A PostgreSQL as RDS runs it for us: TLS on, and a password user `regionguard`."""
+    root = pgbin.data_root(tmp_path_factory.mktemp("rds"))
+    cluster = PostgresCluster("east", root / "east", "127.0.0.1", free_port(), "postgres")
+    try:
+        cluster.create_primary()
+        self_signed(cluster.data_dir)
+        with cluster.connect("postgres") as conn:
+            conn.execute("ALTER SYSTEM SET ssl = on")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(f"CREATE ROLE regionguard LOGIN PASSWORD '{PASSWORD}'")
+        yield cluster
+    finally:
+        cluster.remove()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_database(rds_like: PostgresCluster) -> PostgresCluster:
+    """An empty `orders` database (the name the templates give), owned by the master user."""
+    with rds_like.connect("postgres") as conn:
+        conn.execute("DROP DATABASE IF EXISTS orders WITH (FORCE)")
+        conn.execute("CREATE DATABASE orders OWNER regionguard")
+    return rds_like
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        yield
+
+
+def provision(env: dict[str, str], writer: str) -> None:
+    """What the database and state stacks leave behind: the secret (or its replica) in the
+    app's Region, and the arbiter table, in every Region the app reads it from."""
+    boto3.client("secretsmanager", region_name=env["RG_DB_SECRET_REGION"]).create_secret(
+        Name=env["RG_DB_SECRET_ID"],
+        SecretString=f'{{"username": "regionguard", "password": "{PASSWORD}"}}')
+    for region in env["RG_ARBITER_REGIONS"].split(","):
+        ddb = boto3.client("dynamodb", region_name=region)
+        ddb.create_table(TableName=env["RG_ARBITER_TABLE"], BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        ddb.put_item(TableName=env["RG_ARBITER_TABLE"], Item={
+            "pk": {"S": "state"}, "epoch": {"N": "1"}, "writer": {"S": writer},
+            "roles": {"S": "{}"}})
+
+
+def order(client: TestClient) -> Any:
+    return client.post("/orders", json={"request_id": f"env-{uuid.uuid4().hex[:10]}",
+                                         "customer": "ada", "item": "widget", "quantity": 1})
+
+
+@pytest.mark.parametrize("strategy,stack,kind", [
+    ("pilot-light", "Orders-East-Compute", "ec2"),
+    ("pilot-light", "Orders-West-Compute", "ec2"),
+    ("warm-standby", "Orders-East-Compute", "lambda"),
+    ("warm-standby", "Orders-West-Compute", "lambda"),
+])
+def test_the_app_starts_from_the_templates_environment(
+        synths: dict[str, Synth], strategy: str, stack: str, kind: str,
+        fresh_database: PostgresCluster, aws: None) -> None:
+    synth = synths[strategy]
+    env, tokens = (ec2_environment if kind == "ec2" else lambda_environment)(synth, stack)
+    assert "RG_DSNS" not in env  # no password in the template, none in user data
+    assert env["RG_DB_SECRET_REGION"] == synth.stack(stack).region  # its own Region's copy
+    env = resolve(env, tokens, "127.0.0.1", fresh_database.port)
+    provision(env, writer="east")
+
+    settings = AppSettings.from_env(env)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 15  # the first discovery pass runs the migrations
+        while time.monotonic() < deadline and not client.get("/health/deep").is_success:
+            time.sleep(0.1)
+        deep = client.get("/health/deep").json()
+        assert deep["in_recovery"] is False and deep["epoch"] == 1, deep
+        with fresh_database.connect("orders") as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tableowner = 'regionguard'")}
+            ssl = conn.execute("SELECT bool_or(ssl) FROM pg_stat_ssl JOIN pg_stat_activity "
+                               "USING (pid) WHERE usename = 'regionguard'").fetchone()
+        assert {"orders", "regionguard_epoch", "regionguard_canary"} <= tables
+        assert ssl == (True,)  # sslmode=require, as rds.force_ssl demands
+
+        if settings.region == "east":  # the arbiter names east: it writes, once confirmed
+            deadline = time.monotonic() + 15
+            created = order(client)
+            while created.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                created = order(client)
+            assert created.status_code == 201, created.text
+            assert (created.json()["region"], created.json()["epoch"]) == ("east", 1)
+        else:
+            refused = order(client)
+            assert refused.status_code == 503 and "Retry-After" in refused.headers
+
+
+def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:
+    from regionguard.app.settings import SettingsError
+
+    env = {"RG_REGION": "west", "RG_DB_HOST": "db.internal", "RG_DB_NAME": "orders",
+           "RG_DB_SECRET_ID": "orders/regionguard/db", "RG_DB_SECRET_REGION": "us-west-2"}
+    with pytest.raises(SettingsError, match=r"secret 'orders/regionguard/db' in us-west-2: "
+                                            r"ResourceNotFoundException; check that it is "
+                                            r"replicated to this Region"):
+        AppSettings.from_env(env)
+    with pytest.raises(SettingsError, match="no database configured"):
+        AppSettings.from_env({"RG_REGION": "west"})
