@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps run test lint down bench clean synth lambda-bundle
+.PHONY: setup system-deps run test lint down bench clean synth synth-check bundles lambda-bundle wheelhouse
 
 setup: system-deps $(STAMP)
 
@@ -36,8 +36,26 @@ lint: setup
 down:
 	$(BIN)/regionguard down
 
-synth: setup
-	$(BIN)/regionguard synth --out cdk.out
+# A deployable cloud assembly needs the artifacts the stacks deploy (no package index at deploy
+# time); `synth-check` synthesizes for review without them.
+synth: bundles
+	$(BIN)/regionguard synth --out cdk.out --plan
+
+synth-check: setup
+	$(BIN)/regionguard synth --out cdk.out --check-only --plan
+
+bundles: lambda-bundle wheelhouse
+
+# The EC2 app: regionguard's wheel and its dependencies' (manylinux, CPython 3.11 as on Amazon
+# Linux 2023), pinned by sha256 in requirements.txt; instances install them with --no-index
+# --require-hashes from the CDK asset.
+wheelhouse: setup
+	rm -rf build/wheelhouse && mkdir -p build/wheelhouse
+	$(BIN)/python -m pip wheel -q --no-deps -w build/wheelhouse .
+	$(BIN)/python -m pip download -q -d build/wheelhouse --platform manylinux2014_x86_64 \
+	  --python-version 3.11 --only-binary :all: --implementation cp \
+	  "regionguard[app-aws] @ file://$(CURDIR)/$$(ls build/wheelhouse/regionguard-*.whl)"
+	$(BIN)/python -m regionguard.infra.artifacts build/wheelhouse
 
 # The failover/app Lambda code with its dependencies, for `cdk deploy` (no Docker: pip picks
 # manylinux wheels for the Lambda runtime).

@@ -594,28 +594,64 @@ def _emulated_drill(fault: str, region: str | None, mode: str | None, factor: fl
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Cloud assembly folder.")]
     = Path("cdk.out"),
+    check_only: Annotated[bool, typer.Option(
+        "--check-only", help="Synthesize for review (cfn-lint, cdk-nag, the deploy order) "
+                             "without the built artifacts (make bundles); the assembly is "
+                             "not deployable.")] = False,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="Also print the deploy order: waves of stacks, each wave after the "
+                       "previous one, with the `cdk deploy` command of each and why stacks in "
+                       "different Regions wait for each other.")] = False,
 ) -> None:
     """Synthesize the AWS architecture for the topology (CloudFormation, offline).
 
     Checks the app with cdk-nag (AwsSolutions); exits 1 when a finding is not suppressed with a
-    reason. Deploying is `cdk deploy --app <out>` with your credentials."""
+    reason. Deploying is `cdk deploy --app <out> --all` (the stacks carry their order) with your
+    credentials, or wave by wave as `--plan` prints it."""
     try:
         from regionguard.infra.app import synth as cdk_synth
     except ImportError:
         raise NotAvailable("the aws extra is missing: pip install 'regionguard[aws]'") from None
+    from regionguard.infra.artifacts import missing
+    from regionguard.infra.view import aws_view
+
     topo = topology()
+    aws_view(topo, str(ctx_state.config))  # a topology that cannot be synthesized says so first
+    absent = missing()
+    if absent and not check_only:
+        raise NotAvailable(f"the stacks deploy what this repo builds, and {', '.join(absent)} "
+                           "is missing: run `make bundles` first (or synth --check-only to "
+                           "review without them; that assembly is not deployable)")
     started = time.monotonic()
     with out.status("synthesizing ...", spinner="dots"):
-        result = cdk_synth(topo, out_dir, source=str(ctx_state.config))
+        result = cdk_synth(topo, out_dir, source=str(ctx_state.config),
+                           deployable=not check_only)
     for path in result.templates:
         out.print(f"  {path}", highlight=False)
     out.print(f"{len(result.templates)} stacks for {topo.strategy.value} in "
               f"{time.monotonic() - started:.1f} s; cdk-nag: {len(result.nag_errors)} errors, "
               f"{len(result.nag_warnings)} warnings", highlight=False)
+    if check_only:
+        out.print("synthesized for review only: not deployable (make bundles, then synth)",
+                  highlight=False)
+    if plan:
+        _print_deploy_plan(result, out_dir)
     if result.nag_errors:
         for line in result.nag_errors:
             err.print(f"  {line[:200]}", highlight=False)
         raise ProviderError(f"cdk-nag found {len(result.nag_errors)} unsuppressed errors")
+
+
+def _print_deploy_plan(result: Any, out_dir: Path) -> None:
+    out.print(f"deploy order ({len(result.waves)} waves; a wave's stacks may deploy in "
+              "parallel):", highlight=False)
+    for number, wave in enumerate(result.waves, 1):
+        out.print(f"  {number}. cdk deploy --app {out_dir} --exclusively "
+                  f"{' '.join(wave)}", highlight=False)
+    out.print("across Regions (no shared value tells CloudFormation):", highlight=False)
+    for edge in result.order:
+        out.print(f"  {edge.before.stack_name} before {edge.after.stack_name}: {edge.why}",
+                  highlight=False)
 
 
 def main() -> None:

@@ -374,3 +374,60 @@ def test_synth_without_an_aws_section_is_one_line_and_exit_2(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["-c", str(config), "synth", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "aws: section missing" in result.output and "Traceback" not in result.output
+
+
+def test_instances_install_only_the_wheels_this_repo_built_pinned_by_hash(
+        synths: dict[str, Synth]) -> None:
+    from .test_app_environment import render
+
+    template = synths["pilot-light"].raw("Orders-East-Compute")
+    [lt] = [r for r in template["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    script = render(lt["Properties"]["LaunchTemplateData"]["UserData"], {})
+    assert script.startswith("#!/bin/bash\nset -euo pipefail\n")
+    assert "aws s3 cp" in script  # the CDK asset, from the account's asset bucket
+    install = next(line for line in script.splitlines() if "pip install" in line)
+    assert "--no-index" in install and "--require-hashes" in install, install
+    assert not any("pip install" in line and "--no-index" not in line
+                   for line in script.splitlines())  # nothing from a package index
+    assert "/opt/regionguard/venv/bin/python -m uvicorn" in script
+
+
+def test_a_deployable_synth_needs_the_built_artifacts_and_says_which(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from regionguard.cli import app
+
+    monkeypatch.setenv("RG_LAMBDA_BUNDLE", str(tmp_path / "no-bundle"))
+    monkeypatch.setenv("RG_WHEELHOUSE", str(tmp_path / "no-wheels"))
+    config = Path(__file__).resolve().parents[2] / "regionguard.toml"
+    result = CliRunner().invoke(app, ["-c", str(config), "synth", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "no-bundle (make lambda-bundle)" in result.output
+    assert "no-wheels (make wheelhouse)" in result.output
+    assert "make bundles" in result.output and not (tmp_path / "o").exists()
+
+
+def test_synth_plan_prints_the_deploy_order_in_waves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from regionguard.cli import app
+
+    config = Path(__file__).resolve().parents[2] / "regionguard.toml"
+    result = CliRunner().invoke(app, ["-c", str(config), "synth", "--check-only", "--plan",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    waves = [line for line in lines if "cdk deploy --app" in line]
+    position = {stack: i for i, line in enumerate(waves) for stack in line.split()[6:]}
+    # the replica after its source, the compute after the database and the arbiter
+    assert position["Orders-East-Database"] < position["Orders-West-Database"]
+    assert position["Orders-West-Database"] < position["Orders-West-Compute"]
+    assert position["Orders-State"] < position["Orders-West-Guard"]
+    assert position["Orders-West-Guard"] < position["Orders-Trigger"]
+    assert position["Orders-West-Backup"] < position["Orders-East-Backup"]
+    assert len(position) == 15  # every stack, once
+    assert ("Orders-East-Database before Orders-West-Database: the read replica is created "
+            "from the primary instance") in result.output
+    assert "not deployable" in result.output

@@ -76,3 +76,4 @@ def test_a_garbled_admin_token_is_no_credential(tmp_path: Path) -> None:
     path = tmp_path / "admin-token"
     path.write_bytes(b"\xff\xfe\x00")
     assert admin.read_token(path) is None
+

@@ -21,6 +21,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from regionguard.config import Strategy, Topology
+from regionguard.infra.artifacts import CONTEXT_KEY
+from regionguard.infra.deploy_order import Edge, waves
+from regionguard.infra.deploy_order import declare as declare_order
 from regionguard.infra.stacks.backup import BackupStack
 from regionguard.infra.stacks.compute import ComputeStack
 from regionguard.infra.stacks.database import DatabaseStack
@@ -55,15 +58,19 @@ class BuiltApp:
     guards: dict[str, GuardStack] = field(default_factory=dict)  # AWS Region -> its guard
     trigger: TriggerStack | None = None
     edge: EdgeStack | None = None
+    order: list[Edge] = field(default_factory=list)  # the cross-Region orderings, with reasons
 
     def stacks(self) -> list[cdk.Stack]:
         return [s for s in self.app.node.children if isinstance(s, cdk.Stack)]
 
 
 def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
-              source: str = "topology") -> BuiltApp:
+              source: str = "topology", deployable: bool = False) -> BuiltApp:
+    """`deployable`: the code assets must be the built artifacts (infra/artifacts.py); without
+    it the app is synthesized for review (the tests, `synth --check-only`)."""
     view = aws_view(topology, source)
-    app = cdk.App(outdir=str(outdir) if outdir else None)
+    app = cdk.App(outdir=str(outdir) if outdir else None,
+                  context={CONTEXT_KEY: "required" if deployable else "review"})
     built = BuiltApp(app, view)
     n = view.names
     prefix = "".join(p.capitalize() for p in n.app.split("-"))
@@ -98,6 +105,7 @@ def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
     built.trigger = TriggerStack(app, f"{prefix}-Trigger", view=view, env=env("us-east-1"))
     if view.serverless:
         built.edge = EdgeStack(app, f"{prefix}-Edge", view=view, env=env("us-east-1"))
+    built.order = declare_order(built)
     if nag:
         cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return built
@@ -108,6 +116,8 @@ class SynthResult:
     templates: list[Path]
     nag_errors: list[str]  # "stack path: rule message" of unsuppressed AwsSolutions errors
     nag_warnings: list[str]
+    waves: list[list[str]]  # the deploy order: stack names, wave by wave
+    order: list[Edge]
 
 
 def nag_findings(assembly: cdk.cx_api.CloudAssembly) -> tuple[list[str], list[str]]:
@@ -123,10 +133,11 @@ def nag_findings(assembly: cdk.cx_api.CloudAssembly) -> tuple[list[str], list[st
     return errors, warnings
 
 
-def synth(topology: Topology, outdir: Path, source: str = "topology") -> SynthResult:
+def synth(topology: Topology, outdir: Path, source: str = "topology",
+          deployable: bool = True) -> SynthResult:
     """Write every stack's template to `outdir` and report cdk-nag's findings."""
-    built = build_app(topology, outdir, source=source)
+    built = build_app(topology, outdir, source=source, deployable=deployable)
     assembly = built.app.synth()
     errors, warnings = nag_findings(assembly)
     return SynthResult([Path(outdir) / s.template_file for s in assembly.stacks],
-                       errors, warnings)
+                       errors, warnings, waves(assembly), built.order)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,18 +10,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from regionguard.infra.artifacts import lambda_code_path
 from regionguard.infra.stacks.nag import justify
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # .../src
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # `make lambda-bundle` builds wheels for it
 
 
-def lambda_code() -> lambda_.Code:
-    """The regionguard package with its dependencies (`make lambda-bundle` builds it with pip
-    --platform manylinux2014_x86_64, no Docker). Without a bundle, the source tree is used so
-    synth works offline; deploy after building the bundle."""
-    bundle = Path(os.environ.get("RG_LAMBDA_BUNDLE", PACKAGE_ROOT.parent / "build" / "lambda"))
-    return lambda_.Code.from_asset(str(bundle if bundle.exists() else PACKAGE_ROOT),
+def lambda_code(scope: Construct) -> lambda_.Code:
+    """The Lambda bundle `make lambda-bundle` builds (infra/artifacts.py); the source tree
+    only in a review synth."""
+    return lambda_.Code.from_asset(str(lambda_code_path(scope)),
                                    exclude=["**/__pycache__", "*.egg-info"])
 
 

@@ -25,10 +25,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as r53targets
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from regionguard.config import Role
+from regionguard.infra.artifacts import wheelhouse_path
 from regionguard.infra.stacks.common import (
     LAMBDA_RUNTIME,
     cmk,
@@ -119,15 +121,29 @@ class ComputeStack(Stack):
         self._allow_lease(role)
         user_data = ec2.UserData.for_linux()
         exports = "\n".join(f"{k}={v_}" for k, v_ in env.items())  # one per line (systemd)
+        # the app is the wheelhouse this repo builds, from the CDK asset bucket, installed
+        # from that folder only and against the sha256 of every wheel: no package index
+        wheels = s3_assets.Asset(self, "AppWheels", path=str(wheelhouse_path(self)))
+        role.add_to_principal_policy(iam.PolicyStatement(  # that one object, no wildcard
+            actions=["s3:GetObject"],
+            resources=[wheels.bucket.arn_for_objects(wheels.s3_object_key)]))
+        user_data.add_commands("set -euo pipefail")
+        archive = user_data.add_s3_download_command(
+            bucket=wheels.bucket, bucket_key=wheels.s3_object_key,
+            local_file="/opt/regionguard/wheels.zip")
         user_data.add_commands(
-            "dnf install -y python3.11 python3.11-pip",
-            "python3.11 -m pip install 'regionguard' || python3.11 -m pip install "
-            "fastapi uvicorn 'psycopg[binary]' psycopg-pool mangum",
+            "dnf install -y python3.11 python3.11-pip unzip",
+            f"unzip -o -q {archive} -d /opt/regionguard/wheels",
+            "python3.11 -m venv /opt/regionguard/venv",
+            "/opt/regionguard/venv/bin/pip install --no-index --find-links "
+            "/opt/regionguard/wheels --require-hashes "
+            "-r /opt/regionguard/wheels/requirements.txt",
             f"cat > /etc/regionguard.env <<'ENV'\n{exports}\nENV",
             "useradd --system regionguard || true",
             "cat > /etc/systemd/system/regionguard-app.service <<'UNIT'\n[Service]\n"
             "EnvironmentFile=/etc/regionguard.env\nUser=regionguard\n"
-            f"ExecStart=/usr/bin/python3.11 -m uvicorn regionguard.app.main:create_app "
+            f"ExecStart=/opt/regionguard/venv/bin/python -m uvicorn "
+            "regionguard.app.main:create_app "
             f"--factory --host 0.0.0.0 --port {APP_PORT}\nRestart=always\n[Install]\n"
             "WantedBy=multi-user.target\nUNIT",
             "systemctl daemon-reload && systemctl enable --now regionguard-app",
@@ -177,7 +193,7 @@ class ComputeStack(Stack):
         self.app_function = lambda_.Function(
             self, "AppFn", function_name=v.names.app_function(r.aws_region),
             runtime=LAMBDA_RUNTIME, handler="regionguard.app.lambda_handler.handler",
-            code=lambda_code(), role=role, vpc=vpc, security_groups=[sg],
+            code=lambda_code(self), role=role, vpc=vpc, security_groups=[sg],
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             memory_size=512, timeout=Duration.seconds(15), environment=env,
             tracing=lambda_.Tracing.ACTIVE,
@@ -298,7 +314,7 @@ class ComputeStack(Stack):
         self.health_function = lambda_.Function(
             self, "HealthFn", function_name=v.names.health_function(r.aws_region),
             runtime=LAMBDA_RUNTIME, handler="regionguard.providers.aws.health.handler",
-            code=lambda_code(), role=role, timeout=Duration.seconds(10), memory_size=256,
+            code=lambda_code(self), role=role, timeout=Duration.seconds(10), memory_size=256,
             environment={"RG_REGION": r.name, "RG_STATE_TABLE": table_name,
                          "RG_HEALTH_URL": f"https://{self.host}/health/deep"},
             log_group=log_group(self, "HealthFnLogs", self.log_key),

@@ -58,7 +58,7 @@ class GuardStack(Stack):
         topology_json = view.topology.model_dump_json(exclude={"state_dir"})
         self.function = lambda_.Function(
             self, "Guard", function_name=n.failover_function(), runtime=LAMBDA_RUNTIME,
-            handler="regionguard.providers.aws.lambda_entry.handler", code=lambda_code(),
+            handler="regionguard.providers.aws.lambda_entry.handler", code=lambda_code(self),
             role=role, timeout=GUARD_TIMEOUT, memory_size=512,
             reserved_concurrent_executions=GUARD_CONCURRENCY,
             environment={
