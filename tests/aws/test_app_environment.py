@@ -24,6 +24,7 @@ import pytest
 pytest.importorskip("moto", reason="the aws extra is not installed")
 
 import boto3
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -153,6 +154,15 @@ def provision(env: dict[str, str], writer: str) -> None:
             "roles": {"S": "{}"}})
 
 
+class Unreachable(httpx.BaseTransport):
+    def __init__(self) -> None:
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        raise httpx.ConnectError("unreachable in tests", request=request)
+
+
 def order(client: TestClient) -> Any:
     return client.post("/orders", json={"request_id": f"env-{uuid.uuid4().hex[:10]}",
                                          "customer": "ada", "item": "widget", "quantity": 1})
@@ -175,7 +185,8 @@ def test_the_app_starts_from_the_templates_environment(
     provision(env, writer="east")
 
     settings = AppSettings.from_env(env)
-    with TestClient(create_app(settings)) as client:
+    network = Unreachable()  # no test talks to the internet: writes forwarded stop here
+    with TestClient(create_app(settings, forward_transport=network)) as client:
         deadline = time.monotonic() + 15  # the first discovery pass runs the migrations
         while time.monotonic() < deadline and not client.get("/health/deep").is_success:
             time.sleep(0.1)
@@ -197,9 +208,10 @@ def test_the_app_starts_from_the_templates_environment(
                 created = order(client)
             assert created.status_code == 201, created.text
             assert (created.json()["region"], created.json()["epoch"]) == ("east", 1)
-        else:
+        else:  # reads local, writes to the writer's regional host (it is unreachable here)
             refused = order(client)
             assert refused.status_code == 503 and "Retry-After" in refused.headers
+            assert [r.url.host for r in network.sent] == ["us-east-1.app.example.com"]
 
 
 def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:

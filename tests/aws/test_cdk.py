@@ -431,3 +431,31 @@ def test_synth_plan_prints_the_deploy_order_in_waves(
     assert ("Orders-East-Database before Orders-West-Database: the read replica is created "
             "from the primary instance") in result.output
     assert "not deployable" in result.output
+
+
+@pytest.mark.parametrize("strategy", ["pilot-light", "active-active"])
+def test_every_health_check_is_used_and_every_alarm_is_one_route53_supports(
+        synths: dict[str, Synth], strategy: str) -> None:
+    """A health check drives a DNS record or an alarm (none is left undriven), and no alarm on
+    a Route 53 metric asks for a period Route 53 does not publish (one minute)."""
+    s = synths[strategy]
+    checks, used = set(), set()
+    for stack in s.built.stacks():
+        for logical, res in s.raw(stack.stack_name)["Resources"].items():
+            props = res.get("Properties", {})
+            if res["Type"] == "AWS::Route53::HealthCheck":
+                checks.add((stack.stack_name, logical))
+            elif res["Type"] == "AWS::Route53::RecordSet" and "HealthCheckId" in props:
+                used.add((stack.stack_name, props["HealthCheckId"]["Fn::GetAtt"][0]))
+            elif res["Type"] == "AWS::CloudWatch::Alarm" and props.get("Namespace") == (
+                    "AWS/Route53"):
+                assert props["Period"] >= 60, (stack.stack_name, logical, props["Period"])
+                for dim in props.get("Dimensions", []):
+                    if dim["Name"] == "HealthCheckId":
+                        used.add((stack.stack_name, dim["Value"]["Fn::GetAtt"][0]))
+    assert checks and checks <= used, f"undriven health checks: {checks - used}"
+    if strategy == "active-active":  # latency records too: traffic leaves a dead region
+        for name in ("Orders-East-Compute", "Orders-West-Compute"):
+            records = [r for r in s.raw(name)["Resources"].values()
+                       if r["Type"] == "AWS::Route53::RecordSet" and "Region" in r["Properties"]]
+            assert records and all("HealthCheckId" in r["Properties"] for r in records)

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("moto", reason="the aws extra is not installed")
 
 import boto3
+import httpx
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
@@ -117,3 +118,47 @@ def test_a_lease_left_stale_by_a_frozen_process_is_reconfirmed_before_a_write(
     time.sleep((LEASE_S + 1) * FACTOR)
     assert lease.holds() is None  # what the thread confirmed has aged out
     assert east.post("/orders", json=order()).status_code == 201  # confirmed on demand
+
+
+class ToEast(httpx.BaseTransport):
+    """The network between the Regions, in-process: requests to east's host reach east's app."""
+
+    def __init__(self, east: TestClient) -> None:
+        self.east = east
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        assert request.url.host == "east.app.example.com"
+        answer = self.east.request(request.method, request.url.path, content=request.read(),
+                                   headers=dict(request.headers))
+        return httpx.Response(answer.status_code, headers=answer.headers,
+                              content=answer.content)
+
+
+def test_a_region_without_the_lease_reads_locally_and_forwards_writes_to_the_writer_once(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """Active-active: reads local, writes to the Region the arbiter names, one hop at most."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    network = ToEast(east)
+    settings = AppSettings("west", pg_pair.dsns(), arbiter_table=TABLE,
+                           arbiter_regions=("us-east-1",), lease_s=LEASE_S,
+                           region_hosts={"east": "east.app.example.com",
+                                         "west": "west.app.example.com"})
+    with TestClient(create_app(settings, forward_transport=network)) as west:
+        until(lambda: west.get("/health/route").json().get("writer") == "east")
+        body = order()
+        created = west.post("/orders", json=body)
+        assert created.status_code == 201, created.text
+        assert created.headers["X-Regionguard-Written-In"] == "east"
+        assert (created.json()["region"], created.json()["epoch"]) == ("east", 3)
+        assert stored(pg_pair, body["request_id"]) == [("east", 3)]
+        [hop] = network.sent
+        assert hop.headers["X-Regionguard-Forwarded-From"] == "west"
+        # the read is west's own (the sync standby has the row)
+        read = west.get(f"/orders/{created.json()['id']}")
+        assert read.status_code == 200 and read.json()["request_id"] == body["request_id"]
+        # a write forwarded to a Region without the lease is refused, not bounced on
+        bounced = west.post("/orders", json=order(),
+                            headers={"X-Regionguard-Forwarded-From": "east"})
+        assert bounced.status_code == 503 and len(network.sent) == 1

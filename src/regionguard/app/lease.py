@@ -103,6 +103,15 @@ class LeaseGuard:
             self.refresh()
         return self.holds()
 
+    def named_writer(self) -> str | None:
+        """The region the arbiter named in a confirmation still within lease_s (None: none
+        confirmed recently); what a region that does not write forwards its writes to."""
+        self.current()  # refreshed when behind
+        view, age = self._view, self.age_s()
+        if view is None or age is None or age >= self.lease_s or not view.writer:
+            return None
+        return view.writer
+
     def require_write(self) -> int:
         """The epoch to write with, or `Unavailable` saying why this region may not write."""
         view = self.current()

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import psycopg
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from regionguard.app import admin
 from regionguard.app.db import DatabaseRouter
 from regionguard.app.errors import Unavailable
+from regionguard.app.forward import WriteForwarder
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
 from regionguard.app.limits import BodyCap
 from regionguard.app.settings import AppSettings
@@ -100,8 +102,10 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
                       settings.lease_s, clock=clock)
 
 
-def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = None) -> FastAPI:
-    """Build the app; settings come from the environment unless given (tests, Lambda)."""
+def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = None,
+               forward_transport: httpx.BaseTransport | None = None) -> FastAPI:
+    """Build the app; settings come from the environment unless given (tests, Lambda).
+    `forward_transport`: how forwarded writes travel (tests; default HTTPS)."""
     settings = settings or AppSettings.from_env()
     lease = lease or lease_from_settings(settings)
     router = DatabaseRouter(settings, lease=lease)
@@ -169,13 +173,25 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         return {"region": settings.region, "holds_lease": not local["in_recovery"],
                 "epoch": local["epoch"]}
 
+    forwarder = (WriteForwarder(settings.region, lease, settings.region_hosts,
+                                transport=forward_transport)
+                 if lease is not None and settings.region_hosts else None)
+
     @app.post("/orders", status_code=201, response_model=Order)
     def create_order(
         body: OrderIn,
+        request: Request,
         response: Response,
         x_regionguard_epoch: Annotated[str | None, Header()] = None,
         x_regionguard_writer: Annotated[str | None, Header()] = None,
-    ) -> Order:
+        x_regionguard_forwarded_from: Annotated[str | None, Header()] = None,
+    ) -> Order | JSONResponse:
+        if forwarder is not None and (
+                writer := forwarder.target(x_regionguard_forwarded_from)) is not None:
+            sent = forwarder.send(writer, "POST", "/orders", body.model_dump_json().encode(),
+                                  {**request.headers, "content-type": "application/json"})
+            return JSONResponse(sent.body, status_code=sent.status_code,
+                                headers={"X-Regionguard-Written-In": sent.writer})
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
             row = conn.execute(
                 f"INSERT INTO orders (request_id, customer, item, quantity, region, served_by,"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class SettingsError(ValueError):
@@ -35,6 +35,9 @@ class AppSettings:
     # the credential for DELETE and the canary (app/admin.py): a file, or the token itself
     admin_token_file: str | None = None
     admin_token: str | None = None
+    # AWS: each Region's regional host (`<region>.<domain>`), where a Region without the write
+    # lease forwards writes (app/forward.py); empty: such writes are refused (503)
+    region_hosts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -61,6 +64,7 @@ class AppSettings:
             state_file=env.get("RG_STATE_FILE") or None,
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or None,
+            region_hosts=_region_hosts(env.get("RG_REGION_HOSTS", "")),
         )
 
 
@@ -84,3 +88,16 @@ def _dsns(env: dict[str, str], region: str) -> dict[str, str]:
     if not isinstance(dsns, dict) or region not in dsns:
         raise SettingsError(f"RG_DSNS must be a JSON object with an entry for {region!r}")
     return {str(k): str(v) for k, v in dsns.items()}
+
+
+def _region_hosts(text: str) -> dict[str, str]:
+    """`east=east.app.example.com,west=west.app.example.com` (no quotes: it passes through a
+    systemd environment file unchanged)."""
+    hosts: dict[str, str] = {}
+    for pair in filter(None, text.split(",")):
+        region, _, host = pair.partition("=")
+        if not region or not host:
+            raise SettingsError("RG_REGION_HOSTS must be region=host pairs separated by "
+                                "commas, e.g. east=east.app.example.com,west=west.app.example.com")
+        hosts[region.strip()] = host.strip()
+    return hosts

@@ -85,6 +85,9 @@ class ComputeStack(Stack):
             "RG_ARBITER_TABLE": names.state_table(),
             "RG_ARBITER_REGIONS": ",".join(replicas),
             "RG_LEASE_S": f"{view.settings.lease_s:g}",
+            # reads local, writes to the Region the arbiter names (active-active)
+            "RG_REGION_HOSTS": ",".join(f"{x.name}={names.region_host(x.aws_region)}"
+                                        for x in view.regions),
         }
         if view.serverless:
             alias = self._lambda_app(vpc, database, dsn_env)
