@@ -127,6 +127,13 @@ class AwsSettings(_Strict):
     backup_retention_days: int = Field(7, ge=1, le=35)
     provisioned_concurrency: int = Field(0, ge=0, le=100)
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    # the edge (seed 002): API Gateway stage throttling, CORS origins allowed to call the API
+    # from a browser (none: no CORS), and AWS WAF's rate limit per client IP per 5 minutes
+    api_rate_limit: float = Field(100.0, gt=0, le=10_000)  # requests per second, steady
+    api_burst_limit: int = Field(200, ge=1, le=5_000)
+    cors_origins: list[Annotated[str, StringConstraints(
+        pattern=r"^(\*|https?://[a-z0-9.-]+(:[0-9]{1,5})?)$")]] = Field(default_factory=list)
+    waf_rate_limit: int = Field(2000, ge=10, le=2_000_000_000)
 
     @model_validator(mode="before")
     @classmethod

@@ -459,3 +459,43 @@ def test_every_health_check_is_used_and_every_alarm_is_one_route53_supports(
             records = [r for r in s.raw(name)["Resources"].values()
                        if r["Type"] == "AWS::Route53::RecordSet" and "Region" in r["Properties"]]
             assert records and all("HealthCheckId" in r["Properties"] for r in records)
+
+
+def test_the_edge_guards_the_api_and_the_site_with_waf_throttling_and_cors(
+        synths: dict[str, Synth], tmp_path: Path) -> None:
+    """Seed 002: WAF (managed rules + a rate limit per IP) on CloudFront, which fronts the
+    static site and the API (uncached); stage throttling; CORS from the topology."""
+    s = synths["warm-standby"]
+    edge = s.template("Orders-Edge")
+    edge.has_resource_properties("AWS::WAFv2::WebACL", {
+        "Scope": "CLOUDFRONT", "Rules": Match.array_with([
+            Match.object_like({"Statement": {"ManagedRuleGroupStatement": {
+                "VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}}}),
+            Match.object_like({"Action": {"Block": {}}, "Statement": {"RateBasedStatement": {
+                "Limit": 2000, "AggregateKeyType": "IP"}}})])})
+    [dist] = edge.find_resources("AWS::CloudFront::Distribution").values()
+    config = dist["Properties"]["DistributionConfig"]
+    assert "WebACLId" in config
+    api = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert set(api) == {"/orders", "/orders/*", "/health*"}
+    assert all(b["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+               and "POST" in b["AllowedMethods"] for b in api.values())
+    compute = s.template("Orders-West-Compute")
+    compute.has_resource_properties("AWS::ApiGatewayV2::Stage", {"DefaultRouteSettings": {
+        "ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}})
+    # `<domain>` reaches the API (the record and CloudFront send Host: app.example.com)
+    compute.has_resource_properties("AWS::ApiGatewayV2::DomainName",
+                                    {"DomainName": "app.example.com"})
+    # CORS only when the topology names origins
+    assert not any("CorsConfiguration" in r["Properties"] for r in
+                   compute.find_resources("AWS::ApiGatewayV2::Api").values())
+    built = build_app(topology("warm-standby", aws={"cors_origins": ["https://shop.example"]}),
+                      tmp_path, nag=False)
+    built.app.synth()
+    with_cors = Template.from_stack(next(x for x in built.stacks()
+                                         if x.stack_name == "Orders-East-Compute"))
+    with_cors.has_resource_properties("AWS::ApiGatewayV2::Api", {"CorsConfiguration": {
+        "AllowOrigins": ["https://shop.example"]}})
+    # the ALB (EC2) gets a regional web ACL
+    synths["pilot-light"].template("Orders-East-Compute").resource_count_is(
+        "AWS::WAFv2::WebACLAssociation", 1)

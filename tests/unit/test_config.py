@@ -67,6 +67,9 @@ BAD_INPUTS = {
         "aws.db_instance_class db.t4g.medium cannot run Aurora Global Database"),
     "db-class-typo": (EXAMPLE.replace('database = "rds" ', 'db_instance_class = "t4g.medium" '),
                       "aws.db_instance_class: String should match pattern"),
+    "cors-origin-without-scheme": (
+        EXAMPLE.replace('database = "rds" ', 'cors_origins = ["shop.example"]\ndatabase = "rds" '),
+        "aws.cors_origins.0: String should match pattern"),
     "non-loopback-address": (EXAMPLE.replace('address = "127.0.0.1"', 'address = "10.0.0.1"', 1),
                              "regions.east.local.address"),
 }

@@ -27,6 +27,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as r53targets
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from regionguard.config import Role
@@ -41,6 +42,7 @@ from regionguard.infra.stacks.common import (
 )
 from regionguard.infra.stacks.database import DatabaseStack
 from regionguard.infra.stacks.nag import justify
+from regionguard.infra.stacks.waf import web_acl
 from regionguard.infra.view import AwsRegion, AwsView
 
 APP_PORT = 8000
@@ -111,6 +113,10 @@ class ComputeStack(Stack):
             self, "Alb", vpc=vpc, internet_facing=True, security_group=alb_sg,
             drop_invalid_header_fields=True)
         self.alb.log_access_logs(logs_bucket, prefix="alb")
+        acl = web_acl(self, "AlbWaf", name=f"{v.names.app}-alb-{r.name}", waf_scope="REGIONAL",
+                      rate_limit=v.settings.waf_rate_limit)
+        wafv2.CfnWebACLAssociation(self, "AlbWafAssociation", web_acl_arn=acl.attr_arn,
+                                   resource_arn=self.alb.load_balancer_arn)
         self.alb.add_redirect(source_port=80, target_port=443)
         app_sg = ec2.SecurityGroup(self, "AppSg", vpc=vpc, description="app from the ALB")
         app_sg.add_ingress_rule(alb_sg, ec2.Port.tcp(APP_PORT), "app port from the ALB")
@@ -210,10 +216,18 @@ class ComputeStack(Stack):
             target = lambda_.Alias(
                 self, "Live", alias_name="live", version=self.app_function.current_version,
                 provisioned_concurrent_executions=v.settings.provisioned_concurrency)
+        cors = v.settings.cors_origins
         self.http_api = apigw.HttpApi(
             self, "AppApi", api_name=f"{v.names.app}-{r.name}",
             default_integration=integrations.HttpLambdaIntegration("App", target),
-            disable_execute_api_endpoint=True)
+            disable_execute_api_endpoint=True,
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=list(cors), allow_methods=[
+                    apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST,
+                    apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
+                allow_headers=["content-type", "authorization"],
+                expose_headers=["retry-after", "x-regionguard-written-in"],
+                max_age=Duration.hours(1)) if cors else None)
         self._access_logs(self.http_api, "AppApiLogs")
         justify(self.http_api, {"AwsSolutions-APIG4": "the workload API is public by design "
                                 "(orders); only /health-check carries an authorizer"})
@@ -221,13 +235,23 @@ class ComputeStack(Stack):
                                   certificate=self.certificate)
         apigw.ApiMapping(self, "Mapping", api=self.http_api, domain_name=domain)
         self.api_domain = domain
+        # `<domain>` (the failover or latency record, and CloudFront's API origin) reaches this
+        # Region's API only if the API knows that name too: API Gateway routes by Host
+        shared = apigw.DomainName(self, "SharedDomain", domain_name=v.settings.domain,
+                                  certificate=self.certificate)
+        apigw.ApiMapping(self, "SharedMapping", api=self.http_api, domain_name=shared)
+        self._shared_alias = (shared.regional_domain_name, shared.regional_hosted_zone_id)
         return (route53.RecordTarget.from_alias(r53targets.ApiGatewayv2DomainProperties(
                     domain.regional_domain_name, domain.regional_hosted_zone_id)),
                 domain.regional_domain_name, domain.regional_hosted_zone_id)
 
     def _access_logs(self, api: apigw.HttpApi, id: str) -> None:
+        """Access logs and the stage's throttling (seed 002), from the topology."""
         group = log_group(self, id, self.log_key)
         stage = api.default_stage.node.default_child  # type: ignore[union-attr]
+        stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(  # type: ignore[union-attr]
+            throttling_rate_limit=self.view.settings.api_rate_limit,
+            throttling_burst_limit=self.view.settings.api_burst_limit)
         stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(  # type: ignore[union-attr]
             destination_arn=group.log_group_arn,
             format='{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
@@ -264,11 +288,12 @@ class ComputeStack(Stack):
         v, r = self.view, self.region_spec
         route53.ARecord(self, "RegionalRecord", zone=self.zone, record_name=self.host,
                         target=target)
+        shared_dns, shared_zone = getattr(self, "_shared_alias", (dns_name, zone_id))
         props: dict[str, Any] = {
             "hosted_zone_id": v.settings.hosted_zone_id, "name": v.settings.domain,
             "type": "A", "set_identifier": r.name,
             "alias_target": route53.CfnRecordSet.AliasTargetProperty(
-                dns_name=dns_name, hosted_zone_id=zone_id, evaluate_target_health=True),
+                dns_name=shared_dns, hosted_zone_id=shared_zone, evaluate_target_health=True),
             "health_check_id": self._region_health_check().attr_health_check_id,
         }
         if v.routing == "latency":
