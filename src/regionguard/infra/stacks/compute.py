@@ -337,13 +337,14 @@ class ComputeStack(Stack):
         role = lambda_role(self, "HealthRole", vpc=False)
         table_arn = v.names.arn("dynamodb", r.aws_region, f"table/{table_name}")
         role.add_to_policy(iam.PolicyStatement(
-            actions=["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem"],
+            actions=["dynamodb:PutItem", "dynamodb:GetItem"],
             resources=[table_arn]))
         self.health_function = lambda_.Function(
             self, "HealthFn", function_name=v.names.health_function(r.aws_region),
             runtime=LAMBDA_RUNTIME, handler="regionguard.providers.aws.health.handler",
             code=lambda_code(self), role=role, timeout=Duration.seconds(10), memory_size=256,
             environment={"RG_REGION": r.name, "RG_STATE_TABLE": table_name,
+                         "RG_REGIONS": ",".join(x.name for x in v.regions),
                          "RG_HEALTH_URL": f"https://{self.host}/health/deep"},
             log_group=log_group(self, "HealthFnLogs", self.log_key),
         )

@@ -1,6 +1,6 @@
 """The per-region health Lambda: on its schedule it checks this region's `/health/deep` and
 writes the result into the global table; behind `GET /health-check` (Cognito JWT) it returns
-every region's latest row."""
+every region's latest row, with its age (`RG_REGIONS`)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,10 @@ from regionguard.providers.aws.clients import AwsClients
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     table = os.environ["RG_STATE_TABLE"]
     ddb = AwsClients().get("dynamodb", os.environ.get("AWS_REGION", "us-east-1"))
-    if event.get("requestContext", {}).get("http"):  # GET /health-check
-        key = {":p": {"S": f"health#{os.environ['RG_REGION']}"}}
-        rows = ddb.query(TableName=table, KeyConditionExpression="pk = :p",
-                         ExpressionAttributeValues=key)
-        items = [{k: next(iter(v.values())) for k, v in i.items()} for i in rows["Items"]]
+    if "http" in event.get("requestContext", {}):  # GET /health-check (payload v2)
         return {"statusCode": 200, "headers": {"content-type": "application/json"},
-                "body": json.dumps({"regions": items})}
+                "body": json.dumps({"served_by": os.environ["RG_REGION"],
+                                    "regions": every_region(ddb, table)})}
     started = time.monotonic()
     try:
         r = httpx.get(os.environ["RG_HEALTH_URL"], timeout=5)
@@ -36,3 +33,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "latency_s": {"N": f"{time.monotonic() - started:.3f}"},
         "expires_at": {"N": str(int(time.time()) + 86400)}})
     return {"status": status, "detail": detail}
+
+
+def every_region(ddb: Any, table: str) -> list[dict[str, Any]]:
+    """Each Region's latest row, read from this Region's replica of the table (strongly
+    consistent: MRSC), so one call answers for all Regions, and a Region that stopped writing
+    shows its age instead of vanishing."""
+    now = time.time()
+    out = []
+    for region in filter(None, os.environ.get("RG_REGIONS", os.environ["RG_REGION"]).split(",")):
+        item = ddb.get_item(TableName=table, Key={"pk": {"S": f"health#{region}"}},
+                            ConsistentRead=True).get("Item")
+        if item is None:
+            out.append({"region": region, "status": "unknown", "detail": "no report yet"})
+            continue
+        row = {k: next(iter(v.values())) for k, v in item.items() if k != "pk"}
+        checked = float(row.get("checked_at", 0))
+        out.append({"region": region, "status": row.get("status"), "detail": row.get("detail"),
+                    "checked_at": checked, "age_s": round(now - checked, 1),
+                    "latency_s": float(row.get("latency_s", 0))})
+    return out
