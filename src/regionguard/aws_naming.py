@@ -40,6 +40,12 @@ class AwsNames:
     def health_function(self, region: str) -> str:
         return f"{self.app}-health-writer-{region}"
 
+    def db_subnet_group(self, region: str) -> str:
+        return f"{self.app}-db-{region}"
+
+    def db_security_group(self, region: str) -> str:
+        return f"{self.app}-db-{region}"
+
     def db_secret(self) -> str:
         """One name in every Region: the primary's secret and its replicas."""
         return f"{self.app}/regionguard/db"

@@ -63,7 +63,7 @@ ctx_state = _Ctx()
 
 
 WORLD_COMMANDS = {
-    "aws": {"status", "failover", "switchover", "validate", "synth"},
+    "aws": {"status", "failover", "switchover", "validate", "synth", "backup"},
     "aws-emulated": {"drill", "validate", "synth"},
 }
 
@@ -652,6 +652,37 @@ def _print_deploy_plan(result: Any, out_dir: Path) -> None:
     for edge in result.order:
         out.print(f"  {edge.before.stack_name} before {edge.after.stack_name}: {edge.why}",
                   highlight=False)
+
+
+@app.command()
+@one_line_errors
+def backup(
+    action: Annotated[str, typer.Argument(help="status: the newest snapshot copy in each "
+                                               "Region and its age (the RPO of a restore).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """Backups of the primary's database, as a restore would find them (AWS world)."""
+    if action != "status":
+        raise UsageError(f"backup {action!r}: the only action is `status`")
+    if ctx_state.world != "aws":
+        raise UsageError("backups live in AWS: `regionguard --world aws backup status`")
+    ports = engine_ports()
+    if ports.restorer is None:
+        raise UsageError("this topology keeps a standing replica; backup status is for "
+                         "strategy = \"backup-restore\"")
+    now = ports.clock.time()
+    rows = []
+    for region in ports.topology.regions:
+        copy = ports.restorer.newest_copy(region)
+        rows.append({"region": region, "snapshot": copy.snapshot_id if copy else None,
+                     "created_at": copy.created_at if copy else None,
+                     "age_s": round(copy.age_s(now)) if copy else None})
+    if as_json:
+        print_json({"rpo_target_s": ports.topology.failover.rpo_target_s, "regions": rows})
+        return
+    for row in rows:
+        age = "no copy" if row["age_s"] is None else f"{row['age_s'] / 3600:.1f} h old"
+        out.print(f"{row['region']:<10} {row['snapshot'] or '-':<40} {age}", highlight=False)
 
 
 def main() -> None:

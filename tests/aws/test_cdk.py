@@ -291,6 +291,21 @@ def test_backup_restore_keeps_no_standing_replica(synths: dict[str, Synth]) -> N
     s.template("Orders-East-Backup").resource_count_is("AWS::Backup::BackupPlan", 1)
     assert not any(st.stack_name.endswith("-Guard") for st in s.built.stacks())
     s.template("Orders-Trigger").resource_count_is("AWS::SNS::Subscription", 0)
+    # what a restore needs, by name: the subnet group and security group it restores into
+    west_db = s.template("Orders-West-Database")
+    west_db.has_resource_properties("AWS::RDS::DBSubnetGroup",
+                                    {"DBSubnetGroupName": "orders-db-us-west-2"})
+    west_db.has_resource_properties("AWS::EC2::SecurityGroup",
+                                    {"GroupName": "orders-db-us-west-2"})
+    # the app there finds the restored instance by identifier (no host at synth time)
+    from .test_app_environment import ec2_environment
+
+    env, _ = ec2_environment(s, "Orders-West-Compute")
+    assert env["RG_DB_INSTANCE"] == "orders-db-us-west-2" and "RG_DB_HOST" not in env
+    s.template("Orders-West-Compute").has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Action": "rds:DescribeDBInstances",
+            "Resource": f"arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-db-us-west-2"})])}})
 
 
 ENCRYPTED = {

@@ -142,13 +142,14 @@ def test_dynamodb_compare_and_set_lets_exactly_one_claim_win(
 
 def _client_service(node: ast.AST, helpers: dict[str, str], names: dict[str, str]) -> str | None:
     """The service of an expression that yields a boto3 client, if it is one:
-    `<x>.get("svc", region)`, a helper method returning one (`self._r53()`), or a local name
+    `<x>.get("svc", region)`, a helper method returning one (`self._rds(region)`), or a local name
     bound to one (`rds = ...get("rds", r)`)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if (node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant)
+        if (node.func.attr == "get" and len(node.args) == 2  # clients.get("svc", region)
+                and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)):
             return node.args[0].value
-        if node.func.attr in helpers and not node.args:
+        if node.func.attr in helpers:  # self._r53(), self._rds(region)
             return helpers[node.func.attr]
     if isinstance(node, ast.Name):
         return names.get(node.id)

@@ -28,19 +28,37 @@ def secret_dsn(env: Mapping[str, str], client: Any | None = None) -> str:
     `RG_DB_SSLMODE` and the secret `RG_DB_SECRET_ID` in `RG_DB_SECRET_REGION`."""
     secret_id = env.get("RG_DB_SECRET_ID", "")
     region = env.get("RG_DB_SECRET_REGION", "")
-    host = env.get("RG_DB_HOST", "")
+    host, port = env.get("RG_DB_HOST", ""), env.get("RG_DB_PORT", "5432")
+    if not host and env.get("RG_DB_INSTANCE") and region:
+        host, port = _endpoint(env["RG_DB_INSTANCE"], region)
     for name, value in (("RG_DB_SECRET_REGION", region), ("RG_DB_HOST", host),
                         ("RG_DB_NAME", env.get("RG_DB_NAME", ""))):
         if not value:
             raise SecretError(f"{name} is not set; the AWS templates set it next to "
                               "RG_DB_SECRET_ID")
-    port = env.get("RG_DB_PORT", "5432")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise SecretError(f"RG_DB_PORT must be a TCP port number, not {port!r}")
     username, password = _credentials(secret_id, region, client)
     return make_conninfo(host=host, port=int(port), dbname=env["RG_DB_NAME"], user=username,
                          password=password,
                          sslmode=env.get("RG_DB_SSLMODE") or DEFAULT_SSLMODE)
+
+
+def _endpoint(instance: str, region: str) -> tuple[str, str]:
+    """Backup & restore: the restored instance's endpoint, asked of this Region's RDS (it did
+    not exist when the template was written)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        rds = boto3.client("rds", region_name=region)
+        found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
+        endpoint = found[0]["Endpoint"]
+        return str(endpoint["Address"]), str(endpoint["Port"])
+    except (ClientError, BotoCoreError, KeyError, IndexError) as exc:
+        raise SecretError(f"the database {instance} in {region} has no endpoint yet "
+                          f"({type(exc).__name__}): restore it first (a failover of a backup & "
+                          "restore topology does)") from None
 
 
 def _credentials(secret_id: str, region: str, client: Any | None) -> tuple[str, str]:

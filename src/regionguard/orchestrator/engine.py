@@ -72,8 +72,10 @@ def observe(ports: Ports) -> Observation:
     regions = list(ports.topology.regions)
     with ThreadPoolExecutor(max_workers=len(regions)) as pool:
         statuses = list(pool.map(ports.database.status, regions))
+        copies = (dict(zip(regions, pool.map(ports.restorer.newest_copy, regions), strict=True))
+                  if ports.restorer is not None else {})
     return Observation(live, {s.region: s for s in statuses},
-                       ports.database.zero_loss_switchover)
+                       ports.database.zero_loss_switchover, copies, ports.clock.time())
 
 
 def build_plan(ports: Ports, request: Request, obs: Observation) -> Plan:

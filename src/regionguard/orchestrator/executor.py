@@ -38,6 +38,7 @@ from regionguard.orchestrator.ports import (
     FaultPoint,
     Notifier,
     Prober,
+    Restorer,
     RouteTable,
     StateStore,
     Traffic,
@@ -59,6 +60,7 @@ class Ports:
     fault_point: FaultPoint | None = None  # a drill's injection point (see the local world)
     clock: Clock = SYSTEM_CLOCK
     deadlines: Deadlines = LOCAL_DEADLINES
+    restorer: Restorer | None = None  # backup & restore (AWS): the database from a snapshot
 
 
 @dataclass
@@ -288,6 +290,14 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         ctx.sleep(0.1)
 
 
+def _restore(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
+    """Backup & restore: the target's database from the snapshot the plan chose (its age is
+    the RPO, on record in the plan's warning); waited for until it is available."""
+    if p.restorer is None:
+        raise StepAbandoned("this world cannot restore a database from a snapshot")
+    return p.restorer.restore(step.args["region"], step.args["snapshot"], remaining)
+
+
 def _retire(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     p.compute.scale(step.args["region"], int(step.args["count"]))
     return f"{step.args['region']} scaled to {step.args['count']}"
@@ -297,7 +307,7 @@ STEP_ACTIONS: Mapping[str, StepAction] = {
     "scale": _scale, "fence": _fence, "promote": _promote, "await_ready": _await_ready,
     "route": _route, "verify": _verify, "cut": _cut, "stop_writes": _stop_writes,
     "wait_replayed": _wait_replayed, "rejoin": _rejoin, "catch_up": _catch_up,
-    "stamp": _stamp,
+    "stamp": _stamp, "restore": _restore,
     "retire": _retire,
 }
 
@@ -385,7 +395,7 @@ class Executor:
                     continue
                 j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
                          in_rto=step.in_rto, detail=str(exc))
-                promoted = any(k.split(":", 1)[1] == "promote" for k in done) or (
+                promoted = any(k.split(":", 1)[1] in ("promote", "restore") for k in done) or (
                     step.name == "promote" and self._became_primary(plan.target))
                 if promoted:  # no going back: leave it running for the next drive to resume
                     self.ports.state.save_plan(progress)

@@ -17,7 +17,7 @@ from typing import Any
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import UnsafeOperation, UsageError
 from regionguard.orchestrator.lsn import format_lsn
-from regionguard.orchestrator.ports import DbStatus, LiveState
+from regionguard.orchestrator.ports import DbStatus, LiveState, SnapshotCopy
 
 SWITCHOVER_LAG_TOLERANCE_S = 1.0
 
@@ -40,6 +40,7 @@ class Deadlines:
     wait_replayed: float = 30.0
     rejoin: float = 180.0
     catch_up: float = 60.0
+    restore: float = 60.0  # backup & restore only (AWS: a restore takes tens of minutes)
     # a promote target whose database stays down this long is given up on (nothing restarts a
     # dead standby while the plan holds the lock); None: wait out the deadline (RDS reports an
     # instance mid-promotion as not available)
@@ -54,7 +55,7 @@ LOCAL_DEADLINES = Deadlines()
 AWS_DEADLINES = Deadlines(scale=120.0, fence=120.0, promote=1800.0, await_ready=1200.0,
                           route=300.0, verify=300.0, retire=60.0, cut=60.0,
                           stop_writes=300.0, wait_replayed=600.0, rejoin=3600.0,
-                          catch_up=1800.0, promote_target_down=None)
+                          catch_up=1800.0, promote_target_down=None, restore=5400.0)
 
 
 class PlanKind(StrEnum):
@@ -123,6 +124,9 @@ class Observation:
     live: LiveState
     databases: Mapping[str, DbStatus]
     zero_loss_switchover: bool = True  # the Database provider can drain and confirm replay
+    # backup & restore: the newest snapshot copy per Region, and when it was looked at
+    snapshots: Mapping[str, SnapshotCopy | None] = field(default_factory=dict)
+    observed_at: float = 0.0
 
     def to_record(self) -> dict[str, Any]:
         """What the journal keeps of it: enough to explain the plan from the journal alone."""
@@ -180,6 +184,8 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
     outranks its database still answering (the region is down for its clients)."""
     source = obs.live.primary
     target = target or topology.other_region(source)
+    if topology.strategy is Strategy.BACKUP_RESTORE:
+        return _restore_plan(topology, obs, source, target, force, reason, deadlines)
     _check_target(topology, obs, target, "failover")
     src_db = obs.databases.get(source)
     healthy = src_db is not None and src_db.up and not src_db.in_recovery
@@ -203,6 +209,41 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
                                 "count": topology.desired_processes(target, Role.PRIMARY)}),
         Step("fence", d.fence, {"region": source}),
         Step("promote", d.promote, _promote_args(target, source, d)),
+        *_serving_steps(topology, target, d),
+        Step("retire", d.retire, {"region": source, "count": 0}, in_rto=False,
+             best_effort=True),
+    ]
+    return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
+                obs.live.epoch, tuple(steps), reason, warnings)
+
+
+def _restore_plan(topology: Topology, obs: Observation, source: str, target: str,
+                  force: bool, reason: str, d: Deadlines) -> Plan:
+    """Backup & restore: nothing stands in `target`; its database is restored from the newest
+    snapshot copied there, then the app is scaled out and routed. The copy's age is the RPO."""
+    if target not in topology.regions or target == source:
+        raise UsageError(f"unknown or current region {target!r}; regions: "
+                         f"{', '.join(topology.regions)}")
+    copy = obs.snapshots.get(target)
+    if copy is None:
+        raise UnsafeOperation(
+            f"refusing failover to {target}: no snapshot of {source}'s database has been "
+            f"copied to {target}; nothing to restore (check the backup plan: "
+            "`regionguard --world aws backup status`)")
+    age = copy.age_s(obs.observed_at)
+    rpo = topology.failover.rpo_target_s
+    if age > rpo and not force:
+        raise UnsafeOperation(
+            f"refusing failover to {target}: its newest snapshot copy {copy.snapshot_id} is "
+            f"{age / 3600:.1f} h old, past rpo_target_s = {rpo:g}; --force restores it and "
+            "loses what was written since")
+    warnings = (f"restoring {copy.snapshot_id}, {age / 3600:.1f} h old: writes after it are "
+                f"lost{' (forced past rpo_target_s)' if age > rpo else ''}",)
+    steps = [
+        Step("fence", d.fence, {"region": source}),
+        Step("restore", d.restore, {"region": target, "snapshot": copy.snapshot_id}),
+        Step("scale", d.scale, {"region": target,
+                                "count": topology.desired_processes(target, Role.PRIMARY)}),
         *_serving_steps(topology, target, d),
         Step("retire", d.retire, {"region": source, "count": 0}, in_rto=False,
              best_effort=True),

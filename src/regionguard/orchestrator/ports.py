@@ -127,6 +127,32 @@ class RouteTable:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotCopy:
+    """The newest backup of the primary's database found in a Region (backup & restore)."""
+
+    region: str
+    snapshot_id: str
+    created_at: float  # wall-clock seconds: its age is the RPO of a restore
+
+    def age_s(self, now: float) -> float:
+        return max(0.0, now - self.created_at)
+
+
+class Restorer(Protocol):
+    """Backup & restore: nothing stands in the backup Region; its database is restored from
+    the newest snapshot copied there."""
+
+    def newest_copy(self, region: str) -> SnapshotCopy | None:
+        """The newest available snapshot of the primary's database in `region`, if any."""
+        ...
+
+    def restore(self, region: str, snapshot_id: str, timeout_s: float) -> str:
+        """Restore `region`'s database from `snapshot_id` and wait until it is available.
+        Idempotent: a restore already under way (or done) is waited for, not repeated."""
+        ...
+
+
 class Database(Protocol):
     zero_loss_switchover: bool  # can stop writes and confirm the standby replayed them all
 

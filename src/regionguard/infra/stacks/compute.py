@@ -91,6 +91,9 @@ class ComputeStack(Stack):
             "RG_REGION_HOSTS": ",".join(f"{x.name}={names.region_host(x.aws_region)}"
                                         for x in view.regions),
         }
+        if not database.endpoint_host:  # backup & restore: found by identifier once restored
+            del dsn_env["RG_DB_HOST"], dsn_env["RG_DB_PORT"]
+            dsn_env["RG_DB_INSTANCE"] = database.restore_into
         if view.serverless:
             alias = self._lambda_app(vpc, database, dsn_env)
         else:
@@ -275,6 +278,10 @@ class ComputeStack(Stack):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.view.names.db_secret_arn_pattern(r)]))
+        if not database.endpoint_host:  # the restored instance's endpoint, by its identifier
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["rds:DescribeDBInstances"],
+                resources=[self.view.names.arn("rds", r, f"db:{database.restore_into}")]))
         if database.secret is not None:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["kms:Decrypt"], resources=[database.key.key_arn]))

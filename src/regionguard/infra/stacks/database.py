@@ -30,13 +30,16 @@ class DatabaseStack(Stack):
         self.view = view
         self.region_spec = region
         self.key = cmk(self, "DbKey", f"{view.names.app} database storage in {region.name}")
+        # named: a restore (backup & restore) puts the new instance into them by name
+        r = region.aws_region
         self.security_group = ec2.SecurityGroup(
             self, "DbSg", vpc=vpc, description="PostgreSQL from inside the VPC only",
-            allow_all_outbound=False)
+            allow_all_outbound=False, security_group_name=view.names.db_security_group(r))
         self.security_group.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block),
                                              ec2.Port.tcp(5432), "PostgreSQL from the VPC")
         self.subnet_group = rds.SubnetGroup(
             self, "DbSubnets", vpc=vpc, description="isolated subnets",
+            subnet_group_name=view.names.db_subnet_group(r),
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
         self.secret: sm.ISecret | None = None
         self.instance: rds.DatabaseInstance | None = None
@@ -48,9 +51,10 @@ class DatabaseStack(Stack):
             self._rds_primary(vpc)
         elif view.replica:
             self._rds_replica()
-        else:
-            self.endpoint_host = "restored-from-snapshot"  # backup & restore: nothing standing
+        else:  # backup & restore: nothing stands here until a restore; the app finds it
+            self.endpoint_host = ""  # by its identifier (RG_DB_INSTANCE)
             self.endpoint_port = "5432"
+            self.restore_into = view.names.db_instance(r)
 
     def _secret(self) -> sm.Secret:
         secret = sm.Secret(

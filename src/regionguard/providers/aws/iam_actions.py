@@ -29,7 +29,7 @@ class Grant:
 
 def features(database: str, compute: str, provisioned_concurrency: int) -> set[str]:
     """What a deployment has, in the terms of `Grant.needs`."""
-    out = {database, compute}
+    out = {database, compute}  # + "backup-restore" by the caller when nothing stands by
     if compute == "lambda" and provisioned_concurrency:
         out.add("provisioned-concurrency")
     return out
@@ -66,6 +66,13 @@ def _app_functions(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("lambda", r, f"function:{n.app_function(r)}:live") for r in sites[:2]]
 
 
+def _restore(n: AwsNames, sites: Sites) -> list[str]:
+    backup = sites[1]
+    return [n.arn("rds", backup, f"db:{n.db_instance(backup)}"),
+            n.arn("rds", backup, "snapshot:*"),
+            n.arn("rds", backup, f"subgrp:{n.db_subnet_group(backup)}")]
+
+
 def _any(n: AwsNames, sites: Sites) -> list[str]:
     return ["*"]
 
@@ -76,6 +83,12 @@ GRANTS: tuple[Grant, ...] = (
     Grant(("rds:DescribeGlobalClusters", "rds:DescribeDBClusters",
            "rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"), _aurora,
           needs="aurora-global"),
+    # backup & restore: find the newest copy and restore it, in the backup Region only
+    Grant(("rds:DescribeDBSnapshots", "rds:RestoreDBInstanceFromDBSnapshot"), _restore,
+          why_wildcard="snapshot copies have generated names (AWS Backup's copy jobs)",
+          needs="backup-restore"),
+    Grant(("ec2:DescribeSecurityGroups",), _any, needs="backup-restore",
+          why_wildcard="Describe* calls of EC2 support no resource scoping"),
     Grant(("autoscaling:UpdateAutoScalingGroup",), _asgs, needs="ec2"),
     Grant(("autoscaling:DescribeAutoScalingGroups",
            "elasticloadbalancing:DescribeTargetHealth"), _any,

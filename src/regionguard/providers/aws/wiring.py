@@ -23,6 +23,7 @@ from regionguard.providers.aws.context import AwsContext, app_endpoints_from_env
 from regionguard.providers.aws.notify import SnsNotifier
 from regionguard.providers.aws.probes import EndpointProber
 from regionguard.providers.aws.rds import RdsReplicaDatabase
+from regionguard.providers.aws.restore import SnapshotRestorer
 from regionguard.providers.aws.routing import ArbiterRouting
 from regionguard.providers.aws.state import DynamoDBStateStore
 
@@ -50,6 +51,7 @@ def build_ports(topology: Topology, *, runs_in: str | None = None,
         # journal times are wall-clock based: a plan's steps may run in several invocations
         journal=Journal(store.journal_sink(log.info), clock_ns=lambda: int(clock.time() * 1e9)),
         clock=clock, deadlines=AWS_DEADLINES,
+        restorer=SnapshotRestorer(ctx, poll_s) if not view.replica else None,
     )
 
 
