@@ -117,3 +117,17 @@ def test_block_clears_a_stale_degrade_record_once_the_standby_replayed_past_it(
     world.dbs["west"].update(lsn=520, streaming=True)
     assert Action.RESTORE_SYNC in actions(Controller(ports), 8)
     assert ports.state.load().sync_degraded_lsn is None
+
+
+def test_a_standby_lost_while_a_degrade_record_stands_still_turns_the_sync_wait_off(
+        tmp_path: Path) -> None:
+    """The campaign (sync, seed 20): a switchover recorded its degrade point, the rejoined
+    standby was killed before sync was restored, and the controller, seeing a record, did
+    nothing while the primary waited for that standby: every commit blocked for good."""
+    ports, world = make_ports(tmp_path, probers=probers([False] * 8))
+    ports.state.set_sync_degraded(400)  # from the switchover's promote
+    world.dbs["east"]["lsn"] = 520
+    world.dbs["west"]["up"] = False
+    seen = actions(Controller(ports), 6)
+    assert seen.count(Action.DEGRADE_SYNC) == 1 and "set_sync" in world.calls
+    assert ports.state.load().sync_degraded_lsn == 400  # the older point stays on record

@@ -58,6 +58,9 @@ class Snapshot:
     health: Mapping[str, RegionHealth]
     standby_db: DbStatus | None
     probers: Mapping[str, ProbeKind] = field(default_factory=dict)  # name -> kind
+    # this controller turned the primary's sync wait off since the current degrade record
+    # (False after a restart: it is turned off again, idempotently, if the standby is lost)
+    sync_off: bool = False
 
     def named(self, kind: ProbeKind) -> list[str]:
         return [name for name, k in self.probers.items() if k is kind]
@@ -101,7 +104,10 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
             and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
-        if (standby_lost and degraded_at is None
+        # a record may exist while the primary waits for its standby again (a rejoin, `up`,
+        # or a restore that did not get to clear it): losing the standby then must still turn
+        # the wait off, or every commit blocks
+        if (standby_lost and (degraded_at is None or not snap.sync_off)
                 and topology.failover.sync_standby_lost == "degrade"):
             out.append(Decision(Action.DEGRADE_SYNC, primary,
                                 f"sync standby {standby} lost; writing without it"))
@@ -128,6 +134,7 @@ class Controller:
     _resume_failures: int = 0
     _resume_not_before_ns: int = 0
     _restart_not_before_ns: int = 0
+    _sync_off: bool = False  # see Snapshot.sync_off
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
@@ -203,7 +210,8 @@ class Controller:
                     self.alerted.discard(region)
             self.health[region] = after
         standby = self.topology.other_region(live.primary)
-        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds)
+        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds,
+                        self._sync_off and live.sync_degraded_lsn is not None)
         decisions = decide(self.topology, snap)
         for d in decisions:
             self.act(d, snap)
@@ -243,14 +251,18 @@ class Controller:
         degrade = d.action is Action.DEGRADE_SYNC
         try:
             if degrade:
-                lsn = p.database.status(d.region).lsn
+                recorded = p.state.load().sync_degraded_lsn
+                lsn = recorded if recorded is not None else p.database.status(d.region).lsn
                 if lsn is None:
                     raise ProviderError(f"{d.region}: no LSN to record; not degrading")
-                p.state.set_sync_degraded(lsn)
+                if recorded is None:  # an older record stays: divergence began there
+                    p.state.set_sync_degraded(lsn)
                 p.database.set_sync_standby(d.region, None)
+                self._sync_off = True
             else:
                 p.database.set_sync_standby(d.region, standby)
                 p.state.set_sync_degraded(None)
+                self._sync_off = False
         except RegionGuardError as exc:
             p.journal.record("sync_change_failed", region=d.region, detail=str(exc))
             return

@@ -243,10 +243,9 @@ def _wait_replayed(p: Ports, ctx: RunContext, step: Step, remaining: float) -> s
 def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region, of = step.args["region"], step.args["of"]
     method = p.database.rebuild_as_standby(region, of, remaining)
-    if step.args.get("sync"):
-        # a sync pair again from here on; the degrade record stays until catch_up sees this
-        # standby replay past it (writes acknowledged alone before then live only on `of`)
-        p.database.set_sync_standby(of, region)
+    # sync is not turned on here: a primary that waited for a standby still rebuilding (or
+    # killed meanwhile) would block every commit. catch_up, or the controller once the
+    # standby streams, turns it on together with clearing the degrade record.
     count = int(step.args.get("count", 0))
     p.compute.scale(region, count)
     if count:
@@ -277,9 +276,10 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         if (st.up and st.in_recovery and st.streaming and st.timeline is not None
                 and st.timeline == primary.timeline
                 and st.lag_bytes is not None and st.lag_bytes < 1 << 20 and past_degrade):
-            if degraded_at is not None:
-                # every write acknowledged without the standby is on it now: sync again
-                p.state.set_sync_degraded(None)
+            if sync:  # a sync pair again: wait for it first, then clear the record (a crash
+                p.database.set_sync_standby(of, region)  # between leaves both: restored later)
+                if degraded_at is not None:  # every write acknowledged alone is on it now
+                    p.state.set_sync_degraded(None)
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
         if p.clock.monotonic() >= deadline:
             raise ProviderError(
