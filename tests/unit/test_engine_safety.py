@@ -86,7 +86,7 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
 
     def promote_then_crash(self, region, epoch, timeout_s, planned=False):  # type: ignore[no-untyped-def]
         real_promote(self, region, epoch, timeout_s, planned)
-        if not crashed:
+        if not crashed or crashed[-1] != "stop":  # and each time await_ready restarts it
             crashed.append(region)
             world.dbs[region]["up"] = False  # SIGKILL right after the promote
 
@@ -95,12 +95,13 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
         Executor(ports, sleep=lambda _: None).run(plan)
     saved = ports.state.load().plan
     assert saved is not None and "2:promote" in saved["done"] and not world.dbs["west"]["up"]
+    crashed.append("stop")  # the crashes stop
     Executor(ports, sleep=lambda _: None).run(plans.Plan.from_dict(saved), resume=saved)
     assert world.writable() == ["west"] and ports.state.load().plan is None
     reasserts = [(e["step"], e["outcome"]) for e in ports.journal.entries()
                  if e["event"] == "reassert"]
-    assert reasserts == [("promote", "started"), ("promote", "done"),
-                         ("scale", "started"), ("scale", "done")]
+    assert reasserts[-4:] == [("promote", "started"), ("promote", "done"),
+                              ("scale", "started"), ("scale", "done")]
 
 
 def test_a_resume_that_fails_backs_off_so_the_plan_lock_is_free_for_repairs(
@@ -180,6 +181,31 @@ def test_processes_that_die_while_the_plan_waits_for_them_are_started_again(
     Executor(ports, sleep=lambda _: None).run(plan)
     assert world.apps["west"] == 2 and ports.state.load().plan is None
     assert world.calls.count("scale") >= 3  # scale, the re-scale in await_ready, retire
+
+
+def test_a_new_primary_whose_database_dies_while_the_plan_waits_is_restarted_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign's seed 53: the new primary's database was killed after `promote`, and
+    `await_ready` waited out its 30 s for apps that cannot start without it."""
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    plan = failover(ports, world)
+    real_promote = FakeDatabase.promote
+    promoted: list[str] = []
+
+    def promote_then_die(self, region, epoch, timeout_s, planned=False):  # type: ignore[no-untyped-def]
+        real_promote(self, region, epoch, timeout_s, planned)
+        promoted.append(region)
+        if len(promoted) == 1:
+            world.dbs[region]["up"] = False  # SIGKILL of the new primary's postmaster
+
+    monkeypatch.setattr(FakeDatabase, "promote", promote_then_die)
+    monkeypatch.setattr("regionguard.orchestrator.executor.AWAIT_SLICE_MIN_S", 0.01)
+    Executor(ports, sleep=lambda _: None).run(plan)
+    assert promoted == ["west", "west"] and world.writable() == ["west"]
+    assert ports.state.load().plan is None
+    reasserted = [e for e in ports.journal.entries() if e["event"] == "reassert"]
+    assert [e["outcome"] for e in reasserted] == ["started", "done"]
 
 
 class PromotesThenDies(FakeDatabase):

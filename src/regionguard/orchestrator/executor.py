@@ -177,9 +177,32 @@ def _await_ready(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str
         except ProviderError:
             if p.clock.monotonic() >= deadline - 0.05:
                 raise
+            _restart_if_down(p, ctx, region)  # the apps wait for their database
             count = _scaled_count(ctx.plan, region)
             if count:
                 p.compute.scale(region, count)
+
+
+def _restart_if_down(p: Ports, ctx: RunContext, region: str) -> None:
+    """The new primary's database died after `promote` (a second fault; the campaign's seed 53
+    waited out await_ready's 30 s for apps that cannot start without it): promote again, which
+    is idempotent and restarts a crashed primary (crash recovery keeps every commit)."""
+    if not any(s.name == "promote" for s in ctx.plan.steps):
+        return
+    st = p.database.status(region)
+    if st.up and st.in_recovery is False:
+        return
+    j = p.journal
+    j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+             outcome="started", detail="down" if not st.up else "in recovery")
+    try:
+        p.database.promote(region, ctx.epoch, 20.0)
+    except ProviderError as exc:
+        j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+                 outcome="failed", detail=str(exc))
+        return
+    j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+             outcome="done", detail=f"{region} promoted again, epoch {ctx.epoch}")
 
 
 def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
@@ -204,8 +227,10 @@ def _verify(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     """A canary write through the front door. A retry first scales the target again
     (idempotent): the apps may have died since they were found ready (a second fault)."""
     region = step.args["region"]
-    if ctx.scratch.pop("verify_failed", False) and (count := _scaled_count(ctx.plan, region)):
-        p.compute.scale(region, count)
+    if ctx.scratch.pop("verify_failed", False):
+        _restart_if_down(p, ctx, region)
+        if count := _scaled_count(ctx.plan, region):
+            p.compute.scale(region, count)
     result = p.traffic.verify(min(remaining, 3.0))
     if not result.ok or result.region != step.args["region"] or result.epoch != ctx.epoch:
         ctx.scratch["verify_failed"] = True
