@@ -153,7 +153,7 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     return f"{region} promoted, epoch {ctx.epoch}"
 
 
-AWAIT_SLICE_MIN_S = 5.0
+AWAIT_SLICE_MIN_S = 1.5  # an app is ready in about a second; `scale` again is idempotent
 
 
 def _scaled_count(plan: Plan, region: str) -> int | None:
