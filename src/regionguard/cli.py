@@ -673,7 +673,12 @@ def backup(
     now = ports.clock.time()
     rows = []
     for region in ports.topology.regions:
-        copy = ports.restorer.newest_copy(region)
+        try:
+            copy = ports.restorer.newest_copy(region)
+        except ProviderError as exc:  # one Region unreachable: say so, show the others
+            rows.append({"region": region, "snapshot": None, "created_at": None,
+                         "age_s": None, "error": str(exc)})
+            continue
         rows.append({"region": region, "snapshot": copy.snapshot_id if copy else None,
                      "created_at": copy.created_at if copy else None,
                      "age_s": round(copy.age_s(now)) if copy else None})
@@ -681,7 +686,8 @@ def backup(
         print_json({"rpo_target_s": ports.topology.failover.rpo_target_s, "regions": rows})
         return
     for row in rows:
-        age = "no copy" if row["age_s"] is None else f"{row['age_s'] / 3600:.1f} h old"
+        age = (row.get("error") or "no copy" if row["age_s"] is None
+               else f"{row['age_s'] / 3600:.1f} h old")
         out.print(f"{row['region']:<10} {row['snapshot'] or '-':<40} {age}", highlight=False)
 
 

@@ -23,7 +23,7 @@ from regionguard.app.settings import AppSettings
 from regionguard.aws_naming import names_for
 from regionguard.errors import UnsafeOperation
 from regionguard.orchestrator import engine, plans
-from regionguard.orchestrator.executor import Executor, RunContext
+from regionguard.orchestrator.executor import Executor, RunContext, StepAbandoned
 from regionguard.providers.aws.wiring import build_ports
 
 from .topologies import topology
@@ -75,6 +75,7 @@ def test_the_failover_plan_restores_the_newest_copy_and_waits_for_it(aws: None) 
     obs = engine.observe(p)
     copy = obs.snapshots["west"]
     assert copy is not None and copy.snapshot_id == "copy-nightly-2"
+    assert set(obs.snapshots) == {"west"}  # the primary's Region is never asked
     plan = plans.failover(p.topology, obs, deadlines=p.deadlines)
     assert [s.name for s in plan.steps] == ["fence", "restore", "scale", "await_ready",
                                             "route", "verify", "retire"]
@@ -135,7 +136,18 @@ def test_backup_status_shows_each_regions_newest_copy_and_its_age(
     assert result.exit_code == 0, result.output
     rows = {r["region"]: r for r in json.loads(result.output)["regions"]}
     assert rows["west"]["snapshot"] == "copy-nightly-2" and rows["west"]["age_s"] < 60
-    assert rows["east"]["snapshot"] == "nightly-2"  # the original, in the primary's Region
+    assert rows["east"]["snapshot"] is None  # nothing of west's instance to restore in east
     assert datetime.fromtimestamp(rows["west"]["created_at"], UTC).year >= 2024
     local = CliRunner().invoke(app, ["-c", str(config), "backup", "status"])
     assert local.exit_code == 2 and "--world aws backup status" in local.output
+
+
+def test_an_instance_this_restore_did_not_make_is_never_reused(aws: None) -> None:
+    """A leftover instance with the restore's name (an earlier restore, deletion protection
+    on) would serve stale data if a resumed step took it for its own."""
+    boto3.client("rds", region_name=WEST).create_db_instance(
+        DBInstanceIdentifier=N.db_instance(WEST), Engine="postgres",
+        DBInstanceClass="db.t4g.medium", MasterUsername="regionguard",
+        MasterUserPassword="not-a-secret-1", AllocatedStorage=20)
+    with pytest.raises(StepAbandoned, match="already exists, restored from something else"):
+        ports().restorer.restore("west", "copy-nightly-2", 1.0)

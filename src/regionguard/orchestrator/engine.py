@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from regionguard.errors import UnsafeOperation, UsageError
+from regionguard.errors import RegionGuardError, UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.executor import Executor, Ports
 from regionguard.orchestrator.plans import Observation, Plan, PlanKind
+from regionguard.orchestrator.ports import SnapshotCopy
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +73,25 @@ def observe(ports: Ports) -> Observation:
     regions = list(ports.topology.regions)
     with ThreadPoolExecutor(max_workers=len(regions)) as pool:
         statuses = list(pool.map(ports.database.status, regions))
-        copies = (dict(zip(regions, pool.map(ports.restorer.newest_copy, regions), strict=True))
+        # backup & restore: the copies in the Regions a restore could use, never asking the
+        # primary's Region (it may be the one that failed)
+        others = [r for r in regions if r != live.primary]
+        copies = (dict(zip(others, pool.map(_copy_or_none(ports), others), strict=True))
                   if ports.restorer is not None else {})
     return Observation(live, {s.region: s for s in statuses},
                        ports.database.zero_loss_switchover, copies, ports.clock.time())
+
+
+def _copy_or_none(ports: Ports) -> Callable[[str], SnapshotCopy | None]:
+    restorer = ports.restorer
+    assert restorer is not None
+
+    def newest(region: str) -> SnapshotCopy | None:
+        try:
+            return restorer.newest_copy(region)
+        except RegionGuardError:  # unreachable: no copy to restore from there
+            return None
+    return newest
 
 
 def build_plan(ports: Ports, request: Request, obs: Observation) -> Plan:

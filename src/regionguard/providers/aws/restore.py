@@ -14,9 +14,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from regionguard.errors import ProviderError
+from regionguard.orchestrator.executor import StepAbandoned
 from regionguard.orchestrator.ports import SnapshotCopy
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
+
+RESTORED_FROM = "regionguard:restored-from"  # a resumed step reuses only its own restore
+TERMINAL = frozenset({"failed", "incompatible-restore", "incompatible-parameters",
+                      "incompatible-network", "inaccessible-encryption-credentials",
+                      "storage-full"})
 
 
 class SnapshotRestorer:
@@ -28,7 +34,9 @@ class SnapshotRestorer:
         return self.ctx.clients.get("rds", self.ctx.aws_region(region))
 
     def newest_copy(self, region: str) -> SnapshotCopy | None:
-        source = self.ctx.names.db_instance(self.ctx.view.primary.aws_region)
+        """Snapshots of the *other* Region's instance (the primary a restore here replaces)."""
+        other = self.ctx.view.topology.other_region(region)
+        source = self.ctx.names.db_instance(self.ctx.aws_region(other))
         found: list[dict[str, Any]] = []
         # automated and manual copies by default; AWS Backup's copies only when asked for
         for kind in (None, "awsbackup"):
@@ -79,7 +87,16 @@ class SnapshotRestorer:
         r = self.ctx.aws_region(region)
         ident = self.ctx.names.db_instance(r)
         settings = self.ctx.view.settings
-        if self._instance(region) is None:
+        existing = self._instance(region)
+        if existing is not None:
+            tags = {t["Key"]: t["Value"] for t in existing.get("TagList", [])}
+            if tags.get(RESTORED_FROM) != snapshot_id:  # not this plan's restore: never reuse
+                raise StepAbandoned(
+                    f"{region}: an instance {ident} already exists, restored from "
+                    f"{tags.get(RESTORED_FROM, 'something else')}, not {snapshot_id}; "
+                    "delete it (keep a final snapshot) before restoring, or it would serve "
+                    "stale data")
+        else:
             try:
                 self._rds(region).restore_db_instance_from_db_snapshot(
                     DBInstanceIdentifier=ident, DBSnapshotIdentifier=snapshot_id,
@@ -87,7 +104,8 @@ class SnapshotRestorer:
                     DBSubnetGroupName=self.ctx.names.db_subnet_group(r),
                     VpcSecurityGroupIds=[self._security_group(region)],
                     PubliclyAccessible=False, EnableIAMDatabaseAuthentication=True,
-                    DeletionProtection=True, CopyTagsToSnapshot=True)
+                    DeletionProtection=True, CopyTagsToSnapshot=True,
+                    Tags=[{"Key": RESTORED_FROM, "Value": snapshot_id}])
             except ClientError as exc:
                 if error_code(exc) != "DBInstanceAlreadyExists":  # a resumed step: wait
                     raise ProviderError(f"{region}: restore_db_instance_from_db_snapshot: "
@@ -102,11 +120,16 @@ class SnapshotRestorer:
             status = inst.get("DBInstanceStatus")
             if status == "available":
                 return f"{ident} restored from {snapshot_id}"
+            if status in TERMINAL:
+                raise ProviderError(f"{region}: {ident} is {status}; the restore cannot finish "
+                                    "(see the RDS events of the instance)")
             if clock.monotonic() > deadline:
                 raise ProviderError(f"{region}: {ident} still {status} after {timeout_s:g} s")
             clock.sleep(self.poll_s)
 
 
 def _created(snapshot: dict[str, Any]) -> float:
-    created = snapshot.get("SnapshotCreateTime")
+    """When the data was taken: a copy's own creation time is when it was copied, which says
+    nothing about its age as a backup (the RPO)."""
+    created = snapshot.get("OriginalSnapshotCreateTime") or snapshot.get("SnapshotCreateTime")
     return created.timestamp() if isinstance(created, datetime) else 0.0
