@@ -54,6 +54,13 @@ class AwsNames:
         """A secret's ARN ends in six random characters; its replica keeps them."""
         return self.arn("secretsmanager", region, f"secret:{self.db_secret()}-??????")
 
+    def admin_secret(self) -> str:
+        """The canary's credential (the app's admin token), in every site."""
+        return f"{self.app}/regionguard/admin-token"
+
+    def admin_secret_arn_pattern(self, region: str) -> str:
+        return self.arn("secretsmanager", region, f"secret:{self.admin_secret()}-??????")
+
     def state_table(self) -> str:
         return f"{self.app}-regionguard-state"
 

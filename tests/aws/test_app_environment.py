@@ -43,6 +43,7 @@ from .synth import Synth
 pytestmark = pytest.mark.local  # a real PostgreSQL
 
 PASSWORD = "s3cret-from-secrets-manager"
+ADMIN_TOKEN = "admin-token-from-secrets-manager"
 DEPLOY_TIME = {"RG_DB_HOST", "RG_DB_PORT"}  # the endpoint: known only once the DB exists
 
 
@@ -141,9 +142,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def provision(env: dict[str, str], writer: str) -> None:
     """What the database and state stacks leave behind: the secret (or its replica) in the
     app's Region, and the arbiter table, in every Region the app reads it from."""
-    boto3.client("secretsmanager", region_name=env["RG_DB_SECRET_REGION"]).create_secret(
+    secrets = boto3.client("secretsmanager", region_name=env["RG_DB_SECRET_REGION"])
+    secrets.create_secret(
         Name=env["RG_DB_SECRET_ID"],
         SecretString=f'{{"username": "regionguard", "password": "{PASSWORD}"}}')
+    secrets.create_secret(Name=env["RG_ADMIN_TOKEN_SECRET"], SecretString=ADMIN_TOKEN)
     for region in env["RG_ARBITER_REGIONS"].split(","):
         ddb = boto3.client("dynamodb", region_name=region)
         ddb.create_table(TableName=env["RG_ARBITER_TABLE"], BillingMode="PAY_PER_REQUEST",
@@ -208,6 +211,12 @@ def test_the_app_starts_from_the_templates_environment(
                 created = order(client)
             assert created.status_code == 201, created.text
             assert (created.json()["region"], created.json()["epoch"]) == ("east", 1)
+            # the engine's canary (`verify`) with the credential from the admin secret
+            canary = client.post("/_regionguard/canary", json={"token": "verify-env"},
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert canary.status_code == 200, canary.text
+            assert client.post("/_regionguard/canary",
+                               json={"token": "verify-nobody"}).status_code == 401
         else:  # reads local, writes to the writer's regional host (it is unreachable here)
             refused = order(client)
             assert refused.status_code == 503 and "Retry-After" in refused.headers
@@ -225,3 +234,17 @@ def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:
         AppSettings.from_env(env)
     with pytest.raises(SettingsError, match="no database configured"):
         AppSettings.from_env({"RG_REGION": "west"})
+
+
+def test_a_lambda_container_that_cannot_start_answers_503_not_500(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from regionguard.app import lambda_handler
+
+    for key, value in {"RG_REGION": "west", "RG_DB_INSTANCE": "orders-db-us-west-2",
+                       "RG_DB_NAME": "orders", "RG_DB_SECRET_ID": "orders/regionguard/db",
+                       "RG_DB_SECRET_REGION": "us-west-2"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(lambda_handler, "_handler", None)
+    answer = lambda_handler.handler({"requestContext": {"http": {"method": "GET"}}}, None)
+    assert answer["statusCode"] == 503 and answer["headers"]["retry-after"] == "5"
+    assert "restore it first" in answer["body"]

@@ -171,6 +171,10 @@ def existing_arns(s: Synth) -> set[str]:
                     arns.add(arn.format("sns", name))
                 case "AWS::Lambda::Function":
                     arns.add(arn.format("lambda", f"function:{name}"))
+                case "AWS::SecretsManager::Secret":  # ARNs end in 6 random characters
+                    regions = [region, *(r["Region"] for r in props.get("ReplicaRegions", []))]
+                    arns |= {f"arn:aws:secretsmanager:{r}:{ACCOUNT}:secret:{name}-AbC123"
+                             for r in regions}
                 case "AWS::DynamoDB::GlobalTable":
                     arns |= {f"arn:aws:dynamodb:{r['Region']}:{ACCOUNT}:table/{name}"
                              for r in props["Replicas"]}

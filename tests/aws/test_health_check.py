@@ -50,6 +50,7 @@ def test_every_region_is_reported_with_its_age(west: None) -> None:
     regions = {r["region"]: r for r in body["regions"]}
     assert set(regions) == {"east", "west"}
     assert regions["east"]["age_s"] >= 600 and regions["west"]["age_s"] < 60
+    assert (regions["east"]["status"], regions["west"]["status"]) == ("stale", "ok")
 
 
 def test_a_region_that_never_reported_is_unknown_not_missing(west: None) -> None:

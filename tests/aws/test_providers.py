@@ -288,3 +288,19 @@ def test_a_runner_that_lost_its_plan_cannot_rewrite_the_record(
         first.save_plan({**plan, "status": "done"})  # nor touch a newer plan's record
     with pytest.raises(PlanConflict):
         first.set_roles({"east": Role.PRIMARY}, plan_id="p1")
+
+
+def test_the_guard_presents_the_canary_credential_from_its_own_regions_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from regionguard.providers.aws.wiring import build_ports
+
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    monkeypatch.delenv("RG_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("RG_ADMIN_TOKEN_SECRET", "orders/regionguard/admin-token")
+    with mock_aws():
+        ports = build_ports(topology("pilot-light"), runs_in="us-west-2")
+        assert ports.traffic._credential() is None  # no secret yet: the canary will say 403
+        boto3.client("secretsmanager", region_name="us-west-2").create_secret(
+            Name="orders/regionguard/admin-token", SecretString="tok-west\n")
+        assert ports.traffic._credential() == "tok-west"

@@ -85,3 +85,19 @@ def _credentials(secret_id: str, region: str, client: Any | None) -> tuple[str, 
     if not username or not password:
         raise SecretError(f"the database {where} has an empty username or password")
     return username, password
+
+
+def secret_string(secret_id: str, region: str, client: Any | None = None) -> str:
+    """A plain-string secret (the admin token), read in `region`."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        sm = client or boto3.client("secretsmanager", region_name=region)
+        value = str(sm.get_secret_value(SecretId=secret_id)["SecretString"]).strip()
+    except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
+        raise SecretError(f"cannot read the secret {secret_id!r} in {region or '?'}: "
+                          f"{type(exc).__name__}") from None
+    if not value:
+        raise SecretError(f"the secret {secret_id!r} in {region} is empty")
+    return value

@@ -8,12 +8,16 @@ the warm container.
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from mangum import Mangum
 
 from regionguard.app.main import create_app
-from regionguard.app.settings import AppSettings
+from regionguard.app.settings import AppSettings, SettingsError
+
+log = logging.getLogger("regionguard.app")
 
 _handler: Mangum | None = None
 
@@ -26,7 +30,16 @@ def build_handler(settings: AppSettings | None = None) -> Mangum:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A container that cannot build the app (its secret unreadable, a restored database not
+    there yet) answers 503 with Retry-After and tries again on the next request: never a 500
+    with a traceback."""
     global _handler
     if _handler is None:
-        _handler = build_handler()
+        try:
+            _handler = build_handler()
+        except SettingsError as exc:
+            log.error("app not started: %s", exc)
+            return {"statusCode": 503, "headers": {"content-type": "application/json",
+                                                   "retry-after": "5"},
+                    "body": json.dumps({"detail": f"not started: {exc}"})}
     return _handler(event, context)  # type: ignore[no-any-return]

@@ -10,6 +10,7 @@ only while the arbiter names its Region (the write lease), so it needs no other 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -63,7 +64,7 @@ class AppSettings:
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
             state_file=env.get("RG_STATE_FILE") or None,
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
-            admin_token=env.get("RG_ADMIN_TOKEN") or None,
+            admin_token=env.get("RG_ADMIN_TOKEN") or _admin_from_secret(env),
             region_hosts=_region_hosts(env.get("RG_REGION_HOSTS", "")),
         )
 
@@ -101,3 +102,18 @@ def _region_hosts(text: str) -> dict[str, str]:
                                 "commas, e.g. east=east.app.example.com,west=west.app.example.com")
         hosts[region.strip()] = host.strip()
     return hosts
+
+
+def _admin_from_secret(env: dict[str, str]) -> str | None:
+    """AWS: the canary's credential from its secret in this Region (RG_ADMIN_TOKEN_SECRET).
+    Unreadable: the canary stays disabled (403, which `verify` reports), the app still serves."""
+    name = env.get("RG_ADMIN_TOKEN_SECRET")
+    if not name:
+        return None
+    from regionguard.app.db_secret import SecretError, secret_string
+
+    try:
+        return secret_string(name, env.get("RG_DB_SECRET_REGION", ""))
+    except SecretError as exc:
+        logging.getLogger("regionguard.app").error("%s; the canary is disabled", exc)
+        return None

@@ -85,9 +85,11 @@ def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
         network = NetworkStack(app, f"{tag}-Network", view=view, region=region, cidr=cidr, env=e)
         database = DatabaseStack(app, f"{tag}-Database", view=view, region=region,
                                  vpc=network.vpc, env=e)
+        home = region.aws_region == built.state.region
         compute = ComputeStack(app, f"{tag}-Compute", view=view, region=region,
                                vpc=network.vpc, database=database,
-                               state_table_name=n.state_table(), env=e)
+                               state_table_name=n.state_table(), env=e,
+                               admin_key=built.state.admin_key if home else None)
         backup = BackupStack(app, f"{tag}-Backup", view=view, region=region, env=e)
         monitoring = MonitoringStack(app, f"{tag}-Monitoring", view=view, region=region,
                                      compute=compute, env=e)
@@ -100,8 +102,9 @@ def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,
                  view.standby.aws_region: view.standby.name.capitalize(),
                  view.witness_region: "Witness"}
         for site in view.sites:
-            built.guards[site] = GuardStack(app, f"{prefix}-{names[site]}-Guard", view=view,
-                                            site=site, env=env(site))
+            built.guards[site] = GuardStack(
+                app, f"{prefix}-{names[site]}-Guard", view=view, site=site, env=env(site),
+                admin_key=built.state.admin_key if site == built.state.region else None)
     built.trigger = TriggerStack(app, f"{prefix}-Trigger", view=view, env=env("us-east-1"))
     if view.serverless:
         built.edge = EdgeStack(app, f"{prefix}-Edge", view=view, env=env("us-east-1"))

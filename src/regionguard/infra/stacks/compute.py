@@ -22,6 +22,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as r53targets
@@ -51,10 +52,11 @@ APP_PORT = 8000
 class ComputeStack(Stack):
     def __init__(self, scope: Construct, id: str, *, view: AwsView, region: AwsRegion,
                  vpc: ec2.IVpc, database: DatabaseStack, state_table_name: str,
-                 **kwargs: Any) -> None:
+                 admin_key: kms.IKey | None = None, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self.view = view
         self.region_spec = region
+        self.admin_key = admin_key  # the admin secret's CMK, where its primary copy lives
         names = view.names
         r = region.aws_region
         self.zone = route53.HostedZone.from_hosted_zone_attributes(
@@ -83,6 +85,7 @@ class ComputeStack(Stack):
             "RG_DB_NAME": view.topology.app,
             "RG_DB_SECRET_ID": names.db_secret(),
             "RG_DB_SECRET_REGION": r,
+            "RG_ADMIN_TOKEN_SECRET": names.admin_secret(),  # the canary's credential
             # the write lease: confirmed from the arbiter, nearest replica first
             "RG_ARBITER_TABLE": names.state_table(),
             "RG_ARBITER_REGIONS": ",".join(replicas),
@@ -152,8 +155,10 @@ class ComputeStack(Stack):
             "-r /opt/regionguard/wheels/requirements.txt",
             f"cat > /etc/regionguard.env <<'ENV'\n{exports}\nENV",
             "useradd --system regionguard || true",
-            "cat > /etc/systemd/system/regionguard-app.service <<'UNIT'\n[Service]\n"
-            "EnvironmentFile=/etc/regionguard.env\nUser=regionguard\n"
+            "cat > /etc/systemd/system/regionguard-app.service <<'UNIT'\n[Unit]\n"
+            "After=network-online.target\nWants=network-online.target\n"
+            "StartLimitIntervalSec=0\n[Service]\n"
+            "EnvironmentFile=/etc/regionguard.env\nUser=regionguard\nRestartSec=5\n"
             f"ExecStart=/opt/regionguard/venv/bin/python -m uvicorn "
             "regionguard.app.main:create_app "
             f"--factory --host 0.0.0.0 --port {APP_PORT}\nRestart=always\n[Install]\n"
@@ -277,7 +282,8 @@ class ComputeStack(Stack):
         r = self.region_spec.aws_region
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
-            resources=[self.view.names.db_secret_arn_pattern(r)]))
+            resources=[self.view.names.db_secret_arn_pattern(r),
+                       self.view.names.admin_secret_arn_pattern(r)]))
         if not database.endpoint_host:  # the restored instance's endpoint, by its identifier
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["rds:DescribeDBInstances"],
@@ -285,6 +291,9 @@ class ComputeStack(Stack):
         if database.secret is not None:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["kms:Decrypt"], resources=[database.key.key_arn]))
+        if self.admin_key is not None:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["kms:Decrypt"], resources=[self.admin_key.key_arn]))
 
     # -- DNS ---------------------------------------------------------------------------------
 

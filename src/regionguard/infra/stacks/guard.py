@@ -18,6 +18,7 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
@@ -34,7 +35,7 @@ GUARD_CONCURRENCY = 3
 
 class GuardStack(Stack):
     def __init__(self, scope: Construct, id: str, *, view: AwsView, site: str,
-                 **kwargs: Any) -> None:
+                 admin_key: kms.IKey | None = None, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         n = view.names
         sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
@@ -55,6 +56,9 @@ class GuardStack(Stack):
         self.events_topic = sns.Topic(self, "Events", topic_name=n.notify_topic(),
                                       master_key=key, enforce_ssl=True)
         key.grant(role, "kms:GenerateDataKey*", "kms:Decrypt")  # to publish to the topic
+        if admin_key is not None:  # the canary credential's primary copy is in this Region
+            role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt"],
+                                                   resources=[admin_key.key_arn]))
         topology_json = view.topology.model_dump_json(exclude={"state_dir"})
         self.function = lambda_.Function(
             self, "Guard", function_name=n.failover_function(), runtime=LAMBDA_RUNTIME,
@@ -64,6 +68,7 @@ class GuardStack(Stack):
             environment={
                 "RG_TOPOLOGY": topology_json,
                 "RG_STATE_TABLE": n.state_table(),
+                "RG_ADMIN_TOKEN_SECRET": n.admin_secret(),  # `verify`'s canary credential
                 "POWERTOOLS_SERVICE_NAME": "regionguard-guard",
                 "RG_NAMES": json.dumps({"app": n.app, "account": n.account}),
             },

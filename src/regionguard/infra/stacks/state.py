@@ -13,8 +13,11 @@ from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
+from regionguard.infra.stacks.common import cmk
+from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsView
 
 
@@ -34,3 +37,18 @@ class StateStack(Stack):
             witness_region=view.witness_region,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # the credential of the canary (`verify`): the apps check it, the guards present it;
+        # replicated to every site so that no Region's loss takes it away
+        # its CMK encrypts the primary's copy; each replica uses its own Region's Secrets
+        # Manager key, so no Region's reader needs another Region's key
+        self.admin_key = cmk(self, "AdminKey", "the canary's credential")
+        self.admin_secret = sm.Secret(
+            self, "AdminToken", secret_name=view.names.admin_secret(),
+            encryption_key=self.admin_key,
+            generate_secret_string=sm.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True),
+            replica_regions=[sm.ReplicaRegion(region=r) for r in view.sites
+                             if r != view.primary.aws_region])
+        justify(self.admin_secret, {"AwsSolutions-SMG4": "rotation would have to reach every "
+                                    "app and guard at once; rotate it by hand (the apps read "
+                                    "it at start) during a quiet window"})

@@ -10,8 +10,11 @@ import time
 from typing import Any
 
 import httpx
+from botocore.exceptions import ClientError
 
 from regionguard.providers.aws.clients import AwsClients
+
+STALE_AFTER_S = 180.0  # three missed runs of the one-minute schedule
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -42,14 +45,23 @@ def every_region(ddb: Any, table: str) -> list[dict[str, Any]]:
     now = time.time()
     out = []
     for region in filter(None, os.environ.get("RG_REGIONS", os.environ["RG_REGION"]).split(",")):
-        item = ddb.get_item(TableName=table, Key={"pk": {"S": f"health#{region}"}},
-                            ConsistentRead=True).get("Item")
+        key = {"pk": {"S": f"health#{region}"}}
+        try:
+            item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+            consistent = True
+        except ClientError:  # this replica lost its quorum: answer from what it has
+            item = ddb.get_item(TableName=table, Key=key).get("Item")
+            consistent = False
         if item is None:
             out.append({"region": region, "status": "unknown", "detail": "no report yet"})
             continue
         row = {k: next(iter(v.values())) for k, v in item.items() if k != "pk"}
         checked = float(row.get("checked_at", 0))
-        out.append({"region": region, "status": row.get("status"), "detail": row.get("detail"),
-                    "checked_at": checked, "age_s": round(now - checked, 1),
-                    "latency_s": float(row.get("latency_s", 0))})
+        age = now - checked
+        out.append({"region": region,
+                    # a Region that stopped reporting is stale, whatever it last said
+                    "status": "stale" if age > STALE_AFTER_S else row.get("status"),
+                    "detail": row.get("detail"), "checked_at": checked,
+                    "age_s": round(age, 1), "latency_s": float(row.get("latency_s", 0)),
+                    "consistent": consistent})
     return out

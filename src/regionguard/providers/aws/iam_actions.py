@@ -62,6 +62,11 @@ def _topics(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("sns", r, n.notify_topic()) for r in sites]
 
 
+def _admin_secret(n: AwsNames, sites: Sites) -> list[str]:
+    """The canary's credential, read in the guard's own site (its replica there)."""
+    return [n.admin_secret_arn_pattern(r) for r in sites]
+
+
 def _app_functions(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("lambda", r, f"function:{n.app_function(r)}:live") for r in sites[:2]]
 
@@ -99,6 +104,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
            "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Scan"), _arbiter),
     Grant(("sns:Publish",), _topics),
+    Grant(("secretsmanager:GetSecretValue",), _admin_secret),
     Grant(("cloudwatch:PutMetricData",), _any,
           condition={"StringLike": {"cloudwatch:namespace": "RegionGuard*"}},
           why_wildcard="PutMetricData has no resource type; limited to RegionGuard namespaces"),

@@ -18,6 +18,7 @@ plan is verified against the world, not against memory.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -28,8 +29,10 @@ import httpx
 from regionguard.app import admin
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe
 from regionguard.providers.aws.state import DynamoDBStateStore
 
+log = logging.getLogger("regionguard.routing")
 
 class ArbiterRouting:
     def __init__(self, ctx: AwsContext, store: DynamoDBStateStore) -> None:
@@ -50,6 +53,24 @@ class ArbiterRouting:
             return {r.name: 1.0 / len(self.ctx.view.regions) for r in self.ctx.view.regions}
         return {r.name: 1.0 if r.name == writer else 0.0 for r in self.ctx.view.regions}
 
+    def _credential(self) -> str | None:
+        """RG_ADMIN_TOKEN, or the secret RG_ADMIN_TOKEN_SECRET read in this site's Region (its
+        replica: no other Region is asked). None: the canary will answer 403, and say so."""
+        if token := os.environ.get("RG_ADMIN_TOKEN"):
+            return token
+        name = os.environ.get("RG_ADMIN_TOKEN_SECRET")
+        region = self.ctx.runs_in or self.ctx.view.standby.aws_region
+        if not name:
+            return None
+        try:
+            value = self.ctx.clients.get("secretsmanager", region).get_secret_value(
+                SecretId=name)["SecretString"]
+        except AWS_ERRORS as exc:
+            log.warning("cannot read the canary credential %s in %s: %s", name, region,
+                        describe(exc))
+            return None
+        return str(value).strip() or None
+
     def verify(self, timeout_s: float) -> VerifyResult:
         started = time.monotonic()
         writer = self.store.read_state()["writer"]
@@ -57,7 +78,7 @@ class ArbiterRouting:
             return VerifyResult(False, None, None, 0.0, "no region holds the write lease")
         base = self.ctx.app_url(writer)
         budget = max(1.0, timeout_s * self.ctx.clock.factor)
-        credential = os.environ.get("RG_ADMIN_TOKEN")  # the canary needs the admin credential
+        credential = self._credential()  # the canary needs the admin credential
         try:
             with httpx.Client(timeout=budget,
                               headers=admin.bearer(credential) if credential else None) as http:
