@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,9 @@ def test_split_brain_checker_fires_on_an_injected_split_brain(config: Path) -> N
         old.set_sync_standby(None)
         apps = sandbox.apps(state)
         apps.dsns = {"east": old.dsn()}
+        # outside the sandbox: no state store to learn the live route from (an app that does
+        # know it refuses a header older than the route, which is what fencing is for)
+        apps.state_dir = Path(tempfile.mkdtemp(prefix="rogue-", dir=config.parent))
         port = free_port()
         rogue_ref = apps._start("east", 99, port)
         rogue_url = f"http://127.0.0.1:{port}"
