@@ -366,6 +366,8 @@ def test_every_template_passes_cfn_lint(synths: dict[str, Synth]) -> None:
     ({"aws": {"compute": "lambda"}},
      "aws.compute: 'lambda' is not supported with strategy 'pilot-light'"),
     ({"aws": {"routing": "latency"}}, "aws.routing: latency routing"),
+    ({"aws": {"cors_origins": ["https://shop.example"]}},
+     "aws.cors_origins: CORS is answered by API Gateway"),
     ({"aws": {"witness_region": "eu-west-1"}},
      "aws.witness_region: eu-west-1 is not in the Region set of us-east-1 and us-west-2"),
     ({"aws": {"witness_region": "us-west-2"}}, "aws.witness_region: us-west-2 is an app region"),

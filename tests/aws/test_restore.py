@@ -151,3 +151,4 @@ def test_an_instance_this_restore_did_not_make_is_never_reused(aws: None) -> Non
         MasterUserPassword="not-a-secret-1", AllocatedStorage=20)
     with pytest.raises(StepAbandoned, match="already exists, restored from something else"):
         ports().restorer.restore("west", "copy-nightly-2", 1.0)
+

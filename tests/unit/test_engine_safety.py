@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from regionguard.errors import ProviderError
+from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
@@ -294,3 +294,25 @@ def test_a_promote_target_that_stays_down_is_given_up_on_not_waited_out(
     with pytest.raises(PlanFailed, match="down for 2 s of promote"):
         Executor(ports, sleep=clock.advance).run(plan)
     assert clock.now < 5.0  # not 30
+
+
+def test_where_no_guard_runs_asking_again_resumes_an_interrupted_plan(tmp_path: Path) -> None:
+    """Backup & restore on AWS deploys no guard (and there is no controller): the person who
+    started the restore resumes it by asking again. Elsewhere the controller resumes."""
+    from regionguard.orchestrator import engine
+
+    from .fakes import SimulatedCrash
+
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.crash_in = "route"
+    with pytest.raises(SimulatedCrash):
+        Executor(ports, sleep=lambda _: None).run(failover(ports, world))
+    ask = engine.Request(plans.PlanKind.FAILOVER)
+    with pytest.raises(UnsafeOperation, match="the controller resumes it"):
+        engine.drive(ports, ask)
+    ports.restorer = object()  # type: ignore[assignment]  # a world with a restorer: AWS B&R
+    outcome = engine.drive(ports, ask)
+    assert outcome.result is engine.Result.RESUMED
+    assert world.route is not None and world.route.writer == "west"
+    assert ports.state.load().plan is None

@@ -136,6 +136,10 @@ def aws_view(topology: Topology, source: str = "topology") -> AwsView:
     if settings.rds_proxy and not (settings.compute == "lambda" and settings.database == "rds"):
         raise ConfigError(f"{source}: aws.rds_proxy: RDS Proxy is built for compute = "
                           '"lambda" with database = "rds"')
+    if settings.cors_origins and settings.compute != "lambda":
+        raise ConfigError(f"{source}: aws.cors_origins: CORS is answered by API Gateway, "
+                          "which compute = \"ec2\" does not use; answer it in the app, or "
+                          "remove cors_origins")
     if settings.routing == "latency" and topology.strategy is not Strategy.ACTIVE_ACTIVE:
         raise ConfigError(f"{source}: aws.routing: latency routing sends traffic to both "
                           "regions; it needs strategy = \"active-active\" (use failover)")

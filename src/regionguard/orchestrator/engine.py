@@ -131,7 +131,9 @@ def drive(
     live = observation.live if observation is not None else ports.state.load()
     if live.plan is not None:
         running = Plan.from_dict(live.plan)
-        if not request.automatic:
+        # backup & restore on AWS deploys no guard: the person who started the restore is
+        # the one to resume it, by asking again
+        if not request.automatic and ports.restorer is None:
             raise UnsafeOperation(
                 f"plan {running.kind.value} ({running.id}) is running or was interrupted; "
                 "the controller resumes it (run `regionguard up` if it is not running)")
