@@ -34,6 +34,11 @@ class ProviderError(RegionGuardError):
     exit_code = 1
 
 
+class StepAbandoned(ProviderError):
+    """A step that cannot succeed by waiting: ends its retries before the deadline (a provider
+    says so when, for example, what it would act on is not its own)."""
+
+
 class UnsafeOperation(RegionGuardError):
     """Refused: acting now could lose acknowledged writes or produce two primaries."""
 

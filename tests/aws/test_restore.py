@@ -21,9 +21,9 @@ from moto import mock_aws
 
 from regionguard.app.settings import AppSettings
 from regionguard.aws_naming import names_for
-from regionguard.errors import UnsafeOperation
+from regionguard.errors import StepAbandoned, UnsafeOperation
 from regionguard.orchestrator import engine, plans
-from regionguard.orchestrator.executor import Executor, RunContext, StepAbandoned
+from regionguard.orchestrator.executor import Executor, RunContext
 from regionguard.providers.aws.wiring import build_ports
 
 from .topologies import topology

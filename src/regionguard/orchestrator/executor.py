@@ -28,7 +28,7 @@ from tenacity import (
 
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Replication, Role, Topology
-from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
+from regionguard.errors import PlanConflict, ProviderError, RegionGuardError, StepAbandoned
 from regionguard.orchestrator.journal import Journal, rto_breakdown
 from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
@@ -73,10 +73,6 @@ class RunContext:
 
 StepAction = Callable[[Ports, RunContext, Step, float], str]
 
-
-
-class StepAbandoned(ProviderError):
-    """A step that cannot succeed by waiting: raised to end its retries before the deadline."""
 
 def _scale(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     st = p.compute.scale(step.args["region"], int(step.args["count"]))

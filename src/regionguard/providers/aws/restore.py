@@ -13,8 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from regionguard.errors import ProviderError
-from regionguard.orchestrator.executor import StepAbandoned
+from regionguard.errors import ProviderError, StepAbandoned
 from regionguard.orchestrator.ports import SnapshotCopy
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
