@@ -162,3 +162,10 @@ def test_a_region_without_the_lease_reads_locally_and_forwards_writes_to_the_wri
         bounced = west.post("/orders", json=order(),
                             headers={"X-Regionguard-Forwarded-From": "east"})
         assert bounced.status_code == 503 and len(network.sent) == 1
+        # an operator's DELETE goes the same way, with its credential; east answers it (east
+        # has no admin credential configured here: 403 from east, not 503 from west)
+        deleted = west.delete(f"/orders/{created.json()['id']}",
+                              headers={"Authorization": "Bearer operator"})
+        assert deleted.status_code == 403 and deleted.headers["X-Regionguard-Written-In"] == "east"
+        assert network.sent[-1].method == "DELETE"
+        assert network.sent[-1].headers["Authorization"] == "Bearer operator"

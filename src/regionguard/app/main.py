@@ -242,11 +242,22 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     @app.delete("/orders/{order_id}", status_code=204)
     def delete_order(
         order_id: int,
+        request: Request,
         x_regionguard_epoch: Annotated[str | None, Header()] = None,
         x_regionguard_writer: Annotated[str | None, Header()] = None,
+        x_regionguard_forwarded_from: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """Needs the admin credential: deleting is for the operator."""
+        """Needs the admin credential: deleting is for the operator. Where this Region does not
+        write, it goes to the writer Region, like an order (the credential travels with it)."""
+        if forwarder is not None and (
+                writer := forwarder.target(x_regionguard_forwarded_from)) is not None:
+            sent = forwarder.send(writer, "DELETE", f"/orders/{order_id}", b"",
+                                  dict(request.headers))
+            headers = {"X-Regionguard-Written-In": sent.writer}
+            if sent.status_code == 204:
+                return Response(status_code=204, headers=headers)
+            return JSONResponse(sent.body, status_code=sent.status_code, headers=headers)
         admin.require(authorization, admin_token(), "deleting an order")
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, _):
             cur = conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
