@@ -62,20 +62,8 @@ def _endpoint(instance: str, region: str) -> tuple[str, str]:
 
 
 def _credentials(secret_id: str, region: str, client: Any | None) -> tuple[str, str]:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     where = f"secret {secret_id!r} in {region}"
-    try:
-        sm = client or boto3.client("secretsmanager", region_name=region)
-        text = sm.get_secret_value(SecretId=secret_id)["SecretString"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise SecretError(f"cannot read the database {where}: {code}; check that it is "
-                          "replicated to this Region and that the app's role may read it "
-                          "(secretsmanager:GetSecretValue, kms:Decrypt)") from None
-    except (BotoCoreError, KeyError) as exc:
-        raise SecretError(f"cannot read the database {where}: {exc}") from None
+    text = secret_string(secret_id, region, client)
     try:
         data = json.loads(text)
         username, password = str(data["username"]), str(data["password"])
@@ -88,16 +76,22 @@ def _credentials(secret_id: str, region: str, client: Any | None) -> tuple[str, 
 
 
 def secret_string(secret_id: str, region: str, client: Any | None = None) -> str:
-    """A plain-string secret (the admin token), read in `region`."""
+    """A secret's string, read in `region` (this Region's replica): the database credentials
+    (JSON) or the admin token (plain)."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    where = f"secret {secret_id!r} in {region or '?'}"
     try:
         sm = client or boto3.client("secretsmanager", region_name=region)
         value = str(sm.get_secret_value(SecretId=secret_id)["SecretString"]).strip()
-    except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
-        raise SecretError(f"cannot read the secret {secret_id!r} in {region or '?'}: "
-                          f"{type(exc).__name__}") from None
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise SecretError(f"cannot read the {where}: {code}; check that it is replicated to "
+                          "this Region and that the role may read it "
+                          "(secretsmanager:GetSecretValue, kms:Decrypt)") from None
+    except (BotoCoreError, KeyError, ValueError) as exc:
+        raise SecretError(f"cannot read the {where}: {type(exc).__name__}") from None
     if not value:
-        raise SecretError(f"the secret {secret_id!r} in {region} is empty")
+        raise SecretError(f"the {where} is empty")
     return value

@@ -21,6 +21,23 @@ from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 
 
+def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:
+    """`region`'s DB instance (by its deterministic name), None when there is none;
+    ProviderError when the Region does not answer."""
+    r = ctx.aws_region(region)
+    try:
+        out = ctx.clients.get("rds", r).describe_db_instances(
+            DBInstanceIdentifier=ctx.names.db_instance(r))
+    except ClientError as exc:
+        if error_code(exc) == "DBInstanceNotFound":
+            return None
+        raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
+    except AWS_ERRORS as exc:  # no answer: the Region may be down
+        raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
+    instances: list[dict[str, Any]] = out["DBInstances"]
+    return instances[0] if instances else None
+
+
 class RdsReplicaDatabase:
     zero_loss_switchover = False
 
@@ -29,18 +46,7 @@ class RdsReplicaDatabase:
         self.poll_s = poll_s
 
     def _describe(self, region: str) -> dict[str, Any] | None:
-        r = self.ctx.aws_region(region)
-        try:
-            out = self.ctx.clients.get("rds", r).describe_db_instances(
-                DBInstanceIdentifier=self.ctx.names.db_instance(r))
-        except ClientError as exc:
-            if error_code(exc) == "DBInstanceNotFound":
-                return None
-            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
-        except AWS_ERRORS as exc:  # no answer: the Region may be down
-            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
-        instances: list[dict[str, Any]] = out["DBInstances"]
-        return instances[0] if instances else None
+        return describe_instance(self.ctx, region)
 
     def _replica_lag_s(self, region: str) -> float | None:
         r = self.ctx.aws_region(region)

@@ -17,6 +17,7 @@ from regionguard.errors import ProviderError, StepAbandoned
 from regionguard.orchestrator.ports import SnapshotCopy
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
+from regionguard.providers.aws.rds import describe_instance
 
 RESTORED_FROM = "regionguard:restored-from"  # a resumed step reuses only its own restore
 TERMINAL = frozenset({"failed", "incompatible-restore", "incompatible-parameters",
@@ -57,17 +58,7 @@ class SnapshotRestorer:
         return SnapshotCopy(region, newest["DBSnapshotIdentifier"], _created(newest))
 
     def _instance(self, region: str) -> dict[str, Any] | None:
-        try:
-            out = self._rds(region).describe_db_instances(
-                DBInstanceIdentifier=self.ctx.names.db_instance(self.ctx.aws_region(region)))
-        except ClientError as exc:
-            if error_code(exc) == "DBInstanceNotFound":
-                return None
-            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
-        except AWS_ERRORS as exc:
-            raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
-        instances: list[dict[str, Any]] = out["DBInstances"]
-        return instances[0] if instances else None
+        return describe_instance(self.ctx, region)
 
     def _security_group(self, region: str) -> str:
         name = self.ctx.names.db_security_group(self.ctx.aws_region(region))
