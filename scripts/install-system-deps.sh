@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
-# and iproute2/nftables for network partitions. Debian/Ubuntu (apt-get); uses sudo when not root.
+# iproute2/nftables for network partitions, and MariaDB (the tests of the MySQL engine). Debian/Ubuntu (apt-get); uses sudo when not root.
 set -euo pipefail
 
 need=()
@@ -8,6 +8,7 @@ ls /usr/lib/postgresql/*/bin/pg_rewind >/dev/null 2>&1 || need+=(postgresql)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -25,6 +26,6 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services; regionguard runs its own clusters and front door.
-for svc in postgresql haproxy; do
+for svc in postgresql haproxy mariadb; do
   if command -v service >/dev/null 2>&1; then $sudo service "$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -110,6 +110,9 @@ class AwsSettings(_Strict):
     hosted_zone_id: str = Field(pattern=r"^[A-Z0-9]{4,32}$")
     compute: Literal["ec2", "lambda"] = "ec2"
     database: Literal["rds", "aurora-global"] = "rds"
+    # the RDS engine (seed 000 migrates a MySQL database to RDS MySQL); the local world's
+    # sandbox is PostgreSQL whatever this says
+    engine: Literal["postgres", "mysql"] = "postgres"
     rds_proxy: bool = False  # serverless + rds: Lambda connects through RDS Proxy
     routing: Literal["failover", "latency"] | None = None  # default: latency for active-active
     # The third site of the arbiter (a DynamoDB multi-Region strongly consistent table): a
@@ -150,6 +153,10 @@ class AwsSettings(_Strict):
         (Aurora User Guide, "Configuration requirements of an Amazon Aurora global
         database")."""
         aurora = self.database == "aurora-global"
+        if aurora and self.engine == "mysql":
+            raise ValueError("engine \"mysql\" runs on RDS MySQL with a cross-region read "
+                             "replica: set database = \"rds\" (Aurora Global is built for "
+                             "PostgreSQL only)")
         family = self.db_instance_class.split(".")[1]
         if aurora and not family.startswith(("r", "x")):
             raise ValueError(

@@ -13,7 +13,9 @@ from regionguard.infra.app import BuiltApp, build_app, nag_findings
 
 from .topologies import topology
 
-STRATEGIES = ("pilot-light", "warm-standby", "active-active", "backup-restore")
+# the four strategies, and the MySQL variant of the pilot light (seed 000)
+SYNTHESIZED = ("pilot-light", "warm-standby", "active-active", "backup-restore",
+               "pilot-light-mysql")
 
 
 class Synth:

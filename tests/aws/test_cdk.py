@@ -4,6 +4,7 @@ cdk-nag with zero unsuppressed errors (and a proof that it can fail)."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -186,7 +187,8 @@ def existing_arns(s: Synth) -> set[str]:
     return arns
 
 
-@pytest.mark.parametrize("strategy", ["pilot-light", "warm-standby", "active-active"])
+@pytest.mark.parametrize("strategy", ["pilot-light", "warm-standby", "active-active",
+                                      "pilot-light-mysql"])
 def test_the_guard_policy_names_only_resources_the_app_creates_and_their_keys(
         synths: dict[str, Synth], strategy: str) -> None:
     """Derived from the code (a registry the providers' calls are checked against) and from
@@ -289,6 +291,29 @@ def test_serverless_active_active_uses_latency_routing_and_rds_proxy(
     s.template("Orders-East-Database").resource_count_is("AWS::RDS::DBProxy", 1)
 
 
+def test_mysql_is_rds_mysql_multi_az_with_a_tls_only_cross_region_replica(
+        synths: dict[str, Synth]) -> None:
+    """Seed 000: RDS MySQL Multi-AZ in the primary Region and its encrypted read replica in the
+    standby Region (promoted by the same provider), TLS enforced, the app told its engine."""
+    s = synths["pilot-light-mysql"]
+    east, west = s.template("Orders-East-Database"), s.template("Orders-West-Database")
+    east.has_resource_properties("AWS::RDS::DBInstance", {
+        "Engine": "mysql", "MultiAZ": True, "StorageEncrypted": True,
+        "EnableIAMDatabaseAuthentication": True})
+    east.has_resource_properties("AWS::RDS::DBParameterGroup", {
+        "Family": Match.string_like_regexp("^mysql8"),
+        "Parameters": {"require_secure_transport": "1"}})
+    east.has_resource_properties("AWS::EC2::SecurityGroup", {
+        "SecurityGroupIngress": [Match.object_like({"FromPort": 3306, "ToPort": 3306})]})
+    west.has_resource_properties("AWS::RDS::DBInstance", {
+        "SourceDBInstanceIdentifier": Match.string_like_regexp(":db:orders-db-us-east-1$"),
+        "SourceRegion": "us-east-1", "MultiAZ": True,
+        "EnableCloudwatchLogsExports": ["error", "slowquery"]})
+    assert "5432" not in json.dumps(s.raw("Orders-West-Database"))
+    for stack in ("Orders-East-Compute", "Orders-West-Compute"):
+        assert "RG_DB_ENGINE=mysql" in json.dumps(s.raw(stack))
+
+
 def test_backup_restore_keeps_no_standing_replica(synths: dict[str, Synth]) -> None:
     s = synths["backup-restore"]
     s.template("Orders-West-Database").resource_count_is("AWS::RDS::DBInstance", 0)
@@ -382,6 +407,14 @@ def test_bad_aws_topology_is_one_line_naming_the_field(change: dict[str, Any],
         aws_view(topology("pilot-light", **change), "regionguard.toml")
     message = str(info.value)
     assert expected in message and "\n" not in message and message.startswith("regionguard.toml")
+
+
+def test_mysql_on_aurora_global_is_refused_in_one_line_naming_the_field() -> None:
+    with pytest.raises(ConfigError) as info:
+        topology("pilot-light", aws={"engine": "mysql", "database": "aurora-global"})
+    message = str(info.value)
+    assert 'aws.engine "mysql" runs on RDS MySQL with a cross-region read replica: set ' \
+           'database = "rds"' in message and "\n" not in message
 
 
 def test_synth_without_an_aws_section_is_one_line_and_exit_2(tmp_path: Path) -> None:

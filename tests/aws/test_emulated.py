@@ -51,9 +51,11 @@ def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("variant", "aws", "mode", "hooks"), [
-    # pilot light: RDS promote, the backup ASG from 0; the Lambda running the plan is killed
-    # when `promote` starts: the next scheduled run takes the plan over once its lease ends
-    ("pilot-light", {}, FailMode.REFUSED, {"kill_at_step": "promote", "heal_after": True}),
+    # pilot light on RDS MySQL (seed 000): RDS promote, the backup ASG from 0; the Lambda
+    # running the plan is killed when `promote` starts: the next scheduled run takes the plan
+    # over once its lease ends (RDS PostgreSQL is promoted in the rds-lambda case)
+    ("pilot-light", {"engine": "mysql"}, FailMode.REFUSED,
+     {"kill_at_step": "promote", "heal_after": True}),
     # warm standby on Lambda and Aurora Global; the dead region times out instead of
     # refusing; two extra schedules fire at once in the standby's Region
     ("warm-standby", {}, FailMode.TIMEOUT, {"concurrent_runs": 2}),
@@ -61,12 +63,13 @@ def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
     ("warm-standby", {"database": "rds"}, FailMode.REFUSED, {"duplicate_alarm": True}),
     # warm standby on EC2 with Aurora Global
     ("warm-standby", {"compute": "ec2"}, FailMode.REFUSED, {}),
-], ids=["rds-ec2-killed-mid-plan", "aurora-lambda-concurrent-runs",
+], ids=["rds-mysql-ec2-killed-mid-plan", "aurora-lambda-concurrent-runs",
         "rds-lambda-duplicate-sns", "aurora-ec2"])
 def test_primary_region_out_fails_over_from_the_standby_region_alone(
         tmp_path: Path, variant: str, aws: dict[str, Any], mode: FailMode,
         hooks: dict[str, Any]) -> None:
     r = drill(tmp_path, variant, FaultKind.REGION_OUTAGE, E, aws=aws, mode=mode, **hooks)
+    assert r["topology"]["engine"] == aws.get("engine", "postgres")
     assert_failed_over_from_the_standby_alone(r)
     compute = r["compute_after"][W]
     if compute["kind"] == "asg":  # scaled to the primary's capacity, and serving

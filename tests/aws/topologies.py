@@ -30,6 +30,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "active-active": {"strategy": "active-active", "regions": standby(2),
                       "aws": {"compute": "lambda", "database": "rds", "rds_proxy": True}},
     "backup-restore": {"strategy": "backup-restore"},
+    # seed 000: the pilot light on RDS MySQL Multi-AZ with a cross-region replica
+    "pilot-light-mysql": {"aws": {"engine": "mysql"}},
 }
 
 

@@ -16,20 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool, PoolTimeout
-
-from regionguard.app.errors import Unavailable
+from regionguard.app.engines import Engine, Fault, engine
+from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.lease import LeaseGuard
-from regionguard.app.migrate import apply_migrations
 from regionguard.app.route_source import StateFileRoute
 from regionguard.app.settings import AppSettings
 
 log = logging.getLogger("regionguard.app")
 
-Conn = psycopg.Connection[tuple[object, ...]]
+Conn = Any  # the engine's DB-API connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +42,10 @@ class DatabaseRouter:
         self.lease = lease  # AWS: writes need this region's confirmed write lease
         self.route_source = StateFileRoute(Path(settings.state_file)) \
             if settings.state_file else None
-        self.pools: dict[str, ConnectionPool[Conn]] = {
-            region: ConnectionPool(
-                dsn,
-                min_size=1,
-                max_size=settings.pool_max,
-                open=False,
-                timeout=settings.db_timeout_s,
-                check=ConnectionPool.check_connection,
-                kwargs={"autocommit": True, "connect_timeout": 2},
-                name=f"rg-{region}",
-                reconnect_timeout=3600,
-            )
+        self.engine: Engine = engine(settings.engine)
+        self.pools = {
+            region: self.engine.pool(region, dsn, size=settings.pool_max,
+                                     timeout_s=settings.db_timeout_s)
             for region, dsn in settings.dsns.items()
         }
         self._discovered: str | None = None
@@ -99,11 +88,12 @@ class DatabaseRouter:
         """Apply migrations on the local database once it is a reachable primary."""
         try:
             with self.pools[self.settings.region].connection(timeout=0.5) as conn:
-                self.migrated = apply_migrations(conn)
+                self.migrated = self.engine.migrate(conn)
                 if self.migrated:
                     log.info("applied migrations %s", self.migrated)
-        except (psycopg.Error, PoolTimeout):
-            return
+        except Exception as exc:
+            if self.engine.classify(exc) is None:
+                raise
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -113,14 +103,13 @@ class DatabaseRouter:
         for region, pool in self.pools.items():
             try:
                 with pool.connection(timeout=0.3) as conn:
-                    row = conn.execute(
-                        "SELECT pg_is_in_recovery(),"
-                        " (SELECT epoch FROM regionguard_epoch WHERE id = 1)"
-                    ).fetchone()
-            except (psycopg.Error, PoolTimeout):
+                    state = self.engine.server_state(conn, with_lag=False)
+            except Exception as exc:
+                if self.engine.classify(exc) is None:
+                    raise
                 continue
-            if row and not row[0]:
-                epoch = int(row[1] or 0)  # type: ignore[call-overload]
+            if not state.in_recovery:
+                epoch = state.epoch or 0
                 if best is None or epoch > best[0]:
                     best = (epoch, region)
         return best[1] if best else None
@@ -156,22 +145,13 @@ class DatabaseRouter:
             return
         writer_hint, token = self._token(writer_hint, epoch_hint)
         region = self.writer(writer_hint)
-        with self._connection(region) as conn:
-            try:
-                with conn.transaction():
-                    row = conn.execute(
-                        "SELECT epoch FROM regionguard_epoch WHERE id = 1 FOR SHARE"
-                    ).fetchone()
-                    epoch = int(row[0]) if row else 0  # type: ignore[call-overload]
-                    if epoch != token:
-                        self._discovered = None if self._discovered == region else self._discovered
-                        raise Unavailable(
-                            f"epoch mismatch: the write carries epoch {token}, "
-                            f"database {region} holds {epoch}"
-                        )
-                    yield conn, WriteTarget(region, epoch)
-            except pg_errors.ReadOnlySqlTransaction:
-                raise Unavailable(f"database {region} is a standby (in recovery)") from None
+        with self._connection(region) as conn, self.engine.transaction(conn):
+            epoch = self.engine.epoch_for_write(conn)
+            if epoch != token:
+                self._discovered = None if self._discovered == region else self._discovered
+                raise Unavailable(f"epoch mismatch: the write carries epoch {token}, "
+                                  f"database {region} holds {epoch}")
+            yield conn, WriteTarget(region, epoch)
 
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
         """The fencing token a write is checked with: the front door's (header), else the
@@ -191,51 +171,45 @@ class DatabaseRouter:
 
     def _write_local(self, epoch: int) -> Iterator[tuple[Conn, WriteTarget]]:
         region = self.settings.region
-        with self._connection(region) as conn:
-            try:
-                with conn.transaction():
-                    yield conn, WriteTarget(region, epoch)
-            except pg_errors.ReadOnlySqlTransaction:
-                raise Unavailable(f"database {region} is a standby (in recovery)") from None
+        with self._connection(region) as conn, self.engine.transaction(conn):
+            yield conn, WriteTarget(region, epoch)
 
     @contextmanager
     def _connection(self, region: str) -> Iterator[Conn]:
+        """A pooled connection; the driver's errors, wherever in the block they arise, become
+        the app's: 503 (Unavailable) for what a retry may fix, 400 (BadValue) for input."""
         try:
             with self.pools[region].connection() as conn:
                 yield conn
-        except PoolTimeout:
-            raise Unavailable(f"database {region} unavailable (no connection)") from None
-        except pg_errors.ReadOnlySqlTransaction:
-            raise
-        except pg_errors.UndefinedTable:  # a new database, before the first migration pass
-            raise Unavailable(f"database {region} has no schema yet (migrations pending)"
-                              ) from None
-        except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
-            raise Unavailable(f"database {region} unavailable: {first}") from None
+        except Exception as exc:
+            fault = self.engine.classify(exc)
+            if fault is None:
+                raise
+            raise self._translate(region, fault, exc) from None
+
+    def _translate(self, region: str, fault: Fault, exc: Exception) -> Exception:
+        match fault:
+            case Fault.READ_ONLY:
+                return Unavailable(f"database {region} is a standby (read-only)")
+            case Fault.NO_SCHEMA:
+                return Unavailable(f"database {region} has no schema yet (migrations pending)")
+            case Fault.BAD_VALUE:
+                return BadValue(f"invalid value: {self.engine.error_line(exc)}")
+            case _:
+                return Unavailable(f"database {region} unavailable: "
+                                   f"{self.engine.error_line(exc)}")
 
     def local_health(self) -> dict[str, object]:
         """The local database's role, epoch and replication lag, for /health/deep."""
         with self._connection(self.settings.region) as conn:
-            row = conn.execute(
-                "SELECT pg_is_in_recovery(),"
-                " (SELECT epoch FROM regionguard_epoch WHERE id = 1),"
-                " CASE WHEN pg_is_in_recovery() THEN"
-                "   COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(),"
-                "            pg_last_wal_replay_lsn()), 0)::bigint ELSE 0 END,"
-                " CASE WHEN pg_is_in_recovery()"
-                "   AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn() THEN"
-                "   COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
-                "   ELSE 0 END::float8"
-            ).fetchone()
-        assert row is not None
-        in_recovery, epoch, lag_bytes, lag_s = row
+            state = self.engine.server_state(conn, with_lag=True)
         return {
             "region": self.settings.region,
-            "role": "standby" if in_recovery else "primary",
-            "in_recovery": bool(in_recovery),
-            "epoch": epoch,
-            "lag_bytes": lag_bytes,
-            "lag_s": lag_s,
+            "role": "standby" if state.in_recovery else "primary",
+            "in_recovery": state.in_recovery,
+            "epoch": state.epoch,
+            "lag_bytes": state.lag_bytes,
+            "lag_s": state.lag_s,
             "writer": self._discovered,
+            "engine": self.engine.name,
         }

@@ -23,12 +23,20 @@ class SecretError(ValueError):
     """The secret cannot be read or has no usable credentials: one line, naming it."""
 
 
+DEFAULT_PORTS = {"postgres": "5432", "mysql": "3306"}
+SSL_MODES = ("disable", "require", "verify-full")
+
+
 def secret_dsn(env: Mapping[str, str], client: Any | None = None) -> str:
-    """The libpq DSN of this Region's database, from `RG_DB_HOST`, `RG_DB_PORT`, `RG_DB_NAME`,
-    `RG_DB_SSLMODE` and the secret `RG_DB_SECRET_ID` in `RG_DB_SECRET_REGION`."""
+    """The DSN of this Region's database for its engine (`RG_DB_ENGINE`: libpq's, or a
+    mysql:// URL), from `RG_DB_HOST`, `RG_DB_PORT`, `RG_DB_NAME`, the TLS settings
+    (`RG_DB_SSLMODE`: require by default, or verify-full with `RG_DB_SSLROOTCERT`, the RDS
+    CA bundle) and the secret `RG_DB_SECRET_ID` in `RG_DB_SECRET_REGION`."""
     secret_id = env.get("RG_DB_SECRET_ID", "")
     region = env.get("RG_DB_SECRET_REGION", "")
-    host, port = env.get("RG_DB_HOST", ""), env.get("RG_DB_PORT", "5432")
+    engine = env.get("RG_DB_ENGINE") or "postgres"
+    host = env.get("RG_DB_HOST", "")
+    port = env.get("RG_DB_PORT") or DEFAULT_PORTS.get(engine, "5432")
     if not host and env.get("RG_DB_INSTANCE") and region:
         host, port = _endpoint(env["RG_DB_INSTANCE"], region)
     for name, value in (("RG_DB_SECRET_REGION", region), ("RG_DB_HOST", host),
@@ -38,10 +46,22 @@ def secret_dsn(env: Mapping[str, str], client: Any | None = None) -> str:
                               "RG_DB_SECRET_ID")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise SecretError(f"RG_DB_PORT must be a TCP port number, not {port!r}")
+    sslmode = env.get("RG_DB_SSLMODE") or DEFAULT_SSLMODE
+    if sslmode not in SSL_MODES:
+        raise SecretError(f"RG_DB_SSLMODE={sslmode} is not one of {', '.join(SSL_MODES)}")
+    rootcert = env.get("RG_DB_SSLROOTCERT") or None
+    if sslmode == "verify-full" and not rootcert:
+        raise SecretError("RG_DB_SSLMODE=verify-full needs RG_DB_SSLROOTCERT, the CA bundle "
+                          "file (for RDS: the Region's bundle from the RDS User Guide)")
     username, password = _credentials(secret_id, region, client)
+    if engine == "mysql":
+        from regionguard.app.engines.mysql import mysql_dsn
+
+        return mysql_dsn(host=host, port=int(port), database=env["RG_DB_NAME"], user=username,
+                         password=password, sslmode=sslmode, sslrootcert=rootcert)
     return make_conninfo(host=host, port=int(port), dbname=env["RG_DB_NAME"], user=username,
-                         password=password,
-                         sslmode=env.get("RG_DB_SSLMODE") or DEFAULT_SSLMODE)
+                         password=password, sslmode=sslmode,
+                         **({"sslrootcert": rootcert} if rootcert else {}))
 
 
 def _endpoint(instance: str, region: str) -> tuple[str, str]:

@@ -10,3 +10,7 @@ class Unavailable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after_s = retry_after_s
+
+
+class BadValue(ValueError):
+    """A value the database cannot store: the client's input (HTTP 400), never a 500."""

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-import psycopg
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -22,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from regionguard.app import admin
 from regionguard.app.db import DatabaseRouter
-from regionguard.app.errors import Unavailable
+from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.forward import WriteForwarder
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
 from regionguard.app.limits import BodyCap
@@ -121,6 +120,7 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     app = FastAPI(title="regionguard workload (orders)", version="1", lifespan=lifespan)
     app.state.router = router
     app.state.settings = settings
+    db = router.engine
 
     app.add_middleware(BodyCap, limit=MAX_BODY_BYTES)
 
@@ -128,11 +128,10 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         return settings.admin_token or admin.read_token(
             Path(settings.admin_token_file) if settings.admin_token_file else None)
 
-    @app.exception_handler(psycopg.DataError)
-    async def _bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+    @app.exception_handler(BadValue)
+    async def _bad_data(_: Request, exc: BadValue) -> JSONResponse:
         """A value the database cannot store is bad input (400), never a server error."""
-        first = (str(exc).strip().splitlines() or ["invalid value"])[0]
-        return JSONResponse({"detail": f"invalid value: {first}"}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
@@ -193,28 +192,22 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
             return JSONResponse(sent.body, status_code=sent.status_code,
                                 headers={"X-Regionguard-Written-In": sent.writer})
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
-            row = conn.execute(
-                f"INSERT INTO orders (request_id, customer, item, quantity, region, served_by,"
-                f" epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                f" ON CONFLICT (request_id) DO NOTHING RETURNING {ORDER_COLUMNS}",
-                (body.request_id, body.customer, body.item, body.quantity, target.region,
-                 settings.region, target.epoch),
-            ).fetchone()
-            if row is None:  # a replay of an acknowledged (or in-doubt) write
+            created = db.insert_if_absent(conn, "orders", {
+                "request_id": body.request_id, "customer": body.customer, "item": body.item,
+                "quantity": body.quantity, "region": target.region,
+                "served_by": settings.region, "epoch": target.epoch}, key="request_id")
+            if not created:  # a replay of an acknowledged (or in-doubt) write
                 response.status_code = 200
-                row = conn.execute(
-                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s",
-                    (body.request_id,),
-                ).fetchone()
+            row = db.fetchone(conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s",
+                              (body.request_id,))
         assert row is not None
         return _order(row)
 
     @app.get("/orders/{order_id}", response_model=Order)
     def get_order(order_id: int) -> Order:
         with router.read() as conn:
-            row = conn.execute(
-                f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,)
-            ).fetchone()
+            row = db.fetchone(conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s",
+                              (order_id,))
         if row is None:
             raise HTTPException(404, f"order {order_id} not found in region {settings.region}")
         return _order(row)
@@ -227,14 +220,13 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     ) -> OrderPage:
         with router.read() as conn:
             if request_id is not None:
-                rows = conn.execute(
-                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s", (request_id,)
-                ).fetchall()
+                rows = db.fetchall(
+                    conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s",
+                    (request_id,))
             else:
-                rows = conn.execute(
-                    f"SELECT {ORDER_COLUMNS} FROM orders WHERE id > %s ORDER BY id LIMIT %s",
-                    (after, limit),
-                ).fetchall()
+                rows = db.fetchall(
+                    conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id > %s ORDER BY id LIMIT %s",
+                    (after, limit))
         items = [_order(r) for r in rows]
         more = request_id is None and len(items) == limit
         return OrderPage(items=items, next_after=items[-1].id if more else None)
@@ -260,8 +252,8 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
             return JSONResponse(sent.body, status_code=sent.status_code, headers=headers)
         admin.require(authorization, admin_token(), "deleting an order")
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, _):
-            cur = conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
-        if cur.rowcount == 0:
+            deleted = db.execute(conn, "DELETE FROM orders WHERE id = %s", (order_id,))
+        if deleted == 0:
             raise HTTPException(404, f"order {order_id} not found")
         return Response(status_code=204)
 
@@ -276,14 +268,11 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         the admin credential."""
         admin.require(authorization, admin_token(), "the canary")
         with router.write(x_regionguard_writer, _epoch(x_regionguard_epoch)) as (conn, target):
-            conn.execute(
-                "INSERT INTO regionguard_canary (token, region, epoch) VALUES (%s, %s, %s)"
-                " ON CONFLICT (token) DO NOTHING",
-                (body.token, target.region, target.epoch),
-            )
-            row = conn.execute(
-                "SELECT region, epoch FROM regionguard_canary WHERE token = %s", (body.token,)
-            ).fetchone()
+            db.insert_if_absent(conn, "regionguard_canary", {
+                "token": body.token, "region": target.region, "epoch": target.epoch},
+                key="token")
+            row = db.fetchone(conn, "SELECT region, epoch FROM regionguard_canary"
+                                    " WHERE token = %s", (body.token,))
         assert row is not None
         return {"token": body.token, "region": row[0], "epoch": row[1],
                 "served_by": settings.region}

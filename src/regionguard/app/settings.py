@@ -3,7 +3,8 @@
 The databases come one of two ways: `RG_DSNS` (the local world: every region's DSN, the
 sandbox's password file) or, on AWS, this Region's endpoint (`RG_DB_HOST`, `RG_DB_PORT`,
 `RG_DB_NAME`) with the credentials from the Secrets Manager secret replicated to this Region
-(`RG_DB_SECRET_ID`, `RG_DB_SECRET_REGION`). On AWS the app writes to its own Region's database
+(`RG_DB_SECRET_ID`, `RG_DB_SECRET_REGION`). `RG_DB_ENGINE` says which: `postgres` (default)
+or `mysql` (AWS only). On AWS the app writes to its own Region's database
 only while the arbiter names its Region (the write lease), so it needs no other Region's DSN.
 """
 
@@ -13,6 +14,9 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import cast
+
+from regionguard.app.engines import ENGINES, EngineName
 
 
 class SettingsError(ValueError):
@@ -22,7 +26,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class AppSettings:
     region: str
-    dsns: dict[str, str]  # region -> libpq DSN of that region's database
+    dsns: dict[str, str]  # region -> DSN of that region's database (libpq's, or a mysql:// URL)
+    engine: EngineName = "postgres"  # RG_DB_ENGINE: the database engine (app/engines)
     pool_max: int = 8
     db_timeout_s: float = 1.5
     # AWS: the arbiter table whose `state` item names the writer region (the write lease),
@@ -46,6 +51,10 @@ class AppSettings:
         region = env.get("RG_REGION", "")
         if not region:
             raise SettingsError("RG_REGION is not set; set it to this process's region name")
+        engine = env.get("RG_DB_ENGINE") or "postgres"
+        if engine not in ENGINES:
+            raise SettingsError(f"RG_DB_ENGINE={engine} is not a database engine: use "
+                                f"{' or '.join(ENGINES)}")
         dsns = _dsns(env, region)
         table = env.get("RG_ARBITER_TABLE") or None
         regions = tuple(r for r in env.get("RG_ARBITER_REGIONS", "").split(",") if r)
@@ -59,6 +68,7 @@ class AppSettings:
         return cls(
             region=region,
             dsns=dsns,
+            engine=cast(EngineName, engine),
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,

@@ -122,7 +122,7 @@ class EstateBuilder:
                        if r == p else {}))
             return
         self.client("rds", p).create_db_instance(
-            DBInstanceIdentifier=n.db_instance(p), Engine="postgres",
+            DBInstanceIdentifier=n.db_instance(p), Engine=v.settings.engine,
             DBInstanceClass=v.settings.db_instance_class, MasterUsername="regionguard",
             MasterUserPassword="emulated-1", AllocatedStorage=20, MultiAZ=True,
             StorageEncrypted=True)

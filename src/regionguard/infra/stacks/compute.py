@@ -80,6 +80,7 @@ class ComputeStack(Stack):
             "RG_REGION": region.name,
             # this Region's database, with the credentials of the secret's replica in this
             # Region: nothing the app needs to start lives in another Region
+            "RG_DB_ENGINE": view.settings.engine,
             "RG_DB_HOST": database.endpoint_host,
             "RG_DB_PORT": database.endpoint_port,
             "RG_DB_NAME": view.topology.app,

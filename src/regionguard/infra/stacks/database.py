@@ -1,9 +1,11 @@
-"""Per region: the database. RDS PostgreSQL Multi-AZ in the primary region with a cross-region
-read replica in the standby region, or an Aurora PostgreSQL Global Database (primary + secondary
-cluster); each region's storage encrypted with a customer-managed key of that region."""
+"""Per region: the database. RDS Multi-AZ (PostgreSQL, or MySQL for seed 000) in the primary
+region with a cross-region read replica in the standby region, or an Aurora PostgreSQL Global
+Database (primary + secondary cluster); each region's storage encrypted with a customer-managed
+key of that region."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -18,7 +20,27 @@ from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsRegion, AwsView
 
 PG_VERSION = rds.PostgresEngineVersion.VER_16_9
+MYSQL_VERSION = rds.MysqlEngineVersion.VER_8_4_6  # the 8.4 long-term support line
 AURORA_VERSION = rds.AuroraPostgresEngineVersion.VER_16_9
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """What differs between the RDS engines: the port, the logs, and how TLS is enforced."""
+
+    label: str
+    engine: rds.IInstanceEngine
+    port: int
+    logs: tuple[str, ...]
+    parameters: dict[str, str]
+
+
+def engine_spec(name: str) -> EngineSpec:
+    if name == "mysql":
+        return EngineSpec("MySQL", rds.DatabaseInstanceEngine.mysql(version=MYSQL_VERSION), 3306,
+                          ("error", "slowquery"), {"require_secure_transport": "1"})
+    return EngineSpec("PostgreSQL", rds.DatabaseInstanceEngine.postgres(version=PG_VERSION),
+                      5432, ("postgresql",), {"rds.force_ssl": "1", "wal_log_hints": "1"})
 
 
 class DatabaseStack(Stack):
@@ -30,13 +52,14 @@ class DatabaseStack(Stack):
         self.view = view
         self.region_spec = region
         self.key = cmk(self, "DbKey", f"{view.names.app} database storage in {region.name}")
+        self.spec = spec = engine_spec(view.settings.engine)
         # named: a restore (backup & restore) puts the new instance into them by name
         r = region.aws_region
         self.security_group = ec2.SecurityGroup(
-            self, "DbSg", vpc=vpc, description="PostgreSQL from inside the VPC only",
+            self, "DbSg", vpc=vpc, description=f"{spec.label} from inside the VPC only",
             allow_all_outbound=False, security_group_name=view.names.db_security_group(r))
         self.security_group.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block),
-                                             ec2.Port.tcp(5432), "PostgreSQL from the VPC")
+                                             ec2.Port.tcp(spec.port), f"{spec.label} from the VPC")
         self.subnet_group = rds.SubnetGroup(
             self, "DbSubnets", vpc=vpc, description="isolated subnets",
             subnet_group_name=view.names.db_subnet_group(r),
@@ -53,7 +76,7 @@ class DatabaseStack(Stack):
             self._rds_replica()
         else:  # backup & restore: nothing stands here until a restore; the app finds it
             self.endpoint_host = ""  # by its identifier (RG_DB_INSTANCE)
-            self.endpoint_port = "5432"
+            self.endpoint_port = str(spec.port)
             self.restore_into = view.names.db_instance(r)
 
     def _secret(self) -> sm.Secret:
@@ -76,7 +99,7 @@ class DatabaseStack(Stack):
         self.secret = secret
         self.instance = rds.DatabaseInstance(
             self, "Primary",
-            engine=rds.DatabaseInstanceEngine.postgres(version=PG_VERSION),
+            engine=self.spec.engine,
             instance_type=ec2.InstanceType(v.settings.db_instance_class.removeprefix("db.")),
             instance_identifier=v.names.db_instance(self.region_spec.aws_region),
             vpc=vpc, subnet_group=self.subnet_group, security_groups=[self.security_group],
@@ -85,25 +108,26 @@ class DatabaseStack(Stack):
             database_name=v.topology.app,
             backup_retention=Duration.days(v.settings.backup_retention_days),
             deletion_protection=True, iam_authentication=True,
-            cloudwatch_logs_exports=["postgresql"],
+            cloudwatch_logs_exports=list(self.spec.logs),
             parameter_group=rds.ParameterGroup(
-                self, "Params", engine=rds.DatabaseInstanceEngine.postgres(version=PG_VERSION),
-                parameters={"rds.force_ssl": "1", "wal_log_hints": "1"}),
+                self, "Params", engine=self.spec.engine, parameters=self.spec.parameters),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
-        justify(self.instance, {"AwsSolutions-RDS11": "5432 is kept: only the VPC's own "
+        port = self.spec.port
+        justify(self.instance, {"AwsSolutions-RDS11": f"{port} is kept: only the VPC's own "
                                 "security group reaches it; a non-default port adds no control"})
         self.endpoint_host = self.instance.db_instance_endpoint_address
         self.endpoint_port = self.instance.db_instance_endpoint_port
         if v.settings.rds_proxy:
             # the proxy's own group: clients from the VPC in, and out only to the database (the
             # database's group allows no egress, so sharing it would leave the proxy mute)
+            label = self.spec.label
             proxy_sg = ec2.SecurityGroup(
                 self, "ProxySg", vpc=vpc, allow_all_outbound=False,
-                description="RDS Proxy: PostgreSQL from the VPC, to the database only")
-            proxy_sg.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432),
-                                      "PostgreSQL from the VPC")
-            proxy_sg.add_egress_rule(self.security_group, ec2.Port.tcp(5432),
+                description=f"RDS Proxy: {label} from the VPC, to the database only")
+            proxy_sg.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(port),
+                                      f"{label} from the VPC")
+            proxy_sg.add_egress_rule(self.security_group, ec2.Port.tcp(port),
                                      "to the database")
             # the app signs in with the secret's password (it has no IAM token path), over TLS
             self.proxy = rds.DatabaseProxy(
@@ -112,7 +136,7 @@ class DatabaseStack(Stack):
                 require_tls=True, iam_auth=False,
                 vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
             self.endpoint_host = self.proxy.endpoint
-            self.endpoint_port = "5432"  # a proxy listens on the engine's default port
+            self.endpoint_port = str(port)  # a proxy listens on the engine's default port
 
     def _rds_replica(self) -> None:
         v = self.view
@@ -129,7 +153,7 @@ class DatabaseStack(Stack):
             vpc_security_groups=[self.security_group.security_group_id],
             publicly_accessible=False, multi_az=True, deletion_protection=True,
             enable_iam_database_authentication=True,
-            enable_cloudwatch_logs_exports=["postgresql"],
+            enable_cloudwatch_logs_exports=list(self.spec.logs),
             auto_minor_version_upgrade=True,
         )
         replica.apply_removal_policy(RemovalPolicy.SNAPSHOT)
@@ -137,7 +161,8 @@ class DatabaseStack(Stack):
             "AwsSolutions-RDS2": "encrypted: a replica of an encrypted source is encrypted with "
                                  "KmsKeyId (this region's CMK); CloudFormation rejects "
                                  "StorageEncrypted together with SourceDBInstanceIdentifier",
-            "AwsSolutions-RDS11": "5432 is reached only from this VPC's security group",
+            "AwsSolutions-RDS11": f"{self.spec.port} is reached only from this VPC's "
+                                  "security group",
             "AwsSolutions-RDS13": "a read replica takes no automated backups until it is "
                                   "promoted; the engine sets the retention on promotion",
         })

@@ -1,0 +1,125 @@
+"""The PostgreSQL engine (psycopg 3 and psycopg_pool): both worlds' default.
+
+Migrations run in one transaction under an advisory lock, so two app processes starting at once
+serialize and the second finds nothing left to apply; a standby (in recovery) gets the schema by
+replication and is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from regionguard.app.engines import EngineName, Fault, Row, ServerState, migration_files
+
+MIGRATION_LOCK = 7_316_402_001  # pg_advisory_xact_lock key reserved for regionguard migrations
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+class PostgresEngine:
+    name: EngineName = "postgres"
+
+    def pool(self, region: str, dsn: str, *, size: int, timeout_s: float
+             ) -> ConnectionPool[Conn]:
+        return ConnectionPool(
+            dsn, min_size=1, max_size=size, open=False, timeout=timeout_s,
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "connect_timeout": 2},
+            name=f"rg-{region}", reconnect_timeout=3600,
+        )
+
+    def transaction(self, conn: Conn) -> AbstractContextManager[Any]:
+        return conn.transaction()
+
+    def classify(self, exc: BaseException) -> Fault | None:
+        if isinstance(exc, PoolTimeout):
+            return Fault.UNAVAILABLE
+        if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+            return Fault.READ_ONLY
+        if isinstance(exc, pg_errors.UndefinedTable):
+            return Fault.NO_SCHEMA
+        if isinstance(exc, psycopg.DataError):
+            return Fault.BAD_VALUE
+        if isinstance(exc, psycopg.OperationalError):
+            return Fault.UNAVAILABLE
+        return None
+
+    def error_line(self, exc: BaseException) -> str:
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+
+    def fetchone(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> Row | None:
+        return conn.execute(sql_text, params).fetchone()  # type: ignore[arg-type]
+
+    def fetchall(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> list[Row]:
+        return conn.execute(sql_text, params).fetchall()  # type: ignore[arg-type]
+
+    def execute(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> int:
+        return conn.execute(sql_text, params).rowcount  # type: ignore[arg-type]
+
+    def insert_if_absent(self, conn: Conn, table: str, values: dict[str, Any],
+                         key: str) -> bool:
+        statement = sql.SQL(
+            "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING"
+        ).format(table=sql.Identifier(table),
+                 columns=sql.SQL(", ").join(map(sql.Identifier, values)),
+                 values=sql.SQL(", ").join(sql.Placeholder() * len(values)),
+                 key=sql.Identifier(key))
+        return conn.execute(statement, list(values.values())).rowcount == 1
+
+    def server_state(self, conn: Conn, *, with_lag: bool) -> ServerState:
+        if not with_lag:
+            row = conn.execute("SELECT pg_is_in_recovery(),"
+                               " (SELECT epoch FROM regionguard_epoch WHERE id = 1)").fetchone()
+            assert row is not None
+            return ServerState(bool(row[0]), _int(row[1]), None, None)
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(),"
+            " (SELECT epoch FROM regionguard_epoch WHERE id = 1),"
+            " CASE WHEN pg_is_in_recovery() THEN"
+            "   COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(),"
+            "            pg_last_wal_replay_lsn()), 0)::bigint ELSE 0 END,"
+            " CASE WHEN pg_is_in_recovery()"
+            "   AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn() THEN"
+            "   COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+            "   ELSE 0 END::float8"
+        ).fetchone()
+        assert row is not None
+        return ServerState(bool(row[0]), _int(row[1]), _int(row[2]),
+                           float(row[3]) if row[3] is not None else None)  # type: ignore[arg-type]
+
+    def epoch_for_write(self, conn: Conn) -> int:
+        row = conn.execute("SELECT epoch FROM regionguard_epoch WHERE id = 1 FOR SHARE"
+                           ).fetchone()
+        return _int(row[0]) or 0 if row else 0
+
+    def migrate(self, conn: Conn) -> list[str]:
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        if row and row[0]:
+            return []
+        applied: list[str] = []
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, body in migration_files("postgres"):
+                if version in done:
+                    continue
+                conn.execute(body)  # type: ignore[arg-type]
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                applied.append(version)
+        return applied
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
