@@ -73,6 +73,10 @@ class AwsNames:
     def region_host(self, region: str) -> str:
         return f"{region}.{self.domain}"
 
+    def health_host(self) -> str:
+        """The `/health-check` API's name (seed 004): latency-routed to every Region's API."""
+        return f"health.{self.domain}"
+
     def static_bucket(self, region: str) -> str:
         return f"{self.app}-static-{self.account}-{region}"
 

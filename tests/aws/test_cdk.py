@@ -247,6 +247,31 @@ def test_health_check_route_is_behind_a_cognito_jwt_authorizer(synths: dict[str,
     t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
 
 
+@pytest.mark.parametrize("strategy", ["pilot-light", "warm-standby"])
+def test_the_health_check_api_has_its_custom_domain_in_every_region(
+        synths: dict[str, Synth], strategy: str) -> None:
+    """Seed 004: `health.<domain>`, latency-routed, each Region's record dropped when that
+    Region's app stops answering; the execute-api endpoint is off (the domain is the way in)."""
+    s = synths[strategy]
+    for stack, region in (("Orders-East-Compute", "us-east-1"),
+                          ("Orders-West-Compute", "us-west-2")):
+        raw = s.raw(stack)["Resources"]
+        [api] = [k for k, r in raw.items() if r["Type"] == "AWS::ApiGatewayV2::Api"
+                 and r["Properties"]["Name"].startswith("orders-health-")]
+        assert raw[api]["Properties"]["DisableExecuteApiEndpoint"] is True
+        [mapping] = [r for r in raw.values() if r["Type"] == "AWS::ApiGatewayV2::ApiMapping"
+                     and r["Properties"]["ApiId"] == {"Ref": api}]
+        domain = raw[mapping["Properties"]["DomainName"]["Ref"]]
+        assert domain["Properties"]["DomainName"] == "health.app.example.com"
+        [record] = [r for r in raw.values() if r["Type"] == "AWS::Route53::RecordSet"
+                    and r["Properties"]["Name"] == "health.app.example.com"]
+        assert record["Properties"]["Region"] == region
+        check = raw[record["Properties"]["HealthCheckId"]["Fn::GetAtt"][0]]
+        assert check["Properties"]["HealthCheckConfig"]["ResourcePath"] == "/health"
+        [cert] = [r for r in raw.values() if r["Type"] == "AWS::CertificateManager::Certificate"]
+        assert "health.app.example.com" in cert["Properties"]["SubjectAlternativeNames"]
+
+
 def test_backup_copies_encrypted_snapshots_to_the_other_region(synths: dict[str, Synth]) -> None:
     s = synths["pilot-light"]
     s.template("Orders-East-Backup").has_resource_properties("AWS::Backup::BackupPlan", {

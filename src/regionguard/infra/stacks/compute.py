@@ -65,7 +65,7 @@ class ComputeStack(Stack):
         self.host = names.region_host(r)
         self.certificate = acm.Certificate(
             self, "Cert", domain_name=self.host,
-            subject_alternative_names=[view.settings.domain],
+            subject_alternative_names=[view.settings.domain, view.names.health_host()],
             validation=acm.CertificateValidation.from_dns(self.zone))
         self.log_key = cmk(self, "LogKey", f"logs and notifications in {region.name}")
         self.ops_topic = sns.Topic(self, "OpsTopic", master_key=self.log_key,
@@ -336,6 +336,28 @@ class ComputeStack(Stack):
 
     # -- /health-check -----------------------------------------------------------------------
 
+    def _health_domain(self, api: apigw.HttpApi) -> None:
+        """`health.<domain>`, latency-routed to this Region's health API while this Region's
+        app answers at all (`/health`, shallow: any live Region can report every Region's
+        health from its own replica of the state table)."""
+        v, r = self.view, self.region_spec
+        domain = apigw.DomainName(self, "HealthDomain", domain_name=v.names.health_host(),
+                                  certificate=self.certificate)
+        apigw.ApiMapping(self, "HealthMapping", api=api, domain_name=domain)
+        check = route53.CfnHealthCheck(self, "HealthApiCheck", health_check_config=(
+            route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="HTTPS", fully_qualified_domain_name=self.host, resource_path="/health",
+                port=443, request_interval=30, failure_threshold=3)),
+            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(
+                key="Name", value=f"{v.names.app}-{r.name}-alive")])
+        route53.CfnRecordSet(
+            self, "HealthRecord", hosted_zone_id=v.settings.hosted_zone_id,
+            name=v.names.health_host(), type="A", set_identifier=r.name, region=r.aws_region,
+            alias_target=route53.CfnRecordSet.AliasTargetProperty(
+                dns_name=domain.regional_domain_name,
+                hosted_zone_id=domain.regional_hosted_zone_id, evaluate_target_health=False),
+            health_check_id=check.attr_health_check_id)
+
     def _health_check_api(self, table_name: str) -> None:
         """GET /health-check behind a Cognito JWT authorizer, served by the function that a
         schedule also runs every minute to write this region's health into the global table."""
@@ -367,8 +389,10 @@ class ComputeStack(Stack):
         )
         events.Rule(self, "HealthSchedule", schedule=events.Schedule.rate(Duration.minutes(1)),
                     targets=[targets.LambdaFunction(self.health_function)])
-        api = apigw.HttpApi(self, "HealthApi", api_name=f"{v.names.app}-health-{r.name}")
+        api = apigw.HttpApi(self, "HealthApi", api_name=f"{v.names.app}-health-{r.name}",
+                            disable_execute_api_endpoint=True)  # only by its custom domain
         self._access_logs(api, "HealthApiLogs")
+        self._health_domain(api)
         authorizer = authorizers.HttpJwtAuthorizer(
             "Cognito", jwt_issuer=f"https://cognito-idp.{r.aws_region}.amazonaws.com/"
                                   f"{pool.user_pool_id}",
