@@ -61,6 +61,14 @@ class AwsNames:
     def admin_secret_arn_pattern(self, region: str) -> str:
         return self.arn("secretsmanager", region, f"secret:{self.admin_secret()}-??????")
 
+    def origin_secret(self) -> str:
+        """The header value CloudFront adds to API requests (serverless): the app refuses API
+        calls without it, so none bypasses the edge's web ACL."""
+        return f"{self.app}/regionguard/origin-secret"
+
+    def origin_secret_arn_pattern(self, region: str) -> str:
+        return self.arn("secretsmanager", region, f"secret:{self.origin_secret()}-??????")
+
     def state_table(self) -> str:
         return f"{self.app}-regionguard-state"
 

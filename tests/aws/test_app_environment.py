@@ -44,6 +44,7 @@ pytestmark = pytest.mark.local  # a real PostgreSQL
 
 PASSWORD = "s3cret-from-secrets-manager"
 ADMIN_TOKEN = "admin-token-from-secrets-manager"
+ORIGIN_SECRET = "origin-secret-from-secrets-manager"
 DEPLOY_TIME = {"RG_DB_HOST", "RG_DB_PORT"}  # the endpoint: known only once the DB exists
 
 
@@ -147,6 +148,8 @@ def provision(env: dict[str, str], writer: str) -> None:
         Name=env["RG_DB_SECRET_ID"],
         SecretString=f'{{"username": "regionguard", "password": "{PASSWORD}"}}')
     secrets.create_secret(Name=env["RG_ADMIN_TOKEN_SECRET"], SecretString=ADMIN_TOKEN)
+    if env.get("RG_ORIGIN_SECRET"):
+        secrets.create_secret(Name=env["RG_ORIGIN_SECRET"], SecretString=ORIGIN_SECRET)
     for region in env["RG_ARBITER_REGIONS"].split(","):
         ddb = boto3.client("dynamodb", region_name=region)
         ddb.create_table(TableName=env["RG_ARBITER_TABLE"], BillingMode="PAY_PER_REQUEST",
@@ -166,9 +169,11 @@ class Unreachable(httpx.BaseTransport):
         raise httpx.ConnectError("unreachable in tests", request=request)
 
 
-def order(client: TestClient) -> Any:
+def order(client: TestClient, origin: str | None = None) -> Any:
+    """An order as CloudFront passes it on (with its origin header, when given)."""
     return client.post("/orders", json={"request_id": f"env-{uuid.uuid4().hex[:10]}",
-                                         "customer": "ada", "item": "widget", "quantity": 1})
+                                         "customer": "ada", "item": "widget", "quantity": 1},
+                       headers={"X-Regionguard-Origin": origin} if origin else {})
 
 
 @pytest.mark.parametrize("strategy,stack,kind", [
@@ -188,6 +193,9 @@ def test_the_app_starts_from_the_templates_environment(
     provision(env, writer="east")
 
     settings = AppSettings.from_env(env)
+    # serverless: only what came through CloudFront (its origin header) reaches the API
+    assert ("RG_ORIGIN_SECRET" in env) is (kind == "lambda")
+    origin = ORIGIN_SECRET if kind == "lambda" else None
     network = Unreachable()  # no test talks to the internet: writes forwarded stop here
     with TestClient(create_app(settings, forward_transport=network)) as client:
         deadline = time.monotonic() + 15  # the first discovery pass runs the migrations
@@ -205,11 +213,15 @@ def test_the_app_starts_from_the_templates_environment(
 
         if settings.region == "east":  # the arbiter names east: it writes, once confirmed
             deadline = time.monotonic() + 15
-            created = order(client)
+            created = order(client, origin)
             while created.status_code == 503 and time.monotonic() < deadline:
                 time.sleep(0.1)
-                created = order(client)
+                created = order(client, origin)
             assert created.status_code == 201, created.text
+            if origin:  # around the edge (and its web ACL): refused, with or without a guess
+                assert order(client).status_code == 403
+                assert order(client, "guess").status_code == 403
+                assert client.get("/orders").status_code == 403
             assert (created.json()["region"], created.json()["epoch"]) == ("east", 1)
             # the engine's canary (`verify`) with the credential from the admin secret
             canary = client.post("/_regionguard/canary", json={"token": "verify-env"},
@@ -218,9 +230,11 @@ def test_the_app_starts_from_the_templates_environment(
             assert client.post("/_regionguard/canary",
                                json={"token": "verify-nobody"}).status_code == 401
         else:  # reads local, writes to the writer's regional host (it is unreachable here)
-            refused = order(client)
+            refused = order(client, origin)
             assert refused.status_code == 503 and "Retry-After" in refused.headers
             assert [r.url.host for r in network.sent] == ["us-east-1.app.example.com"]
+            if origin:  # the hop carries the edge's header on: the writer checks it too
+                assert network.sent[0].headers["x-regionguard-origin"] == origin
 
 
 def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:

@@ -559,6 +559,22 @@ def test_the_edge_guards_the_api_and_the_site_with_waf_throttling_and_cors(
     assert set(api) == {"/orders", "/orders/*", "/health*"}
     assert all(b["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
                and "POST" in b["AllowedMethods"] for b in api.values())
+    # only the edge reaches the API: CloudFront sends the origin secret, resolved at deploy
+    # time from its us-east-1 replica (never in the template), and the apps read it
+    [api_origin] = [o for o in config["Origins"] if o.get("CustomOriginConfig")]
+    [header] = api_origin["OriginCustomHeaders"]
+    assert header["HeaderName"] == "X-Regionguard-Origin"
+    assert header["HeaderValue"] == ("{{resolve:secretsmanager:orders/regionguard/origin-secret:"
+                                     "SecretString:::}}")
+    state = s.template("Orders-State")
+    state.has_resource_properties("AWS::SecretsManager::Secret", {
+        "Name": "orders/regionguard/origin-secret",
+        "ReplicaRegions": Match.array_with([Match.object_like({"Region": "us-west-2"})])})
+    assert ("Orders-State", "Orders-Edge") in {(e.before.stack_name, e.after.stack_name)
+                                               for e in s.built.order} or \
+        s.stack("Orders-State").region == "us-east-1"
+    for stack in ("Orders-East-Compute", "Orders-West-Compute"):
+        assert "RG_ORIGIN_SECRET" in json.dumps(s.raw(stack))
     compute = s.template("Orders-West-Compute")
     compute.has_resource_properties("AWS::ApiGatewayV2::Stage", {"DefaultRouteSettings": {
         "ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}})

@@ -22,7 +22,9 @@ from regionguard.app.errors import Unavailable
 from regionguard.app.lease import LeaseGuard
 
 FORWARDED_HEADER = "X-Regionguard-Forwarded-From"
-PASSED_HEADERS = ("authorization", "content-type")
+# the client's credential and body type, and CloudFront's origin header (app/origin.py): the
+# writer Region's app checks it too, so the hop itself proves it came through the edge
+PASSED_HEADERS = ("authorization", "content-type", "x-regionguard-origin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.forward import WriteForwarder
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
 from regionguard.app.limits import BodyCap
+from regionguard.app.origin import OriginCheck
 from regionguard.app.settings import AppSettings
 from regionguard.clock import clock_from_env
 
@@ -123,6 +124,8 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     db = router.engine
 
     app.add_middleware(BodyCap, limit=MAX_BODY_BYTES)
+    if settings.origin_secret:
+        app.add_middleware(OriginCheck, secret=settings.origin_secret)
 
     def admin_token() -> str | None:  # read each time: the sandbox may create it after start
         return settings.admin_token or admin.read_token(

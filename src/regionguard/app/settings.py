@@ -44,6 +44,9 @@ class AppSettings:
     # AWS: each Region's regional host (`<region>.<domain>`), where a Region without the write
     # lease forwards writes (app/forward.py); empty: such writes are refused (503)
     region_hosts: dict[str, str] = field(default_factory=dict)
+    # AWS serverless: the value CloudFront sends in X-Regionguard-Origin (app/origin.py); API
+    # calls without it are refused, so none bypasses the edge's web ACL
+    origin_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -76,6 +79,7 @@ class AppSettings:
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or _admin_from_secret(env),
             region_hosts=_region_hosts(env.get("RG_REGION_HOSTS", "")),
+            origin_secret=_origin_secret(env),
         )
 
 
@@ -112,6 +116,21 @@ def _region_hosts(text: str) -> dict[str, str]:
                                 "commas, e.g. east=east.app.example.com,west=west.app.example.com")
         hosts[region.strip()] = host.strip()
     return hosts
+
+
+def _origin_secret(env: dict[str, str]) -> str | None:
+    """AWS serverless: CloudFront's origin header value, from its secret in this Region
+    (RG_ORIGIN_SECRET). Unreadable: the app does not start (fail closed; the Lambda answers 503
+    until it can), never serving without the check it was deployed with."""
+    name = env.get("RG_ORIGIN_SECRET")
+    if not name:
+        return None
+    from regionguard.app.db_secret import SecretError, secret_string
+
+    try:
+        return secret_string(name, env.get("RG_DB_SECRET_REGION", ""))
+    except SecretError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _admin_from_secret(env: dict[str, str]) -> str | None:

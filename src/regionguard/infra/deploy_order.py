@@ -49,6 +49,9 @@ def cross_region_edges(built: object) -> list[Edge]:
         edges.append(Edge(standby.static, primary.static,
                           "replication needs its destination bucket (versioned)"))
     if built.edge is not None:
+        if built.state is not None and built.state.region != built.edge.region:
+            edges.append(Edge(built.state, built.edge,
+                              "CloudFront's origin header resolves the origin secret's replica"))
         for regional in (primary, standby):
             if regional.static is not None:
                 edges.append(Edge(regional.static, built.edge,

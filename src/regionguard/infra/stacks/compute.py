@@ -87,6 +87,8 @@ class ComputeStack(Stack):
             "RG_DB_SECRET_ID": names.db_secret(),
             "RG_DB_SECRET_REGION": r,
             "RG_ADMIN_TOKEN_SECRET": names.admin_secret(),  # the canary's credential
+            # serverless: API calls must carry CloudFront's origin header (app/origin.py)
+            **({"RG_ORIGIN_SECRET": names.origin_secret()} if view.serverless else {}),
             # the write lease: confirmed from the arbiter, nearest replica first
             "RG_ARBITER_TABLE": names.state_table(),
             "RG_ARBITER_REGIONS": ",".join(replicas),
@@ -284,7 +286,9 @@ class ComputeStack(Stack):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.view.names.db_secret_arn_pattern(r),
-                       self.view.names.admin_secret_arn_pattern(r)]))
+                       self.view.names.admin_secret_arn_pattern(r),
+                       *([self.view.names.origin_secret_arn_pattern(r)]
+                         if self.view.serverless else [])]))
         if not database.endpoint_host:  # the restored instance's endpoint, by its identifier
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["rds:DescribeDBInstances"],

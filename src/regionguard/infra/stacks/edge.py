@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import SecretValue, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -20,6 +20,7 @@ from regionguard.infra.stacks.waf import web_acl
 from regionguard.infra.view import AwsView
 
 API_PATHS = ("/orders", "/orders/*", "/health*")  # the app's routes: never cached
+ORIGIN_HEADER = "X-Regionguard-Origin"  # app/origin.py checks it
 
 
 class EdgeStack(Stack):
@@ -36,8 +37,13 @@ class EdgeStack(Stack):
         self.web_acl = web_acl(self, "Waf", name=f"{n.app}-edge", waf_scope="CLOUDFRONT",
                                rate_limit=view.settings.waf_rate_limit)
         api = cloudfront.BehaviorOptions(
-            origin=origins.HttpOrigin(view.settings.domain,
-                                      protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY),
+            origin=origins.HttpOrigin(
+                view.settings.domain, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+                # a dynamic reference, resolved by CloudFormation from the secret's us-east-1
+                # copy: the value is in neither the template nor the repo. It replaces any
+                # viewer header of the same name.
+                custom_headers={ORIGIN_HEADER: SecretValue.secrets_manager(
+                    n.origin_secret()).unsafe_unwrap()}),
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
             allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
             cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,

@@ -20,6 +20,8 @@ from regionguard.infra.stacks.common import cmk
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsView
 
+EDGE_REGION = "us-east-1"  # CloudFront's configuration, and the edge stack, live there
+
 
 class StateStack(Stack):
     def __init__(self, scope: Construct, id: str, *, view: AwsView, **kwargs: Any) -> None:
@@ -41,7 +43,8 @@ class StateStack(Stack):
         # replicated to every site so that no Region's loss takes it away
         # its CMK encrypts the primary's copy; each replica uses its own Region's Secrets
         # Manager key, so no Region's reader needs another Region's key
-        self.admin_key = cmk(self, "AdminKey", "the canary's credential")
+        self.admin_key = cmk(self, "AdminKey", "regionguard's credentials (the canary's token, "
+                             "the edge's origin secret)")
         self.admin_secret = sm.Secret(
             self, "AdminToken", secret_name=view.names.admin_secret(),
             encryption_key=self.admin_key,
@@ -52,3 +55,18 @@ class StateStack(Stack):
         justify(self.admin_secret, {"AwsSolutions-SMG4": "rotation would have to reach every "
                                     "app and guard at once; rotate it by hand (the apps read "
                                     "it at start) during a quiet window"})
+        self.origin_secret: sm.Secret | None = None
+        if view.serverless:
+            # CloudFront's origin header (the edge stack resolves it in us-east-1, the apps in
+            # their own Region): an API request without it did not pass the edge's web ACL
+            self.origin_secret = sm.Secret(
+                self, "OriginSecret", secret_name=view.names.origin_secret(),
+                encryption_key=self.admin_key,
+                generate_secret_string=sm.SecretStringGenerator(
+                    password_length=48, exclude_punctuation=True),
+                replica_regions=[sm.ReplicaRegion(region=r) for r in
+                                 sorted({*view.sites, EDGE_REGION})
+                                 if r != view.primary.aws_region])
+            justify(self.origin_secret, {"AwsSolutions-SMG4": "rotation must reach CloudFront "
+                                         "and every app together: redeploy the edge stack and "
+                                         "restart the apps after rotating it by hand"})
