@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
-# iproute2/nftables for network partitions, and MariaDB (the tests of the MySQL engine). Debian/Ubuntu (apt-get); uses sudo when not root.
+# iproute2/nftables for network partitions, MariaDB (the tests of the MySQL engine) and Chromium
+# (the status page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
+# browser download). Debian/Ubuntu (apt-get); uses sudo when not root.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,7 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,10 +34,15 @@ from regionguard.errors import (
     UnsafeOperation,
     UsageError,
 )
+from regionguard.ops.report import plan_report, plan_report_html, plan_waterfall_svg
 from regionguard.orchestrator import engine, plans
+from regionguard.orchestrator import readiness as readiness_checks
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Ports
 from regionguard.providers.local import build_ports
+from regionguard.providers.local.approvals import FileApprovals
+from regionguard.providers.local.ops_endpoint import start_ops
+from regionguard.providers.local.readiness_facts import gather as gather_readiness
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.supervisor import supervise
 
@@ -243,6 +249,9 @@ def render_status(data: dict[str, Any]) -> None:
     ctl = data["controller"]
     out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
               f" ({ctl['mode']})")
+    if data.get("ops"):
+        out.print(f"status page {data['ops']['status_url']} · metrics "
+                  f"{data['ops']['metrics_url']}", highlight=False)
 
 
 # -- the engine's commands ---------------------------------------------------------------------
@@ -330,11 +339,25 @@ def failover(
 @one_line_errors
 def switchover(
     to: Annotated[str, typer.Option(help="Region to make primary.")],
+    ungraceful: Annotated[bool, typer.Option(
+        help="The graceful plan cannot finish (e.g. `stop_writes` on a primary that no longer "
+             "answers): run the ungraceful mode instead, a failover that fences the primary "
+             "rather than draining it; journaled with who asked.")] = False,
+    by: Annotated[str | None, typer.Option(help="Who asks for --ungraceful (default: "
+                                           "user@host).")] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
 ) -> None:
     """Planned, no data loss: stop writes, wait for the standby to replay, swap roles."""
-    _drive(engine_ports(), engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
+    ports = engine_ports()
+    if not ungraceful:
+        _drive(ports, engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
+        return
+    who = _who(by)
+    reason = f"ungraceful switchover to {to}, asked by {who}"
+    if not dry_run:
+        ports.journal.record("ungraceful", region=to, by=who, detail=reason)
+    _drive(ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run, yes)
 
 
 @app.command()
@@ -388,6 +411,107 @@ def _observed(e: dict[str, Any]) -> str:
     return f"epoch {e.get('epoch')}: " + ", ".join(parts)
 
 
+@app.command()
+@one_line_errors
+def readiness(
+    as_json: Annotated[bool, typer.Option("--json", help="The checks as JSON.")] = False,
+) -> None:
+    """Would a failover work now? The standby streams within the RPO target, its capacity can
+    start, the live configuration matches the topology, a drill ran recently. Exit 1 when a
+    check fails (the controller also evaluates every readiness.interval_s)."""
+    if ctx_state.world == "aws":
+        raise NotAvailable("readiness runs against the local world for now; in AWS the guards' "
+                           "probes and `status` cover replication and routing")
+    ports = local_ports()
+    checks = readiness_checks.evaluate(ports.topology,
+                                       gather_readiness(ports, datetime.now(UTC)))
+    worst = readiness_checks.overall(checks)
+    if as_json:
+        print_json({"status": worst, "checks": [c.as_dict() for c in checks]})
+    else:
+        colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+        for c in checks:
+            out.print(f"[{colour[c.status]}]{c.status:<4}[/] {c.name:<22} {c.observed}"
+                      + (f"\n     {'':<22} → {c.action}" if c.action and c.status != "pass"
+                         else ""))
+    if worst == "fail":
+        raise typer.Exit(1)
+
+
+def _who(by: str | None) -> str:
+    import getpass
+    import socket
+
+    return by or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@app.command()
+@one_line_errors
+def approve(
+    plan_id: Annotated[str, typer.Argument(help="The plan waiting for approval (`status`).")],
+    by: Annotated[str | None, typer.Option(help="Who approves (default: user@host).")] = None,
+) -> None:
+    """Approve the automatic failover that waits for a person (failover.approval = manual)."""
+    FileApprovals(topology().state_dir).decide(plan_id, "approved", _who(by), time.time())
+    out.print(f"approved {plan_id}: the controller runs it on its next tick", highlight=False)
+
+
+@app.command()
+@one_line_errors
+def reject(
+    plan_id: Annotated[str, typer.Argument(help="The plan waiting for approval (`status`).")],
+    by: Annotated[str | None, typer.Option(help="Who rejects (default: user@host).")] = None,
+) -> None:
+    """Reject the automatic failover that waits for a person: nothing runs for this outage."""
+    FileApprovals(topology().state_dir).decide(plan_id, "rejected", _who(by), time.time())
+    out.print(f"rejected {plan_id}: nothing runs; the controller alerts again on the next "
+              "outage", highlight=False)
+
+
+@app.command()
+@one_line_errors
+def report(
+    plan_id: Annotated[str, typer.Argument(help="The plan's id (see `events` or `status`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Write the self-contained HTML report to this file.")] = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")]
+    = False,
+) -> None:
+    """A plan's execution report, rebuilt from the journal: what triggered it, each step's
+    start, end, attempts and outcome, the RTO breakdown, readiness then, who approved it."""
+    entries = engine_ports().journal.entries()
+    data = plan_report(entries, plan_id)
+    if data is None:
+        raise UsageError(f"no plan {plan_id!r} in the journal; `regionguard events` lists "
+                         "the plans (their ids are in brackets)")
+    if as_json:
+        print_json(data)
+    if out_file is not None or open_it:
+        target = out_file or Path(topology().state_dir) / "reports" / f"{plan_id}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(plan_report_html(entries, plan_id) or "")
+        if not as_json:
+            out.print(f"wrote {target}", highlight=False)
+        if open_it:
+            import webbrowser
+
+            webbrowser.open(target.absolute().as_uri())
+    if as_json or out_file is not None or open_it:
+        return
+    rto = data.get("rto") or {}
+    out.print(f"{data['kind']} {plan_id}: {data['source']} -> {data['target']}, "
+              f"{data['outcome']}, RTO "
+              + (f"{rto['rto_s']:.3f} s" if rto.get("rto_s") is not None else "n/a"),
+              highlight=False)
+    for s in data["steps"]:
+        out.print(f"  {s['step']:<14} {s['outcome']:<10} {s['duration_s']:>8.3f} s"
+                  f"  attempts {s['attempts']}" + (f"  {s['detail']}" if s["detail"] else ""),
+                  highlight=False)
+    approvals = ", ".join(f"{a.get('outcome')} by {a.get('by')}" for a in data["approvals"])
+    out.print(f"approval: {approvals or 'none (automatic or manual command)'}", highlight=False)
+
+
 @app.command("_supervise", hidden=True)
 def supervise_cmd() -> None:
     """(internal) Keep the controller running."""
@@ -400,10 +524,18 @@ def controller_cmd() -> None:
     """(internal) The detection and failover loop."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ports = build_ports(topology())
-    controller = Controller(ports)
+    topo = topology()
+    ports = build_ports(topo)
+    controller = Controller(ports, approvals=FileApprovals(topo.state_dir),
+                            readiness_facts=lambda: gather_readiness(ports, datetime.now(UTC)))
     signal.signal(signal.SIGTERM, lambda *_: controller.stop.set())
-    controller.run_forever()
+    ops = start_ops(Sandbox(topo), tick=lambda: controller.view,
+                    report_html=lambda plan: plan_report_html(ports.journal.entries(), plan),
+                    waterfall=plan_waterfall_svg)
+    try:
+        controller.run_forever()
+    finally:
+        ops.stop()
 
 
 def parse_duration(text: str) -> float:

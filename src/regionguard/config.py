@@ -7,6 +7,7 @@ file, the field path and what is expected, so `regionguard validate` never shows
 
 from __future__ import annotations
 
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -79,6 +81,40 @@ class FailoverPolicy(_Strict):
     webhook_url: str | None = Field(
         None, pattern=r"^http://(127\.\d+\.\d+\.\d+|localhost)(:\d+)?(/.*)?$"
     )
+    # a person in the loop (as ARC's manual approval step): with "manual", an automatic plan
+    # stops after the verdict and waits for `regionguard approve|reject PLAN_ID` up to
+    # approval_timeout_s, then does approval_default
+    approval: Literal["none", "manual"] = "none"
+    approval_timeout_s: float = Field(300.0, gt=0, le=86_400)
+    approval_default: Literal["reject", "approve"] = "reject"
+    # anti-flap (as ARC's minimum delay between executions): a verdict within this long of
+    # the last automatic plan's end is held back (journaled and alerted), not acted on
+    min_interval_s: float = Field(0.0, ge=0, le=86_400)
+
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, None: 1}
+
+
+class ReadinessPolicy(_Strict):
+    """Continuous readiness (as ARC's plan evaluation): the controller evaluates every
+    `interval_s`; `regionguard readiness` on demand."""
+
+    interval_s: float = Field(60.0, ge=1, le=86_400)
+    max_drill_age: float = Field(7 * 86_400, gt=0)  # seconds, or "7d", "12h", "30m"
+    max_lag_bytes: int = Field(16 << 20, ge=0)  # beyond this the standby's lag is a warning
+    min_free_disk_bytes: int = Field(1 << 30, ge=0)  # on the state dir's file system
+
+    @field_validator("max_drill_age", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            m = DURATION.match(value.strip())
+            if not m:
+                raise ValueError(f"{value!r} is not a duration; use e.g. \"7d\", \"12h\" "
+                                 "or a number of seconds")
+            return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+        return value
 
 
 class LocalPlacement(_Strict):
@@ -185,6 +221,7 @@ class Topology(_Strict):
     state_dir: Path = Path(".regionguard")
     health: HealthPolicy = HealthPolicy()
     failover: FailoverPolicy = FailoverPolicy()
+    readiness: ReadinessPolicy = ReadinessPolicy()
     regions: dict[RegionName, RegionSpec]
     aws: AwsSettings | None = None
 

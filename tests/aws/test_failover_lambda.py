@@ -128,7 +128,7 @@ def notifications(est: Estate) -> list[dict[str, Any]]:
 
 
 def test_alarm_with_the_vantage_points_agreeing_fails_over_and_a_duplicate_changes_nothing(
-        world: World) -> None:
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
     est = world.estate
     world.run_in(WEST, {"action": "status"})  # the arbiter's state item, as deployed
     before = snapshot(est)
@@ -147,8 +147,16 @@ def test_alarm_with_the_vantage_points_agreeing_fails_over_and_a_duplicate_chang
     assert after["records"] == before["records"]  # Route 53 untouched: DNS follows the lease
     sent = notifications(est)
     assert any(m["event"] == "failover_done" and m["to"] == "west" for m in sent), sent
-    metrics = boto3.client("cloudwatch", region_name=WEST).list_metrics(Namespace="RegionGuard")
-    assert {m["MetricName"] for m in metrics["Metrics"]} >= {"RTO", "StepDuration"}
+    # the metrics, as embedded-metric log lines (no CloudWatch API call on the failover path)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith("{") and '"_aws"' in line]
+    names = {m["Name"]: doc for doc in emf
+             for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"Failovers", "RTO", "StepDuration"} <= set(names), names
+    assert names["Failovers"]["Kind"] == "failover" and names["Failovers"]["Outcome"] == "done"
+    rto = names["RTO"]["RTO"]
+    assert (rto[0] if isinstance(rto, list) else rto) > 0 and names["RTO"]["App"] == "orders"
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RegionGuard" for d in emf)
 
     again = world.run_in(WEST, alarm_sns_event())  # SNS delivers at least once
     assert again == result

@@ -50,3 +50,35 @@ def all_pids(data: dict[str, Any]) -> set[int]:
     for r in data["regions"]:
         pids |= set(r["db"]["pids"]) | set(r["compute"]["pids"])
     return pids
+
+
+def state_dir(config: Path) -> Path:
+    return config.parent / "state"
+
+
+def metrics(config: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The controller's /metrics (named by `status --json`), parsed as Prometheus does."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = status(config)["ops"]["metrics_url"]
+    text = httpx.get(url, timeout=5).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def assert_a_report_for_every_plan(config: Path) -> list[str]:
+    """Every plan in the journal left its execution report (JSON and HTML) in the state dir,
+    and the HTML refers to nothing outside itself. Returns the plan ids."""
+    proc = cli(config, "events", "--json", "--last", "0")
+    entries = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    plans = sorted({e["plan"] for e in entries
+                    if e["event"] == "plan" and e.get("outcome") == "started"})
+    for plan in plans:
+        folder = state_dir(config) / "reports"
+        report = json.loads((folder / f"{plan}.json").read_text())
+        assert report["plan_id"] == plan and report["steps"], report
+        page = (folder / f"{plan}.html").read_text()
+        assert "<svg" in page and "<script" not in page and "src=" not in page
+        assert "http://" not in page and "https://" not in page
+    return plans

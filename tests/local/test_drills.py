@@ -22,7 +22,13 @@ from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.proctrack import terminate
 from regionguard.providers.local.sandbox import Sandbox
 
-from .sandbox_helpers import cli, region, status, write_topology
+from .sandbox_helpers import (
+    assert_a_report_for_every_plan,
+    cli,
+    region,
+    status,
+    write_topology,
+)
 
 pytestmark = pytest.mark.local
 
@@ -34,6 +40,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cli(path, "up")
     try:
         yield path
+        assert assert_a_report_for_every_plan(path)  # each drill's failover and heal
     finally:
         print(cli(path, "events", "--last", "40", check=False).stdout)
         cli(path, "down", "--purge", check=False)

@@ -19,7 +19,14 @@ import pytest
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
 from regionguard.providers.local import fault_point
 
-from .sandbox_helpers import cli, region, status, write_topology
+from .sandbox_helpers import (
+    assert_a_report_for_every_plan,
+    cli,
+    metrics,
+    region,
+    status,
+    write_topology,
+)
 
 pytestmark = pytest.mark.local
 
@@ -30,6 +37,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
     cli(path, "up")
     try:
         yield path
+        assert_a_report_for_every_plan(path)
     except BaseException:
         print(cli(path, "events", "--last", "80", check=False).stdout)
         raise
@@ -81,6 +89,8 @@ def test_primary_region_killed_under_writes_fails_over_without_losing_acked_writ
     config: Path,
 ) -> None:
     url = status(config)["front_door"]["url"]
+    done = ("regionguard_failovers_total", (("kind", "failover"), ("outcome", "done")))
+    assert metrics(config)[done] == 0
     load = LoadGenerator(url, rate=40, workers=2, duration_s=60).start()
     wait_for("acknowledged writes", lambda: len(load.result.acked_writes) >= 20)
     killed = kill_region(config, "east")
@@ -106,6 +116,9 @@ def test_primary_region_killed_under_writes_fails_over_without_losing_acked_writ
         assert step in steps
     last = after["last_failover"]
     assert last["to"] == "west" and 0 < last["rto_s"] < 10
+    scraped = metrics(config)  # the same failover, as Prometheus sees it
+    assert scraped[done] == 1 and scraped[("regionguard_epoch", ())] == 2
+    assert scraped[("regionguard_last_rto_seconds", ())] == pytest.approx(last["rto_s"])
     assert last["steps"]["detect"] > 0
     rto = client_rto_s(result)
     assert rto is not None and 0 < rto < 10

@@ -1,8 +1,10 @@
 """Drill reports: a Rich table, `drill-report.json`, and a self-contained `drill-report.html`.
 
 The HTML is one file with an inline SVG timeline (requests per 100 ms bucket, ok/error, with
-vertical markers for the fault, each engine step and recovery): no scripts, no external `src`,
-so it opens offline and can be attached to a post-mortem.
+vertical markers for the fault, verdicts and recovery) and, below it, a step waterfall of the
+engine's plan over the outage window: steps run milliseconds apart, so as markers their labels
+stacked on each other; as rows they stay readable. No scripts, no external `src`, so it opens
+offline and can be attached to a post-mortem.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich.table import Table
 
 from regionguard.drill.load import LoadResult
 from regionguard.drill.measures import DrillMeasures
+from regionguard.reporting.waterfall import StepSpan, waterfall_svg
 
 BUCKET_NS = 100_000_000
 
@@ -86,8 +89,11 @@ def write_json(path: Path, runs: Sequence[DrillMeasures]) -> None:
 
 
 def write_html(path: Path, m: DrillMeasures, load: LoadResult,
-               markers: Sequence[tuple[int, str, str]]) -> None:
-    """`markers`: (monotonic ns, label, colour) drawn as vertical lines on the timeline."""
+               markers: Sequence[tuple[int, str, str]],
+               spans: Sequence[StepSpan] = ()) -> None:
+    """`markers`: (monotonic ns, label, colour) point events drawn as vertical lines on the
+    timeline and the waterfall; `spans`: the engine plan's steps (`spans_from_journal`), drawn
+    as a waterfall rather than as markers so their labels never pile up."""
     start = load.started_ns
     n = max(1, (load.stopped_ns - start) // BUCKET_NS + 1)
     ok = [0] * n
@@ -128,9 +134,7 @@ def write_html(path: Path, m: DrillMeasures, load: LoadResult,
         parts.append(f'<text x="{x + 2:.1f}" y="{y}" font-size="9" fill="{colour}">'
                      f'{html.escape(label)}</text>')
     parts.append("</svg>")
-    timeline = "".join(
-        f'<tr><td style="color:{colour}">{(t_ns - start) / 1e9:7.3f} s</td>'
-        f"<td>{html.escape(label)}</td></tr>" for t_ns, label, colour in sorted(markers))
+    timeline = _timeline_rows(start, markers, spans)
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in [
@@ -157,6 +161,7 @@ th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
 <p class="legend">requests per 100 ms:<span style="background:#3a9d5d"></span>ok
 <span style="background:#d64545"></span>failed</p>
 {"".join(parts)}
+{_waterfall_section(markers, spans)}
 <h2>Measures</h2>
 <table>{rows}</table>
 <h2>Timeline</h2>
@@ -167,16 +172,50 @@ th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
     path.write_text(doc)
 
 
+def _waterfall_section(markers: Sequence[tuple[int, str, str]],
+                       spans: Sequence[StepSpan]) -> str:
+    """The outage window as a waterfall: zoomed on the spans and markers, not the whole load, so
+    steps milliseconds apart still get visible bars."""
+    if not spans:
+        return "<h2>Engine steps</h2>\n<p>the engine ran no plan after the fault</p>"
+    t0, t_end = _window(markers, spans)
+    svg = waterfall_svg(spans, t0_ns=t0, t_end_ns=t_end, markers=markers)
+    return f"<h2>Engine steps</h2>\n<p>seconds since the first event shown</p>\n{svg}"
+
+
+def _window(markers: Sequence[tuple[int, str, str]],
+            spans: Sequence[StepSpan]) -> tuple[int, int]:
+    """From the earliest span or marker to the latest end, plus 5% so the last bar's end and
+    marker do not sit on the frame. A running span has no end: it runs to the window's end."""
+    times = [t for t, _, _ in markers] + [s.start_ns for s in spans]
+    times += [s.end_ns for s in spans if s.end_ns is not None]
+    t0, t_end = min(times), max(times)
+    return t0, t_end + max(1, (t_end - t0) // 20)
+
+
+def _timeline_rows(start: int, markers: Sequence[tuple[int, str, str]],
+                   spans: Sequence[StepSpan]) -> str:
+    """The markers and the step starts as text too, in time order, for readers who copy a
+    timeline into a post-mortem."""
+    rows = [(t, html.escape(label), colour) for t, label, colour in markers]
+    rows += [(s.start_ns, html.escape(f"{s.name} {s.outcome}") + (
+        f" ({(s.end_ns - s.start_ns) / 1e9:.3f} s)" if s.end_ns is not None else ""), "#2c6fbb")
+        for s in spans]
+    return "".join(
+        f'<tr><td style="color:{colour}">{(t_ns - start) / 1e9:7.3f} s</td><td>{label}</td></tr>'
+        for t_ns, label, colour in sorted(rows, key=lambda r: r[0]))
+
+
 def markers_from(journal_entries: Sequence[Mapping[str, Any]], fault_ns: int,
                  recovery_ns: int | None) -> list[tuple[int, str, str]]:
+    """The fault, DOWN verdicts and recovery as point events; the plan's steps are not markers
+    (they are `spans_from_journal` rows of the waterfall)."""
     marks: list[tuple[int, str, str]] = [(fault_ns, "fault", "#b00020")]
     for e in journal_entries:
         if e["mono_ns"] < fault_ns:
             continue
         if e["event"] == "verdict_change" and e.get("verdict") == "down":
             marks.append((e["mono_ns"], f"{e.get('region')} DOWN", "#e67e22"))
-        elif e["event"] == "step" and e.get("outcome") == "done":
-            marks.append((e["mono_ns"], str(e.get("step")), "#2c6fbb"))
     if recovery_ns is not None:
         marks.append((recovery_ns, "recovered", "#1b7f3b"))
     return marks

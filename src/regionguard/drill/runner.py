@@ -24,6 +24,7 @@ from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
+from regionguard.reporting.waterfall import spans_from_journal
 
 Report = Callable[[str], None]
 
@@ -106,7 +107,8 @@ def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     suffix = f"-{index + 1}" if index else ""
     html_path = settings.out_dir / f"drill-report{suffix}.html"
-    write_html(html_path, m, result, markers_from(entries, fault_ns, recovery_ns))
+    spans = spans_from_journal(entries, plan_id) if plan_id else []
+    write_html(html_path, m, result, markers_from(entries, fault_ns, recovery_ns), spans)
     journal.record("drill", outcome="measured", fault=fault.name, rto_s=m.rto_s,
                    availability=round(m.availability, 4), rpo=m.rpo_count,
                    split_brain=len(m.split_brain))

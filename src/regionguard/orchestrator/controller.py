@@ -19,7 +19,9 @@ from enum import StrEnum
 
 from regionguard.config import Replication, Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
-from regionguard.orchestrator import engine, plans
+from regionguard.ops.metrics import TickView
+from regionguard.orchestrator import engine, plans, readiness
+from regionguard.orchestrator.approval import Approvals, resolution
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
 from regionguard.orchestrator.ports import (
@@ -135,6 +137,14 @@ class Controller:
     _resume_not_before_ns: int = 0
     _restart_not_before_ns: int = 0
     _sync_off: bool = False  # see Snapshot.sync_off
+    # what the last tick saw, for the ops endpoint's metrics and status page (replaced whole
+    # each tick: a scrape reads one consistent view without a lock)
+    view: TickView = field(default_factory=TickView)
+    approvals: Approvals | None = None  # failover.approval = "manual": where requests wait
+    readiness_facts: Callable[[], readiness.Facts] | None = None  # this world's gatherer
+    _readiness: Future[list[readiness.Check]] | None = None
+    _readiness_due_ns: int = 0
+    _readiness_seen: dict[str, str] = field(default_factory=dict)  # check -> last status
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
@@ -212,10 +222,57 @@ class Controller:
         standby = self.topology.other_region(live.primary)
         snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds,
                         self._sync_off and live.sync_degraded_lsn is not None)
+        self._publish(results, snap)
+        self._evaluate_readiness()
         decisions = decide(self.topology, snap)
+        if self.approvals is not None and not any(d.action is Action.FAILOVER
+                                                  for d in decisions):
+            self._withdraw_approval(snap)
         for d in decisions:
             self.act(d, snap)
         return decisions
+
+    # -- readiness --------------------------------------------------------------------------
+
+    def _evaluate_readiness(self) -> None:
+        """Every readiness.interval_s, off the tick's thread (a slow check never delays a
+        verdict); a change of any check's status is journaled, a new failure alerted."""
+        if self.readiness_facts is None:
+            return
+        fut = self._readiness
+        if fut is not None and fut.done():
+            self._readiness = None
+            try:
+                self._take_readiness(fut.result())
+            except Exception as exc:  # a gatherer's bug: on the record, the loop goes on
+                self._record_error(exc)
+        now = self.clock_ns()
+        if self._readiness is None and now >= self._readiness_due_ns:
+            self._readiness_due_ns = now + int(self.topology.readiness.interval_s * 1e9)
+            facts = self.readiness_facts
+            self._readiness = self._status_pool.submit(
+                lambda: readiness.evaluate(self.topology, facts()))
+
+    def _take_readiness(self, checks: list[readiness.Check]) -> None:
+        self.view = replace(self.view, readiness=[c.as_dict() for c in checks])
+        now = {c.name: c.status for c in checks}
+        if now == self._readiness_seen:
+            return
+        self.ports.journal.record("readiness", outcome=readiness.overall(checks),
+                                  checks=[c.as_dict() for c in checks])
+        for c in checks:
+            if c.status == "fail" and self._readiness_seen.get(c.name) != "fail":
+                self.ports.notifier.notify("readiness_failed", c.as_dict())
+        self._readiness_seen = now
+
+    def _publish(self, results: Mapping[str, list[ProbeResult]], snap: Snapshot) -> None:
+        db = snap.standby_db
+        self.view = replace(
+            self.view,
+            verdicts={r: h.verdict.value for r, h in self.health.items()},
+            probes={(region, res.prober): res.ok
+                    for region, rs in results.items() for res in rs},
+            lag={db.region: (db.lag_bytes, db.lag_s)} if db is not None else {})
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -270,18 +327,43 @@ class Controller:
         p.journal.record(d.action.value, region=d.region, detail=d.reason, **detail)
         p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
 
+    def _held_back(self, d: Decision) -> bool:
+        """Anti-flap: no automatic plan within failover.min_interval_s of the last one's end."""
+        interval = self.topology.failover.min_interval_s
+        if not interval:
+            return False
+        ended = last_automatic_end(self.ports.journal.entries())
+        wait = (ended + interval - self.ports.clock.time()) if ended is not None else 0
+        if wait <= 0:
+            self.alerted.discard("held_back")
+            return False
+        if "held_back" not in self.alerted:
+            self.alerted.add("held_back")
+            detail = (f"{d.reason}: held back {wait:.0f} s more, failover.min_interval_s = "
+                      f"{interval:g} s after the last automatic plan")
+            self.ports.journal.record("held_back", region=d.region, detail=detail)
+            self.ports.notifier.notify("held_back", {"region": d.region, "detail": detail})
+        return True
+
     def _failover(self, d: Decision, snap: Snapshot) -> None:
         p = self.ports
         assert d.region is not None
+        if self._held_back(d):
+            return
         primary_health = self.health.get(snap.live.primary, RegionHealth())
         dbs = {d.region: snap.standby_db} if snap.standby_db is not None else {}
         verdict = {"region": snap.live.primary, "verdict": "down",
                    "first_failure_ns": primary_health.first_failure_ns,
                    "mono_ns": primary_health.changed_at_ns}
         request = engine.Request.automatic_failover(d.region, d.reason, verdict)
+        observation = plans.Observation(snap.live, dbs)
+        if self.topology.failover.approval == "manual":
+            request = self._approved(request, observation)
+            if request is None:
+                return
         try:
             # the primary is DOWN: plan from the standby's status alone, never wait on the dead
-            engine.drive(p, request, observation=plans.Observation(snap.live, dbs))
+            engine.drive(p, request, observation=observation)
         except PlanFailed as exc:
             log.error("failover failed: %s", exc)
         except RegionGuardError as exc:  # refused: the standby is not eligible
@@ -293,6 +375,79 @@ class Controller:
             self._restart_primary_in_place(snap.live)
             return
         self.health = {}
+
+    # -- approval -----------------------------------------------------------------------------
+
+    def _approved(self, request: engine.Request, observation: plans.Observation
+                  ) -> engine.Request | None:
+        """The request to run once a person approved it (or the default did); None while it
+        waits, or after a rejection (until the verdict changes)."""
+        box, p = self.approvals, self.ports
+        assert box is not None, "failover.approval = manual needs an approval store"
+        pending = box.pending()
+        if pending is None:
+            if "approval_closed" in self.alerted:
+                return None  # rejected or expired: no second request for this outage
+            self._open_approval(request, observation)
+            return None
+        policy = self.topology.failover
+        decided = resolution(pending, p.clock.time(), policy.approval_default)
+        if decided is None:
+            self.view = replace(self.view, awaiting_approval=pending)
+            return None
+        outcome, by = decided
+        box.close()
+        self.view = replace(self.view, awaiting_approval=None)
+        expired = not pending.get("decision")
+        p.journal.record("approval", plan=pending["plan_id"], by=by,
+                         outcome="expired" if expired and outcome == "rejected" else outcome,
+                         name="failover", detail=None if not expired else "no answer in time")
+        if outcome == "rejected":
+            self.alerted.add("approval_closed")
+            p.notifier.notify("approval_rejected", {"plan": pending["plan_id"], "by": by})
+            return None
+        return replace(request, plan_id=pending["plan_id"])
+
+    def _open_approval(self, request: engine.Request, observation: plans.Observation) -> None:
+        p, box = self.ports, self.approvals
+        assert box is not None
+        outcome = engine.drive(p, request, observation=observation, dry_run=True)
+        plan = outcome.plan
+        if plan is None:
+            return
+        now = p.clock.time()
+        timeout = self.topology.failover.approval_timeout_s
+        pending = {
+            "plan_id": plan.id, "kind": plan.kind.value, "source": plan.source,
+            "target": plan.target, "reason": request.reason, "verdict": dict(request.verdict or {}),
+            "steps": [s.name for s in plan.steps], "created_at": now,
+            "expires_at": now + timeout, "timeout_s": timeout,
+            "default": self.topology.failover.approval_default,
+            "readiness": list(self.view.readiness), "observation": observation.to_record(),
+        }
+        box.open(pending)
+        self.view = replace(self.view, awaiting_approval=pending)
+        p.journal.record("approval", plan=plan.id, outcome="requested", name="failover",
+                         target=plan.target, detail=request.reason, expires_in_s=timeout)
+        p.notifier.notify("approval_requested", {
+            "plan": plan.id, "target": plan.target, "reason": request.reason,
+            "approve": f"regionguard approve {plan.id}", "reject": f"regionguard reject {plan.id}",
+            "expires_in_s": timeout})
+
+    def _withdraw_approval(self, snap: Snapshot) -> None:
+        """The primary is no longer DOWN: a request still waiting is withdrawn, and the next
+        outage asks again."""
+        self.alerted.discard("approval_closed")
+        box = self.approvals
+        assert box is not None
+        pending = box.pending()
+        if pending is None:
+            return
+        box.close()
+        self.view = replace(self.view, awaiting_approval=None)
+        self.ports.journal.record("approval", plan=pending["plan_id"], outcome="withdrawn",
+                                  name="failover",
+                                  detail=f"{snap.live.primary} is no longer DOWN")
 
     def _restart_primary_in_place(self, live: LiveState) -> None:
         """No region to fail over to (a second fault): restart the primary's own database
@@ -379,3 +534,18 @@ class Controller:
             self.stop.wait(delay)
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         self._status_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def last_automatic_end(entries: list[dict[str, object]]) -> float | None:
+    """When the last automatic plan (one with a verdict behind it) ended, as Unix time."""
+    from datetime import datetime
+
+    automatic = {e.get("plan") for e in entries if e.get("event") == "verdict"}
+    for e in reversed(entries):
+        if (e.get("event") == "plan" and e.get("plan") in automatic
+                and e.get("outcome") in ("done", "failed")):
+            try:
+                return datetime.fromisoformat(str(e["ts"])).timestamp()
+            except (KeyError, ValueError):
+                return None
+    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +33,7 @@ class Request:
     reason: str = "manual"
     automatic: bool = False  # from a DOWN verdict: resume a running plan, never refuse it
     verdict: Mapping[str, Any] | None = None  # the verdict behind an automatic failover
+    plan_id: str | None = None  # the id a person approved (the plan keeps it)
 
     @classmethod
     def resume_only(cls) -> Request:
@@ -40,8 +41,10 @@ class Request:
 
     @classmethod
     def automatic_failover(cls, target: str, reason: str,
-                           verdict: Mapping[str, Any] | None = None) -> Request:
-        return cls(PlanKind.FAILOVER, target, reason=reason, automatic=True, verdict=verdict)
+                           verdict: Mapping[str, Any] | None = None,
+                           plan_id: str | None = None) -> Request:
+        return cls(PlanKind.FAILOVER, target, reason=reason, automatic=True, verdict=verdict,
+                   plan_id=plan_id)
 
 
 class Result(StrEnum):
@@ -142,6 +145,8 @@ def drive(
         return Outcome(Result.NOTHING)
     obs = observation if observation is not None else observe(ports)
     plan = build_plan(ports, request, obs)
+    if request.plan_id is not None:
+        plan = replace(plan, id=request.plan_id)
     if on_plan is not None:
         on_plan(plan)
     if dry_run:

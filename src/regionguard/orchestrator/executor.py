@@ -61,6 +61,8 @@ class Ports:
     clock: Clock = SYSTEM_CLOCK
     deadlines: Deadlines = LOCAL_DEADLINES
     restorer: Restorer | None = None  # backup & restore (AWS): the database from a snapshot
+    # writes a plan's execution report when it ends (ops/report.py), given its id
+    reports: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -402,6 +404,7 @@ class Executor:
                 detail = self._attempt(step, ctx, budget)
             except PlanConflict:
                 j.record("plan", plan=plan.id, outcome="superseded", step=step.name)
+                self._report(plan.id)
                 raise  # another runner or plan owns the record now: write nothing more
             except RegionGuardError as exc:
                 if step.best_effort:
@@ -421,6 +424,7 @@ class Executor:
                 if promoted:  # no going back: leave it running for the next drive to resume
                     self.ports.state.save_plan(progress)
                     j.record("plan", plan=plan.id, outcome="interrupted", step=step.name)
+                    self._report(plan.id)
                     self.ports.notifier.notify("plan_interrupted", {
                         "plan": plan.id, "step": step.name, "error": str(exc)})
                     raise PlanInterrupted(f"{plan.kind.value} interrupted at step {step.name} "
@@ -429,6 +433,7 @@ class Executor:
                 progress["status"] = "failed"
                 self.ports.state.save_plan(progress)
                 j.record("plan", plan=plan.id, outcome="failed", step=step.name)
+                self._report(plan.id)
                 self.ports.notifier.notify("plan_failed", {"plan": plan.id, "step": step.name,
                                                            "error": str(exc)})
                 raise PlanFailed(f"{plan.kind.value} failed at step {step.name}: {exc}") from exc
@@ -446,7 +451,18 @@ class Executor:
         j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"),
                  unfinished=[u["step"] for u in unfinished] or None)
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
+        self._report(plan.id)
         return summary
+
+    def _report(self, plan_id: str) -> None:
+        """The plan's execution report; never a reason for a plan to fail."""
+        if self.ports.reports is None:
+            return
+        try:
+            self.ports.reports(plan_id)
+        except Exception as exc:  # a full disk, an unreadable journal: on the record only
+            self.ports.journal.record("report", plan=plan_id, outcome="failed",
+                                      detail=f"{type(exc).__name__}: {exc}")
 
     def _reassert(self, plan: Plan, ctx: RunContext, done: list[str]) -> None:
         """A resumed plan re-asserts what its remaining steps stand on, as a second fault may

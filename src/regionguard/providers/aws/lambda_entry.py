@@ -37,6 +37,7 @@ from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import engine
 from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.plans import PlanKind
+from regionguard.providers.aws.metrics import emit as emit_metrics
 from regionguard.providers.aws.state import DynamoDBStateStore
 from regionguard.providers.aws.wiring import (
     build_guard,
@@ -148,4 +149,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except RegionGuardError as exc:
         result = {"action": "refused" if exc.exit_code == 3 else "error", "error": str(exc)}
     logger.info("regionguard result", extra={"result": result, "event_kind": kind})
+    try:
+        app = topology_from_env(os.environ["RG_TOPOLOGY"]).app
+        emit_metrics(result, os.environ.get("AWS_REGION", "unknown"), app)
+    except Exception:  # metrics are a view of the result: never its cause of failure
+        logger.exception("metrics not emitted")
     return result

@@ -1,5 +1,5 @@
-"""The Notifier port: an SNS message with a JSON summary, and the RTO and step durations as
-CloudWatch metrics (namespace RegionGuard), so the dashboard shows every failover."""
+"""The Notifier port: an SNS message with a JSON summary. (The RTO and step durations reach
+CloudWatch as embedded-metric log lines of the guard Lambda: providers/aws/metrics.py.)"""
 
 from __future__ import annotations
 
@@ -29,19 +29,3 @@ class SnsNotifier:
                 Message=json.dumps({"event": event, "app": n.app, **detail}, default=str))
         except (ClientError, BotoCoreError) as exc:  # best effort: never fail a plan on it
             log.warning("SNS publish failed: %s", exc)
-        if "rto_s" in detail:
-            self._metrics(detail)
-
-    def _metrics(self, detail: Mapping[str, Any]) -> None:
-        dims = [{"Name": "App", "Value": self.ctx.names.app}]
-        data = [{"MetricName": "RTO", "Dimensions": dims, "Value": float(detail["rto_s"]),
-                 "Unit": "Seconds"}]
-        for step, seconds in (detail.get("steps") or {}).items():
-            data.append({"MetricName": "StepDuration", "Unit": "Seconds",
-                         "Dimensions": [*dims, {"Name": "Step", "Value": step}],
-                         "Value": float(seconds)})
-        try:
-            self.ctx.clients.get("cloudwatch", self.region).put_metric_data(
-                Namespace="RegionGuard", MetricData=data)
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("put_metric_data failed: %s", exc)

@@ -44,13 +44,21 @@ def build_ports(topology: Topology, *, runs_in: str | None = None,
     database: Any = (AuroraGlobalDatabase(ctx, poll_s) if view.settings.database == "aurora-global"
                      else RdsReplicaDatabase(ctx, poll_s))
     compute: Any = LambdaCompute(ctx) if view.serverless else AsgCompute(ctx, poll_s)
+    # journal times are wall-clock based: a plan's steps may run in several invocations
+    journal = Journal(store.journal_sink(log.info), clock_ns=lambda: int(clock.time() * 1e9))
+
+    def report(plan_id: str) -> None:
+        """The execution report as one journal line: in the arbiter (for `regionguard --world
+        aws report`) and in the guard's log."""
+        from regionguard.ops.report import plan_report
+
+        journal.record("report", plan=plan_id, report=plan_report(journal.entries(), plan_id))
+
     return Ports(
         topology=topology, database=database, compute=compute,
         traffic=ArbiterRouting(ctx, store), probers=[EndpointProber(ctx)],
         notifier=SnsNotifier(ctx, region or view.standby.aws_region), state=store,
-        # journal times are wall-clock based: a plan's steps may run in several invocations
-        journal=Journal(store.journal_sink(log.info), clock_ns=lambda: int(clock.time() * 1e9)),
-        clock=clock, deadlines=AWS_DEADLINES,
+        journal=journal, reports=report, clock=clock, deadlines=AWS_DEADLINES,
         restorer=SnapshotRestorer(ctx, poll_s) if not view.replica else None,
     )
 

@@ -126,6 +126,13 @@ def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
     def front_door_url() -> str:
         return sandbox.frontdoor.url(sandbox.store.read())
 
+    journal = Journal(FileSink(sandbox.state_dir / "journal.jsonl"))
+
+    def report(plan_id: str) -> None:
+        from regionguard.ops.report import write_report
+
+        write_report(sandbox.state_dir / "reports", journal.entries(), plan_id)
+
     return Ports(
         topology=topology,
         database=LocalDatabase(sandbox),
@@ -134,6 +141,7 @@ def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
         probers=[PostgresProber(dsn_of), HttpProber(front_door_url)],
         notifier=LocalNotifier(topology.failover.webhook_url),
         state=sandbox.store,
-        journal=Journal(FileSink(sandbox.state_dir / "journal.jsonl")),
+        journal=journal,
         fault_point=FileFaultPoint(sandbox.state_dir),
+        reports=report,
     )

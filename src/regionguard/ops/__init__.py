@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, the live status page, execution reports, readiness."""

@@ -1,0 +1,173 @@
+"""Prometheus metrics of the engine, computed at scrape time from what is true, not from
+counters a process kept in memory.
+
+Plans are counted from the journal (every process that runs a plan writes it there: the
+controller, a person's `failover`, a drill's heal), so a failover run by the CLI counts as much
+as the controller's, and a restarted controller does not lose the count. Verdicts, probe
+results and the standby's lag come from the controller's last tick; the epoch and the running
+plan from the live state; readiness from the last evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from regionguard.orchestrator.journal import rto_breakdown
+
+PLAN_OUTCOMES = ("done", "failed", "interrupted", "rejected", "expired")
+VERDICTS = ("unknown", "up", "suspect", "down")
+READINESS = ("pass", "warn", "fail")
+PLAN_STATES = ("idle", "running", "awaiting_approval")
+
+
+@dataclass
+class TickView:
+    """What the controller saw on its last tick (written by it, read by scrapes)."""
+
+    verdicts: dict[str, str] = field(default_factory=dict)  # region -> verdict
+    probes: dict[tuple[str, str], bool] = field(default_factory=dict)  # (region, prober) -> ok
+    lag: dict[str, tuple[int | None, float | None]] = field(default_factory=dict)  # bytes, s
+    readiness: list[Mapping[str, Any]] = field(default_factory=list)  # name, status, ...
+    awaiting_approval: Mapping[str, Any] | None = None
+
+
+class JournalPlans:
+    """The journal's plan events, read incrementally (the file only grows)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self.kinds: dict[str, str] = {}  # plan id -> kind
+        self.outcomes: dict[tuple[str, str], int] = {}  # (kind, outcome) -> count
+        self.last_done: str | None = None
+        self.entries_of_last: list[dict[str, Any]] = []  # the last finished plan's entries
+        self._current: dict[str, list[dict[str, Any]]] = {}
+        self._verdicts: dict[str, dict[str, Any]] = {}
+
+    def refresh(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return
+        self._offset += end + 1
+        for line in chunk[:end].splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self._take(entry)
+
+    def _take(self, e: dict[str, Any]) -> None:
+        plan = e.get("plan")
+        if not plan:
+            return
+        if e.get("event") == "verdict":
+            self._verdicts[plan] = e
+        if e.get("event") not in ("plan", "step", "verdict", "approval"):
+            return
+        self._current.setdefault(plan, []).append(e)
+        if e.get("event") == "plan" and e.get("outcome") == "started":
+            self.kinds[plan] = str(e.get("name", "unknown"))
+        outcome = e.get("outcome")
+        finished = (e.get("event") == "plan" and outcome in ("done", "failed", "interrupted")) \
+            or (e.get("event") == "approval" and outcome in ("rejected", "expired"))
+        if finished:
+            kind = self.kinds.get(plan) or str(e.get("name", "failover"))
+            self.outcomes[(kind, str(outcome))] = self.outcomes.get((kind, str(outcome)), 0) + 1
+            if outcome == "done":
+                self.last_done = plan
+                self.entries_of_last = self._current.get(plan, [])
+            if outcome != "interrupted":  # an interrupted plan goes on later
+                self._current.pop(plan, None)
+
+
+class EngineCollector(Collector):
+    def __init__(self, journal: Path, live: Callable[[], Mapping[str, Any]],
+                 tick: Callable[[], TickView]) -> None:
+        self.plans = JournalPlans(journal)
+        self.live = live  # {"epoch": int, "plan": {...} | None}
+        self.tick = tick
+
+    def collect(self) -> Iterator[Metric]:
+        self.plans.refresh()
+        total = CounterMetricFamily("regionguard_failovers", "Plans finished, by kind "
+                                    "(failover, switchover, failback) and outcome",
+                                    labels=["kind", "outcome"])
+        for kind in sorted({k for k, _ in self.plans.outcomes} | {"failover"}):
+            for outcome in PLAN_OUTCOMES:
+                total.add_metric([kind, outcome], self.plans.outcomes.get((kind, outcome), 0))
+        yield total
+
+        summary = (rto_breakdown(self.plans.entries_of_last, self.plans.last_done)
+                   if self.plans.last_done else None)
+        rto = GaugeMetricFamily("regionguard_last_rto_seconds",
+                                "RTO of the last completed plan (first failure to last step)")
+        steps = GaugeMetricFamily("regionguard_last_plan_step_seconds",
+                                  "Duration of each step of the last completed plan",
+                                  labels=["step"])
+        if summary is not None:
+            rto.add_metric([], float(summary["rto_s"]))
+            for step, seconds in summary["steps"].items():
+                steps.add_metric([step], float(seconds))
+        yield rto
+        yield steps
+
+        live = self.live()
+        epoch = GaugeMetricFamily("regionguard_epoch", "The fencing token (only grows)")
+        epoch.add_metric([], float(live.get("epoch", 0)))
+        yield epoch
+
+        view = self.tick()
+        plan = live.get("plan")
+        state = ("awaiting_approval" if view.awaiting_approval is not None
+                 else "running" if plan else "idle")
+        plan_state = GaugeMetricFamily("regionguard_plan_state", "1 for the engine's state",
+                                       labels=["state"])
+        for s in PLAN_STATES:
+            plan_state.add_metric([s], 1.0 if s == state else 0.0)
+        yield plan_state
+
+        verdict = GaugeMetricFamily("regionguard_region_verdict",
+                                    "1 for each region's current verdict",
+                                    labels=["region", "verdict"])
+        for region, current in sorted(view.verdicts.items()):
+            for v in VERDICTS:
+                verdict.add_metric([region, v], 1.0 if v == current else 0.0)
+        yield verdict
+        probe = GaugeMetricFamily("regionguard_probe_ok", "Last probe result (1 ok, 0 failed)",
+                                  labels=["region", "prober"])
+        for (region, prober), ok in sorted(view.probes.items()):
+            probe.add_metric([region, prober], 1.0 if ok else 0.0)
+        yield probe
+
+        lag_b = GaugeMetricFamily("regionguard_replication_lag_bytes",
+                                  "The standby's replay lag in bytes", labels=["region"])
+        lag_s = GaugeMetricFamily("regionguard_replication_lag_seconds",
+                                  "The standby's replay lag in seconds", labels=["region"])
+        for region, (b, s) in sorted(view.lag.items()):
+            if b is not None:
+                lag_b.add_metric([region], float(b))
+            if s is not None:
+                lag_s.add_metric([region], float(s))
+        yield lag_b
+        yield lag_s
+
+        ready = GaugeMetricFamily("regionguard_readiness",
+                                  "1 for each readiness check's current status",
+                                  labels=["check", "status"])
+        for check in view.readiness:
+            for s in READINESS:
+                ready.add_metric([str(check["name"]), s], 1.0 if s == check["status"] else 0.0)
+        yield ready

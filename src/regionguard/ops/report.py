@@ -1,0 +1,167 @@
+"""The execution report of one plan (as AWS ARC Region switch gives one per execution),
+computed from the journal alone: the observation and verdict that triggered it, the plan, each
+step's start, end, attempts and outcome, the RTO breakdown, readiness at the time, and who
+approved it. JSON, and a self-contained HTML page (no script, no external reference) with the
+step waterfall.
+
+Both worlds journal every plan (locally a file, on AWS the arbiter), so `regionguard report`
+can rebuild any plan's report; the local world also writes both files at each plan's end.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.reporting.waterfall import spans_from_journal, waterfall_svg
+
+Entry = Mapping[str, Any]
+FINAL = ("done", "failed", "interrupted", "superseded")
+
+
+def plan_entries(entries: Sequence[Entry], plan_id: str) -> list[Entry]:
+    return [e for e in entries if e.get("plan") == plan_id]
+
+
+def plan_report(entries: Sequence[Entry], plan_id: str) -> dict[str, Any] | None:
+    """None when the journal has no such plan."""
+    mine = plan_entries(entries, plan_id)
+    started = next((e for e in mine if e.get("event") == "plan"
+                    and e.get("outcome") == "started"), None)
+    if started is None:
+        return None
+    before = [e for e in entries if e.get("mono_ns", 0) <= started.get("mono_ns", 0)]
+    readiness = next((e for e in reversed(before) if e.get("event") == "readiness"), None)
+    plan_events = [e for e in mine if e.get("event") == "plan"]
+    final = next((e for e in reversed(plan_events) if e.get("outcome") in FINAL), None)
+    return {
+        "plan_id": plan_id,
+        "kind": started.get("name"),
+        "source": started.get("source"),
+        "target": started.get("target"),
+        "reason": started.get("reason"),
+        "epoch": started.get("epoch"),
+        "started_at": started.get("ts"),
+        "outcome": final.get("outcome") if final else "running",
+        "finished_at": final.get("ts") if final else None,
+        "resumed": sum(1 for e in plan_events if e.get("outcome") == "resumed"),
+        "planned_steps": started.get("steps", []),
+        "observation": _strip(next((e for e in mine if e.get("event") == "observation"), None)),
+        "verdict": _strip(next((e for e in mine if e.get("event") == "verdict"), None)),
+        "steps": _steps(mine),
+        "rto": rto_breakdown(entries, plan_id),
+        "readiness": (readiness or {}).get("checks"),
+        "approvals": [_strip(e) for e in mine if e.get("event") == "approval"],
+        "warnings": [e.get("detail") for e in mine if e.get("event") == "rpo_warning"],
+    }
+
+
+def _strip(entry: Entry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    return {k: v for k, v in entry.items() if k not in ("event", "plan", "mono_ns")}
+
+
+def _steps(mine: Sequence[Entry]) -> list[dict[str, Any]]:
+    """One row per step: first start, last end, attempts (starts), the last outcome."""
+    rows: dict[str, dict[str, Any]] = {}
+    opened: dict[str, int] = {}
+    for e in mine:
+        if e.get("event") != "step":
+            continue
+        name = str(e.get("step"))
+        row = rows.setdefault(name, {"step": name, "started_at": e.get("ts"), "ended_at": None,
+                                     "attempts": 0, "outcome": "running", "duration_s": 0.0,
+                                     "detail": None, "in_rto": e.get("in_rto", True)})
+        if e.get("outcome") == "started":
+            row["attempts"] += 1
+            opened[name] = int(e.get("mono_ns", 0))
+        else:
+            row.update(ended_at=e.get("ts"), outcome=e.get("outcome"),
+                       detail=e.get("detail"))
+            if name in opened:
+                row["duration_s"] = round(
+                    row["duration_s"] + (int(e.get("mono_ns", 0)) - opened.pop(name)) / 1e9, 4)
+    return list(rows.values())
+
+
+def plan_waterfall_svg(entries: Sequence[Entry], plan_id: str) -> str | None:
+    spans = spans_from_journal(entries, plan_id)
+    if not spans:
+        return None
+    t0 = min(s.start_ns for s in spans)
+    t_end = max(s.end_ns or s.start_ns for s in spans)
+    return waterfall_svg(spans, t0_ns=t0, t_end_ns=max(t_end, t0 + 1))
+
+
+def plan_report_html(entries: Sequence[Entry], plan_id: str) -> str | None:
+    report = plan_report(entries, plan_id)
+    if report is None:
+        return None
+    return render_html(report, plan_waterfall_svg(entries, plan_id))
+
+
+def render_html(report: Mapping[str, Any], svg: str | None) -> str:
+    e = html.escape
+    rto = report.get("rto") or {}
+    head = [("plan", f"{report['kind']} {report['plan_id']}"),
+            ("from → to", f"{report['source']} → {report['target']}"),
+            ("reason", report.get("reason")), ("outcome", report.get("outcome")),
+            ("epoch", report.get("epoch")), ("started", report.get("started_at")),
+            ("finished", report.get("finished_at")), ("resumed", report.get("resumed")),
+            ("RTO", f"{rto['rto_s']:.3f} s" if rto.get("rto_s") is not None else "n/a"),
+            ("approved by", ", ".join(f"{a.get('by')} ({a.get('outcome')})"
+                                      for a in report.get("approvals") or []) or "automatic")]
+    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in head)
+    steps = "".join(
+        f"<tr><td>{e(s['step'])}</td><td>{e(str(s['outcome']))}</td><td>{s['attempts']}</td>"
+        f"<td>{s['duration_s']:.3f}</td><td>{e(str(s.get('started_at') or ''))}</td>"
+        f"<td>{e(str(s.get('ended_at') or ''))}</td><td>{e(str(s.get('detail') or ''))}</td></tr>"
+        for s in report["steps"])
+    breakdown = "".join(f"<tr><td>{e(k)}</td><td>{v:.3f}</td></tr>"
+                        for k, v in (rto.get("steps") or {}).items())
+    readiness = "".join(
+        f"<tr><td>{e(str(c.get('name')))}</td><td>{e(str(c.get('status')))}</td>"
+        f"<td>{e(str(c.get('observed', '')))}</td></tr>" for c in report.get("readiness") or [])
+    raw = e(json.dumps({k: report[k] for k in ("observation", "verdict", "warnings")},
+                       indent=2, default=str))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>regionguard plan {e(report['plan_id'])}</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}}
+table{{border-collapse:collapse;margin:8px 0 20px}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}
+th{{background:#f3f3f3}} pre{{background:#f7f7f7;padding:8px;overflow:auto}}
+</style></head><body>
+<h1>Execution report: {e(str(report['kind']))} to {e(str(report['target']))}</h1>
+<table>{rows}</table>
+<h2>Step waterfall</h2>
+{svg or "<p>no step ran</p>"}
+<h2>Steps</h2>
+<table><tr><th>step</th><th>outcome</th><th>attempts</th><th>seconds</th><th>started</th>
+<th>ended</th><th>detail</th></tr>{steps}</table>
+<h2>RTO breakdown (s)</h2>
+<table>{breakdown}<tr><td>other</td><td>{rto.get('other_s', 0) or 0:.3f}</td></tr></table>
+<h2>Readiness when it started</h2>
+<table><tr><th>check</th><th>status</th><th>observed</th></tr>{readiness}</table>
+<h2>What triggered it</h2>
+<pre>{raw}</pre>
+</body></html>
+"""
+
+
+def write_report(folder: Path, entries: Sequence[Entry], plan_id: str) -> Path | None:
+    """`<folder>/<plan id>.json` and `.html`; the HTML's path, or None (no such plan)."""
+    report = plan_report(entries, plan_id)
+    if report is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{plan_id}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    page = folder / f"{plan_id}.html"
+    page.write_text(render_html(report, plan_waterfall_svg(entries, plan_id)))
+    return page

@@ -1,0 +1,104 @@
+"""The controller's loopback HTTP endpoint: `/metrics` (Prometheus), `/` (the live status
+page), `/api/status` (what the page shows, as JSON) and `/api/report/<plan id>` (a plan's
+execution report, HTML).
+
+Loopback only, and read-only: it changes nothing, so it needs no credential. A thread of the
+controller process; a slow or failing status source answers 503 for that request and never
+touches the controller's loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger("regionguard.ops")
+
+PLAN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def status_page() -> bytes:
+    return (resources.files("regionguard.ops") / "status_page.html").read_bytes()
+
+
+class OpsServer:
+    def __init__(self, registry: CollectorRegistry, status: Callable[[], Mapping[str, Any]],
+                 report_html: Callable[[str], str | None] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        if not host.startswith("127."):
+            raise ValueError(f"the ops endpoint listens on loopback only, not {host}")
+        self.registry = registry
+        self.status = status
+        self.report_html = report_html
+        handler = self._handler()
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> OpsServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="rg-ops-http")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        ops = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:  # no access log on stderr
+                return
+
+            def _send(self, code: int, body: bytes, content_type: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, code: int, data: Any) -> None:
+                self._send(code, json.dumps(data, default=str).encode(), "application/json")
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                try:
+                    if path == "/metrics":
+                        self._send(200, generate_latest(ops.registry), CONTENT_TYPE_LATEST)
+                    elif path in ("/", "/index.html"):
+                        self._send(200, status_page(), "text/html; charset=utf-8")
+                    elif path == "/api/status":
+                        self._json(200, ops.status())
+                    elif path.startswith("/api/report/") and ops.report_html is not None:
+                        plan = path.removeprefix("/api/report/")
+                        page = ops.report_html(plan) if PLAN_ID.match(plan) else None
+                        if page is None:
+                            self._json(404, {"detail": f"no report for plan {plan!r}"})
+                        else:
+                            self._send(200, page.encode(), "text/html; charset=utf-8")
+                    else:
+                        self._json(404, {"detail": f"no such page: {path}"})
+                except Exception as exc:  # a status source failed: this request only
+                    log.warning("ops endpoint %s failed: %s", path, exc)
+                    self._json(503, {"detail": f"{type(exc).__name__}: {exc}"})
+
+        return Handler

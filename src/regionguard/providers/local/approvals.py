@@ -1,0 +1,60 @@
+"""Approval requests of a local sandbox: `<state>/approval.json`, changed under a file lock
+(the controller opens and closes it, a person's `approve`/`reject` answers it)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from regionguard.errors import UsageError
+from regionguard.orchestrator.approval import Outcome
+from regionguard.providers.local.state import write_json_atomic
+
+
+class FileApprovals:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "approval.json"
+        self.lock_path = state_dir / "approval.lock"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def pending(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def open(self, request: Mapping[str, Any]) -> None:
+        with self._locked():
+            write_json_atomic(self.path, dict(request))
+
+    def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
+        with self._locked():
+            request = self.pending()
+            if request is None or request.get("plan_id") != plan_id:
+                waiting = f" (waiting: {request['plan_id']})" if request else ""
+                raise UsageError(f"no failover waits for approval as plan {plan_id!r}{waiting};"
+                                 " `regionguard status` shows what waits")
+            if request.get("decision"):
+                raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
+                                 f"by {request['decision']['by']}")
+            request["decision"] = {"outcome": outcome, "by": by, "at": at}
+            write_json_atomic(self.path, request)
+            return request
+
+    def close(self) -> None:
+        with self._locked():
+            self.path.unlink(missing_ok=True)

@@ -1,0 +1,91 @@
+"""The local world's readiness facts: the standby's database, what its capacity needs to
+start (the PostgreSQL and HAProxy binaries, disk on the state dir's file system), the live
+configuration against the topology (app processes per region and role, the regions the state
+knows), and the last successful drill in the journal."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from regionguard.errors import RegionGuardError
+from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.readiness import Facts
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.haproxy import haproxy_binary
+
+PG_TOOLS = ("postgres", "pg_ctl", "pg_rewind", "pg_basebackup")
+
+
+def gather(ports: Ports, now: datetime) -> Facts:
+    topology = ports.topology
+    live = ports.state.load()
+    primary = live.primary
+    standby = topology.other_region(primary)
+    try:
+        standby_db = ports.database.status(standby)
+    except RegionGuardError:
+        standby_db = None
+    return Facts(
+        primary=primary, standby=standby, standby_db=standby_db,
+        sync_degraded=live.sync_degraded_lsn is not None,
+        capacity_problems=_capacity_problems(ports),
+        drift=_drift(ports, dict(live.roles)),
+        last_drill_age_s=last_drill_age_s(ports.journal.entries(), now),
+    )
+
+
+def _capacity_problems(ports: Ports) -> list[str]:
+    problems: list[str] = []
+    try:
+        missing = [name for name in PG_TOOLS if not Path(pgbin.tool(name)).exists()]
+        if missing:
+            problems.append(f"PostgreSQL's {', '.join(missing)} missing from {pgbin.bin_dir()}")
+    except RegionGuardError as exc:
+        problems.append(f"PostgreSQL is missing ({exc})")
+    try:
+        haproxy_binary()
+    except RegionGuardError as exc:
+        problems.append(f"HAProxy is missing ({exc})")
+    state_dir = ports.topology.state_dir
+    folder = state_dir if state_dir.exists() else state_dir.parent
+    free = shutil.disk_usage(folder.absolute()).free
+    need = ports.topology.readiness.min_free_disk_bytes
+    if free < need:
+        problems.append(f"{free >> 20} MiB free on {folder}, under the {need >> 20} MiB "
+                        "readiness.min_free_disk_bytes")
+    return problems
+
+
+def _drift(ports: Ports, roles: dict[str, Any]) -> list[str]:
+    topology = ports.topology
+    drift: list[str] = []
+    if set(roles) != set(topology.regions):
+        drift.append(f"the sandbox has regions {sorted(roles)}, the topology "
+                     f"{sorted(topology.regions)}")
+        return drift
+    for region, role in roles.items():
+        want = topology.desired_processes(region, role)
+        try:
+            running = len(ports.compute.status(region).pids)
+        except RegionGuardError as exc:
+            drift.append(f"{region}: app processes unknown ({exc})")
+            continue
+        if running != want:
+            drift.append(f"{region} ({role}) runs {running} app processes, the topology "
+                         f"wants {want}")
+    return drift
+
+
+def last_drill_age_s(entries: list[dict[str, Any]], now: datetime) -> float | None:
+    """Seconds since the last drill that ended without a split brain (None: never)."""
+    for e in reversed(entries):
+        if e.get("event") == "drill" and e.get("outcome") == "measured" \
+                and not e.get("split_brain"):
+            try:
+                return max(0.0, (now - datetime.fromisoformat(e["ts"])).total_seconds())
+            except (KeyError, ValueError):
+                continue
+    return None

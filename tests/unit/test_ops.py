@@ -1,0 +1,229 @@
+"""Operations on fake ports: manual approval (waits, runs on approve, nothing on reject or
+expiry), the anti-flap delay, readiness checks, metrics from the journal, execution reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
+
+from regionguard.clock import SYSTEM_CLOCK
+from regionguard.config import Role
+from regionguard.ops.metrics import EngineCollector
+from regionguard.ops.report import plan_report, plan_report_html
+from regionguard.orchestrator import readiness
+from regionguard.orchestrator.controller import Controller
+from regionguard.orchestrator.ports import DbStatus
+from regionguard.providers.local.approvals import FileApprovals
+
+from .fakes import ScriptedProber, make_ports, topology
+
+
+@dataclass
+class ManualClock:
+    """Wall time a test moves; the rest is the system's."""
+
+    offset: float = 0.0
+
+    def monotonic(self) -> float:
+        return SYSTEM_CLOCK.monotonic()
+
+    def monotonic_ns(self) -> int:
+        return SYSTEM_CLOCK.monotonic_ns()
+
+    def time(self) -> float:
+        return SYSTEM_CLOCK.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        SYSTEM_CLOCK.sleep(seconds)
+
+
+def east_down(ticks: int = 400) -> list[ScriptedProber]:
+    return [ScriptedProber("postgres", {"east": [False] * ticks}),
+            ScriptedProber("http", {"east": [False] * ticks})]
+
+
+def manual(tmp_path: Path, **failover: Any) -> tuple[Controller, Any, FileApprovals,
+                                                      ManualClock]:
+    topo = topology(failover={"approval": "manual", "approval_timeout_s": 60, **failover})
+    ports, world = make_ports(tmp_path, topo=topo, probers=east_down())
+    clock = ManualClock()
+    ports = replace(ports, clock=clock)
+    world.dbs["east"]["up"] = False
+    box = FileApprovals(tmp_path / "state")
+    return Controller(ports, approvals=box), world, box, clock
+
+
+def tick(controller: Controller, n: int) -> None:
+    for _ in range(n):
+        controller.tick()
+
+
+def events(controller: Controller, event: str) -> list[dict[str, Any]]:
+    return [e for e in controller.ports.journal.entries() if e["event"] == event]
+
+
+def test_a_manual_approval_failover_waits_then_runs_the_approved_plan(tmp_path: Path) -> None:
+    controller, _, box, _ = manual(tmp_path)
+    tick(controller, 10)
+    pending = box.pending()
+    assert pending is not None and pending["target"] == "west"
+    assert controller.ports.state.load().roles["east"] is Role.PRIMARY  # nothing ran
+    assert not events(controller, "plan") and controller.view.awaiting_approval is not None
+    assert [e["outcome"] for e in events(controller, "approval")] == ["requested"]
+
+    box.decide(pending["plan_id"], "approved", "ada@ops", time.time())
+    tick(controller, 3)
+    assert controller.ports.state.load().roles["west"] is Role.PRIMARY
+    done = [e for e in events(controller, "plan") if e.get("outcome") == "done"]
+    assert [e["plan"] for e in done] == [pending["plan_id"]]  # the plan that was approved
+    report = plan_report(controller.ports.journal.entries(), pending["plan_id"])
+    assert report is not None and report["outcome"] == "done"
+    assert [(a["outcome"], a.get("by")) for a in report["approvals"]] == [
+        ("requested", None), ("approved", "ada@ops")]
+    assert box.pending() is None
+
+
+def test_a_rejected_failover_runs_nothing_and_is_not_asked_again_this_outage(
+        tmp_path: Path) -> None:
+    controller, _, box, _ = manual(tmp_path)
+    tick(controller, 10)
+    pending = box.pending()
+    assert pending is not None
+    box.decide(pending["plan_id"], "rejected", "bob@ops", time.time())
+    tick(controller, 20)
+    assert controller.ports.state.load().roles["east"] is Role.PRIMARY
+    assert not events(controller, "plan")
+    assert [(e["outcome"], e.get("by")) for e in events(controller, "approval")] == [
+        ("requested", None), ("rejected", "bob@ops")]
+    assert box.pending() is None
+
+
+def test_an_unanswered_request_does_the_default_when_it_expires(tmp_path: Path) -> None:
+    controller, _, box, clock = manual(tmp_path)  # default: reject
+    tick(controller, 10)
+    assert box.pending() is not None
+    clock.offset = 61  # past approval_timeout_s
+    tick(controller, 2)
+    assert [e["outcome"] for e in events(controller, "approval")] == ["requested", "expired"]
+    assert not events(controller, "plan")
+
+    approving, _, _, clock2 = manual(tmp_path / "b", approval_default="approve")
+    tick(approving, 10)
+    clock2.offset = 61
+    tick(approving, 3)
+    assert approving.ports.state.load().roles["west"] is Role.PRIMARY
+
+
+def test_the_anti_flap_delay_holds_a_second_verdict_back(tmp_path: Path) -> None:
+    topo = topology(failover={"min_interval_s": 600})
+    ports, world = make_ports(tmp_path, topo=topo, probers=east_down())
+    world.dbs["east"]["up"] = False
+    ended = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    for entry in ({"event": "plan", "plan": "failover-1", "outcome": "started"},
+                  {"event": "verdict", "plan": "failover-1", "first_failure_ns": 1},
+                  {"event": "plan", "plan": "failover-1", "outcome": "done", "ts": ended}):
+        ports.journal.sink.write(json.dumps({"ts": ended, "mono_ns": 1, **entry}))
+    controller = Controller(ports)
+    tick(controller, 15)
+    assert ports.state.load().roles["east"] is Role.PRIMARY  # held back
+    held = events(controller, "held_back")
+    assert len(held) == 1 and "570 s more" in held[0]["detail"]
+    assert ("held_back", {"region": "west", "detail": held[0]["detail"]}) in world.notes
+
+
+def facts(**overrides: Any) -> readiness.Facts:
+    db = DbStatus("west", up=True, in_recovery=True, streaming=True, lag_bytes=0, lag_s=0.0)
+    base = readiness.Facts(primary="east", standby="west", standby_db=db,
+                           last_drill_age_s=3600.0)
+    return replace(base, **overrides)
+
+
+def statuses(topo: Any, f: readiness.Facts) -> dict[str, str]:
+    return {c.name: c.status for c in readiness.evaluate(topo, f)}
+
+
+def test_readiness_catches_a_stopped_standby_lag_drift_and_an_old_drill() -> None:
+    topo = topology()
+    assert set(statuses(topo, facts()).values()) == {"pass"}
+    stopped = facts(standby_db=DbStatus("west", up=False))
+    assert statuses(topo, stopped)["standby_replication"] == "fail"
+    async_topo = topology(replication="async", failover={"rpo_target_s": 1})
+    lagging = facts(standby_db=DbStatus("west", up=True, in_recovery=True, streaming=True,
+                                        lag_bytes=9_000, lag_s=5.0))
+    assert statuses(async_topo, lagging)["standby_replication"] == "fail"
+    assert statuses(async_topo, facts())["standby_replication"] == "pass"
+    drifted = facts(drift=["east (primary) runs 2 app processes, the topology wants 3"])
+    check = next(c for c in readiness.evaluate(topo, drifted)
+                 if c.name == "configuration_drift")
+    assert check.status == "fail" and "wants 3" in check.observed and check.action
+    assert statuses(topo, facts(last_drill_age_s=8 * 86_400))["last_drill"] == "fail"
+    assert statuses(topo, facts(last_drill_age_s=None))["last_drill"] == "fail"
+    assert statuses(topo, facts(capacity_problems=["HAProxy is missing"]))[
+        "standby_capacity"] == "fail"
+    assert readiness.overall(readiness.evaluate(topo, stopped)) == "fail"
+
+
+def scrape(collector: EngineCollector) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    from prometheus_client import generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_metrics_count_failovers_from_the_journal_and_report_the_last_rto(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path, probers=east_down(40))
+    journal_file = tmp_path / "journal.jsonl"
+    from regionguard.orchestrator.journal import FileSink, Journal
+
+    ports = replace(ports, journal=Journal(FileSink(journal_file)))
+    world.dbs["east"]["up"] = False
+    controller = Controller(ports)
+    collector = EngineCollector(journal_file, lambda: {"epoch": ports.state.load().epoch,
+                                                       "plan": None}, lambda: controller.view)
+    before = scrape(collector)
+    done = (("kind", "failover"), ("outcome", "done"))
+    assert before["regionguard_failovers_total"][done] == 0
+    tick(controller, 10)
+    after = scrape(collector)
+    assert after["regionguard_failovers_total"][done] == 1
+    assert after["regionguard_epoch"][()] == 2
+    assert after["regionguard_last_rto_seconds"][()] > 0
+    assert (("step", "promote"),) in after["regionguard_last_plan_step_seconds"]
+    verdicts = after["regionguard_region_verdict"]
+    for region in ("east", "west"):  # one-hot: exactly one verdict per region
+        assert sum(v for k, v in verdicts.items() if ("region", region) in k) == 1
+    assert after["regionguard_probe_ok"][(("prober", "http"), ("region", "east"))] == 0
+
+
+def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path, probers=east_down(40))
+    world.dbs["east"]["up"] = False
+    controller = Controller(ports)
+    tick(controller, 10)
+    entries = ports.journal.entries()
+    plan_id = next(e["plan"] for e in entries if e["event"] == "plan")
+    report = plan_report(entries, plan_id)
+    assert report is not None
+    assert (report["kind"], report["source"], report["target"], report["outcome"]) == (
+        "failover", "east", "west", "done")
+    steps = {s["step"]: s for s in report["steps"]}
+    assert {"fence", "promote", "route", "verify"} <= set(steps)
+    assert all(s["attempts"] >= 1 and s["outcome"] == "done" for s in steps.values())
+    assert report["verdict"]["verdict"] == "down" and report["rto"]["rto_s"] > 0
+    page = plan_report_html(entries, plan_id)
+    assert page is not None and "<svg" in page and "promote" in page
+    assert "src=" not in page and "http://" not in page and "https://" not in page
+    assert "<script" not in page
