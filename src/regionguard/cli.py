@@ -249,6 +249,11 @@ def render_status(data: dict[str, Any]) -> None:
     ctl = data["controller"]
     out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
               f" ({ctl['mode']})")
+    waiting = data.get("awaiting_approval")
+    if waiting and not waiting.get("decision"):
+        out.print(f"[yellow]waiting for approval[/yellow]: {waiting['kind']} to "
+                  f"{waiting['target']} ({waiting['reason']}); `regionguard approve "
+                  f"{waiting['plan_id']}` or `regionguard reject {waiting['plan_id']}`")
     if data.get("ops"):
         out.print(f"status page {data['ops']['status_url']} · metrics "
                   f"{data['ops']['metrics_url']}", highlight=False)

@@ -14,6 +14,7 @@ from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
 from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.ports import DbStatus
+from regionguard.providers.local.approvals import FileApprovals
 from regionguard.providers.local.ops_file import read_ops
 from regionguard.providers.local.proctrack import ProcessRef
 from regionguard.providers.local.sandbox import Sandbox
@@ -95,4 +96,6 @@ def sandbox_status(sb: Sandbox) -> dict[str, Any]:
         "last_failover": last_plan_summary(sb, state.get("last_plan")),
         # the controller's ops endpoint: metrics_url (Prometheus), status_url (the live page)
         "ops": read_ops(sb.state_dir) if controller_alive else None,
+        # failover.approval = "manual": the automatic failover waiting for a person, or null
+        "awaiting_approval": FileApprovals(sb.state_dir).pending(),
     }

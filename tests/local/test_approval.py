@@ -1,0 +1,50 @@
+"""A manual-approval failover on a real sandbox: the controller stops after the verdict and
+waits; `regionguard approve` runs exactly the plan it showed, and its execution report names
+who approved it. (Rejection, expiry and the anti-flap delay: tests/unit/test_ops.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .sandbox_helpers import cli, state_dir, status, write_topology
+from .test_failover import kill_region, wait_for
+
+pytestmark = pytest.mark.local
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[Path]:
+    path = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "automatic"\n'
+                                       'approval = "manual"\napproval_timeout_s = 120'})
+    cli(path, "up")
+    try:
+        yield path
+    finally:
+        cli(path, "down", "--purge", check=False)
+
+
+def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> None:
+    kill_region(config, "east")
+    wait_for("the approval request", lambda: status(config)["awaiting_approval"] is not None)
+    waiting = status(config)["awaiting_approval"]
+    assert (waiting["kind"], waiting["target"]) == ("failover", "west")
+    assert "regionguard approve" in cli(config, "status").stdout
+    # nothing ran while it waits: east is still the live primary, the epoch unchanged
+    now = status(config)
+    assert now["epoch"] == 1 and now["regions"][0]["role"] == "primary"
+    refused = cli(config, "approve", "failover-nope", check=False)
+    assert refused.returncode != 0 and "no failover waits for approval" in refused.stderr
+
+    cli(config, "approve", waiting["plan_id"], "--by", "ada@ops")
+    wait_for("the approved failover", lambda: status(config)["epoch"] == 2)
+    wait_for("the request to close", lambda: status(config)["awaiting_approval"] is None)
+    written = state_dir(config) / "reports" / f"{waiting['plan_id']}.json"
+    wait_for("the plan's execution report", written.exists)
+    report = json.loads(written.read_text())
+    assert report["outcome"] == "done" and report["target"] == "west"
+    assert [(a["outcome"], a.get("by")) for a in report["approvals"]] == [
+        ("requested", None), ("approved", "ada@ops")]
