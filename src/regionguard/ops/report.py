@@ -161,7 +161,14 @@ def write_report(folder: Path, entries: Sequence[Entry], plan_id: str) -> Path |
     if report is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{plan_id}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     page = folder / f"{plan_id}.html"
-    page.write_text(render_html(report, plan_waterfall_svg(entries, plan_id)))
+    _atomic(page, render_html(report, plan_waterfall_svg(entries, plan_id)))
+    _atomic(folder / f"{plan_id}.json", json.dumps(report, indent=2, default=str) + "\n")
     return page
+
+
+def _atomic(path: Path, text: str) -> None:
+    """Readers (the status page, a test) see the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
