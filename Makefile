@@ -23,7 +23,8 @@ run: setup
 	@echo
 	@echo "The sandbox keeps running (the drill healed it). Try:"
 	@echo "  open .regionguard/reports/drill-report.html   # the drill's timeline"
-	@echo "  $(BIN)/regionguard status        # regions, roles, lag, traffic share"
+	@echo "  $(BIN)/regionguard status        # regions, roles, lag, traffic share, status page URL"
+	@echo "  $(BIN)/regionguard readiness     # would a failover work now?"
 	@echo "  $(BIN)/regionguard down          # stop every process it started"
 
 test: setup
