@@ -534,13 +534,18 @@ def controller_cmd() -> None:
     controller = Controller(ports, approvals=FileApprovals(topo.state_dir),
                             readiness_facts=lambda: gather_readiness(ports, datetime.now(UTC)))
     signal.signal(signal.SIGTERM, lambda *_: controller.stop.set())
-    ops = start_ops(Sandbox(topo), tick=lambda: controller.view,
-                    report_html=lambda plan: plan_report_html(ports.journal.entries(), plan),
-                    waterfall=plan_waterfall_svg)
+    try:
+        ops = start_ops(Sandbox(topo), tick=lambda: controller.view,
+                        report_html=lambda plan: plan_report_html(ports.journal.entries(), plan),
+                        waterfall=plan_waterfall_svg)
+    except (OSError, RegionGuardError) as exc:  # no status page is no reason not to fail over
+        logging.getLogger("regionguard.ops").error("ops endpoint not started: %s", exc)
+        ops = None
     try:
         controller.run_forever()
     finally:
-        ops.stop()
+        if ops is not None:
+            ops.stop()
 
 
 def parse_duration(text: str) -> float:

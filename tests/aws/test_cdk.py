@@ -333,7 +333,11 @@ def test_mysql_is_rds_mysql_multi_az_with_a_tls_only_cross_region_replica(
     west.has_resource_properties("AWS::RDS::DBInstance", {
         "SourceDBInstanceIdentifier": Match.string_like_regexp(":db:orders-db-us-east-1$"),
         "SourceRegion": "us-east-1", "MultiAZ": True,
-        "EnableCloudwatchLogsExports": ["error", "slowquery"]})
+        "EnableCloudwatchLogsExports": ["error", "slowquery"],
+        "DBParameterGroupName": Match.any_value()})
+    # promoted, the replica keeps refusing plain text: TLS is enforced in its Region too
+    west.has_resource_properties("AWS::RDS::DBParameterGroup", {
+        "Parameters": {"require_secure_transport": "1"}})
     assert "5432" not in json.dumps(s.raw("Orders-West-Database"))
     for stack in ("Orders-East-Compute", "Orders-West-Compute"):
         assert "RG_DB_ENGINE=mysql" in json.dumps(s.raw(stack))

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from regionguard.clock import SYSTEM_CLOCK
 from regionguard.config import Role
+from regionguard.errors import UsageError
 from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.report import plan_report, plan_report_html
 from regionguard.orchestrator import readiness
@@ -102,17 +104,49 @@ def test_a_rejected_failover_runs_nothing_and_is_not_asked_again_this_outage(
     assert not events(controller, "plan")
     assert [(e["outcome"], e.get("by")) for e in events(controller, "approval")] == [
         ("requested", None), ("rejected", "bob@ops")]
-    assert box.pending() is None
+    # the rejection outlives the controller: a new one (a restart) does not ask again
+    restarted = Controller(controller.ports, approvals=box)
+    tick(restarted, 20)
+    assert not events(restarted, "plan")
+    assert [e["outcome"] for e in events(restarted, "approval")] == ["requested", "rejected"]
+
+
+def test_a_restarted_controller_keeps_the_request_and_runs_it_once_approved(
+        tmp_path: Path) -> None:
+    controller, _, box, _ = manual(tmp_path)
+    tick(controller, 10)
+    pending = box.pending()
+    assert pending is not None
+    restarted = Controller(controller.ports, approvals=box)  # its verdicts start UNKNOWN
+    tick(restarted, 1)
+    assert box.pending() == pending  # not withdrawn by a verdict that is not UP yet
+    box.decide(pending["plan_id"], "approved", "ada@ops", time.time())
+    tick(restarted, 10)
+    done = [e["plan"] for e in events(restarted, "plan") if e.get("outcome") == "done"]
+    assert done == [pending["plan_id"]]
+
+
+def test_an_ineligible_standby_under_manual_approval_is_alerted_not_raised(
+        tmp_path: Path) -> None:
+    controller, world, box, _ = manual(tmp_path)
+    world.dbs["west"]["up"] = False  # nothing to fail over to
+    tick(controller, 10)  # must not raise out of tick()
+    assert box.pending() is None and not events(controller, "plan")
+    assert any("west" in str(e.get("detail")) for e in events(controller, "alert"))
 
 
 def test_an_unanswered_request_does_the_default_when_it_expires(tmp_path: Path) -> None:
     controller, _, box, clock = manual(tmp_path)  # default: reject
     tick(controller, 10)
     assert box.pending() is not None
+    pending = box.pending()
+    assert pending is not None
     clock.offset = 61  # past approval_timeout_s
     tick(controller, 2)
     assert [e["outcome"] for e in events(controller, "approval")] == ["requested", "expired"]
     assert not events(controller, "plan")
+    with pytest.raises(UsageError, match="already rejected"):  # too late to answer
+        box.decide(pending["plan_id"], "approved", "late@ops", time.time() + 61)
 
     approving, _, _, clock2 = manual(tmp_path / "b", approval_default="approve")
     tick(approving, 10)

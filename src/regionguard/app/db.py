@@ -53,6 +53,7 @@ class DatabaseRouter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrated: list[str] | None = None
+        self._last_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -91,9 +92,15 @@ class DatabaseRouter:
                 self.migrated = self.engine.migrate(conn)
                 if self.migrated:
                     log.info("applied migrations %s", self.migrated)
-        except Exception as exc:
+        except Exception as exc:  # retried on the next pass; told once, not every 0.5 s
             if self.engine.classify(exc) is None:
-                raise
+                self._log_once("migrations", exc)
+
+    def _log_once(self, what: str, exc: Exception) -> None:
+        message = f"{what} failed: {type(exc).__name__}: {self.engine.error_line(exc)}"
+        if message != self._last_error:
+            self._last_error = message
+            log.error("%s", message)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -104,9 +111,9 @@ class DatabaseRouter:
             try:
                 with pool.connection(timeout=0.3) as conn:
                     state = self.engine.server_state(conn, with_lag=False)
-            except Exception as exc:
+            except Exception as exc:  # any region that cannot answer is not the writer
                 if self.engine.classify(exc) is None:
-                    raise
+                    self._log_once(f"writer discovery in {region}", exc)
                 continue
             if not state.in_recovery:
                 epoch = state.epoch or 0

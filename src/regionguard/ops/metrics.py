@@ -11,6 +11,8 @@ plan from the live state; readiness from the last evaluation.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +51,19 @@ class JournalPlans:
         self.last_done: str | None = None
         self.entries_of_last: list[dict[str, Any]] = []  # the last finished plan's entries
         self._current: dict[str, list[dict[str, Any]]] = {}
-        self._verdicts: dict[str, dict[str, Any]] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
+        self._lock = threading.Lock()  # scrapes run concurrently, outside the registry's lock
 
     def refresh(self) -> None:
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
             with self.path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                if self._identity != (st.st_dev, st.st_ino) or st.st_size < self._offset:
+                    self._reset((st.st_dev, st.st_ino))  # a new journal (a purged sandbox)
                 f.seek(self._offset)
                 chunk = f.read()
         except FileNotFoundError:
@@ -69,12 +79,17 @@ class JournalPlans:
                 continue
             self._take(entry)
 
+    def _reset(self, identity: tuple[int, int]) -> None:
+        self._identity, self._offset = identity, 0
+        self.kinds, self.outcomes, self._current = {}, {}, {}
+        self.last_done, self.entries_of_last = None, []
+
     def _take(self, e: dict[str, Any]) -> None:
         plan = e.get("plan")
         if not plan:
             return
-        if e.get("event") == "verdict":
-            self._verdicts[plan] = e
+        if e.get("event") == "approval" and e.get("outcome") in ("requested", "withdrawn"):
+            return  # not part of a plan's run
         if e.get("event") not in ("plan", "step", "verdict", "approval"):
             return
         self._current.setdefault(plan, []).append(e)
@@ -91,6 +106,8 @@ class JournalPlans:
                 self.entries_of_last = self._current.get(plan, [])
             if outcome != "interrupted":  # an interrupted plan goes on later
                 self._current.pop(plan, None)
+        elif e.get("event") == "plan" and outcome == "superseded":
+            self._current.pop(plan, None)
 
 
 class EngineCollector(Collector):

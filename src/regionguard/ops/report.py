@@ -34,7 +34,7 @@ def plan_report(entries: Sequence[Entry], plan_id: str) -> dict[str, Any] | None
                     and e.get("outcome") == "started"), None)
     if started is None:
         return None
-    before = [e for e in entries if e.get("mono_ns", 0) <= started.get("mono_ns", 0)]
+    before = entries[:next(i for i, e in enumerate(entries) if e is started)]  # journal order
     readiness = next((e for e in reversed(before) if e.get("event") == "readiness"), None)
     plan_events = [e for e in mine if e.get("event") == "plan"]
     final = next((e for e in reversed(plan_events) if e.get("outcome") in FINAL), None)

@@ -17,14 +17,26 @@ Outcome = Literal["approved", "rejected"]
 
 class Approvals(Protocol):
     def pending(self) -> dict[str, Any] | None:
-        """The open request (with its `decision`, once a person answered), or None."""
+        """The open request (with its `decision`, once answered), or None."""
         ...
 
     def open(self, request: Mapping[str, Any]) -> None: ...
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         """Record a person's answer to the open request for `plan_id`; raises UsageError when
-        there is no such open request."""
+        there is no such request, it was answered, or it expired."""
+        ...
+
+    def resolve(self, now: float, default: Literal["approve", "reject"]
+                ) -> dict[str, Any] | None:
+        """The request, with the default's decision recorded if it expired unanswered: read,
+        decided and written under one lock, so a person's late answer and the default can
+        never both win."""
+        ...
+
+    def mark_handled(self) -> None:
+        """The controller acted on the decision (a rejection stays on file until the outage
+        ends, so a restarted controller does not ask again)."""
         ...
 
     def close(self) -> None: ...

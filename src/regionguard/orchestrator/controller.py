@@ -21,7 +21,7 @@ from regionguard.config import Replication, Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.ops.metrics import TickView
 from regionguard.orchestrator import engine, plans, readiness
-from regionguard.orchestrator.approval import Approvals, resolution
+from regionguard.orchestrator.approval import Approvals
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
 from regionguard.orchestrator.ports import (
@@ -145,6 +145,10 @@ class Controller:
     _readiness: Future[list[readiness.Check]] | None = None
     _readiness_due_ns: int = 0
     _readiness_seen: dict[str, str] = field(default_factory=dict)  # check -> last status
+    # anti-flap: when the last automatic plan ended (Unix time); read from the journal once,
+    # then kept by this controller (only automatic plans count, and they are its own)
+    _last_automatic_end: float | None = None
+    _last_automatic_loaded: bool = False
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
@@ -225,9 +229,13 @@ class Controller:
         self._publish(results, snap)
         self._evaluate_readiness()
         decisions = decide(self.topology, snap)
-        if self.approvals is not None and not any(d.action is Action.FAILOVER
-                                                  for d in decisions):
-            self._withdraw_approval(snap)
+        if not any(d.action is Action.FAILOVER for d in decisions):
+            self.alerted.discard("held_back")  # the next outage in the window is told again
+            if self.approvals is not None and self.topology.failover.approval == "manual":
+                try:
+                    self._withdraw_approval(snap)
+                except Exception as exc:  # never a reason not to act on the decisions
+                    self._record_error(exc)
         for d in decisions:
             self.act(d, snap)
         return decisions
@@ -332,10 +340,12 @@ class Controller:
         interval = self.topology.failover.min_interval_s
         if not interval:
             return False
-        ended = last_automatic_end(self.ports.journal.entries())
+        if not self._last_automatic_loaded:  # a previous controller's, once per process
+            self._last_automatic_end = last_automatic_end(self.ports.journal.entries())
+            self._last_automatic_loaded = True
+        ended = self._last_automatic_end
         wait = (ended + interval - self.ports.clock.time()) if ended is not None else 0
         if wait <= 0:
-            self.alerted.discard("held_back")
             return False
         if "held_back" not in self.alerted:
             self.alerted.add("held_back")
@@ -357,13 +367,18 @@ class Controller:
                    "mono_ns": primary_health.changed_at_ns}
         request = engine.Request.automatic_failover(d.region, d.reason, verdict)
         observation = plans.Observation(snap.live, dbs)
-        if self.topology.failover.approval == "manual":
-            request = self._approved(request, observation)
-            if request is None:
-                return
         try:
+            if self.topology.failover.approval == "manual":
+                approved = self._approved(request, observation)
+                if approved is None:
+                    return
+                request = approved
             # the primary is DOWN: plan from the standby's status alone, never wait on the dead
-            engine.drive(p, request, observation=observation)
+            try:
+                engine.drive(p, request, observation=observation)
+            finally:
+                self._last_automatic_end = p.clock.time()
+                self._last_automatic_loaded = True
         except PlanFailed as exc:
             log.error("failover failed: %s", exc)
         except RegionGuardError as exc:  # refused: the standby is not eligible
@@ -381,31 +396,41 @@ class Controller:
     def _approved(self, request: engine.Request, observation: plans.Observation
                   ) -> engine.Request | None:
         """The request to run once a person approved it (or the default did); None while it
-        waits, or after a rejection (until the verdict changes)."""
+        waits, and after a rejection or expiry for the rest of this outage. The request and
+        its answer live in the approval store, so a restarted controller neither forgets a
+        rejection nor drops an approval."""
         box, p = self.approvals, self.ports
         assert box is not None, "failover.approval = manual needs an approval store"
+        live = observation.live
         pending = box.pending()
+        if pending is not None and (pending.get("source") != live.primary
+                                    or pending.get("target") != request.target
+                                    or pending.get("epoch") != live.epoch):
+            self._withdraw(pending, f"the live state changed since it was asked (primary "
+                                    f"{live.primary}, epoch {live.epoch})")
+            pending = None
         if pending is None:
-            if "approval_closed" in self.alerted:
-                return None  # rejected or expired: no second request for this outage
             self._open_approval(request, observation)
             return None
         policy = self.topology.failover
-        decided = resolution(pending, p.clock.time(), policy.approval_default)
-        if decided is None:
+        pending = box.resolve(p.clock.time(), policy.approval_default) or pending
+        decision = pending.get("decision")
+        if not decision:
             self.view = replace(self.view, awaiting_approval=pending)
             return None
-        outcome, by = decided
-        box.close()
-        self.view = replace(self.view, awaiting_approval=None)
-        expired = not pending.get("decision")
+        if decision.get("handled"):
+            return None  # rejected or expired earlier: nothing runs for this outage
+        outcome, by = decision["outcome"], str(decision.get("by", "?"))
+        expired = bool(decision.get("expired"))
         p.journal.record("approval", plan=pending["plan_id"], by=by,
                          outcome="expired" if expired and outcome == "rejected" else outcome,
-                         name="failover", detail=None if not expired else "no answer in time")
+                         name="failover", detail="no answer in time" if expired else None)
+        self.view = replace(self.view, awaiting_approval=None)
         if outcome == "rejected":
-            self.alerted.add("approval_closed")
+            box.mark_handled()  # kept until the primary is back, so no second request
             p.notifier.notify("approval_rejected", {"plan": pending["plan_id"], "by": by})
             return None
+        box.close()
         return replace(request, plan_id=pending["plan_id"])
 
     def _open_approval(self, request: engine.Request, observation: plans.Observation) -> None:
@@ -419,35 +444,46 @@ class Controller:
         timeout = self.topology.failover.approval_timeout_s
         pending = {
             "plan_id": plan.id, "kind": plan.kind.value, "source": plan.source,
-            "target": plan.target, "reason": request.reason, "verdict": dict(request.verdict or {}),
-            "steps": [s.name for s in plan.steps], "created_at": now,
-            "expires_at": now + timeout, "timeout_s": timeout,
-            "default": self.topology.failover.approval_default,
+            "target": plan.target, "epoch": observation.live.epoch, "reason": request.reason,
+            "verdict": dict(request.verdict or {}), "steps": [s.name for s in plan.steps],
+            "warnings": list(plan.warnings), "created_at": now, "expires_at": now + timeout,
+            "timeout_s": timeout, "default": self.topology.failover.approval_default,
             "readiness": list(self.view.readiness), "observation": observation.to_record(),
         }
         box.open(pending)
         self.view = replace(self.view, awaiting_approval=pending)
         p.journal.record("approval", plan=plan.id, outcome="requested", name="failover",
-                         target=plan.target, detail=request.reason, expires_in_s=timeout)
+                         target=plan.target, detail=request.reason, expires_in_s=timeout,
+                         warnings=list(plan.warnings) or None)
         p.notifier.notify("approval_requested", {
             "plan": plan.id, "target": plan.target, "reason": request.reason,
+            "warnings": list(plan.warnings),
             "approve": f"regionguard approve {plan.id}", "reject": f"regionguard reject {plan.id}",
             "expires_in_s": timeout})
 
     def _withdraw_approval(self, snap: Snapshot) -> None:
-        """The primary is no longer DOWN: a request still waiting is withdrawn, and the next
-        outage asks again."""
-        self.alerted.discard("approval_closed")
+        """No FAILOVER decision this tick. Only a primary judged UP again (or a primary other
+        than the request's) withdraws a request: a verdict that is merely not DOWN yet (a
+        restarted controller starts from UNKNOWN) leaves it, and its answer, in place."""
         box = self.approvals
         assert box is not None
         pending = box.pending()
         if pending is None:
             return
-        box.close()
+        primary = snap.live.primary
+        verdict = snap.health.get(primary, RegionHealth()).verdict
+        if pending.get("source") == primary and verdict is not Verdict.UP:
+            return
+        self._withdraw(pending, f"{primary} is UP" if pending.get("source") == primary
+                       else f"the primary is now {primary}")
+
+    def _withdraw(self, pending: Mapping[str, object], why: str) -> None:
+        assert self.approvals is not None
+        self.approvals.close()
         self.view = replace(self.view, awaiting_approval=None)
-        self.ports.journal.record("approval", plan=pending["plan_id"], outcome="withdrawn",
-                                  name="failover",
-                                  detail=f"{snap.live.primary} is no longer DOWN")
+        if not (pending.get("decision") or {}).get("handled"):  # type: ignore[attr-defined]
+            self.ports.journal.record("approval", plan=pending.get("plan_id"),
+                                      outcome="withdrawn", name="failover", detail=why)
 
     def _restart_primary_in_place(self, live: LiveState) -> None:
         """No region to fail over to (a second fault): restart the primary's own database

@@ -9,8 +9,9 @@ commits each DDL statement on its own, so every migration is written to be re-ru
 The DSN is a URL, `mysql://user:password@host:3306/orders?sslmode=require`, with libpq's
 names for TLS: `sslmode` (`disable`, `require`: encrypted, or `verify-full`: encrypted to a
 server whose certificate chains to `sslrootcert`, e.g. the RDS CA bundle, and names the host).
-`require` refuses a server that does not offer TLS (older PyMySQL would fall back to plain
-text; the engine checks the session's TLS itself).
+`require` refuses a server that does not offer TLS: PyMySQL 1.2+ refuses before it
+authenticates (older releases fell back to plain text), and the engine checks the session's TLS
+once more after connecting.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class MySqlEngine:
     def insert_if_absent(self, conn: Any, table: str, values: dict[str, Any],
                          key: str) -> bool:
         """`ON DUPLICATE KEY UPDATE k = k` changes nothing (0 rows) on a replay; not `INSERT
-        IGNORE`, which would also turn a too-long value into a silent truncation."""
+        IGNORE`, which would also turn a too-long value into a silent truncation. The 0 relies
+        on connections without CLIENT_FOUND_ROWS (SQLAlchemy's dialect would set it; the pool's
+        `creator` makes our own connections)."""
         columns = ", ".join(f"`{c}`" for c in values)
         marks = ", ".join(["%s"] * len(values))
         sql = (f"INSERT INTO `{table}` ({columns}) VALUES ({marks})"
@@ -208,7 +211,11 @@ def parse_dsn(dsn: str) -> tuple[dict[str, Any], str]:
         "user": unquote(parts.username or ""), "password": unquote(parts.password or ""),
         "database": unquote(parts.path.strip("/")),
         "autocommit": True, "connect_timeout": 2, "read_timeout": 10, "write_timeout": 10,
-        "charset": "utf8mb4", "init_command": "SET time_zone = '+00:00'"}
+        "charset": "utf8mb4",
+        # UTC timestamps; strict mode whatever the server's default, so a value too long is
+        # an error (400), never silently truncated
+        "init_command": "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
+                        "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"}
     if sslmode == "disable":
         arguments["ssl_disabled"] = True  # PyMySQL would otherwise try TLS ("preferred")
     elif sslmode == "require":

@@ -142,8 +142,13 @@ class DatabaseStack(Stack):
         v = self.view
         source = v.names.arn("rds", v.primary.aws_region,
                              f"db:{v.names.db_instance(v.primary.aws_region)}")
+        # the primary's parameters here too: promoted, the replica is the primary, and must
+        # refuse plain-text clients as its source did
+        params = rds.ParameterGroup(self, "Params", engine=self.spec.engine,
+                                    parameters=self.spec.parameters)
         replica = rds.CfnDBInstance(
             self, "Replica",
+            db_parameter_group_name=params.bind_to_instance().parameter_group_name,
             db_instance_identifier=v.names.db_instance(self.region_spec.aws_region),
             source_db_instance_identifier=source,
             source_region=v.primary.aws_region,

@@ -8,10 +8,10 @@ import fcntl
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from regionguard.errors import UsageError
-from regionguard.orchestrator.approval import Outcome
+from regionguard.orchestrator.approval import Outcome, resolution
 from regionguard.providers.local.state import write_json_atomic
 
 
@@ -51,9 +51,34 @@ class FileApprovals:
             if request.get("decision"):
                 raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
                                  f"by {request['decision']['by']}")
+            if at >= float(request["expires_at"]):
+                raise UsageError(f"plan {plan_id} waited {request['timeout_s']:g} s for an "
+                                 f"answer and expired; approval_default "
+                                 f"({request['default']}) decides")
             request["decision"] = {"outcome": outcome, "by": by, "at": at}
             write_json_atomic(self.path, request)
             return request
+
+    def resolve(self, now: float, default: Literal["approve", "reject"]
+                ) -> dict[str, Any] | None:
+        with self._locked():
+            request = self.pending()
+            if request is None or request.get("decision"):
+                return request
+            decided = resolution(request, now, default)
+            if decided is None:
+                return request
+            request["decision"] = {"outcome": decided[0], "by": decided[1], "at": now,
+                                   "expired": True}
+            write_json_atomic(self.path, request)
+            return request
+
+    def mark_handled(self) -> None:
+        with self._locked():
+            request = self.pending()
+            if request is not None and request.get("decision"):
+                request["decision"]["handled"] = True
+                write_json_atomic(self.path, request)
 
     def close(self) -> None:
         with self._locked():
