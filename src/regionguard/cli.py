@@ -286,19 +286,22 @@ def local_ports() -> Ports:
     return ports
 
 
-def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool) -> None:
-    """A person's plan through the engine's one entry point: print it, confirm, run it."""
+def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool,
+           on_confirmed: Callable[[plans.Plan], None] | None = None) -> None:
+    """A person's plan through the engine's one entry point: print it, confirm, run it.
+    `on_confirmed` sees the plan once the person confirmed it, before it runs."""
 
     def show(plan: plans.Plan) -> None:
         for line in plan.describe():
             out.print(line, highlight=False)
 
     def confirm(plan: plans.Plan) -> None:
-        if yes:
-            return
-        if not sys.stdin.isatty():
-            raise UsageError("this changes which region takes writes; pass --yes to confirm")
-        typer.confirm(f"{plan.kind.value} to {plan.target}: proceed?", abort=True)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("this changes which region takes writes; pass --yes to confirm")
+            typer.confirm(f"{plan.kind.value} to {plan.target}: proceed?", abort=True)
+        if on_confirmed is not None:
+            on_confirmed(plan)
 
     report = progress_reporter()
 
@@ -360,9 +363,12 @@ def switchover(
         return
     who = _who(by)
     reason = f"ungraceful switchover to {to}, asked by {who}"
-    if not dry_run:
-        ports.journal.record("ungraceful", region=to, by=who, detail=reason)
-    _drive(ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run, yes)
+
+    def on_record(plan: plans.Plan) -> None:  # confirmed: who asked, before anything runs
+        ports.journal.record("ungraceful", plan=plan.id, region=to, by=who, detail=reason)
+
+    _drive(ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run, yes,
+           on_confirmed=on_record)
 
 
 @app.command()

@@ -48,3 +48,30 @@ def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> 
     assert report["outcome"] == "done" and report["target"] == "west"
     assert [(a["outcome"], a.get("by")) for a in report["approvals"]] == [
         ("requested", None), ("approved", "ada@ops")]
+
+
+@pytest.fixture
+def manual_mode(tmp_path: Path) -> Iterator[Path]:
+    path = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
+    cli(path, "up")
+    try:
+        yield path
+    finally:
+        cli(path, "down", "--purge", check=False)
+
+
+def test_a_graceful_switchover_that_cannot_finish_runs_ungracefully_on_request(
+        manual_mode: Path) -> None:
+    config = manual_mode  # the controller only alerts: a person decides
+    kill_region(config, "east")
+    graceful = cli(config, "switchover", "--to", "west", "--yes", check=False)
+    assert graceful.returncode != 0 and status(config)["epoch"] == 1  # it cannot drain east
+    cli(config, "switchover", "--to", "west", "--ungraceful", "--by", "ada@ops", "--yes",
+        timeout=240)
+    after = status(config)
+    assert after["epoch"] == 2
+    assert next(r for r in after["regions"] if r["name"] == "west")["role"] == "primary"
+    plan_id = after["last_failover"]["plan_id"]
+    report = json.loads((state_dir(config) / "reports" / f"{plan_id}.json").read_text())
+    assert report["kind"] == "failover" and report["asked_by"] == ["ada@ops"]
+    assert report["reason"] == "ungraceful switchover to west, asked by ada@ops"

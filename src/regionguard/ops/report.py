@@ -56,6 +56,7 @@ def plan_report(entries: Sequence[Entry], plan_id: str) -> dict[str, Any] | None
         "rto": rto_breakdown(entries, plan_id),
         "readiness": (readiness or {}).get("checks"),
         "approvals": [_strip(e) for e in mine if e.get("event") == "approval"],
+        "asked_by": [e.get("by") for e in mine if e.get("event") == "ungraceful"],
         "warnings": [e.get("detail") for e in mine if e.get("event") == "rpo_warning"],
     }
 
