@@ -26,7 +26,7 @@ resource "aws_cognito_user_pool" "health" {
 
   password_policy {
     minimum_length    = 14
-    require_digits    = true
+    require_numbers   = true
     require_lowercase = true
     require_symbols   = true
     require_uppercase = true

@@ -29,7 +29,7 @@ resource "aws_cloudwatch_metric_alarm" "replica_lag" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "app_errors" {
-  count               = var.app_function == null ? 0 : 1
+  count               = var.compute == "lambda" ? 1 : 0
   alarm_name          = "${var.app_name}-${var.label}-app-errors"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
@@ -43,7 +43,7 @@ resource "aws_cloudwatch_metric_alarm" "app_errors" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
-  count               = var.alb_arn_suffix == null ? 0 : 1
+  count               = var.compute == "ec2" ? 1 : 0
   alarm_name          = "${var.app_name}-${var.label}-alb-5xx"
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HTTPCode_ELB_5XX_Count"
@@ -173,24 +173,24 @@ resource "aws_cloudwatch_metric_alarm" "primary_unhealthy" {
 # backup & restore has no guard: the alarm informs people
 resource "aws_sns_topic_subscription" "guard" {
   provider  = aws.global
-  count     = var.trigger != null && try(var.trigger.guard_arn, null) != null ? 1 : 0
+  count     = var.trigger != null && try(var.trigger.subscribe_guard, false) ? 1 : 0
   topic_arn = aws_sns_topic.alarms[0].arn
   protocol  = "lambda"
   endpoint  = var.trigger.guard_arn
 }
 
+# one JSON string per widget (their shapes differ), joined into the dashboard's body
 locals {
-  regions = try(var.trigger.app_regions, [])
-  widgets = var.trigger == null ? [] : concat(
+  widget_json = var.trigger == null ? [] : concat(
     [
-      {
+      jsonencode({
         type = "metric", width = 12, height = 6
         properties = {
-          title = "Primary /health/deep (Route 53)", region = "us-east-1", stat = "Minimum", period = 60
+          title   = "Primary /health/deep (Route 53)", region = "us-east-1", stat = "Minimum", period = 60
           metrics = [["AWS/Route53", "HealthCheckStatus", "HealthCheckId", aws_route53_health_check.primary_deep[0].id]]
         }
-      },
-      {
+      }),
+      jsonencode({
         type = "metric", width = 12, height = 6
         properties = {
           title = "Guard Lambda runs", region = var.trigger.standby_region, stat = "Sum", period = 60
@@ -198,35 +198,35 @@ locals {
             for m in ["Invocations", "Errors"] : ["AWS/Lambda", m, "FunctionName", var.trigger.guard_function, { region = r }]
           ]])
         }
-      },
-      {
+      }),
+      jsonencode({
         type = "metric", width = 12, height = 6
         properties = {
-          title = "RTO per failover (s)", region = var.trigger.standby_region, stat = "Maximum", period = 300
+          title   = "RTO per failover (s)", region = var.trigger.standby_region, stat = "Maximum", period = 300
           metrics = [["RegionGuard", "RTO", "App", var.app_name]]
         }
-      },
+      }),
     ],
-    var.trigger.replica_instance == null ? [] : [{
+    var.trigger.replica_instance == null ? [] : [jsonencode({
       type = "metric", width = 12, height = 6
       properties = {
-        title = "Replica lag (s)", region = var.trigger.standby_region, stat = "Maximum", period = 60
+        title   = "Replica lag (s)", region = var.trigger.standby_region, stat = "Maximum", period = 60
         metrics = [["AWS/RDS", "ReplicaLag", "DBInstanceIdentifier", var.trigger.replica_instance]]
       }
-    }],
-    length(var.trigger.app_functions) > 0 ? [{
+    })],
+    [length(var.trigger.app_functions) > 0 ? jsonencode({
       type = "metric", width = 12, height = 6
       properties = {
-        title = "App Lambda errors", region = var.trigger.standby_region, stat = "Sum", period = 60
+        title   = "App Lambda errors", region = var.trigger.standby_region, stat = "Sum", period = 60
         metrics = [for r, fn in var.trigger.app_functions : ["AWS/Lambda", "Errors", "FunctionName", fn, { region = r }]]
       }
-      }] : [{
+      }) : jsonencode({
       type = "metric", width = 12, height = 6
       properties = {
-        title = "ALB 5xx", region = var.trigger.standby_region, stat = "Sum", period = 60
-        metrics = [for r in local.regions : ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", { region = r }]]
+        title   = "ALB 5xx", region = var.trigger.standby_region, stat = "Sum", period = 60
+        metrics = [for r in var.trigger.app_regions : ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", { region = r }]]
       }
-    }],
+    })],
   )
 }
 
@@ -234,5 +234,5 @@ resource "aws_cloudwatch_dashboard" "this" {
   provider       = aws.global
   count          = length(local.trigger)
   dashboard_name = "${var.app_name}-regionguard"
-  dashboard_body = jsonencode({ widgets = local.widgets })
+  dashboard_body = "{\"widgets\":[${join(",", local.widget_json)}]}"
 }

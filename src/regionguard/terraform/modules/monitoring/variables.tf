@@ -45,6 +45,15 @@ variable "rpo_target_s" {
   default     = 0
 }
 
+variable "compute" {
+  description = "ec2 (the ALB's 5xx are alarmed) or lambda (the app function's errors are)."
+  type        = string
+  validation {
+    condition     = contains(["ec2", "lambda"], var.compute)
+    error_message = "compute must be \"ec2\" or \"lambda\"."
+  }
+}
+
 variable "app_function" {
   description = "The app function (serverless: its Errors are alarmed), or null."
   type        = string
@@ -68,6 +77,7 @@ variable "trigger" {
   type = object({
     primary_host     = string
     alarm_topic      = string
+    subscribe_guard  = bool
     guard_arn        = optional(string)
     sites            = list(string)
     app_regions      = list(string)

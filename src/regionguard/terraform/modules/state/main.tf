@@ -32,8 +32,8 @@ resource "aws_cloudformation_stack" "arbiter" {
           StreamSpecification    = { StreamViewType = "NEW_AND_OLD_IMAGES" }
           SSESpecification       = { SSEEnabled = true, SSEType = "KMS" }
           Replicas = [for region in [var.standby_region, var.primary_region] : {
-            Region                            = region
-            DeletionProtectionEnabled         = true
+            Region                           = region
+            DeletionProtectionEnabled        = true
             PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = true }
           }]
           GlobalTableWitnesses = [{ Region = var.witness_region }]
