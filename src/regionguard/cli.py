@@ -37,6 +37,7 @@ from regionguard.errors import (
 from regionguard.ops.report import plan_report, plan_report_html, plan_waterfall_svg
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator import readiness as readiness_checks
+from regionguard.orchestrator.approval import Approvals
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Ports
 from regionguard.providers.local import build_ports
@@ -449,6 +450,15 @@ def readiness(
         raise typer.Exit(1)
 
 
+def _approvals() -> Approvals:
+    """Where the waiting request lives: the sandbox's file, or (`--world aws`) the arbiter."""
+    if ctx_state.world == "aws":
+        from regionguard.providers.aws.wiring import approvals
+
+        return approvals(engine_ports())
+    return FileApprovals(topology().state_dir)
+
+
 def _who(by: str | None) -> str:
     import getpass
     import socket
@@ -463,7 +473,7 @@ def approve(
     by: Annotated[str | None, typer.Option(help="Who approves (default: user@host).")] = None,
 ) -> None:
     """Approve the automatic failover that waits for a person (failover.approval = manual)."""
-    FileApprovals(topology().state_dir).decide(plan_id, "approved", _who(by), time.time())
+    _approvals().decide(plan_id, "approved", _who(by), time.time())
     out.print(f"approved {plan_id}: the controller runs it on its next tick", highlight=False)
 
 
@@ -474,7 +484,7 @@ def reject(
     by: Annotated[str | None, typer.Option(help="Who rejects (default: user@host).")] = None,
 ) -> None:
     """Reject the automatic failover that waits for a person: nothing runs for this outage."""
-    FileApprovals(topology().state_dir).decide(plan_id, "rejected", _who(by), time.time())
+    _approvals().decide(plan_id, "rejected", _who(by), time.time())
     out.print(f"rejected {plan_id}: nothing runs; the controller alerts again on the next "
               "outage", highlight=False)
 

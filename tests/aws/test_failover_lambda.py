@@ -10,6 +10,7 @@ against moto's server behind the fault proxy.)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from collections.abc import Iterator
@@ -79,6 +80,12 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with make_world(monkeypatch) as w:
+        yield w
+
+
+@contextlib.contextmanager
+def make_world(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Iterator[World]:
     from moto.rds.models import RDSBackend
 
     monkeypatch.setattr(RDSBackend, "promote_read_replica",
@@ -90,7 +97,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
-        est = build_estate(lambda zone: topology("pilot-light", aws={"hosted_zone_id": zone}))
+        est = build_estate(lambda zone: topology("pilot-light", aws={"hosted_zone_id": zone},
+                                                 **overrides))
         n = names_for(est.topology)
         monkeypatch.setenv("RG_TOPOLOGY", est.topology.model_dump_json(exclude={"state_dir"}))
         monkeypatch.setenv("RG_STATE_TABLE", n.state_table())
@@ -202,3 +210,35 @@ def test_direct_status_and_switchover_refusal(world: World) -> None:
     refused = world.run_in(WEST, {"action": "switchover", "to": "west"})
     assert refused["action"] == "refused" and "asynchronous" in refused["error"]
     assert snapshot(world.estate)["epoch"] == 1  # nothing was claimed
+
+
+def test_manual_approval_waits_in_the_arbiter_and_the_approved_plan_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """failover.approval = manual on AWS: the standby's guard opens the request in the
+    arbiter instead of failing over; `regionguard --world aws approve` answers it there; the
+    next run (any invocation: the request outlives it) runs exactly that plan."""
+    from regionguard.providers.aws.wiring import approvals
+
+    with make_world(monkeypatch, failover={"approval": "manual"}) as world:
+        world.apps.up[EAST] = False
+        world.seed_down(WITNESS, 3)
+        world.seed_down(WEST, 2)
+        result = world.run_in(WEST, alarm_sns_event())
+        assert result["cycle"] == "down_seen" and "approval" in result["detail"], result
+        assert snapshot(world.estate)["epoch"] == 1  # nothing ran
+        box = approvals(world.entry._ports())
+        pending = box.pending()
+        assert pending is not None and (pending["source"], pending["target"]) == ("east", "west")
+        status = world.run_in(WEST, {"action": "status"})
+        assert status["awaiting_approval"]["plan_id"] == pending["plan_id"]
+        sent = notifications(world.estate)
+        assert any(m["event"] == "approval_requested" for m in sent), sent
+
+        box.decide(pending["plan_id"], "approved", "ada@ops", world.clock.time())
+        world.seed_down(WITNESS, 4)
+        world.seed_down(WEST, 3)
+        world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")
+        ran = world.run_in(WEST, {"regionguard": "guard"})
+        assert ran["cycle"] == "failover" and ran["outcome"]["result"] == "done", ran
+        assert ran["outcome"]["plan"] == pending["plan_id"]
+        assert snapshot(world.estate)["writer"] == "west" and box.pending() is None

@@ -10,7 +10,13 @@ who gave it, so the plan's execution report says who approved it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from regionguard.orchestrator import engine
+    from regionguard.orchestrator.executor import Ports
+    from regionguard.orchestrator.plans import Observation
 
 Outcome = Literal["approved", "rejected"]
 
@@ -20,7 +26,9 @@ class Approvals(Protocol):
         """The open request (with its `decision`, once answered), or None."""
         ...
 
-    def open(self, request: Mapping[str, Any]) -> None: ...
+    def open(self, request: Mapping[str, Any]) -> bool:
+        """Open a request unless one is open; False when one was."""
+        ...
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         """Record a person's answer to the open request for `plan_id`; raises UsageError when
@@ -52,3 +60,104 @@ def resolution(request: Mapping[str, Any], now: float, default: Literal["approve
         return ("approved" if default == "approve" else "rejected",
                 f"approval_default after {request.get('timeout_s')} s without an answer")
     return None
+
+
+@dataclass
+class ApprovalGate:
+    """The approval step, for whoever would run an automatic failover: the local controller
+    and the AWS guard in the failover target's Region. The request and its answer live in
+    the store (a file, or the arbiter), so a restarted controller or the next Lambda run
+    neither forgets a rejection nor drops an approval."""
+
+    ports: Ports
+    store: Approvals
+    awaiting: dict[str, Any] | None = None  # the open request, for status pages
+
+    def gate(self, request: engine.Request, observation: Observation,
+             readiness: list[Mapping[str, Any]] | None = None) -> engine.Request | None:
+        """The request to run once a person approved it (or the default did); None while it
+        waits, and after a rejection or expiry for the rest of this outage. Raises the
+        planners' refusal when the failover could not run (the caller alerts it)."""
+        p, box = self.ports, self.store
+        live = observation.live
+        pending = box.pending()
+        if pending is not None and (pending.get("source") != live.primary
+                                    or pending.get("target") != request.target
+                                    or pending.get("epoch") != live.epoch):
+            self._withdraw(pending, f"the live state changed since it was asked (primary "
+                                    f"{live.primary}, epoch {live.epoch})")
+            pending = None
+        if pending is None:
+            self._open(request, observation, readiness or [])
+            return None
+        policy = p.topology.failover
+        pending = box.resolve(p.clock.time(), policy.approval_default) or pending
+        decision = pending.get("decision")
+        if not decision:
+            self.awaiting = pending
+            return None
+        if decision.get("handled"):
+            return None  # rejected or expired earlier: nothing runs for this outage
+        outcome, by = decision["outcome"], str(decision.get("by", "?"))
+        expired = bool(decision.get("expired"))
+        p.journal.record("approval", plan=pending["plan_id"], by=by,
+                         outcome="expired" if expired and outcome == "rejected" else outcome,
+                         name="failover", detail="no answer in time" if expired else None)
+        self.awaiting = None
+        if outcome == "rejected":
+            box.mark_handled()  # kept until the primary is back, so no second request
+            p.notifier.notify("approval_rejected", {"plan": pending["plan_id"], "by": by})
+            return None
+        box.close()
+        return replace(request, plan_id=pending["plan_id"])
+
+    def _open(self, request: engine.Request, observation: Observation,
+              readiness: list[Mapping[str, Any]]) -> None:
+        from regionguard.orchestrator import engine
+
+        p = self.ports
+        plan = engine.drive(p, request, observation=observation, dry_run=True).plan
+        if plan is None:
+            return
+        now = p.clock.time()
+        policy = p.topology.failover
+        pending = {
+            "plan_id": plan.id, "kind": plan.kind.value, "source": plan.source,
+            "target": plan.target, "epoch": observation.live.epoch, "reason": request.reason,
+            "verdict": dict(request.verdict or {}), "steps": [s.name for s in plan.steps],
+            "warnings": list(plan.warnings), "created_at": now,
+            "expires_at": now + policy.approval_timeout_s,
+            "timeout_s": policy.approval_timeout_s, "default": policy.approval_default,
+            "readiness": list(readiness), "observation": observation.to_record(),
+        }
+        if not self.store.open(pending):
+            return  # another runner opened one first: answered there
+        self.awaiting = pending
+        p.journal.record("approval", plan=plan.id, outcome="requested", name="failover",
+                         target=plan.target, detail=request.reason,
+                         expires_in_s=policy.approval_timeout_s,
+                         warnings=list(plan.warnings) or None)
+        p.notifier.notify("approval_requested", {
+            "plan": plan.id, "target": plan.target, "reason": request.reason,
+            "warnings": list(plan.warnings),
+            "approve": f"regionguard approve {plan.id}", "reject": f"regionguard reject {plan.id}",
+            "expires_in_s": policy.approval_timeout_s})
+
+    def recovered(self, primary: str, primary_up: bool) -> None:
+        """No DOWN verdict now. Only a primary judged UP again (or a primary other than the
+        request's) withdraws a request: a verdict that is merely not DOWN yet (a restarted
+        controller starts from UNKNOWN) leaves it, and its answer, in place."""
+        pending = self.store.pending()
+        if pending is None:
+            return
+        if pending.get("source") == primary and not primary_up:
+            return
+        self._withdraw(pending, f"{primary} is UP" if pending.get("source") == primary
+                       else f"the primary is now {primary}")
+
+    def _withdraw(self, pending: Mapping[str, Any], why: str) -> None:
+        self.store.close()
+        self.awaiting = None
+        if not (pending.get("decision") or {}).get("handled"):
+            self.ports.journal.record("approval", plan=pending.get("plan_id"),
+                                      outcome="withdrawn", name="failover", detail=why)

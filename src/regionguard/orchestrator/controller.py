@@ -21,7 +21,7 @@ from regionguard.config import Replication, Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.ops.metrics import TickView
 from regionguard.orchestrator import engine, plans, readiness
-from regionguard.orchestrator.approval import Approvals
+from regionguard.orchestrator.approval import ApprovalGate, Approvals
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.executor import PlanFailed, Ports
 from regionguard.orchestrator.ports import (
@@ -141,6 +141,7 @@ class Controller:
     # each tick: a scrape reads one consistent view without a lock)
     view: TickView = field(default_factory=TickView)
     approvals: Approvals | None = None  # failover.approval = "manual": where requests wait
+    _gate: ApprovalGate | None = None
     readiness_facts: Callable[[], readiness.Facts] | None = None  # this world's gatherer
     _readiness: Future[list[readiness.Check]] | None = None
     _readiness_due_ns: int = 0
@@ -395,95 +396,21 @@ class Controller:
 
     def _approved(self, request: engine.Request, observation: plans.Observation
                   ) -> engine.Request | None:
-        """The request to run once a person approved it (or the default did); None while it
-        waits, and after a rejection or expiry for the rest of this outage. The request and
-        its answer live in the approval store, so a restarted controller neither forgets a
-        rejection nor drops an approval."""
-        box, p = self.approvals, self.ports
-        assert box is not None, "failover.approval = manual needs an approval store"
-        live = observation.live
-        pending = box.pending()
-        if pending is not None and (pending.get("source") != live.primary
-                                    or pending.get("target") != request.target
-                                    or pending.get("epoch") != live.epoch):
-            self._withdraw(pending, f"the live state changed since it was asked (primary "
-                                    f"{live.primary}, epoch {live.epoch})")
-            pending = None
-        if pending is None:
-            self._open_approval(request, observation)
-            return None
-        policy = self.topology.failover
-        pending = box.resolve(p.clock.time(), policy.approval_default) or pending
-        decision = pending.get("decision")
-        if not decision:
-            self.view = replace(self.view, awaiting_approval=pending)
-            return None
-        if decision.get("handled"):
-            return None  # rejected or expired earlier: nothing runs for this outage
-        outcome, by = decision["outcome"], str(decision.get("by", "?"))
-        expired = bool(decision.get("expired"))
-        p.journal.record("approval", plan=pending["plan_id"], by=by,
-                         outcome="expired" if expired and outcome == "rejected" else outcome,
-                         name="failover", detail="no answer in time" if expired else None)
-        self.view = replace(self.view, awaiting_approval=None)
-        if outcome == "rejected":
-            box.mark_handled()  # kept until the primary is back, so no second request
-            p.notifier.notify("approval_rejected", {"plan": pending["plan_id"], "by": by})
-            return None
-        box.close()
-        return replace(request, plan_id=pending["plan_id"])
-
-    def _open_approval(self, request: engine.Request, observation: plans.Observation) -> None:
-        p, box = self.ports, self.approvals
-        assert box is not None
-        outcome = engine.drive(p, request, observation=observation, dry_run=True)
-        plan = outcome.plan
-        if plan is None:
-            return
-        now = p.clock.time()
-        timeout = self.topology.failover.approval_timeout_s
-        pending = {
-            "plan_id": plan.id, "kind": plan.kind.value, "source": plan.source,
-            "target": plan.target, "epoch": observation.live.epoch, "reason": request.reason,
-            "verdict": dict(request.verdict or {}), "steps": [s.name for s in plan.steps],
-            "warnings": list(plan.warnings), "created_at": now, "expires_at": now + timeout,
-            "timeout_s": timeout, "default": self.topology.failover.approval_default,
-            "readiness": list(self.view.readiness), "observation": observation.to_record(),
-        }
-        box.open(pending)
-        self.view = replace(self.view, awaiting_approval=pending)
-        p.journal.record("approval", plan=plan.id, outcome="requested", name="failover",
-                         target=plan.target, detail=request.reason, expires_in_s=timeout,
-                         warnings=list(plan.warnings) or None)
-        p.notifier.notify("approval_requested", {
-            "plan": plan.id, "target": plan.target, "reason": request.reason,
-            "warnings": list(plan.warnings),
-            "approve": f"regionguard approve {plan.id}", "reject": f"regionguard reject {plan.id}",
-            "expires_in_s": timeout})
+        assert self.approvals is not None, "failover.approval = manual needs an approval store"
+        gate = self._gate or ApprovalGate(self.ports, self.approvals)
+        self._gate = gate
+        try:
+            return gate.gate(request, observation, self.view.readiness)
+        finally:
+            self.view = replace(self.view, awaiting_approval=gate.awaiting)
 
     def _withdraw_approval(self, snap: Snapshot) -> None:
-        """No FAILOVER decision this tick. Only a primary judged UP again (or a primary other
-        than the request's) withdraws a request: a verdict that is merely not DOWN yet (a
-        restarted controller starts from UNKNOWN) leaves it, and its answer, in place."""
-        box = self.approvals
-        assert box is not None
-        pending = box.pending()
-        if pending is None:
-            return
-        primary = snap.live.primary
-        verdict = snap.health.get(primary, RegionHealth()).verdict
-        if pending.get("source") == primary and verdict is not Verdict.UP:
-            return
-        self._withdraw(pending, f"{primary} is UP" if pending.get("source") == primary
-                       else f"the primary is now {primary}")
-
-    def _withdraw(self, pending: Mapping[str, object], why: str) -> None:
         assert self.approvals is not None
-        self.approvals.close()
-        self.view = replace(self.view, awaiting_approval=None)
-        if not (pending.get("decision") or {}).get("handled"):  # type: ignore[attr-defined]
-            self.ports.journal.record("approval", plan=pending.get("plan_id"),
-                                      outcome="withdrawn", name="failover", detail=why)
+        gate = self._gate or ApprovalGate(self.ports, self.approvals)
+        self._gate = gate
+        primary = snap.live.primary
+        gate.recovered(primary, snap.health.get(primary, RegionHealth()).verdict is Verdict.UP)
+        self.view = replace(self.view, awaiting_approval=gate.awaiting)
 
     def _restart_primary_in_place(self, live: LiveState) -> None:
         """No region to fail over to (a second fault): restart the primary's own database

@@ -22,6 +22,7 @@ from typing import Any
 
 from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine
+from regionguard.orchestrator.approval import ApprovalGate, Approvals
 from regionguard.orchestrator.detector import VantageVerdict, vantage_verdict
 from regionguard.orchestrator.executor import Executor, PlanFailed, Ports
 from regionguard.orchestrator.plans import Observation
@@ -77,6 +78,7 @@ class Guard:
     _mine: dict[str, VantageReport] = field(default_factory=dict)
     _alerted: set[str] = field(default_factory=set)
     _caught_up: bool = False  # unfinished steps of the last plan looked at, once per run
+    approvals: Approvals | None = None  # failover.approval = "manual": requests in the arbiter
 
     @property
     def stale_after_s(self) -> float:
@@ -117,6 +119,9 @@ class Guard:
                                   self.sites_of(primary))
         if verdict.verdict is not Verdict.DOWN:
             self._alerted.discard(primary)
+            if self._manual() and self.home == p.topology.other_region(primary):
+                ApprovalGate(p, self.approvals).recovered(  # type: ignore[arg-type]
+                    primary, verdict.verdict is Verdict.UP)
             return CycleResult(CycleKind.WATCHING, verdict)
         standby = p.topology.other_region(primary)
         if p.topology.failover.mode == "manual":
@@ -143,9 +148,16 @@ class Guard:
         # the primary is down: plan from the standby's database alone, never wait on the dead
         obs = Observation(live, {standby: p.database.status(standby)},
                           p.database.zero_loss_switchover)
+        request = engine.Request.automatic_failover(standby, reason, journal_verdict)
         try:
-            outcome = engine.drive(p, engine.Request.automatic_failover(
-                standby, reason, journal_verdict), observation=obs)
+            if self._manual():
+                approved = ApprovalGate(p, self.approvals).gate(  # type: ignore[arg-type]
+                    request, obs)
+                if approved is None:
+                    return CycleResult(CycleKind.DOWN_SEEN, verdict,
+                                       detail="waiting for approval (or rejected)")
+                request = approved
+            outcome = engine.drive(p, request, observation=obs)
         except PlanFailed as exc:
             log.error("failover did not finish: %s", exc)
             return CycleResult(CycleKind.FAILOVER, verdict, detail=str(exc))
@@ -160,6 +172,13 @@ class Guard:
         self._mine.clear()  # roles changed: every streak starts afresh
         kind = CycleKind.BUSY if outcome.result is engine.Result.BUSY else CycleKind.FAILOVER
         return CycleResult(kind, verdict, outcome, outcome.detail)
+
+    def _manual(self) -> bool:
+        if self.ports.topology.failover.approval != "manual":
+            return False
+        if self.approvals is None:
+            raise ProviderError("failover.approval = manual needs the arbiter's approvals")
+        return True
 
     def _previous(self, target: str, now: float) -> VantageReport:
         """Continue this site's streak from its last published report when that is fresh (a

@@ -16,6 +16,7 @@ from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.guard import Guard
 from regionguard.orchestrator.journal import Journal
 from regionguard.orchestrator.plans import AWS_DEADLINES
+from regionguard.providers.aws.approvals import ArbiterApprovals
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.autoscaling import AsgCompute, LambdaCompute
 from regionguard.providers.aws.clients import AwsClients
@@ -75,13 +76,20 @@ def build_guard(ports: Ports) -> Guard:
                  home=mine.name if mine else None,
                  sites_of=lambda region: frozenset({ctx.aws_region(region)}),
                  interval_s=ctx.view.settings.probe_interval_s,
-                 timeout_s=ctx.view.settings.probe_timeout_s)
+                 timeout_s=ctx.view.settings.probe_timeout_s,
+                 approvals=ArbiterApprovals(store))
 
 
 def topology_from_env(raw: str) -> Topology:
     from regionguard.config import parse_topology
 
     return parse_topology(json.loads(raw), "RG_TOPOLOGY")
+
+
+def approvals(ports: Ports) -> ArbiterApprovals:
+    """The arbiter's approval requests (`regionguard --world aws approve|reject`)."""
+    assert isinstance(ports.state, DynamoDBStateStore), "approvals live in the AWS arbiter"
+    return ArbiterApprovals(ports.state)
 
 
 def describe(ports: Ports) -> dict[str, Any]:
@@ -93,4 +101,6 @@ def describe(ports: Ports) -> dict[str, Any]:
             "plan_running": live.plan.get("id") if live.plan else None,
             "traffic": ports.traffic.shares(),
             "databases": {r: {"up": d.up, "in_recovery": d.in_recovery, "lag_s": d.lag_s,
-                              "error": d.error} for r, d in dbs.items()}}
+                              "error": d.error} for r, d in dbs.items()},
+            "awaiting_approval": approvals(ports).pending()
+            if ports.topology.failover.approval == "manual" else None}

@@ -37,9 +37,12 @@ class FileApprovals:
             return None
         return data if isinstance(data, dict) else None
 
-    def open(self, request: Mapping[str, Any]) -> None:
+    def open(self, request: Mapping[str, Any]) -> bool:
         with self._locked():
+            if self.pending() is not None:
+                return False
             write_json_atomic(self.path, dict(request))
+            return True
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         with self._locked():

@@ -208,6 +208,7 @@ resource "aws_db_instance" "replica" {
 # -- RDS Proxy (serverless compute on RDS) -------------------------------------------------
 
 resource "aws_security_group" "proxy" {
+  #checkov:skip=CKV2_AWS_5:attached to the RDS Proxy (aws_db_proxy.this, vpc_security_group_ids), a resource type this check does not follow
   count       = local.rds_primary && var.rds_proxy ? 1 : 0
   name_prefix = "${var.identifier}-proxy-"
   description = "RDS Proxy: ${local.spec.label} from the VPC, to the database only"
@@ -300,12 +301,33 @@ resource "aws_db_proxy_target" "this" {
 
 # -- Aurora Global Database ----------------------------------------------------------------
 
+resource "aws_rds_cluster_parameter_group" "aurora" {
+  count       = local.aurora ? 1 : 0
+  name_prefix = "${var.cluster_identifier}-"
+  family      = "aurora-postgresql16"
+  description = "regionguard: TLS only, slow statements and DDL logged"
+
+  dynamic "parameter" {
+    for_each = { for k, v in local.engines.postgres.parameters : k => v if k != "wal_log_hints" }
+    content {
+      name  = parameter.key
+      value = parameter.value
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
 resource "aws_rds_cluster" "primary" {
+  #checkov:skip=CKV2_AWS_8:the root's backup module selects this cluster by its ARN (AWS Backup plan with a cross-region copy); the check cannot follow a module boundary
   #checkov:skip=CKV_AWS_324:PostgreSQL's log is exported (enabled_cloudwatch_logs_exports), as in the CDK app
   count                               = local.aurora_global ? 1 : 0
   cluster_identifier                  = var.cluster_identifier
   engine                              = "aurora-postgresql"
   engine_version                      = local.spec.version
+  db_cluster_parameter_group_name     = aws_rds_cluster_parameter_group.aurora[0].name
   database_name                       = var.database_name
   master_username                     = "regionguard"
   master_password                     = local.master_password
@@ -351,11 +373,13 @@ resource "aws_rds_global_cluster" "this" {
 }
 
 resource "aws_rds_cluster" "secondary" {
+  #checkov:skip=CKV2_AWS_8:the secondary cluster is the global database's copy of the primary, whose backups AWS Backup copies into this region's vault
   #checkov:skip=CKV_AWS_324:PostgreSQL's log is exported (enabled_cloudwatch_logs_exports), as in the CDK app
   count                               = local.aurora_second ? 1 : 0
   cluster_identifier                  = var.cluster_identifier
   engine                              = "aurora-postgresql"
   engine_version                      = local.spec.version
+  db_cluster_parameter_group_name     = aws_rds_cluster_parameter_group.aurora[0].name
   global_cluster_identifier           = var.global_cluster_id
   storage_encrypted                   = true
   kms_key_id                          = aws_kms_key.db.arn

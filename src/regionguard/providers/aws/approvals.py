@@ -1,0 +1,101 @@
+"""Approval requests in the AWS world: one item in the arbiter (`pk = approval`), so the
+request outlives any Lambda run, every site reads the same answer, and a person answers with
+`regionguard --world aws approve|reject PLAN_ID` against the nearest replica. Changes are
+conditional on the item's version: a late answer and the default can never both win."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from regionguard.errors import UsageError
+from regionguard.orchestrator.approval import Outcome, resolution
+from regionguard.providers.aws.state import ConditionFailed, DynamoDBStateStore
+
+KEY = "approval"
+
+
+class ArbiterApprovals:
+    def __init__(self, store: DynamoDBStateStore) -> None:
+        self.store = store
+
+    def _read(self) -> tuple[dict[str, Any], int] | None:
+        item = self.store._get(KEY)
+        if item is None:
+            return None
+        return json.loads(item["request"]["S"]), int(item["version"]["N"])
+
+    def _write(self, request: Mapping[str, Any], version: int) -> None:
+        """Replace the request if it is still at `version` (ConditionFailed otherwise)."""
+        self.store._call("put_item", Item={
+            "pk": {"S": KEY}, "request": {"S": json.dumps(request, default=str)},
+            "version": {"N": str(version + 1)}},
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": {"N": str(version)}})
+
+    def pending(self) -> dict[str, Any] | None:
+        found = self._read()
+        return found[0] if found else None
+
+    def open(self, request: Mapping[str, Any]) -> bool:
+        try:
+            self.store._call("put_item", Item={
+                "pk": {"S": KEY}, "request": {"S": json.dumps(dict(request), default=str)},
+                "version": {"N": "1"}}, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailed:
+            return False
+        return True
+
+    def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
+        found = self._read()
+        request = found[0] if found else None
+        if found is None or request is None or request.get("plan_id") != plan_id:
+            waiting = f" (waiting: {request['plan_id']})" if request else ""
+            raise UsageError(f"no failover waits for approval as plan {plan_id!r}{waiting}; "
+                             "`regionguard --world aws status` shows the arbiter's state")
+        if request.get("decision"):
+            raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
+                             f"by {request['decision']['by']}")
+        if at >= float(request["expires_at"]):
+            raise UsageError(f"plan {plan_id} waited {request['timeout_s']:g} s for an answer "
+                             f"and expired; approval_default ({request['default']}) decides")
+        request["decision"] = {"outcome": outcome, "by": by, "at": at}
+        try:
+            self._write(request, found[1])
+        except ConditionFailed:
+            raise UsageError(f"plan {plan_id}'s request changed meanwhile (the guard acted on "
+                             "it); look again") from None
+        return request
+
+    def resolve(self, now: float, default: Literal["approve", "reject"]
+                ) -> dict[str, Any] | None:
+        found = self._read()
+        if found is None:
+            return None
+        request, version = found
+        if request.get("decision"):
+            return request
+        decided = resolution(request, now, default)
+        if decided is None:
+            return request
+        request["decision"] = {"outcome": decided[0], "by": decided[1], "at": now,
+                               "expired": True}
+        try:
+            self._write(request, version)
+        except ConditionFailed:  # a person answered first: theirs stands
+            return self.pending()
+        return request
+
+    def mark_handled(self) -> None:
+        found = self._read()
+        if found is None or not found[0].get("decision"):
+            return
+        found[0]["decision"]["handled"] = True
+        try:
+            self._write(*found)
+        except ConditionFailed:
+            return  # changed meanwhile: the next run looks again
+
+    def close(self) -> None:
+        self.store._call("delete_item", Key={"pk": {"S": KEY}})
