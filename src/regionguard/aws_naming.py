@@ -81,6 +81,10 @@ class AwsNames:
     def region_host(self, region: str) -> str:
         return f"{region}.{self.domain}"
 
+    def guard_role(self, region: str) -> str:
+        """The guard function's role in `region` (named: readiness simulates its policy)."""
+        return f"{self.app}-regionguard-guard-{region}"
+
     def health_host(self) -> str:
         """The `/health-check` API's name (seed 004): latency-routed to every Region's API."""
         return f"health.{self.domain}"

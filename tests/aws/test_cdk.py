@@ -153,7 +153,7 @@ def existing_arns(s: Synth) -> set[str]:
             name = next((props[k] for k in ("DBInstanceIdentifier", "DBClusterIdentifier",
                                              "AutoScalingGroupName", "TopicName",
                                              "FunctionName", "TableName", "Name",
-                                             "GlobalClusterIdentifier")
+                                             "GlobalClusterIdentifier", "RoleName")
                          if isinstance(props.get(k), str)), None)
             if name is None:
                 continue
@@ -172,6 +172,8 @@ def existing_arns(s: Synth) -> set[str]:
                     arns.add(arn.format("sns", name))
                 case "AWS::Lambda::Function":
                     arns.add(arn.format("lambda", f"function:{name}"))
+                case "AWS::IAM::Role":  # global: no Region in the ARN
+                    arns.add(f"arn:aws:iam::{ACCOUNT}:role/{name}")
                 case "AWS::SecretsManager::Secret":  # ARNs end in 6 random characters
                     regions = [region, *(r["Region"] for r in props.get("ReplicaRegions", []))]
                     arns |= {f"arn:aws:secretsmanager:{r}:{ACCOUNT}:secret:{name}-AbC123"

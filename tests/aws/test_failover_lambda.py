@@ -242,3 +242,41 @@ def test_manual_approval_waits_in_the_arbiter_and_the_approved_plan_runs(
         assert ran["cycle"] == "failover" and ran["outcome"]["result"] == "done", ran
         assert ran["outcome"]["plan"] == pending["plan_id"]
         assert snapshot(world.estate)["writer"] == "west" and box.pending() is None
+
+
+def test_the_standbys_guard_evaluates_readiness_on_quiet_runs_and_alerts_a_drift(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    n = names_for(world.estate.topology)
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")
+    quiet = world.run_in(WEST, {"regionguard": "guard"})
+    assert quiet["cycle"] == "watching" and quiet["readiness"] == "fail", quiet  # no drill yet
+    assert world.run_in(EAST, {"regionguard": "guard"}).get("readiness") is None  # one judge
+    checks = readiness_checks(world)
+    assert checks["standby_replication"]["status"] == "pass", checks
+    assert checks["standby_capacity"]["status"] == "pass", checks
+    assert checks["configuration_drift"]["status"] == "pass", checks
+    assert checks["last_drill"]["status"] == "fail"
+    # moto runs the code as a user, not the guard's role: the simulation says it cannot look
+    assert checks["failover_permissions"]["status"] == "warn"
+
+    # someone scaled the primary's group by hand: the next quiet run says so, and alerts
+    boto3.client("autoscaling", region_name=EAST).set_desired_capacity(
+        AutoScalingGroupName=n.asg(EAST), DesiredCapacity=1)
+    notifications(world.estate)  # drain
+    world.run_in(WEST, {"regionguard": "guard"})
+    drift = readiness_checks(world)["configuration_drift"]
+    assert drift["status"] == "fail" and "wants 1 instances" in drift["observed"], drift
+    sent = notifications(world.estate)
+    assert [m["name"] for m in sent if m["event"] == "readiness_failed"] == [
+        "configuration_drift"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith("{") and '"ReadinessFailing"' in line]
+    assert {d["Check"] for d in emf} >= {"configuration_drift", "last_drill"}
+
+
+def readiness_checks(world: World) -> dict[str, dict[str, Any]]:
+    from regionguard.providers.aws.wiring import build_ports
+
+    entries = build_ports(world.estate.topology).journal.entries()
+    last = next(e for e in reversed(entries) if e["event"] == "readiness")
+    return {c["name"]: c for c in last["checks"]}

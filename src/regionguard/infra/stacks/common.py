@@ -63,10 +63,11 @@ def secure_bucket(scope: Construct, id: str, *, name: str | None = None,
     return bucket
 
 
-def lambda_role(scope: Construct, id: str, vpc: bool) -> iam.Role:
+def lambda_role(scope: Construct, id: str, vpc: bool, role_name: str | None = None) -> iam.Role:
     managed = ("service-role/AWSLambdaVPCAccessExecutionRole" if vpc
                else "service-role/AWSLambdaBasicExecutionRole")
     role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    role_name=role_name,
                     managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(managed)])
     justify(role, {"AwsSolutions-IAM4": f"AWS managed {managed.split('/')[-1]}: only log "
                    "streams (and VPC ENIs) of this function, maintained by AWS"})

@@ -39,7 +39,7 @@ class GuardStack(Stack):
         super().__init__(scope, id, **kwargs)
         n = view.names
         sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
-        role = lambda_role(self, "GuardRole", vpc=False)
+        role = lambda_role(self, "GuardRole", vpc=False, role_name=n.guard_role(site))
         wildcards = []
         have = features(view.settings.database, view.settings.compute,
                         view.settings.provisioned_concurrency)

@@ -78,6 +78,15 @@ def _restore(n: AwsNames, sites: Sites) -> list[str]:
             n.arn("rds", backup, f"subgrp:{n.db_subnet_group(backup)}")]
 
 
+def _app_function_names(n: AwsNames, sites: Sites) -> list[str]:
+    return [n.arn("lambda", r, f"function:{n.app_function(r)}") for r in sites[:2]]
+
+
+def _guard_roles(n: AwsNames, sites: Sites) -> list[str]:
+    """The guard functions' own roles (named, one per site)."""
+    return [f"arn:aws:iam::{n.account}:role/{n.guard_role(r)}" for r in sites]
+
+
 def _any(n: AwsNames, sites: Sites) -> list[str]:
     return ["*"]
 
@@ -107,6 +116,12 @@ GRANTS: tuple[Grant, ...] = (
     Grant(("secretsmanager:GetSecretValue",), _admin_secret),
     Grant(("cloudwatch:GetMetricStatistics",), _any,
           why_wildcard="CloudWatch metric reads (replica lag) support no resource scoping"),
+    # readiness (quiet scheduled runs, never the failover path): the standby's app function
+    # exists, and the guard's own role may run every action above (IAM policy simulation)
+    Grant(("lambda:GetFunction",), _app_function_names, needs="lambda"),
+    Grant(("iam:SimulatePrincipalPolicy",), _guard_roles),
+    Grant(("sts:GetCallerIdentity",), _any,
+          why_wildcard="GetCallerIdentity has no resource (and needs no permission)"),
     Grant(("lambda:PutProvisionedConcurrencyConfig",
            "lambda:GetProvisionedConcurrencyConfig"), _app_functions,
           needs="provisioned-concurrency"),

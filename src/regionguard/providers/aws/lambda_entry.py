@@ -38,6 +38,7 @@ from regionguard.orchestrator import engine
 from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.plans import PlanKind
 from regionguard.providers.aws.metrics import emit as emit_metrics
+from regionguard.providers.aws.metrics import emit_readiness
 from regionguard.providers.aws.state import DynamoDBStateStore
 from regionguard.providers.aws.wiring import (
     build_guard,
@@ -77,7 +78,41 @@ def run_guard(ports: Ports, context: Any) -> dict[str, Any]:
     results = build_guard(ports).run(max(0.0, world_s))
     acted = [r for r in results if r.acted or r.outcome is not None]
     last = acted[-1] if acted else results[-1]
-    return {"action": "guard", "cycles": len(results), **last.as_dict()}
+    out = {"action": "guard", "cycles": len(results), **last.as_dict()}
+    if not acted:  # a quiet run: the failover target's guard evaluates readiness
+        try:
+            out["readiness"] = evaluate_readiness(ports)
+        except RegionGuardError as exc:
+            logger.warning("readiness not evaluated: %s", exc)
+    return out
+
+
+def evaluate_readiness(ports: Ports) -> str | None:
+    """In the failover target's Region only (one evaluator): the checks, journaled with an
+    alert when a check newly fails; their overall status (None elsewhere)."""
+    from regionguard.orchestrator import readiness
+    from regionguard.providers.aws.readiness_facts import gather
+
+    store = ports.state
+    assert isinstance(store, DynamoDBStateStore)
+    ctx = store.ctx
+    live = store.load()
+    mine = ctx.view.region_by_aws(ctx.runs_in)
+    if mine is None or mine.name != ports.topology.other_region(live.primary):
+        return None
+    checks = readiness.evaluate(ports.topology, gather(ports, ctx))
+    status = {c.name: c.status for c in checks}
+    last = next((e for e in reversed(ports.journal.entries())
+                 if e.get("event") == "readiness"), None)
+    before = {c["name"]: c["status"] for c in (last or {}).get("checks", [])}
+    if status != before:
+        ports.journal.record("readiness", outcome=readiness.overall(checks),
+                             checks=[c.as_dict() for c in checks])
+        for c in checks:
+            if c.status == "fail" and before.get(c.name) != "fail":
+                ports.notifier.notify("readiness_failed", c.as_dict())
+    emit_readiness(checks, ctx.runs_in, ctx.names.app)
+    return readiness.overall(checks)
 
 
 def _persistence(ports: Ports) -> DynamoDBPersistenceLayer:

@@ -10,10 +10,12 @@ wait for, and one more permission): `Failovers` (Count; dimensions `App`, `Kind`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from regionguard.orchestrator.readiness import Check
 
 NAMESPACE = "RegionGuard"
 PLAN_RESULTS = {"done": "done", "resumed": "done"}
@@ -48,3 +50,14 @@ def emit(result: Mapping[str, Any], region: str, app: str) -> None:
                            namespace=NAMESPACE) as m:
             m.add_dimension(name="App", value=app)
             m.add_dimension(name="Vantage", value=region)
+
+
+def emit_readiness(checks: Sequence[Check], region: str, app: str) -> None:
+    """`ReadinessFailing` per check (1 while it fails), as the local /metrics exports it."""
+    for check in checks:
+        with single_metric(name="ReadinessFailing", unit=MetricUnit.Count,
+                           value=1 if check.status == "fail" else 0,
+                           namespace=NAMESPACE) as m:
+            m.add_dimension(name="App", value=app)
+            m.add_dimension(name="Check", value=check.name)
+            m.add_dimension(name="Region", value=region)

@@ -307,12 +307,19 @@ resource "aws_rds_cluster_parameter_group" "aurora" {
   family      = "aurora-postgresql16"
   description = "regionguard: TLS only, slow statements and DDL logged"
 
-  dynamic "parameter" {
-    for_each = { for k, v in local.engines.postgres.parameters : k => v if k != "wal_log_hints" }
-    content {
-      name  = parameter.key
-      value = parameter.value
-    }
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
   }
 
   lifecycle {

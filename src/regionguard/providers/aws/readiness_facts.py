@@ -1,0 +1,130 @@
+"""The AWS world's readiness facts: the standby's database (RDS replica or Aurora
+secondary), what its capacity starts from (its Auto Scaling group and what it launches, or the
+app function; instance quotas are not looked at yet), the live configuration against the
+topology (each Region's desired capacity for its live role), the last drill in the arbiter's
+journal, and whether the failover role may run every action of the plans (IAM policy
+simulation of this function's own role).
+
+Evaluated by the standby's guard on its quiet scheduled runs and by
+`regionguard --world aws readiness`; never on the failover path. IAM is a global service homed
+in us-east-1: when it does not answer, the permissions check says it could not look.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from regionguard.config import Role
+from regionguard.errors import RegionGuardError
+from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.readiness import Check, Facts
+from regionguard.providers.aws import iam_actions
+from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.errors import AWS_ERRORS, describe
+from regionguard.providers.local.readiness_facts import last_drill_age_s
+
+ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/")
+
+
+def gather(ports: Ports, ctx: AwsContext, now: datetime | None = None) -> Facts:
+    topology = ports.topology
+    live = ports.state.load()
+    primary = live.primary
+    standby = topology.other_region(primary)
+    try:
+        standby_db = ports.database.status(standby)
+    except RegionGuardError:
+        standby_db = None
+    capacity, drift = _compute(ports, ctx, dict(live.roles), standby)
+    permission = _permissions(ctx)
+    return Facts(
+        primary=primary, standby=standby, standby_db=standby_db,
+        capacity_problems=capacity, drift=drift,
+        last_drill_age_s=last_drill_age_s(ports.journal.entries(), now or datetime.now(UTC)),
+        extra=(permission,),
+    )
+
+
+def _compute(ports: Ports, ctx: AwsContext, roles: dict[str, Role],
+             standby: str) -> tuple[list[str], list[str]]:
+    topology, names = ports.topology, ctx.names
+    capacity: list[str] = []
+    drift: list[str] = []
+    if ctx.view.serverless:
+        r = ctx.aws_region(standby)
+        try:
+            ctx.clients.get("lambda", r).get_function(FunctionName=names.app_function(r))
+        except AWS_ERRORS as exc:
+            capacity.append(f"{standby}'s app function {names.app_function(r)}: "
+                            f"{describe(exc)}")
+        return capacity, drift
+    for region, role in roles.items():
+        r = ctx.aws_region(region)
+        try:
+            groups = ctx.clients.get("autoscaling", r).describe_auto_scaling_groups(
+                AutoScalingGroupNames=[names.asg(r)])["AutoScalingGroups"]
+        except AWS_ERRORS as exc:
+            (capacity if region == standby else drift).append(
+                f"{region}'s Auto Scaling group: {describe(exc)}")
+            continue
+        if not groups:
+            (capacity if region == standby else drift).append(
+                f"{region} has no Auto Scaling group {names.asg(r)}")
+            continue
+        group = groups[0]
+        want = topology.desired_processes(region, role)
+        if region == standby and not (group.get("LaunchTemplate")
+                                      or group.get("MixedInstancesPolicy")
+                                      or group.get("LaunchConfigurationName")):
+            capacity.append(f"{region}'s Auto Scaling group has nothing to launch")
+        if int(group["DesiredCapacity"]) != want:
+            drift.append(f"{region} ({role}) wants {group['DesiredCapacity']} instances in "
+                         f"its Auto Scaling group, the topology {want}")
+    return capacity, drift
+
+
+def plan_grants(ctx: AwsContext) -> tuple[iam_actions.Grant, ...]:
+    """What this deployment's failover role is granted for its plans (the registry)."""
+    s = ctx.view.settings
+    have = iam_actions.features(s.database, s.compute, s.provisioned_concurrency)
+    if not ctx.view.replica:
+        have.add("backup-restore")
+    return iam_actions.grants_for(have)
+
+
+def _permissions(ctx: AwsContext) -> Check:
+    """Simulates each grant's actions on the grant's own resources, as the policy scopes them
+    (an action allowed on one table only is not asked about `*`)."""
+    name = "failover_permissions"
+    try:
+        arn = ctx.clients.get("sts", ctx.runs_in or "us-east-1").get_caller_identity()["Arn"]
+    except AWS_ERRORS as exc:
+        return Check(name, "warn", f"could not ask who this role is: {describe(exc)}")
+    m = ASSUMED_ROLE.match(str(arn))
+    if m is None:
+        return Check(name, "warn", f"not running as a role ({arn}): nothing to simulate",
+                     "run it from the guard function, or with the failover role assumed")
+    role_arn = f"arn:{m.group(1)}:iam::{m.group(2)}:role/{m.group(3)}"
+    view = ctx.view
+    sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
+    denied: set[str] = set()
+    asked = 0
+    try:
+        iam = ctx.clients.get("iam", "us-east-1")
+        for grant in plan_grants(ctx):
+            resources = grant.resources(ctx.names, sites) or ["*"]
+            asked += len(grant.actions)
+            out: dict[str, Any] = iam.simulate_principal_policy(
+                PolicySourceArn=role_arn, ActionNames=list(grant.actions),
+                ResourceArns=resources[:1000])
+            denied |= {r["EvalActionName"] for r in out.get("EvaluationResults", [])
+                       if r.get("EvalDecision") != "allowed"}
+    except AWS_ERRORS as exc:
+        return Check(name, "warn", f"IAM policy simulation did not answer: {describe(exc)}",
+                     "IAM is homed in us-east-1; look again when it answers")
+    if denied:
+        return Check(name, "fail", f"{m.group(3)} may not {', '.join(sorted(denied))}",
+                     "grant the failover role these actions (see `regionguard synth`)")
+    return Check(name, "pass", f"{m.group(3)} may run all {asked} actions of the plans")
