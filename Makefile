@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov pins older boto3/botocore/packaging than regionguard's: it gets a venv of its own
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: setup system-deps run test lint down bench clean synth synth-check bundles lambda-bundle wheelhouse
 
@@ -27,7 +31,13 @@ run: setup
 	@echo "  $(BIN)/regionguard readiness     # would a failover work now?"
 	@echo "  $(BIN)/regionguard down          # stop every process it started"
 
-test: setup
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
+	@touch $(CHECKOV_STAMP)
+
+test: setup $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -57,6 +67,7 @@ wheelhouse: setup
 	  --python-version 3.11 --only-binary :all: --implementation cp \
 	  "regionguard[app-aws] @ file://$(CURDIR)/$$(ls build/wheelhouse/regionguard-*.whl)"
 	$(BIN)/python -m regionguard.infra.artifacts build/wheelhouse
+	cd build/wheelhouse && ../../$(BIN)/python -m zipfile -c ../wheelhouse.zip .  # Terraform
 
 # The failover/app Lambda code with its dependencies, for `cdk deploy` (no Docker: pip picks
 # manylinux wheels for the Lambda runtime).
@@ -67,7 +78,8 @@ lambda-bundle: setup
 	  fastapi 'psycopg[binary]' psycopg-pool pymysql sqlalchemy mangum pydantic httpx tenacity \
 	  boto3 aws-lambda-powertools
 	cp -r src/regionguard build/lambda/
+	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../lambda.zip .  # for Terraform
 
 clean:
 	-$(BIN)/regionguard down --purge
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

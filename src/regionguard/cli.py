@@ -564,6 +564,21 @@ def controller_cmd() -> None:
             ops.stop()
 
 
+def _synth_terraform(topo: Topology, out_dir: Path, check_only: bool) -> None:
+    """The Terraform root for the topology's strategy, from the same names and IAM registry
+    as the CDK app (infra/terraform.py)."""
+    from regionguard.infra.terraform import missing_artifacts, write_terraform
+
+    absent = missing_artifacts(topo)
+    if absent and not check_only:
+        raise NotAvailable(f"the configuration deploys what this repo builds, and "
+                           f"{', '.join(absent)} is missing: run `make bundles` first (or "
+                           "--check-only to write it for `terraform validate` alone)")
+    written = write_terraform(topo, out_dir, source=str(ctx_state.config))
+    out.print(f"{len(written)} files for {topo.strategy.value} in {out_dir}; then: cd "
+              f"{out_dir} && terraform init && terraform apply", highlight=False)
+
+
 def parse_duration(text: str) -> float:
     """'30s', '2m', '500ms' or plain seconds."""
     t = text.strip().lower()
@@ -750,8 +765,13 @@ def _emulated_drill(fault: str, region: str | None, mode: str | None, factor: fl
 @app.command()
 @one_line_errors
 def synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Cloud assembly folder.")]
-    = Path("cdk.out"),
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write: the cloud assembly (default cdk.out), or the Terraform "
+                      "root module (default terraform.out).")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="cloudformation (the CDK app, checked by cdk-nag) or terraform (a "
+                         "ready root module for the strategy: run `terraform init && "
+                         "terraform apply` in --out).")] = "cloudformation",
     check_only: Annotated[bool, typer.Option(
         "--check-only", help="Synthesize for review (cfn-lint, cdk-nag, the deploy order) "
                              "without the built artifacts (make bundles); the assembly is "
@@ -775,6 +795,12 @@ def synth(
 
     topo = topology()
     aws_view(topo, str(ctx_state.config))  # a topology that cannot be synthesized says so first
+    if fmt not in ("cloudformation", "terraform"):
+        raise UsageError(f"--format {fmt}: use cloudformation or terraform")
+    if fmt == "terraform":
+        _synth_terraform(topo, out_dir or Path("terraform.out"), check_only)
+        return
+    out_dir = out_dir or Path("cdk.out")
     absent = missing()
     if absent and not check_only:
         raise NotAvailable(f"the stacks deploy what this repo builds, and {', '.join(absent)} "

@@ -55,6 +55,22 @@ def wheelhouse_zip() -> Path:
     return folder.with_suffix(".zip")
 
 
+def missing_artifacts(topology: Topology, lambda_zip: Path | None = None,
+                      wheels_zip: Path | None = None) -> list[str]:
+    """The zips a `terraform apply` of this topology reads and does not find, with the make
+    target that builds each folder (zip it beside the folder). `terraform validate` needs none;
+    `terraform plan` fails on a missing one, so the CLI can say it first, as `synth` does for
+    the CDK app's artifacts."""
+    out = []
+    bundle = lambda_zip or lambda_bundle_zip()
+    if not bundle.is_file():  # every strategy runs the health function (and most the guard)
+        out.append(f"{bundle} (make lambda-bundle, zipped)")
+    wheels = wheels_zip or wheelhouse_zip()
+    if topology.aws is not None and topology.aws.compute == "ec2" and not wheels.is_file():
+        out.append(f"{wheels} (make wheelhouse, zipped)")
+    return out
+
+
 def root_for(topology: Topology) -> Path:
     return ROOTS / topology.strategy.value
 
@@ -97,6 +113,7 @@ def names_var(view: AwsView) -> dict[str, Any]:
         "asg": per_region("asg"),
         "app_function": per_region("app_function"),
         "failover_function": n.failover_function(),
+        "guard_role": {site: n.guard_role(site) for site in view.sites},
         "health_function": per_region("health_function"),
         "db_subnet_group": per_region("db_subnet_group"),
         "db_security_group": per_region("db_security_group"),

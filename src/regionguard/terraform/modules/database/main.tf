@@ -118,8 +118,10 @@ locals {
 
 # -- RDS: the Multi-AZ primary -------------------------------------------------------------
 
+# the primary's parameters in both regions: promoted, the replica is the primary, and must
+# refuse plain-text clients as its source did (a parameter group is regional)
 resource "aws_db_parameter_group" "this" {
-  count       = local.rds_primary ? 1 : 0
+  count       = local.rds_primary || local.rds_replica ? 1 : 0
   name_prefix = "${var.identifier}-"
   family      = local.spec.family
   description = "regionguard: TLS only"
@@ -178,7 +180,6 @@ resource "aws_db_instance" "replica" {
   #checkov:skip=CKV_AWS_133:a read replica takes no automated backups until it is promoted; the engine sets the retention on promotion (as in the CDK app)
   #checkov:skip=CKV_AWS_118:enhanced monitoring (OS metrics) is an opt-in cost the CDK app does not take either
   #checkov:skip=CKV_AWS_353:Performance Insights is not enabled by the CDK app either
-  #checkov:skip=CKV2_AWS_30:query logging is set by the primary's parameter group; a cross-region replica cannot use a parameter group of another region, and the CDK app gives it none
   count                               = local.rds_replica ? 1 : 0
   identifier                          = var.identifier
   replicate_source_db                 = var.source_instance_arn
@@ -186,6 +187,7 @@ resource "aws_db_instance" "replica" {
   storage_type                        = "gp3"
   storage_encrypted                   = true
   kms_key_id                          = aws_kms_key.db.arn # this region's CMK encrypts it
+  parameter_group_name                = aws_db_parameter_group.this[0].name
   db_subnet_group_name                = aws_db_subnet_group.this.name
   vpc_security_group_ids              = [aws_security_group.db.id]
   publicly_accessible                 = false

@@ -9,13 +9,13 @@
 # Reserved concurrency 3: one run executing a plan, the next scheduled run, and an alarm.
 
 locals {
-  role_name    = "${var.app_name}-rg-guard-${var.site}"
   events_alias = "alias/${var.app_name}-regionguard-events"
   key_aliases  = compact([local.events_alias, var.admin_key_alias])
 }
 
+# named (aws_naming): readiness simulates this role's policy by its ARN
 resource "aws_iam_role" "guard" {
-  name = local.role_name
+  name = var.role_name
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -27,6 +27,11 @@ variable "function_name" {
   type        = string
 }
 
+variable "role_name" {
+  description = "The guard's role in this site (aws_naming: <app>-regionguard-guard-<region>); the registry's grants name it (IAM policy simulation)."
+  type        = string
+}
+
 variable "notify_topic" {
   description = "The guard's notification topic in this site (aws_naming: <app>-regionguard-events)."
   type        = string

@@ -412,6 +412,7 @@ module "failover_primary" {
   count             = local.replica ? 1 : 0
   providers         = { aws = aws.primary }
   site              = local.p.aws_region
+  role_name         = var.names.guard_role[local.p.aws_region]
   label             = local.p.name
   account_id        = var.account_id
   app_name          = var.app_name
@@ -432,6 +433,7 @@ module "failover_standby" {
   count             = local.replica ? 1 : 0
   providers         = { aws = aws.standby }
   site              = local.s.aws_region
+  role_name         = var.names.guard_role[local.s.aws_region]
   label             = local.s.name
   account_id        = var.account_id
   app_name          = var.app_name
@@ -452,6 +454,7 @@ module "failover_witness" {
   count             = local.replica ? 1 : 0
   providers         = { aws = aws.witness }
   site              = var.witness_region
+  role_name         = var.names.guard_role[var.witness_region]
   label             = "witness"
   account_id        = var.account_id
   app_name          = var.app_name

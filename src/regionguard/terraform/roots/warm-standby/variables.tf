@@ -293,6 +293,7 @@ variable "names" {
     asg               = map(string)
     app_function      = map(string)
     failover_function = string
+    guard_role        = map(string)
     health_function   = map(string)
     db_subnet_group   = map(string)
     db_security_group = map(string)
