@@ -257,10 +257,11 @@ def test_modules_and_roots_follow_the_standard_layout() -> None:
     roots = sorted(p.name for p in tf.ROOTS.iterdir())
     assert roots == sorted(s for s in ("active-active", "backup-restore", "pilot-light",
                                        "warm-standby"))
-    # one main.tf for every strategy: a change to the wiring reaches all four roots
-    for shared in ("main.tf", "outputs.tf", "versions.tf"):
-        texts = {(tf.ROOTS / r / shared).read_text() for r in roots}
-        assert len(texts) == 1, f"roots/*/{shared} differ; keep them identical"
+    # one wiring for every strategy, written once: a root adds only what pins its strategy
+    assert {p.name for p in tf.SHARED_ROOT.glob("*.tf")} >= {
+        "main.tf", "variables.tf", "outputs.tf", "versions.tf"}
+    for r in roots:
+        assert [p.name for p in (tf.ROOTS / r).glob("*.tf")] == ["strategy.tf"], r
 
 
 def test_every_root_variable_is_written_and_every_value_is_declared() -> None:
@@ -268,8 +269,9 @@ def test_every_root_variable_is_written_and_every_value_is_declared() -> None:
     variable is a warning Terraform prints; a missing one is a prompt), from aws_view."""
     for variant in VARIANTS:
         topo = topology(variant)
-        declared = set(re.findall(r'^variable "([a-z_]+)"', (tf.root_for(topo) / "variables.tf")
-                                  .read_text(), re.M))
+        declared = set(re.findall(r'^variable "([a-z_]+)"', "".join(
+            p.read_text() for p in [*tf.SHARED_ROOT.glob("*.tf"),
+                                    *tf.root_for(topo).glob("*.tf")]), re.M))
         written = set(tf.tfvars(aws_view(topo))) | {"failover_grants"}
         assert declared == written, (f"{variant}: declared but not written: "
                                      f"{sorted(declared - written)}; written but not declared: "

@@ -2,10 +2,12 @@
 
 `regionguard/terraform/` ships inside the package: `modules/` (one per concern: network,
 database, compute, routing, state, failover, static_site, backup, monitoring) and one root per
-strategy (`roots/<strategy>/`), each with providers aliased per region (primary, standby,
-witness, and global for us-east-1). `write_terraform` copies the topology's root and the modules
-into one self-contained folder and writes the topology's values beside them, so a user runs
-`terraform init && terraform apply` there.
+strategy, with providers aliased per region (primary, standby, witness, and global for
+us-east-1). A root is `shared_root/` (the wiring, the variables with the topology's rules per
+strategy in `strategies.tf`, the outputs: the same for every strategy, written once) plus
+`roots/<strategy>/strategy.tf`, which pins the strategy. `write_terraform` copies the
+topology's root and the modules into one self-contained folder and writes the topology's
+values beside them, so a user runs `terraform init && terraform apply` there.
 
 What keeps the two IaC paths in step is that nothing Terraform needs to agree on is written by
 hand on the Terraform side: every resource name comes from `aws_naming` (the `names` variable),
@@ -33,7 +35,8 @@ from regionguard.providers.aws.iam_actions import features, grants_for
 
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"  # the tree in the package
 MODULES = TERRAFORM / "modules"
-ROOTS = TERRAFORM / "roots"
+ROOTS = TERRAFORM / "roots"  # per strategy: what makes the root that strategy's
+SHARED_ROOT = TERRAFORM / "shared_root"  # the rest of every root: wiring, variables, outputs
 TFVARS = "terraform.tfvars.json"
 GRANTS_TFVARS = "failover_grants.auto.tfvars.json"  # generated from the IAM registry
 # the CDK app's runtime (infra/stacks/common.py LAMBDA_RUNTIME; a test holds them equal): the
@@ -192,7 +195,7 @@ def write_terraform(topology: Topology, out_dir: Path, source: str = "topology",
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for tf in sorted(root.glob("*.tf")):
+    for tf in sorted([*SHARED_ROOT.glob("*.tf"), *root.glob("*.tf")]):
         written.append(Path(shutil.copy2(tf, out_dir / tf.name)))
     modules = out_dir / "modules"
     if modules.exists():

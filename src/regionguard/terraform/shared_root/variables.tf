@@ -1,15 +1,6 @@
 # The topology's values: `regionguard synth --format terraform` writes them from regionguard.toml
 # into terraform.tfvars.json (and the guard's IAM into failover_grants.auto.tfvars.json).
 
-variable "strategy" {
-  description = "The topology's strategy: this root builds active-active."
-  type        = string
-  validation {
-    condition     = var.strategy == "active-active"
-    error_message = "This root module builds strategy active-active; use the root of your topology's strategy (regionguard synth --format terraform picks it)."
-  }
-}
-
 variable "app_name" {
   description = "The app's name in AWS resource names (aws_naming: the topology's app with - for _)."
   type        = string
@@ -68,8 +59,10 @@ variable "primary" {
     error_message = "primary.capacity must be 1..16 and primary.aws_region an AWS Region such as us-east-1."
   }
   validation {
-    condition     = var.primary.standby_capacity == var.primary.capacity
-    error_message = "primary.standby_capacity does not fit strategy active-active: equal to capacity."
+    condition = (local.strategy_rules[var.strategy].standby_capacity == "zero" ? var.primary.standby_capacity == 0
+      : local.strategy_rules[var.strategy].standby_capacity == "full" ? var.primary.standby_capacity == var.primary.capacity
+    : var.primary.standby_capacity > 0 && var.primary.standby_capacity < var.primary.capacity)
+    error_message = "primary.standby_capacity does not fit strategy ${var.strategy}: ${local.strategy_rules[var.strategy].standby_text}."
   }
 }
 
@@ -86,8 +79,10 @@ variable "standby" {
     error_message = "standby.capacity must be 1..16 and standby.aws_region an AWS Region such as us-west-2."
   }
   validation {
-    condition     = var.standby.standby_capacity == var.standby.capacity
-    error_message = "standby.standby_capacity does not fit strategy active-active: equal to capacity."
+    condition = (local.strategy_rules[var.strategy].standby_capacity == "zero" ? var.standby.standby_capacity == 0
+      : local.strategy_rules[var.strategy].standby_capacity == "full" ? var.standby.standby_capacity == var.standby.capacity
+    : var.standby.standby_capacity > 0 && var.standby.standby_capacity < var.standby.capacity)
+    error_message = "standby.standby_capacity does not fit strategy ${var.strategy}: ${local.strategy_rules[var.strategy].standby_text}."
   }
 }
 
@@ -104,8 +99,8 @@ variable "compute" {
   description = "ec2 (an Auto Scaling group behind an ALB) or lambda (the app on Lambda behind API Gateway)."
   type        = string
   validation {
-    condition     = contains(["lambda"], var.compute)
-    error_message = "compute must be one of lambda with strategy active-active."
+    condition     = contains(local.strategy_rules[var.strategy].compute, var.compute)
+    error_message = "compute must be one of ${join(" or ", local.strategy_rules[var.strategy].compute)} with strategy ${var.strategy}."
   }
 }
 
@@ -113,8 +108,8 @@ variable "database" {
   description = "rds (Multi-AZ with a cross-region read replica) or aurora-global (Aurora PostgreSQL Global Database)."
   type        = string
   validation {
-    condition     = contains(["rds", "aurora-global"], var.database)
-    error_message = "database must be one of rds or aurora-global with strategy active-active."
+    condition     = contains(local.strategy_rules[var.strategy].database, var.database)
+    error_message = "database must be one of ${join(" or ", local.strategy_rules[var.strategy].database)} with strategy ${var.strategy}."
   }
 }
 
@@ -138,8 +133,8 @@ variable "routing" {
   description = "failover (PRIMARY/SECONDARY records on each region's /health/route) or latency (active-active; /health/deep)."
   type        = string
   validation {
-    condition     = contains(["failover", "latency"], var.routing)
-    error_message = "routing must be one of failover or latency with strategy active-active (latency routing sends traffic to both regions)."
+    condition     = contains(local.strategy_rules[var.strategy].routing, var.routing)
+    error_message = "routing must be one of ${join(" or ", local.strategy_rules[var.strategy].routing)} with strategy ${var.strategy} (latency routing sends traffic to both regions)."
   }
 }
 
