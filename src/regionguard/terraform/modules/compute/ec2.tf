@@ -224,60 +224,25 @@ resource "aws_wafv2_web_acl" "alb" {
   }
 
   # AWS managed rule groups: common exploits, known bad inputs (Log4j among them), IP reputation
-  rule {
-    name     = "AWSManagedRulesCommonRuleSet"
-    priority = 0
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesCommonRuleSet"
+  dynamic "rule" {
+    for_each = local.managed_rule_groups
+    content {
+      name     = rule.value
+      priority = rule.key
+      override_action {
+        none {}
       }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "AWSManagedRulesCommonRuleSet"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "AWSManagedRulesKnownBadInputsRuleSet"
-    priority = 1
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      statement {
+        managed_rule_group_statement {
+          vendor_name = "AWS"
+          name        = rule.value
+        }
       }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "AWSManagedRulesKnownBadInputsRuleSet"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "AWSManagedRulesAmazonIpReputationList"
-    priority = 2
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAmazonIpReputationList"
+      visibility_config {
+        cloudwatch_metrics_enabled = true
+        metric_name                = rule.value
+        sampled_requests_enabled   = true
       }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "AWSManagedRulesAmazonIpReputationList"
-      sampled_requests_enabled   = true
     }
   }
 
@@ -573,4 +538,10 @@ resource "aws_autoscaling_notification" "app" {
     "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
     "autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
   ]
+}
+
+locals {
+  # the web ACL's AWS managed rule groups, in priority order (the CDK app's infra/stacks/waf.py)
+  managed_rule_groups = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+  "AWSManagedRulesAmazonIpReputationList"]
 }
