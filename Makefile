@@ -74,7 +74,7 @@ wheelhouse: setup
 lambda-bundle: setup
 	rm -rf build/lambda && mkdir -p build/lambda
 	$(BIN)/python -m pip install -q --target build/lambda --platform manylinux2014_x86_64 \
-	  --python-version 3.14 --only-binary :all: --implementation cp \
+	  --python-version 3.13 --only-binary :all: --implementation cp \
 	  fastapi 'psycopg[binary]' psycopg-pool pymysql sqlalchemy mangum pydantic httpx tenacity \
 	  boto3 aws-lambda-powertools
 	cp -r src/regionguard build/lambda/

@@ -47,10 +47,6 @@ PROVIDER_GLOB = f"registry.terraform.io/hashicorp/aws/*/{PLATFORM}/terraform-pro
 PLUGIN_ROOTS = (Path("/opt"), Path.home() / ".terraform.d" / "plugins",
                 Path("/usr/share/terraform/plugins"),
                 Path("/usr/local/share/terraform/plugins"))
-# the AWS provider 5.x knows Lambda runtimes up to python3.13; the roots ask for the CDK app's
-# python3.14 (>= 5.100, < 7.0 lets `terraform init` pick a provider that knows it). The offline
-# plan uses the local 5.100, so it plans with python3.13: no comparison looks at the runtime.
-OFFLINE_RUNTIME = "python3.13"
 ALIASES = ("primary", "standby", "witness", "global")
 
 
@@ -176,8 +172,7 @@ def build(tools: Tools, variant: str, folder: Path, artifact: Path,
             return out
     (folder / "zz_offline_override.tf").write_text(offline_override())
     out.steps["plan"] = run(tools, folder, "plan", "-input=false", "-lock=false",
-                            "-refresh=false", "-out=plan.bin",
-                            f"-var=lambda_runtime={OFFLINE_RUNTIME}")
+                            "-refresh=false", "-out=plan.bin")
     if out.steps["plan"].returncode:
         return out
     out.steps["show"] = run(tools, folder, "show", "-json", "plan.bin")
@@ -252,7 +247,7 @@ def test_modules_and_roots_follow_the_standard_layout() -> None:
         missing = {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} - {
             p.name for p in folder.glob("*.tf")}
         assert not missing, f"modules/{name} lacks {sorted(missing)}"
-        assert 'version = ">= 5.100, < 7.0"' in re.sub(r"\s+", " ",
+        assert 'version = "~> 5.100"' in re.sub(r"\s+", " ",
                                                        (folder / "versions.tf").read_text())
     roots = sorted(p.name for p in tf.ROOTS.iterdir())
     assert roots == sorted(s for s in ("active-active", "backup-restore", "pilot-light",

@@ -41,7 +41,7 @@ TFVARS = "terraform.tfvars.json"
 GRANTS_TFVARS = "failover_grants.auto.tfvars.json"  # generated from the IAM registry
 # the CDK app's runtime (infra/stacks/common.py LAMBDA_RUNTIME; a test holds them equal): the
 # bundle's wheels are built for it, so the Terraform functions must run on it too
-LAMBDA_RUNTIME = "python3.14"
+LAMBDA_RUNTIME = "python3.13"
 REPO = Path(__file__).resolve().parents[3]
 
 

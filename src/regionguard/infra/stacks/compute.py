@@ -35,6 +35,7 @@ from regionguard.config import Role
 from regionguard.infra.artifacts import wheelhouse_path
 from regionguard.infra.stacks.common import (
     LAMBDA_RUNTIME,
+    RUNTIME_NAG,
     cmk,
     lambda_code,
     lambda_role,
@@ -219,6 +220,7 @@ class ComputeStack(Stack):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group(self, "AppFnLogs", self.log_key),
         )
+        justify(self.app_function, RUNTIME_NAG)
         justify(role, {"AwsSolutions-IAM5": "xray:PutTraceSegments and PutTelemetryRecords "
                        "(active tracing) support no resource scoping"})
         target: lambda_.IFunction = self.app_function
@@ -391,6 +393,7 @@ class ComputeStack(Stack):
                          "RG_HEALTH_URL": f"https://{self.host}/health/deep"},
             log_group=log_group(self, "HealthFnLogs", self.log_key),
         )
+        justify(self.health_function, RUNTIME_NAG)
         events.Rule(self, "HealthSchedule", schedule=events.Schedule.rate(Duration.minutes(1)),
                     targets=[targets.LambdaFunction(self.health_function)])
         api = apigw.HttpApi(self, "HealthApi", api_name=f"{v.names.app}-health-{r.name}",

@@ -24,7 +24,14 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from regionguard.infra.stacks.common import LAMBDA_RUNTIME, cmk, lambda_code, lambda_role, log_group
+from regionguard.infra.stacks.common import (
+    LAMBDA_RUNTIME,
+    RUNTIME_NAG,
+    cmk,
+    lambda_code,
+    lambda_role,
+    log_group,
+)
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsView
 from regionguard.providers.aws.iam_actions import features, grants_for
@@ -74,6 +81,7 @@ class GuardStack(Stack):
             },
             log_group=log_group(self, "GuardLogs"),
         )
+        justify(self.function, RUNTIME_NAG)
         invoke = iam.Role(self, "ScheduleRole",
                           assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
         invoke.add_to_policy(iam.PolicyStatement(  # the function itself, no version wildcard

@@ -331,10 +331,10 @@ variable "lambda_bundle_zip" {
 variable "lambda_runtime" {
   description = "The Lambda runtime the bundle is built for (the CDK app's)."
   type        = string
-  default     = "python3.14"
+  default     = "python3.13"
   validation {
     condition     = can(regex("^python3\\.[0-9]+$", var.lambda_runtime))
-    error_message = "lambda_runtime must be a Python runtime such as python3.14."
+    error_message = "lambda_runtime must be a Python runtime such as python3.13."
   }
 }
 
