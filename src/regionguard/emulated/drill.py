@@ -345,9 +345,13 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
         "rto_breakdown_s": steps,
         "dns_ttl_s": DNS_TTL_S,
         "calls": calls,
+        # succeeded: RDS accepted it (a resumed plan's repeat is refused, 400, as the first
+        # one is still promoting: that is the idempotent path, not a second promote)
         "promote_calls": {"attempted": len(promotes),
-                          "succeeded": sum(1 for e in promotes if e["outcome"] == "ok"),
-                          "from": sorted({e["caller"] for e in promotes})},
+                          "succeeded": sum(1 for e in promotes if e["outcome"] == "ok"
+                                           and (e.get("status") or 0) < 400),
+                          "from": sorted({e["caller"] for e in promotes}),
+                          "calls": promotes},
         "plan_resumed": any(e.get("event") == "plan" and e.get("outcome") == "resumed"
                             for e in journal),
         "compute_after": _compute(world),
