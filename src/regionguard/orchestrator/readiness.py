@@ -8,8 +8,9 @@ check as a metric; `regionguard readiness` evaluates on demand.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from regionguard.config import Replication, Topology
@@ -42,8 +43,7 @@ class Facts:
     capacity_warnings: Sequence[str] = ()
     drift: Sequence[str] = ()  # live configuration that differs from the topology
     last_drill_age_s: float | None = None  # None: no successful drill on record
-    permission_problems: Sequence[str] | None = None  # None: not checked in this world
-    extra: Sequence[Check] = field(default_factory=tuple)
+    extra: Sequence[Check] = field(default_factory=tuple)  # a world's own checks (AWS: IAM)
 
 
 def evaluate(topology: Topology, facts: Facts) -> list[Check]:
@@ -53,8 +53,6 @@ def evaluate(topology: Topology, facts: Facts) -> list[Check]:
         drift(facts),
         drill_age(topology, facts),
     ]
-    if facts.permission_problems is not None:
-        checks.append(permissions(facts.permission_problems))
     return [*checks, *facts.extra]
 
 
@@ -122,16 +120,20 @@ def drill_age(topology: Topology, facts: Facts) -> Check:
     return Check(name, "pass", f"the last successful drill was {_age(facts.last_drill_age_s)} ago")
 
 
-def permissions(problems: Sequence[str]) -> Check:
-    name = "failover_permissions"
-    if problems:
-        return Check(name, "fail", "; ".join(problems),
-                     "grant the failover role these actions (see `regionguard synth`)")
-    return Check(name, "pass", "the failover role may run every action of the plan")
-
-
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def last_drill_age_s(entries: Sequence[Mapping[str, Any]], now: datetime) -> float | None:
+    """Seconds since the last drill that ended without a split brain (None: never)."""
+    for e in reversed(entries):
+        if e.get("event") == "drill" and e.get("outcome") == "measured" \
+                and not e.get("split_brain"):
+            try:
+                return max(0.0, (now - datetime.fromisoformat(e["ts"])).total_seconds())
+            except (KeyError, ValueError):
+                continue
+    return None

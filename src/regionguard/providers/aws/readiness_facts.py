@@ -19,11 +19,10 @@ from typing import Any
 from regionguard.config import Role
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.executor import Ports
-from regionguard.orchestrator.readiness import Check, Facts
+from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.providers.aws import iam_actions
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe
-from regionguard.providers.local.readiness_facts import last_drill_age_s
 
 ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.executor import Ports
-from regionguard.orchestrator.readiness import Facts
+from regionguard.orchestrator.readiness import Facts, last_drill_age_s
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
 
@@ -77,15 +77,3 @@ def _drift(ports: Ports, roles: dict[str, Any]) -> list[str]:
             drift.append(f"{region} ({role}) runs {running} app processes, the topology "
                          f"wants {want}")
     return drift
-
-
-def last_drill_age_s(entries: list[dict[str, Any]], now: datetime) -> float | None:
-    """Seconds since the last drill that ended without a split brain (None: never)."""
-    for e in reversed(entries):
-        if e.get("event") == "drill" and e.get("outcome") == "measured" \
-                and not e.get("split_brain"):
-            try:
-                return max(0.0, (now - datetime.fromisoformat(e["ts"])).total_seconds())
-            except (KeyError, ValueError):
-                continue
-    return None
