@@ -141,7 +141,6 @@ class Controller:
     # each tick: a scrape reads one consistent view without a lock)
     view: TickView = field(default_factory=TickView)
     approvals: Approvals | None = None  # failover.approval = "manual": where requests wait
-    _gate: ApprovalGate | None = None
     readiness_facts: Callable[[], readiness.Facts] | None = None  # this world's gatherer
     _readiness: Future[list[readiness.Check]] | None = None
     _readiness_due_ns: int = 0
@@ -159,6 +158,7 @@ class Controller:
         self._standby_status: Future[DbStatus] | None = None
         self._last_standby: DbStatus | None = None
         self.stop = threading.Event()
+        self._gate = ApprovalGate(self.ports, self.approvals) if self.approvals else None
 
     # -- one tick ---------------------------------------------------------------------------
 
@@ -396,18 +396,16 @@ class Controller:
 
     def _approved(self, request: engine.Request, observation: plans.Observation
                   ) -> engine.Request | None:
-        assert self.approvals is not None, "failover.approval = manual needs an approval store"
-        gate = self._gate or ApprovalGate(self.ports, self.approvals)
-        self._gate = gate
+        gate = self._gate
+        assert gate is not None, "failover.approval = manual needs an approval store"
         try:
             return gate.gate(request, observation, self.view.readiness)
         finally:
             self.view = replace(self.view, awaiting_approval=gate.awaiting)
 
     def _withdraw_approval(self, snap: Snapshot) -> None:
-        assert self.approvals is not None
-        gate = self._gate or ApprovalGate(self.ports, self.approvals)
-        self._gate = gate
+        gate = self._gate
+        assert gate is not None
         primary = snap.live.primary
         gate.recovered(primary, snap.health.get(primary, RegionHealth()).verdict is Verdict.UP)
         self.view = replace(self.view, awaiting_approval=gate.awaiting)

@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from regionguard.orchestrator.journal import FileSink, Journal
 from regionguard.providers.local.sandbox import Sandbox
-from regionguard.providers.local.status import sandbox_status
+from regionguard.providers.local.status import journal_entries, sandbox_status
 
 EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "detail")
 LAST_EVENTS = 20
@@ -44,9 +43,9 @@ def ops_status(sb: Sandbox, readiness: Callable[[], list[Mapping[str, Any]]],
                awaiting: Callable[[], Mapping[str, Any] | None],
                waterfall: Callable[[Sequence[Mapping[str, Any]], str], str | None]
                ) -> dict[str, Any]:
-    status = sandbox_status(sb)
+    entries = journal_entries(sb)  # once per poll: the summary, the waterfall, the events
+    status = sandbox_status(sb, entries)
     state = sb.store.read()
-    entries = Journal(FileSink(sb.state_dir / "journal.jsonl")).entries()
     last_plan = state.get("last_plan")
     primary = next((r["name"] for r in status["regions"] if r["role"] == "primary"), None)
     return {

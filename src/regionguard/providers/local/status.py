@@ -21,15 +21,21 @@ from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.state_model import processes_of
 
 
-def last_plan_summary(sandbox: Sandbox, plan_id: str | None) -> dict[str, Any] | None:
-    """The last plan's RTO breakdown, computed from the journal."""
+def journal_entries(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return Journal(FileSink(sandbox.state_dir / "journal.jsonl")).entries()
+
+
+def last_plan_summary(sandbox: Sandbox, plan_id: str | None,
+                      entries: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The last plan's RTO breakdown, computed from the journal (`entries`, when the caller
+    has read it already)."""
     if not plan_id:
         return None
-    journal = Journal(FileSink(sandbox.state_dir / "journal.jsonl"))
-    return rto_breakdown(journal.entries(), plan_id)
+    return rto_breakdown(entries if entries is not None else journal_entries(sandbox), plan_id)
 
 
-def sandbox_status(sb: Sandbox) -> dict[str, Any]:
+def sandbox_status(sb: Sandbox, entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`entries`: the journal, when the caller has read it already (the status page)."""
     if not sb.store.exists():
         raise NotAvailable(f"no sandbox in {sb.state_dir}; start one with `regionguard up`")
     state = sb.store.read()
@@ -93,7 +99,7 @@ def sandbox_status(sb: Sandbox) -> dict[str, Any]:
             }
             for r in roles
         ],
-        "last_failover": last_plan_summary(sb, state.get("last_plan")),
+        "last_failover": last_plan_summary(sb, state.get("last_plan"), entries),
         # the controller's ops endpoint: metrics_url (Prometheus), status_url (the live page)
         "ops": read_ops(sb.state_dir) if controller_alive else None,
         # failover.approval = "manual": the automatic failover waiting for a person, or null
