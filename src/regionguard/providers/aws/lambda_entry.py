@@ -91,7 +91,7 @@ def evaluate_readiness(ports: Ports) -> str | None:
     """In the failover target's Region only (one evaluator): the checks, journaled with an
     alert when a check newly fails; their overall status (None elsewhere)."""
     from regionguard.orchestrator import readiness
-    from regionguard.providers.aws.readiness_facts import gather
+    from regionguard.providers.aws.readiness_facts import READINESS_KEY, gather
 
     store = ports.state
     assert isinstance(store, DynamoDBStateStore)
@@ -102,10 +102,11 @@ def evaluate_readiness(ports: Ports) -> str | None:
         return None
     checks = readiness.evaluate(ports.topology, gather(ports, ctx))
     status = {c.name: c.status for c in checks}
-    last = next((e for e in reversed(ports.journal.entries())
-                 if e.get("event") == "readiness"), None)
-    before = {c["name"]: c["status"] for c in (last or {}).get("checks", [])}
+    seen = store._get(READINESS_KEY)  # one item, not a scan of the journal every minute
+    before = json.loads(seen["statuses"]["S"]) if seen else {}
     if status != before:
+        store._call("put_item", Item={"pk": {"S": READINESS_KEY},
+                                      "statuses": {"S": json.dumps(status)}})
         ports.journal.record("readiness", outcome=readiness.overall(checks),
                              checks=[c.as_dict() for c in checks])
         for c in checks:

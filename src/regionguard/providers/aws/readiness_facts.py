@@ -23,6 +23,7 @@ from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.providers.aws import iam_actions
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe
+from regionguard.providers.aws.state import DynamoDBStateStore
 
 ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/")
 
@@ -41,9 +42,25 @@ def gather(ports: Ports, ctx: AwsContext, now: datetime | None = None) -> Facts:
     return Facts(
         primary=primary, standby=standby, standby_db=standby_db,
         capacity_problems=capacity, drift=drift,
-        last_drill_age_s=last_drill_age_s(ports.journal.entries(), now or datetime.now(UTC)),
+        last_drill_age_s=_last_drill_age_s(ports, now or datetime.now(UTC)),
         extra=(permission,),
     )
+
+
+DRILL_KEY = "drill"  # the arbiter item a drill of this deployment records its end in
+READINESS_KEY = "readiness"  # the last evaluation's statuses, per check
+
+
+def _last_drill_age_s(ports: Ports, now: datetime) -> float | None:
+    """From one item, not a scan of the journal: readiness runs every scheduled minute, and
+    a scan of a growing journal each time is load the arbiter does not need."""
+    store = ports.state
+    assert isinstance(store, DynamoDBStateStore), "AWS readiness reads the arbiter"
+    item = store._get(DRILL_KEY)
+    if item is None:
+        return None
+    return last_drill_age_s([{"event": "drill", "outcome": "measured",
+                              "ts": item["ts"]["S"]}], now)
 
 
 def _compute(ports: Ports, ctx: AwsContext, roles: dict[str, Role],
