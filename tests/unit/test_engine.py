@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from regionguard.config import Role
-from regionguard.errors import UnsafeOperation, UsageError
+from regionguard.errors import PlanConflict, UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Action, Controller, Snapshot, decide
 from regionguard.orchestrator.detector import RegionHealth, Streak
@@ -47,11 +47,13 @@ def test_running_a_plan_twice_ends_in_the_same_state(tmp_path: Path) -> None:
     ex = Executor(ports, sleep=lambda _: None)
     ex.run(plan)
     first = (dict(world.apps), world.route, world.writable(), dict(world.dbs["west"]))
-    # the same plan again (a duplicate delivery): its epoch claim is refused as stale,
-    # and re-running its steps from scratch changes nothing either
+    # the same plan again (a duplicate delivery): its epoch claim is refused as stale, a
+    # resume of the finished plan is refused by the store (it is never revived), and
+    # re-running its steps from scratch changes nothing either
     with pytest.raises(UnsafeOperation, match="epoch moved"):
         ex.run(plan)
-    ex.run(plan, resume={**plan.to_dict(), "epoch": 2, "done": []})
+    with pytest.raises(PlanConflict, match="is done, not running"):
+        ex.run(plan, resume={**plan.to_dict(), "epoch": 2, "done": []})
     assert (dict(world.apps), world.route, world.writable(), dict(world.dbs["west"])) == first
     assert ports.state.load().epoch == 2
 
@@ -252,7 +254,7 @@ def test_decide_reasons_about_prober_kinds_not_names() -> None:
     both_down = Snapshot(live, {"east": RegionHealth(streaks={
         "alb": Streak(failures=5), "rds-connect": Streak(failures=5)})}, None, kinds)
     assert decide(topology(), both_down)[0].action is Action.NONE  # a verdict's job, not this
-    standby_gone = Snapshot(live, {"west": RegionHealth(streaks={
+    standby_gone = Snapshot(live, {"west": RegionHealth(verdict=Verdict.DOWN, streaks={
         "rds-connect": Streak(failures=5)})}, DbStatus("west", up=False), kinds)
     assert decide(topology(), standby_gone)[0].action is Action.DEGRADE_SYNC
 

@@ -109,3 +109,46 @@ def test_a_change_the_next_read_would_refuse_is_never_saved(tmp_path: Path) -> N
         data["epoch"] = "two"  # a bug in a caller
     assert s.path.read_text() == before
     assert s.load().epoch == 1
+
+
+def test_plan_records_change_only_for_the_current_plan_and_never_come_back_to_life(
+        tmp_path: Path) -> None:
+    """The port's contract, as the AWS arbiter keeps it: a runner that lost its plan (a
+    newer plan claimed the epoch) cannot overwrite its record or move the roles, and a
+    finished plan is never saved back to running."""
+    from regionguard.config import Role
+    from regionguard.errors import PlanConflict
+
+    s = store(tmp_path)
+    s.claim_epoch(1, {"id": "p1", "name": "failover"})
+    s.save_plan({"id": "p1", "status": "running", "done": ["0:scale"]})
+    s.set_roles({"west": Role.PRIMARY, "east": Role.STANDBY}, plan_id="p1")
+    s.finish_plan("p1", {"west": Role.PRIMARY, "east": Role.STANDBY})
+    with pytest.raises(PlanConflict, match="p1 is done, not running"):
+        s.save_plan({"id": "p1", "status": "running", "done": []})  # a stalled runner wakes
+    with pytest.raises(PlanConflict, match="p1 is done"):
+        s.set_roles({"east": Role.PRIMARY}, plan_id="p1")
+    s.claim_epoch(2, {"id": "p2", "name": "failback"})
+    with pytest.raises(PlanConflict, match=r"p1 is no longer the current plan \(p2 is"):
+        s.save_plan({"id": "p1", "status": "done"})  # nor touch a newer plan's record
+    assert s.read_plan()["id"] == "p2" and s.load().roles["west"] is Role.PRIMARY
+    s.set_roles({"west": Role.PRIMARY}, plan_id=None)  # without a plan: always (repair)
+
+
+def test_the_state_file_rename_is_made_durable_with_its_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename is a change to the directory: until the directory is fsynced, a power loss
+    can bring the old state.json (an older epoch) back."""
+    s = store(tmp_path)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    s.claim_epoch(1, {"id": "p1", "name": "failover"})
+    assert str(s.dir) in synced  # the directory, after the file
+    assert synced.index(str(s.dir)) > next(i for i, p in enumerate(synced)
+                                           if p.startswith(str(s.dir / ".state.json")))

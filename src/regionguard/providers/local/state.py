@@ -34,6 +34,9 @@ SCHEMA_VERSION = 1
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write, fsync, rename into place, then fsync the directory: the rename itself is a
+    change to the directory, and until that reaches the disk a power loss can bring the old
+    file back (an epoch that rolls back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -46,6 +49,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class LocalStateStore:
@@ -166,11 +178,17 @@ class LocalStateStore:
             return current + 1
 
     def save_plan(self, plan: Mapping[str, Any]) -> None:
+        """Only the current plan's record, and a finished one never back to running (as the
+        AWS arbiter's conditional update): a runner that lost its plan cannot undo it."""
         with self.update() as data:
+            _require_current(data, str(plan["id"]),
+                             "done" if plan.get("status") == "done" else "running")
             data["plan"] = dict(plan)
 
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         with self.update() as data:
+            if plan_id is not None:
+                _require_current(data, plan_id, "running")
             data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
 
     def set_sync_degraded(self, lsn: int | None) -> None:
@@ -225,3 +243,14 @@ class LocalStateStore:
                 data["plan"] = plan
             data["roles"] = {k: str(v) for k, v in roles.items()}
             data["last_plan"] = plan_id
+
+
+def _require_current(data: Mapping[str, Any], plan_id: str, status: str) -> None:
+    """PlanConflict unless `plan_id`'s record is the current one, in `status`."""
+    current = data.get("plan") or {}
+    if current.get("id") != plan_id:
+        raise PlanConflict(f"plan {plan_id} is no longer the current plan "
+                           f"({current.get('id') or 'none'} is); not changing its record")
+    if current.get("status", "running") != status:
+        raise PlanConflict(f"plan {plan_id} is {current.get('status')}, not {status}; "
+                           "not changing its record")
