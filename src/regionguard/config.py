@@ -62,6 +62,10 @@ class HealthPolicy(_Strict):
     failure_threshold: int = Field(3, ge=1, le=100)
     recovery_threshold: int = Field(5, ge=1, le=1000)
     quorum: int = Field(2, ge=1, le=2)
+    # observations cross hosts and Regions, each stamped with its writer's wall clock: one
+    # stamped further ahead of the reader's clock than this is rejected (and journaled), so a
+    # fast clock cannot keep a stale "DOWN" fresh. NTP keeps real hosts within milliseconds.
+    max_clock_skew_s: float = Field(2.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> HealthPolicy:

@@ -107,8 +107,11 @@ def build_estate(topology_for_zone: Any) -> Estate:
     return Estate(topology, zone_id, queue_url, alb)
 
 
-def write_report(estate: Estate, vantage: str, target: str, failures: int, at: float) -> None:
-    """A vantage point's report on `target`, as its guard would have published it at `at`."""
+def write_report(estate: Estate, vantage: str, target: str, failures: int, at: float,
+                 only_over_seeds: bool = False) -> bool:
+    """A vantage point's report on `target`, as its guard would have published it at `at`.
+    `only_over_seeds`: write only while no guard has published its own report there since;
+    False when one has."""
     n = names_for(estate.topology)
     item = {"pk": {"S": f"obs#{target}#{vantage}"}, "vantage": {"S": vantage},
             "target": {"S": target}, "failures": {"N": str(failures)},
@@ -116,7 +119,15 @@ def write_report(estate: Estate, vantage: str, target: str, failures: int, at: f
             "detail": {"S": "seeded"}}
     if failures:
         item["failing_since"] = {"N": f"{at - 10:.3f}"}
-    boto3.client("dynamodb", region_name=WEST).put_item(TableName=n.state_table(), Item=item)
+    condition: dict[str, Any] = {
+        "ConditionExpression": "attribute_not_exists(pk) OR detail = :seeded",
+        "ExpressionAttributeValues": {":seeded": {"S": "seeded"}}} if only_over_seeds else {}
+    client = boto3.client("dynamodb", region_name=WEST)
+    try:
+        client.put_item(TableName=n.state_table(), Item=item, **condition)
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
 
 
 def alarm_sns_event(state: str = "ALARM", message_id: str = "b1c9a4e3-6f0d-4c45-9b4e-1d2c3e4f5a6b"

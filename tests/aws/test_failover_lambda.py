@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,7 @@ from .topologies import topology
 
 WITNESS = "us-east-2"
 FACTOR = 0.01  # the lease wait and the pollers run on a scaled clock: 100x faster
-SEED_AHEAD_S = 60.0  # world seconds (0.6 s real): see World.seed_down
+SEED_EVERY_S = 0.02  # real seconds between a seeded report's renewals (2 world seconds)
 
 
 class Context:
@@ -63,6 +64,17 @@ class World:
                  monkeypatch: pytest.MonkeyPatch) -> None:
         self.estate, self.entry, self.apps, self.clock = estate, entry, apps, clock
         self.monkeypatch = monkeypatch
+        self._seeders: dict[str, tuple[threading.Event, threading.Thread]] = {}
+
+    def close(self) -> None:
+        for vantage in list(self._seeders):
+            self._stop_seeding(vantage)
+
+    def _stop_seeding(self, vantage: str) -> None:
+        if vantage in self._seeders:
+            stop, seeder = self._seeders.pop(vantage)
+            stop.set()
+            seeder.join(timeout=5)
 
     def run_in(self, region: str, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the handler as the guard function deployed in `region`."""
@@ -71,11 +83,26 @@ class World:
         return result
 
     def seed_down(self, vantage: str, failures: int) -> None:
-        """A report as the vantage's guard publishes it just before the invocation under
-        test. Stamped SEED_AHEAD_S ahead: at 100x, the handler's start under a loaded CI
-        machine can take most of a real second, which is most of the 70 s staleness window;
-        stamped at seeding time the report could go stale before the handler reads it."""
-        write_report(self.estate, vantage, "east", failures, self.clock.time() + SEED_AHEAD_S)
+        """`vantage`'s guard has seen the primary fail `failures` times and keeps reporting
+        it, as a scheduled guard does every probe interval: the report is renewed with the
+        current time every SEED_EVERY_S until that site's own guard publishes its report
+        there (the guard under test takes over from "its last run"). At 100x a handler's
+        start under a loaded machine can take most of the 70 s (0.7 s real) staleness
+        window; a report stamped once could go stale before the handler reads it, and one
+        stamped ahead is what the guard rejects as a clock running fast."""
+        self._stop_seeding(vantage)
+        write_report(self.estate, vantage, "east", failures, self.clock.time())
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(SEED_EVERY_S):
+                if not write_report(self.estate, vantage, "east", failures, self.clock.time(),
+                                    only_over_seeds=True):
+                    return  # the site's own guard reports now
+
+        seeder = threading.Thread(target=renew, daemon=True, name=f"seed-{vantage}")
+        seeder.start()
+        self._seeders[vantage] = (stop, seeder)
 
 
 @pytest.fixture
@@ -106,7 +133,11 @@ def make_world(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Iterator[Wo
             monkeypatch.setenv("RG_APP_ENDPOINTS", json.dumps(apps.endpoints()))
             import regionguard.providers.aws.lambda_entry as entry
 
-            yield World(est, importlib.reload(entry), apps, clock, monkeypatch)
+            world = World(est, importlib.reload(entry), apps, clock, monkeypatch)
+            try:
+                yield world
+            finally:
+                world.close()
 
 
 def records(est: Estate) -> list[dict[str, Any]]:
@@ -151,7 +182,7 @@ def test_alarm_with_the_vantage_points_agreeing_fails_over_and_a_duplicate_chang
     world.seed_down(WEST, 2)  # and the standby's guard twice, in its last run
 
     result = world.run_in(WEST, alarm_sns_event())
-    assert result["cycle"] == "failover" and result["outcome"]["result"] == "done", result
+    assert result["cycle"] == "failover" and result["outcome"]["result"] == "done", repr(result)
     after = snapshot(est)
     assert after["replica_source"] is None  # promoted
     assert after["asg"] == (2, 2, 2)  # scaled to the primary capacity

@@ -47,9 +47,22 @@ def test_down_needs_a_quorum_of_fresh_reports_from_outside_the_region() -> None:
     assert inside.verdict is not Verdict.DOWN  # a region never votes on itself
 
 
+def test_a_report_from_the_future_does_not_vote() -> None:
+    """A site whose clock runs fast stamps its reports ahead: such a report would stay
+    "fresh" long after that site stopped probing. Past the skew bound it is rejected."""
+    skew = POLICY.max_clock_skew_s
+    ahead = vantage_verdict([rep("us-west-2", 3), rep("us-east-2", 5, age=-(skew + 58))],
+                            "east", POLICY, NOW, 60, SITES["east"])
+    assert ahead.verdict is not Verdict.DOWN
+    assert [r.vantage for r in ahead.rejected] == ["us-east-2"]
+    within = vantage_verdict([rep("us-west-2", 3), rep("us-east-2", 5, age=-skew / 2)],
+                             "east", POLICY, NOW, 60, SITES["east"])
+    assert within.verdict is Verdict.DOWN and not within.rejected
+
+
 reports = st.lists(st.builds(
     rep, st.sampled_from(["us-east-1", "us-west-2", "us-east-2"]), st.integers(0, 6),
-    st.floats(0, 120), st.sampled_from(["east", "west"])), max_size=8)
+    st.floats(-120, 120), st.sampled_from(["east", "west"])), max_size=8)
 
 
 @given(reports)
@@ -59,7 +72,8 @@ def test_a_down_verdict_always_has_a_quorum_of_fresh_outside_voters(
     if v.verdict is Verdict.DOWN:
         assert len(v.voters) >= POLICY.quorum
         assert all(r.target == "east" and r.vantage != "us-east-1" and r.failures >= 3
-                   and NOW - r.observed_at <= 60 for r in v.voters)
+                   and -POLICY.max_clock_skew_s <= NOW - r.observed_at <= 60
+                   for r in v.voters)
 
 
 class MemoryObservations:
@@ -197,3 +211,19 @@ def test_what_the_plan_could_not_do_in_the_dead_region_is_done_when_it_is_back(
     retried = [e for e in g["us-east-1"].ports.journal.entries()
                if e["event"] == "unfinished_retry"]
     assert [(e["step"], e["outcome"]) for e in retried] == [("retire", "done")]
+
+
+def test_the_guard_journals_a_report_from_the_future_once_and_does_not_fail_over(
+        tmp_path: Path) -> None:
+    g, world, endpoints, obs = guards(tmp_path)
+    world.dbs["east"]["up"] = False
+    endpoints.down.add("east")
+    ports = g["us-west-2"].ports
+    # the witness's clock runs a minute fast: its DOWN report would vote for over two minutes
+    obs.publish(VantageReport("us-east-2", "east", 5, 0, ports.clock.time() + 60.0,
+                              ports.clock.time(), "fast clock"))
+    assert cycles(g["us-west-2"], 4) == [CycleKind.WATCHING] * 4
+    assert ports.state.load().epoch == 1
+    rejected = [e for e in ports.journal.entries() if e["event"] == "observation_rejected"]
+    assert len(rejected) == 1 and rejected[0]["vantage"] == "us-east-2"
+    assert rejected[0]["ahead_s"] > POLICY.max_clock_skew_s

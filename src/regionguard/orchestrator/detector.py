@@ -96,6 +96,8 @@ class VantageVerdict:
     voters: tuple[VantageReport, ...]
     first_failure_at: float | None = None
     detail: str = ""
+    # reports stamped further in the future than the clock-skew bound: not counted
+    rejected: tuple[VantageReport, ...] = ()
 
 
 def vantage_verdict(reports: Iterable[VantageReport], target: str, policy: HealthPolicy,
@@ -104,17 +106,20 @@ def vantage_verdict(reports: Iterable[VantageReport], target: str, policy: Healt
     """Pure: the verdict on `target` from the reports of vantage points not in `outside` (the
     Regions of the region judged: a region never votes on itself, since its own view of itself
     dies with it). A report older than `stale_after_s` does not vote: a prober that stopped
-    reporting is no witness either way."""
-    fresh = tuple(r for r in reports if r.target == target and r.vantage not in outside
-                  and now - r.observed_at <= stale_after_s)
+    reporting is no witness either way. Nor does one stamped more than
+    `policy.max_clock_skew_s` ahead of `now`: a writer whose clock runs fast would otherwise
+    keep its report "fresh" long after it stopped probing."""
+    mine = [r for r in reports if r.target == target and r.vantage not in outside]
+    rejected = tuple(r for r in mine if r.observed_at - now > policy.max_clock_skew_s)
+    fresh = tuple(r for r in mine if r not in rejected and now - r.observed_at <= stale_after_s)
     failing = [r for r in fresh if r.failures >= policy.failure_threshold]
     healthy = [r for r in fresh if r.successes >= 1]
     summary = ", ".join(f"{r.vantage}: {r.failures} failed/{r.successes} ok" for r in fresh)
     if len(failing) >= policy.quorum:
         starts = [r.failing_since for r in failing if r.failing_since is not None]
         return VantageVerdict(target, Verdict.DOWN, tuple(failing),
-                              min(starts) if starts else now, summary)
+                              min(starts) if starts else now, summary, rejected)
     if len(healthy) >= policy.quorum:
-        return VantageVerdict(target, Verdict.UP, tuple(healthy), None, summary)
+        return VantageVerdict(target, Verdict.UP, tuple(healthy), None, summary, rejected)
     return VantageVerdict(target, Verdict.UNKNOWN, fresh, None,
-                          summary or "no fresh reports from outside the region")
+                          summary or "no fresh reports from outside the region", rejected)

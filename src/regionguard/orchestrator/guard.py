@@ -114,9 +114,11 @@ class Guard:
         report = before.after(probe.ok, now, probe.detail[:200])
         self._mine[primary] = report
         self.observations.publish(report)
-        verdict = vantage_verdict(self.observations.reports(primary), primary,
-                                  p.topology.health, now, self.stale_after_s,
-                                  self.sites_of(primary))
+        reports = self.observations.reports(primary)
+        read_at = p.clock.time()  # after the read: no honest report is newer than this
+        verdict = vantage_verdict(reports, primary, p.topology.health, read_at,
+                                  self.stale_after_s, self.sites_of(primary))
+        self._record_rejected(verdict, read_at)
         if verdict.verdict is not Verdict.DOWN:
             self._alerted.discard(primary)
             if self._manual() and self.home == p.topology.other_region(primary):
@@ -172,6 +174,23 @@ class Guard:
         self._mine.clear()  # roles changed: every streak starts afresh
         kind = CycleKind.BUSY if outcome.result is engine.Result.BUSY else CycleKind.FAILOVER
         return CycleResult(kind, verdict, outcome, outcome.detail)
+
+    def _record_rejected(self, verdict: VantageVerdict, now: float) -> None:
+        """Reports from the future did not vote: journaled once per vantage point while its
+        clock stays ahead (a clock to fix), and again if it drifts ahead after recovering."""
+        ahead = {f"future:{r.vantage}" for r in verdict.rejected}
+        self._alerted -= {k for k in self._alerted if k.startswith("future:")} - ahead
+        for report in verdict.rejected:
+            key = f"future:{report.vantage}"
+            if key in self._alerted:
+                continue
+            self._alerted.add(key)
+            self.ports.journal.record(
+                "observation_rejected", region=report.target, vantage=report.vantage,
+                ahead_s=round(report.observed_at - now, 3),
+                detail=f"{report.vantage}'s report is stamped {report.observed_at - now:.1f} s "
+                       f"ahead of this clock (bound {self.ports.topology.health.max_clock_skew_s:g}"
+                       " s): not counted; check that site's clock")
 
     def _manual(self) -> bool:
         if self.ports.topology.failover.approval != "manual":
