@@ -5,6 +5,8 @@ another region or cannot be read for `lease_s`. Time runs on a scaled clock (x50
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,8 +48,9 @@ def until(cond: Callable[[], bool], timeout_s: float = 10.0) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture
-def east(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def east_app(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch,
+             lease_s: float = LEASE_S) -> Iterator[TestClient]:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1",
                        CLOCK_ENV: ScaledClock.starting_now(FACTOR).to_env()}.items():
@@ -59,9 +62,15 @@ def east(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClien
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         set_arbiter(3, "east")
         settings = AppSettings("east", pg_pair.dsns(), arbiter_table=TABLE,
-                               arbiter_regions=("us-east-1",), lease_s=LEASE_S)
+                               arbiter_regions=("us-east-1",), lease_s=lease_s)
         with TestClient(create_app(settings)) as client:
             yield client
+
+
+@pytest.fixture
+def east(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with east_app(pg_pair, monkeypatch) as client:
+        yield client
 
 
 def order() -> dict[str, object]:
@@ -169,3 +178,110 @@ def test_a_region_without_the_lease_reads_locally_and_forwards_writes_to_the_wri
         assert deleted.status_code == 403 and deleted.headers["X-Regionguard-Written-In"] == "east"
         assert network.sent[-1].method == "DELETE"
         assert network.sent[-1].headers["Authorization"] == "Bearer operator"
+
+
+@contextlib.contextmanager
+def orders_locked(pg_pair: PgPair) -> Iterator[Callable[[], None]]:
+    """Another session holds a lock every insert into `orders` waits for (a long migration, a
+    hot row); the block's caller releases it (or it is released on exit)."""
+    conn = pg_pair.primary.connect(autocommit=False)
+    conn.execute("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+    try:
+        yield conn.rollback
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def post_in_background(client: TestClient, body: dict[str, object]
+                       ) -> tuple[threading.Thread, list[httpx.Response]]:
+    answers: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: answers.append(client.post("/orders", json=body)))
+    thread.start()
+    return thread, answers
+
+
+def test_a_write_held_past_the_end_of_its_lease_is_refused_and_never_visible(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """A write waits on a lock while its region is cut off from the arbiter: the lease ends
+    (the other region may be routed by then), and the write must not land after it."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    body = order()
+    with orders_locked(pg_pair) as release:
+        thread, answers = post_in_background(east, body)
+        time.sleep(0.05)  # the insert is waiting on the lock now (or about to)
+        boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=TABLE)
+        lease_end = time.monotonic() + LEASE_S * FACTOR  # at the latest
+        until(lambda: time.monotonic() > lease_end + 0.5)  # well past the lease's end
+        release()
+        thread.join(timeout=10)
+    [answer] = answers
+    assert answer.status_code == 503, answer.text
+    assert "time left on its write lease" in answer.json()["detail"]
+    assert stored(pg_pair, body["request_id"]) == []  # never visible
+
+
+def test_a_write_whose_lease_moved_meanwhile_is_rolled_back_at_commit(
+        pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The arbiter names another region while the write waits; the wait ends inside the old
+    lease, but the re-check just before the commit sees the lease gone."""
+    with east_app(pg_pair, monkeypatch, lease_s=150.0) as east:  # 3 real seconds
+        until(lambda: east.get("/health/route").status_code == 200)
+        body = order()
+        with orders_locked(pg_pair) as release:
+            thread, answers = post_in_background(east, body)
+            time.sleep(0.05)
+            set_arbiter(4, "west")  # a failover elsewhere took the lease
+            until(lambda: east.get("/health/route").status_code == 503, timeout_s=2.0)
+            release()  # well inside the old lease's time: the insert goes through
+            thread.join(timeout=10)
+        [answer] = answers
+        assert answer.status_code == 503, answer.text
+        assert "west at epoch 4" in answer.json()["detail"]
+        assert "not committed" in answer.json()["detail"]
+        assert stored(pg_pair, body["request_id"]) == []
+
+
+def test_a_database_promoted_past_the_lease_epoch_refuses_the_write(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """The epoch row is share-locked and checked under a lease too: a database a later plan
+    promoted (a newer epoch) is not written with an older lease's token."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    with pg_pair.primary.connect() as conn:
+        before = conn.execute("SELECT epoch FROM regionguard_epoch WHERE id = 1").fetchone()
+        conn.execute("UPDATE regionguard_epoch SET epoch = 9 WHERE id = 1")
+    try:
+        body = order()
+        answer = east.post("/orders", json=body)
+        assert answer.status_code == 503, answer.text
+        assert "holds epoch 9, newer than this region's write lease at epoch 3" in \
+            answer.json()["detail"]
+        assert stored(pg_pair, body["request_id"]) == []
+    finally:
+        with pg_pair.primary.connect() as conn:
+            conn.execute("UPDATE regionguard_epoch SET epoch = %s WHERE id = 1",
+                         (before[0] if before else 1,))
+
+
+def test_the_health_check_answers_from_the_last_confirmation_without_asking_the_arbiter(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """Route 53's checkers give a health check 2 s: /health/route never reads the arbiter
+    inline, even when the last confirmation is old (a frozen Lambda) and the arbiter slow."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    lease = east.app.state.router.lease
+    lease.stop()  # frozen: no background refresh
+    slow_reads: list[float] = []
+    real_read = lease.read
+
+    def slow() -> tuple[int, str]:
+        slow_reads.append(time.monotonic())
+        time.sleep(3.0)
+        return real_read()
+
+    lease.read = slow
+    time.sleep((LEASE_S + 1) * FACTOR)  # the last confirmation has aged out
+    started = time.monotonic()
+    answer = east.get("/health/route")
+    assert time.monotonic() - started < 1.0
+    assert answer.status_code == 503 and answer.json()["holds_lease"] is False
+    assert slow_reads == []

@@ -20,7 +20,7 @@ from typing import Any
 
 from regionguard.app.engines import Engine, Fault, engine
 from regionguard.app.errors import BadValue, Unavailable
-from regionguard.app.lease import LeaseGuard
+from regionguard.app.lease import LeaseGuard, LeaseView
 from regionguard.app.route_source import StateFileRoute
 from regionguard.app.settings import AppSettings
 
@@ -145,10 +145,9 @@ class DatabaseRouter:
         Refuses when the database is in recovery (a standby) or its epoch differs from the
         epoch the front door routed this request with (a fenced or stale primary). With a
         write lease (AWS), the lease decides: this region writes to its own database only
-        while it holds the lease, and the lease's epoch is the token."""
+        while it holds the lease, and the lease's epoch is the token (`_write_under_lease`)."""
         if self.lease is not None:
-            lease_epoch = self.lease.require_write()
-            yield from self._write_local(lease_epoch)
+            yield from self._write_under_lease(self.lease.require_write())
             return
         writer_hint, token = self._token(writer_hint, epoch_hint)
         region = self.writer(writer_hint)
@@ -176,10 +175,40 @@ class DatabaseRouter:
                               "and no live route is known; send writes through the front door")
         return writer_hint or route.writer, route.epoch
 
-    def _write_local(self, epoch: int) -> Iterator[tuple[Conn, WriteTarget]]:
+    def _write_under_lease(self, granted: LeaseView) -> Iterator[tuple[Conn, WriteTarget]]:
+        """A write commits only under its lease. Across a network nobody can stop the old
+        primary's apps, so each write fences itself:
+
+        - every statement, lock waits included, is bounded by the time left on the lease
+          (less the commit's margin): a write stalled on a lock cannot outlast it;
+        - the epoch row is share-locked and must not be newer than the lease's epoch (a
+          later plan promoted this database: the lease this app holds is stale);
+        - just before the commit the lease is checked again, without asking the arbiter: the
+          region must still hold it, at the same epoch, with the margin left. Otherwise the
+          transaction rolls back and the client gets 503; nothing becomes visible.
+
+        The engine waits out the old lease (with slack for clock rates) before it promotes or
+        routes elsewhere, so a write that passed the last check commits inside the lease."""
+        assert self.lease is not None
         region = self.settings.region
+        margin = self.commit_margin_s()
         with self._connection(region) as conn, self.engine.transaction(conn):
-            yield conn, WriteTarget(region, epoch)
+            left = self.lease.remaining_s(granted) - margin
+            if left <= 0:
+                raise Unavailable(self.lease.running_out(granted, margin))
+            self.engine.bound_transaction(conn, left * self.lease.clock.factor)
+            epoch = self.engine.epoch_for_write(conn)
+            if epoch > granted.epoch:
+                raise Unavailable(f"database {region} holds epoch {epoch}, newer than this "
+                                  f"region's write lease at epoch {granted.epoch}")
+            yield conn, WriteTarget(region, granted.epoch)
+            self.lease.require_commit(granted, margin)
+
+    def commit_margin_s(self) -> float:
+        """World seconds a commit may still take after the last lease check: a tenth of the
+        lease, at most a second."""
+        assert self.lease is not None
+        return min(1.0, self.lease.lease_s / 10)
 
     @contextmanager
     def _connection(self, region: str) -> Iterator[Conn]:
@@ -202,6 +231,10 @@ class DatabaseRouter:
                 return Unavailable(f"database {region} has no schema yet (migrations pending)")
             case Fault.BAD_VALUE:
                 return BadValue(f"invalid value: {self.engine.error_line(exc)}")
+            case Fault.TIMED_OUT:
+                return Unavailable(f"database {region}: the write did not finish in the time "
+                                   f"left on its write lease ({self.engine.error_line(exc)}); "
+                                   "not committed")
             case _:
                 return Unavailable(f"database {region} unavailable: "
                                    f"{self.engine.error_line(exc)}")

@@ -48,6 +48,7 @@ class LeaseGuard:
         self._view: LeaseView | None = None
         self._last_error = ""
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a health check found the lease aging: refresh now
         self._thread: threading.Thread | None = None
 
     # -- confirming ---------------------------------------------------------------------------
@@ -74,13 +75,20 @@ class LeaseGuard:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.refresh()
-            self._stop.wait(self.refresh_s * self.clock.factor)
+            self._wake.wait(self.refresh_s * self.clock.factor)
+            self._wake.clear()
+
+    def kick(self) -> None:
+        """Ask the background thread for a refresh now, without waiting for it (on Lambda the
+        thread was frozen with the process between invocations)."""
+        self._wake.set()
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -112,12 +120,44 @@ class LeaseGuard:
             return None
         return view.writer
 
-    def require_write(self) -> int:
-        """The epoch to write with, or `Unavailable` saying why this region may not write."""
+    def remaining_s(self, view: LeaseView) -> float:
+        """World seconds left on the lease `view` confirmed (negative: it has run out)."""
+        return self.lease_s - (self.clock.monotonic() - view.confirmed_at)
+
+    def require_write(self) -> LeaseView:
+        """The lease to write under (its epoch is the token), or `Unavailable` saying why this
+        region may not write."""
         view = self.current()
         if view is not None:
-            return view.epoch
+            return view
         raise Unavailable(self.refusal(), retry_after_s=max(1, round(self.refresh_s)))
+
+    def require_commit(self, granted: LeaseView, margin_s: float) -> None:
+        """Just before a write commits: this region still holds the lease it began under (same
+        epoch; a newer confirmation counts) with at least `margin_s` left for the commit
+        itself, else `Unavailable` (the transaction is rolled back). Never refreshes inline:
+        a commit does not wait on the arbiter."""
+        view = self.holds()
+        if view is None:
+            raise Unavailable(self.refusal() + "; the write was not committed",
+                              retry_after_s=max(1, round(self.refresh_s)))
+        if view.epoch != granted.epoch:
+            raise Unavailable(f"the write lease of {self.region} moved from epoch "
+                              f"{granted.epoch} to {view.epoch} during the write; not committed")
+        left = self.remaining_s(view)
+        if left < margin_s:
+            raise Unavailable(self.running_out(view, margin_s) + "; not committed",
+                              retry_after_s=max(1, round(self.refresh_s)))
+
+    def running_out(self, view: LeaseView, margin_s: float) -> str:
+        """Why a write may not start (or commit) under a lease with less than `margin_s`
+        left: it has not been renewed, and why."""
+        age = self.clock.monotonic() - view.confirmed_at
+        why = f": arbiter unreachable ({self._last_error})" if self._last_error else ""
+        return (f"write lease of {self.region} not confirmed for {age:.1f} s (lease "
+                f"{self.lease_s:g} s){why}; it runs out in "
+                f"{max(0.0, self.remaining_s(view)):.2f} s, less than the {margin_s:g} s a "
+                "write may take")
 
     def refusal(self) -> str:
         view, age = self._view, self.age_s()
@@ -131,8 +171,17 @@ class LeaseGuard:
         return (f"{self.region} does not hold the write lease: the arbiter names "
                 f"{view.writer or 'no region'} at epoch {view.epoch}")
 
-    def describe(self) -> dict[str, Any]:
-        held = self.current() is not None
+    def describe(self, refresh: bool = True) -> dict[str, Any]:
+        """The lease as this process last confirmed it. `refresh=False` (the health path:
+        Route 53's checkers give an answer 2 s) never reads the arbiter inline: it answers
+        from the last confirmation and, when that is aging, kicks the background refresh."""
+        if refresh:
+            held = self.current() is not None
+        else:
+            age = self.age_s()
+            if age is None or age >= 2 * self.refresh_s:
+                self.kick()
+            held = self.holds() is not None
         view, age = self._view, self.age_s()
         return {"region": self.region, "holds_lease": held,
                 "writer": view.writer if view else None, "epoch": view.epoch if view else None,

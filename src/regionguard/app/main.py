@@ -160,8 +160,8 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
         probes: can this region take the application's writes? Yes (200) while it holds the
         write lease (AWS) and its database is a reachable primary; locally, while its database
         is the primary (the local world has no lease)."""
-        if lease is not None:
-            body = lease.describe()
+        if lease is not None:  # never renews inline: Route 53 allows a check 2 s
+            body = lease.describe(refresh=False)
             if body["holds_lease"]:
                 local = router.local_health()  # 503 (Unavailable) when the database is gone
                 if local["in_recovery"]:

@@ -152,7 +152,7 @@ class RegionalApp:
             code = 200 if self.db_up else 503
             return code, {"region": name, "db_up": self.db_up, "writable": self.db_writable}
         if method == "GET" and path == "/health/route":  # as the app: lease and database
-            state = self.lease.describe()
+            state = self.lease.describe(refresh=False)  # the last confirmation, as the app
             if state["holds_lease"] and not self.db_writable:
                 state.update(holds_lease=False, error="the local database is not writable")
             return (200 if state["holds_lease"] else 503), state
@@ -164,7 +164,7 @@ class RegionalApp:
         """The write path: the lease first (the real gate), then a writable database."""
         name = self.region.name
         try:
-            epoch = self.lease.require_write()
+            epoch = self.lease.require_write().epoch
         except Unavailable as exc:
             return 503, {"detail": exc.reason, "region": name}
         if not self.db_writable:

@@ -29,6 +29,7 @@ class Fault(Enum):
     NO_SCHEMA = "no-schema"  # a new database, before the first migration pass
     UNAVAILABLE = "unavailable"  # no connection, or it broke: retry later
     BAD_VALUE = "bad-value"  # a value the database cannot store: the client's input
+    TIMED_OUT = "timed-out"  # a statement or lock wait ran past its bound (the lease's time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,12 @@ class Engine(Protocol):
         ...
 
     def transaction(self, conn: Any) -> AbstractContextManager[None]: ...
+
+    def bound_transaction(self, conn: Any, timeout_s: float) -> None:
+        """Inside a transaction: no statement of it, lock waits included, may run longer
+        than `timeout_s` (what is left of the write lease); past it the driver raises an
+        error classified TIMED_OUT and the transaction rolls back."""
+        ...
 
     def classify(self, exc: BaseException) -> Fault | None:
         """The app's reading of a driver error; None for errors that are not the driver's."""

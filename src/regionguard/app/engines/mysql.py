@@ -17,6 +17,7 @@ once more after connecting.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +43,8 @@ SSL_MODES = ("disable", "require", "verify-full")
 # error codes (PyMySQL maps several of them to OperationalError or InternalError)
 READ_ONLY_CODES = {ER.OPTION_PREVENTS_STATEMENT, 1836}  # --read-only; ER_READ_ONLY_MODE
 NO_SCHEMA_CODES = {ER.NO_SUCH_TABLE}
+# a lock wait past innodb_lock_wait_timeout; a statement past MySQL's / MariaDB's time limit
+TIMED_OUT_CODES = {ER.LOCK_WAIT_TIMEOUT, 3024, 1969}
 BAD_VALUE_CODES = {ER.DATA_TOO_LONG, ER.WARN_DATA_OUT_OF_RANGE, ER.TRUNCATED_WRONG_VALUE_FOR_FIELD,
                    3819, 4025}  # CHECK constraint violated: MySQL, MariaDB
 
@@ -80,6 +83,8 @@ class MySqlEngine:
             return Fault.NO_SCHEMA
         if code in BAD_VALUE_CODES or isinstance(exc, pymysql.err.DataError):
             return Fault.BAD_VALUE
+        if code in TIMED_OUT_CODES:
+            return Fault.TIMED_OUT
         if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError):
             return Fault.UNAVAILABLE
         return None
@@ -126,6 +131,13 @@ class MySqlEngine:
         if not with_lag:
             return ServerState(read_only, epoch, None, None)
         return ServerState(read_only, epoch, None, _replica_lag_s(conn) if read_only else 0.0)
+
+    def bound_transaction(self, conn: Any, timeout_s: float) -> None:
+        # InnoDB bounds lock waits in whole seconds (at least 1); MySQL's max_execution_time
+        # covers SELECTs only and MariaDB names it otherwise, so lock waits are what is bound
+        # here, and the lease is checked again before the commit
+        self.execute(conn, "SET SESSION innodb_lock_wait_timeout = %s",
+                     (max(1, math.ceil(timeout_s)),))
 
     def epoch_for_write(self, conn: Any) -> int:
         row = self.fetchone(conn, "SELECT epoch FROM regionguard_epoch WHERE id = 1"

@@ -38,9 +38,16 @@ class PostgresEngine:
     def transaction(self, conn: Conn) -> AbstractContextManager[Any]:
         return conn.transaction()
 
+    def bound_transaction(self, conn: Conn, timeout_s: float) -> None:
+        ms = str(max(1, int(timeout_s * 1000)))  # transaction-local: gone at commit/rollback
+        conn.execute("SELECT set_config('statement_timeout', %s, true),"
+                     " set_config('lock_timeout', %s, true)", (ms, ms))
+
     def classify(self, exc: BaseException) -> Fault | None:
         if isinstance(exc, PoolTimeout):
             return Fault.UNAVAILABLE
+        if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
+            return Fault.TIMED_OUT
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
             return Fault.READ_ONLY
         if isinstance(exc, pg_errors.UndefinedTable):
