@@ -181,3 +181,56 @@ def test_app_only_death_is_repaired_in_place_not_failed_over(config: Path) -> No
     events = journal(config)
     assert any(e["event"] == "repair" and e.get("region") == "east" for e in events)
     assert not any(e["event"] == "plan" for e in events)
+
+
+def signal_region(config: Path, name: str, sig: signal.Signals) -> list[int]:
+    r = region(status(config), name)
+    pids = r["db"]["pids"] + r["compute"]["pids"]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    return pids
+
+
+def test_standby_lost_then_primary_lost_restarts_the_primary_and_loses_no_acked_write(
+        config: Path) -> None:
+    """The issue's reproduction from outside: freeze the sync standby's region under writes
+    (the primary degrades to writing alone), then kill the primary's region and thaw the
+    standby at once. The thawed standby may have replayed past the degrade point, never to
+    the last write acknowledged alone: it must not take over. The controller restarts the
+    primary where it is, and every acknowledged write is there."""
+    url = status(config)["front_door"]["url"]
+    load = LoadGenerator(url, rate=60, workers=3, duration_s=90).start()
+    try:
+        wait_for("acknowledged writes", lambda: len(load.result.acked_writes) >= 20)
+        frozen = signal_region(config, "west", signal.SIGSTOP)
+        try:
+            wait_for("the sync degrade", lambda: any(
+                e["event"] == "degrade_sync" for e in journal(config)), timeout_s=20)
+            alone = len(load.result.acked_writes)
+            wait_for("writes acknowledged by east alone",
+                     lambda: len(load.result.acked_writes) >= alone + 30, timeout_s=20)
+            killed = kill_region(config, "east")
+        finally:
+            for pid in frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        assert killed
+        wait_for("east restarted in place", lambda: any(
+            e["event"] == "restart_in_place" and e.get("outcome") == "done"
+            for e in journal(config)), timeout_s=30)
+        back = len(load.result.acked_writes)
+        wait_for("writes in east again", lambda: len(load.result.acked_writes) > back + 5,
+                 timeout_s=30)
+    finally:
+        result = load.stop()
+    events = journal(config)
+    assert not any(e["event"] == "plan" for e in events)  # no failover to west
+    refusal = [e for e in events if e["event"] == "alert" and e.get("region") == "west"]
+    assert refusal and "degraded at LSN" in refusal[0]["detail"]
+    after = status(config)
+    assert after["epoch"] == 1 and region(after, "east")["role"] == "primary"
+    assert missing_acked(config, "east", result) == []
+    # the standby streams again; the record goes once the primary confirms it as sync
+    wait_for("sync confirmed again", lambda: any(
+        e["event"] == "restore_sync" for e in journal(config)), timeout_s=45)

@@ -52,6 +52,11 @@ class World:
     crash_in: str | None = None  # raise SimulatedCrash the first time this call happens
     promote_planned: list[bool] = field(default_factory=list)
     notes: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
+    # regions whose database cannot be fenced (another host, unreachable): fence() reports
+    # it incomplete and leaves the database as it is
+    unfenceable: set[str] = field(default_factory=set)
+    # whether the primary confirms its standby as synchronous (confirm_sync)
+    sync_confirms: bool = True
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -82,6 +87,8 @@ class FakeDatabase:
 
     def fence(self, region: str) -> FenceResult:
         self.w._call("fence")
+        if region in self.w.unfenceable:
+            return FenceResult(region, False, (), (f"{region}: host unreachable",))
         self.w.dbs[region]["up"] = False
         return FenceResult(region, True, ("stopped",))
 
@@ -111,6 +118,12 @@ class FakeDatabase:
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         self.w._call("set_sync")
+
+    def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        self.w._call("confirm_sync")
+        if not self.w.sync_confirms:
+            raise ProviderError(f"{standby} not confirmed as synchronous standby")
+        return int(self.w.dbs[primary]["lsn"])
 
     def stamp_epoch(self, region: str, epoch: int) -> None:
         self.w._call("stamp")
@@ -181,8 +194,11 @@ class ScriptedProber:
     def __init__(self, name: str, results: dict[str, list[bool]],
                  kind: ProbeKind | None = None) -> None:
         self.name = name
-        # the local world's two probers by default: "postgres" looks at the database
-        self.kind = kind or (ProbeKind.DATABASE if name == "postgres" else ProbeKind.APPLICATION)
+        # named as the local world's probers: "postgres" looks at the database, "replication"
+        # is the primary's view of its standby, anything else at the apps
+        self.kind = kind or {"postgres": ProbeKind.DATABASE,
+                             "replication": ProbeKind.REPLICATION}.get(name,
+                                                                       ProbeKind.APPLICATION)
         self.results = results
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:

@@ -1,6 +1,7 @@
 """The engine's safety rules with fake ports: a plan past `promote` is driven to completion, a
-second primary is never made while the old one answers unfenced, and fencing reaches the
-database even when the front door cannot be reached."""
+failover promotes only over an old primary that is fenced, under an expired lease, or when a
+person forced it (unreachable is not dead), and fencing reaches the database even when the front
+door cannot be reached."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
 from regionguard.orchestrator.ports import FenceResult, RouteTable
 
-from .fakes import FakeDatabase, World, make_ports
+from .fakes import FakeDatabase, World, make_ports, topology
 
 
 def failover(ports, world: World, **short: float) -> plans.Plan:  # type: ignore[no-untyped-def]
@@ -52,7 +53,7 @@ class UnfenceableDatabase(FakeDatabase):
 def test_promote_is_refused_while_the_old_primary_answers_unfenced(tmp_path: Path) -> None:
     ports, world = make_ports(tmp_path)
     ports.database = UnfenceableDatabase(world)
-    with pytest.raises(PlanFailed, match="still answers as a primary and could not be fenced"):
+    with pytest.raises(PlanFailed, match=r"east is neither fenced .* nor under a write lease"):
         Executor(ports).run(failover(ports, world, promote=0.05))
     assert world.writable() == ["east"]  # never two writable primaries
     assert "promote" not in world.calls
@@ -316,3 +317,67 @@ def test_where_no_guard_runs_asking_again_resumes_an_interrupted_plan(tmp_path: 
     assert outcome.result is engine.Result.RESUMED
     assert world.route is not None and world.route.writer == "west"
     assert ports.state.load().plan is None
+
+
+def test_an_unreachable_primary_that_could_not_be_fenced_is_not_promoted_over(
+        tmp_path: Path) -> None:
+    """Across a network "unreachable" is not "dead": a primary that does not answer and could
+    not be fenced may still take writes from its own clients. Without a lease to wait out,
+    the failover stops before promote (and retries the fence meanwhile)."""
+    ports, world = make_ports(tmp_path)
+    world.unfenceable.add("east")
+    world.dbs["east"]["up"] = False  # no answer from here; nobody knows it is dead
+    with pytest.raises(PlanFailed, match=r"neither fenced .* unreachable is not dead"):
+        Executor(ports).run(failover(ports, world, promote=0.2))
+    assert "promote" not in world.calls and world.writable() == []
+    assert world.calls.count("fence") > 1  # promote's retries tried the fence again
+    assert ports.state.load().primary == "east"
+
+
+def test_a_forced_failover_promotes_over_an_unfenced_primary_and_says_so(
+        tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path)
+    world.unfenceable.add("east")
+    world.dbs["east"]["up"] = False
+    plan = plans.failover(ports.topology, plans.Observation(
+        ports.state.load(), {r: ports.database.status(r) for r in world.dbs}), force=True)
+    assert plan.forced and "[forced]" in plan.describe()[0]
+    Executor(ports, sleep=lambda _: None).run(plan)
+    assert world.writable() == ["west"]
+    [forced] = [e for e in ports.journal.entries() if e["event"] == "forced_promote"]
+    assert "neither fenced nor under an expired lease" in forced["detail"]
+    assert any(event == "forced_promote" for event, _ in world.notes)
+
+
+def test_promote_waits_for_the_old_writers_lease_to_run_out(tmp_path: Path) -> None:
+    """Where the old region fences itself by lease (AWS), an unfenced primary is promoted
+    over only once every lease it could still act on has run out in the arbiter."""
+    ports, world = make_ports(tmp_path)
+    world.unfenceable.add("east")
+    clock = ports.clock
+    lease_until = clock.time() + 40.0
+
+    class LeasedStore(type(ports.state)):  # type: ignore[misc]
+        def revoke_writer(self, region: str) -> float | None:
+            return lease_until
+
+    ports.state = LeasedStore(ports.state.dir)
+    slept: list[tuple[float, int]] = []  # (seconds, promotes so far)
+
+    def sleep(seconds: float) -> None:
+        slept.append((seconds, world.calls.count("promote")))
+
+    Executor(ports, sleep=sleep).run(failover(ports, world))
+    assert world.dbs["west"]["recovery"] is False  # promoted (east is fenced by its lease)
+    waits = [e for e in ports.journal.entries() if e["event"] == "lease_wait"]
+    assert waits and waits[0]["step"] == "promote" and waits[0]["seconds"] > 39
+    # the long sleep came before the first promote
+    assert any(seconds > 39 and promotes == 0 for seconds, promotes in slept)
+
+
+def test_a_topology_without_force_keeps_plans_unforced(tmp_path: Path) -> None:
+    ports, world = make_ports(tmp_path, topo=topology())
+    world.dbs["east"]["up"] = False
+    plan = plans.failover(ports.topology, plans.Observation(
+        ports.state.load(), {r: ports.database.status(r) for r in world.dbs}))
+    assert not plan.forced and plans.Plan.from_dict(plan.to_dict()) == plan

@@ -37,7 +37,8 @@ def test_a_writer_back_home_gets_its_standby_rebuilt(tmp_path: Path) -> None:
     ex = Executor(ports, sleep=lambda _: None)
     world.dbs["east"]["up"] = False
     ex.run(plans.failover(ports.topology, observe(ports, world)))  # east -> west
-    world.dbs["east"].update(up=True, recovery=True)  # east rebuilt by hand, say
+    world.dbs["east"].update(up=True, recovery=True)  # east rebuilt by hand, say, and
+    ports.state.set_sync_degraded(None)  # confirmed as west's sync standby by the controller
     world.dbs["west"]["up"] = False  # then west dies: back to east
     ex.run(plans.failover(ports.topology, observe(ports, world)))
     assert ports.state.load().primary == "east" and not world.dbs["west"]["up"]

@@ -47,3 +47,19 @@ def test_every_action_names_a_region_of_the_sandbox_or_none() -> None:
         for a in draw(s, SHAPE).actions:
             assert a.region in (None, "east", "west")
             assert a.at_s >= 0
+
+
+def test_a_lost_standby_is_followed_by_a_lost_primary_on_both_sides_of_the_degrade() -> None:
+    """Loss of the sync standby, then of the primary: some before the primary degrades to
+    writing alone (the standby has every acknowledged write and may take over), some after
+    (it must not)."""
+    holds = []
+    for s in range(300):
+        sc = draw(s, SHAPE)
+        if sc.kind == "standby-then-primary":
+            freeze, kill, thaw = sc.actions
+            assert (freeze.act, freeze.region) == (Act.FREEZE, "west")
+            assert (kill.act, kill.region) == (Act.KILL_REGION, "east")
+            assert thaw.act is Act.THAW and thaw.at_s == kill.at_s
+            holds.append(kill.at_s - freeze.at_s)
+    assert min(holds) < SHAPE.detect_s < max(holds)

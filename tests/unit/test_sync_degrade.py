@@ -1,7 +1,12 @@
-"""Losing the sync standby: `degrade` records where the primary went on alone (its LSN, in the
-state store, so a restarted controller knows), failover refuses a standby that has not
-replayed past that point unless forced (and then says so in the journal), sync comes back only
-once the standby has caught up, and `block` never degrades."""
+"""Losing the sync standby, with Patroni's `/sync` semantics.
+
+`degrade` is decided by the same threshold and quorum as any verdict (the standby's database
+probed directly and the primary's replication view of it, not one prober alone), records where
+the primary went on alone (its LSN, in the state store, so a restarted controller knows), and
+from then on the standby is no candidate for an automatic failover at all, however far it has
+replayed: WAL that reached it after the degrade point says nothing about the last write the
+primary acknowledged alone. Only `failover --force` goes ahead, with the loss on record. The
+record goes only once sync is on again and the standby confirmed it; `block` never degrades."""
 
 from __future__ import annotations
 
@@ -17,15 +22,21 @@ from regionguard.orchestrator.executor import Executor
 from .fakes import ScriptedProber, make_ports, topology
 
 
-def probers(west_db: list[bool]) -> list[ScriptedProber]:
-    return [ScriptedProber("postgres", {"west": west_db}), ScriptedProber("http", {})]
+def probers(west_db: list[bool], west_replication: list[bool] | None = None,
+            east_db: list[bool] | None = None) -> list[ScriptedProber]:
+    """The local world's probers: west's database directly, the primary's replication view
+    of west (the same outcomes unless told otherwise), and the apps."""
+    replication = list(west_db) if west_replication is None else west_replication
+    return [ScriptedProber("postgres", {"west": list(west_db), "east": east_db or []}),
+            ScriptedProber("replication", {"west": replication}),
+            ScriptedProber("http", {"east": list(east_db or [])})]
 
 
 def actions(controller: Controller, ticks: int) -> list[Action]:
     return [d.action for _ in range(ticks) for d in controller.tick()]
 
 
-def test_degrade_is_recorded_with_its_lsn_and_restored_only_once_caught_up_after_a_restart(
+def test_degrade_is_recorded_with_its_lsn_and_cleared_only_once_sync_is_confirmed(
         tmp_path: Path) -> None:
     ports, world = make_ports(tmp_path, probers=probers([False] * 4 + [True] * 40))
     world.dbs["east"]["lsn"] = 500
@@ -40,39 +51,67 @@ def test_degrade_is_recorded_with_its_lsn_and_restored_only_once_caught_up_after
     restarted = Controller(ports)
     assert Action.RESTORE_SYNC not in actions(restarted, 8)
     assert ports.state.load().sync_degraded_lsn == 500
-    world.dbs["west"]["lsn"] = 520  # caught up past the degrade point
+    # caught up past the degrade point, but the primary does not confirm it as its sync
+    # standby yet: sync is on, the record stays
+    world.dbs["west"]["lsn"] = 520
+    world.sync_confirms = False
+    actions(restarted, 3)
+    assert ports.state.load().sync_degraded_lsn == 500
+    assert any(e["event"] == "sync_change_failed" for e in ports.journal.entries())
+    world.sync_confirms = True  # confirmed: every write acknowledged alone is on it now
     assert Action.RESTORE_SYNC in actions(restarted, 3)
+    assert ports.state.load().sync_degraded_lsn is None
+    assert world.calls.index("set_sync") < world.calls.index("confirm_sync")
+
+
+def test_one_failing_prober_does_not_degrade_sync(tmp_path: Path) -> None:
+    """A standby whose own database probe fails while the primary still sees it stream (a
+    slow prober, a probe path cut) keeps the primary waiting: no quorum, no degrade."""
+    ports, world = make_ports(tmp_path, probers=probers([False] * 10, [True] * 10))
+    world.dbs["east"]["lsn"] = 500
+    seen = actions(Controller(ports), 8)
+    assert Action.DEGRADE_SYNC not in seen and "set_sync" not in world.calls
     assert ports.state.load().sync_degraded_lsn is None
 
 
-def test_failover_refuses_a_standby_behind_the_degrade_point_unless_forced(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("replayed", [450, 600], ids=["behind", "past-the-degrade-point"])
+def test_a_degraded_standby_is_refused_however_far_it_replayed_unless_forced(
+        tmp_path: Path, replayed: int) -> None:
+    """The issue's reproduction: a frozen standby's socket buffer carried it past the degrade
+    point, not to the last acknowledged commit; 28 and 34 acknowledged writes were lost."""
     ports, world = make_ports(tmp_path)
     ports.state.set_sync_degraded(500)
     world.dbs["east"]["up"] = False
-    world.dbs["west"]["lsn"] = 450
+    world.dbs["west"]["lsn"] = replayed
     obs = plans.Observation(ports.state.load(),
                             {r: ports.database.status(r) for r in world.dbs})
-    with pytest.raises(UnsafeOperation, match=r"degraded at LSN 0/1F4 .* replayed only 0/1C2"):
-        plans.failover(ports.topology, obs, primary_confirmed_down=True)  # automatic: refused
+    with pytest.raises(UnsafeOperation, match=r"degraded at LSN 0/1F4 .* may lack acknowledged"):
+        plans.failover(ports.topology, obs, primary_confirmed_down=True)  # automatic
+    with pytest.raises(UnsafeOperation, match="use --force to accept losing them"):
+        plans.failover(ports.topology, obs)  # a person without --force
     forced = plans.failover(ports.topology, obs, force=True)
-    assert forced.warnings and "may be lost" in forced.warnings[0]
+    assert forced.warnings and forced.warnings[0].startswith("acknowledged writes may be lost")
     Executor(ports, sleep=lambda _: None).run(forced)
-    warned = [e for e in ports.journal.entries() if e["event"] == "rpo_warning"]
-    assert len(warned) == 1 and "forced" in warned[0]["detail"]
+    [warned] = [e for e in ports.journal.entries() if e["event"] == "rpo_warning"]
+    assert warned["degraded_lsn"] == "0/1F4" and warned["standby_lsn"] == f"0/{replayed:X}"
     assert world.route is not None and world.route.writer == "west"
 
 
-def test_a_standby_past_the_degrade_point_may_take_over_and_the_risk_is_on_record(
+def test_a_primary_lost_after_its_standby_is_restarted_in_place_not_failed_over(
         tmp_path: Path) -> None:
-    ports, world = make_ports(tmp_path)
+    """Sync degraded, then the primary's region dies: the controller alerts and restarts the
+    primary's database and apps where they are, as it does when nothing is eligible."""
+    ports, world = make_ports(tmp_path, probers=probers([True] * 20, east_db=[False] * 20))
     ports.state.set_sync_degraded(500)
     world.dbs["east"]["up"] = False
-    world.dbs["west"]["lsn"] = 600
-    obs = plans.Observation(ports.state.load(),
-                            {r: ports.database.status(r) for r in world.dbs})
-    plan = plans.failover(ports.topology, obs, primary_confirmed_down=True)
-    assert plan.warnings and "forced" not in plan.warnings[0]
+    world.apps["east"] = 0
+    seen = actions(Controller(ports), 5)
+    assert Action.FAILOVER in seen  # the verdict asked for one ...
+    assert "promote" in world.calls and world.writable() == ["east"]  # ... east restarted
+    assert ports.state.load().primary == "east" and ports.state.load().epoch == 1
+    assert world.apps["east"] == 2  # its apps too
+    events = [e["event"] for e in ports.journal.entries()]
+    assert "alert" in events and "restart_in_place" in events and "plan" not in events
 
 
 def test_block_never_degrades(tmp_path: Path) -> None:
@@ -105,9 +144,10 @@ def test_a_rebuilt_standby_clears_the_degrade_record_only_once_it_replayed_past_
     Executor(ports, sleep=replay).run(plan)
     assert seen == [500, 500, 500]  # 400, 440, 480 were not enough; 520 was
     assert ports.state.load().sync_degraded_lsn is None
+    assert "confirm_sync" in world.calls  # and only once the primary confirmed it
 
 
-def test_block_clears_a_stale_degrade_record_once_the_standby_replayed_past_it(
+def test_block_clears_a_stale_degrade_record_once_the_standby_confirms_sync(
         tmp_path: Path) -> None:
     """A record from before `block` was chosen (or from a failover's promote) must not refuse
     failover forever: block never degrades, but it restores like degrade does."""

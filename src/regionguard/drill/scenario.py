@@ -81,7 +81,7 @@ class Scenario:
 
 
 KINDS = ("kill", "freeze-at-threshold", "partition", "controller-at-step",
-         "second-fault-in-recovery", "fault-during-switchover")
+         "second-fault-in-recovery", "fault-during-switchover", "standby-then-primary")
 
 
 def draw(seed: int, shape: Shape) -> Scenario:
@@ -133,6 +133,18 @@ def draw(seed: int, shape: Shape) -> Scenario:
         else:  # the new primary dies too: nothing may be acknowledged and then lost
             actions.append(Action(Act.KILL_DB, second_at, Anchor.PLAN, region=s))
         expects = True
+    elif kind == "standby-then-primary":
+        # the sync standby is lost (frozen) for less or more than the time the primary needs
+        # to degrade to writing alone, then the primary's region dies and the standby thaws
+        # at once: a standby the primary went on without must not take over (nor may any
+        # write acknowledged alone be lost)
+        hold = round(shape.detect_s * rng.uniform(0.5, 4.0), 2)
+        actions = [Action(Act.FREEZE, jitter, region=s),
+                   Action(Act.KILL_REGION, jitter + hold, region=p),
+                   Action(Act.THAW, jitter + hold, region=s)]
+        expects = False  # failed over (no degrade yet) or restarted in place (degraded)
+        notes.append(f"standby frozen {hold:g} s against a detection time of "
+                     f"{shape.detect_s:g} s, then the primary killed")
     else:  # fault-during-switchover
         at = round(rng.uniform(0.0, 1.2), 2)
         fault = rng.choice([(Act.KILL_SWITCHOVER, None), (Act.KILL_REGION, p),

@@ -36,6 +36,8 @@ from regionguard.orchestrator.ports import (
 log = logging.getLogger("regionguard.controller")
 
 CAUGHT_UP_BYTES = 1 << 20  # a standby this close streams the rest before sync matters
+# a caught-up standby confirms in milliseconds; past this the tick goes on and tries again
+SYNC_CONFIRM_TIMEOUT_S = 1.0
 
 
 class Action(StrEnum):
@@ -70,10 +72,17 @@ class Snapshot:
 
 def counted_probers(topology: Topology, region: str, role: Role,
                     probers: Mapping[str, ProbeKind]) -> frozenset[str]:
-    """Application probes count only where app processes should run."""
+    """Application probes count only where app processes should run; replication probes
+    (the primary's view of a standby) only for a standby."""
     apps_expected = topology.desired_processes(region, role) > 0
-    return frozenset(name for name, kind in probers.items()
-                     if apps_expected or kind is ProbeKind.DATABASE)
+
+    def counts(kind: ProbeKind) -> bool:
+        if kind is ProbeKind.APPLICATION:
+            return apps_expected
+        if kind is ProbeKind.REPLICATION:
+            return role is Role.STANDBY
+        return True
+    return frozenset(name for name, kind in probers.items() if counts(kind))
 
 
 def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
@@ -95,14 +104,16 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             and not any(ph.failing(d, threshold) for d in db_probers)):
         out.append(Decision(Action.REPAIR_APPS, primary,
                             f"{primary}: app probes fail while its database answers"))
-    if topology.replication is Replication.SYNC and db_probers:
-        standby_lost = all(sh.failing(d, threshold) for d in db_probers)
+    if topology.replication is Replication.SYNC:
+        # the standby is lost only by the same rule as any region: a quorum of its probers
+        # (its database directly, the primary's replication view of it, its apps where they
+        # run) each failing failure_threshold times; one slow prober never degrades sync
+        standby_lost = sh.verdict is Verdict.DOWN
         db = snap.standby_db
         degraded_at = snap.live.sync_degraded_lsn
         caught_up = (
             db is not None and db.up and bool(db.in_recovery) and bool(db.streaming)
-            and all((s := sh.streaks.get(d)) is not None
-                    and s.successes >= policy.recovery_threshold for d in db_probers)
+            and sh.verdict is Verdict.UP
             and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
             and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
@@ -325,14 +336,15 @@ class Controller:
                     p.state.set_sync_degraded(lsn)
                 p.database.set_sync_standby(d.region, None)
                 self._sync_off = True
-            else:
-                p.database.set_sync_standby(d.region, standby)
+            else:  # sync on, then the standby confirms it has everything, then the record
+                p.database.set_sync_standby(d.region, standby)  # goes (Patroni's /sync)
+                lsn = p.database.confirm_sync(d.region, standby, SYNC_CONFIRM_TIMEOUT_S)
                 p.state.set_sync_degraded(None)
                 self._sync_off = False
         except RegionGuardError as exc:
             p.journal.record("sync_change_failed", region=d.region, detail=str(exc))
             return
-        detail = {"lsn": lsn} if degrade else {}
+        detail = {"lsn": lsn}
         p.journal.record(d.action.value, region=d.region, detail=d.reason, **detail)
         p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
 
@@ -426,6 +438,9 @@ class Controller:
             return  # up but failing its probes otherwise (slow, partitioned): not ours to fix
         try:
             p.database.promote(primary, live.epoch, RESTART_IN_PLACE_TIMEOUT_S)
+            # the region's apps too (a killed region lost both; idempotent): while the
+            # primary stays DOWN no other decision would start them
+            p.compute.scale(primary, self.topology.desired_processes(primary, Role.PRIMARY))
             # a failover that failed before its promote left the primary cut off at the
             # front door, and its epoch claimed: route to it again, with that epoch
             p.traffic.route(RouteTable(weights=plans.steady_weights(self.topology, primary),

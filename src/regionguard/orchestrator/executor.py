@@ -120,18 +120,53 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     return "; ".join([*done, *result.actions, *failed])
 
 
+def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> str:
+    """A failover promotes only over an old primary that cannot write any more. Across a
+    network "unreachable" is not "dead", so one of these must hold:
+
+    (a) the fence completed: the old cluster's processes are confirmed gone (fenced again
+        here if the `fence` step could not: a retry of promote retries the fence);
+    (b) the old writer's lease has run out in the arbiter: wait for it, then promote;
+    (c) a person forced the plan: promoted anyway, and the journal says so.
+
+    Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
+    if ctx.scratch.get("fence_complete", True):
+        return "fenced"
+    until = ctx.scratch.get("lease_until")
+    if until is not None:
+        wait = max(0.0, float(until) - p.clock.time())
+        if wait > 0:
+            p.journal.record("lease_wait", plan=ctx.plan.id, step="promote",
+                             seconds=round(wait, 3))
+            ctx.sleep(wait)
+        return "old write lease expired"
+    result = p.database.fence(source)
+    if result.complete:
+        ctx.scratch["fence_complete"] = True
+        return "fenced"
+    if ctx.plan.forced:
+        if not ctx.scratch.get("forced_promote_recorded"):
+            detail = (f"promoting {region} over {source}, which is neither fenced nor under an "
+                      f"expired lease: {'; '.join(result.unfenced)}")
+            p.journal.record("forced_promote", plan=ctx.plan.id, region=source, detail=detail)
+            p.notifier.notify("forced_promote", {"plan": ctx.plan.id, "detail": detail})
+            ctx.scratch["forced_promote_recorded"] = True
+        return "forced"
+    raise ProviderError(
+        f"refusing to promote {region}: {source} is neither fenced ("
+        f"{'; '.join(result.unfenced) or 'fence incomplete'}) nor under a write lease that "
+        "has run out; unreachable is not dead. Fence it by hand and retry, or use "
+        "`failover --force` to accept two writers")
+
+
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
-    """Never a second writable primary: where no lease fences the old primary, its database
-    must have been fenced, or not answer as a primary, before this one is promoted."""
+    """Never a second writable primary: an unplanned promote waits for the old writer to be
+    fenced or its lease to run out (`_old_writer_stopped`); a planned one stopped it cleanly."""
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     source = step.args["source"]
-    if (not planned and not ctx.scratch.get("fence_complete", True)
-            and "lease_until" not in ctx.scratch):
-        old = p.database.status(source)
-        if old.up and not old.in_recovery:
-            raise ProviderError(f"refusing to promote {region}: {source} still answers as a "
-                                "primary and could not be fenced")
+    if not planned:
+        _old_writer_stopped(p, ctx, region, source)
     grace = step.args.get("down_grace_s")
     if grace is not None and step.deadline_s - remaining >= grace and not (
             p.database.status(region).up):
@@ -301,8 +336,12 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
                 and st.lag_bytes is not None and st.lag_bytes < 1 << 20 and past_degrade):
             if sync:  # a sync pair again: wait for it first, then clear the record (a crash
                 p.database.set_sync_standby(of, region)  # between leaves both: restored later)
-                if degraded_at is not None:  # every write acknowledged alone is on it now
+                if degraded_at is not None:  # once it confirms: every write acknowledged
+                    confirmed = p.database.confirm_sync(  # alone is on it now
+                        of, region, max(0.5, min(5.0, deadline - p.clock.monotonic())))
                     p.state.set_sync_degraded(None)
+                    p.journal.record("sync_confirmed", plan=ctx.plan.id, region=region,
+                                     lsn=format_lsn(confirmed))
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
         if p.clock.monotonic() >= deadline:
             raise ProviderError(
@@ -369,8 +408,9 @@ class Executor:
             if verdict:
                 j.record("verdict", plan=plan.id, **verdict)
             for warning in plan.warnings:  # what the plan accepts knowingly, on the record
-                j.record("rpo_warning", plan=plan.id, detail=warning)
-                self.ports.notifier.notify("rpo_warning", {"plan": plan.id, "detail": warning})
+                j.record("rpo_warning", plan=plan.id, detail=warning, **plan.risk)
+                self.ports.notifier.notify("rpo_warning", {"plan": plan.id, "detail": warning,
+                                                           **plan.risk})
             done: list[str] = []
             scratch: dict[str, Any] = {}
         else:

@@ -85,12 +85,18 @@ class Plan:
     steps: tuple[Step, ...]
     reason: str = ""
     warnings: tuple[str, ...] = ()  # what the plan accepts knowingly (an RPO risk): journaled
+    # the facts the warnings rest on (LSNs), journaled with them
+    risk: Mapping[str, Any] = field(default_factory=dict)
+    # a person's --force: the plan may promote over a primary that is neither fenced nor
+    # under an expired lease, and says so in the journal
+    forced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["name"] = self.kind.value
         data["kind"] = self.kind.value
         data["steps"] = [asdict(s) for s in self.steps]
+        data["risk"] = dict(self.risk)
         return data
 
     @classmethod
@@ -103,11 +109,14 @@ class Plan:
                         for s in data["steps"]),
             reason=data.get("reason", ""),
             warnings=tuple(data.get("warnings", ())),
+            risk=dict(data.get("risk", {})),
+            forced=bool(data.get("forced", False)),
         )
 
     def describe(self) -> list[str]:
         lines = [f"{self.kind.value} {self.source} -> {self.target} "
-                 f"(epoch {self.base_epoch} -> {self.base_epoch + 1}): {self.reason}"]
+                 f"(epoch {self.base_epoch} -> {self.base_epoch + 1}): {self.reason}"
+                 + (" [forced]" if self.forced else "")]
         lines += [f"  warning: {w}" for w in self.warnings]
         for i, s in enumerate(self.steps, 1):
             args = ", ".join(f"{k}={v}" for k, v in s.args.items())
@@ -202,7 +211,7 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
             f"refusing failover to {target}: last replica lag {tgt.lag_s:.2f} s exceeds "
             f"rpo_target_s = {rpo:g}; wait, or use --force to accept the loss"
         )
-    warnings = _degraded_sync_risk(topology, obs, target, force)
+    warnings, risk = _degraded_sync_risk(topology, obs, source, target, force)
     d = deadlines
     steps = [
         Step("scale", d.scale, {"region": target,
@@ -214,7 +223,7 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
              best_effort=True),
     ]
     return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
-                obs.live.epoch, tuple(steps), reason, warnings)
+                obs.live.epoch, tuple(steps), reason, warnings, risk, forced=force)
 
 
 def _restore_plan(topology: Topology, obs: Observation, source: str, target: str,
@@ -252,26 +261,31 @@ def _restore_plan(topology: Topology, obs: Observation, source: str, target: str
                 obs.live.epoch, tuple(steps), reason, warnings)
 
 
-def _degraded_sync_risk(topology: Topology, obs: Observation, target: str,
-                        force: bool) -> tuple[str, ...]:
-    """Sync replication was degraded at LSN D (the standby was lost, the primary went on
-    alone): writes acknowledged since D may exist on the primary only. A standby that has
-    not replayed past D is refused unless forced; either way the risk is written down."""
+def _degraded_sync_risk(topology: Topology, obs: Observation, source: str, target: str,
+                        force: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Patroni's `/sync` rule. While a degrade record stands (the primary stopped waiting for
+    its lost sync standby at LSN D and went on acknowledging writes alone), the standby is no
+    candidate for a failover at all, however far it has replayed: WAL that reached it after D
+    says nothing about the last write acknowledged alone (a frozen standby's socket buffer
+    carries it past D and no further). Only `--force` goes ahead, with the loss on record.
+    The record is cleared once sync is on again and the standby confirmed it (`confirm_sync`).
+    """
     degraded_at = obs.live.sync_degraded_lsn
     if topology.replication is not Replication.SYNC or degraded_at is None:
-        return ()
+        return (), {}
     replayed = obs.databases[target].lsn
-    behind = replayed is None or replayed < degraded_at
-    if behind and not force:
+    seen = format_lsn(replayed) if replayed is not None else "an unknown LSN"
+    if not force:
         raise UnsafeOperation(
             f"refusing failover to {target}: synchronous replication was degraded at LSN "
-            f"{format_lsn(degraded_at)} and {target} has replayed only "
-            f"{format_lsn(replayed) if replayed is not None else 'nothing known'}; writes "
-            "acknowledged since may be lost; wait for it, or use --force to accept the loss")
-    return (f"synchronous replication was degraded at LSN {format_lsn(degraded_at)}: writes "
-            f"acknowledged since then may be lost ({target} replayed "
-            f"{format_lsn(replayed) if replayed is not None else 'an unknown LSN'}"
-            f"{', forced' if behind else ''})",)
+            f"{format_lsn(degraded_at)} and {source} has acknowledged writes alone since "
+            f"({target} replayed {seen}), so {target} may lack acknowledged writes; bring "
+            f"{source} back, or use --force to accept losing them")
+    return ((f"acknowledged writes may be lost: synchronous replication was degraded at LSN "
+             f"{format_lsn(degraded_at)}, {source} acknowledged writes alone since, and "
+             f"{target} replayed {seen} (forced)",),
+            {"degraded_lsn": format_lsn(degraded_at),
+             "standby_lsn": format_lsn(replayed) if replayed is not None else None})
 
 
 def _promote_args(target: str, source: str, d: Deadlines) -> dict[str, Any]:

@@ -192,6 +192,17 @@ class Database(Protocol):
         """Require (or, with None, stop requiring) `standby` to confirm every commit."""
         ...
 
+    def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        """Wait until `standby` is `primary`'s synchronous standby (the primary's own view) and
+        has flushed everything the primary had flushed once it was; return that LSN.
+
+        What makes a degraded standby eligible again: from then on every acknowledged commit
+        is on it, and so is everything acknowledged while the primary wrote alone (Patroni
+        counts a standby as sync only once it reached the primary's flush LSN taken after
+        the change). Bounded by `timeout_s`; raises ProviderError when not confirmed in time.
+        Idempotent and read-only but for one tiny WAL record that moves replication on."""
+        ...
+
     def stamp_epoch(self, region: str, epoch: int) -> None:
         """Store `epoch` as the fencing token of `region`'s running primary (never lowered):
         a plan that keeps the writer where it is but claimed an epoch (a standby rebuild)
@@ -236,6 +247,9 @@ class ProbeKind(StrEnum):
 
     DATABASE = "database"  # the region's database answers (and in which role)
     APPLICATION = "application"  # the region's app answers, as its clients reach it
+    # the primary's own view of a standby's replication: its walsender streams and the standby
+    # confirms what it was sent (sync replication waits on exactly this); counts for standbys
+    REPLICATION = "replication"
 
 
 class Prober(Protocol):

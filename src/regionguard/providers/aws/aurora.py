@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regionguard.errors import ProviderError
+from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import AWS_ERRORS, describe
@@ -129,6 +129,10 @@ class AuroraGlobalDatabase:
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         return None  # Aurora global replication is storage-level and asynchronous
+
+    def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        raise UnsafeOperation("no synchronous standby to confirm: Aurora global replication "
+                              "is storage-level and asynchronous")
 
     def stamp_epoch(self, region: str, epoch: int) -> None:
         return None  # on AWS the token is the arbiter's writer_epoch (the write lease)

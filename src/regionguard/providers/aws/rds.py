@@ -139,5 +139,9 @@ class RdsReplicaDatabase:
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         return None  # RDS cross-region replication is asynchronous; nothing to configure
 
+    def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        raise UnsafeOperation("no synchronous standby to confirm: RDS cross-region "
+                              "replication is asynchronous")
+
     def stamp_epoch(self, region: str, epoch: int) -> None:
         return None  # on AWS the token is the arbiter's writer_epoch (the write lease)

@@ -24,7 +24,7 @@ from regionguard.orchestrator.ports import (
 from regionguard.providers.local.boundary import provider_boundary
 from regionguard.providers.local.fault_point import FileFaultPoint
 from regionguard.providers.local.notify import LocalNotifier
-from regionguard.providers.local.probes import HttpProber, PostgresProber
+from regionguard.providers.local.probes import HttpProber, PostgresProber, ReplicationProber
 from regionguard.providers.local.sandbox import Sandbox
 
 
@@ -69,6 +69,9 @@ class LocalDatabase:
 
     def set_sync_standby(self, primary: str, standby: str | None) -> None:
         self.sb.cluster(self._state(), primary).set_sync_standby(standby)
+
+    def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        return self.sb.cluster(self._state(), primary).confirm_sync(standby, timeout_s)
 
     def stamp_epoch(self, region: str, epoch: int) -> None:
         self.sb.cluster(self._state(), region).write_epoch(epoch)
@@ -126,6 +129,11 @@ def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
     def front_door_url() -> str:
         return sandbox.frontdoor.url(sandbox.store.read())
 
+    def primary_dsn() -> tuple[str, str]:
+        state = sandbox.store.read()
+        primary = sandbox.primary(state)
+        return primary, sandbox.cluster(state, primary).dsn()
+
     journal = Journal(FileSink(sandbox.state_dir / "journal.jsonl"))
 
     def report(plan_id: str) -> None:
@@ -138,7 +146,8 @@ def build_ports(topology: Topology, state_dir: Path | None = None) -> Ports:
         database=LocalDatabase(sandbox),
         compute=LocalCompute(sandbox),
         traffic=HAProxyTraffic(sandbox),
-        probers=[PostgresProber(dsn_of), HttpProber(front_door_url)],
+        probers=[PostgresProber(dsn_of), HttpProber(front_door_url),
+                 ReplicationProber(primary_dsn)],
         notifier=LocalNotifier(topology.failover.webhook_url),
         state=sandbox.store,
         journal=journal,

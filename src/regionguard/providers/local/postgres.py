@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from regionguard.errors import NotAvailable, ProviderError
-from regionguard.orchestrator.lsn import parse_lsn
+from regionguard.orchestrator.lsn import format_lsn, parse_lsn
 from regionguard.orchestrator.ports import DbStatus
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.proctrack import kill, wait_dead
@@ -46,6 +46,10 @@ class PostgresCluster:
     address: str
     port: int
     dbname: str
+    # every commit reaches the disk before it is acknowledged: RPO figures then hold against
+    # a power cut too, not only a process kill (benchmarks.durability measures the cost);
+    # off only where a benchmark compares the two
+    fsync: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -165,8 +169,7 @@ class PostgresCluster:
             "wal_keep_size": "'512MB'",
             "max_connections": "200",
             "shared_buffers": "'32MB'",
-            # Sandbox speed: process kills (our faults) keep durability, OS crashes are not tested.
-            "fsync": "off",
+            "fsync": "on" if self.fsync else "off",
             "wal_sender_timeout": "'5s'",
             "wal_receiver_timeout": "'5s'",
             "wal_receiver_status_interval": "'1s'",
@@ -361,6 +364,48 @@ class PostgresCluster:
                 sql.SQL("ALTER SYSTEM SET synchronous_commit = {}").format(sql.Literal(commit))
             )
             conn.execute("SELECT pg_reload_conf()")
+
+    def confirm_sync(self, standby: str, timeout_s: float) -> int:
+        """Wait until this primary reports `standby` as its synchronous standby and `standby`
+        has flushed what this primary had flushed once it did; return that LSN.
+
+        As Patroni's SyncHandler: the barrier is taken after pg_stat_replication shows the
+        standby as `sync` (the reload took effect), and one small record (committed without
+        waiting) moves replication on, so an idle primary confirms too."""
+        try:
+            return self._confirm_sync(standby, timeout_s)
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ProviderError(f"{self.name}: confirming {standby} as sync standby: "
+                                f"{first}") from exc
+
+    def _confirm_sync(self, standby: str, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        barrier: int | None = None
+        flushed: int | None = None
+        with self.connect("postgres", statement_timeout_ms=max(100, int(timeout_s * 1000))
+                          ) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT sync_state, flush_lsn::text FROM pg_stat_replication"
+                    " WHERE application_name = %s AND state = 'streaming'"
+                    " ORDER BY backend_start DESC LIMIT 1", (standby,)).fetchone()
+                if row is not None and row[0] == "sync":
+                    flushed = parse_lsn(row[1])  # type: ignore[arg-type]
+                    if barrier is None:
+                        mark = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+                        barrier = parse_lsn(mark[0]) if mark else None  # type: ignore[arg-type]
+                        conn.execute("DO $$ BEGIN SET LOCAL synchronous_commit = off;"
+                                     " PERFORM pg_catalog.txid_current(); END $$")
+                    elif barrier is not None and flushed is not None and flushed >= barrier:
+                        return barrier
+                if time.monotonic() >= deadline:
+                    state = row[0] if row is not None else "not streaming"
+                    raise ProviderError(
+                        f"{self.name}: {standby} not confirmed as synchronous standby within "
+                        f"{timeout_s:g} s (state {state}, flushed {format_lsn(flushed)} of "
+                        f"{format_lsn(barrier)})")
+                time.sleep(0.02)
 
     # -- role changes ----------------------------------------------------------------------
 

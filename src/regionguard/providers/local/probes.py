@@ -1,9 +1,11 @@
-"""Two independent probers for the local world.
+"""Independent probers for the local world.
 
 `PostgresProber` opens its own libpq connection straight to a region's database; `HttpProber`
 asks the app's `/health/deep` through the front door's per-region probe backend (selected by the
-`X-Regionguard-Region` header, never routed), with its own httpx client. Different client
-libraries and different paths: one failing alone means a part of the region, not the region.
+`X-Regionguard-Region` header, never routed), with its own httpx client; `ReplicationProber` asks
+the live primary how its standby is doing (pg_stat_replication: what sync replication itself
+waits on). Different clients and different paths: one failing alone means a part of the region,
+not the region.
 """
 
 from __future__ import annotations
@@ -68,3 +70,50 @@ class HttpProber:
             "application/json") else {}
         return ProbeResult(self.name, region, r.status_code == 200, time.monotonic() - started,
                            f"HTTP {r.status_code} {body.get('role', '')}".strip())
+
+
+class ReplicationProber:
+    """The primary's own view of a standby: its walsender streams, and the standby confirms
+    what it was sent. A standby fails this probe when the primary has no streaming walsender
+    to it, or when WAL the primary flushed has waited unconfirmed for longer than the probe's
+    timeout (under load the standby answers on every flush, within milliseconds; an idle pair
+    with nothing outstanding is healthy however long the standby has been quiet). It is the
+    second vantage point on a standby that runs no apps (pilot light): a sync degrade needs
+    the same quorum as any verdict. It always passes for the primary (it is not judged here).
+    """
+
+    name = "replication"
+    kind = ProbeKind.REPLICATION
+
+    def __init__(self, primary_dsn: Callable[[], tuple[str, str]]) -> None:
+        self.primary_dsn = primary_dsn  # -> (the live primary's region, its DSN)
+
+    def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        started = time.monotonic()
+        try:
+            primary, dsn = self.primary_dsn()
+            if region == primary:
+                return ProbeResult(self.name, region, True, 0.0, "primary")
+            with psycopg.connect(dsn, connect_timeout=2, autocommit=True,
+                                 options=f"-c statement_timeout={int(timeout_s * 1000)}") as c:
+                row = c.execute(
+                    "SELECT state,"
+                    " pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)::bigint,"
+                    " EXTRACT(EPOCH FROM now() - reply_time)::float8"
+                    " FROM pg_stat_replication WHERE application_name = %s"
+                    " ORDER BY backend_start DESC LIMIT 1", (region,)).fetchone()
+        except (psycopg.Error, OSError) as exc:  # the primary itself is not reachable
+            first = str(exc).strip().splitlines()
+            return ProbeResult(self.name, region, False, time.monotonic() - started,
+                               f"primary unreachable: {first[0] if first else 'error'}")
+        latency = time.monotonic() - started
+        if row is None:
+            return ProbeResult(self.name, region, False, latency, f"no walsender to {region}")
+        state, behind, reply_age = row
+        if state != "streaming":
+            return ProbeResult(self.name, region, False, latency, f"walsender {state}")
+        if behind and int(behind) > 0 and (reply_age is None or float(reply_age) > timeout_s):
+            return ProbeResult(self.name, region, False, latency,
+                               f"{behind} bytes unconfirmed, last reply "
+                               f"{float(reply_age or 0):.2f} s ago")
+        return ProbeResult(self.name, region, True, latency, "streaming")

@@ -37,6 +37,7 @@ from regionguard.providers.local.state_model import ports_of
 
 Report = Callable[[str], None]
 PLAN_WAIT_S = 60.0  # how long `up`/`down` wait for a running plan before refusing
+SYNC_CONFIRM_S = 2.0  # a streaming standby confirms sync in milliseconds
 
 
 def _quiet(_: str) -> None:
@@ -193,13 +194,19 @@ class Sandbox:
         if standby.up or self.topology.failover.sync_standby_lost == "block":
             clusters[primary_name].set_sync_standby(standby_name)
             since = (state.get("sync_degraded") or {}).get("since_lsn")
-            if since is None or (standby.lsn is not None and standby.lsn >= since):
-                state.pop("sync_degraded", None)
+            if since is None:
                 report(f"{primary_name}: synchronous replication to {standby_name}")
-            else:  # writes acknowledged alone live only on the primary until it streams them
+                return
+            try:  # the record goes only once the standby confirms it has every write
+                confirmed = clusters[primary_name].confirm_sync(standby_name, SYNC_CONFIRM_S)
+            except ProviderError:  # acknowledged alone: only on the primary until it streams
                 report(f"{primary_name}: synchronous replication to {standby_name}; it has "
                        f"replayed {format_lsn(standby.lsn)} of {format_lsn(since)} written "
-                       "without it, the controller records sync once it has")
+                       "without it, the controller records sync once it confirms")
+                return
+            state.pop("sync_degraded", None)
+            report(f"{primary_name}: synchronous replication to {standby_name} (confirmed at "
+                   f"{format_lsn(confirmed)})")
         else:
             lsn = clusters[primary_name].status().lsn
             clusters[primary_name].set_sync_standby(None)
