@@ -97,14 +97,16 @@ def test_standby_region_out_changes_nothing_and_the_primary_keeps_serving(
         tmp_path: Path) -> None:
     r = drill(tmp_path, "pilot-light", FaultKind.REGION_OUTAGE, W)
     assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
-    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0, \
+        r["availability"]["refused"]
     assert r["writable_regions_after"] == [E]
 
 
 def test_witness_out_changes_nothing(tmp_path: Path) -> None:
     r = drill(tmp_path, "pilot-light", FaultKind.REGION_OUTAGE, WITNESS)
     assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
-    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0, \
+        r["availability"]["refused"]
     assert r["writable_regions_after"] == [E]
 
 
@@ -121,4 +123,5 @@ def test_a_control_plane_outage_of_the_primary_is_not_a_reason_to_fail_over(
         tmp_path: Path) -> None:
     r = drill(tmp_path, "warm-standby", FaultKind.CONTROL_PLANE_OUTAGE, E)
     assert r["outcome"] == "no_failover" and r["epoch_after"] == r["epoch_before"]
-    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0
+    assert r["availability"]["acknowledged"] == r["availability"]["writes"] > 0, \
+        r["availability"]["refused"]

@@ -65,6 +65,7 @@ class ClientOp:
     status: int | None
     region: str | None = None  # the region that acknowledged it
     epoch: int | None = None
+    detail: str = ""  # why it was not acknowledged
 
 
 class DrillClient:
@@ -106,10 +107,13 @@ class DrillClient:
         rid = f"{via}-{uuid.uuid4().hex[:10]}"
         try:
             r = self._http.post(f"{self.urls[region]}/orders", json={"request_id": rid})
-        except httpx.HTTPError:
-            return ClientOp(t, region, via, None)
-        body = r.json() if r.status_code in (200, 201) else {}
-        return ClientOp(t, region, via, r.status_code, body.get("region"), body.get("epoch"))
+        except httpx.HTTPError as exc:
+            return ClientOp(t, region, via, None, detail=type(exc).__name__)
+        if r.status_code in (200, 201):
+            body = r.json()
+            return ClientOp(t, region, via, r.status_code, body.get("region"),
+                            body.get("epoch"))
+        return ClientOp(t, region, via, r.status_code, detail=r.text[:200])
 
 
 def split_brain(ops: list[ClientOp]) -> list[str]:
@@ -360,7 +364,11 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
         "split_brain": bool(anomalies),
         "anomalies": anomalies[:20],
         "availability": {"writes": len(dns_ops),
-                         "acknowledged": sum(1 for o in dns_ops if o.region is not None)},
+                         "acknowledged": sum(1 for o in dns_ops if o.region is not None),
+                         # the first refusals, with why (a timeout, a 503's reason)
+                         "refused": [{"t": round(o.t - t_fault, 1), "target": o.target,
+                                      "status": o.status, "detail": o.detail}
+                                     for o in dns_ops if o.region is None][:10]},
         "acknowledged_writes": sum(1 for o in ops if o.region is not None),
         "invocations": _invocations(world),
         "hooks": hooks.events,
