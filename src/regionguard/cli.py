@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -321,6 +322,8 @@ def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool,
              else f"{result.plan.source} rebuilt as its standby; the writer did not move")
     out.print(f"[bold green]{result.plan.kind.value} done[/bold green]: {result.plan.target} is "
               f"primary; {moved}", highlight=False)
+    for warning in result.plan.warnings:  # what it accepted knowingly, said again at the end
+        out.print(f"[bold yellow]warning[/bold yellow]: {escape(warning)}", highlight=False)
     if ctx_state.world == "local":
         render_status(sandbox().status())
 
