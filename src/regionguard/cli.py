@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from regionguard.config import DEFAULT_CONFIG_FILE, Topology, load_topology
