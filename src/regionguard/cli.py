@@ -40,7 +40,8 @@ from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator import readiness as readiness_checks
 from regionguard.orchestrator.approval import Approvals
 from regionguard.orchestrator.controller import Controller
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.events import Event
+from regionguard.orchestrator.ports import Ports
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.approvals import FileApprovals
 from regionguard.providers.local.ops_endpoint import start_ops
@@ -369,7 +370,7 @@ def switchover(
     reason = f"ungraceful switchover to {to}, asked by {who}"
 
     def on_record(plan: plans.Plan) -> None:  # confirmed: who asked, before anything runs
-        ports.journal.record("ungraceful", plan=plan.id, region=to, by=who, detail=reason)
+        ports.journal.record(Event.UNGRACEFUL, plan=plan.id, region=to, by=who, detail=reason)
 
     _drive(ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run, yes,
            on_confirmed=on_record)

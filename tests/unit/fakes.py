@@ -9,12 +9,12 @@ from typing import Any
 
 from regionguard.config import Topology, parse_topology
 from regionguard.errors import ProviderError
-from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.journal import Journal, MemorySink
 from regionguard.orchestrator.ports import (
     ComputeStatus,
     DbStatus,
     FenceResult,
+    Ports,
     ProbeKind,
     ProbeResult,
     RouteTable,

@@ -12,6 +12,7 @@ import pytest
 from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Controller
+from regionguard.orchestrator.deadlines import AWS_DEADLINES
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
 from regionguard.orchestrator.ports import FenceResult, RouteTable
 
@@ -286,7 +287,7 @@ def test_a_promote_target_that_stays_down_is_given_up_on_not_waited_out(
     ports.clock = clock = ManualClock()
     obs = plans.Observation(ports.state.load(), {r: ports.database.status(r) for r in world.dbs})
     # RDS reports an instance that is being promoted as not available: AWS waits it out
-    aws = plans.switchover(ports.topology, obs, "west", deadlines=plans.AWS_DEADLINES)
+    aws = plans.switchover(ports.topology, obs, "west", deadlines=AWS_DEADLINES)
     assert "down_grace_s" not in next(s for s in aws.steps if s.name == "promote").args
     plan = switchover(ports, world)
     promote = next(s for s in plan.steps if s.name == "promote")

@@ -34,6 +34,7 @@ from regionguard.drill.report import percentile
 from regionguard.drill.runner import heal_to_home, health_problems
 from regionguard.drill.scenario import Act, Scenario, Shape, draw
 from regionguard.errors import NotAvailable, ProviderError
+from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import FileSink, Journal
 from regionguard.providers.local.sandbox import Sandbox
 
@@ -171,7 +172,7 @@ def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
                            "serve writes, so a history would prove nothing")
     time.sleep(WARMUP_S)
     fault_ns = time.monotonic_ns()
-    journal.record("campaign", outcome="drill", index=index, seed=seed,
+    journal.record(Event.CAMPAIGN, outcome="drill", index=index, seed=seed,
                    scenario=scenario.describe())
     runner = ActionRunner(sandbox, settings.config, tail, fault_ns,
                           settings.out_dir / f"drill-{index + 1:03d}",

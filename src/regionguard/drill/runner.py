@@ -20,8 +20,9 @@ from regionguard.drill.measures import DrillMeasures, Fence, measure
 from regionguard.drill.report import markers_from, write_html
 from regionguard.errors import NotAvailable, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.orchestrator.ports import Ports
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.reporting.waterfall import spans_from_journal
@@ -77,7 +78,7 @@ def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
     time.sleep(max(0.0, warmup - (time.monotonic_ns() - load.result.started_ns) / 1e9))
     fault_ns = time.monotonic_ns()
     detail = fault.inject(ctx, primary)
-    journal.record("fault", outcome="injected", fault=fault.name, region=primary, detail=detail)
+    journal.record(Event.FAULT, outcome="injected", fault=fault.name, region=primary, detail=detail)
     report(f"fault injected: {detail}")
 
     end = load.result.started_ns / 1e9 + settings.duration_s + 5
@@ -109,7 +110,7 @@ def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
     html_path = settings.out_dir / f"drill-report{suffix}.html"
     spans = spans_from_journal(entries, plan_id) if plan_id else []
     write_html(html_path, m, result, markers_from(entries, fault_ns, recovery_ns), spans)
-    journal.record("drill", outcome="measured", fault=fault.name, rto_s=m.rto_s,
+    journal.record(Event.DRILL, outcome="measured", fault=fault.name, rto_s=m.rto_s,
                    availability=round(m.availability, 4), rpo=m.rpo_count,
                    split_brain=len(m.split_brain))
     heal_sandbox(sandbox, fault, primary, report)

@@ -14,7 +14,6 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +21,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.orchestrator.ports import Verdict
+from regionguard.orchestrator.view import TickView
 
 PLAN_OUTCOMES = ("done", "failed", "interrupted", "rejected", "expired")
-VERDICTS = ("unknown", "up", "suspect", "down")
+VERDICTS = tuple(v.value for v in Verdict)
 READINESS = ("pass", "warn", "fail")
 PLAN_STATES = ("idle", "running", "awaiting_approval")
-
-
-@dataclass
-class TickView:
-    """What the controller saw on its last tick (written by it, read by scrapes)."""
-
-    verdicts: dict[str, str] = field(default_factory=dict)  # region -> verdict
-    probes: dict[tuple[str, str], bool] = field(default_factory=dict)  # (region, prober) -> ok
-    lag: dict[str, tuple[int | None, float | None]] = field(default_factory=dict)  # bytes, s
-    readiness: list[Mapping[str, Any]] = field(default_factory=list)  # name, status, ...
-    awaiting_approval: Mapping[str, Any] | None = None
 
 
 class JournalPlans:

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from regionguard.orchestrator.events import Event
+
 if TYPE_CHECKING:
     from regionguard.orchestrator import engine
-    from regionguard.orchestrator.executor import Ports
     from regionguard.orchestrator.plans import Observation
+    from regionguard.orchestrator.ports import Ports
 
 Outcome = Literal["approved", "rejected"]
 
@@ -100,7 +102,7 @@ class ApprovalGate:
             return None  # rejected or expired earlier: nothing runs for this outage
         outcome, by = decision["outcome"], str(decision.get("by", "?"))
         expired = bool(decision.get("expired"))
-        p.journal.record("approval", plan=pending["plan_id"], by=by,
+        p.journal.record(Event.APPROVAL, plan=pending["plan_id"], by=by,
                          outcome="expired" if expired and outcome == "rejected" else outcome,
                          name="failover", detail="no answer in time" if expired else None)
         self.awaiting = None
@@ -133,7 +135,7 @@ class ApprovalGate:
         if not self.store.open(pending):
             return  # another runner opened one first: answered there
         self.awaiting = pending
-        p.journal.record("approval", plan=plan.id, outcome="requested", name="failover",
+        p.journal.record(Event.APPROVAL, plan=plan.id, outcome="requested", name="failover",
                          target=plan.target, detail=request.reason,
                          expires_in_s=policy.approval_timeout_s,
                          warnings=list(plan.warnings) or None)
@@ -159,5 +161,5 @@ class ApprovalGate:
         self.store.close()
         self.awaiting = None
         if not (pending.get("decision") or {}).get("handled"):
-            self.ports.journal.record("approval", plan=pending.get("plan_id"),
+            self.ports.journal.record(Event.APPROVAL, plan=pending.get("plan_id"),
                                       outcome="withdrawn", name="failover", detail=why)

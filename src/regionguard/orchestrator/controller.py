@@ -19,19 +19,21 @@ from enum import StrEnum
 
 from regionguard.config import Replication, Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
-from regionguard.ops.metrics import TickView
 from regionguard.orchestrator import engine, plans, readiness
 from regionguard.orchestrator.approval import ApprovalGate, Approvals
 from regionguard.orchestrator.detector import RegionHealth, observe
-from regionguard.orchestrator.executor import PlanFailed, Ports
+from regionguard.orchestrator.events import Event
+from regionguard.orchestrator.executor import PlanFailed
 from regionguard.orchestrator.ports import (
     DbStatus,
     LiveState,
+    Ports,
     ProbeKind,
     ProbeResult,
     RouteTable,
     Verdict,
 )
+from regionguard.orchestrator.view import TickView
 
 log = logging.getLogger("regionguard.controller")
 
@@ -227,7 +229,7 @@ class Controller:
                                             self.kinds))
             if after.verdict is not before.verdict:
                 self.ports.journal.record(
-                    "verdict_change", region=region, verdict=after.verdict.value,
+                    Event.VERDICT_CHANGE, region=region, verdict=after.verdict.value,
                     previous=before.verdict.value,
                     first_failure_ns=after.first_failure_ns,
                     probes={r.prober: r.ok for r in res},
@@ -278,7 +280,7 @@ class Controller:
         now = {c.name: c.status for c in checks}
         if now == self._readiness_seen:
             return
-        self.ports.journal.record("readiness", outcome=readiness.overall(checks),
+        self.ports.journal.record(Event.READINESS, outcome=readiness.overall(checks),
                                   checks=[c.as_dict() for c in checks])
         for c in checks:
             if c.status == "fail" and self._readiness_seen.get(c.name) != "fail":
@@ -303,13 +305,13 @@ class Controller:
         if d.action is Action.ALERT:
             if d.region not in self.alerted:
                 self.alerted.add(d.region or "")
-                p.journal.record("alert", region=d.region, detail=d.reason)
+                p.journal.record(Event.ALERT, region=d.region, detail=d.reason)
                 p.notifier.notify("alert", {"region": d.region, "reason": d.reason})
             return
         if d.action is Action.REPAIR_APPS and d.region:
             want = self.topology.desired_processes(d.region, snap.live.roles[d.region])
             status = p.compute.scale(d.region, want)
-            p.journal.record("repair", region=d.region, detail=d.reason, desired=status.desired)
+            p.journal.record(Event.REPAIR, region=d.region, detail=d.reason, desired=status.desired)
             # give restarted processes time before judging them again
             self.health[d.region] = RegionHealth(verdict=self.health[d.region].verdict)
             return
@@ -342,10 +344,10 @@ class Controller:
                 p.state.set_sync_degraded(None)
                 self._sync_off = False
         except RegionGuardError as exc:
-            p.journal.record("sync_change_failed", region=d.region, detail=str(exc))
+            p.journal.record(Event.SYNC_CHANGE_FAILED, region=d.region, detail=str(exc))
             return
         detail = {"lsn": lsn}
-        p.journal.record(d.action.value, region=d.region, detail=d.reason, **detail)
+        p.journal.record(Event(d.action.value), region=d.region, detail=d.reason, **detail)
         p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
 
     def _held_back(self, d: Decision) -> bool:
@@ -364,7 +366,7 @@ class Controller:
             self.alerted.add("held_back")
             detail = (f"{d.reason}: held back {wait:.0f} s more, failover.min_interval_s = "
                       f"{interval:g} s after the last automatic plan")
-            self.ports.journal.record("held_back", region=d.region, detail=detail)
+            self.ports.journal.record(Event.HELD_BACK, region=d.region, detail=detail)
             self.ports.notifier.notify("held_back", {"region": d.region, "detail": detail})
         return True
 
@@ -398,7 +400,7 @@ class Controller:
             key = f"ineligible:{d.region}"
             if key not in self.alerted:
                 self.alerted.add(key)
-                p.journal.record("alert", region=d.region, detail=str(exc))
+                p.journal.record(Event.ALERT, region=d.region, detail=str(exc))
                 p.notifier.notify("alert", {"reason": str(exc)})
             self._restart_primary_in_place(snap.live)
             return
@@ -446,10 +448,10 @@ class Controller:
             p.traffic.route(RouteTable(weights=plans.steady_weights(self.topology, primary),
                                        writer=primary, epoch=live.epoch))
         except RegionGuardError as exc:
-            p.journal.record("restart_in_place", region=primary, outcome="failed",
+            p.journal.record(Event.RESTART_IN_PLACE, region=primary, outcome="failed",
                              detail=str(exc))
             return
-        p.journal.record("restart_in_place", region=primary, outcome="done",
+        p.journal.record(Event.RESTART_IN_PLACE, region=primary, outcome="done",
                          detail=f"{primary}'s database restarted where it is, epoch {live.epoch}")
         p.notifier.notify("restart_in_place", {"region": primary})
         self.health.pop(primary, None)  # judge it afresh
@@ -469,7 +471,7 @@ class Controller:
             backoff_s = min(RESUME_BACKOFF_MAX_S, 2.0 ** self._resume_failures)
             self._resume_failures += 1
             self._resume_not_before_ns = self.clock_ns() + int(backoff_s * 1e9)
-            self.ports.journal.record("resume_backoff", plan=live.plan.get("id"),
+            self.ports.journal.record(Event.RESUME_BACKOFF, plan=live.plan.get("id"),
                                       seconds=backoff_s, detail=str(exc))
             return
         self._resume_failures = 0
@@ -487,12 +489,12 @@ class Controller:
         if len(errors) >= MAX_REMEMBERED_ERRORS:  # messages with ids in them: stay bounded
             self.alerted.difference_update(errors)
         self.alerted.add(key)
-        self.ports.journal.record("controller_error", detail=f"{type(exc).__name__}: {exc}")
+        self.ports.journal.record(Event.CONTROLLER_ERROR, detail=f"{type(exc).__name__}: {exc}")
         self.ports.notifier.notify("controller_error", {"error": f"{type(exc).__name__}: {exc}"})
 
     def run_forever(self) -> None:
         interval = self.topology.health.interval_s
-        self.ports.journal.record("controller", outcome="started",
+        self.ports.journal.record(Event.CONTROLLER, outcome="started",
                                   mode=self.topology.failover.mode)
         next_tick = time.monotonic()
         while not self.stop.is_set():

@@ -18,9 +18,9 @@ from typing import Any
 
 from regionguard.errors import RegionGuardError, UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
-from regionguard.orchestrator.executor import Executor, Ports
+from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.plans import Observation, Plan, PlanKind
-from regionguard.orchestrator.ports import SnapshotCopy
+from regionguard.orchestrator.ports import Ports, SnapshotCopy
 
 
 @dataclass(frozen=True, slots=True)

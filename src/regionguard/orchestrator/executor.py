@@ -26,43 +26,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from regionguard.clock import SYSTEM_CLOCK, Clock
-from regionguard.config import Replication, Role, Topology
+from regionguard.clock import SYSTEM_CLOCK
+from regionguard.config import Replication, Role
 from regionguard.errors import PlanConflict, ProviderError, RegionGuardError, StepAbandoned
-from regionguard.orchestrator.journal import Journal, rto_breakdown
+from regionguard.orchestrator.events import Event
+from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.lsn import format_lsn
-from regionguard.orchestrator.plans import LOCAL_DEADLINES, Deadlines, Plan, PlanKind, Step
-from regionguard.orchestrator.ports import (
-    Compute,
-    Database,
-    FaultPoint,
-    Notifier,
-    Prober,
-    Restorer,
-    RouteTable,
-    StateStore,
-    Traffic,
-)
-
-
-@dataclass
-class Ports:
-    """One world's implementation of every port, as `build_ports` wires it."""
-
-    topology: Topology
-    database: Database
-    compute: Compute
-    traffic: Traffic
-    probers: list[Prober]
-    notifier: Notifier
-    state: StateStore
-    journal: Journal
-    fault_point: FaultPoint | None = None  # a drill's injection point (see the local world)
-    clock: Clock = SYSTEM_CLOCK
-    deadlines: Deadlines = LOCAL_DEADLINES
-    restorer: Restorer | None = None  # backup & restore (AWS): the database from a snapshot
-    # writes a plan's execution report when it ends (ops/report.py), given its id
-    reports: Callable[[str], None] | None = None
+from regionguard.orchestrator.plans import Plan, PlanKind, Step
+from regionguard.orchestrator.ports import Ports, RouteTable
 
 
 @dataclass
@@ -98,7 +69,7 @@ def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> tuple[list[str]
         p.traffic.cut(region)
         done.append("traffic cut")
     except RegionGuardError as exc:
-        p.journal.record("fence_part_failed", plan=ctx.plan.id, region=region, part="cut",
+        p.journal.record(Event.FENCE_PART_FAILED, plan=ctx.plan.id, region=region, part="cut",
                          detail=str(exc))
         return done, [f"traffic cut failed: {exc}"]
     return done, []
@@ -113,7 +84,7 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     result = p.database.fence(region)  # never raises: whatever it could not do is listed
     ctx.scratch["fence_complete"] = result.complete
     if not result.complete:
-        p.journal.record("unfenced", plan=ctx.plan.id, region=region,
+        p.journal.record(Event.UNFENCED, plan=ctx.plan.id, region=region,
                          detail=list(result.unfenced))
     if failed and not result.complete and "lease_until" not in ctx.scratch:
         raise ProviderError(f"{region} not fenced: {'; '.join([*failed, *result.unfenced])}")
@@ -136,7 +107,7 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
     if until is not None:
         wait = max(0.0, float(until) - p.clock.time())
         if wait > 0:
-            p.journal.record("lease_wait", plan=ctx.plan.id, step="promote",
+            p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, step="promote",
                              seconds=round(wait, 3))
             ctx.sleep(wait)
         return "old write lease expired"
@@ -148,7 +119,7 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
         if not ctx.scratch.get("forced_promote_recorded"):
             detail = (f"promoting {region} over {source}, which is neither fenced nor under an "
                       f"expired lease: {'; '.join(result.unfenced)}")
-            p.journal.record("forced_promote", plan=ctx.plan.id, region=source, detail=detail)
+            p.journal.record(Event.FORCED_PROMOTE, plan=ctx.plan.id, region=source, detail=detail)
             p.notifier.notify("forced_promote", {"plan": ctx.plan.id, "detail": detail})
             ctx.scratch["forced_promote_recorded"] = True
         return "forced"
@@ -226,15 +197,15 @@ def _restart_if_down(p: Ports, ctx: RunContext, region: str) -> None:
     if st.up and st.in_recovery is False:
         return
     j = p.journal
-    j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+    j.record(Event.REASSERT, plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
              outcome="started", detail="down" if not st.up else "in recovery")
     try:
         p.database.promote(region, ctx.epoch, 20.0)
     except ProviderError as exc:
-        j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+        j.record(Event.REASSERT, plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
                  outcome="failed", detail=str(exc))
         return
-    j.record("reassert", plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
+    j.record(Event.REASSERT, plan=ctx.plan.id, epoch=ctx.epoch, step="promote", region=region,
              outcome="done", detail=f"{region} promoted again, epoch {ctx.epoch}")
 
 
@@ -247,7 +218,7 @@ def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     if until is not None:
         waited = max(0.0, float(until) - p.clock.time())
         if waited > 0:
-            p.journal.record("lease_wait", plan=ctx.plan.id, seconds=round(waited, 3))
+            p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, seconds=round(waited, 3))
             ctx.sleep(waited)
     table = RouteTable(weights=dict(step.args["weights"]), writer=step.args["writer"],
                        epoch=ctx.epoch)
@@ -340,7 +311,7 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
                     confirmed = p.database.confirm_sync(  # alone is on it now
                         of, region, max(0.5, min(5.0, deadline - p.clock.monotonic())))
                     p.state.set_sync_degraded(None)
-                    p.journal.record("sync_confirmed", plan=ctx.plan.id, region=region,
+                    p.journal.record(Event.SYNC_CONFIRMED, plan=ctx.plan.id, region=region,
                                      lsn=format_lsn(confirmed))
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"
         if p.clock.monotonic() >= deadline:
@@ -399,16 +370,16 @@ class Executor:
         record = plan.to_dict()
         if resume is None:
             epoch = self._claim(plan, record)
-            j.record("plan", plan=plan.id, outcome="started", name=plan.kind.value,
+            j.record(Event.PLAN, plan=plan.id, outcome="started", name=plan.kind.value,
                      source=plan.source, target=plan.target, epoch=epoch, reason=plan.reason,
                      steps=[{"name": s.name, "deadline_s": s.deadline_s, **dict(s.args)}
                             for s in plan.steps])
             if observation:  # what the plan was built from: the journal alone explains it
-                j.record("observation", plan=plan.id, **observation)
+                j.record(Event.OBSERVATION, plan=plan.id, **observation)
             if verdict:
-                j.record("verdict", plan=plan.id, **verdict)
+                j.record(Event.VERDICT, plan=plan.id, **verdict)
             for warning in plan.warnings:  # what the plan accepts knowingly, on the record
-                j.record("rpo_warning", plan=plan.id, detail=warning, **plan.risk)
+                j.record(Event.RPO_WARNING, plan=plan.id, detail=warning, **plan.risk)
                 self.ports.notifier.notify("rpo_warning", {"plan": plan.id, "detail": warning,
                                                            **plan.risk})
             done: list[str] = []
@@ -417,11 +388,11 @@ class Executor:
             epoch = int(resume["epoch"])
             done = list(resume.get("done", []))
             scratch = dict(resume.get("scratch", {}))
-            j.record("plan", plan=plan.id, outcome="resumed", epoch=epoch, done=done,
+            j.record(Event.PLAN, plan=plan.id, outcome="resumed", epoch=epoch, done=done,
                      remaining=[s.name for i, s in enumerate(plan.steps)
                                 if f"{i}:{s.name}" not in done])
             if observation:
-                j.record("observation", plan=plan.id, **observation)
+                j.record(Event.OBSERVATION, plan=plan.id, **observation)
         ctx = RunContext(plan, epoch, scratch, self.sleep)
         if resume is not None:
             self._reassert(plan, ctx, done)
@@ -438,17 +409,17 @@ class Executor:
                 on_step(step.name, "started", 0.0)
             started = self.ports.clock.monotonic()
             budget = self._budget(step, key, progress)  # saves the step's first start
-            j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="started",
+            j.record(Event.STEP, plan=plan.id, epoch=epoch, step=step.name, outcome="started",
                      in_rto=step.in_rto)
             try:
                 detail = self._attempt(step, ctx, budget)
             except PlanConflict:
-                j.record("plan", plan=plan.id, outcome="superseded", step=step.name)
+                j.record(Event.PLAN, plan=plan.id, outcome="superseded", step=step.name)
                 self._report(plan.id)
                 raise  # another runner or plan owns the record now: write nothing more
             except RegionGuardError as exc:
                 if step.best_effort:
-                    j.record("step", plan=plan.id, epoch=epoch, step=step.name,
+                    j.record(Event.STEP, plan=plan.id, epoch=epoch, step=step.name,
                              outcome="unfinished", in_rto=step.in_rto, detail=str(exc))
                     unfinished.append({"step": step.name, "args": dict(step.args),
                                        "error": str(exc)})
@@ -457,13 +428,13 @@ class Executor:
                     done.append(key)
                     self.ports.state.save_plan(progress)
                     continue
-                j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
+                j.record(Event.STEP, plan=plan.id, epoch=epoch, step=step.name, outcome="failed",
                          in_rto=step.in_rto, detail=str(exc))
                 promoted = any(k.split(":", 1)[1] in ("promote", "restore") for k in done) or (
                     step.name == "promote" and self._became_primary(plan.target))
                 if promoted:  # no going back: leave it running for the next drive to resume
                     self.ports.state.save_plan(progress)
-                    j.record("plan", plan=plan.id, outcome="interrupted", step=step.name)
+                    j.record(Event.PLAN, plan=plan.id, outcome="interrupted", step=step.name)
                     self._report(plan.id)
                     self.ports.notifier.notify("plan_interrupted", {
                         "plan": plan.id, "step": step.name, "error": str(exc)})
@@ -472,13 +443,13 @@ class Executor:
                 self._roll_back(ctx, done)
                 progress["status"] = "failed"
                 self.ports.state.save_plan(progress)
-                j.record("plan", plan=plan.id, outcome="failed", step=step.name)
+                j.record(Event.PLAN, plan=plan.id, outcome="failed", step=step.name)
                 self._report(plan.id)
                 self.ports.notifier.notify("plan_failed", {"plan": plan.id, "step": step.name,
                                                            "error": str(exc)})
                 raise PlanFailed(f"{plan.kind.value} failed at step {step.name}: {exc}") from exc
             elapsed = self.ports.clock.monotonic() - started
-            j.record("step", plan=plan.id, epoch=epoch, step=step.name, outcome="done",
+            j.record(Event.STEP, plan=plan.id, epoch=epoch, step=step.name, outcome="done",
                      in_rto=step.in_rto, detail=detail, duration_s=round(elapsed, 4))
             if on_step:
                 on_step(step.name, "done", elapsed)
@@ -488,7 +459,7 @@ class Executor:
         roles = {plan.target: Role.PRIMARY, plan.source: Role.STANDBY}
         self.ports.state.finish_plan(plan.id, roles)
         summary = rto_breakdown(j.entries(), plan.id) or {}
-        j.record("plan", plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"),
+        j.record(Event.PLAN, plan=plan.id, outcome="done", epoch=epoch, rto_s=summary.get("rto_s"),
                  unfinished=[u["step"] for u in unfinished] or None)
         self.ports.notifier.notify(f"{plan.kind.value}_done", summary)
         self._report(plan.id)
@@ -501,7 +472,7 @@ class Executor:
         try:
             self.ports.reports(plan_id)
         except Exception as exc:  # a full disk, an unreadable journal: on the record only
-            self.ports.journal.record("report", plan=plan_id, outcome="failed",
+            self.ports.journal.record(Event.REPORT, plan=plan_id, outcome="failed",
                                       detail=f"{type(exc).__name__}: {exc}")
 
     def _reassert(self, plan: Plan, ctx: RunContext, done: list[str]) -> None:
@@ -532,15 +503,15 @@ class Executor:
 
     def _reassert_step(self, plan: Plan, ctx: RunContext, step: Step, why: str) -> None:
         j = self.ports.journal
-        j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+        j.record(Event.REASSERT, plan=plan.id, epoch=ctx.epoch, step=step.name,
                  region=plan.target, outcome="started", detail=why)
         try:
             detail = self._attempt(step, ctx, step.deadline_s)
         except RegionGuardError as exc:  # the next steps fail; the plan is resumed again
-            j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+            j.record(Event.REASSERT, plan=plan.id, epoch=ctx.epoch, step=step.name,
                      region=plan.target, outcome="failed", detail=str(exc))
             return
-        j.record("reassert", plan=plan.id, epoch=ctx.epoch, step=step.name,
+        j.record(Event.REASSERT, plan=plan.id, epoch=ctx.epoch, step=step.name,
                  region=plan.target, outcome="done", detail=detail)
 
     def _claim(self, plan: Plan, record: Mapping[str, Any]) -> int:
@@ -573,20 +544,20 @@ class Executor:
         if not (target.up and target.in_recovery):
             # a target that died mid-promote may have been promoted before it died: a second
             # primary would be worse than no writes; the controller decides from here
-            j.record("rollback", plan=plan.id, outcome="refused", region=plan.source,
+            j.record(Event.ROLLBACK, plan=plan.id, outcome="refused", region=plan.source,
                      detail=f"{plan.target} is not a running standby (up={target.up}), it "
                             f"may have been promoted; {plan.source} stays stopped")
             return
-        j.record("rollback", plan=plan.id, outcome="started", region=plan.source)
+        j.record(Event.ROLLBACK, plan=plan.id, outcome="started", region=plan.source)
         try:
             self.ports.database.promote(plan.source, ctx.epoch, 30.0, planned=True)
             self.ports.state.set_roles({plan.source: Role.PRIMARY, plan.target: Role.STANDBY},
                                        plan_id=plan.id)
             weights = {r: int(r == plan.source) for r in self.ports.topology.regions}
             self.ports.traffic.route(RouteTable(weights, plan.source, ctx.epoch))
-            j.record("rollback", plan=plan.id, outcome="done", region=plan.source)
+            j.record(Event.ROLLBACK, plan=plan.id, outcome="done", region=plan.source)
         except RegionGuardError as exc:
-            j.record("rollback", plan=plan.id, outcome="failed", detail=str(exc))
+            j.record(Event.ROLLBACK, plan=plan.id, outcome="failed", detail=str(exc))
 
     def _became_primary(self, region: str) -> bool:
         """A `promote` that failed (its runner or its database died mid-call) may have done
@@ -605,7 +576,7 @@ class Executor:
         left = step.deadline_s - (self.ports.clock.time() - float(starts[key]))
         if left > 0:
             return left
-        self.ports.journal.record("deadline_exceeded", plan=progress["id"], step=step.name,
+        self.ports.journal.record(Event.DEADLINE_EXCEEDED, plan=progress["id"], step=step.name,
                                   deadline_s=step.deadline_s)
         self.ports.notifier.notify("deadline_exceeded", {"plan": progress["id"],
                                                          "step": step.name})
@@ -664,10 +635,10 @@ class Executor:
             try:
                 detail = self._attempt(step, ctx)
             except RegionGuardError as exc:
-                self.ports.journal.record("unfinished_retry", plan=plan.id, step=step.name,
+                self.ports.journal.record(Event.UNFINISHED_RETRY, plan=plan.id, step=step.name,
                                           region=region, outcome="failed", detail=str(exc))
                 continue
-            self.ports.journal.record("unfinished_retry", plan=plan.id, step=step.name,
+            self.ports.journal.record(Event.UNFINISHED_RETRY, plan=plan.id, step=step.name,
                                       region=region, outcome="done", detail=detail)
             pending.remove(item)
             completed.append(step.name)
@@ -680,5 +651,5 @@ class Executor:
         point = self.ports.fault_point
         hold = point.hold_after(step_name) if point is not None else None
         if hold:
-            self.ports.journal.record("paused", step=step_name, seconds=hold)
+            self.ports.journal.record(Event.PAUSED, step=step_name, seconds=hold)
             self.sleep(hold)

@@ -24,10 +24,12 @@ from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine
 from regionguard.orchestrator.approval import ApprovalGate, Approvals
 from regionguard.orchestrator.detector import VantageVerdict, vantage_verdict
-from regionguard.orchestrator.executor import Executor, PlanFailed, Ports
+from regionguard.orchestrator.events import Event
+from regionguard.orchestrator.executor import Executor, PlanFailed
 from regionguard.orchestrator.plans import Observation
 from regionguard.orchestrator.ports import (
     ObservationStore,
+    Ports,
     Prober,
     VantageReport,
     Verdict,
@@ -186,7 +188,7 @@ class Guard:
                 continue
             self._alerted.add(key)
             self.ports.journal.record(
-                "observation_rejected", region=report.target, vantage=report.vantage,
+                Event.OBSERVATION_REJECTED, region=report.target, vantage=report.vantage,
                 ahead_s=round(report.observed_at - now, 3),
                 detail=f"{report.vantage}'s report is stamped {report.observed_at - now:.1f} s "
                        f"ahead of this clock (bound {self.ports.topology.health.max_clock_skew_s:g}"
@@ -214,7 +216,7 @@ class Guard:
         if key in self._alerted:
             return
         self._alerted.add(key)
-        self.ports.journal.record("alert", region=key, detail=reason)
+        self.ports.journal.record(Event.ALERT, region=key, detail=reason)
         self.ports.notifier.notify("alert", {"reason": reason})
 
     def run(self, duration_s: float) -> list[CycleResult]:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from regionguard.orchestrator.events import Event
+
 
 class JournalSink(Protocol):
     def write(self, line: str) -> None: ...
@@ -60,7 +62,8 @@ class Journal:
         self.sink = sink
         self.clock_ns = clock_ns
 
-    def record(self, event: str, **fields: Any) -> dict[str, Any]:
+    def record(self, event: Event, **fields: Any) -> dict[str, Any]:
+        """Append one event; fields that are None are left out. Returns the entry written."""
         entry = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "mono_ns": int(fields.pop("mono_ns", None) or self.clock_ns()),

@@ -7,13 +7,16 @@ timeout, and what it raises when the backend cannot be reached (`ProviderError` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from regionguard.config import Role
+from regionguard.clock import SYSTEM_CLOCK, Clock
+from regionguard.config import Role, Topology
+from regionguard.orchestrator.deadlines import LOCAL_DEADLINES, Deadlines
+from regionguard.orchestrator.journal import Journal
 
 
 class Verdict(StrEnum):
@@ -336,3 +339,23 @@ class StateStore(Protocol):
         """Hold the one-plan-at-a-time lock; yields False (without waiting) when another
         process holds it. Released when the holder exits, even by SIGKILL."""
         ...
+
+
+@dataclass
+class Ports:
+    """One world's implementation of every port, as `build_ports` wires it."""
+
+    topology: Topology
+    database: Database
+    compute: Compute
+    traffic: Traffic
+    probers: list[Prober]
+    notifier: Notifier
+    state: StateStore
+    journal: Journal
+    fault_point: FaultPoint | None = None  # a drill's injection point (see the local world)
+    clock: Clock = SYSTEM_CLOCK
+    deadlines: Deadlines = LOCAL_DEADLINES
+    restorer: Restorer | None = None  # backup & restore (AWS): the database from a snapshot
+    # writes a plan's execution report when it ends (ops/report.py), given its id
+    reports: Callable[[str], None] | None = None

@@ -35,8 +35,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import engine
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.plans import PlanKind
+from regionguard.orchestrator.ports import Ports
 from regionguard.providers.aws.metrics import emit as emit_metrics
 from regionguard.providers.aws.metrics import emit_readiness
 from regionguard.providers.aws.state import DynamoDBStateStore
@@ -107,7 +108,7 @@ def evaluate_readiness(ports: Ports) -> str | None:
     if status != before:
         store._call("put_item", Item={"pk": {"S": READINESS_KEY},
                                       "statuses": {"S": json.dumps(status)}})
-        ports.journal.record("readiness", outcome=readiness.overall(checks),
+        ports.journal.record(Event.READINESS, outcome=readiness.overall(checks),
                              checks=[c.as_dict() for c in checks])
         for c in checks:
             if c.status == "fail" and before.get(c.name) != "fail":

@@ -18,7 +18,7 @@ from typing import Any
 
 from regionguard.config import Role
 from regionguard.errors import RegionGuardError
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.providers.aws import iam_actions
 from regionguard.providers.aws.context import AwsContext

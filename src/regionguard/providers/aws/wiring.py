@@ -12,10 +12,11 @@ from typing import Any
 from regionguard.clock import Clock, clock_from_env
 from regionguard.config import Topology
 from regionguard.infra.view import aws_view
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.deadlines import AWS_DEADLINES
+from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.guard import Guard
 from regionguard.orchestrator.journal import Journal
-from regionguard.orchestrator.plans import AWS_DEADLINES
+from regionguard.orchestrator.ports import Ports
 from regionguard.providers.aws.approvals import ArbiterApprovals
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.autoscaling import AsgCompute, LambdaCompute
@@ -53,7 +54,7 @@ def build_ports(topology: Topology, *, runs_in: str | None = None,
         aws report`) and in the guard's log."""
         from regionguard.ops.report import plan_report
 
-        journal.record("report", plan=plan_id, report=plan_report(journal.entries(), plan_id))
+        journal.record(Event.REPORT, plan=plan_id, report=plan_report(journal.entries(), plan_id))
 
     return Ports(
         topology=topology, database=database, compute=compute,

@@ -12,12 +12,12 @@ from typing import Any
 
 from regionguard.config import Topology
 from regionguard.errors import ProviderError
-from regionguard.orchestrator.executor import Ports
 from regionguard.orchestrator.journal import FileSink, Journal
 from regionguard.orchestrator.ports import (
     ComputeStatus,
     DbStatus,
     FenceResult,
+    Ports,
     RouteTable,
     VerifyResult,
 )

@@ -8,8 +8,9 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from regionguard.ops.metrics import EngineCollector, TickView
+from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.server import OpsServer
+from regionguard.orchestrator.view import TickView
 from regionguard.providers.local.ops_file import ops_file
 from regionguard.providers.local.ops_status import ops_status
 from regionguard.providers.local.sandbox import Sandbox

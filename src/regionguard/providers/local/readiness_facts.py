@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from regionguard.errors import RegionGuardError
-from regionguard.orchestrator.executor import Ports
+from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Facts, last_drill_age_s
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary

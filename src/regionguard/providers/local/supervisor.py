@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import FileSink, Journal
 from regionguard.providers.local.proctrack import ProcessRef, terminate
 from regionguard.providers.local.state import write_json_atomic
@@ -49,12 +50,12 @@ def supervise(config: Path, state_dir: Path) -> int:
             break
         crashes = crashes + 1 if time.monotonic() - started < 10 else 0
         backoff = RESTART_BACKOFF_S[min(crashes, len(RESTART_BACKOFF_S) - 1)]
-        journal.record("controller", outcome="exited", code=code, restart_in_s=backoff)
+        journal.record(Event.CONTROLLER, outcome="exited", code=code, restart_in_s=backoff)
         time.sleep(backoff)
     if child is not None and child.poll() is None:
         proc = ProcessRef.of(child.pid).process()
         if proc:
             terminate([proc], grace_s=5)
-    journal.record("controller", outcome="stopped")
+    journal.record(Event.CONTROLLER, outcome="stopped")
     return 0
 
