@@ -23,12 +23,14 @@ from regionguard.clock import ScaledClock
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError, UnsafeOperation
 from regionguard.infra.view import aws_view
+from regionguard.orchestrator.records import PlanRecord, PlanStatus
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.clients import AwsClients
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.iam_actions import GRANTS, all_actions
 from regionguard.providers.aws.state import DynamoDBStateStore
 
+from ..plan_helpers import bare_plan
 from .topologies import topology
 
 ACCOUNT = "123456789012"
@@ -132,10 +134,10 @@ def test_dynamodb_compare_and_set_lets_exactly_one_claim_win(
         one = DynamoDBStateStore(AwsContext(view, AwsClients()))
         two = DynamoDBStateStore(AwsContext(view, AwsClients()))  # another region's controller
         assert one.load().epoch == 1
-        assert one.claim_epoch(1, {"id": "plan-a", "name": "failover"}) == 2
-        assert one.claim_epoch(1, {"id": "plan-a", "name": "failover"}) == 2  # replay: same
+        assert one.claim_epoch(1, bare_plan("plan-a", "failover")) == 2
+        assert one.claim_epoch(1, bare_plan("plan-a", "failover")) == 2  # replay: same
         with pytest.raises(UnsafeOperation, match="already running"):
-            two.claim_epoch(1, {"id": "plan-b", "name": "failover"})
+            two.claim_epoch(1, bare_plan("plan-b", "failover"))
         with one.plan_lock() as held_one, two.plan_lock() as held_two:
             assert (held_one, held_two) == (True, False)
 
@@ -248,7 +250,7 @@ def test_the_arbiter_refuses_a_new_writer_while_the_old_ones_lease_may_run(
     store, _, clock = arbiter
     state = store.read_state()
     assert (state["writer"], state["writer_epoch"]) == ("east", 1)
-    assert store.claim_epoch(1, {"id": "p1", "name": "failover"}) == 2
+    assert store.claim_epoch(1, bare_plan("p1", "failover")) == 2
     # the claim does not hand epoch 2 to the old writer: its apps keep the token 1
     assert store.read_state()["writer_epoch"] == 1
     before = clock.time()
@@ -268,7 +270,7 @@ def test_the_arbiter_refuses_a_new_writer_while_the_old_ones_lease_may_run(
 def test_a_swap_rolled_back_before_promote_gets_its_lease_back_at_once(
         arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
     store, _, _ = arbiter
-    store.claim_epoch(1, {"id": "swap", "name": "switchover"})
+    store.claim_epoch(1, bare_plan("swap", "switchover"))
     store.revoke_writer("east")
     store.set_writer("east", 2)  # back to the region it was taken from: nobody else wrote
     assert store.read_state()["writer"] == "east"
@@ -277,15 +279,16 @@ def test_a_swap_rolled_back_before_promote_gets_its_lease_back_at_once(
 def test_a_runner_that_lost_its_plan_cannot_rewrite_the_record(
         arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
     first, second, _ = arbiter
-    plan = {"id": "p1", "name": "failover", "status": "running"}
+    plan = bare_plan("p1", "failover")
     first.claim_epoch(1, plan)
     second.finish_plan("p1", {"east": Role.STANDBY, "west": Role.PRIMARY})  # a successor
     with pytest.raises(PlanConflict, match="no longer the current plan"):
-        first.save_plan({**plan, "done": ["0:scale"]})  # the stalled runner wakes up
-    assert first.read_plan()["status"] == "done"
-    second.claim_epoch(2, {"id": "p2", "name": "failback"})
+        first.save_plan(PlanRecord(plan, 2, done=(0,)))  # the stalled runner wakes up
+    saved = first.read_plan()
+    assert saved is not None and saved.status is PlanStatus.DONE
+    second.claim_epoch(2, bare_plan("p2", "failback"))
     with pytest.raises(PlanConflict):
-        first.save_plan({**plan, "status": "done"})  # nor touch a newer plan's record
+        first.save_plan(PlanRecord(plan, 2, PlanStatus.DONE))  # nor a newer plan's record
     with pytest.raises(PlanConflict):
         first.set_roles({"east": Role.PRIMARY}, plan_id="p1")
 

@@ -23,7 +23,8 @@ from regionguard.app.settings import AppSettings
 from regionguard.aws_naming import names_for
 from regionguard.errors import StepAbandoned, UnsafeOperation
 from regionguard.orchestrator import engine, plans
-from regionguard.orchestrator.executor import Executor, RunContext
+from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator.steps import RunContext
 from regionguard.providers.aws.wiring import build_ports
 
 from .topologies import topology

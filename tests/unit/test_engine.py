@@ -14,6 +14,7 @@ from regionguard.orchestrator.detector import RegionHealth, Streak
 from regionguard.orchestrator.executor import Executor, PlanFailed
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeKind, Verdict
+from regionguard.orchestrator.records import PlanRecord
 
 from .fakes import ScriptedProber, SimulatedCrash, World, make_ports, topology
 
@@ -53,7 +54,7 @@ def test_running_a_plan_twice_ends_in_the_same_state(tmp_path: Path) -> None:
     with pytest.raises(UnsafeOperation, match="epoch moved"):
         ex.run(plan)
     with pytest.raises(PlanConflict, match="is done, not running"):
-        ex.run(plan, resume={**plan.to_dict(), "epoch": 2, "done": []})
+        ex.run(plan, resume=PlanRecord(plan, 2))
     assert (dict(world.apps), world.route, world.writable(), dict(world.dbs["west"])) == first
     assert ports.state.load().epoch == 2
 
@@ -68,12 +69,12 @@ def test_crash_between_promote_and_route_resumes_without_repeating_done_steps(
     with pytest.raises(SimulatedCrash):
         Executor(ports, sleep=lambda _: None).run(plan)
     saved = ports.state.load().plan
-    assert saved is not None and saved["status"] == "running"
-    assert saved["done"] == ["0:scale", "1:fence", "2:promote", "3:await_ready"]
+    assert saved is not None and saved.running
+    assert saved.done == (0, 1, 2, 3)  # scale, fence, promote, await_ready
     promotes_before = world.calls.count("promote")
     # a new process: the plan comes back from the StateStore, not from memory
-    resumed = plans.Plan.from_dict(saved)
-    Executor(ports, sleep=lambda _: None).run(resumed, resume=saved)
+    assert saved.plan == plan
+    Executor(ports, sleep=lambda _: None).run(saved.plan, resume=saved)
     assert world.calls.count("promote") == promotes_before  # not repeated
     assert world.route is not None and world.route.writer == "west"
     assert ports.state.load().epoch == 2 and ports.state.load().plan is None
@@ -240,7 +241,9 @@ def test_controller_with_scripted_probes_fails_over_after_threshold(tmp_path: Pa
     assert ports.state.load().roles["west"] is Role.PRIMARY
     verdict = next(e for e in ports.journal.entries() if e["event"] == "verdict")
     assert verdict["first_failure_ns"] is not None
-    summary = rto_breakdown(ports.journal.entries(), ports.state.read_plan()["id"])
+    record = ports.state.read_plan()
+    assert record is not None
+    summary = rto_breakdown(ports.journal.entries(), record.id)
     assert summary is not None and summary["steps"]["detect"] > 0
 
 

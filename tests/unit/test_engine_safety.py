@@ -16,6 +16,7 @@ from regionguard.orchestrator.deadlines import AWS_DEADLINES
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
 from regionguard.orchestrator.ports import FenceResult, RouteTable
 
+from ..plan_helpers import bare_plan
 from .fakes import FakeDatabase, World, make_ports, topology
 
 
@@ -35,7 +36,7 @@ def test_a_plan_that_fails_after_promote_is_resumed_not_abandoned(tmp_path: Path
     with pytest.raises(PlanInterrupted, match="route"):
         Executor(ports).run(failover(ports, world, route=0.05))
     live = ports.state.load()
-    assert live.plan is not None and live.plan["status"] == "running"  # not "failed"
+    assert live.plan is not None and live.plan.running  # not "failed"
     assert world.writable() == ["west"] and world.route is None  # promoted, not routed yet
     world.fail["route"] = 0  # the front door is back: the next tick drives the plan on
     Controller(ports).tick()
@@ -96,9 +97,9 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
     with pytest.raises(PlanInterrupted):
         Executor(ports, sleep=lambda _: None).run(plan)
     saved = ports.state.load().plan
-    assert saved is not None and "2:promote" in saved["done"] and not world.dbs["west"]["up"]
+    assert saved is not None and saved.is_done(2) and not world.dbs["west"]["up"]  # promote
     crashed.append("stop")  # the crashes stop
-    Executor(ports, sleep=lambda _: None).run(plans.Plan.from_dict(saved), resume=saved)
+    Executor(ports, sleep=lambda _: None).run(saved.plan, resume=saved)
     assert world.writable() == ["west"] and ports.state.load().plan is None
     reasserts = [(e["step"], e["outcome"]) for e in ports.journal.entries()
                  if e["event"] == "reassert"]
@@ -109,8 +110,7 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
 def test_a_resume_that_fails_backs_off_so_the_plan_lock_is_free_for_repairs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ports, _ = make_ports(tmp_path)
-    with ports.state.update() as data:  # type: ignore[attr-defined]
-        data["plan"] = {"id": "failover-x", "status": "running", "epoch": 2}
+    ports.state.claim_epoch(1, bare_plan("failover-x"))  # a plan left running
     now = [0]
     calls: list[str] = []
 
@@ -179,7 +179,7 @@ def test_processes_that_die_while_the_plan_waits_for_them_are_started_again(
         world.apps[region] = 0  # SIGKILL of the apps the plan's `scale` started
 
     monkeypatch.setattr(FakeDatabase, "promote", promote_then_kill_apps)
-    monkeypatch.setattr("regionguard.orchestrator.executor.AWAIT_SLICE_MIN_S", 0.01)
+    monkeypatch.setattr("regionguard.orchestrator.steps.AWAIT_SLICE_MIN_S", 0.01)
     Executor(ports, sleep=lambda _: None).run(plan)
     assert world.apps["west"] == 2 and ports.state.load().plan is None
     assert world.calls.count("scale") >= 3  # scale, the re-scale in await_ready, retire
@@ -202,7 +202,7 @@ def test_a_new_primary_whose_database_dies_while_the_plan_waits_is_restarted_at_
             world.dbs[region]["up"] = False  # SIGKILL of the new primary's postmaster
 
     monkeypatch.setattr(FakeDatabase, "promote", promote_then_die)
-    monkeypatch.setattr("regionguard.orchestrator.executor.AWAIT_SLICE_MIN_S", 0.01)
+    monkeypatch.setattr("regionguard.orchestrator.steps.AWAIT_SLICE_MIN_S", 0.01)
     Executor(ports, sleep=lambda _: None).run(plan)
     assert promoted == ["west", "west"] and world.writable() == ["west"]
     assert ports.state.load().plan is None

@@ -18,6 +18,7 @@ from regionguard.orchestrator.detector import vantage_verdict
 from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.guard import CycleKind, Guard
 from regionguard.orchestrator.ports import ProbeKind, ProbeResult, VantageReport, Verdict
+from regionguard.orchestrator.records import PlanStatus
 
 from .fakes import SimulatedCrash, World, make_ports, topology
 
@@ -200,14 +201,15 @@ def test_what_the_plan_could_not_do_in_the_dead_region_is_done_when_it_is_back(
         g["us-east-2"].cycle()
         g["us-west-2"].cycle()
     record = g["us-west-2"].ports.state.read_plan()
-    assert record is not None and record["status"] == "done"
-    assert [u["step"] for u in record["unfinished"]] == ["retire"]
+    assert record is not None and record.status is PlanStatus.DONE
+    assert [u.step for u in record.unfinished] == ["retire"]
     assert world.apps["east"] == 2  # the dead region kept its processes
     endpoints.down.clear()  # east is back: its guard runs again
     world.dbs["east"].update(up=True, recovery=True)
     g["us-east-1"].cycle()
     assert world.apps["east"] == 0  # retired now
-    assert g["us-east-1"].ports.state.read_plan()["unfinished"] == []
+    after = g["us-east-1"].ports.state.read_plan()
+    assert after is not None and after.unfinished == ()
     retried = [e for e in g["us-east-1"].ports.journal.entries()
                if e["event"] == "unfinished_retry"]
     assert [(e["step"], e["outcome"]) for e in retried] == [("retire", "done")]

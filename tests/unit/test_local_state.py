@@ -13,8 +13,11 @@ import psycopg
 import pytest
 
 from regionguard.errors import ProviderError, StateError
+from regionguard.orchestrator.records import PlanRecord, PlanStatus
 from regionguard.providers.local import boundary
 from regionguard.providers.local.state import LocalStateStore
+
+from ..plan_helpers import bare_plan
 
 
 def store(tmp_path: Path) -> LocalStateStore:
@@ -34,10 +37,10 @@ def test_the_epoch_and_the_plan_are_claimed_in_one_write(tmp_path: Path,
 
     monkeypatch.setattr(os, "replace", crash)  # the process dies (or the disk fills) mid-claim
     with pytest.raises(StateError, match="No space left on device; nothing was changed"):
-        s.claim_epoch(1, {"id": "failover-a", "name": "failover"})
+        s.claim_epoch(1, bare_plan("failover-a", "failover"))
     monkeypatch.undo()
     assert s.path.read_text() == before  # neither the epoch nor the plan moved
-    assert s.claim_epoch(1, {"id": "failover-a", "name": "failover"}) == 2
+    assert s.claim_epoch(1, bare_plan("failover-a", "failover")) == 2
     data = json.loads(s.path.read_text())
     assert data["epoch"] == 2 and data["plan"]["epoch"] == 2  # together, in one file
     assert not (s.dir / "plan.json").exists()
@@ -46,7 +49,7 @@ def test_the_epoch_and_the_plan_are_claimed_in_one_write(tmp_path: Path,
 def test_a_corrupt_state_file_is_one_line_and_is_never_guessed_back(tmp_path: Path) -> None:
     s = store(tmp_path)
     s.path.write_text('{"epoch": 7, "roles": ')  # torn by hand (a crash cannot: atomic replace)
-    for read in (s.load, s.read_plan, lambda: s.claim_epoch(7, {"id": "x"})):
+    for read in (s.load, s.read_plan, lambda: s.claim_epoch(7, bare_plan("x"))):
         with pytest.raises(StateError) as info:
             read()
         message = str(info.value)
@@ -120,18 +123,20 @@ def test_plan_records_change_only_for_the_current_plan_and_never_come_back_to_li
     from regionguard.errors import PlanConflict
 
     s = store(tmp_path)
-    s.claim_epoch(1, {"id": "p1", "name": "failover"})
-    s.save_plan({"id": "p1", "status": "running", "done": ["0:scale"]})
+    s.claim_epoch(1, bare_plan("p1", "failover"))
+    p1 = bare_plan("p1")
+    s.save_plan(PlanRecord(p1, 2, done=(0,)))
     s.set_roles({"west": Role.PRIMARY, "east": Role.STANDBY}, plan_id="p1")
     s.finish_plan("p1", {"west": Role.PRIMARY, "east": Role.STANDBY})
     with pytest.raises(PlanConflict, match="p1 is done, not running"):
-        s.save_plan({"id": "p1", "status": "running", "done": []})  # a stalled runner wakes
+        s.save_plan(PlanRecord(p1, 2))  # a stalled runner wakes
     with pytest.raises(PlanConflict, match="p1 is done"):
         s.set_roles({"east": Role.PRIMARY}, plan_id="p1")
-    s.claim_epoch(2, {"id": "p2", "name": "failback"})
+    s.claim_epoch(2, bare_plan("p2", "failback"))
     with pytest.raises(PlanConflict, match=r"p1 is no longer the current plan \(p2 is"):
-        s.save_plan({"id": "p1", "status": "done"})  # nor touch a newer plan's record
-    assert s.read_plan()["id"] == "p2" and s.load().roles["west"] is Role.PRIMARY
+        s.save_plan(PlanRecord(p1, 2, PlanStatus.DONE))  # nor touch a newer plan's record
+    current = s.read_plan()
+    assert current is not None and current.id == "p2" and s.load().roles["west"] is Role.PRIMARY
     s.set_roles({"west": Role.PRIMARY}, plan_id=None)  # without a plan: always (repair)
 
 
@@ -148,7 +153,7 @@ def test_the_state_file_rename_is_made_durable_with_its_directory(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    s.claim_epoch(1, {"id": "p1", "name": "failover"})
+    s.claim_epoch(1, bare_plan("p1", "failover"))
     assert str(s.dir) in synced  # the directory, after the file
     assert synced.index(str(s.dir)) > next(i for i, p in enumerate(synced)
                                            if p.startswith(str(s.dir / ".state.json")))

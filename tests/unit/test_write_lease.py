@@ -81,10 +81,11 @@ def test_a_resumed_step_keeps_the_deadline_it_started_with(tmp_path: Path) -> No
     with contextlib.suppress(SimulatedCrash):
         Executor(ports).run(plan)
     saved = ports.state.load().plan
-    started = saved["step_started_at"]["2:promote"]  # saved before the step ran
+    assert saved is not None
+    started = saved.step_started_at[2]  # promote's first start, saved before the step ran
     assert abs(started - clock.time()) < 5
     time.sleep((plan.steps[2].deadline_s + 1) * clock.factor)  # its deadline passes
-    Executor(ports).run(plans.Plan.from_dict(saved), resume=saved)
+    Executor(ports).run(saved.plan, resume=saved)
     overrun = [e for e in ports.journal.entries() if e["event"] == "deadline_exceeded"]
     assert [e["step"] for e in overrun] == ["promote"]  # said out loud, then one more try
     assert ("deadline_exceeded", {"plan": plan.id, "step": "promote"}) in world.notes

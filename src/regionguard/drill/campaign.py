@@ -225,7 +225,7 @@ def _until(predicate: Callable[[], bool], timeout_s: float) -> bool:
 def _settled(sandbox: Sandbox, load: LoadResult, since_ns: int, runner: ActionRunner) -> bool:
     """No plan running, the switchover child gone, and a write acknowledged after `since_ns`."""
     plan = sandbox.store.read_plan()
-    if plan and plan.get("status") == "running":
+    if plan is not None and plan.running:
         return False
     return runner.settled() and any(
         r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
@@ -234,11 +234,11 @@ def _settled(sandbox: Sandbox, load: LoadResult, since_ns: int, runner: ActionRu
 def _why_unsettled(sandbox: Sandbox, load: LoadResult, since_ns: int,
                    runner: ActionRunner) -> str:
     plan = sandbox.store.read_plan()
-    running = plan is not None and plan.get("status") == "running"
+    running = plan is not None and plan.running
     acked = any(r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
     return (f"not settled {SETTLE_DEADLINE_S:.0f} s after the fault: "
             + ", ".join(why for why, bad in (
-                (f"plan {plan.get('id') if plan else ''} still running", running),
+                (f"plan {plan.id if plan else ''} still running", running),
                 ("the switchover child still running", not runner.settled()),
                 ("no write acknowledged since the last action", not acked)) if bad))
 

@@ -23,6 +23,7 @@ from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.ports import Ports
+from regionguard.orchestrator.records import PlanStatus
 from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.reporting.waterfall import spans_from_journal
@@ -121,7 +122,7 @@ def _recovered(load: LoadGenerator, fault_ns: int, sandbox: Sandbox, fault: Faul
                primary: str) -> bool:
     if fault.causes_failover:
         plan = sandbox.store.read_plan()
-        if not plan or plan.get("status") != "done" or sandbox.primary(
+        if plan is None or plan.status is not PlanStatus.DONE or sandbox.primary(
                 sandbox.store.read()) == primary:
             return False
     return _first_ok_write_after_failure(load.result, fault_ns) is not None
@@ -223,7 +224,7 @@ def health_problems(sandbox: Sandbox, home: str) -> list[str]:
     if not st["controller"]["running"]:
         problems.append("controller not running")
     plan = sandbox.store.read_plan()
-    if plan and plan.get("status") == "running":
+    if plan is not None and plan.running:
         problems.append("a plan is running")
     for r in st["regions"]:
         db, name = r["db"], r["name"]

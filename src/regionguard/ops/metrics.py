@@ -104,7 +104,7 @@ class EngineCollector(Collector):
     def __init__(self, journal: Path, live: Callable[[], Mapping[str, Any]],
                  tick: Callable[[], TickView]) -> None:
         self.plans = JournalPlans(journal)
-        self.live = live  # {"epoch": int, "plan": {...} | None}
+        self.live = live  # {"epoch": int, "plan": the running PlanRecord | None}
         self.tick = tick
 
     def collect(self) -> Iterator[Metric]:
@@ -139,7 +139,7 @@ class EngineCollector(Collector):
         view = self.tick()
         plan = live.get("plan")
         state = ("awaiting_approval" if view.awaiting_approval is not None
-                 else "running" if plan else "idle")
+                 else "running" if plan is not None else "idle")
         plan_state = GaugeMetricFamily("regionguard_plan_state", "1 for the engine's state",
                                        labels=["state"])
         for s in PLAN_STATES:

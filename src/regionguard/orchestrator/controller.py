@@ -463,7 +463,7 @@ class Controller:
         assert live.plan is not None
         if self.clock_ns() < self._resume_not_before_ns:
             return
-        log.info("resuming interrupted plan %s", live.plan.get("id"))
+        log.info("resuming interrupted plan %s", live.plan.id)
         try:
             outcome = engine.drive(self.ports, engine.Request.resume_only())
         except Exception as exc:  # a bug too: back off, or the loop re-takes the lock at once
@@ -471,7 +471,7 @@ class Controller:
             backoff_s = min(RESUME_BACKOFF_MAX_S, 2.0 ** self._resume_failures)
             self._resume_failures += 1
             self._resume_not_before_ns = self.clock_ns() + int(backoff_s * 1e9)
-            self.ports.journal.record(Event.RESUME_BACKOFF, plan=live.plan.get("id"),
+            self.ports.journal.record(Event.RESUME_BACKOFF, plan=live.plan.id,
                                       seconds=backoff_s, detail=str(exc))
             return
         self._resume_failures = 0

@@ -133,7 +133,7 @@ def drive(
     while another one runs or is interrupted, `PlanFailed` when a step fails."""
     live = observation.live if observation is not None else ports.state.load()
     if live.plan is not None:
-        running = Plan.from_dict(live.plan)
+        running = live.plan.plan
         # backup & restore on AWS deploys no guard: the person who started the restore is
         # the one to resume it, by asking again
         if not request.automatic and ports.restorer is None:
@@ -169,7 +169,7 @@ def _resume(ports: Ports, plan: Plan) -> Outcome:
             return Outcome(Result.BUSY, plan, detail=f"plan {plan.id} is being run elsewhere")
         live = ports.state.load()  # re-read under the lock: it may have finished
         progress = live.plan
-        if progress is None or progress.get("id") != plan.id:
+        if progress is None or progress.id != plan.id:
             return Outcome(Result.NOTHING, plan, detail=f"plan {plan.id} finished meanwhile")
         # the live state it resumes from; the databases are not looked at again here (one
         # may be in the dead region: the steps find out, each within its deadline)

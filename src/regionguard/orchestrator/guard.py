@@ -94,8 +94,8 @@ class Guard:
         p = self.ports
         live = p.state.load()
         if live.plan is not None:
-            if live.plan.get("target") != self.home:
-                return CycleResult(CycleKind.PLAN_ELSEWHERE, detail=str(live.plan.get("id")))
+            if live.plan.plan.target != self.home:
+                return CycleResult(CycleKind.PLAN_ELSEWHERE, detail=live.plan.id)
             outcome = engine.drive(p, engine.Request.resume_only())
             kind = CycleKind.RESUMED if outcome.result is engine.Result.RESUMED else \
                 CycleKind.BUSY

@@ -11,12 +11,16 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Role, Topology
 from regionguard.orchestrator.deadlines import LOCAL_DEADLINES, Deadlines
 from regionguard.orchestrator.journal import Journal
+
+if TYPE_CHECKING:  # plans and records are built from these values, not the reverse
+    from regionguard.orchestrator.plans import Plan
+    from regionguard.orchestrator.records import PlanRecord
 
 
 class Verdict(StrEnum):
@@ -101,7 +105,7 @@ class LiveState:
 
     epoch: int
     roles: Mapping[str, Role]
-    plan: Mapping[str, Any] | None = None
+    plan: PlanRecord | None = None  # the running plan, if any
     # the primary stopped waiting for its lost sync standby at this LSN (degrade): writes
     # acknowledged since then may exist on the primary alone
     sync_degraded_lsn: int | None = None
@@ -298,18 +302,19 @@ class StateStore(Protocol):
     def load(self) -> LiveState:
         ...
 
-    def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
+    def claim_epoch(self, expected: int, plan: Plan) -> int:
         """Compare-and-set the epoch `expected` -> `expected + 1` and record `plan` as the
-        running plan. Idempotent for the same plan id; raises PlanConflict if another plan
-        holds the epoch or the epoch moved."""
+        running plan (a fresh `PlanRecord` at the new epoch), in one atomic write.
+        Idempotent for the same plan id; raises PlanConflict if another plan holds the epoch
+        or the epoch moved."""
         ...
 
-    def save_plan(self, plan: Mapping[str, Any]) -> None:
-        """Record a plan's progress. A store shared across hosts refuses (PlanConflict) a
-        save that would overwrite another plan's record or revive a finished one."""
+    def save_plan(self, record: PlanRecord) -> None:
+        """Record a plan's progress. Refuses (PlanConflict) a save that would overwrite
+        another plan's record or revive a finished one."""
         ...
 
-    def read_plan(self) -> dict[str, Any] | None:
+    def read_plan(self) -> PlanRecord | None:
         """The latest plan's record (running, done or failed), or None before the first."""
         ...
 

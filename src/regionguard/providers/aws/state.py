@@ -35,7 +35,9 @@ from botocore.exceptions import ClientError
 
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
+from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState, VantageReport
+from regionguard.orchestrator.records import PlanRecord, PlanStatus
 from regionguard.providers.aws.clients import NearestReplica, NoReplicaAnswered
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.errors import describe, error_code
@@ -108,17 +110,16 @@ class DynamoDBStateStore:
 
     def load(self) -> LiveState:
         data = self.read_state()
-        plan = data["plan"]
+        plan = _record(data["plan"])
         return LiveState(epoch=data["epoch"],
                          roles={k: Role(v) for k, v in data["roles"].items()},
-                         plan=plan if plan and plan.get("status") == "running" else None)
+                         plan=plan if plan is not None and plan.running else None)
 
-    def read_plan(self) -> dict[str, Any] | None:
-        plan: dict[str, Any] | None = self.read_state()["plan"]
-        return plan
+    def read_plan(self) -> PlanRecord | None:
+        return _record(self.read_state()["plan"])
 
-    def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
-        record = {**plan, "epoch": expected + 1, "status": "running"}
+    def claim_epoch(self, expected: int, plan: Plan) -> int:
+        record = PlanRecord(plan, expected + 1).to_dict()
         for _ in range(2):  # twice: the first use of a fresh table creates its state item
             try:
                 self._call(
@@ -132,11 +133,11 @@ class DynamoDBStateStore:
                                                ":expected": {"N": str(expected)},
                                                ":plan": {"S": json.dumps(record, default=str)},
                                                ":running": {"S": "running"},
-                                               ":id": {"S": str(plan["id"])}})
+                                               ":id": {"S": plan.id}})
             except ConditionFailed:
                 current = self.read_state()
                 running = current["plan"] or {}
-                if running.get("id") == plan["id"] and running.get("status") == "running":
+                if running.get("id") == plan.id and running.get("status") == "running":
                     return int(running["epoch"])  # our own claim, replayed (a retried write)
                 if running.get("status") == "running":
                     raise PlanConflict(f"plan {running.get('name')} ({running.get('id')}) "
@@ -148,14 +149,13 @@ class DynamoDBStateStore:
             return expected + 1
         raise PlanConflict(f"could not claim epoch {expected + 1}; re-read the state")
 
-    def save_plan(self, plan: Mapping[str, Any]) -> None:
+    def save_plan(self, record: PlanRecord) -> None:
         """Only the current plan's record, and never back to life once finished: a runner
         that lost its plan (it stalled past its lease, another took over) cannot undo it."""
-        status = str(plan.get("status", "running"))
-        expected = "done" if status == "done" else "running"
-        self._update_plan("SET #plan = :plan, plan_status = :status", plan["id"], expected,
-                          {":plan": {"S": json.dumps(dict(plan), default=str)},
-                           ":status": {"S": status}})
+        expected = PlanStatus.DONE if record.status is PlanStatus.DONE else PlanStatus.RUNNING
+        self._update_plan("SET #plan = :plan, plan_status = :status", record.id, expected,
+                          {":plan": {"S": json.dumps(record.to_dict(), default=str)},
+                           ":status": {"S": record.status.value}})
 
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         merged = {**self.read_state()["roles"], **{k: str(v) for k, v in roles.items()}}
@@ -386,3 +386,13 @@ class ArbiterJournalSink:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return [line for _, line in sorted(lines)]
+
+
+def _record(raw: Mapping[str, Any] | None) -> PlanRecord | None:
+    if raw is None:
+        return None
+    try:
+        return PlanRecord.from_dict(raw)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProviderError(f"the arbiter's plan record is unreadable ({type(exc).__name__}: "
+                            f"{exc}); not acting on a guess") from None

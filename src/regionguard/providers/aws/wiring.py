@@ -99,7 +99,7 @@ def describe(ports: Ports) -> dict[str, Any]:
     dbs = {r: ports.database.status(r) for r in ports.topology.regions}
     return {"action": "status", "epoch": live.epoch,
             "roles": {k: v.value for k, v in live.roles.items()},
-            "plan_running": live.plan.get("id") if live.plan else None,
+            "plan_running": live.plan.id if live.plan else None,
             "traffic": ports.traffic.shares(),
             "databases": {r: {"up": d.up, "in_recovery": d.in_recovery, "lag_s": d.lag_s,
                               "error": d.error} for r, d in dbs.items()},

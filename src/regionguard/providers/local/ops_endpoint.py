@@ -24,8 +24,8 @@ def start_ops(sb: Sandbox, tick: Callable[[], TickView],
     registry = CollectorRegistry(auto_describe=False)
 
     def live() -> dict[str, Any]:
-        state = sb.store.read()
-        return {"epoch": int(state.get("epoch", 0)), "plan": sb.store.read_plan()}
+        state = sb.store.load()  # its plan is the running one (None once a plan ended)
+        return {"epoch": state.epoch, "plan": state.plan}
 
     registry.register(EngineCollector(sb.state_dir / "journal.jsonl", live, tick))
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from regionguard.orchestrator.records import PlanRecord
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.status import journal_entries, sandbox_status
 
@@ -24,15 +25,16 @@ EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "
 LAST_EVENTS = 20
 
 
-def running_plan(plan: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not plan:
+def running_plan(record: PlanRecord | None) -> dict[str, Any] | None:
+    if record is None:
         return None
-    steps = [s.get("name") for s in plan.get("steps", [])]
-    done = list(plan.get("done", []))
-    current = next((name for i, name in enumerate(steps) if f"{i}:{name}" not in done), None)
-    return {"id": plan.get("id"), "kind": plan.get("kind"), "source": plan.get("source"),
-            "target": plan.get("target"), "status": plan.get("status"), "steps": steps,
-            "done": [d.split(":", 1)[1] for d in done], "current_step": current}
+    plan = record.plan
+    remaining = record.remaining()
+    return {"id": plan.id, "kind": plan.kind.value, "source": plan.source,
+            "target": plan.target, "status": record.status.value,
+            "steps": [s.name for s in plan.steps],
+            "done": [plan.steps[i].name for i in sorted(record.done)],
+            "current_step": remaining[0] if remaining else None}
 
 
 def last_events(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ from typing import Any
 
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, StateError, UnsafeOperation
+from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState
+from regionguard.orchestrator.records import PlanRecord, PlanStatus
 from regionguard.providers.local import state_model
 
 STATE_FILE = "state.json"
@@ -145,28 +147,39 @@ class LocalStateStore:
 
     def load(self) -> LiveState:
         data = self.read()
-        plan = self.read_plan()
+        plan = self._record(data)
         degraded = data.get("sync_degraded") or {}
         return LiveState(
             epoch=int(data.get("epoch", 1)),
             roles={k: Role(v) for k, v in data.get("roles", {}).items()},
-            plan=plan if plan and plan.get("status") == "running" else None,
+            plan=plan if plan is not None and plan.running else None,
             sync_degraded_lsn=int(degraded["since_lsn"]) if "since_lsn" in degraded else None,
         )
 
-    def read_plan(self) -> dict[str, Any] | None:
-        plan: dict[str, Any] | None = self.read().get("plan")
-        return plan
+    def read_plan(self) -> PlanRecord | None:
+        return self._record(self.read())
 
-    def claim_epoch(self, expected: int, plan: Mapping[str, Any]) -> int:
+    def _record(self, data: Mapping[str, Any]) -> PlanRecord | None:
+        raw = data.get("plan")
+        if raw is None:
+            return None
+        try:
+            return PlanRecord.from_dict(raw)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StateError(
+                f"{self.path}: field plan: not a plan record ({type(exc).__name__}: {exc}); "
+                "nothing was changed. Restore it from a backup, or stop everything with "
+                "`regionguard down --purge` and start afresh") from None
+
+    def claim_epoch(self, expected: int, plan: Plan) -> int:
         with self.update() as data:
             current = int(data.get("epoch", 1))
-            running = data.get("plan")
-            if running and running.get("status") == "running":
-                if running.get("id") == plan["id"]:
-                    return int(running["epoch"])  # our own claim, replayed
+            running = self._record(data)
+            if running is not None and running.running:
+                if running.id == plan.id:
+                    return running.epoch  # our own claim, replayed
                 raise PlanConflict(
-                    f"plan {running.get('name')} ({running.get('id')}) is already running; "
+                    f"plan {running.plan.kind.value} ({running.id}) is already running; "
                     "wait for it or let the controller resume it"
                 )
             if current != expected:
@@ -174,16 +187,16 @@ class LocalStateStore:
                     f"epoch moved from {expected} to {current} while planning; re-read the state"
                 )
             data["epoch"] = current + 1  # the epoch and the plan: one atomic write
-            data["plan"] = {**plan, "epoch": current + 1, "status": "running"}
+            data["plan"] = PlanRecord(plan, current + 1).to_dict()
             return current + 1
 
-    def save_plan(self, plan: Mapping[str, Any]) -> None:
+    def save_plan(self, record: PlanRecord) -> None:
         """Only the current plan's record, and a finished one never back to running (as the
         AWS arbiter's conditional update): a runner that lost its plan cannot undo it."""
         with self.update() as data:
-            _require_current(data, str(plan["id"]),
-                             "done" if plan.get("status") == "done" else "running")
-            data["plan"] = dict(plan)
+            _require_current(data, record.id, PlanStatus.DONE
+                             if record.status is PlanStatus.DONE else PlanStatus.RUNNING)
+            data["plan"] = record.to_dict()
 
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         with self.update() as data:
@@ -227,9 +240,9 @@ class LocalStateStore:
                     yield
                     return
             if time.monotonic() >= deadline:
-                plan = self.read_plan() or {}
-                what = (f"plan {plan.get('name')} ({plan.get('id')})"
-                        if plan.get("status") == "running" else "another command")
+                plan = self.read_plan()
+                what = (f"plan {plan.plan.kind.value} ({plan.id})"
+                        if plan is not None and plan.running else "another command")
                 raise UnsafeOperation(
                     f"refusing to {doing}: {what} holds the plan lock after {timeout_s:g} s; "
                     "wait for it to finish (`regionguard events`), then retry")
@@ -239,13 +252,13 @@ class LocalStateStore:
         with self.update() as data:
             plan = data.get("plan") or {}
             if plan.get("id") == plan_id:
-                plan["status"] = "done"
+                plan["status"] = PlanStatus.DONE.value
                 data["plan"] = plan
             data["roles"] = {k: str(v) for k, v in roles.items()}
             data["last_plan"] = plan_id
 
 
-def _require_current(data: Mapping[str, Any], plan_id: str, status: str) -> None:
+def _require_current(data: Mapping[str, Any], plan_id: str, status: PlanStatus) -> None:
     """PlanConflict unless `plan_id`'s record is the current one, in `status`."""
     current = data.get("plan") or {}
     if current.get("id") != plan_id:
