@@ -311,3 +311,34 @@ def readiness_checks(world: World) -> dict[str, dict[str, Any]]:
     entries = build_ports(world.estate.topology).journal.entries()
     last = next(e for e in reversed(entries) if e["event"] == "readiness")
     return {c["name"]: c for c in last["checks"]}
+
+
+def test_anti_flap_holds_a_verdict_back_after_an_automatic_plan_in_aws_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """failover.min_interval_s on AWS: the last plan's record in the arbiter says it was
+    automatic and when it ended; the failover target's guard holds a new verdict back within
+    the interval (journaled and notified once), where before it would have failed over."""
+    from dataclasses import replace
+
+    from regionguard.config import Role
+    from regionguard.orchestrator.plans import Plan, PlanKind
+
+    with make_world(monkeypatch, failover={"min_interval_s": 600}) as world:
+        ports = world.entry._ports()
+        last = replace(Plan("failover-earlier", PlanKind.FAILOVER, "west", "east", 1, ()),
+                       automatic=True)
+        ports.state.claim_epoch(1, last)  # an automatic plan that ended 30 s ago
+        ports.state.finish_plan(last.id, {"east": Role.PRIMARY, "west": Role.STANDBY},
+                                world.clock.time() - 30)
+        world.apps.up[EAST] = False
+        world.seed_down(WITNESS, 3)
+        world.seed_down(WEST, 2)
+        result = world.run_in(WEST, alarm_sns_event())
+        assert result["cycle"] == "down_seen" and "held back" in result["detail"], repr(result)
+        assert snapshot(world.estate)["epoch"] == 2  # nothing claimed
+        world.seed_down(WEST, 3)  # its next scheduled run, as the guard's own report
+        again = world.run_in(WEST, alarm_sns_event(message_id="second-alarm"))
+        assert again["cycle"] == "down_seen", repr(again)
+        held = [e for e in ports.journal.entries() if e["event"] == "held_back"]
+        assert len(held) >= 1 and "min_interval_s = 600" in held[0]["detail"]
+        assert any(m["event"] == "held_back" for m in notifications(world.estate))

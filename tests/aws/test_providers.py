@@ -281,7 +281,7 @@ def test_a_runner_that_lost_its_plan_cannot_rewrite_the_record(
     first, second, _ = arbiter
     plan = bare_plan("p1", "failover")
     first.claim_epoch(1, plan)
-    second.finish_plan("p1", {"east": Role.STANDBY, "west": Role.PRIMARY})  # a successor
+    second.finish_plan("p1", {"east": Role.STANDBY, "west": Role.PRIMARY}, 0.0)  # a successor
     with pytest.raises(PlanConflict, match="no longer the current plan"):
         first.save_plan(PlanRecord(plan, 2, done=(0,)))  # the stalled runner wakes up
     saved = first.read_plan()

@@ -127,7 +127,7 @@ def test_plan_records_change_only_for_the_current_plan_and_never_come_back_to_li
     p1 = bare_plan("p1")
     s.save_plan(PlanRecord(p1, 2, done=(0,)))
     s.set_roles({"west": Role.PRIMARY, "east": Role.STANDBY}, plan_id="p1")
-    s.finish_plan("p1", {"west": Role.PRIMARY, "east": Role.STANDBY})
+    s.finish_plan("p1", {"west": Role.PRIMARY, "east": Role.STANDBY}, 0.0)
     with pytest.raises(PlanConflict, match="p1 is done, not running"):
         s.save_plan(PlanRecord(p1, 2))  # a stalled runner wakes
     with pytest.raises(PlanConflict, match="p1 is done"):

@@ -3,10 +3,8 @@ expiry), the anti-flap delay, readiness checks, metrics from the journal, execut
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.ports import DbStatus
 from regionguard.providers.local.approvals import FileApprovals
 
+from ..plan_helpers import bare_plan
 from .fakes import ScriptedProber, make_ports, topology
 
 
@@ -159,11 +158,10 @@ def test_the_anti_flap_delay_holds_a_second_verdict_back(tmp_path: Path) -> None
     topo = topology(failover={"min_interval_s": 600})
     ports, world = make_ports(tmp_path, topo=topo, probers=east_down())
     world.dbs["east"]["up"] = False
-    ended = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
-    for entry in ({"event": "plan", "plan": "failover-1", "outcome": "started"},
-                  {"event": "verdict", "plan": "failover-1", "first_failure_ns": 1},
-                  {"event": "plan", "plan": "failover-1", "outcome": "done", "ts": ended}):
-        ports.journal.sink.write(json.dumps({"ts": ended, "mono_ns": 1, **entry}))
+    # the last plan was automatic and ended 30 s ago (its record says so)
+    ports.state.claim_epoch(1, replace(bare_plan("failover-1"), automatic=True))
+    ports.state.finish_plan("failover-1", {"east": Role.PRIMARY, "west": Role.STANDBY},
+                            time.time() - 30)
     controller = Controller(ports)
     tick(controller, 15)
     assert ports.state.load().roles["east"] is Role.PRIMARY  # held back

@@ -15,15 +15,21 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from regionguard.config import Replication, Role, Topology
+from regionguard.config import Role, Topology
 from regionguard.errors import ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans, readiness
-from regionguard.orchestrator.approval import ApprovalGate, Approvals
+from regionguard.orchestrator.approval import Approvals
+from regionguard.orchestrator.automatic import AutomaticFailover, AutoResult
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.events import Event
-from regionguard.orchestrator.executor import PlanFailed
+from regionguard.orchestrator.policy import (
+    Action,
+    Decision,
+    Snapshot,
+    counted_probers,
+    decide,
+)
 from regionguard.orchestrator.ports import (
     DbStatus,
     LiveState,
@@ -33,103 +39,13 @@ from regionguard.orchestrator.ports import (
     RouteTable,
     Verdict,
 )
+from regionguard.orchestrator.readiness_monitor import ReadinessMonitor
 from regionguard.orchestrator.view import TickView
 
 log = logging.getLogger("regionguard.controller")
 
-CAUGHT_UP_BYTES = 1 << 20  # a standby this close streams the rest before sync matters
 # a caught-up standby confirms in milliseconds; past this the tick goes on and tries again
 SYNC_CONFIRM_TIMEOUT_S = 1.0
-
-
-class Action(StrEnum):
-    NONE = "none"
-    FAILOVER = "failover"
-    ALERT = "alert"
-    REPAIR_APPS = "repair_apps"
-    DEGRADE_SYNC = "degrade_sync"
-    RESTORE_SYNC = "restore_sync"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    region: str | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    live: LiveState  # includes the persisted degrade point: it survives a restart
-    health: Mapping[str, RegionHealth]
-    standby_db: DbStatus | None
-    probers: Mapping[str, ProbeKind] = field(default_factory=dict)  # name -> kind
-    # this controller turned the primary's sync wait off since the current degrade record
-    # (False after a restart: it is turned off again, idempotently, if the standby is lost)
-    sync_off: bool = False
-
-    def named(self, kind: ProbeKind) -> list[str]:
-        return [name for name, k in self.probers.items() if k is kind]
-
-
-def counted_probers(topology: Topology, region: str, role: Role,
-                    probers: Mapping[str, ProbeKind]) -> frozenset[str]:
-    """Application probes count only where app processes should run; replication probes
-    (the primary's view of a standby) only for a standby."""
-    apps_expected = topology.desired_processes(region, role) > 0
-
-    def counts(kind: ProbeKind) -> bool:
-        if kind is ProbeKind.APPLICATION:
-            return apps_expected
-        if kind is ProbeKind.REPLICATION:
-            return role is Role.STANDBY
-        return True
-    return frozenset(name for name, kind in probers.items() if counts(kind))
-
-
-def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
-    """What to do now, in order of urgency. Pure: the same snapshot gives the same decisions."""
-    primary = snap.live.primary
-    standby = topology.other_region(primary)
-    policy = topology.health
-    ph = snap.health.get(primary, RegionHealth())
-    sh = snap.health.get(standby, RegionHealth())
-    out: list[Decision] = []
-    if ph.verdict is Verdict.DOWN:
-        if topology.failover.mode == "manual":
-            return [Decision(Action.ALERT, primary,
-                             f"primary {primary} is DOWN; failover mode is manual")]
-        return [Decision(Action.FAILOVER, standby, f"primary {primary} is DOWN")]
-    threshold = policy.failure_threshold
-    db_probers, app_probers = snap.named(ProbeKind.DATABASE), snap.named(ProbeKind.APPLICATION)
-    if (db_probers and any(ph.failing(a, threshold) for a in app_probers)
-            and not any(ph.failing(d, threshold) for d in db_probers)):
-        out.append(Decision(Action.REPAIR_APPS, primary,
-                            f"{primary}: app probes fail while its database answers"))
-    if topology.replication is Replication.SYNC:
-        # the standby is lost only by the same rule as any region: a quorum of its probers
-        # (its database directly, the primary's replication view of it, its apps where they
-        # run) each failing failure_threshold times; one slow prober never degrades sync
-        standby_lost = sh.verdict is Verdict.DOWN
-        db = snap.standby_db
-        degraded_at = snap.live.sync_degraded_lsn
-        caught_up = (
-            db is not None and db.up and bool(db.in_recovery) and bool(db.streaming)
-            and sh.verdict is Verdict.UP
-            and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
-            and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
-        )
-        # a record may exist while the primary waits for its standby again (a rejoin, `up`,
-        # or a restore that did not get to clear it): losing the standby then must still turn
-        # the wait off, or every commit blocks
-        if (standby_lost and (degraded_at is None or not snap.sync_off)
-                and topology.failover.sync_standby_lost == "degrade"):
-            out.append(Decision(Action.DEGRADE_SYNC, primary,
-                                f"sync standby {standby} lost; writing without it"))
-        elif caught_up and degraded_at is not None:
-            out.append(Decision(Action.RESTORE_SYNC, primary,
-                                f"sync standby {standby} is back and caught up"))
-    return out or [Decision(Action.NONE)]
 
 
 RESUME_BACKOFF_MAX_S = 15.0
@@ -157,11 +73,6 @@ class Controller:
     readiness_facts: Callable[[], readiness.Facts] | None = None  # this world's gatherer
     _readiness: Future[list[readiness.Check]] | None = None
     _readiness_due_ns: int = 0
-    _readiness_seen: dict[str, str] = field(default_factory=dict)  # check -> last status
-    # anti-flap: when the last automatic plan ended (Unix time); read from the journal once,
-    # then kept by this controller (only automatic plans count, and they are its own)
-    _last_automatic_end: float | None = None
-    _last_automatic_loaded: bool = False
 
     def __post_init__(self) -> None:
         self.topology: Topology = self.ports.topology
@@ -171,7 +82,10 @@ class Controller:
         self._standby_status: Future[DbStatus] | None = None
         self._last_standby: DbStatus | None = None
         self.stop = threading.Event()
-        self._gate = ApprovalGate(self.ports, self.approvals) if self.approvals else None
+        # the one automatic-failover path (anti-flap, approval, drive, refusals), shared
+        # with the AWS guard; the readiness monitor, shared the same way
+        self.automatic = AutomaticFailover(self.ports, self.approvals)
+        self.readiness_monitor = ReadinessMonitor(self.ports)
 
     # -- one tick ---------------------------------------------------------------------------
 
@@ -244,12 +158,12 @@ class Controller:
         self._evaluate_readiness()
         decisions = decide(self.topology, snap)
         if not any(d.action is Action.FAILOVER for d in decisions):
-            self.alerted.discard("held_back")  # the next outage in the window is told again
-            if self.approvals is not None and self.topology.failover.approval == "manual":
-                try:
-                    self._withdraw_approval(snap)
-                except Exception as exc:  # never a reason not to act on the decisions
-                    self._record_error(exc)
+            primary_up = self.health.get(live.primary, RegionHealth()).verdict is Verdict.UP
+            try:  # the outage is over (or never began): tell the next one afresh
+                self.automatic.recovered(live.primary, primary_up)
+            except Exception as exc:  # never a reason not to act on the decisions
+                self._record_error(exc)
+            self.view = replace(self.view, awaiting_approval=self.automatic.awaiting)
         for d in decisions:
             self.act(d, snap)
         return decisions
@@ -277,15 +191,7 @@ class Controller:
 
     def _take_readiness(self, checks: list[readiness.Check]) -> None:
         self.view = replace(self.view, readiness=[c.as_dict() for c in checks])
-        now = {c.name: c.status for c in checks}
-        if now == self._readiness_seen:
-            return
-        self.ports.journal.record(Event.READINESS, outcome=readiness.overall(checks),
-                                  checks=[c.as_dict() for c in checks])
-        for c in checks:
-            if c.status == "fail" and self._readiness_seen.get(c.name) != "fail":
-                self.ports.notifier.notify("readiness_failed", c.as_dict())
-        self._readiness_seen = now
+        self.readiness_monitor.take(checks)
 
     def _publish(self, results: Mapping[str, list[ProbeResult]], snap: Snapshot) -> None:
         db = snap.standby_db
@@ -350,79 +256,23 @@ class Controller:
         p.journal.record(Event(d.action.value), region=d.region, detail=d.reason, **detail)
         p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
 
-    def _held_back(self, d: Decision) -> bool:
-        """Anti-flap: no automatic plan within failover.min_interval_s of the last one's end."""
-        interval = self.topology.failover.min_interval_s
-        if not interval:
-            return False
-        if not self._last_automatic_loaded:  # a previous controller's, once per process
-            self._last_automatic_end = last_automatic_end(self.ports.journal.entries())
-            self._last_automatic_loaded = True
-        ended = self._last_automatic_end
-        wait = (ended + interval - self.ports.clock.time()) if ended is not None else 0
-        if wait <= 0:
-            return False
-        if "held_back" not in self.alerted:
-            self.alerted.add("held_back")
-            detail = (f"{d.reason}: held back {wait:.0f} s more, failover.min_interval_s = "
-                      f"{interval:g} s after the last automatic plan")
-            self.ports.journal.record(Event.HELD_BACK, region=d.region, detail=detail)
-            self.ports.notifier.notify("held_back", {"region": d.region, "detail": detail})
-        return True
-
     def _failover(self, d: Decision, snap: Snapshot) -> None:
-        p = self.ports
+        """The primary is DOWN: the one automatic path decides the rest. When the standby
+        cannot take over (it is refused, and alerted), the primary is restarted in place."""
         assert d.region is not None
-        if self._held_back(d):
-            return
         primary_health = self.health.get(snap.live.primary, RegionHealth())
-        dbs = {d.region: snap.standby_db} if snap.standby_db is not None else {}
         verdict = {"region": snap.live.primary, "verdict": "down",
                    "first_failure_ns": primary_health.first_failure_ns,
                    "mono_ns": primary_health.changed_at_ns}
-        request = engine.Request.automatic_failover(d.region, d.reason, verdict)
-        observation = plans.Observation(snap.live, dbs)
-        try:
-            if self.topology.failover.approval == "manual":
-                approved = self._approved(request, observation)
-                if approved is None:
-                    return
-                request = approved
-            # the primary is DOWN: plan from the standby's status alone, never wait on the dead
-            try:
-                engine.drive(p, request, observation=observation)
-            finally:
-                self._last_automatic_end = p.clock.time()
-                self._last_automatic_loaded = True
-        except PlanFailed as exc:
-            log.error("failover failed: %s", exc)
-        except RegionGuardError as exc:  # refused: the standby is not eligible
-            key = f"ineligible:{d.region}"
-            if key not in self.alerted:
-                self.alerted.add(key)
-                p.journal.record(Event.ALERT, region=d.region, detail=str(exc))
-                p.notifier.notify("alert", {"reason": str(exc)})
+        # the primary is DOWN: plan from the standby's status alone, never wait on the dead
+        dbs = {d.region: snap.standby_db} if snap.standby_db is not None else {}
+        result = self.automatic.attempt(d.region, d.reason, verdict,
+                                        plans.Observation(snap.live, dbs), self.view.readiness)
+        self.view = replace(self.view, awaiting_approval=self.automatic.awaiting)
+        if result.result is AutoResult.REFUSED:
             self._restart_primary_in_place(snap.live)
-            return
-        self.health = {}
-
-    # -- approval -----------------------------------------------------------------------------
-
-    def _approved(self, request: engine.Request, observation: plans.Observation
-                  ) -> engine.Request | None:
-        gate = self._gate
-        assert gate is not None, "failover.approval = manual needs an approval store"
-        try:
-            return gate.gate(request, observation, self.view.readiness)
-        finally:
-            self.view = replace(self.view, awaiting_approval=gate.awaiting)
-
-    def _withdraw_approval(self, snap: Snapshot) -> None:
-        gate = self._gate
-        assert gate is not None
-        primary = snap.live.primary
-        gate.recovered(primary, snap.health.get(primary, RegionHealth()).verdict is Verdict.UP)
-        self.view = replace(self.view, awaiting_approval=gate.awaiting)
+        elif result.result in (AutoResult.DONE, AutoResult.BUSY):
+            self.health = {}  # roles changed, or another runner acts: judge afresh
 
     def _restart_primary_in_place(self, live: LiveState) -> None:
         """No region to fail over to (a second fault): restart the primary's own database
@@ -512,18 +362,3 @@ class Controller:
             self.stop.wait(delay)
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         self._status_pool.shutdown(wait=False, cancel_futures=True)
-
-
-def last_automatic_end(entries: list[dict[str, object]]) -> float | None:
-    """When the last automatic plan (one with a verdict behind it) ended, as Unix time."""
-    from datetime import datetime
-
-    automatic = {e.get("plan") for e in entries if e.get("event") == "verdict"}
-    for e in reversed(entries):
-        if (e.get("event") == "plan" and e.get("plan") in automatic
-                and e.get("outcome") in ("done", "failed")):
-            try:
-                return datetime.fromisoformat(str(e["ts"])).timestamp()
-            except (KeyError, ValueError):
-                return None
-    return None

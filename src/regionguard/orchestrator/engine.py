@@ -147,6 +147,8 @@ def drive(
     plan = build_plan(ports, request, obs)
     if request.plan_id is not None:
         plan = replace(plan, id=request.plan_id)
+    if request.automatic:
+        plan = replace(plan, automatic=True)
     if on_plan is not None:
         on_plan(plan)
     if dry_run:

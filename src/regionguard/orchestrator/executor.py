@@ -162,7 +162,7 @@ class Executor:
             raise PlanInterrupted(f"{plan.kind.value} interrupted at step {step.name} "
                                   f"(resumed by the next run): {exc}") from exc
         recovery.roll_back(self.ports, ctx, record)
-        self.ports.state.save_plan(record.with_status(PlanStatus.FAILED))
+        self.ports.state.save_plan(record.finished(PlanStatus.FAILED, self.ports.clock.time()))
         j.record(Event.PLAN, plan=plan.id, outcome=Outcome.FAILED, step=step.name)
         self._report(plan.id)
         self.ports.notifier.notify("plan_failed", {"plan": plan.id, "step": step.name,
@@ -172,7 +172,7 @@ class Executor:
     def _finish(self, record: PlanRecord) -> dict[str, Any]:
         plan, j = record.plan, self.ports.journal
         roles = {plan.target: Role.PRIMARY, plan.source: Role.STANDBY}
-        self.ports.state.finish_plan(plan.id, roles)
+        self.ports.state.finish_plan(plan.id, roles, self.ports.clock.time())
         summary = rto_breakdown(j.entries(), plan.id) or {}
         j.record(Event.PLAN, plan=plan.id, outcome=Outcome.DONE, epoch=record.epoch,
                  rto_s=summary.get("rto_s"),

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
+from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import engine
-from regionguard.orchestrator.approval import ApprovalGate, Approvals
+from regionguard.orchestrator.approval import Approvals
+from regionguard.orchestrator.automatic import AutomaticFailover, AutoResult
 from regionguard.orchestrator.detector import VantageVerdict, vantage_verdict
 from regionguard.orchestrator.events import Event
-from regionguard.orchestrator.executor import Executor, PlanFailed
+from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.plans import Observation
 from regionguard.orchestrator.ports import (
     ObservationStore,
@@ -82,6 +83,11 @@ class Guard:
     _caught_up: bool = False  # unfinished steps of the last plan looked at, once per run
     approvals: Approvals | None = None  # failover.approval = "manual": requests in the arbiter
 
+    def __post_init__(self) -> None:
+        # the one automatic-failover path (anti-flap, approval, drive, refusals), shared
+        # with the local controller
+        self.automatic = AutomaticFailover(self.ports, self.approvals)
+
     @property
     def stale_after_s(self) -> float:
         """Reports older than this do not vote: three missed probes, or a minute-long gap
@@ -123,9 +129,8 @@ class Guard:
         self._record_rejected(verdict, read_at)
         if verdict.verdict is not Verdict.DOWN:
             self._alerted.discard(primary)
-            if self._manual() and self.home == p.topology.other_region(primary):
-                ApprovalGate(p, self.approvals).recovered(  # type: ignore[arg-type]
-                    primary, verdict.verdict is Verdict.UP)
+            if self.home == p.topology.other_region(primary):  # the failover target's guard
+                self.automatic.recovered(primary, verdict.verdict is Verdict.UP)
             return CycleResult(CycleKind.WATCHING, verdict)
         standby = p.topology.other_region(primary)
         if p.topology.failover.mode == "manual":
@@ -152,30 +157,19 @@ class Guard:
         # the primary is down: plan from the standby's database alone, never wait on the dead
         obs = Observation(live, {standby: p.database.status(standby)},
                           p.database.zero_loss_switchover)
-        request = engine.Request.automatic_failover(standby, reason, journal_verdict)
-        try:
-            if self._manual():
-                approved = ApprovalGate(p, self.approvals).gate(  # type: ignore[arg-type]
-                    request, obs)
-                if approved is None:
-                    return CycleResult(CycleKind.DOWN_SEEN, verdict,
-                                       detail="waiting for approval (or rejected)")
-                request = approved
-            outcome = engine.drive(p, request, observation=obs)
-        except PlanFailed as exc:
-            log.error("failover did not finish: %s", exc)
-            return CycleResult(CycleKind.FAILOVER, verdict, detail=str(exc))
-        except ProviderError as exc:  # no answer (the arbiter, the standby's database): the
-            log.warning("failover not started: %s", exc)  # next cycle looks again
-            return CycleResult(CycleKind.DOWN_SEEN, verdict, detail=str(exc))
-        except PlanConflict as exc:  # another invocation claimed first: let it run
-            return CycleResult(CycleKind.BUSY, verdict, detail=str(exc))
-        except RegionGuardError as exc:  # refused: the standby is not eligible
-            self._alert(f"ineligible:{standby}", str(exc))
-            return CycleResult(CycleKind.REFUSED, verdict, detail=str(exc))
-        self._mine.clear()  # roles changed: every streak starts afresh
-        kind = CycleKind.BUSY if outcome.result is engine.Result.BUSY else CycleKind.FAILOVER
-        return CycleResult(kind, verdict, outcome, outcome.detail)
+        result = self.automatic.attempt(standby, reason, journal_verdict, obs)
+        match result.result:
+            case AutoResult.DONE | AutoResult.BUSY:
+                self._mine.clear()  # roles changed (or another runner acts): afresh
+                kind = (CycleKind.FAILOVER if result.result is AutoResult.DONE
+                        else CycleKind.BUSY)
+                return CycleResult(kind, verdict, result.outcome, result.detail)
+            case AutoResult.FAILED:
+                return CycleResult(CycleKind.FAILOVER, verdict, detail=result.detail)
+            case AutoResult.REFUSED:
+                return CycleResult(CycleKind.REFUSED, verdict, detail=result.detail)
+            case _:  # held back, waiting for a person, or no answer before the claim
+                return CycleResult(CycleKind.DOWN_SEEN, verdict, detail=result.detail)
 
     def _record_rejected(self, verdict: VantageVerdict, now: float) -> None:
         """Reports from the future did not vote: journaled once per vantage point while its
@@ -193,13 +187,6 @@ class Guard:
                 detail=f"{report.vantage}'s report is stamped {report.observed_at - now:.1f} s "
                        f"ahead of this clock (bound {self.ports.topology.health.max_clock_skew_s:g}"
                        " s): not counted; check that site's clock")
-
-    def _manual(self) -> bool:
-        if self.ports.topology.failover.approval != "manual":
-            return False
-        if self.approvals is None:
-            raise ProviderError("failover.approval = manual needs the arbiter's approvals")
-        return True
 
     def _previous(self, target: str, now: float) -> VantageReport:
         """Continue this site's streak from its last published report when that is fresh (a

@@ -55,6 +55,7 @@ class Plan:
     # a person's --force: the plan may promote over a primary that is neither fenced nor
     # under an expired lease, and says so in the journal
     forced: bool = False
+    automatic: bool = False  # run on a verdict, not by a person (anti-flap counts these)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -76,6 +77,7 @@ class Plan:
             warnings=tuple(data.get("warnings", ())),
             risk=dict(data.get("risk", {})),
             forced=bool(data.get("forced", False)),
+            automatic=bool(data.get("automatic", False)),
         )
 
     def describe(self) -> list[str]:

@@ -318,8 +318,9 @@ class StateStore(Protocol):
         """The latest plan's record (running, done or failed), or None before the first."""
         ...
 
-    def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
-        """Record the plan as finished and the live roles it produced."""
+    def finish_plan(self, plan_id: str, roles: Mapping[str, Role], finished_at: float) -> None:
+        """Record the plan as done at `finished_at` (wall time) and the live roles it
+        produced, in one write; PlanConflict when it is no longer the current plan."""
         ...
 
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:

@@ -72,6 +72,7 @@ class PlanRecord:
     scratch: Scratch = field(default_factory=Scratch)
     unfinished: tuple[UnfinishedStep, ...] = ()
     step_started_at: Mapping[int, float] = field(default_factory=dict)  # index -> wall time
+    finished_at: float | None = None  # wall time it ended (done or failed)
 
     @property
     def id(self) -> str:
@@ -93,8 +94,8 @@ class PlanRecord:
     def with_done(self, index: int) -> PlanRecord:
         return replace(self, done=(*self.done, index))
 
-    def with_status(self, status: PlanStatus) -> PlanRecord:
-        return replace(self, status=status)
+    def finished(self, status: PlanStatus, at: float) -> PlanRecord:
+        return replace(self, status=status, finished_at=at)
 
     def with_unfinished(self, item: UnfinishedStep) -> PlanRecord:
         return replace(self, unfinished=(*self.unfinished, item))
@@ -106,7 +107,8 @@ class PlanRecord:
         return {**self.plan.to_dict(), "epoch": self.epoch, "status": self.status.value,
                 "done": list(self.done), "scratch": self.scratch.to_dict(),
                 "unfinished": [u.to_dict() for u in self.unfinished],
-                "step_started_at": {str(i): t for i, t in self.step_started_at.items()}}
+                "step_started_at": {str(i): t for i, t in self.step_started_at.items()},
+                "finished_at": self.finished_at}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanRecord:
@@ -120,7 +122,9 @@ class PlanRecord:
                                             str(u.get("error", "")))
                              for u in data.get("unfinished", ())),
             step_started_at={_index(k): float(v)
-                             for k, v in (data.get("step_started_at") or {}).items()})
+                             for k, v in (data.get("step_started_at") or {}).items()},
+            finished_at=(float(data["finished_at"]) if data.get("finished_at") is not None
+                         else None))
 
 
 def _index(key: object) -> int:

@@ -169,10 +169,11 @@ class DynamoDBStateStore:
         self._update_plan("SET #roles = :roles", plan_id, "running", values,
                           {"#roles": "roles"})
 
-    def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
+    def finish_plan(self, plan_id: str, roles: Mapping[str, Role], finished_at: float) -> None:
         plan = self.read_state()["plan"] or {}
         if plan.get("id") == plan_id:
-            plan["status"] = "done"
+            plan["status"] = PlanStatus.DONE.value
+            plan["finished_at"] = finished_at
         self._update_plan(
             "SET #plan = :plan, plan_status = :done, #roles = :roles, last_plan = :id",
             plan_id, "running",

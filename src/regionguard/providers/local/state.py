@@ -248,12 +248,13 @@ class LocalStateStore:
                     "wait for it to finish (`regionguard events`), then retry")
             time.sleep(0.1)
 
-    def finish_plan(self, plan_id: str, roles: Mapping[str, Role]) -> None:
+    def finish_plan(self, plan_id: str, roles: Mapping[str, Role], finished_at: float) -> None:
         with self.update() as data:
-            plan = data.get("plan") or {}
-            if plan.get("id") == plan_id:
-                plan["status"] = PlanStatus.DONE.value
-                data["plan"] = plan
+            _require_current(data, plan_id, PlanStatus.RUNNING)
+            plan = dict(data["plan"])
+            plan["status"] = PlanStatus.DONE.value
+            plan["finished_at"] = finished_at
+            data["plan"] = plan
             data["roles"] = {k: str(v) for k, v in roles.items()}
             data["last_plan"] = plan_id
 
