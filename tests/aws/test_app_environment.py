@@ -36,7 +36,8 @@ from regionguard.app.main import create_app
 from regionguard.app.settings import AppSettings
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.netutil import free_port
-from regionguard.providers.local.postgres import PostgresCluster, _write_as_pg
+from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.postgres.files import write_as_pg
 
 from .synth import Synth
 
@@ -99,8 +100,8 @@ def self_signed(data_dir: Path) -> None:
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .sign(key, hashes.SHA256()))
-    _write_as_pg(data_dir / "server.crt", cert.public_bytes(serialization.Encoding.PEM).decode())
-    _write_as_pg(data_dir / "server.key", key.private_bytes(
+    write_as_pg(data_dir / "server.crt", cert.public_bytes(serialization.Encoding.PEM).decode())
+    write_as_pg(data_dir / "server.key", key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption()).decode())
 

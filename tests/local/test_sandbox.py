@@ -22,6 +22,7 @@ from regionguard.providers.local import pgbin
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.state import LocalStateStore
 
+from ..plan_helpers import bare_plan
 from .sandbox_helpers import all_pids, cli, region, status, write_topology
 
 pytestmark = pytest.mark.local
@@ -174,7 +175,7 @@ def test_up_and_down_wait_for_a_running_plan_and_refuse_in_one_line(tmp_path: Pa
     and `down` take the plan lock, waiting a bounded time, and say which plan holds it."""
     config = write_topology(tmp_path)
     store = LocalStateStore(tmp_path / "state")
-    store.claim_epoch(1, {"id": "failover-held", "name": "failover"})
+    store.claim_epoch(1, bare_plan("failover-held"))
     with store.plan_lock() as held:  # the controller is running the plan
         assert held
         for command in ("up", "down"):

@@ -12,7 +12,7 @@ import pytest
 
 from regionguard.errors import ProviderError
 from regionguard.providers.local import pgbin
-from regionguard.providers.local.postgres import _write_as_pg
+from regionguard.providers.local.postgres.files import write_as_pg
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the /var/tmp layout is root's only")
 
@@ -45,7 +45,7 @@ def test_a_password_file_is_private_from_the_start_and_never_written_through_a_s
     existing = tmp_path / "pgpass"
     existing.write_text("old\n")
     existing.chmod(0o644)
-    _write_as_pg(existing, "*:*:*:postgres:secret\n")
+    write_as_pg(existing, "*:*:*:postgres:secret\n")
     assert stat.S_IMODE(existing.stat().st_mode) == 0o600
     assert existing.read_text() == "*:*:*:postgres:secret\n"
 
@@ -54,20 +54,20 @@ def test_a_password_file_is_private_from_the_start_and_never_written_through_a_s
     planted = tmp_path / "planted"
     planted.symlink_to(target)
     with pytest.raises(ProviderError, match=r"cannot write .*planted.*remove it"):
-        _write_as_pg(planted, "*:*:*:postgres:secret\n")
+        write_as_pg(planted, "*:*:*:postgres:secret\n")
     assert target.read_text() == "untouched\n"
 
 
 def test_a_garbled_password_file_is_one_line_naming_it(tmp_path: Path) -> None:
-    from regionguard.providers.local.postgres import _ensure_passfile
+    from regionguard.providers.local.postgres.files import ensure_passfile
 
     path = tmp_path / "pgpass"
     path.write_text("")
     with pytest.raises(ProviderError, match=r"pgpass.*not a pgpass line"):
-        _ensure_passfile(path)
+        ensure_passfile(path)
     path.write_bytes(b"\xff\xfe garbage")
     with pytest.raises(ProviderError, match="not a pgpass line"):
-        _ensure_passfile(path)
+        ensure_passfile(path)
 
 
 def test_a_garbled_admin_token_is_no_credential(tmp_path: Path) -> None:

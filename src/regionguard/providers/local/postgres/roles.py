@@ -1,0 +1,142 @@
+"""Role changes: promote (and store the epoch), synchronous replication on and off, a clean
+stop that hands over (switchover), and rebuilding an old primary as a standby (pg_rewind, else
+a fresh copy). Each is idempotent: it asks "already true?" first."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from regionguard.errors import ProviderError
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.postgres import bootstrap
+from regionguard.providers.local.postgres.bootstrap import AUTO_CONF
+
+if TYPE_CHECKING:
+    from regionguard.providers.local.postgres import PostgresCluster
+
+
+def set_sync_standby(c: PostgresCluster, standby: str | None) -> None:
+    """Require `standby` to apply every commit before it is acknowledged (None: stop).
+
+    `remote_apply` makes an acknowledged write both durable and readable on the standby,
+    so "read local" in the standby region sees the client's own writes. Idempotent."""
+    names = f'"{standby}"' if standby else ""
+    commit = "remote_apply" if standby else "on"
+    with c.connect("postgres") as conn:
+        row = conn.execute(
+            "SELECT current_setting('synchronous_standby_names'),"
+            " current_setting('synchronous_commit')"
+        ).fetchone()
+        if row == (names, commit):
+            return
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+                sql.Literal(names)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET synchronous_commit = {}").format(sql.Literal(commit))
+        )
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def promote(c: PostgresCluster, epoch: int, timeout_s: float = 30.0) -> None:
+    """Promote (pg_promote, waiting), stop waiting on a sync standby, store `epoch`.
+
+    Idempotent: a primary only gets the epoch raised to `epoch` (never lowered)."""
+    deadline = time.monotonic() + timeout_s
+    if (not c.is_running() and c.exists()
+            and not (c.data_dir / "standby.signal").exists()):
+        c.start(timeout_s)  # a cleanly stopped primary: a rolled-back switchover
+    with c.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')"
+        ).fetchone()
+        was_standby, sync_names = (bool(row[0]), str(row[1])) if row else (False, "")
+        if was_standby:
+            wait_s = max(1, int(deadline - time.monotonic()))
+            done = conn.execute("SELECT pg_promote(true, %s)", (wait_s,)).fetchone()
+            if not done or not done[0]:
+                raise ProviderError(f"{c.name}: pg_promote did not finish in {wait_s} s")
+    # The synchronous_standby_names copied from the old primary name this region and would
+    # block every commit here (statement_timeout does not bound a commit's wait for its
+    # sync standby). A primary already promoted keeps a sync standby that streams to it (a
+    # plan re-asserting promote after the standby rejoined); one that does not stream (the
+    # old primary, named by a config this region inherited) would block every commit.
+    if was_standby or (sync_names and not _streams_to(c, sync_names.strip('"'))):
+        c.set_sync_standby(None)
+    c.write_epoch(epoch)
+
+
+def _streams_to(c: PostgresCluster, standby: str) -> bool:
+    with c.connect("postgres") as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE "
+                           "application_name = %s AND state = 'streaming'",
+                           (standby,)).fetchone()
+    return bool(row and row[0])
+
+
+def write_epoch(c: PostgresCluster, epoch: int) -> None:
+    """Raise the fencing token to `epoch`. Committed locally: a commit waiting for a sync
+    standby has no timeout, and the token belongs to this primary (it replicates anyway)."""
+    with c.connect(autocommit=False) as conn, conn.transaction():
+        conn.execute("SET LOCAL synchronous_commit = local")
+        conn.execute(
+            "INSERT INTO regionguard_epoch (id, epoch, region, updated_at)"
+            " VALUES (1, %(e)s, %(r)s, now())"
+            " ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch,"
+            "   region = EXCLUDED.region, updated_at = now()"
+            " WHERE regionguard_epoch.epoch < EXCLUDED.epoch",
+            {"e": epoch, "r": c.name},
+        )
+
+
+def stop_writes(c: PostgresCluster, timeout_s: float = 30.0) -> int:
+    """Planned demotion: a clean (fast) shutdown; returns the final checkpoint's LSN.
+
+    A clean shutdown sends every WAL record to connected standbys before exiting, so a
+    standby that replays up to this LSN has lost nothing."""
+    if c.is_running():
+        c.stop("fast", timeout_s)
+    return c.checkpoint_lsn()
+
+
+def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,
+                       timeout_s: float = 120.0) -> str:
+    """Make this (old primary) a standby of `primary`: pg_rewind, else a fresh basebackup.
+
+    Idempotent: a running standby already streaming from `primary` is left alone."""
+    if c.is_running():
+        st = c.status()
+        if st.up and st.in_recovery and _follows(c, primary):
+            return "already a standby"
+        c.stop("fast", 10)
+    method = "pg_rewind"
+    try:
+        if not c.exists():
+            raise ProviderError("no data directory")
+        # A just-promoted primary's pg_control still names the old timeline until its
+        # end-of-recovery checkpoint completes; pg_rewind would then see "same timeline,
+        # no rewind required" and leave this cluster diverged. Patroni checkpoints too.
+        with primary.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
+            conn.execute("CHECKPOINT")
+        pgbin.run(
+            "pg_rewind", "-D", str(c.data_dir),
+            f"--source-server={primary.dsn('postgres')}",
+            log=c.log_file, timeout_s=timeout_s,
+        )
+        c.write_config()
+        c.follow(primary)
+    except ProviderError:
+        method = "pg_basebackup"
+        bootstrap.basebackup(c, primary, timeout_s)
+    c.start()
+    return method
+
+
+def _follows(c: PostgresCluster, primary: PostgresCluster) -> bool:
+    auto = c.data_dir / AUTO_CONF
+    return auto.exists() and f"port={primary.port} " in auto.read_text()
