@@ -7,18 +7,33 @@ STAMP := $(VENV)/.installed-stamp
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 CHECKOV_VERSION := 3.3.30
+# The locks (requirements/*.lock: every package pinned by version and sha256) are generated from
+# pyproject.toml's ranges by uv, in a venv of its own: `make lock`, `make lock-upgrade`.
+LOCK_VENV := .venv-lock
+UV_VERSION := 0.13.8
+UV := $(LOCK_VENV)/bin/uv
+UV_STAMP := $(LOCK_VENV)/.installed-stamp-$(UV_VERSION)
+DEV_LOCK := requirements/dev.lock
+EC2_LOCK := requirements/ec2.lock
+LAMBDA_LOCK := requirements/lambda.lock
 
-.PHONY: setup system-deps run test lint down bench clean synth synth-check bundles lambda-bundle wheelhouse
+.PHONY: setup system-deps run test lint down bench clean synth synth-check bundles lambda-bundle wheelhouse \
+	lock lock-upgrade
 
 setup: system-deps $(STAMP)
 
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+# Exactly the lock (regionguard's [dev,aws] extras, resolved for every platform), each file checked
+# against its sha256; then regionguard itself, editable, with nothing more. `pip check` fails when
+# pyproject.toml asks for something the lock lacks: run `make lock`.
+$(STAMP): $(DEV_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,aws]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 run: setup
@@ -59,27 +74,48 @@ bundles: lambda-bundle wheelhouse
 
 # The EC2 app: regionguard's wheel and its dependencies' (manylinux, CPython 3.11 as on Amazon
 # Linux 2023), pinned by sha256 in requirements.txt; instances install them with --no-index
-# --require-hashes from the CDK asset.
+# --require-hashes from the CDK asset. The dependencies are requirements/ec2.lock's, checked
+# against its hashes (--no-deps: the lock, resolved for that platform, is the whole set).
 wheelhouse: setup
 	rm -rf build/wheelhouse && mkdir -p build/wheelhouse
 	$(BIN)/python -m pip wheel -q --no-deps -w build/wheelhouse .
 	$(BIN)/python -m pip download -q -d build/wheelhouse --platform manylinux2014_x86_64 \
 	  --python-version 3.11 --only-binary :all: --implementation cp \
-	  "regionguard[app-aws] @ file://$(CURDIR)/$$(ls build/wheelhouse/regionguard-*.whl)"
+	  --no-deps --require-hashes -r $(EC2_LOCK)
 	$(BIN)/python -m regionguard.infra.artifacts build/wheelhouse
 	cd build/wheelhouse && ../../$(BIN)/python -m zipfile -c ../wheelhouse.zip .  # Terraform
 
 # The failover/app Lambda code with its dependencies, for `cdk deploy` (no Docker: pip picks
-# manylinux wheels for the Lambda runtime).
+# manylinux wheels for the Lambda runtime): requirements/lambda.lock, checked against its hashes.
 lambda-bundle: setup
 	rm -rf build/lambda && mkdir -p build/lambda
 	$(BIN)/python -m pip install -q --target build/lambda --platform manylinux2014_x86_64 \
 	  --python-version 3.13 --only-binary :all: --implementation cp \
-	  fastapi 'psycopg[binary]' psycopg-pool pymysql sqlalchemy mangum pydantic httpx tenacity \
-	  boto3 aws-lambda-powertools
+	  --no-deps --require-hashes -r $(LAMBDA_LOCK)
 	cp -r src/regionguard build/lambda/
 	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../lambda.zip .  # for Terraform
 
+# Re-resolve every lock from pyproject.toml (and requirements/lambda.in), keeping the pinned
+# versions that still fit: after editing a range or adding a dependency. `make lock-upgrade`
+# moves every package to its newest allowed version, `make lock-upgrade PACKAGE=fastapi` one.
+# The EC2 and Lambda locks are constrained to the dev lock: they run the versions the tests ran.
+UV_COMPILE = $(UV) pip compile -q --generate-hashes --custom-compile-command 'make lock' $(UPGRADE)
+TARGET_LINUX := --python-platform x86_64-manylinux_2_17 -c $(DEV_LOCK)
+
+lock: $(UV_STAMP)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra aws --universal --python-version 3.11 \
+	  -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml --extra app-aws --python-version 3.11 $(TARGET_LINUX) -o $(EC2_LOCK)
+	$(UV_COMPILE) requirements/lambda.in --python-version 3.13 $(TARGET_LINUX) -o $(LAMBDA_LOCK)
+
+lock-upgrade:
+	$(MAKE) lock UPGRADE='$(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)'
+
+$(UV_STAMP):
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q 'uv==$(UV_VERSION)'
+	@touch $(UV_STAMP)
+
 clean:
 	-$(BIN)/regionguard down --purge
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCK_VENV) .pytest_cache

@@ -1,10 +1,11 @@
 """What the stacks deploy as code: artifacts this repository builds, never a package index.
 
 - the Lambda bundle (`make lambda-bundle`: regionguard and its dependencies as manylinux wheels
-  for the Lambda runtime, unpacked), the code of the app, guard and health functions;
-- the app's wheelhouse (`make wheelhouse`: regionguard's wheel and every dependency's, with a
-  `requirements.txt` pinning each by version and sha256), which EC2 instances fetch from the
-  CDK asset bucket and install with `pip --no-index --require-hashes`.
+  for the Lambda runtime, unpacked, the dependencies from requirements/lambda.lock), the code of
+  the app, guard and health functions;
+- the app's wheelhouse (`make wheelhouse`: regionguard's wheel and every dependency's, those from
+  requirements/ec2.lock, with a `requirements.txt` pinning each by version and sha256), which EC2
+  instances fetch from the CDK asset bucket and install with `pip --no-index --require-hashes`.
 
 `regionguard synth` refuses to write a deployable assembly without them. `--check-only` (and the
 tests) synthesize for review instead: the source tree stands in for the bundle and an empty
