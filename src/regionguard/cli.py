@@ -338,8 +338,11 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmat
 def failover(
     to: Annotated[str | None, typer.Option(help="Target region (default: the standby).")]
     = None,
-    force: Annotated[bool, typer.Option(help="Fail over even if the primary looks healthy "
-                                        "or the standby lags beyond the RPO target.")] = False,
+    force: Annotated[bool, typer.Option(help=(
+        "Fail over even if the primary looks healthy, the standby lags beyond the RPO target "
+        "or was left behind by a sync degrade (acknowledged writes may be lost), or the old "
+        "primary can neither be fenced nor waited out by its lease (two writers are "
+        "possible). Each risk taken is journaled."))] = False,
     dry_run: DryRun = False,
     yes: Yes = False,
 ) -> None:

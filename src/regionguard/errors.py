@@ -39,6 +39,12 @@ class StepAbandoned(ProviderError):
     says so when, for example, what it would act on is not its own)."""
 
 
+class NotFenced(ProviderError):
+    """A failover cannot promote: the old primary is neither fenced nor under an expired
+    lease, and nobody forced it. Retried within the step (the fence is tried again); when
+    the plan fails on it, the automatic path treats it as a refusal, not a failure."""
+
+
 class UnsafeOperation(RegionGuardError):
     """Refused: acting now could lose acknowledged writes or produce two primaries."""
 

@@ -57,6 +57,7 @@ class World:
     unfenceable: set[str] = field(default_factory=set)
     # whether the primary confirms its standby as synchronous (confirm_sync)
     sync_confirms: bool = True
+    sync_standby: dict[str, str | None] = field(default_factory=lambda: {"east": "west"})
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -116,14 +117,21 @@ class FakeDatabase:
         self.w.dbs[region].update(up=True, recovery=True)
         return "pg_rewind"
 
-    def set_sync_standby(self, primary: str, standby: str | None) -> None:
+    def set_sync_standby(self, primary: str, standby: str | None) -> bool:
         self.w._call("set_sync")
+        changed = self.w.sync_standby.get(primary) != standby
+        self.w.sync_standby[primary] = standby
+        return changed
 
     def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
+        """Confirmed only when the standby is the primary's sync standby, up, and has
+        everything the primary has (as pg_stat_replication's `sync` and flush LSN say)."""
         self.w._call("confirm_sync")
-        if not self.w.sync_confirms:
+        sb, pr = self.w.dbs[standby], self.w.dbs[primary]
+        if (not self.w.sync_confirms or self.w.sync_standby.get(primary) != standby
+                or not sb["up"] or sb["lsn"] < pr["lsn"]):
             raise ProviderError(f"{standby} not confirmed as synchronous standby")
-        return int(self.w.dbs[primary]["lsn"])
+        return int(pr["lsn"])
 
     def stamp_epoch(self, region: str, epoch: int) -> None:
         self.w._call("stamp")

@@ -5,6 +5,7 @@ door cannot be reached."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -382,3 +383,29 @@ def test_a_topology_without_force_keeps_plans_unforced(tmp_path: Path) -> None:
     plan = plans.failover(ports.topology, plans.Observation(
         ports.state.load(), {r: ports.database.status(r) for r in world.dbs}))
     assert not plan.forced and plans.Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_a_primary_that_cannot_be_fenced_is_alerted_once_and_not_retried_every_tick(
+        tmp_path: Path) -> None:
+    """The automatic path's answer to NotFenced: an alert (once), the primary restarted in
+    place where it can be, and a back-off, so a verdict that stays DOWN does not claim a new
+    epoch every tick."""
+    from .fakes import ScriptedProber
+
+    probers = [ScriptedProber("postgres", {"east": [False] * 40}),
+               ScriptedProber("http", {"east": [False] * 40})]
+    ports, world = make_ports(tmp_path, probers=probers)
+    ports.deadlines = replace(ports.deadlines, promote=0.2, fence=0.2)
+    world.unfenceable.add("east")
+    world.dbs["east"]["up"] = False
+    controller = Controller(ports)
+    for _ in range(12):
+        controller.tick()
+    plans_started = [e for e in ports.journal.entries()
+                     if e["event"] == "plan" and e.get("outcome") == "started"]
+    assert len(plans_started) == 1 and ports.state.load().epoch == 2  # one claim, backing off
+    unfenced = [e for e in ports.journal.entries() if e["event"] == "alert"
+                and "neither fenced" in e.get("detail", "")]
+    assert len(unfenced) == 1
+    assert "promote" in world.calls  # the restart in place of east (not west's promote)
+    assert world.dbs["west"]["recovery"] is True

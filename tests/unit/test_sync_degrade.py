@@ -10,7 +10,10 @@ record goes only once sync is on again and the standby confirmed it; `block` nev
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,7 @@ from regionguard.errors import UnsafeOperation
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.controller import Action, Controller
 from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator.ports import Ports
 
 from .fakes import ScriptedProber, make_ports, topology
 
@@ -34,6 +38,19 @@ def probers(west_db: list[bool], west_replication: list[bool] | None = None,
 
 def actions(controller: Controller, ticks: int) -> list[Action]:
     return [d.action for _ in range(ticks) for d in controller.tick()]
+
+
+def tick_until(controller: Controller, done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Tick until `done` (a sync restore finishes off the tick's thread), with a deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "condition not reached"
+        controller.tick()
+        time.sleep(0.005)
+
+
+def told(ports: Ports, event: str) -> list[dict[str, Any]]:
+    return [e for e in ports.journal.entries() if e["event"] == event]
 
 
 def test_degrade_is_recorded_with_its_lsn_and_cleared_only_once_sync_is_confirmed(
@@ -55,12 +72,12 @@ def test_degrade_is_recorded_with_its_lsn_and_cleared_only_once_sync_is_confirme
     # standby yet: sync is on, the record stays
     world.dbs["west"]["lsn"] = 520
     world.sync_confirms = False
-    actions(restarted, 3)
+    tick_until(restarted, lambda: bool(told(ports, "sync_change_failed")))
     assert ports.state.load().sync_degraded_lsn == 500
-    assert any(e["event"] == "sync_change_failed" for e in ports.journal.entries())
     world.sync_confirms = True  # confirmed: every write acknowledged alone is on it now
-    assert Action.RESTORE_SYNC in actions(restarted, 3)
+    tick_until(restarted, lambda: bool(told(ports, "restore_sync")))
     assert ports.state.load().sync_degraded_lsn is None
+    assert told(ports, "restore_sync")[0]["lsn"] == 500  # the primary's LSN it confirmed
     assert world.calls.index("set_sync") < world.calls.index("confirm_sync")
 
 
@@ -154,9 +171,12 @@ def test_block_clears_a_stale_degrade_record_once_the_standby_confirms_sync(
     topo = topology(failover={"sync_standby_lost": "block"})
     ports, world = make_ports(tmp_path, topo=topo, probers=probers([True] * 10))
     ports.state.set_sync_degraded(500)
+    world.dbs["east"]["lsn"] = 520
     world.dbs["west"].update(lsn=520, streaming=True)
-    assert Action.RESTORE_SYNC in actions(Controller(ports), 8)
-    assert ports.state.load().sync_degraded_lsn is None
+    world.sync_standby["east"] = None  # a record from a failover: the new primary waits for none
+    controller = Controller(ports)
+    tick_until(controller, lambda: bool(told(ports, "restore_sync")))
+    assert ports.state.load().sync_degraded_lsn is None and world.sync_standby["east"] == "west"
 
 
 def test_a_standby_lost_while_a_degrade_record_stands_still_turns_the_sync_wait_off(
@@ -169,5 +189,36 @@ def test_a_standby_lost_while_a_degrade_record_stands_still_turns_the_sync_wait_
     world.dbs["east"]["lsn"] = 520
     world.dbs["west"]["up"] = False
     seen = actions(Controller(ports), 6)
-    assert seen.count(Action.DEGRADE_SYNC) == 1 and "set_sync" in world.calls
+    assert Action.DEGRADE_SYNC in seen and world.sync_standby["east"] is None
+    assert len(told(ports, "degrade_sync")) == 1  # decided each tick, told once
     assert ports.state.load().sync_degraded_lsn == 400  # the older point stays on record
+
+
+def test_a_restore_that_was_not_confirmed_does_not_keep_the_primary_waiting_on_a_lost_standby(
+        tmp_path: Path) -> None:
+    """The review's case: sync turned on for a restore, the standby's confirmation did not
+    come (the record stands), then the standby is lost. Nothing remembered that sync is
+    "off": the primary's own setting is what counts, so the wait is turned off again."""
+    ports, world = make_ports(tmp_path, probers=probers([True] * 6 + [False] * 10))
+    ports.state.set_sync_degraded(500)
+    world.dbs["east"]["lsn"] = 520
+    world.dbs["west"].update(lsn=520, streaming=True)
+    world.sync_standby["east"] = None
+    world.sync_confirms = False  # sync goes on, the standby never confirms
+    controller = Controller(ports)
+    tick_until(controller, lambda: bool(told(ports, "sync_change_failed")))
+    assert world.sync_standby["east"] == "west" and ports.state.load().sync_degraded_lsn == 500
+    world.dbs["west"]["up"] = False  # now the standby is lost
+    tick_until(controller, lambda: world.sync_standby["east"] is None)
+    assert ports.state.load().sync_degraded_lsn == 500  # the first degrade point stays
+
+
+def test_a_degrade_written_while_a_restore_confirmed_is_not_erased(tmp_path: Path) -> None:
+    """Compare-and-clear: the record goes only if it is still the one the restore saw."""
+    ports, _ = make_ports(tmp_path)
+    ports.state.set_sync_degraded(500)
+    assert ports.state.note_sync_degraded(700) == 500  # the first point stands
+    ports.state.set_sync_degraded(800)  # a new primary's own record, meanwhile
+    assert ports.state.clear_sync_degraded(500) is False
+    assert ports.state.load().sync_degraded_lsn == 800
+    assert ports.state.clear_sync_degraded(800) is True

@@ -188,7 +188,11 @@ class DatabaseRouter:
           transaction rolls back and the client gets 503; nothing becomes visible.
 
         The engine waits out the old lease (with slack for clock rates) before it promotes or
-        routes elsewhere, so a write that passed the last check commits inside the lease."""
+        routes elsewhere. The commit that follows the last check is bounded by the margin, and
+        its final flush (which PostgreSQL cannot cancel) is what the margin is for.
+
+        Where nothing stamps the epoch row (AWS today: RDS and Aurora promote without it),
+        the share-locked check can only pass; it fences once the world stamps it."""
         assert self.lease is not None
         region = self.settings.region
         margin = self.commit_margin_s()
@@ -203,6 +207,9 @@ class DatabaseRouter:
                                   f"region's write lease at epoch {granted.epoch}")
             yield conn, WriteTarget(region, granted.epoch)
             self.lease.require_commit(granted, margin)
+            # the COMMIT itself (deferred constraints, triggers) gets the margin, no more;
+            # its last instant (the WAL flush) cannot be cancelled: the margin covers it
+            self.engine.bound_transaction(conn, margin * self.lease.clock.factor)
 
     def commit_margin_s(self) -> float:
         """World seconds a commit may still take after the last lease check: a tenth of the

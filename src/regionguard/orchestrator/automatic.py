@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from regionguard.errors import PlanConflict, ProviderError, RegionGuardError
+from regionguard.errors import NotFenced, PlanConflict, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine
 from regionguard.orchestrator.approval import ApprovalGate, Approvals
 from regionguard.orchestrator.events import Event
@@ -46,7 +46,13 @@ class AutoResult(StrEnum):
     HELD_BACK = "held_back"  # anti-flap: too soon after the last automatic plan
     WAITING = "waiting"  # for a person's answer (or rejected, or expired: nothing runs)
     NOT_STARTED = "not_started"  # a backend did not answer before the claim: look again
-    REFUSED = "refused"  # the target is not eligible (alerted once)
+    REFUSED = "refused"  # the target is not eligible, or the old primary not fenced (alerted)
+    BACKING_OFF = "backing_off"  # the last attempt claimed an epoch and failed: not yet again
+
+
+# after a plan that claimed an epoch and failed, the next attempt waits 2, 4, 8 ... 60 s:
+# every attempt claims an epoch, and a verdict that stays DOWN must not churn through them
+RETRY_BACKOFF_S = (2.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ class AutomaticFailover:
         self.ports = ports
         self._gate = ApprovalGate(ports, approvals) if approvals is not None else None
         self._told: set[str] = set()  # alerts given this outage, by key
+        self._failures = 0  # plans that claimed an epoch and failed, this outage
+        self._not_before = 0.0  # world time before which no new attempt is made
 
     @property
     def awaiting(self) -> Mapping[str, Any] | None:
@@ -76,6 +84,10 @@ class AutomaticFailover:
         held = self._held_back(target, reason)
         if held:
             return AutoOutcome(AutoResult.HELD_BACK, detail=held)
+        wait = self._not_before - self.ports.clock.time()
+        if wait > 0:
+            return AutoOutcome(AutoResult.BACKING_OFF,
+                               detail=f"the last attempt failed; next one in {wait:.1f} s")
         request = engine.Request.automatic_failover(target, reason, verdict)
         try:
             if self._manual():
@@ -87,6 +99,10 @@ class AutomaticFailover:
                 request = approved
             outcome = engine.drive(self.ports, request, observation=observation)
         except PlanFailed as exc:  # it ran: the journal, the report and a notice say so
+            self._back_off()
+            if isinstance(exc.__cause__, NotFenced):  # unreachable is not dead: a refusal
+                self.alert(f"unfenced:{target}", str(exc.__cause__), target)
+                return AutoOutcome(AutoResult.REFUSED, detail=str(exc))
             log.error("failover failed: %s", exc)
             return AutoOutcome(AutoResult.FAILED, detail=str(exc))
         except PlanConflict as exc:  # another runner claimed first: let it run
@@ -102,9 +118,13 @@ class AutomaticFailover:
         return AutoOutcome(AutoResult.DONE, outcome, outcome.detail)
 
     def recovered(self, primary: str, primary_up: bool) -> None:
-        """No DOWN verdict now: the next outage is told afresh, and a request waiting for a
-        person is withdrawn once the primary is UP again."""
-        self._told.clear()
+        """No DOWN verdict now. Once the primary is judged UP again the outage is over: the
+        next one is told afresh, without a back-off, and a request waiting for a person is
+        withdrawn (a verdict merely not DOWN yet, e.g. being judged afresh after a restart in
+        place, changes none of that)."""
+        if primary_up:
+            self._told.clear()
+            self._failures, self._not_before = 0, 0.0
         if self._gate is not None and self._manual():
             self._gate.recovered(primary, primary_up)
 
@@ -115,6 +135,12 @@ class AutomaticFailover:
         self._told.add(key)
         self.ports.journal.record(Event.ALERT, region=region or key, detail=reason)
         self.ports.notifier.notify("alert", {"region": region, "reason": reason})
+
+    def _back_off(self) -> None:
+        first, most = RETRY_BACKOFF_S
+        self._failures += 1
+        self._not_before = self.ports.clock.time() + min(most,
+                                                         first * 2 ** (self._failures - 1))
 
     def _manual(self) -> bool:
         if self.ports.topology.failover.approval != "manual":

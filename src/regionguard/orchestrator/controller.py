@@ -65,7 +65,8 @@ class Controller:
     _resume_failures: int = 0
     _resume_not_before_ns: int = 0
     _restart_not_before_ns: int = 0
-    _sync_off: bool = False  # see Snapshot.sync_off
+    _restoring: Future[int] | None = None  # a sync restore waiting for the standby's word
+    _restoring_for: Decision | None = None
     # what the last tick saw, for the ops endpoint's metrics and status page (replaced whole
     # each tick: a scrape reads one consistent view without a lock)
     view: TickView = field(default_factory=TickView)
@@ -78,7 +79,8 @@ class Controller:
         self.topology: Topology = self.ports.topology
         self.kinds: dict[str, ProbeKind] = {p.name: p.kind for p in self.ports.probers}
         self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="probe")
-        self._status_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dbstatus")
+        # the standby's status, readiness and a sync restore: off the tick's thread
+        self._status_pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="dbstatus")
         self._standby_status: Future[DbStatus] | None = None
         self._last_standby: DbStatus | None = None
         self.stop = threading.Event()
@@ -152,8 +154,8 @@ class Controller:
                     self.alerted.discard(region)
             self.health[region] = after
         standby = self.topology.other_region(live.primary)
-        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds,
-                        self._sync_off and live.sync_degraded_lsn is not None)
+        self._poll_restore()
+        snap = Snapshot(live, dict(self.health), self._poll_standby(standby), self.kinds)
         self._publish(results, snap)
         self._evaluate_readiness()
         decisions = decide(self.topology, snap)
@@ -222,39 +224,75 @@ class Controller:
             self.health[d.region] = RegionHealth(verdict=self.health[d.region].verdict)
             return
         if d.action in (Action.DEGRADE_SYNC, Action.RESTORE_SYNC) and d.region:
-            self._change_sync(d)
+            self._change_sync(d, snap)
             return
         if d.action is Action.FAILOVER and d.region:
             self._failover(d, snap)
 
-    def _change_sync(self, d: Decision) -> None:
+    def _change_sync(self, d: Decision, snap: Snapshot) -> None:
         """Degrade: record the primary's LSN first (from then on it acknowledges writes its
-        standby may lack), then stop waiting. Restore: wait again, then clear the record."""
+        standby may lack; an older record stays), then stop waiting; told only when
+        something changed. Restore: off the tick's thread (the standby's confirmation can
+        take a second; a verdict must not wait for it)."""
         p = self.ports
         assert d.region is not None
-        standby = self.topology.other_region(d.region)
-        degrade = d.action is Action.DEGRADE_SYNC
+        if d.action is Action.RESTORE_SYNC:
+            self._restore_sync(d, snap)
+            return
         try:
-            if degrade:
-                recorded = p.state.load().sync_degraded_lsn
-                lsn = recorded if recorded is not None else p.database.status(d.region).lsn
-                if lsn is None:
+            lsn = snap.live.sync_degraded_lsn
+            noted = False
+            if lsn is None:
+                current = p.database.status(d.region).lsn
+                if current is None:
                     raise ProviderError(f"{d.region}: no LSN to record; not degrading")
-                if recorded is None:  # an older record stays: divergence began there
-                    p.state.set_sync_degraded(lsn)
-                p.database.set_sync_standby(d.region, None)
-                self._sync_off = True
-            else:  # sync on, then the standby confirms it has everything, then the record
-                p.database.set_sync_standby(d.region, standby)  # goes (Patroni's /sync)
-                lsn = p.database.confirm_sync(d.region, standby, SYNC_CONFIRM_TIMEOUT_S)
-                p.state.set_sync_degraded(None)
-                self._sync_off = False
+                lsn = p.state.note_sync_degraded(current)  # under the store's lock
+                noted = lsn == current
+            changed = p.database.set_sync_standby(d.region, None)
         except RegionGuardError as exc:
             p.journal.record(Event.SYNC_CHANGE_FAILED, region=d.region, detail=str(exc))
             return
-        detail = {"lsn": lsn}
-        p.journal.record(Event(d.action.value), region=d.region, detail=d.reason, **detail)
-        p.notifier.notify(d.action.value, {"primary": d.region, "reason": d.reason, **detail})
+        if changed or noted:
+            self._tell(Event.DEGRADE_SYNC, d, lsn)
+
+    def _restore_sync(self, d: Decision, snap: Snapshot) -> None:
+        """Sync on, then the standby confirms it has everything, then the record goes, only
+        if it is still the one this decision saw (Patroni's /sync: the standby is eligible
+        again only once confirmed)."""
+        assert d.region is not None and snap.live.sync_degraded_lsn is not None
+        if self._restoring is not None:
+            return  # one at a time; `_poll_restore` tells how it ended
+        primary, standby = d.region, self.topology.other_region(d.region)
+        since = snap.live.sync_degraded_lsn
+        p = self.ports
+
+        def restore() -> int:
+            p.database.set_sync_standby(primary, standby)
+            confirmed = p.database.confirm_sync(primary, standby, SYNC_CONFIRM_TIMEOUT_S)
+            if not p.state.clear_sync_degraded(since):
+                raise ProviderError(f"the degrade record moved from {since} while {standby} "
+                                    "confirmed; it stays")
+            return confirmed
+
+        self._restoring = self._status_pool.submit(restore)
+        self._restoring_for = d
+
+    def _poll_restore(self) -> None:
+        """Tell how a sync restore started on an earlier tick ended."""
+        job, d = self._restoring, self._restoring_for
+        if job is None or not job.done() or d is None:
+            return
+        self._restoring = None
+        try:
+            self._tell(Event.RESTORE_SYNC, d, job.result())
+        except Exception as exc:  # not confirmed (yet): sync stays on, the record stays
+            self.ports.journal.record(Event.SYNC_CHANGE_FAILED, region=d.region,
+                                      detail=str(exc))
+
+    def _tell(self, event: Event, d: Decision, lsn: int) -> None:
+        self.ports.journal.record(event, region=d.region, detail=d.reason, lsn=lsn)
+        self.ports.notifier.notify(event.value, {"primary": d.region, "reason": d.reason,
+                                                 "lsn": lsn})
 
     def _failover(self, d: Decision, snap: Snapshot) -> None:
         """The primary is DOWN: the one automatic path decides the rest. When the standby

@@ -85,6 +85,10 @@ class Plan:
                  f"(epoch {self.base_epoch} -> {self.base_epoch + 1}): {self.reason}"
                  + (" [forced]" if self.forced else "")]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.forced and self.kind is PlanKind.FAILOVER:
+            lines.append(f"  forced: {self.target} is promoted even if {self.source} can "
+                         "neither be fenced nor waited out by its lease (two writers are "
+                         "possible; journaled as forced_promote)")
         for i, s in enumerate(self.steps, 1):
             args = ", ".join(f"{k}={v}" for k, v in s.args.items())
             lines.append(f"  {i}. {s.name}({args})  deadline {s.deadline_s:g} s"

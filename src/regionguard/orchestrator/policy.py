@@ -41,9 +41,6 @@ class Snapshot:
     health: Mapping[str, RegionHealth]
     standby_db: DbStatus | None
     probers: Mapping[str, ProbeKind] = field(default_factory=dict)  # name -> kind
-    # this controller turned the primary's sync wait off since the current degrade record
-    # (False after a restart: it is turned off again, idempotently, if the standby is lost)
-    sync_off: bool = False
 
     def named(self, kind: ProbeKind) -> list[str]:
         return [name for name, k in self.probers.items() if k is kind]
@@ -96,11 +93,10 @@ def decide(topology: Topology, snap: Snapshot) -> list[Decision]:
             and db.lsn is not None and degraded_at is not None and db.lsn >= degraded_at
             and (db.lag_bytes is None or db.lag_bytes < CAUGHT_UP_BYTES)
         )
-        # a record may exist while the primary waits for its standby again (a rejoin, `up`,
-        # or a restore that did not get to clear it): losing the standby then must still turn
-        # the wait off, or every commit blocks
-        if (standby_lost and (degraded_at is None or not snap.sync_off)
-                and topology.failover.sync_standby_lost == "degrade"):
+        # decided on every tick while the standby is lost, record or not: turning the wait
+        # off is idempotent, and the primary may be waiting again whatever anyone remembers
+        # (a rejoin, `up`, a restore that did not get to clear the record)
+        if standby_lost and topology.failover.sync_standby_lost == "degrade":
             out.append(Decision(Action.DEGRADE_SYNC, primary,
                                 f"sync standby {standby} lost; writing without it"))
         elif caught_up and degraded_at is not None:

@@ -195,8 +195,10 @@ class Database(Protocol):
         Idempotent: a healthy standby of `of` is left alone. Returns the method used."""
         ...
 
-    def set_sync_standby(self, primary: str, standby: str | None) -> None:
-        """Require (or, with None, stop requiring) `standby` to confirm every commit."""
+    def set_sync_standby(self, primary: str, standby: str | None) -> bool:
+        """Require (or, with None, stop requiring) `standby` to confirm every commit.
+        Idempotent; True when the setting changed (so a loop that asks every tick journals
+        only a change)."""
         ...
 
     def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
@@ -329,8 +331,19 @@ class StateStore(Protocol):
         ...
 
     def set_sync_degraded(self, lsn: int | None) -> None:
-        """Record that the primary commits without its sync standby since `lsn` (None: it
-        waits for it again). Survives restarts: failover and restore decide from it."""
+        """Record (replacing any record) that the primary commits without its sync standby
+        since `lsn`; None: no record. Survives restarts: failover and restore decide from it.
+        For a new primary (promote); a lost standby uses `note_sync_degraded`."""
+        ...
+
+    def note_sync_degraded(self, lsn: int) -> int:
+        """Record a degrade at `lsn` unless a record stands (the first degrade point is the
+        one that counts: divergence began there), atomically; returns the standing LSN."""
+        ...
+
+    def clear_sync_degraded(self, since_lsn: int) -> bool:
+        """Clear the record only if it still says `since_lsn` (compare-and-clear: a record
+        written meanwhile, by a degrade that raced the restore, stays); True when cleared."""
         ...
 
     def revoke_writer(self, region: str) -> float | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from regionguard.clock import SYSTEM_CLOCK
 from regionguard.config import Replication, Role
-from regionguard.errors import ProviderError, RegionGuardError, StepAbandoned
+from regionguard.errors import NotFenced, ProviderError, RegionGuardError, StepAbandoned
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.plans import Plan, PlanKind, Step
@@ -108,7 +108,7 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
             p.notifier.notify("forced_promote", {"plan": ctx.plan.id, "detail": detail})
             ctx.scratch.forced_promote_recorded = True
         return "forced"
-    raise ProviderError(
+    raise NotFenced(
         f"refusing to promote {region}: {source} is neither fenced ("
         f"{'; '.join(result.unfenced) or 'fence incomplete'}) nor under a write lease that "
         "has run out; unreachable is not dead. Fence it by hand and retry, or use "
@@ -121,8 +121,7 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     source = step.args["source"]
-    if not planned:
-        _old_writer_stopped(p, ctx, region, source)
+    safe = "stopped cleanly" if planned else _old_writer_stopped(p, ctx, region, source)
     grace = step.args.get("down_grace_s")
     if grace is not None and step.deadline_s - remaining >= grace and not (
             p.database.status(region).up):
@@ -135,11 +134,9 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         # the new primary commits alone until a standby rejoins: record where that began
         lsn = p.database.status(region).lsn
         if not ctx.scratch.degrade_recorded:  # once: a re-asserted promote keeps it
-            p.state.set_sync_degraded(None)
-            if lsn is not None:
-                p.state.set_sync_degraded(lsn)
-                ctx.scratch.degrade_recorded = True
-    return f"{region} promoted, epoch {ctx.epoch}"
+            p.state.set_sync_degraded(lsn)  # replaces a record about the old primary
+            ctx.scratch.degrade_recorded = lsn is not None
+    return f"{region} promoted, epoch {ctx.epoch} (old primary {source}: {safe})"
 
 
 AWAIT_SLICE_MIN_S = 1.5  # an app is ready in about a second; `scale` again is idempotent
@@ -298,7 +295,7 @@ def _catch_up(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
                 if degraded_at is not None:  # once it confirms: every write acknowledged
                     confirmed = p.database.confirm_sync(  # alone is on it now
                         of, region, max(0.5, min(5.0, deadline - p.clock.monotonic())))
-                    p.state.set_sync_degraded(None)
+                    p.state.clear_sync_degraded(degraded_at)  # unless a newer one was made
                     p.journal.record(Event.SYNC_CONFIRMED, plan=ctx.plan.id, region=region,
                                      lsn=format_lsn(confirmed))
             return f"streaming on timeline {st.timeline}, lag {st.lag_bytes} bytes"

@@ -45,6 +45,7 @@ READ_ONLY_CODES = {ER.OPTION_PREVENTS_STATEMENT, 1836}  # --read-only; ER_READ_O
 NO_SCHEMA_CODES = {ER.NO_SUCH_TABLE}
 # a lock wait past innodb_lock_wait_timeout; a statement past MySQL's / MariaDB's time limit
 TIMED_OUT_CODES = {ER.LOCK_WAIT_TIMEOUT, 3024, 1969}
+BOUNDED = "regionguard_bounded"  # the connection's lock wait is bounded for one transaction
 BAD_VALUE_CODES = {ER.DATA_TOO_LONG, ER.WARN_DATA_OUT_OF_RANGE, ER.TRUNCATED_WRONG_VALUE_FOR_FIELD,
                    3819, 4025}  # CHECK constraint violated: MySQL, MariaDB
 
@@ -67,6 +68,9 @@ class MySqlEngine:
         except BaseException:
             conn.rollback()
             raise
+        finally:
+            if conn.info.pop(BOUNDED, False):  # MySQL has no SET LOCAL: the pooled
+                self.execute(conn, "SET SESSION innodb_lock_wait_timeout = DEFAULT")
         conn.commit()
 
     def classify(self, exc: BaseException) -> Fault | None:
@@ -138,6 +142,7 @@ class MySqlEngine:
         # here, and the lease is checked again before the commit
         self.execute(conn, "SET SESSION innodb_lock_wait_timeout = %s",
                      (max(1, math.ceil(timeout_s)),))
+        conn.info[BOUNDED] = True  # reset when the transaction ends (the session is pooled)
 
     def epoch_for_write(self, conn: Any) -> int:
         row = self.fetchone(conn, "SELECT epoch FROM regionguard_epoch WHERE id = 1"

@@ -127,8 +127,8 @@ class AuroraGlobalDatabase:
             clock.sleep(self.poll_s)
         return "aurora rejoin"
 
-    def set_sync_standby(self, primary: str, standby: str | None) -> None:
-        return None  # Aurora global replication is storage-level and asynchronous
+    def set_sync_standby(self, primary: str, standby: str | None) -> bool:
+        return False  # Aurora global replication is storage-level and asynchronous
 
     def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
         raise UnsafeOperation("no synchronous standby to confirm: Aurora global replication "

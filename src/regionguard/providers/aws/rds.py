@@ -136,8 +136,8 @@ class RdsReplicaDatabase:
             f"rebuilding {region} as a replica of {of} is a redeploy: delete the old instance "
             "(keep a final snapshot) and `cdk deploy` the Database stack with the roles swapped")
 
-    def set_sync_standby(self, primary: str, standby: str | None) -> None:
-        return None  # RDS cross-region replication is asynchronous; nothing to configure
+    def set_sync_standby(self, primary: str, standby: str | None) -> bool:
+        return False  # RDS cross-region replication is asynchronous; nothing to configure
 
     def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
         raise UnsafeOperation("no synchronous standby to confirm: RDS cross-region "

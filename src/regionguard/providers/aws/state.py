@@ -201,6 +201,12 @@ class DynamoDBStateStore:
     def set_sync_degraded(self, lsn: int | None) -> None:
         return None  # RDS and Aurora replicate across Regions asynchronously: nothing to record
 
+    def note_sync_degraded(self, lsn: int) -> int:
+        return lsn  # asynchronous: never degraded from sync, nothing to record
+
+    def clear_sync_degraded(self, since_lsn: int) -> bool:
+        return True
+
     # -- the write lease ------------------------------------------------------------------
 
     def revoke_writer(self, region: str) -> float | None:

@@ -67,8 +67,8 @@ class LocalDatabase:
         return self.sb.cluster(state, region).rebuild_as_standby(
             self.sb.cluster(state, of), timeout_s)
 
-    def set_sync_standby(self, primary: str, standby: str | None) -> None:
-        self.sb.cluster(self._state(), primary).set_sync_standby(standby)
+    def set_sync_standby(self, primary: str, standby: str | None) -> bool:
+        return self.sb.cluster(self._state(), primary).set_sync_standby(standby)
 
     def confirm_sync(self, primary: str, standby: str, timeout_s: float) -> int:
         return self.sb.cluster(self._state(), primary).confirm_sync(standby, timeout_s)

@@ -73,13 +73,15 @@ class HttpProber:
 
 
 class ReplicationProber:
-    """The primary's own view of a standby: its walsender streams, and the standby confirms
-    what it was sent. A standby fails this probe when the primary has no streaming walsender
-    to it, or when WAL the primary flushed has waited unconfirmed for longer than the probe's
-    timeout (under load the standby answers on every flush, within milliseconds; an idle pair
-    with nothing outstanding is healthy however long the standby has been quiet). It is the
-    second vantage point on a standby that runs no apps (pilot light): a sync degrade needs
-    the same quorum as any verdict. It always passes for the primary (it is not judged here).
+    """The primary's own view of a standby: its walsender streams, and the standby replays
+    what it was sent (the sandbox's sync commits wait on replay: `remote_apply`). A standby
+    fails this probe when the primary has no streaming walsender to it, or when WAL the
+    primary flushed is not replayed and the standby's replay position has not moved for
+    longer than the probe's timeout, as this prober's own clock measures it (the standby's
+    `reply_time` is another host's clock). An idle pair with nothing outstanding is healthy
+    however long it has been quiet. It is the second vantage point on a standby that runs no
+    apps (pilot light), so a sync degrade needs the same quorum as any verdict. It always
+    passes for the primary (it is not judged here).
     """
 
     name = "replication"
@@ -87,6 +89,7 @@ class ReplicationProber:
 
     def __init__(self, primary_dsn: Callable[[], tuple[str, str]]) -> None:
         self.primary_dsn = primary_dsn  # -> (the live primary's region, its DSN)
+        self._progress: dict[str, tuple[str | None, float]] = {}  # region -> replay, since
 
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
         started = time.monotonic()
@@ -97,23 +100,29 @@ class ReplicationProber:
             with psycopg.connect(dsn, connect_timeout=2, autocommit=True,
                                  options=f"-c statement_timeout={int(timeout_s * 1000)}") as c:
                 row = c.execute(
-                    "SELECT state,"
-                    " pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)::bigint,"
-                    " EXTRACT(EPOCH FROM now() - reply_time)::float8"
+                    "SELECT state, replay_lsn::text,"
+                    " pg_wal_lsn_diff(pg_current_wal_flush_lsn(), replay_lsn)::bigint"
                     " FROM pg_stat_replication WHERE application_name = %s"
                     " ORDER BY backend_start DESC LIMIT 1", (region,)).fetchone()
         except (psycopg.Error, OSError) as exc:  # the primary itself is not reachable
             first = str(exc).strip().splitlines()
             return ProbeResult(self.name, region, False, time.monotonic() - started,
                                f"primary unreachable: {first[0] if first else 'error'}")
-        latency = time.monotonic() - started
+        now = time.monotonic()
+        latency = now - started
         if row is None:
+            self._progress.pop(region, None)
             return ProbeResult(self.name, region, False, latency, f"no walsender to {region}")
-        state, behind, reply_age = row
+        state, replayed, behind = row
         if state != "streaming":
             return ProbeResult(self.name, region, False, latency, f"walsender {state}")
-        if behind and int(behind) > 0 and (reply_age is None or float(reply_age) > timeout_s):
+        seen = self._progress.get(region)
+        if seen is None or seen[0] != replayed:  # it moved (or this is the first look)
+            seen = (str(replayed) if replayed is not None else None, now)
+            self._progress[region] = seen
+        stalled_s = now - seen[1]
+        if (behind is None or int(behind) > 0) and stalled_s > timeout_s:
             return ProbeResult(self.name, region, False, latency,
-                               f"{behind} bytes unconfirmed, last reply "
-                               f"{float(reply_age or 0):.2f} s ago")
+                               f"{behind if behind is not None else '?'} bytes not replayed, "
+                               f"no progress for {stalled_s:.2f} s")
         return ProbeResult(self.name, region, True, latency, "streaming")

@@ -208,8 +208,24 @@ class LocalStateStore:
         with self.update() as data:
             if lsn is None:
                 data.pop("sync_degraded", None)
-            elif "sync_degraded" not in data:  # the first degrade point is the one that counts
+            else:
                 data["sync_degraded"] = {"since_lsn": lsn}
+
+    def note_sync_degraded(self, lsn: int) -> int:
+        with self.update() as data:
+            standing = (data.get("sync_degraded") or {}).get("since_lsn")
+            if standing is not None:  # the first degrade point is the one that counts
+                return int(standing)
+            data["sync_degraded"] = {"since_lsn": lsn}
+            return lsn
+
+    def clear_sync_degraded(self, since_lsn: int) -> bool:
+        with self.update() as data:
+            standing = (data.get("sync_degraded") or {}).get("since_lsn")
+            if standing is None or int(standing) != since_lsn:
+                return False
+            data.pop("sync_degraded", None)
+            return True
 
     def revoke_writer(self, region: str) -> float | None:
         return None  # the front door's `maint` and SIGKILL fence at once; no lease to wait out

@@ -123,8 +123,8 @@ class PostgresCluster:
     ) -> tuple[int | None, float | None, bool | None]:
         return queries.replica_lag(self, standby, replay_lsn)
 
-    def set_sync_standby(self, standby: str | None) -> None:
-        roles.set_sync_standby(self, standby)
+    def set_sync_standby(self, standby: str | None) -> bool:
+        return roles.set_sync_standby(self, standby)
 
     def confirm_sync(self, standby: str, timeout_s: float) -> int:
         return queries.confirm_sync(self, standby, timeout_s)

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from regionguard.providers.local.postgres import PostgresCluster
 
 
-def set_sync_standby(c: PostgresCluster, standby: str | None) -> None:
+def set_sync_standby(c: PostgresCluster, standby: str | None) -> bool:
     """Require `standby` to apply every commit before it is acknowledged (None: stop).
 
     `remote_apply` makes an acknowledged write both durable and readable on the standby,
-    so "read local" in the standby region sees the client's own writes. Idempotent."""
+    so "read local" in the standby region sees the client's own writes. Idempotent; True
+    when it changed the setting."""
     names = f'"{standby}"' if standby else ""
     commit = "remote_apply" if standby else "on"
     with c.connect("postgres") as conn:
@@ -31,7 +32,7 @@ def set_sync_standby(c: PostgresCluster, standby: str | None) -> None:
             " current_setting('synchronous_commit')"
         ).fetchone()
         if row == (names, commit):
-            return
+            return False
         conn.execute(
             sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
                 sql.Literal(names)
@@ -41,6 +42,7 @@ def set_sync_standby(c: PostgresCluster, standby: str | None) -> None:
             sql.SQL("ALTER SYSTEM SET synchronous_commit = {}").format(sql.Literal(commit))
         )
         conn.execute("SELECT pg_reload_conf()")
+    return True
 
 
 def promote(c: PostgresCluster, epoch: int, timeout_s: float = 30.0) -> None:
