@@ -14,8 +14,8 @@ from typing import Any
 
 from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
 class AuroraGlobalDatabase:

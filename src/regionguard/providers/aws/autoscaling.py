@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
 class AsgCompute:

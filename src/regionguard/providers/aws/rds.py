@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 
 from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe, error_code
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 
 
 def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:

@@ -21,8 +21,8 @@ from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.providers.aws import iam_actions
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/")

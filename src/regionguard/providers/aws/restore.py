@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from regionguard.errors import ProviderError, StepAbandoned
 from regionguard.orchestrator.ports import SnapshotCopy
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe, error_code
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 from regionguard.providers.aws.rds import describe_instance
 
 RESTORED_FROM = "regionguard:restored-from"  # a resumed step reuses only its own restore

@@ -28,8 +28,8 @@ import httpx
 
 from regionguard.app import admin
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
+from regionguard.providers.aws.boundary import AWS_ERRORS, describe
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 log = logging.getLogger("regionguard.routing")

@@ -38,9 +38,9 @@ from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.orchestrator.records import PlanRecord, PlanStatus
+from regionguard.providers.aws.boundary import describe, error_code
 from regionguard.providers.aws.clients import NearestReplica, NoReplicaAnswered
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import describe, error_code
 
 log = logging.getLogger("regionguard.arbiter")
 
