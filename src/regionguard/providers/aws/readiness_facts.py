@@ -56,7 +56,7 @@ def _last_drill_age_s(ports: Ports, now: datetime) -> float | None:
     a scan of a growing journal each time is load the arbiter does not need."""
     store = ports.state
     assert isinstance(store, DynamoDBStateStore), "AWS readiness reads the arbiter"
-    item = store._get(DRILL_KEY)
+    item = store.arbiter.get(DRILL_KEY)
     if item is None:
         return None
     return last_drill_age_s([{"event": "drill", "outcome": "measured",
