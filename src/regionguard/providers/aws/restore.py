@@ -58,7 +58,7 @@ class SnapshotRestorer:
         name = self.ctx.names.db_security_group(self.ctx.aws_region(region))
         groups = self.ctx.clients.get("ec2", self.ctx.aws_region(region)) \
             .describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
-        ids = [g["GroupId"] for g in groups.get("SecurityGroups", [])]
+        ids = [str(g["GroupId"]) for g in groups.get("SecurityGroups", [])]
         if len(ids) != 1:
             raise ProviderError(f"{region}: security group {name} not found (found {len(ids)}); "
                                 "deploy the Database stack of this Region first")

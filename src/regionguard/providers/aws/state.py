@@ -71,7 +71,8 @@ class DynamoDBStateStore:
             item = self.arbiter.get("state") or {}
         return {"epoch": int(item["epoch"]["N"]), "roles": json.loads(item["roles"]["S"]),
                 "writer": item.get("writer", {}).get("S", ""),
-                "writer_epoch": int(item.get("writer_epoch", item["epoch"])["N"]),
+                "writer_epoch": int(item["writer_epoch" if "writer_epoch" in item
+                                         else "epoch"]["N"]),
                 "lease_until": float(item["lease_until"]["N"]) if "lease_until" in item
                 else None,
                 "plan": json.loads(item["plan"]["S"]) if "plan" in item else None}
