@@ -24,6 +24,7 @@ from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError, UnsafeOperation
 from regionguard.infra.view import aws_view
 from regionguard.orchestrator.records import PlanRecord, PlanStatus
+from regionguard.providers.aws.arbiter import ConditionFailed
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.clients import AwsClients
 from regionguard.providers.aws.context import AwsContext
@@ -161,7 +162,7 @@ def _client_service(node: ast.AST, helpers: dict[str, str], names: dict[str, str
 def boto3_calls(path: Path) -> set[tuple[str, str]]:
     """(service, operation) for every boto3 client call in a provider module: direct calls,
     and calls through a dispatcher (a method doing `getattr(client, operation)(...)`, such as
-    the arbiter's `_call("update_item", ...)`), whose string arguments are the operations."""
+    the arbiter client's `_call("update_item", ...)`), whose string arguments are the operations."""
     tree = ast.parse(path.read_text())
     helpers: dict[str, str] = {}
     for fn in ast.walk(tree):
@@ -291,6 +292,27 @@ def test_a_runner_that_lost_its_plan_cannot_rewrite_the_record(
         first.save_plan(PlanRecord(plan, 2, PlanStatus.DONE))  # nor a newer plan's record
     with pytest.raises(PlanConflict):
         first.set_roles({"east": Role.PRIMARY}, plan_id="p1")
+
+
+def test_the_arbiter_client_is_the_one_public_way_to_the_tables_items(
+        arbiter: tuple[DynamoDBStateStore, DynamoDBStateStore, ScaledClock]) -> None:
+    """What approvals, readiness and the guard keep in the table goes through these calls."""
+    client = arbiter[0].arbiter
+    assert client.get("approval") is None
+    client.put("approval", {"version": {"N": "1"}}, condition="attribute_not_exists(pk)")
+    with pytest.raises(ConditionFailed):  # an answer: another writer was first
+        client.put("approval", {"version": {"N": "1"}}, condition="attribute_not_exists(pk)")
+    client.update("approval", "SET version = :two", condition="version = :one",
+                  values={":one": {"N": "1"}, ":two": {"N": "2"}})
+    assert client.get("approval") == {"pk": {"S": "approval"}, "version": {"N": "2"}}
+    for i in range(3):
+        client.put(f"journal#{i}", {"line": {"S": str(i)}})
+    assert sorted(i["pk"]["S"] for page in client.scan("journal#") for i in page) == [
+        "journal#0", "journal#1", "journal#2"]
+    assert {i["line"]["S"] for i in client.get_many(["journal#1", "journal#2", "nope"])} == {
+        "1", "2"}
+    client.delete("approval")
+    assert client.get("approval") is None
 
 
 def test_the_guard_presents_the_canary_credential_from_its_own_regions_secret(

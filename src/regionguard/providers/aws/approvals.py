@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from regionguard.errors import UsageError
 from regionguard.orchestrator.approval import Outcome, resolution
-from regionguard.providers.aws.state import ConditionFailed, DynamoDBStateStore
+from regionguard.providers.aws.arbiter import ConditionFailed
+from regionguard.providers.aws.state import DynamoDBStateStore
 
 KEY = "approval"
 
@@ -21,18 +22,17 @@ class ArbiterApprovals:
         self.store = store
 
     def _read(self) -> tuple[dict[str, Any], int] | None:
-        item = self.store._get(KEY)
+        item = self.store.arbiter.get(KEY)
         if item is None:
             return None
         return json.loads(item["request"]["S"]), int(item["version"]["N"])
 
     def _write(self, request: Mapping[str, Any], version: int) -> None:
         """Replace the request if it is still at `version` (ConditionFailed otherwise)."""
-        self.store._call("put_item", Item={
-            "pk": {"S": KEY}, "request": {"S": json.dumps(request, default=str)},
+        self.store.arbiter.put(KEY, {
+            "request": {"S": json.dumps(request, default=str)},
             "version": {"N": str(version + 1)}},
-            ConditionExpression="version = :v",
-            ExpressionAttributeValues={":v": {"N": str(version)}})
+            condition="version = :v", values={":v": {"N": str(version)}})
 
     def pending(self) -> dict[str, Any] | None:
         found = self._read()
@@ -40,9 +40,9 @@ class ArbiterApprovals:
 
     def open(self, request: Mapping[str, Any]) -> bool:
         try:
-            self.store._call("put_item", Item={
-                "pk": {"S": KEY}, "request": {"S": json.dumps(dict(request), default=str)},
-                "version": {"N": "1"}}, ConditionExpression="attribute_not_exists(pk)")
+            self.store.arbiter.put(KEY, {
+                "request": {"S": json.dumps(dict(request), default=str)},
+                "version": {"N": "1"}}, condition="attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
@@ -98,4 +98,4 @@ class ArbiterApprovals:
             return  # changed meanwhile: the next run looks again
 
     def close(self) -> None:
-        self.store._call("delete_item", Key={"pk": {"S": KEY}})
+        self.store.arbiter.delete(KEY)

@@ -14,10 +14,11 @@ from typing import Any
 
 from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
+from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
+@aws_boundary
 class AuroraGlobalDatabase:
     zero_loss_switchover = True
 
@@ -41,11 +42,11 @@ class AuroraGlobalDatabase:
     def _members(self, near: str | None = None) -> list[dict[str, Any]]:
         errors = []
         for r in self._regions(near):
-            try:
+            with best_effort() as failed:  # then ask the other Region
                 out = self.ctx.clients.get("rds", r).describe_global_clusters(
                     GlobalClusterIdentifier=self.ctx.names.global_cluster())
-            except AWS_ERRORS as exc:
-                errors.append(f"{r}: {describe(exc)}")
+            if failed:
+                errors.append(f"{r}: {failed.detail}")
                 continue
             clusters = out.get("GlobalClusters", [])
             members: list[dict[str, Any]] = clusters[0].get("GlobalClusterMembers", []) \
@@ -61,10 +62,10 @@ class AuroraGlobalDatabase:
 
     def _cluster_status(self, region: str) -> str | None:
         r = self.ctx.aws_region(region)
-        try:
+        with best_effort() as failed:  # None: `status` says the cluster is unreachable
             out = self.ctx.clients.get("rds", r).describe_db_clusters(
                 DBClusterIdentifier=self.ctx.names.db_cluster(r))
-        except AWS_ERRORS:
+        if failed:
             return None
         clusters = out.get("DBClusters", [])
         return str(clusters[0].get("Status")) if clusters else None
@@ -92,7 +93,8 @@ class AuroraGlobalDatabase:
         if self._writer(region) == target:
             return
         rds = self.ctx.clients.get("rds", self.ctx.aws_region(region))
-        try:
+        # a failover already in progress (a resumed step) is waited for below
+        with expected(f"promote {region}", "InvalidGlobalClusterStateFault"):
             if planned:
                 rds.switchover_global_cluster(
                     GlobalClusterIdentifier=self.ctx.names.global_cluster(),
@@ -101,10 +103,6 @@ class AuroraGlobalDatabase:
                 rds.failover_global_cluster(
                     GlobalClusterIdentifier=self.ctx.names.global_cluster(),
                     TargetDbClusterIdentifier=target, AllowDataLoss=True)
-        except AWS_ERRORS as exc:
-            # a failover already in progress (a resumed step) is waited for below
-            if "InvalidGlobalClusterStateFault" not in describe(exc):
-                raise ProviderError(f"promote {region}: {describe(exc)}") from exc
         clock = self.ctx.clock
         deadline = clock.monotonic() + timeout_s
         while self._writer(region) != target:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from regionguard.errors import ProviderError
 from regionguard.orchestrator.ports import ComputeStatus
+from regionguard.providers.aws.boundary import aws_boundary, best_effort
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 
 
+@aws_boundary
 class AsgCompute:
     def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
         self.ctx = ctx
@@ -21,34 +22,21 @@ class AsgCompute:
     def scale(self, region: str, count: int) -> ComputeStatus:
         r, name = self._name(region)
         capacity = max(count, self.ctx.region(region).capacity if count else 0)
-        try:
-            self.ctx.clients.get("autoscaling", r).update_auto_scaling_group(
-                AutoScalingGroupName=name, MinSize=count, MaxSize=capacity,
-                DesiredCapacity=count)
-        except AWS_ERRORS as exc:
-            raise ProviderError(f"{region}: update_auto_scaling_group: {describe(exc)}") \
-                from exc
+        self.ctx.clients.get("autoscaling", r).update_auto_scaling_group(
+            AutoScalingGroupName=name, MinSize=count, MaxSize=capacity, DesiredCapacity=count)
         return ComputeStatus(region, desired=count, ready=0)
 
     def status(self, region: str) -> ComputeStatus:
         r, name = self._name(region)
-        try:
-            groups = self.ctx.clients.get("autoscaling", r).describe_auto_scaling_groups(
-                AutoScalingGroupNames=[name])["AutoScalingGroups"]
-        except AWS_ERRORS as exc:
-            raise ProviderError(f"{region}: describe_auto_scaling_groups: {describe(exc)}") \
-                from exc
+        groups = self.ctx.clients.get("autoscaling", r).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name])["AutoScalingGroups"]
         if not groups:
             raise ProviderError(f"{region}: no Auto Scaling group {name}")
         group = groups[0]
         ready = 0
         elb = self.ctx.clients.get("elbv2", r)
         for tg in group.get("TargetGroupARNs", []):
-            try:
-                health = elb.describe_target_health(TargetGroupArn=tg)
-            except AWS_ERRORS as exc:
-                raise ProviderError(f"{region}: describe_target_health: {describe(exc)}") \
-                    from exc
+            health = elb.describe_target_health(TargetGroupArn=tg)
             ready += sum(1 for t in health["TargetHealthDescriptions"]
                          if t["TargetHealth"]["State"] == "healthy")
         if not group.get("TargetGroupARNs"):  # no load balancer: InService instances count
@@ -71,6 +59,7 @@ class AsgCompute:
             clock.sleep(self.poll_s)
 
 
+@aws_boundary
 class LambdaCompute:
     """Serverless compute: capacity is provisioned concurrency on the app function's alias."""
 
@@ -82,23 +71,19 @@ class LambdaCompute:
         r = self.ctx.aws_region(region)
         wanted = self.ctx.view.settings.provisioned_concurrency * (1 if count else 0)
         if wanted:
-            try:
-                self.ctx.clients.get("lambda", r).put_provisioned_concurrency_config(
-                    FunctionName=self.ctx.names.app_function(r), Qualifier="live",
-                    ProvisionedConcurrentExecutions=wanted)
-            except AWS_ERRORS as exc:
-                raise ProviderError(f"{region}: provisioned concurrency: {describe(exc)}") \
-                    from exc
+            self.ctx.clients.get("lambda", r).put_provisioned_concurrency_config(
+                FunctionName=self.ctx.names.app_function(r), Qualifier="live",
+                ProvisionedConcurrentExecutions=wanted)
         return ComputeStatus(region, desired=count, ready=0)
 
     def status(self, region: str) -> ComputeStatus:
         r = self.ctx.aws_region(region)
         if not self.ctx.view.settings.provisioned_concurrency:
             return ComputeStatus(region, desired=1, ready=1)  # on-demand Lambda is always ready
-        try:
+        with best_effort() as failed:  # none configured (or no answer): nothing is ready
             cfg = self.ctx.clients.get("lambda", r).get_provisioned_concurrency_config(
                 FunctionName=self.ctx.names.app_function(r), Qualifier="live")
-        except AWS_ERRORS:
+        if failed:
             return ComputeStatus(region, desired=0, ready=0)
         return ComputeStatus(region, desired=int(cfg["RequestedProvisionedConcurrentExecutions"]),
                              ready=int(cfg.get("AvailableProvisionedConcurrentExecutions", 0)))

@@ -103,11 +103,10 @@ def evaluate_readiness(ports: Ports) -> str | None:
         return None
     checks = readiness.evaluate(ports.topology, gather(ports, ctx))
     status = {c.name: c.status for c in checks}
-    seen = store._get(READINESS_KEY)  # one item, not a scan of the journal every minute
+    seen = store.arbiter.get(READINESS_KEY)  # one item, not a scan of the journal every minute
     before = json.loads(seen["statuses"]["S"]) if seen else {}
     if status != before:
-        store._call("put_item", Item={"pk": {"S": READINESS_KEY},
-                                      "statuses": {"S": json.dumps(status)}})
+        store.arbiter.put(READINESS_KEY, {"statuses": {"S": json.dumps(status)}})
         ports.journal.record(Event.READINESS, outcome=readiness.overall(checks),
                              checks=[c.as_dict() for c in checks])
         for c in checks:

@@ -8,8 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from regionguard.providers.aws.boundary import best_effort
 from regionguard.providers.aws.context import AwsContext
 
 log = logging.getLogger("regionguard.notify")
@@ -23,9 +22,9 @@ class SnsNotifier:
     def notify(self, event: str, detail: Mapping[str, Any]) -> None:
         n = self.ctx.names
         topic = n.arn("sns", self.region, n.notify_topic())
-        try:
+        with best_effort() as failed:  # never fail a plan on it
             self.ctx.clients.get("sns", self.region).publish(
                 TopicArn=topic, Subject=f"regionguard {n.app}: {event}"[:100],
                 Message=json.dumps({"event": event, "app": n.app, **detail}, default=str))
-        except (ClientError, BotoCoreError) as exc:  # best effort: never fail a plan on it
-            log.warning("SNS publish failed: %s", exc)
+        if failed:
+            log.warning("SNS publish failed: %s", failed.detail)

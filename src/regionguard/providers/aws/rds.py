@@ -13,31 +13,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
+from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 
 
 def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:
     """`region`'s DB instance (by its deterministic name), None when there is none;
     ProviderError when the Region does not answer."""
     r = ctx.aws_region(region)
-    try:
+    with expected(f"{region}: describe_db_instances", "DBInstanceNotFound") as missing:
         out = ctx.clients.get("rds", r).describe_db_instances(
             DBInstanceIdentifier=ctx.names.db_instance(r))
-    except ClientError as exc:
-        if error_code(exc) == "DBInstanceNotFound":
-            return None
-        raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
-    except AWS_ERRORS as exc:  # no answer: the Region may be down
-        raise ProviderError(f"{region}: describe_db_instances: {describe(exc)}") from exc
+    if missing:
+        return None
     instances: list[dict[str, Any]] = out["DBInstances"]
     return instances[0] if instances else None
 
 
+@aws_boundary
 class RdsReplicaDatabase:
     zero_loss_switchover = False
 
@@ -51,13 +46,13 @@ class RdsReplicaDatabase:
     def _replica_lag_s(self, region: str) -> float | None:
         r = self.ctx.aws_region(region)
         now = datetime.now(UTC)
-        try:
+        with best_effort() as unknown:  # no metric: the lag is unknown, not a failed status
             out = self.ctx.clients.get("cloudwatch", r).get_metric_statistics(
                 Namespace="AWS/RDS", MetricName="ReplicaLag", Statistics=["Maximum"],
                 Dimensions=[{"Name": "DBInstanceIdentifier",
                              "Value": self.ctx.names.db_instance(r)}],
                 StartTime=now - timedelta(minutes=5), EndTime=now, Period=60)
-        except AWS_ERRORS:
+        if unknown:
             return None
         points = sorted(out.get("Datapoints", []), key=lambda p: p["Timestamp"])
         return float(points[-1]["Maximum"]) if points else None
@@ -77,18 +72,20 @@ class RdsReplicaDatabase:
                         error=None if up else f"status {inst.get('DBInstanceStatus')}")
 
     def fence(self, region: str) -> FenceResult:
+        """Never raises: what could not be fenced is in the result."""
         r = self.ctx.aws_region(region)
         try:
             inst = self._describe(region)
-            if inst is None or inst.get("DBInstanceStatus") != "available":
-                return FenceResult(region, False, (), (
-                    f"{region} database unreachable or not available; not rebooted",))
-            self.ctx.clients.get("rds", r).reboot_db_instance(
-                DBInstanceIdentifier=self.ctx.names.db_instance(r))
-        except AWS_ERRORS as exc:
-            return FenceResult(region, False, (), (f"reboot failed: {describe(exc)}",))
         except ProviderError as exc:
             return FenceResult(region, False, (), (f"not reachable: {exc}",))
+        if inst is None or inst.get("DBInstanceStatus") != "available":
+            return FenceResult(region, False, (), (
+                f"{region} database unreachable or not available; not rebooted",))
+        with best_effort() as failed:
+            self.ctx.clients.get("rds", r).reboot_db_instance(
+                DBInstanceIdentifier=self.ctx.names.db_instance(r))
+        if failed:
+            return FenceResult(region, False, (), (f"reboot failed: {failed.detail}",))
         return FenceResult(region, False, ("rebooted (sessions dropped)",), (
             "RDS cannot keep a running primary from accepting writes; the apps refuse them "
             "once their write lease is revoked",))
@@ -99,17 +96,11 @@ class RdsReplicaDatabase:
         if inst is None:
             raise ProviderError(f"{region}: no DB instance to promote")
         if inst.get("ReadReplicaSourceDBInstanceIdentifier"):
-            try:
+            # InvalidDBInstanceState: already being promoted (a resumed step): wait for it
+            with expected(f"{region}: promote_read_replica", "InvalidDBInstanceState"):
                 self.ctx.clients.get("rds", r).promote_read_replica(
                     DBInstanceIdentifier=self.ctx.names.db_instance(r),
                     BackupRetentionPeriod=self.ctx.view.settings.backup_retention_days)
-            except ClientError as exc:
-                # InvalidDBInstanceState: already being promoted (a resumed step): wait for it
-                if error_code(exc) != "InvalidDBInstanceState":
-                    raise ProviderError(f"{region}: promote_read_replica: {describe(exc)}") \
-                        from exc
-            except AWS_ERRORS as exc:
-                raise ProviderError(f"{region}: promote_read_replica: {describe(exc)}") from exc
         clock = self.ctx.clock
         deadline = clock.monotonic() + timeout_s
         while True:

@@ -21,8 +21,8 @@ from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.providers.aws import iam_actions
+from regionguard.providers.aws.boundary import best_effort
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/")
@@ -56,7 +56,7 @@ def _last_drill_age_s(ports: Ports, now: datetime) -> float | None:
     a scan of a growing journal each time is load the arbiter does not need."""
     store = ports.state
     assert isinstance(store, DynamoDBStateStore), "AWS readiness reads the arbiter"
-    item = store._get(DRILL_KEY)
+    item = store.arbiter.get(DRILL_KEY)
     if item is None:
         return None
     return last_drill_age_s([{"event": "drill", "outcome": "measured",
@@ -70,20 +70,20 @@ def _compute(ports: Ports, ctx: AwsContext, roles: dict[str, Role],
     drift: list[str] = []
     if ctx.view.serverless:
         r = ctx.aws_region(standby)
-        try:
+        with best_effort() as failed:
             ctx.clients.get("lambda", r).get_function(FunctionName=names.app_function(r))
-        except AWS_ERRORS as exc:
+        if failed:
             capacity.append(f"{standby}'s app function {names.app_function(r)}: "
-                            f"{describe(exc)}")
+                            f"{failed.detail}")
         return capacity, drift
     for region, role in roles.items():
         r = ctx.aws_region(region)
-        try:
+        with best_effort() as failed:
             groups = ctx.clients.get("autoscaling", r).describe_auto_scaling_groups(
                 AutoScalingGroupNames=[names.asg(r)])["AutoScalingGroups"]
-        except AWS_ERRORS as exc:
+        if failed:
             (capacity if region == standby else drift).append(
-                f"{region}'s Auto Scaling group: {describe(exc)}")
+                f"{region}'s Auto Scaling group: {failed.detail}")
             continue
         if not groups:
             (capacity if region == standby else drift).append(
@@ -114,10 +114,10 @@ def _permissions(ctx: AwsContext) -> Check:
     """Simulates each grant's actions on the grant's own resources, as the policy scopes them
     (an action allowed on one table only is not asked about `*`)."""
     name = "failover_permissions"
-    try:
+    with best_effort() as failed:
         arn = ctx.clients.get("sts", ctx.runs_in or "us-east-1").get_caller_identity()["Arn"]
-    except AWS_ERRORS as exc:
-        return Check(name, "warn", f"could not ask who this role is: {describe(exc)}")
+    if failed:
+        return Check(name, "warn", f"could not ask who this role is: {failed.detail}")
     m = ASSUMED_ROLE.match(str(arn))
     if m is None:
         return Check(name, "warn", f"not running as a role ({arn}): nothing to simulate",
@@ -127,7 +127,7 @@ def _permissions(ctx: AwsContext) -> Check:
     sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
     denied: set[str] = set()
     asked = 0
-    try:
+    with best_effort() as failed:
         iam = ctx.clients.get("iam", "us-east-1")
         for grant in plan_grants(ctx):
             resources = grant.resources(ctx.names, sites) or ["*"]
@@ -137,8 +137,8 @@ def _permissions(ctx: AwsContext) -> Check:
                 ResourceArns=resources[:1000])
             denied |= {r["EvalActionName"] for r in out.get("EvaluationResults", [])
                        if r.get("EvalDecision") != "allowed"}
-    except AWS_ERRORS as exc:
-        return Check(name, "warn", f"IAM policy simulation did not answer: {describe(exc)}",
+    if failed:
+        return Check(name, "warn", f"IAM policy simulation did not answer: {failed.detail}",
                      "IAM is homed in us-east-1; look again when it answers")
     if denied:
         return Check(name, "fail", f"{m.group(3)} may not {', '.join(sorted(denied))}",

@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from regionguard.errors import ProviderError, StepAbandoned
 from regionguard.orchestrator.ports import SnapshotCopy
+from regionguard.providers.aws.boundary import aws_boundary, expected
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe, error_code
 from regionguard.providers.aws.rds import describe_instance
 
 RESTORED_FROM = "regionguard:restored-from"  # a resumed step reuses only its own restore
@@ -25,6 +23,7 @@ TERMINAL = frozenset({"failed", "incompatible-restore", "incompatible-parameters
                       "storage-full"})
 
 
+@aws_boundary
 class SnapshotRestorer:
     def __init__(self, ctx: AwsContext, poll_s: float = 15.0) -> None:
         self.ctx = ctx
@@ -40,17 +39,12 @@ class SnapshotRestorer:
         found: list[dict[str, Any]] = []
         # automated and manual copies by default; AWS Backup's copies only when asked for
         for kind in (None, "awsbackup"):
-            try:
+            optional = kind is not None  # an API (or emulator) without it: the others do
+            with expected(f"{region}: describe_db_snapshots", any_code=optional) as refused:
                 out = self._rds(region).describe_db_snapshots(
                     DBInstanceIdentifier=source, **({"SnapshotType": kind} if kind else {}))
-            except ClientError as exc:
-                if kind is not None:  # an API (or emulator) without that type: the others do
-                    continue
-                raise ProviderError(f"{region}: describe_db_snapshots: {describe(exc)}") \
-                    from exc
-            except AWS_ERRORS as exc:
-                raise ProviderError(f"{region}: describe_db_snapshots: {describe(exc)}") \
-                    from exc
+            if refused:
+                continue
             found += [s for s in out.get("DBSnapshots", []) if s.get("Status") == "available"]
         if not found:
             return None
@@ -62,12 +56,9 @@ class SnapshotRestorer:
 
     def _security_group(self, region: str) -> str:
         name = self.ctx.names.db_security_group(self.ctx.aws_region(region))
-        try:
-            groups = self.ctx.clients.get("ec2", self.ctx.aws_region(region)) \
-                .describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
-        except AWS_ERRORS as exc:
-            raise ProviderError(f"{region}: describe_security_groups: {describe(exc)}") from exc
-        ids = [g["GroupId"] for g in groups.get("SecurityGroups", [])]
+        groups = self.ctx.clients.get("ec2", self.ctx.aws_region(region)) \
+            .describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
+        ids = [str(g["GroupId"]) for g in groups.get("SecurityGroups", [])]
         if len(ids) != 1:
             raise ProviderError(f"{region}: security group {name} not found (found {len(ids)}); "
                                 "deploy the Database stack of this Region first")
@@ -87,7 +78,9 @@ class SnapshotRestorer:
                     "delete it (keep a final snapshot) before restoring, or it would serve "
                     "stale data")
         else:
-            try:
+            # DBInstanceAlreadyExists: a resumed step's restore is under way; wait for it
+            with expected(f"{region}: restore_db_instance_from_db_snapshot",
+                          "DBInstanceAlreadyExists"):
                 self._rds(region).restore_db_instance_from_db_snapshot(
                     DBInstanceIdentifier=ident, DBSnapshotIdentifier=snapshot_id,
                     DBInstanceClass=settings.db_instance_class, MultiAZ=True,
@@ -96,13 +89,6 @@ class SnapshotRestorer:
                     PubliclyAccessible=False, EnableIAMDatabaseAuthentication=True,
                     DeletionProtection=True, CopyTagsToSnapshot=True,
                     Tags=[{"Key": RESTORED_FROM, "Value": snapshot_id}])
-            except ClientError as exc:
-                if error_code(exc) != "DBInstanceAlreadyExists":  # a resumed step: wait
-                    raise ProviderError(f"{region}: restore_db_instance_from_db_snapshot: "
-                                        f"{describe(exc)}") from exc
-            except AWS_ERRORS as exc:
-                raise ProviderError(f"{region}: restore_db_instance_from_db_snapshot: "
-                                    f"{describe(exc)}") from exc
         clock = self.ctx.clock
         deadline = clock.monotonic() + timeout_s
         while True:

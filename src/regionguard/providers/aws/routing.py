@@ -28,12 +28,13 @@ import httpx
 
 from regionguard.app import admin
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
+from regionguard.providers.aws.boundary import aws_boundary, best_effort
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import AWS_ERRORS, describe
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 log = logging.getLogger("regionguard.routing")
 
+@aws_boundary
 class ArbiterRouting:
     def __init__(self, ctx: AwsContext, store: DynamoDBStateStore) -> None:
         self.ctx = ctx
@@ -62,12 +63,12 @@ class ArbiterRouting:
         region = self.ctx.runs_in or self.ctx.view.standby.aws_region
         if not name:
             return None
-        try:
+        with best_effort() as failed:
             value = self.ctx.clients.get("secretsmanager", region).get_secret_value(
                 SecretId=name)["SecretString"]
-        except AWS_ERRORS as exc:
+        if failed:
             log.warning("cannot read the canary credential %s in %s: %s", name, region,
-                        describe(exc))
+                        failed.detail)
             return None
         return str(value).strip() or None
 

@@ -8,10 +8,12 @@ Region, from either surviving one. Last-writer-wins global tables cannot do this
 conditional writes can both "succeed" and one is silently overwritten on replication (DynamoDB:
 MREC "resolve[s] such conflicts by using a last writer wins mechanism").
 
-Every call tries this Region's own replica first (then whichever answered last), then the
-other one. A `ConditionalCheckFailedException` is an answer (someone else won); anything else
-(a dead Region, a replica that lost its quorum, `ReplicatedWriteConflictException`) moves on to
-the next replica, and `ProviderError` is raised only when no replica answers.
+Every call goes through `ArbiterClient` (arbiter.py: also the API of the other modules that
+keep an item in the table), which tries this Region's own replica first (then whichever
+answered last), then the other one. A `ConditionalCheckFailedException` is an answer
+(someone else won); anything else (a dead Region, a replica that lost its quorum,
+`ReplicatedWriteConflictException`) moves on to the next replica, and `ProviderError` is
+raised only when no replica answers.
 
 Items: `state` (epoch, live roles, the writer with its epoch and the revoked lease's end, the
 current plan's record), `lock` (the plan lease, renewed by a heartbeat while held),
@@ -31,30 +33,18 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.orchestrator.records import PlanRecord, PlanStatus
-from regionguard.providers.aws.clients import NearestReplica, NoReplicaAnswered
+from regionguard.providers.aws.arbiter import ArbiterClient, ConditionFailed
 from regionguard.providers.aws.context import AwsContext
-from regionguard.providers.aws.errors import describe, error_code
 
 log = logging.getLogger("regionguard.arbiter")
 
 PLAN_LEASE_S = 120.0  # a killed runner's plan is taken over this long after its last renewal
 LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
-CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def _condition_failed(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and error_code(exc) == CONDITION_FAILED
-
-
-class ConditionFailed(Exception):
-    """A conditional write lost: the item is not in the expected state."""
 
 
 class DynamoDBStateStore:
@@ -62,46 +52,27 @@ class DynamoDBStateStore:
 
     def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx
-        self.table = ctx.names.state_table()
+        self.arbiter = ArbiterClient(ctx)  # the table's items, for every port that keeps one
+        self.table = self.arbiter.table
+        self.nearest = self.arbiter.nearest  # the replica order (Powertools uses the nearest)
         self.owner = (f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'cli')[-24:]}-"
                       f"{uuid.uuid4().hex[:8]}")
-        self.nearest = NearestReplica(ctx.replica_order(), _condition_failed)
-
-    # -- calls, nearest replica first ---------------------------------------------------------
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        def call(region: str) -> dict[str, Any]:
-            client = self.ctx.clients.get("dynamodb", region)
-            result: dict[str, Any] = getattr(client, operation)(TableName=self.table, **kwargs)
-            return result
-
-        try:
-            return self.nearest.call(call)
-        except ClientError as exc:  # an answer: the condition did not hold
-            raise ConditionFailed(describe(exc)) from exc
-        except NoReplicaAnswered as exc:
-            raise ProviderError(f"arbiter {self.table} {operation}: no replica answered "
-                                f"({exc})") from None
-
-    def _get(self, key: str) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self._call(
-            "get_item", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        return item
 
     def read_state(self) -> dict[str, Any]:
         """The `state` item, decoded; created from the home roles on first use."""
-        item = self._get("state")
+        item = self.arbiter.get("state")
         if item is None:
             roles = {r.name: r.home_role.value for r in self.ctx.view.regions}
             with contextlib.suppress(ConditionFailed):  # another writer created it first
-                self._call("put_item", Item={
-                    "pk": {"S": "state"}, "epoch": {"N": "1"}, "roles": {"S": json.dumps(roles)},
+                self.arbiter.put("state", {
+                    "epoch": {"N": "1"}, "roles": {"S": json.dumps(roles)},
                     "writer": {"S": self.ctx.view.primary.name}, "writer_epoch": {"N": "1"}},
-                    ConditionExpression="attribute_not_exists(pk)")
-            item = self._get("state") or {}
+                    condition="attribute_not_exists(pk)")
+            item = self.arbiter.get("state") or {}
         return {"epoch": int(item["epoch"]["N"]), "roles": json.loads(item["roles"]["S"]),
                 "writer": item.get("writer", {}).get("S", ""),
-                "writer_epoch": int(item.get("writer_epoch", item["epoch"])["N"]),
+                "writer_epoch": int(item["writer_epoch" if "writer_epoch" in item
+                                         else "epoch"]["N"]),
                 "lease_until": float(item["lease_until"]["N"]) if "lease_until" in item
                 else None,
                 "plan": json.loads(item["plan"]["S"]) if "plan" in item else None}
@@ -122,18 +93,16 @@ class DynamoDBStateStore:
         record = PlanRecord(plan, expected + 1).to_dict()
         for _ in range(2):  # twice: the first use of a fresh table creates its state item
             try:
-                self._call(
-                    "update_item", Key={"pk": {"S": "state"}},
-                    UpdateExpression="SET epoch = :next, #plan = :plan, "
-                                     "plan_status = :running, plan_id = :id",
-                    ConditionExpression="epoch = :expected AND (attribute_not_exists("
-                                        "plan_status) OR plan_status <> :running)",
-                    ExpressionAttributeNames={"#plan": "plan"},
-                    ExpressionAttributeValues={":next": {"N": str(expected + 1)},
-                                               ":expected": {"N": str(expected)},
-                                               ":plan": {"S": json.dumps(record, default=str)},
-                                               ":running": {"S": "running"},
-                                               ":id": {"S": plan.id}})
+                self.arbiter.update(
+                    "state", "SET epoch = :next, #plan = :plan, "
+                             "plan_status = :running, plan_id = :id",
+                    condition="epoch = :expected AND (attribute_not_exists("
+                              "plan_status) OR plan_status <> :running)",
+                    names={"#plan": "plan"},
+                    values={":next": {"N": str(expected + 1)},
+                            ":expected": {"N": str(expected)},
+                            ":plan": {"S": json.dumps(record, default=str)},
+                            ":running": {"S": "running"}, ":id": {"S": plan.id}})
             except ConditionFailed:
                 current = self.read_state()
                 running = current["plan"] or {}
@@ -161,10 +130,8 @@ class DynamoDBStateStore:
         merged = {**self.read_state()["roles"], **{k: str(v) for k, v in roles.items()}}
         values = {":roles": {"S": json.dumps(merged)}}
         if plan_id is None:
-            self._call("update_item", Key={"pk": {"S": "state"}},
-                       UpdateExpression="SET #roles = :roles",
-                       ExpressionAttributeNames={"#roles": "roles"},
-                       ExpressionAttributeValues=values)
+            self.arbiter.update("state", "SET #roles = :roles", names={"#roles": "roles"},
+                                values=values)
             return
         self._update_plan("SET #roles = :roles", plan_id, "running", values,
                           {"#roles": "roles"})
@@ -186,12 +153,11 @@ class DynamoDBStateStore:
         attr_names = dict(names or {})
         if "#plan" in expression:
             attr_names["#plan"] = "plan"  # PLAN is a DynamoDB reserved word
-        kwargs: dict[str, Any] = {"ExpressionAttributeNames": attr_names} if attr_names else {}
         try:
-            self._call("update_item", Key={"pk": {"S": "state"}}, UpdateExpression=expression,
-                       ConditionExpression="plan_id = :id AND plan_status = :expected",
-                       ExpressionAttributeValues={**values, ":id": {"S": plan_id},
-                                                  ":expected": {"S": status}}, **kwargs)
+            self.arbiter.update("state", expression,
+                                condition="plan_id = :id AND plan_status = :expected",
+                                values={**values, ":id": {"S": plan_id},
+                                        ":expected": {"S": status}}, names=attr_names)
         except ConditionFailed:
             current = self.read_state()["plan"] or {}
             raise PlanConflict(f"plan {plan_id} is no longer the current plan (the record "
@@ -215,18 +181,16 @@ class DynamoDBStateStore:
         that saw `region` as writer started before that), plus `lease_s` with slack for clock
         rates, and recorded (only ever raised): a repeat returns at least the recorded time."""
         with contextlib.suppress(ConditionFailed):  # already revoked, or never the writer
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET writer = :none, revoked_from = :region",
-                ConditionExpression="writer = :region",
-                ExpressionAttributeValues={":none": {"S": ""}, ":region": {"S": region}})
+            self.arbiter.update(
+                "state", "SET writer = :none, revoked_from = :region",
+                condition="writer = :region",
+                values={":none": {"S": ""}, ":region": {"S": region}})
         until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
         try:
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :until",
-                ExpressionAttributeValues={":until": {"N": f"{until:.3f}"}})
+            self.arbiter.update(
+                "state", "SET lease_until = :until",
+                condition="attribute_not_exists(lease_until) OR lease_until < :until",
+                values={":until": {"N": f"{until:.3f}"}})
         except ConditionFailed:  # a later time is already recorded: that one holds
             recorded = self.read_state()["lease_until"]
             return max(until, recorded or until)
@@ -240,14 +204,13 @@ class DynamoDBStateStore:
         promote) needs no wait: no other region can have written."""
         now = self.ctx.clock.time()
         try:
-            self._call(
-                "update_item", Key={"pk": {"S": "state"}},
-                UpdateExpression="SET writer = :w, writer_epoch = :e",
-                ConditionExpression="epoch = :e AND (writer = :w OR (writer = :none AND "
-                                    "(revoked_from = :w OR attribute_not_exists(lease_until) "
-                                    "OR lease_until <= :now)))",
-                ExpressionAttributeValues={":w": {"S": region}, ":e": {"N": str(epoch)},
-                                           ":none": {"S": ""}, ":now": {"N": f"{now:.3f}"}})
+            self.arbiter.update(
+                "state", "SET writer = :w, writer_epoch = :e",
+                condition="epoch = :e AND (writer = :w OR (writer = :none AND "
+                          "(revoked_from = :w OR attribute_not_exists(lease_until) "
+                          "OR lease_until <= :now)))",
+                values={":w": {"S": region}, ":e": {"N": str(epoch)},
+                        ":none": {"S": ""}, ":now": {"N": f"{now:.3f}"}})
         except ConditionFailed:
             state = self.read_state()
             if state["epoch"] != epoch:
@@ -276,21 +239,18 @@ class DynamoDBStateStore:
             stop.set()
             beat.join()  # a renewal in flight ends (bounded by the client's timeouts) first
             with contextlib.suppress(ConditionFailed, ProviderError):
-                self._call("delete_item", Key={"pk": {"S": "lock"}},
-                           ConditionExpression="#o = :me",
-                           ExpressionAttributeNames={"#o": "owner"},
-                           ExpressionAttributeValues={":me": {"S": self.owner}})
+                self.arbiter.delete("lock", condition="#o = :me", names={"#o": "owner"},
+                                    values={":me": {"S": self.owner}})
 
     def _take_lease(self) -> bool:
         now = self.ctx.clock.time()
         try:
-            self._call("put_item", Item={
-                "pk": {"S": "lock"}, "owner": {"S": self.owner},
-                "expires_at": {"N": f"{now + PLAN_LEASE_S:.3f}"}},
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"},
-                                           ":me": {"S": self.owner}})
+            self.arbiter.put(
+                "lock", {"owner": {"S": self.owner},
+                         "expires_at": {"N": f"{now + PLAN_LEASE_S:.3f}"}},
+                condition="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
+                names={"#o": "owner"},
+                values={":now": {"N": f"{now:.3f}"}, ":me": {"S": self.owner}})
         except ConditionFailed:
             return False
         return True
@@ -298,12 +258,10 @@ class DynamoDBStateStore:
     def _renew_lease(self) -> None:
         """Extend a lease this runner holds (never re-create one it released or lost)."""
         now = self.ctx.clock.time()
-        self._call("update_item", Key={"pk": {"S": "lock"}},
-                   UpdateExpression="SET expires_at = :until",
-                   ConditionExpression="#o = :me",
-                   ExpressionAttributeNames={"#o": "owner"},
-                   ExpressionAttributeValues={":until": {"N": f"{now + PLAN_LEASE_S:.3f}"},
-                                              ":me": {"S": self.owner}})
+        self.arbiter.update("lock", "SET expires_at = :until", condition="#o = :me",
+                            names={"#o": "owner"},
+                            values={":until": {"N": f"{now + PLAN_LEASE_S:.3f}"},
+                                    ":me": {"S": self.owner}})
 
     def _heartbeat(self, stop: threading.Event) -> None:
         every_real_s = PLAN_LEASE_S / 4 * self.ctx.clock.factor
@@ -320,28 +278,17 @@ class DynamoDBStateStore:
 
     def publish(self, report: VantageReport) -> None:
         item: dict[str, Any] = {
-            "pk": {"S": f"obs#{report.target}#{report.vantage}"},
             "vantage": {"S": report.vantage}, "target": {"S": report.target},
             "failures": {"N": str(report.failures)}, "successes": {"N": str(report.successes)},
             "observed_at": {"N": f"{report.observed_at:.3f}"},
             "detail": {"S": report.detail or "-"}}
         if report.failing_since is not None:
             item["failing_since"] = {"N": f"{report.failing_since:.3f}"}
-        self._call("put_item", Item=item)
+        self.arbiter.put(f"obs#{report.target}#{report.vantage}", item)
 
     def reports(self, target: str) -> list[VantageReport]:
-        keys = [{"pk": {"S": f"obs#{target}#{site}"}} for site in self.ctx.view.sites]
-
-        def batch(region: str) -> list[VantageReport]:  # names the table per key set
-            out = self.ctx.clients.get("dynamodb", region).batch_get_item(
-                RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
-            return [_report(i) for i in out.get("Responses", {}).get(self.table, [])]
-
-        try:
-            return self.nearest.call(batch)
-        except NoReplicaAnswered as exc:
-            raise ProviderError(f"arbiter {self.table} reports: no replica answered "
-                                f"({exc})") from None
+        keys = [f"obs#{target}#{site}" for site in self.ctx.view.sites]
+        return [_report(item) for item in self.arbiter.get_many(keys)]
 
     # -- journal ----------------------------------------------------------------------------
 
@@ -373,25 +320,17 @@ class ArbiterJournalSink:
         entry = json.loads(line)
         key = f"journal#{int(entry.get('mono_ns', 0)):020d}#{uuid.uuid4().hex[:6]}"
         try:
-            self.store._call("put_item", Item={"pk": {"S": key}, "line": {"S": line}})
+            self.store.arbiter.put(key, {"line": {"S": line}})
         except (ProviderError, ConditionFailed) as exc:
             log.warning("journal line not stored in the arbiter: %s", exc)
 
     def read_lines(self) -> list[str]:
         lines: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "begins_with(pk, :j)", "ConsistentRead": True,
-            "ExpressionAttributeValues": {":j": {"S": "journal#"}}}
-        while True:
-            try:
-                out = self.store._call("scan", **kwargs)
-            except ProviderError as exc:
-                log.warning("journal not readable: %s", exc)
-                break
-            lines += [(i["pk"]["S"], i["line"]["S"]) for i in out.get("Items", [])]
-            if "LastEvaluatedKey" not in out:
-                break
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        try:
+            for page in self.store.arbiter.scan("journal#"):
+                lines += [(i["pk"]["S"], i["line"]["S"]) for i in page]
+        except ProviderError as exc:  # what was read so far still tells part of the story
+            log.warning("journal not readable: %s", exc)
         return [line for _, line in sorted(lines)]
 
 
