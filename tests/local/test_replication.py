@@ -65,7 +65,7 @@ def test_the_primary_confirms_a_sync_standby_that_has_everything_and_no_other(
         assert time.monotonic() - started < 3
     pg_pair.primary.set_sync_standby(None)
     try:
-        with pytest.raises(ProviderError, match="state async|not streaming"):
+        with pytest.raises(ProviderError, match=r"state async|not streaming"):
             pg_pair.primary.confirm_sync("west", 0.5)  # not the sync standby now
     finally:
         pg_pair.primary.set_sync_standby("west")
