@@ -42,12 +42,12 @@ from regionguard.orchestrator.approval import Approvals
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.ports import Ports
-from regionguard.providers.local import build_ports
 from regionguard.providers.local.approvals import FileApprovals
 from regionguard.providers.local.ops_endpoint import start_ops
 from regionguard.providers.local.readiness_facts import gather as gather_readiness
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.supervisor import supervise
+from regionguard.providers.local.wiring import build_ports
 
 app = typer.Typer(
     help="Keep an application available across two regions and fail it over automatically.",

@@ -9,7 +9,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from regionguard.infra.app import BuiltApp, build_app, nag_findings
+from regionguard.infra.app import build_app, nag_findings
+from regionguard.infra.model import BuiltApp
 
 from .topologies import topology
 

@@ -24,8 +24,8 @@ from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.records import PlanStatus
-from regionguard.providers.local import build_ports
 from regionguard.providers.local.sandbox import Sandbox
+from regionguard.providers.local.wiring import build_ports
 from regionguard.reporting.waterfall import spans_from_journal
 
 Report = Callable[[str], None]

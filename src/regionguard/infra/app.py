@@ -11,7 +11,7 @@ deterministic names (aws_naming), never by cross-region stack references.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -22,8 +22,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from regionguard.config import Strategy, Topology
 from regionguard.infra.artifacts import CONTEXT_KEY
-from regionguard.infra.deploy_order import Edge, waves
 from regionguard.infra.deploy_order import declare as declare_order
+from regionguard.infra.deploy_order import waves
+from regionguard.infra.model import BuiltApp, Edge, RegionalStacks
 from regionguard.infra.stacks.backup import BackupStack
 from regionguard.infra.stacks.compute import ComputeStack
 from regionguard.infra.stacks.database import DatabaseStack
@@ -34,34 +35,9 @@ from regionguard.infra.stacks.network import NetworkStack
 from regionguard.infra.stacks.state import StateStack
 from regionguard.infra.stacks.static_site import StaticSiteStack
 from regionguard.infra.stacks.trigger import TriggerStack
-from regionguard.infra.view import AwsView, aws_view
+from regionguard.infra.view import aws_view
 
 CIDRS = ("10.10.0.0/16", "10.20.0.0/16")
-
-
-@dataclass
-class RegionalStacks:
-    network: NetworkStack
-    database: DatabaseStack
-    compute: ComputeStack
-    backup: BackupStack
-    monitoring: MonitoringStack
-    static: StaticSiteStack | None = None
-
-
-@dataclass
-class BuiltApp:
-    app: cdk.App
-    view: AwsView
-    regions: dict[str, RegionalStacks] = field(default_factory=dict)
-    state: StateStack | None = None
-    guards: dict[str, GuardStack] = field(default_factory=dict)  # AWS Region -> its guard
-    trigger: TriggerStack | None = None
-    edge: EdgeStack | None = None
-    order: list[Edge] = field(default_factory=list)  # the cross-Region orderings, with reasons
-
-    def stacks(self) -> list[cdk.Stack]:
-        return [s for s in self.app.node.children if isinstance(s, cdk.Stack)]
 
 
 def build_app(topology: Topology, outdir: Path | None = None, nag: bool = True,

@@ -10,23 +10,13 @@ prints them as waves (every stack of a wave may deploy in parallel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aws_cdk as cdk
 
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    before: cdk.Stack
-    after: cdk.Stack
-    why: str
+from regionguard.infra.model import BuiltApp, Edge
 
 
-def cross_region_edges(built: object) -> list[Edge]:
+def cross_region_edges(built: BuiltApp) -> list[Edge]:
     """The orderings between Regions that no shared value expresses."""
-    from regionguard.infra.app import BuiltApp
-
-    assert isinstance(built, BuiltApp)
     view = built.view
     primary = built.regions[view.primary.name]
     standby = built.regions[view.standby.name]

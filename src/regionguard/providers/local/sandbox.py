@@ -24,6 +24,7 @@ from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role, Strategy, Topology
 from regionguard.errors import ConfigError, ProviderError
 from regionguard.orchestrator.lsn import format_lsn
+from regionguard.orchestrator.plans import steady_weights
 from regionguard.orchestrator.ports import RouteTable
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import HAProxyFrontDoor, haproxy_binary
@@ -92,18 +93,6 @@ class Sandbox:
     def primary(self, state: Mapping[str, Any]) -> str:
         return next(r for r, role in self.roles(state).items() if role is Role.PRIMARY)
 
-    def route_table(self, state: Mapping[str, Any]) -> RouteTable:
-        """Live routing: the primary region, plus standbys that serve (active-active)."""
-        roles = self.roles(state)
-        weights = {
-            r: 1 if role is Role.PRIMARY or (
-                self.topology.strategy is Strategy.ACTIVE_ACTIVE
-                and self.topology.desired_processes(r, role) > 0
-            ) else 0
-            for r, role in roles.items()
-        }
-        return RouteTable(weights=weights, writer=self.primary(state), epoch=int(state["epoch"]))
-
     def _initial_state(self) -> dict[str, Any]:
         taken: set[int] = set()
 
@@ -150,7 +139,9 @@ class Sandbox:
                 self._start_apps(state, report)
             self._await_apps(self.store.read(), report, wait_s)
             with self.store.update() as state:
-                self.frontdoor.route(state, self.route_table(state))
+                primary = self.primary(state)  # the engine's rule for who serves
+                self.frontdoor.route(state, RouteTable(steady_weights(self.topology, primary),
+                                                       primary, int(state["epoch"])))
                 report(f"front door routes to {self.primary(state)} at epoch {state['epoch']}")
                 return self.frontdoor.url(state)
 
