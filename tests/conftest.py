@@ -13,6 +13,23 @@ from regionguard.providers.local import pgbin
 from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.postgres import PostgresCluster
 
+# Every test carries exactly one tier marker (registered in pyproject.toml); `pytest -m TIER`
+# runs one tier.
+TIERS = ("unit", "local", "aws", "emulated", "iac", "lab")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wrong = []
+    for item in items:
+        tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid} has {', '.join(tiers) or 'none'}")
+    if wrong:
+        more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+        raise pytest.UsageError(f"each test needs exactly one tier marker of {', '.join(TIERS)}: "
+                                f"{'; '.join(wrong[:3])}{more}")
+
 
 @dataclass
 class PgPair:

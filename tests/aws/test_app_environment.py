@@ -41,8 +41,6 @@ from regionguard.providers.local.postgres.files import write_as_pg
 
 from .synth import Synth
 
-pytestmark = pytest.mark.local  # a real PostgreSQL
-
 PASSWORD = "s3cret-from-secrets-manager"
 ADMIN_TOKEN = "admin-token-from-secrets-manager"
 ORIGIN_SECRET = "origin-secret-from-secrets-manager"
@@ -177,6 +175,7 @@ def order(client: TestClient, origin: str | None = None) -> Any:
                        headers={"X-Regionguard-Origin": origin} if origin else {})
 
 
+@pytest.mark.local  # a real PostgreSQL
 @pytest.mark.parametrize("strategy,stack,kind", [
     ("pilot-light", "Orders-East-Compute", "ec2"),
     ("pilot-light", "Orders-West-Compute", "ec2"),
@@ -238,6 +237,7 @@ def test_the_app_starts_from_the_templates_environment(
                 assert network.sent[0].headers["x-regionguard-origin"] == origin
 
 
+@pytest.mark.aws  # moto in-process only
 def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:
     from regionguard.app.settings import SettingsError
 
@@ -251,6 +251,7 @@ def test_a_missing_secret_is_one_line_naming_it_and_the_fix(aws: None) -> None:
         AppSettings.from_env({"RG_REGION": "west"})
 
 
+@pytest.mark.aws  # moto in-process only
 def test_a_lambda_container_that_cannot_start_answers_503_not_500(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from regionguard.app import lambda_handler

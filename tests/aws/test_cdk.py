@@ -24,6 +24,8 @@ from regionguard.infra.view import aws_view
 from .synth import Synth
 from .topologies import topology
 
+pytestmark = pytest.mark.iac
+
 ACCOUNT = "123456789012"
 
 

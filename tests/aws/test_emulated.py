@@ -20,6 +20,8 @@ from regionguard.emulated.drill import EmulatedDrillSettings, run_emulated_drill
 
 from .topologies import topology
 
+pytestmark = pytest.mark.emulated
+
 E, W, WITNESS = "us-east-1", "us-west-2", "us-east-2"
 
 

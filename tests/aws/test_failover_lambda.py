@@ -31,6 +31,8 @@ from .estate import EAST, WEST, Estate, alarm_sns_event, build_estate, write_rep
 from .stub_apps import StubApps
 from .topologies import topology
 
+pytestmark = pytest.mark.aws
+
 WITNESS = "us-east-2"
 # the lease wait and the pollers run on a scaled clock, 20x faster: a report stays fresh for
 # 70 world seconds (3.5 s real), which a loaded 2-core machine's handler start cannot outlast

@@ -30,6 +30,8 @@ from regionguard.emulated.motoserver import MotoProcess
 from regionguard.emulated.proxy import HOLD_S, FaultProxy
 from regionguard.providers.aws.clients import AwsClients
 
+pytestmark = pytest.mark.emulated
+
 E, W, WITNESS = "us-east-1", "us-west-2", "us-east-2"
 TABLE = "orders-regionguard-state"
 

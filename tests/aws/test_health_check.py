@@ -17,6 +17,8 @@ from moto import mock_aws
 
 from regionguard.providers.aws import health
 
+pytestmark = pytest.mark.aws
+
 TABLE = "orders-regionguard-state"
 
 

@@ -34,6 +34,8 @@ from regionguard.providers.aws.state import DynamoDBStateStore
 from ..plan_helpers import bare_plan
 from .topologies import topology
 
+pytestmark = pytest.mark.aws
+
 ACCOUNT = "123456789012"
 EAST_ARN = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:orders-aurora-us-east-1"
 WEST_ARN = f"arn:aws:rds:us-west-2:{ACCOUNT}:cluster:orders-aurora-us-west-2"

@@ -29,6 +29,8 @@ from regionguard.providers.aws.wiring import build_ports
 
 from .topologies import topology
 
+pytestmark = pytest.mark.aws
+
 EAST, WEST = "us-east-1", "us-west-2"
 TOPOLOGY = topology("backup-restore", failover={"rpo_target_s": 86400})
 N = names_for(TOPOLOGY)

@@ -38,6 +38,8 @@ from regionguard.providers.aws.iam_actions import all_actions
 
 from .topologies import topology
 
+pytestmark = pytest.mark.iac
+
 VARIANTS = ("pilot-light", "warm-standby", "active-active", "backup-restore", "pilot-light-mysql")
 REPO = Path(__file__).resolve().parents[2]
 TREE = tf.TERRAFORM

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import PgPair
 
+pytestmark = pytest.mark.local
+
 
 def test_tcp_without_the_password_is_refused(pg_pair: PgPair) -> None:
     cluster = pg_pair.primary

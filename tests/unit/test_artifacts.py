@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 
 def test_the_wheelhouse_requirements_pin_every_wheel_by_hash(tmp_path: Path) -> None:
     import hashlib

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from regionguard.cli import app
 from regionguard.config import Role, Strategy, load_topology
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "regionguard.toml").read_text()
 

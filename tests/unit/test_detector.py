@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regionguard.config import HealthPolicy
 from regionguard.orchestrator.detector import RegionHealth, observe
 from regionguard.orchestrator.ports import ProbeResult, Verdict
+
+pytestmark = pytest.mark.unit
 
 POLICY = HealthPolicy()  # 3 failures, 5 recoveries, quorum 2, timeout 0.2 s
 

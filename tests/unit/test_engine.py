@@ -18,6 +18,8 @@ from regionguard.orchestrator.records import PlanRecord
 
 from .fakes import ScriptedProber, SimulatedCrash, World, make_ports, topology
 
+pytestmark = pytest.mark.unit
+
 
 def observation(ports, world: World) -> plans.Observation:  # type: ignore[no-untyped-def]
     live = ports.state.load()

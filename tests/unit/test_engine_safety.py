@@ -20,6 +20,8 @@ from regionguard.orchestrator.ports import FenceResult, RouteTable
 from ..plan_helpers import bare_plan
 from .fakes import FakeDatabase, World, make_ports, topology
 
+pytestmark = pytest.mark.unit
+
 
 def failover(ports, world: World, **short: float) -> plans.Plan:  # type: ignore[no-untyped-def]
     obs = plans.Observation(ports.state.load(),

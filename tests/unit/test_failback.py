@@ -13,6 +13,8 @@ from regionguard.orchestrator.executor import Executor
 
 from .fakes import World, make_ports
 
+pytestmark = pytest.mark.unit
+
 
 def observe(ports, world: World) -> plans.Observation:  # type: ignore[no-untyped-def]
     return plans.Observation(ports.state.load(), {r: ports.database.status(r) for r in world.dbs})

@@ -22,6 +22,8 @@ from regionguard.emulated.domains import (
 )
 from regionguard.emulated.operations import Call, classify
 
+pytestmark = pytest.mark.unit
+
 E, W, WITNESS = "us-east-1", "us-west-2", "us-east-2"
 
 

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from regionguard.providers.local import fault_point
 from regionguard.providers.local.state import write_json_atomic
+
+pytestmark = pytest.mark.unit
 
 
 def test_an_armed_point_holds_once_after_its_step_only(tmp_path: Path) -> None:

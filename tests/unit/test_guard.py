@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from regionguard.orchestrator.ports import ProbeKind, ProbeResult, VantageReport
 from regionguard.orchestrator.records import PlanStatus
 
 from .fakes import SimulatedCrash, World, make_ports, topology
+
+pytestmark = pytest.mark.unit
 
 POLICY = topology().health  # failure_threshold 3, quorum 2
 SITES = {"east": frozenset({"us-east-1"}), "west": frozenset({"us-west-2"})}

@@ -14,6 +14,8 @@ from regionguard.drill.history import AnomalyKind, Row, check
 from regionguard.drill.load import Request
 from regionguard.drill.measures import Fence, fences_in
 
+pytestmark = pytest.mark.unit
+
 MS = 1_000_000
 FENCE_NS = 500 * MS
 

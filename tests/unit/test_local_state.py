@@ -19,6 +19,8 @@ from regionguard.providers.local.state import LocalStateStore
 
 from ..plan_helpers import bare_plan
 
+pytestmark = pytest.mark.unit
+
 
 def store(tmp_path: Path) -> LocalStateStore:
     s = LocalStateStore(tmp_path / "state")

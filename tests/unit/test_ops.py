@@ -25,6 +25,8 @@ from regionguard.providers.local.approvals import FileApprovals
 from ..plan_helpers import bare_plan
 from .fakes import ScriptedProber, make_ports, topology
 
+pytestmark = pytest.mark.unit
+
 
 @dataclass
 class ManualClock:

@@ -14,6 +14,8 @@ from regionguard.errors import ProviderError
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.postgres.files import write_as_pg
 
+pytestmark = pytest.mark.unit
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the /var/tmp layout is root's only")
 
 

@@ -3,7 +3,11 @@ whole catalog and every compound timing."""
 
 from __future__ import annotations
 
+import pytest
+
 from regionguard.drill.scenario import CONTROLLER_STEPS, KINDS, Act, Anchor, Shape, draw
+
+pytestmark = pytest.mark.unit
 
 SHAPE = Shape(primary="east", standby="west", detect_s=0.95, can_partition=True)
 

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from regionguard.ops.server import OpsServer, status_page
 
+pytestmark = pytest.mark.unit
+
 STUB: dict[str, Any] = {
     "generated_at": "2024-05-01T12:00:00.000+00:00", "app": "orders", "epoch": 3,
     "primary": "east",

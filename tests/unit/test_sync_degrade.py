@@ -25,6 +25,8 @@ from regionguard.orchestrator.ports import Ports
 
 from .fakes import ScriptedProber, make_ports, topology
 
+pytestmark = pytest.mark.unit
+
 
 def probers(west_db: list[bool], west_replication: list[bool] | None = None,
             east_db: list[bool] | None = None) -> list[ScriptedProber]:

@@ -9,11 +9,15 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from regionguard.drill.load import LoadResult, Request
 from regionguard.drill.measures import DrillMeasures
 from regionguard.drill.report import markers_from, write_html
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.reporting.waterfall import ROW_H, StepSpan, spans_from_journal, waterfall_svg
+
+pytestmark = pytest.mark.unit
 
 MS = 1_000_000
 PLAN = "plan-1"

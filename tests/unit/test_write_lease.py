@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from regionguard.clock import ScaledClock
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.executor import Executor
 
 from .fakes import SimulatedCrash, make_ports
+
+pytestmark = pytest.mark.unit
 
 LEASE_WORLD_S = 30.0
 
