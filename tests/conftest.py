@@ -14,8 +14,9 @@ from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.postgres import PostgresCluster
 
 # Every test carries exactly one tier marker (registered in pyproject.toml); `pytest -m TIER`
-# runs one tier.
+# runs one tier. Tighter per-test ceilings than pyproject's `timeout` where obviously safe.
 TIERS = ("unit", "local", "aws", "emulated", "iac", "lab")
+TIER_TIMEOUT_S = {"unit": 30}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
@@ -25,6 +26,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
         if len(tiers) != 1:
             wrong.append(f"{item.nodeid} has {', '.join(tiers) or 'none'}")
+        elif (tiers[0] in TIER_TIMEOUT_S and config.pluginmanager.hasplugin("timeout")
+              and item.get_closest_marker("timeout") is None):
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUT_S[tiers[0]]))
     if wrong:
         more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
         raise pytest.UsageError(f"each test needs exactly one tier marker of {', '.join(TIERS)}: "

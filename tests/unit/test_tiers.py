@@ -37,3 +37,22 @@ def test_a_test_without_a_tier_or_with_two_fails_collection(pytester: pytest.Pyt
                       "emulated, iac, lab: test_some.py::test_untiered has none; "
                       "test_some.py::test_two_tiers has aws, iac"]
 
+
+def test_one_tier_per_test_collects_and_unit_tests_get_the_tighter_timeout(
+        pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_timeout", reason="pytest-timeout (the dev extra) is not installed")
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_some="""
+        import pytest
+
+        pytestmark = pytest.mark.unit
+
+        def test_unit(request):
+            assert request.node.get_closest_marker("timeout").args == (30,)
+
+        @pytest.mark.timeout(5)
+        def test_own_timeout(request):
+            assert request.node.get_closest_marker("timeout").args == (5,)
+    """)
+    pytester.runpytest().assert_outcomes(passed=2)
