@@ -59,6 +59,19 @@ test: setup $(CHECKOV_STAMP)
 lint: setup
 	$(BIN)/ruff check .
 
+# One test tier each (the markers in pyproject.toml); `make unit` is the edit-test loop: lint and
+# the pure tests, well under a minute.
+.PHONY: unit local aws emulated iac
+unit: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m unit
+
+local aws emulated: setup
+	$(BIN)/python -m pytest -m $@
+
+iac: setup $(CHECKOV_STAMP)
+	$(BIN)/python -m pytest -m iac
+
 down:
 	$(BIN)/regionguard down
 
