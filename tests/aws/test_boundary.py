@@ -11,6 +11,8 @@ from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.clients import NoReplicaAnswered
 
+pytestmark = pytest.mark.unit  # pure: botocore's exceptions, no moto
+
 
 def client_error(code: str, message: str = "it says no", operation: str = "DoThing"
                  ) -> ClientError:
