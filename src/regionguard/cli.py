@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from regionguard import durations
 from regionguard.config import DEFAULT_CONFIG_FILE, Topology, load_topology
 from regionguard.drill.faults import CATALOG, describe_catalog
 from regionguard.drill.report import rich_table, write_json
@@ -584,17 +585,11 @@ def _synth_terraform(topo: Topology, out_dir: Path, check_only: bool) -> None:
 
 
 def parse_duration(text: str) -> float:
-    """'30s', '2m', '500ms' or plain seconds."""
-    t = text.strip().lower()
+    """`--duration`: the one duration parser, with this option's name and range."""
     try:
-        for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
-            if t.endswith(suffix):
-                value = float(t[: -len(suffix)]) * factor
-                break
-        else:
-            value = float(t)
-    except ValueError:
-        raise UsageError(f"--duration: {text!r} is not a duration; use e.g. 30s or 2m") from None
+        value = durations.parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
     if value <= 0:
         raise UsageError(f"--duration: must be positive, got {text!r}")
     return value
