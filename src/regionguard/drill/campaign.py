@@ -29,7 +29,7 @@ from regionguard.drill import history
 from regionguard.drill.actions import ActionRunner, JournalTail
 from regionguard.drill.faults import PartitionRegion
 from regionguard.drill.load import LoadGenerator, LoadResult, Request, client_rto_s
-from regionguard.drill.measures import Fence, fences_in
+from regionguard.drill.measures import fences_in
 from regionguard.drill.report import percentile
 from regionguard.drill.runner import heal_to_home, health_problems
 from regionguard.drill.scenario import Act, Scenario, Shape, draw
@@ -281,7 +281,7 @@ class DrillHistory:
 
     requests: list[Request]
     rows: list[history.Row] | None  # None: the database could not be read
-    fences: list[Fence]
+    fences: list[history.Fence]
     loss_allowed_from: list[str]
 
     def check(self) -> history.Verdict:
@@ -315,7 +315,7 @@ def read_history(path: Path) -> DrillHistory:
             h.loss_allowed_from = list(item["loss_allowed_from"])
             rows_read = bool(item.get("rows_read", True))
         elif kind == "fence":
-            h.fences.append(Fence(**item))
+            h.fences.append(history.Fence(**item))
         elif kind == "row":
             rows.append(history.Row(**item))
         else:

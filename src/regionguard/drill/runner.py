@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 
 from regionguard.drill.faults import Fault, FaultContext, make_fault
+from regionguard.drill.history import Fence
 from regionguard.drill.load import LoadGenerator, LoadResult, outage
-from regionguard.drill.measures import DrillMeasures, Fence, measure
+from regionguard.drill.measures import DrillMeasures, measure
 from regionguard.drill.report import markers_from, write_html
 from regionguard.errors import NotAvailable, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
