@@ -49,6 +49,7 @@ from regionguard.providers.local.ops_endpoint import start_ops
 from regionguard.providers.local.readiness_facts import gather as gather_readiness
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.supervisor import supervise
+from regionguard.worlds.local import SandboxTarget
 
 app = typer.Typer(
     help="Keep an application available across two regions and fail it over automatically.",
@@ -667,7 +668,7 @@ def drill(
     for i in range(repeat):
         out.print(f"[bold]drill {i + 1}/{repeat}[/bold]: {fault}, {settings.duration_s:g} s "
                   f"at {rate:g} req/s", highlight=False)
-        runs.append(run_drill(sb, settings, progress_reporter(), index=i))
+        runs.append(run_drill(SandboxTarget(sb), settings, progress_reporter(), index=i))
     measures = [r.measures for r in runs]
     out.print(rich_table(measures))
     json_path = out_dir / "drill-report.json"
@@ -687,7 +688,7 @@ def _campaign(drills: int, seed: int | None, rate: float, workers: int, out_dir:
         seed = secrets.randbelow(1_000_000)
     settings = CampaignSettings(drills, seed, out_dir, ctx_state.config, rate=rate,
                                 workers=workers)
-    result = run_campaign(sandbox(), settings, progress_reporter())
+    result = run_campaign(SandboxTarget(sandbox()), settings, progress_reporter())
     json_path, html_path, data = write_reports(result)
     out.print(rich_summary(data))
     out.print(f"report: {json_path} and {html_path}", highlight=False)
