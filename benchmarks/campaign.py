@@ -17,6 +17,7 @@ from benchmarks.common import temp_sandbox
 from benchmarks.drills import ASYNC
 from regionguard.drill.campaign import CampaignSettings, run_campaign
 from regionguard.drill.campaign_report import write_reports
+from regionguard.worlds.local import SandboxTarget
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
             sandbox.up()
             sandbox.start_supervisor(config)
             settings = CampaignSettings(args.drills, args.seed, out / mode, config)
-            result = run_campaign(sandbox, settings, lambda _: None)
+            result = run_campaign(SandboxTarget(sandbox), settings, lambda _: None)
             _, html, data = write_reports(result)
             rto = data["rto_s"]
             print(f"{mode:<7}{data['drills']:>7}{data['failovers']:>10}{rto['p50']:>9}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import percentile, temp_sandbox
 from regionguard.drill.runner import DrillSettings, run_drill
+from regionguard.worlds.local import SandboxTarget
 
 STRATEGY = {
     "pilot-light": {},
@@ -44,13 +45,14 @@ def main() -> None:
             sandbox.up()
             sandbox.start_supervisor(config)
             out = Path(tempfile.mkdtemp(prefix="rg-drills-"))
+            target = SandboxTarget(sandbox)
             for fault, count in (("kill-region", args.kill), ("freeze-region", args.freeze)):
                 runs = []
                 for i in range(count):
                     settings = DrillSettings(fault=fault, duration_s=args.duration,
                                              rate=args.rate, workers=4, freeze_s=3.0,
                                              out_dir=out)
-                    runs.append(run_drill(sandbox, settings, lambda _: None, index=i).measures)
+                    runs.append(run_drill(target, settings, lambda _: None, index=i).measures)
                 rtos = [r.rto_s for r in runs if r.rto_s is not None]
                 avail = [r.availability for r in runs]
                 print(f"{strategy:<14}{repl:<6}{fault:<14}{len(runs):>3}"

@@ -21,6 +21,8 @@ from regionguard.drill.faults import kill_region
 from regionguard.drill.load import LoadGenerator, client_rto_s
 from regionguard.drill.runner import heal_sandbox
 from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
+from regionguard.providers.local.status import sandbox_status
+from regionguard.worlds.local import SandboxTarget
 
 STRATEGIES = {
     "pilot-light": {},
@@ -45,7 +47,7 @@ def one_run(sandbox, config, journal: Journal) -> tuple[float, dict]:  # type: i
     load = LoadGenerator(url, rate=50, workers=2, duration_s=60).start()
     wait(lambda: len(load.result.acked_writes) >= 10, 20, "writes")
     primary = sandbox.primary(sandbox.store.read())
-    status = sandbox.status()
+    status = sandbox_status(sandbox)
     r = next(x for x in status["regions"] if x["name"] == primary)
     for pid in r["db"]["pids"] + r["compute"]["pids"]:
         with contextlib.suppress(ProcessLookupError):
@@ -82,7 +84,7 @@ def main() -> None:
                 steps.setdefault("other", []).append(breakdown.get("other_s", 0.0))
                 print(f"  {name} run {i + 1}: client RTO {rto:.2f} s, journal RTO "
                       f"{engine[-1]:.2f} s", flush=True)
-                heal_sandbox(sandbox, kill_region(), home, lambda _: None)
+                heal_sandbox(SandboxTarget(sandbox), kill_region(), home, lambda _: None)
                 time.sleep(1.5)  # controller verdicts settle (recovery threshold)
             print(f"{name}: client RTO  {summary(client)}")
             print(f"{name}: journal RTO {summary(engine)}")

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from benchmarks.common import percentile, temp_sandbox
+from regionguard.providers.local.status import sandbox_status
 
 
 def measure(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
@@ -47,7 +48,7 @@ def main() -> None:
         print(f"up (fresh sandbox, 2 regions): {up_s:.2f} s")
         order = httpx.post(f"{front}/orders", json={
             "request_id": "bench-1", "customer": "b", "item": "i", "quantity": 1}).json()
-        direct = sandbox.status()["regions"][0]["compute"]["urls"][0]
+        direct = sandbox_status(sandbox)["regions"][0]["compute"]["urls"][0]
         path = f"/orders/{order['id']}"
         measure(front + path, 400, args.concurrency)  # warm both paths
         measure(direct + path, 400, args.concurrency)

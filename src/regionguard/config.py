@@ -7,7 +7,6 @@ file, the field path and what is expected, so `regionguard validate` never shows
 
 from __future__ import annotations
 
-import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from regionguard.durations import parse_duration
 from regionguard.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("regionguard.toml")
@@ -96,10 +96,6 @@ class FailoverPolicy(_Strict):
     min_interval_s: float = Field(0.0, ge=0, le=86_400)
 
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, None: 1}
-
-
 class ReadinessPolicy(_Strict):
     """Continuous readiness (as ARC's plan evaluation): the controller evaluates every
     `interval_s`; `regionguard readiness` on demand."""
@@ -113,11 +109,7 @@ class ReadinessPolicy(_Strict):
     @classmethod
     def _duration(cls, value: object) -> object:
         if isinstance(value, str):
-            m = DURATION.match(value.strip())
-            if not m:
-                raise ValueError(f"{value!r} is not a duration; use e.g. \"7d\", \"12h\" "
-                                 "or a number of seconds")
-            return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+            return parse_duration(value)  # its ValueError: one line, the field named by pydantic
         return value
 
 

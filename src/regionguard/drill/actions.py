@@ -1,7 +1,8 @@
-"""Carry out a scenario's actions on a live sandbox, and undo what can be undone afterwards.
+"""Carry out a scenario's actions on a live world, and undo what can be undone afterwards.
 
 Each action waits for its moment (an offset from the fault time, or from the first plan the
-engine starts after it), then acts on the sandbox's own processes only. An action whose anchor
+engine starts after it), then acts on the world's own processes only, through its
+`DrillTarget`. An action whose anchor
 never comes (no plan started) is skipped and says so. `undo` thaws, lifts the partition, disarms
 the fault point and reaps the switchover child: whatever the drill did that the engine is not
 expected to repair.
@@ -19,10 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from regionguard.drill.faults import PartitionRegion, region_pids, signal_all
 from regionguard.drill.scenario import Act, Action, Anchor
-from regionguard.providers.local import fault_point
-from regionguard.providers.local.sandbox import Sandbox
+from regionguard.drill.target import DrillTarget
 
 PLAN_ANCHOR_WAIT_S = 15.0  # detection takes ~1 s; a plan that has not started by then won't
 HOLD_WAIT_S = 20.0  # how long to wait for the controller to reach the armed step
@@ -53,9 +52,9 @@ class JournalTail:
 
 
 class ActionRunner:
-    def __init__(self, sandbox: Sandbox, config: Path, tail: JournalTail, fault_ns: int,
+    def __init__(self, target: DrillTarget, config: Path, tail: JournalTail, fault_ns: int,
                  log_dir: Path, report: Callable[[str], None]) -> None:
-        self.sandbox = sandbox
+        self.target = target
         self.config = config
         self.tail = tail
         self.fault_ns = fault_ns
@@ -64,7 +63,7 @@ class ActionRunner:
         self.done: list[str] = []  # what was done, as journaled
         self.skipped: list[str] = []
         self._frozen: list[int] = []
-        self._partition: PartitionRegion | None = None
+        self._partitioned = False
         self._switchover: subprocess.Popen[bytes] | None = None
         self._armed = False
 
@@ -107,32 +106,29 @@ class ActionRunner:
         match a.act:
             case Act.KILL_REGION | Act.KILL_DB | Act.KILL_APP:
                 db, apps = a.act in (Act.KILL_REGION, Act.KILL_DB), a.act is not Act.KILL_DB
-                hit = signal_all(region_pids(self.sandbox, region, db=db, apps=apps),
-                                 signal.SIGKILL)
+                hit = self.target.signal_region(region, signal.SIGKILL, db=db, apps=apps)
                 return f"{a.act.value} {region}: SIGKILL {len(hit)} processes"
             case Act.FREEZE:
-                hit = signal_all(region_pids(self.sandbox, region, db=True, apps=True),
-                                 signal.SIGSTOP)
+                hit = self.target.signal_region(region, signal.SIGSTOP, db=True, apps=True)
                 self._frozen += hit
                 return f"freeze {region}: SIGSTOP {len(hit)} processes"
             case Act.THAW:
                 return f"thaw: SIGCONT {len(self._thaw())} processes"
             case Act.PARTITION:
-                self._partition = PartitionRegion()
-                return self._partition.cut(self.sandbox, region)
+                self._partitioned = True
+                return self.target.partition(region)
             case Act.UNPARTITION:
                 return self._unpartition() or "no partition to lift"
             case Act.ARM_CONTROLLER_KILL:
-                fault_point.arm(self.sandbox.state_dir, a.step or "promote", hold_s=30)
+                self.target.hold_controller(a.step or "promote", hold_s=30.0)
                 self._armed = True
                 return f"armed: the controller holds after {a.step}"
             case Act.KILL_HELD_CONTROLLER:
                 return self._kill_held_controller()
             case Act.KILL_CONTROLLER:
-                ref = self.sandbox.controller_ref()
-                sent = bool(ref and ref.signal(signal.SIGKILL))
-                return f"kill-controller: SIGKILL pid {ref.pid if ref else '-'} " + (
-                    "sent" if sent else "not running")
+                pid = self.target.kill_controller()
+                return f"kill-controller: SIGKILL pid {pid if pid is not None else '-'} " + (
+                    "sent" if pid is not None else "not running")
             case Act.SWITCHOVER:
                 return self._start_switchover(region)
             case Act.KILL_SWITCHOVER:
@@ -148,10 +144,10 @@ class ActionRunner:
             held = [e for e in self.tail.poll()
                     if e.get("event") == "paused" and int(e["mono_ns"]) >= self.fault_ns]
             if held:
-                ref = self.sandbox.controller_ref()
-                sent = bool(ref and ref.signal(signal.SIGKILL))
-                return (f"kill-held-controller: SIGKILL pid {ref.pid if ref else '-'} while it "
-                        f"held after {held[0].get('step')}" + ("" if sent else " (not running)"))
+                pid = self.target.kill_controller()
+                return (f"kill-held-controller: SIGKILL pid {pid if pid is not None else '-'} "
+                        f"while it held after {held[0].get('step')}"
+                        + ("" if pid is not None else " (not running)"))
             time.sleep(0.02)
         self._disarm()
         return "kill-held-controller: the controller never reached the armed step"
@@ -168,17 +164,17 @@ class ActionRunner:
     # -- undo -------------------------------------------------------------------------------
 
     def _thaw(self) -> list[int]:
-        thawed = signal_all(self._frozen, signal.SIGCONT)
+        thawed = self.target.signal_pids(self._frozen, signal.SIGCONT)
         self._frozen = []
         return thawed
 
     def _unpartition(self) -> str | None:
-        partition, self._partition = self._partition, None
-        return partition.heal_table() if partition else None
+        partitioned, self._partitioned = self._partitioned, False
+        return self.target.unpartition() if partitioned else None
 
     def _disarm(self) -> None:
         if self._armed:
-            fault_point.disarm(self.sandbox.state_dir)
+            self.target.release_controller()
             self._armed = False
 
     def settled(self) -> bool:

@@ -22,21 +22,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from regionguard.config import Replication
 from regionguard.drill import history
 from regionguard.drill.actions import ActionRunner, JournalTail
-from regionguard.drill.faults import PartitionRegion
 from regionguard.drill.load import LoadGenerator, LoadResult, Request, client_rto_s
-from regionguard.drill.measures import Fence, fences_in
+from regionguard.drill.measures import fences_in
 from regionguard.drill.report import percentile
 from regionguard.drill.runner import heal_to_home, health_problems
 from regionguard.drill.scenario import Act, Scenario, Shape, draw
+from regionguard.drill.target import DrillTarget
 from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import FileSink, Journal
-from regionguard.providers.local.sandbox import Sandbox
 
 Report = Callable[[str], None]
 FAULTS = frozenset({Act.KILL_REGION, Act.KILL_DB, Act.KILL_APP, Act.FREEZE, Act.PARTITION,
@@ -106,12 +103,12 @@ class CampaignResult:
     stopped_early: str | None = None
 
 
-def shape_of(sandbox: Sandbox) -> Shape:
-    topo = sandbox.topology
-    primary = sandbox.primary(sandbox.store.read())
+def shape_of(target: DrillTarget) -> Shape:
+    topo = target.topology
+    primary = target.ports.state.load().primary
     h = topo.health
     try:
-        PartitionRegion().check_possible()
+        target.check_partition()
         can_partition = True
     except NotAvailable:
         can_partition = False
@@ -119,9 +116,10 @@ def shape_of(sandbox: Sandbox) -> Shape:
                  round(h.interval_s * h.failure_threshold + h.timeout_s, 3), can_partition)
 
 
-def run_campaign(sandbox: Sandbox, settings: CampaignSettings, report: Report) -> CampaignResult:
-    sandbox.status()  # nothing up: the usual one line (exit 4)
-    problems = health_problems(sandbox, sandbox.topology.home_primary)
+def run_campaign(target: DrillTarget, settings: CampaignSettings,
+                 report: Report) -> CampaignResult:
+    target.status()  # nothing up: the usual one line (exit 4)
+    problems = health_problems(target, target.topology.home_primary)
     if problems:
         raise NotAvailable("a campaign starts from a healthy sandbox with its writer home: "
                            + "; ".join(problems) + " (run `regionguard up`, or `failback`)")
@@ -134,7 +132,7 @@ def run_campaign(sandbox: Sandbox, settings: CampaignSettings, report: Report) -
     for i in range(settings.drills):
         seed = settings.seed + i
         try:
-            outcome = run_one(sandbox, settings, i, seed, report)
+            outcome = run_one(target, settings, i, seed, report)
         except NotAvailable as exc:
             stopped = str(exc)
             break
@@ -149,20 +147,19 @@ def run_campaign(sandbox: Sandbox, settings: CampaignSettings, report: Report) -
             stopped = (f"drill {i + 1} (seed {seed}) did not heal: "
                        + "; ".join(outcome.heal_problems))
             break
-    return CampaignResult(settings, sandbox.topology.strategy.value,
-                          sandbox.topology.replication.value, outcomes, started,
+    return CampaignResult(settings, target.topology.strategy.value,
+                          target.topology.replication.value, outcomes, started,
                           round(time.monotonic() - t0, 1), stopped)
 
 
-def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
+def run_one(target: DrillTarget, settings: CampaignSettings, index: int, seed: int,
             report: Report) -> DrillOutcome:
-    scenario = draw(seed, shape_of(sandbox))
+    scenario = draw(seed, shape_of(target))
     report(f"drill {index + 1}/{settings.drills} (seed {seed}) {scenario.describe()}")
-    journal_path = sandbox.state_dir / "journal.jsonl"
-    journal = Journal(FileSink(journal_path))
-    tail = JournalTail(journal_path)
-    home = sandbox.primary(sandbox.store.read())
-    url = sandbox.frontdoor.url(sandbox.store.read())
+    journal = Journal(FileSink(target.journal_path))
+    tail = JournalTail(target.journal_path)
+    home = target.ports.state.load().primary
+    url = target.front_door_url()
     load = LoadGenerator(url, rate=settings.rate, workers=settings.workers,
                          duration_s=SETTLE_DEADLINE_S + 30).start()
     if not _until(lambda: bool(load.result.acked_writes), WARMUP_DEADLINE_S):
@@ -174,34 +171,36 @@ def run_one(sandbox: Sandbox, settings: CampaignSettings, index: int, seed: int,
     fault_ns = time.monotonic_ns()
     journal.record(Event.CAMPAIGN, outcome="drill", index=index, seed=seed,
                    scenario=scenario.describe())
-    runner = ActionRunner(sandbox, settings.config, tail, fault_ns,
+    runner = ActionRunner(target, settings.config, tail, fault_ns,
                           settings.out_dir / f"drill-{index + 1:03d}",
                           lambda m: report(f"  {m}"))
     try:
         for action in scenario.actions:
             runner.run(action)
         last_action_ns = time.monotonic_ns()
-        settled = _until(lambda: _settled(sandbox, load.result, last_action_ns, runner),
+        settled = _until(lambda: _settled(target, load.result, last_action_ns, runner),
                          SETTLE_DEADLINE_S - (time.monotonic_ns() - fault_ns) / 1e9)
-        unavailable = None if settled else _why_unsettled(sandbox, load.result, last_action_ns,
+        unavailable = None if settled else _why_unsettled(target, load.result, last_action_ns,
                                                           runner)
         time.sleep(TAIL_S)
     finally:
         result = load.stop()
         undone = runner.undo()
     plans = _plans(tail.poll(), fault_ns)
-    problems = heal_to_home(sandbox, home, lambda m: report(f"  {m}"),
+    problems = heal_to_home(target, home, lambda m: report(f"  {m}"),
                             reason=f"campaign drill {index + 1} (seed {seed}) heal")
     try:
-        rows: list[history.Row] | None = _rows(sandbox, f"load-{load.run_id}-",
-                                               deadline_s=5 if problems else 30)
+        rows: list[history.Row] | None = [
+            history.Row(*row) for row in target.orders(
+                target.ports.state.load().primary, f"load-{load.run_id}-",
+                timeout_s=5 if problems else 30)]
     except ProviderError as exc:
         if not problems:
             raise
         rows = None
         problems.append(f"rows not checked: {exc}")
     async_sources = sorted({p["source"] for p in plans if p["kind"] == "failover"}) \
-        if sandbox.topology.replication is Replication.ASYNC else []
+        if target.topology.replication is Replication.ASYNC else []
     drill_history = DrillHistory(result.requests, rows, fences_in(tail.poll(), fault_ns),
                                  async_sources)
     verdict = drill_history.check()
@@ -222,18 +221,19 @@ def _until(predicate: Callable[[], bool], timeout_s: float) -> bool:
     return predicate()
 
 
-def _settled(sandbox: Sandbox, load: LoadResult, since_ns: int, runner: ActionRunner) -> bool:
+def _settled(target: DrillTarget, load: LoadResult, since_ns: int,
+             runner: ActionRunner) -> bool:
     """No plan running, the switchover child gone, and a write acknowledged after `since_ns`."""
-    plan = sandbox.store.read_plan()
+    plan = target.ports.state.read_plan()
     if plan is not None and plan.running:
         return False
     return runner.settled() and any(
         r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
 
 
-def _why_unsettled(sandbox: Sandbox, load: LoadResult, since_ns: int,
+def _why_unsettled(target: DrillTarget, load: LoadResult, since_ns: int,
                    runner: ActionRunner) -> str:
-    plan = sandbox.store.read_plan()
+    plan = target.ports.state.read_plan()
     running = plan is not None and plan.running
     acked = any(r.kind == "write" and r.ok and r.t_ns > since_ns for r in list(load.requests))
     return (f"not settled {SETTLE_DEADLINE_S:.0f} s after the fault: "
@@ -258,30 +258,13 @@ def _plans(entries: list[dict[str, Any]], since_ns: int) -> list[dict[str, Any]]
     return list(plans.values())
 
 
-def _rows(sandbox: Sandbox, prefix: str, deadline_s: float) -> list[history.Row]:
-    """The run's rows on the (healed) primary."""
-    state = sandbox.store.read()
-    cluster = sandbox.cluster(state, sandbox.primary(state))
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with cluster.connect(statement_timeout_ms=30000) as conn:
-                return [history.Row(str(rid), int(oid), int(qty)) for rid, oid, qty in
-                        conn.execute("SELECT request_id, id, quantity FROM orders "
-                                     "WHERE request_id LIKE %s", (prefix + "%",))]
-        except psycopg.Error as exc:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"cannot read the drill's rows: {exc}") from exc
-            time.sleep(0.2)
-
-
 @dataclass
 class DrillHistory:
     """Everything the checker reads for one drill; a history file holds exactly this."""
 
     requests: list[Request]
     rows: list[history.Row] | None  # None: the database could not be read
-    fences: list[Fence]
+    fences: list[history.Fence]
     loss_allowed_from: list[str]
 
     def check(self) -> history.Verdict:
@@ -315,7 +298,7 @@ def read_history(path: Path) -> DrillHistory:
             h.loss_allowed_from = list(item["loss_allowed_from"])
             rows_read = bool(item.get("rows_read", True))
         elif kind == "fence":
-            h.fences.append(Fence(**item))
+            h.fences.append(history.Fence(**item))
         elif kind == "row":
             rows.append(history.Row(**item))
         else:

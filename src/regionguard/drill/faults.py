@@ -1,53 +1,31 @@
-"""The fault catalog: real faults on the sandbox's own processes, each with its healing.
+"""The fault catalog: real faults on a world's own processes, each with its healing.
 
-Faults only touch processes the sandbox recorded or identified as its own (PostgreSQL cluster
-processes by binary + data directory, app processes by (pid, start time)); `partition-region`
-drops the region's TCP ports on loopback with an nftables table of its own (root only).
+Faults act through the world's `DrillTarget` (drill/target.py), which only touches processes it
+recorded or identified as its own (in the sandbox: PostgreSQL cluster processes by binary +
+data directory, app processes by (pid, start time)); `partition-region` is the world's own way
+to cut a region off (in the sandbox: an nftables table dropping the region's loopback ports,
+root only).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from regionguard.errors import NotAvailable, ProviderError
+from regionguard.drill.target import DrillTarget
+from regionguard.errors import ProviderError, UsageError
 from regionguard.orchestrator.journal import Journal
-from regionguard.providers.local import fault_point
-from regionguard.providers.local.sandbox import Sandbox
 
 
 @dataclass
 class FaultContext:
-    sandbox: Sandbox
+    target: DrillTarget
     journal: Journal
     freeze_s: float = 5.0
-
-
-def signal_all(pids: list[int], sig: signal.Signals) -> list[int]:
-    hit = []
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-            hit.append(pid)
-    return hit
-
-
-def region_pids(sandbox: Sandbox, region: str, db: bool, apps: bool) -> list[int]:
-    """The region's PostgreSQL processes and/or app processes, found directly (not through
-    `status`, which waits on dead databases: a fault must land when the drill says)."""
-    state = sandbox.store.read()
-    pids = [p.pid for p in sandbox.cluster(state, region).processes()] if db else []
-    if apps:
-        pids += [ref.pid for ref in sandbox.apps(state).running(state, region).values()]
-    return pids
 
 
 class Fault:
@@ -62,8 +40,8 @@ class Fault:
         """Undo what can be undone (the engine repairs the rest); idempotent."""
         return None
 
-    def check_possible(self) -> None:
-        """Raise NotAvailable (with the reason) when this fault cannot run here."""
+    def check_possible(self, target: DrillTarget) -> None:
+        """Raise NotAvailable (with the reason) when this fault cannot run in `target`."""
 
 
 class KillProcesses(Fault):
@@ -75,8 +53,7 @@ class KillProcesses(Fault):
         self.causes_failover = db  # app-only death is repaired in place
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        pids = signal_all(region_pids(ctx.sandbox, region, db=self.db, apps=self.apps),
-                           signal.SIGKILL)
+        pids = ctx.target.signal_region(region, signal.SIGKILL, db=self.db, apps=self.apps)
         what = "PostgreSQL and app" if self.db and self.apps else "PostgreSQL" if self.db \
             else "app"
         return f"SIGKILL {len(pids)} {what} processes of {region}"
@@ -106,20 +83,19 @@ class FreezeRegion(Fault):
         self._timer: threading.Timer | None = None
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        self._frozen = signal_all(region_pids(ctx.sandbox, region, db=True, apps=True),
-                                  signal.SIGSTOP)
-        self._timer = threading.Timer(ctx.freeze_s, self._thaw)
+        self._frozen = ctx.target.signal_region(region, signal.SIGSTOP, db=True, apps=True)
+        self._timer = threading.Timer(ctx.freeze_s, self._thaw, args=(ctx.target,))
         self._timer.daemon = True
         self._timer.start()
         return f"SIGSTOP {len(self._frozen)} processes of {region} for {ctx.freeze_s:g} s"
 
-    def _thaw(self) -> None:
-        signal_all(self._frozen, signal.SIGCONT)
+    def _thaw(self, target: DrillTarget) -> None:
+        target.signal_pids(self._frozen, signal.SIGCONT)
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
         if self._timer is not None:
             self._timer.cancel()
-        self._thaw()
+        self._thaw(ctx.target)
         return f"SIGCONT {len(self._frozen)} processes"
 
 
@@ -129,45 +105,14 @@ class PartitionRegion(Fault):
                    "with nftables: cut off from the front door, the controller and the other "
                    "region (root only)")
 
-    def __init__(self) -> None:
-        self.table = f"regionguard_{os.getpid()}"
-
-    def check_possible(self) -> None:
-        if os.geteuid() != 0:
-            raise NotAvailable("partition-region needs root (nftables); run as root or skip it")
-        if not shutil.which("nft"):
-            raise NotAvailable("partition-region needs nftables: `apt-get install nftables`")
-
-    def _nft(self, script: str) -> None:
-        proc = subprocess.run(["nft", "-f", "-"], input=script, text=True,
-                              capture_output=True, timeout=10)
-        if proc.returncode != 0:
-            raise ProviderError(f"nft failed: {proc.stderr.strip()}")
+    def check_possible(self, target: DrillTarget) -> None:
+        target.check_partition()
 
     def inject(self, ctx: FaultContext, region: str) -> str:
-        return self.cut(ctx.sandbox, region)
-
-    def cut(self, sandbox: Sandbox, region: str) -> str:
-        state = sandbox.store.read()
-        info = state["ports"]["regions"][region]
-        ports = ", ".join(str(p) for p in [info["db"], *info["slots"]])
-        self._nft(
-            f"table inet {self.table} {{\n"
-            "  chain output { type filter hook output priority -10; policy accept;\n"
-            f"    tcp dport {{ {ports} }} drop\n"
-            f"    tcp sport {{ {ports} }} drop\n"
-            "  }\n}\n"
-        )
-        return f"nftables table {self.table} drops tcp ports {{{ports}}} of {region}"
+        return ctx.target.partition(region)
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
-        return self.heal_table()
-
-    def heal_table(self) -> str | None:
-        with contextlib.suppress(ProviderError):
-            self._nft(f"delete table inet {self.table}\n")
-            return f"deleted nftables table {self.table}"
-        return None
+        return ctx.target.unpartition()
 
 
 class KillController(Fault):
@@ -177,24 +122,26 @@ class KillController(Fault):
 
     def inject(self, ctx: FaultContext, region: str) -> str:
         seen = len(ctx.journal.entries())
-        fault_point.arm(ctx.sandbox.state_dir, "promote")
+        ctx.target.hold_controller("promote", hold_s=30.0)
         killed = kill_region().inject(ctx, region)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if any(e["event"] == "paused" for e in ctx.journal.entries()[seen:]):
-                ref = ctx.sandbox.controller_ref()
-                if ref is None or not ref.signal(signal.SIGKILL):
+                pid = ctx.target.kill_controller()
+                if pid is None:
                     raise ProviderError("controller not running; cannot kill it")
-                return f"{killed}; SIGKILL controller pid {ref.pid} after promote"
+                return f"{killed}; SIGKILL controller pid {pid} after promote"
             time.sleep(0.02)
-        fault_point.disarm(ctx.sandbox.state_dir)
+        ctx.target.release_controller()
         raise ProviderError("the controller never reached `promote`; is it running?")
 
     def heal(self, ctx: FaultContext, region: str) -> str | None:
-        fault_point.disarm(ctx.sandbox.state_dir)
+        ctx.target.release_controller()
         return None
 
 
+# the faults of a world whose regions are processes on hosts it controls (the sandbox; a lab of
+# network-namespace sites): each world's registry entry says which catalog it offers
 CATALOG: Mapping[str, Callable[[], Fault]] = {
     factory().name: factory
     for factory in (kill_region, kill_db, kill_app, FreezeRegion, PartitionRegion,
@@ -202,17 +149,16 @@ CATALOG: Mapping[str, Callable[[], Fault]] = {
 }
 
 
-def make_fault(name: str) -> Fault:
+def make_fault(name: str, catalog: Mapping[str, Callable[[], Fault]] = CATALOG) -> Fault:
     try:
-        factory = CATALOG[name]
+        factory = catalog[name]
     except KeyError:
-        from regionguard.errors import UsageError
-
         raise UsageError(
-            f"unknown fault {name!r}; choose one of: {', '.join(CATALOG)}"
+            f"unknown fault {name!r}; choose one of: {', '.join(catalog)}"
         ) from None
     return factory()
 
 
-def describe_catalog() -> list[dict[str, Any]]:
-    return [{"name": n, "description": f().description} for n, f in CATALOG.items()]
+def describe_catalog(catalog: Mapping[str, Callable[[], Fault]] = CATALOG
+                     ) -> list[dict[str, Any]]:
+    return [{"name": n, "description": f().description} for n, f in catalog.items()]

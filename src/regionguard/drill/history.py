@@ -9,6 +9,10 @@ the rows left in the database, and the fences from the journal, checked for five
 4. no two regions acknowledge writes in the same epoch (`two-writers-one-epoch`);
 5. nothing is acknowledged by a region after its fence (`acked-by-fenced-region`).
 
+Properties 3-5 are what "split brain" means everywhere in regionguard (`split_brain`): the local
+drill's measures, the campaign and the emulated AWS drill all call it, so the three kinds of
+drill cannot disagree about whether a history had two writers.
+
 With async replication an acknowledged write of a region that was failed away from may be lost
 by design (bounded by `rpo_target_s`): such writes are counted in `lost_acked` but are not an
 anomaly. Every other loss is. The checker never asks the engine: only the clients' own history,
@@ -24,7 +28,6 @@ from enum import StrEnum
 from typing import Any
 
 from regionguard.drill.load import Request
-from regionguard.drill.measures import Fence
 
 EXCERPT = 6  # history entries kept per anomaly: enough to see it, small enough to read
 
@@ -36,6 +39,28 @@ class AnomalyKind(StrEnum):
     EPOCH_BACKWARDS = "epoch-went-backwards"
     TWO_WRITERS = "two-writers-one-epoch"
     FENCED_ACK = "acked-by-fenced-region"
+
+
+SPLIT_BRAIN = frozenset({AnomalyKind.EPOCH_BACKWARDS, AnomalyKind.TWO_WRITERS,
+                         AnomalyKind.FENCED_ACK})
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """When a region was fenced, from the journal: after it, the region must not acknowledge
+    a write again in an older epoch."""
+
+    region: str
+    done_ns: int  # monotonic time the fence step finished
+    # the epoch the plan claimed: the fenced region may ack again only in this epoch or later
+    # (after being promoted back); None: never again within the history checked
+    epoch: int | None = None
+
+    def forbids(self, r: Request) -> bool:
+        """`r`, an acknowledged write, was sent after this fence and acked by the fenced
+        region in an epoch older than the fence's."""
+        return (r.region == self.region and r.t_ns > self.done_ns
+                and (self.epoch is None or r.epoch is None or r.epoch < self.epoch))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +97,7 @@ class Verdict:
 
     @property
     def split_brain(self) -> int:
-        return sum(a.count for a in self.anomalies
-                   if a.kind in (AnomalyKind.TWO_WRITERS, AnomalyKind.FENCED_ACK))
+        return sum(a.count for a in self.anomalies if a.kind in SPLIT_BRAIN)
 
 
 def entry(r: Request) -> dict[str, Any]:
@@ -96,11 +120,17 @@ def check(history: Sequence[Request], rows: Iterable[Row] | None, fences: Sequen
         *(_present_exactly_once(acked, list(rows), loss_allowed_from, verdict)
           if rows is not None else []),
         *_reads_of_written_values(history),
-        *_epochs_forward(acked),
-        *_one_writer_per_epoch(acked),
-        *_nothing_after_fence(acked, fences),
+        *split_brain(acked, fences),
     ]
     return verdict
+
+
+def split_brain(acked: Sequence[Request], fences: Sequence[Fence] = ()) -> list[Anomaly]:
+    """Properties 3-5 over acknowledged writes alone: epochs never backwards, one writer per
+    epoch, nothing acknowledged by a region after its fence. For a history whose rows cannot
+    be read, or a world with no fence records (the emulated AWS: pass none)."""
+    return [*_epochs_forward(acked), *_one_writer_per_epoch(acked),
+            *_nothing_after_fence(acked, fences)]
 
 
 def _anomaly(kind: AnomalyKind, detail: str, involved: Sequence[Request]) -> Anomaly:
@@ -168,9 +198,11 @@ def _epochs_forward(acked: Sequence[Request]) -> list[Anomaly]:
             bad += [best, r]
     if not bad:
         return []
+    newer, older = bad[0], bad[1]
     return [_anomaly(AnomalyKind.EPOCH_BACKWARDS,
                      f"{len(bad) // 2} writes were acknowledged in an older epoch than a write "
-                     "that had finished before they started", bad)]
+                     f"that had finished before they started (first: {older.region} at epoch "
+                     f"{older.epoch} after {newer.region} at epoch {newer.epoch})", bad)]
 
 
 def _one_writer_per_epoch(acked: Sequence[Request]) -> list[Anomaly]:
@@ -189,9 +221,18 @@ def _one_writer_per_epoch(acked: Sequence[Request]) -> list[Anomaly]:
 
 
 def _nothing_after_fence(acked: Sequence[Request], fences: Sequence[Fence]) -> list[Anomaly]:
-    bad = [r for r in acked if any(f.forbids(r) for f in fences)]
-    if not bad:
-        return []
-    return [_anomaly(AnomalyKind.FENCED_ACK,
-                     f"{len(bad)} writes sent after their region's fence were acknowledged by it",
-                     bad)]
+    """One anomaly per fenced region that acknowledged writes sent after its fence."""
+    by_region: dict[str, list[tuple[Request, Fence]]] = defaultdict(list)
+    for r in acked:
+        fence = next((f for f in fences if f.forbids(r)), None)
+        if fence is not None:
+            by_region[fence.region].append((r, fence))
+    found = []
+    for region, hits in sorted(by_region.items()):
+        first, fence = min(hits, key=lambda hit: hit[0].t_ns)
+        found.append(_anomaly(
+            AnomalyKind.FENCED_ACK,
+            f"{len(hits)} writes sent after their region's fence were acknowledged by fenced "
+            f"region {region} (the first {(first.t_ns - fence.done_ns) / 1e9:.3f} s after "
+            f"its fence, in epoch {first.epoch})", [r for r, _ in hits]))
+    return found

@@ -3,36 +3,22 @@
 - RTO: first failed request after the fault -> first successful write after it (client clock).
 - availability: successful / total requests during the drill.
 - RPO: acknowledged writes missing on the primary afterwards, checked one by one.
-- split brain: two acknowledged writes with the same epoch from different regions, or any write
-  acknowledged by a region after it was fenced.
+- split brain: what the history checker calls it (`history.split_brain`): two regions
+  acknowledging writes in one epoch, a write acknowledged in an older epoch than one that had
+  finished before it started, or any write acknowledged by a region after its fence.
 - mismatched/phantom rows: an acknowledged write whose row has another id (lost, then written
   again), or a row with this run's prefix that the client never sent.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from regionguard.drill import history
+from regionguard.drill.history import Fence
 from regionguard.drill.load import LoadResult, Request, client_rto_s
-
-
-@dataclass(frozen=True, slots=True)
-class Fence:
-    region: str
-    done_ns: int  # monotonic time the fence step finished
-    # the epoch the plan claimed: the fenced region may ack again only in this epoch or later
-    # (after being promoted back); None: never again within the history checked
-    epoch: int | None = None
-
-    def forbids(self, r: Request) -> bool:
-        """`r`, an acknowledged write, was sent after this fence and acked by the fenced
-        region in an epoch older than the fence's."""
-        return (r.region == self.region and r.t_ns > self.done_ns
-                and (self.epoch is None or r.epoch is None or r.epoch < self.epoch))
-
 
 FENCING_STEPS = ("fence", "stop_writes")  # failover's fence, switchover's stop of writes
 
@@ -54,24 +40,9 @@ def fences_in(entries: Iterable[Mapping[str, Any]], since_ns: int) -> list[Fence
     return fences
 
 
-def split_brain(acked: Iterable[Request], fences: Sequence[Fence]) -> list[str]:
-    """Findings (empty when the history is clean)."""
-    findings: list[str] = []
-    by_epoch: dict[int, set[str]] = defaultdict(set)
-    for r in acked:
-        if r.epoch is not None and r.region:
-            by_epoch[r.epoch].add(r.region)
-        for f in fences:
-            if f.forbids(r):
-                findings.append(
-                    f"write {r.request_id} acknowledged by fenced region {r.region} "
-                    f"{(r.t_ns - f.done_ns) / 1e9:.3f} s after its fence (epoch {r.epoch})"
-                )
-    for epoch, regions in sorted(by_epoch.items()):
-        if len(regions) > 1:
-            findings.append(f"epoch {epoch} has acknowledged writes from two primaries: "
-                            f"{', '.join(sorted(regions))}")
-    return findings
+def split_brain(acked: Sequence[Request], fences: Sequence[Fence]) -> list[str]:
+    """The history checker's split-brain findings, one line each (empty: a clean history)."""
+    return [a.detail for a in history.split_brain(acked, fences)]
 
 
 @dataclass

@@ -1,31 +1,30 @@
 """One game day: load, fault, recovery, measures, report, and healing back to the start.
 
-The drill needs a running sandbox with its controller (the thing under test). It heals itself at
-the end — the fault's own healing, then a failback when the writer moved — so `make run` and
-repeated drills leave a healthy sandbox.
+The drill needs a running world with its controller (the thing under test), reached through its
+`DrillTarget` (the sandbox, or any world that implements it). It heals itself at the end — the
+fault's own healing, then a failback when the writer moved — so `make run` and repeated drills
+leave a healthy sandbox.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-from regionguard.drill.faults import Fault, FaultContext, make_fault
+from regionguard.drill.faults import CATALOG, Fault, FaultContext, make_fault
+from regionguard.drill.history import Fence
 from regionguard.drill.load import LoadGenerator, LoadResult, outage
-from regionguard.drill.measures import DrillMeasures, Fence, measure
+from regionguard.drill.measures import DrillMeasures, measure
 from regionguard.drill.report import markers_from, write_html
+from regionguard.drill.target import DrillTarget
 from regionguard.errors import NotAvailable, ProviderError, RegionGuardError
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.records import PlanStatus
-from regionguard.providers.local.sandbox import Sandbox
-from regionguard.providers.local.wiring import build_ports
 from regionguard.reporting.waterfall import spans_from_journal
 
 Report = Callable[[str], None]
@@ -56,21 +55,20 @@ def _wait(predicate: Callable[[], bool], deadline: float, step_s: float = 0.05) 
     return predicate()
 
 
-def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
-              index: int = 0) -> DrillRun:
-    fault = make_fault(settings.fault)
-    fault.check_possible()
-    status = sandbox.status()
+def run_drill(target: DrillTarget, settings: DrillSettings, report: Report, index: int = 0,
+              faults: Mapping[str, Callable[[], Fault]] = CATALOG) -> DrillRun:
+    """`faults`: the world's catalog, which `settings.fault` names."""
+    fault = make_fault(settings.fault, faults)
+    fault.check_possible(target)
+    status = target.status()
     if not status["controller"]["running"]:
         raise NotAvailable("the controller is not running; start it with `regionguard up`")
     if not status["front_door"]["running"]:
         raise NotAvailable("the front door is not running; repair it with `regionguard up`")
-    ports = build_ports(sandbox.topology, sandbox.state_dir)
-    journal = ports.journal
-    state = sandbox.store.read()
-    primary = sandbox.primary(state)
-    url = sandbox.frontdoor.url(state)
-    ctx = FaultContext(sandbox, journal, settings.freeze_s)
+    journal = target.ports.journal
+    primary = target.ports.state.load().primary
+    url = target.front_door_url()
+    ctx = FaultContext(target, journal, settings.freeze_s)
 
     load = LoadGenerator(url, rate=settings.rate, workers=settings.workers,
                          duration_s=settings.duration_s).start()
@@ -83,23 +81,24 @@ def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
     report(f"fault injected: {detail}")
 
     end = load.result.started_ns / 1e9 + settings.duration_s + 5
-    recovered = _wait(lambda: _recovered(load, fault_ns, sandbox, fault, primary),
+    recovered = _wait(lambda: _recovered(load, fault_ns, target, fault, primary),
                       time.monotonic() + max(5.0, end - time.monotonic_ns() / 1e9))
     report("recovered" if recovered else "NOT recovered before the drill's end")
     result = load.run_until_end()
     fault.heal(ctx, primary)
 
-    new_primary = sandbox.primary(sandbox.store.read())
+    new_primary = target.ports.state.load().primary
     entries = journal.entries()
     plan_id = _plan_after(entries, fault_ns)
     engine = rto_breakdown(entries, plan_id) if plan_id else None
     fences = [Fence(primary, e["mono_ns"]) for e in entries
               if e["mono_ns"] >= fault_ns and e["event"] == "step"
               and e.get("step") == "fence" and e.get("outcome") == "done"]
-    rows = _rows(sandbox, new_primary, f"load-{load.run_id}-")
+    rows = {rid: oid for rid, oid, _ in target.orders(new_primary, f"load-{load.run_id}-",
+                                                       timeout_s=30)}
     m = measure(
-        fault=fault.name, region=primary, strategy=sandbox.topology.strategy.value,
-        replication=sandbox.topology.replication.value, load=result, fault_ns=fault_ns,
+        fault=fault.name, region=primary, strategy=target.topology.strategy.value,
+        replication=target.topology.replication.value, load=result, fault_ns=fault_ns,
         rows=rows, run_prefix=f"load-{load.run_id}-", fences=fences, engine=engine,
         new_primary=new_primary, fault_detail=detail,
     )
@@ -114,16 +113,16 @@ def run_drill(sandbox: Sandbox, settings: DrillSettings, report: Report,
     journal.record(Event.DRILL, outcome="measured", fault=fault.name, rto_s=m.rto_s,
                    availability=round(m.availability, 4), rpo=m.rpo_count,
                    split_brain=len(m.split_brain))
-    heal_sandbox(sandbox, fault, primary, report)
+    heal_sandbox(target, fault, primary, report)
     return DrillRun(m, result, html_path)
 
 
-def _recovered(load: LoadGenerator, fault_ns: int, sandbox: Sandbox, fault: Fault,
+def _recovered(load: LoadGenerator, fault_ns: int, target: DrillTarget, fault: Fault,
                primary: str) -> bool:
     if fault.causes_failover:
-        plan = sandbox.store.read_plan()
-        if plan is None or plan.status is not PlanStatus.DONE or sandbox.primary(
-                sandbox.store.read()) == primary:
+        plan = target.ports.state.read_plan()
+        if plan is None or plan.status is not PlanStatus.DONE \
+                or target.ports.state.load().primary == primary:
             return False
     return _first_ok_write_after_failure(load.result, fault_ns) is not None
 
@@ -141,24 +140,9 @@ def _plan_after(entries: list[dict[str, object]], fault_ns: int) -> str | None:
     return None
 
 
-def _rows(sandbox: Sandbox, region: str, prefix: str) -> dict[str, int]:
-    cluster = sandbox.cluster(sandbox.store.read(), region)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with cluster.connect(statement_timeout_ms=30000) as conn:
-                return {str(rid): int(oid) for rid, oid in conn.execute(  # type: ignore[call-overload]
-                    "SELECT request_id, id FROM orders WHERE request_id LIKE %s",
-                    (prefix + "%",))}
-        except psycopg.Error as exc:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"cannot read orders on {region} for RPO: {exc}") from exc
-            time.sleep(0.2)
-
-
-def heal_sandbox(sandbox: Sandbox, fault: Fault, home: str, report: Report) -> None:
+def heal_sandbox(target: DrillTarget, fault: Fault, home: str, report: Report) -> None:
     """Back to where the drill started: writer in `home`, every piece up, controller idle."""
-    problems = heal_to_home(sandbox, home, report, reason=f"drill heal after {fault.name}")
+    problems = heal_to_home(target, home, report, reason=f"drill heal after {fault.name}")
     if problems:
         raise ProviderError("the sandbox did not heal after the drill: " + "; ".join(problems))
 
@@ -166,26 +150,25 @@ def heal_sandbox(sandbox: Sandbox, fault: Fault, home: str, report: Report) -> N
 HEAL_DEADLINE_S = 150.0
 
 
-def heal_to_home(sandbox: Sandbox, home: str, report: Report, reason: str,
+def heal_to_home(target: DrillTarget, home: str, report: Report, reason: str,
                  deadline_s: float = HEAL_DEADLINE_S) -> list[str]:
     """Wait for the engine to finish, restart what is dead, fail back to `home`, repair, and
     wait until healthy. Returns what is still wrong (empty: healthy)."""
     deadline = time.monotonic() + deadline_s
-    ports = build_ports(sandbox.topology, sandbox.state_dir)
+    ports = target.ports
     if not _wait(lambda: ports.state.load().plan is None, time.monotonic() + 90, 0.2):
         return ["a plan is still running 90 s after the drill"]
     while time.monotonic() < deadline:
         try:
-            state = sandbox.store.read()
-            current = sandbox.primary(state)
-            if not sandbox.cluster(state, current).status().up:
-                sandbox.up()  # the live primary's database died too: restart it first
+            current = ports.state.load().primary
+            if not target.database(current).up:
+                target.repair()  # the live primary's database died too: restart it first
                 report(f"healed: restarted {current}'s database")
             if current != home and not _failback(ports, reason, report, f"failback to {home}"):
                 continue
-            sandbox.up()
-            other = sandbox.topology.other_region(home)
-            standby = sandbox.cluster(sandbox.store.read(), other).status()
+            target.repair()
+            other = target.topology.other_region(home)
+            standby = target.database(other)
             if not (standby.up and standby.in_recovery) and not _failback(  # demoted: rebuild
                     ports, reason, report, f"{other} rebuilt as standby"):
                 continue
@@ -193,10 +176,10 @@ def heal_to_home(sandbox: Sandbox, home: str, report: Report, reason: str,
         except RegionGuardError as exc:
             report(f"heal: {exc}; retrying")
             time.sleep(1.0)
-    problems = health_problems(sandbox, home)
+    problems = health_problems(target, home)
     while problems and time.monotonic() < deadline:
         time.sleep(0.25)
-        problems = health_problems(sandbox, home)
+        problems = health_problems(target, home)
     if not problems:
         report("healed: both regions up, writer home, controller idle")
     return problems
@@ -212,10 +195,10 @@ def _failback(ports: Ports, reason: str, report: Report, what: str) -> bool:
     return True
 
 
-def health_problems(sandbox: Sandbox, home: str) -> list[str]:
-    """What keeps the sandbox from being where a drill starts; empty when healthy."""
+def health_problems(target: DrillTarget, home: str) -> list[str]:
+    """What keeps the world from being where a drill starts; empty when healthy."""
     try:
-        st = sandbox.status()
+        st = target.status()
     except RegionGuardError as exc:
         return [f"status: {exc}"]
     problems = []
@@ -223,7 +206,7 @@ def health_problems(sandbox: Sandbox, home: str) -> list[str]:
         problems.append("front door not running")
     if not st["controller"]["running"]:
         problems.append("controller not running")
-    plan = sandbox.store.read_plan()
+    plan = target.ports.state.read_plan()
     if plan is not None and plan.running:
         problems.append("a plan is running")
     for r in st["regions"]:
@@ -239,9 +222,8 @@ def health_problems(sandbox: Sandbox, home: str) -> list[str]:
         if r["role"] == "primary" and name != home:
             problems.append(f"writer is {name}, not {home}")
     if not problems:  # healthy means writable: a canary write through the front door
-        state = sandbox.store.read()
-        canary = sandbox.frontdoor.verify(state, 3.0)
-        epoch = sandbox.store.load().epoch
+        canary = target.ports.traffic.verify(3.0)
+        epoch = target.ports.state.load().epoch
         if not canary.ok or canary.region != home or canary.epoch != epoch:
             problems.append(f"canary write through the front door: ok={canary.ok} in "
                             f"{canary.region} at epoch {canary.epoch} (want {home} at {epoch})"

@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 
 from regionguard.config import Topology
+from regionguard.drill import history
+from regionguard.drill.load import Request
 from regionguard.emulated.domains import INTERNET, FailMode, FaultKind
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.world import EmulatedAws
@@ -66,6 +68,7 @@ class ClientOp:
     region: str | None = None  # the region that acknowledged it
     epoch: int | None = None
     detail: str = ""  # why it was not acknowledged
+    request_id: str | None = None
 
 
 class DrillClient:
@@ -112,28 +115,21 @@ class DrillClient:
         if r.status_code in (200, 201):
             body = r.json()
             return ClientOp(t, region, via, r.status_code, body.get("region"),
-                            body.get("epoch"))
-        return ClientOp(t, region, via, r.status_code, detail=r.text[:200])
+                            body.get("epoch"), request_id=rid)
+        return ClientOp(t, region, via, r.status_code, detail=r.text[:200], request_id=rid)
 
 
 def split_brain(ops: list[ClientOp]) -> list[str]:
-    """Anomalies in the client's history of acknowledged writes: two regions acknowledging in
-    one epoch, or a region acknowledging at an epoch older than one already acknowledged."""
-    anomalies = []
-    newest: tuple[int, str] | None = None
-    for op in sorted((o for o in ops if o.region is not None and o.epoch is not None),
-                     key=lambda o: o.t):
-        assert op.epoch is not None and op.region is not None
-        if newest is not None:
-            if op.epoch < newest[0]:
-                anomalies.append(f"t={op.t:.1f}: {op.region} acknowledged at epoch {op.epoch} "
-                                 f"after {newest[1]} had at epoch {newest[0]}")
-            elif op.epoch == newest[0] and op.region != newest[1]:
-                anomalies.append(f"t={op.t:.1f}: {op.region} and {newest[1]} both "
-                                 f"acknowledged at epoch {op.epoch}")
-        if newest is None or op.epoch >= newest[0]:
-            newest = (op.epoch, op.region)
-    return anomalies
+    """The history checker's split-brain findings (`drill/history.py`) over the client's
+    acknowledged writes, one line each. There are no fence records here (fencing is the apps'
+    lease), so two regions acknowledging in one epoch and a write acknowledged in an older
+    epoch than an earlier one are what it finds. The client writes one request at a time on
+    the world's clock, so each write is taken as instantaneous at its send time."""
+    acked = [Request(t_ns=int(op.t * 1e9), latency_s=0.0, kind="write", ok=True,
+                     status=op.status or 0, request_id=op.request_id, region=op.region,
+                     epoch=op.epoch)
+             for op in ops if op.region is not None and op.epoch is not None]
+    return [a.detail for a in history.split_brain(acked)]
 
 
 def resolve_region(view: AwsView, region: str) -> str:

@@ -1,5 +1,5 @@
-"""The local world as a whole: `up` (idempotent, repairs) and `down`; `status` is in
-`status.py`.
+"""The local world as a whole: `up` (idempotent, repairs) and `down`; its `status --json`
+is `status.sandbox_status(sandbox)`, which reads the sandbox (never the reverse).
 
 `up` reads live roles from state.json, never from the file's home roles, and never starts a
 demoted primary as a primary: a region whose database is no longer a standby of the live primary
@@ -359,11 +359,3 @@ class Sandbox:
             shutil.rmtree(root)
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
-
-    # -- status -----------------------------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        """The `status --json` contract (see README and `status.py`). Changes nothing."""
-        from regionguard.providers.local.status import sandbox_status
-
-        return sandbox_status(self)

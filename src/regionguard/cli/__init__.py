@@ -1,0 +1,80 @@
+"""The `regionguard` command line (Typer + Rich).
+
+Every command turns a `RegionGuardError` into one line on stderr and its exit code
+(0 ok, 1 failed, 2 bad input, 3 refused as unsafe, 4 not available yet): never a traceback.
+The commands live by group (sandbox.py, plans.py, drill.py, infra.py, internal.py); this module
+holds the app, the global options and `main`. `--world` is looked up in the registry
+(regionguard/worlds): a command the world lacks is refused here, in one line naming the worlds
+that have it (after its options are parsed, so its `--help` still answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from regionguard import worlds
+from regionguard.cli import drill, infra, internal, plans, sandbox
+from regionguard.cli.common import CliState, err, state
+from regionguard.config import DEFAULT_CONFIG_FILE
+from regionguard.errors import UsageError
+
+app = typer.Typer(
+    help="Keep an application available across two regions and fail it over automatically.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+WORLD_HELP = (", ".join(f"{w.name} ({w.summary})" for w in worlds.REGISTRY.values())
+              + "; a command a world lacks is refused, naming the worlds it runs in.")
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Topology file (default: ./regionguard.toml).")
+    ] = DEFAULT_CONFIG_FILE,
+    world: Annotated[str, typer.Option("--world", help=WORLD_HELP)] = worlds.DEFAULT,
+) -> None:
+    try:
+        ctx.obj = CliState(config, worlds.get(world))
+    except UsageError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def in_its_worlds(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse `command` (exit 2, one line) unless the selected world runs it. Every command
+    takes Typer's context as `ctx`; Typer passes parameters by keyword."""
+
+    @wraps(command)
+    def run(**params: Any) -> Any:
+        ctx: typer.Context = params["ctx"]
+        refused = worlds.refusal(state(ctx).world, ctx.info_name or command.__name__)
+        if refused is not None:
+            err.print(f"error: {refused}", highlight=False)
+            raise typer.Exit(2)
+        return command(**params)
+
+    return run
+
+
+# in the order `--help` lists them
+for command in (sandbox.validate, sandbox.up, sandbox.down, sandbox.status, plans.failover,
+                plans.switchover, plans.failback, plans.events, plans.readiness, plans.approve,
+                plans.reject, plans.report):
+    app.command()(in_its_worlds(command))
+app.command("_supervise", hidden=True)(in_its_worlds(internal.supervise_cmd))
+app.command("_controller", hidden=True)(in_its_worlds(internal.controller_cmd))
+for command in (drill.drill, infra.synth, infra.backup):
+    app.command()(in_its_worlds(command))
+
+
+def main() -> None:
+    app()

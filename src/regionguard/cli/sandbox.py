@@ -1,0 +1,127 @@
+"""The sandbox's lifecycle and any world's status: validate, up, down, status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from regionguard.cli.common import one_line_errors, out, print_json, progress_reporter, state
+from regionguard.config import load_topology
+from regionguard.errors import ProviderError
+from regionguard.providers.local.sandbox import Sandbox
+
+
+@one_line_errors
+def validate(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="Topology file to check (default: the -c file).")
+    ] = None,
+) -> None:
+    """Check a topology file: one line saying it is valid, or one line per problem and exit 2."""
+    path = file or state(ctx).config
+    topo = load_topology(path)
+    regions = ", ".join(f"{n} ({r.home_role.value})" for n, r in topo.regions.items())
+    out.print(
+        f"{path}: ok — app {topo.app!r}, {topo.strategy.value}, {topo.replication.value} "
+        f"replication, regions {regions}",
+        highlight=False,
+    )
+
+
+@one_line_errors
+def up(
+    ctx: typer.Context,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for app processes to be ready.")]
+    = 60.0,
+    plan_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
+) -> None:
+    """Bring the local two-region sandbox up (idempotent: repairs whatever is missing).
+
+    Starts PostgreSQL primary + streaming hot standby, the app processes each region runs in
+    its live role, and the HAProxy front door; prints the front-door URL."""
+    st = state(ctx)
+    sb = Sandbox(st.topology())
+    report = progress_reporter()
+    with out.status("bringing the sandbox up ...", spinner="dots"):
+        url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
+        sb.start_supervisor(st.config, report)
+    out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
+
+
+@one_line_errors
+def down(
+    ctx: typer.Context,
+    purge: Annotated[bool, typer.Option(help="Also delete the state dir and databases.")] = False,
+    plan_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
+) -> None:
+    """Stop every process the sandbox started (by pid) and verify none is left.
+
+    Never in the middle of a plan: a running failover or switchover is waited for."""
+    result = Sandbox(state(ctx).topology()).down(purge=purge, report=progress_reporter(),
+                                      plan_wait_s=plan_wait)
+    if not result.was_up:
+        out.print("nothing is up" + (" (state purged)" if purge else ""))
+        return
+    if result.survivors:
+        raise ProviderError(f"processes survived down: {sorted(set(result.survivors))}")
+    out.print(f"down: stopped {len(result.stopped)} processes"
+              + ("; state and databases deleted" if purge else ""))
+
+
+@one_line_errors
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable (stable contract).")]
+    = False,
+) -> None:
+    """Regions, live roles, database state and lag, processes, traffic share, last failover."""
+    st = state(ctx)
+    data = st.world.status(st.topology())
+    if as_json or not st.world.status_table:
+        print_json(data)
+        return
+    render_status(data)
+
+
+def render_status(data: dict[str, Any]) -> None:
+    """The `status --json` contract as a table and a few lines."""
+    table = Table(title=f"front door {data['front_door']['url']} · epoch {data['epoch']}")
+    for col in ("region", "role (home)", "database", "lag", "processes", "traffic"):
+        table.add_column(col)
+    for r in data["regions"]:
+        db = r["db"]
+        if not db["up"]:
+            db_text = "[red]down[/red]"
+        else:
+            db_text = ("standby" if db["in_recovery"] else "[green]primary[/green]") + (
+                f" tl{db['timeline']} {db['lsn']}")
+        lag = "-" if db.get("lag_bytes") is None else f"{db['lag_bytes']} B / {db['lag_s']:.3f} s"
+        share = r["traffic_share"]
+        table.add_row(
+            r["name"], f"{r['role']} ({r['home_role']})", db_text, lag,
+            f"{r['compute']['ready']}/{r['compute']['desired']} ready",
+            "?" if share is None else f"{share:.0%}",
+        )
+    out.print(table)
+    last = data.get("last_failover")
+    if last:
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in last["steps"].items())
+        out.print(f"last {last['plan']}: {last['from']} -> {last['to']}, RTO {last['rto_s']:.2f} s"
+                  f" ({steps}; other {last['other_s']:.2f})", highlight=False)
+    ctl = data["controller"]
+    out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
+              f" ({ctl['mode']})")
+    waiting = data.get("awaiting_approval")
+    if waiting and not waiting.get("decision"):
+        out.print(f"[yellow]waiting for approval[/yellow]: {waiting['kind']} to "
+                  f"{waiting['target']} ({waiting['reason']}); `regionguard approve "
+                  f"{waiting['plan_id']}` or `regionguard reject {waiting['plan_id']}`")
+    if data.get("ops"):
+        out.print(f"status page {data['ops']['status_url']} · metrics "
+                  f"{data['ops']['metrics_url']}", highlight=False)
