@@ -52,12 +52,13 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
 	@touch $(CHECKOV_STAMP)
 
-test: setup $(CHECKOV_STAMP)
-	$(BIN)/ruff check .
+test: lint $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest
 
+# ruff, then mypy --strict with the pydantic plugin over src/ ([tool.mypy] in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # One test tier each (the markers in pyproject.toml); `make unit` is the edit-test loop: lint and
 # the pure tests, well under a minute.

@@ -24,7 +24,10 @@ CLOCK_ENV = "RG_CLOCK"
 class Clock(Protocol):
     """Seconds, in the world's time."""
 
-    factor: float  # real seconds per world second (1.0 for the system clock)
+    @property
+    def factor(self) -> float:
+        """Real seconds per world second (1.0 for the system clock)."""
+        ...
 
     def monotonic(self) -> float:
         """For durations and deadlines: never goes backwards."""

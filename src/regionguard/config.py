@@ -307,7 +307,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(error: dict[str, object]) -> str:
-    loc = tuple(error.get("loc", ()))  # type: ignore[arg-type]
+    raw_loc = error.get("loc", ())
+    loc: tuple[int | str, ...] = (tuple(p if isinstance(p, int) else str(p) for p in raw_loc)
+                                  if isinstance(raw_loc, list | tuple) else ())
     kind = error.get("type")
     msg = str(error.get("msg", "invalid"))
     if kind == "extra_forbidden":

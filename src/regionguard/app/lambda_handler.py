@@ -42,4 +42,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"statusCode": 503, "headers": {"content-type": "application/json",
                                                    "retry-after": "5"},
                     "body": json.dumps({"detail": f"not started: {exc}"})}
-    return _handler(event, context)  # type: ignore[no-any-return]
+    return _handler(event, context)

@@ -44,7 +44,8 @@ class BodyCap:
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # only ever http.disconnect from here on
+            message: dict[str, Any] = await receive()  # only http.disconnect from here
+            return message
 
         await self.app(scope, replay, send)
 

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import cast
 
 from regionguard.app.engines import ENGINES, EngineName
 
@@ -71,7 +70,7 @@ class AppSettings:
         return cls(
             region=region,
             dsns=dsns,
-            engine=cast(EngineName, engine),
+            engine=engine,
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,

@@ -66,6 +66,7 @@ def in_its_worlds(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # in the order `--help` lists them
+command: Callable[..., None]
 for command in (sandbox.validate, sandbox.up, sandbox.down, sandbox.status, plans.failover,
                 plans.switchover, plans.failback, plans.events, plans.readiness, plans.approve,
                 plans.reject, plans.report):

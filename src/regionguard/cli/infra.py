@@ -119,7 +119,7 @@ def backup(
         raise UsageError("this topology keeps a standing replica; backup status is for "
                          "strategy = \"backup-restore\"")
     now = ports.clock.time()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for region in ports.topology.regions:
         try:
             copy = ports.restorer.newest_copy(region)

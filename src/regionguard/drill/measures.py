@@ -98,8 +98,8 @@ def measure(
         rto_s=rto, engine=engine, acked_writes=len(acked),
         rpo_lost=[r.request_id for r in acked if r.request_id not in rows and r.request_id],
         split_brain=split_brain(acked, fences),
-        mismatched=[r.request_id for r in acked if r.request_id in rows and r.order_id
-                    and rows[r.request_id] != r.order_id and r.request_id],
+        mismatched=[r.request_id for r in acked if r.request_id and r.request_id in rows
+                    and r.order_id and rows[r.request_id] != r.order_id],
         phantoms=sorted(rid for rid in rows if rid.startswith(run_prefix) and rid not in sent),
         failover=new_primary is not None and new_primary != region,
         new_primary=new_primary, fault_detail=fault_detail,

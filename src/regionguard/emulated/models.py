@@ -214,4 +214,4 @@ def _mrsc_tables() -> None:
                 backend.tables[name] = table  # one table object: one linearizable store
         return table
 
-    DynamoDBBackend.create_table = create_table  # type: ignore[method-assign]
+    DynamoDBBackend.create_table = create_table  # type: ignore[method-assign,assignment]

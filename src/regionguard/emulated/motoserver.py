@@ -42,7 +42,11 @@ def main() -> None:
         done.set()
 
     signal.signal(signal.SIGTERM, stop)
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    def stdin_closed() -> None:  # the parent went away: stop with it
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=stdin_closed, daemon=True).start()
     done.wait()
     server.stop()
 

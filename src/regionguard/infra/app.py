@@ -100,7 +100,8 @@ class SynthResult:
 
 
 def nag_findings(assembly: cdk.cx_api.CloudAssembly) -> tuple[list[str], list[str]]:
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for stack in assembly.stacks:
         for msg in stack.messages:
             text = str(msg.entry.data)

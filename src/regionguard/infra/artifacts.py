@@ -48,7 +48,7 @@ def missing() -> list[str]:
 
 
 def review_only(scope: Construct) -> bool:
-    return scope.node.try_get_context(CONTEXT_KEY) != "required"
+    return bool(scope.node.try_get_context(CONTEXT_KEY) != "required")
 
 
 def lambda_code_path(scope: Construct) -> Path:

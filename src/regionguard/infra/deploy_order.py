@@ -56,7 +56,7 @@ def cross_region_edges(built: BuiltApp) -> list[Edge]:
     return edges
 
 
-def declare(built: object) -> list[Edge]:
+def declare(built: BuiltApp) -> list[Edge]:
     """Add every cross-Region ordering as a stack dependency; return them (with reasons)."""
     edges = cross_region_edges(built)
     for e in edges:

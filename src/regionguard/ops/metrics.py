@@ -163,11 +163,11 @@ class EngineCollector(Collector):
                                   "The standby's replay lag in bytes", labels=["region"])
         lag_s = GaugeMetricFamily("regionguard_replication_lag_seconds",
                                   "The standby's replay lag in seconds", labels=["region"])
-        for region, (b, s) in sorted(view.lag.items()):
-            if b is not None:
-                lag_b.add_metric([region], float(b))
-            if s is not None:
-                lag_s.add_metric([region], float(s))
+        for region, (lag_bytes, lag_seconds) in sorted(view.lag.items()):
+            if lag_bytes is not None:
+                lag_b.add_metric([region], float(lag_bytes))
+            if lag_seconds is not None:
+                lag_s.add_metric([region], float(lag_seconds))
         yield lag_b
         yield lag_s
 

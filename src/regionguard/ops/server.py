@@ -47,7 +47,8 @@ class OpsServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{port}"
 
     def start(self) -> OpsServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,

@@ -17,7 +17,7 @@ from regionguard.config import Replication, Topology
 from regionguard.orchestrator.ports import DbStatus
 
 Status = Literal["pass", "warn", "fail"]
-RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+RANK: dict[Status, int] = {"pass": 0, "warn": 1, "fail": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ def evaluate(topology: Topology, facts: Facts) -> list[Check]:
 
 def overall(checks: Sequence[Check]) -> Status:
     worst = max((RANK[c.status] for c in checks), default=0)
-    return next(s for s, r in RANK.items() if r == worst)  # type: ignore[return-value]
+    return next(s for s, r in RANK.items() if r == worst)
 
 
 def replication(topology: Topology, facts: Facts) -> Check:

@@ -104,9 +104,10 @@ class SandboxTarget:
         while True:
             try:
                 with cluster.connect(statement_timeout_ms=30000) as conn:
-                    return [(str(rid), int(oid), int(qty)) for rid, oid, qty in conn.execute(
-                        "SELECT request_id, id, quantity FROM orders WHERE request_id LIKE %s",
-                        (prefix + "%",))]
+                    rows = conn.execute(
+                        "SELECT request_id, id::bigint, quantity::bigint FROM orders"
+                        " WHERE request_id LIKE %s", (prefix + "%",)).fetchall()
+                    return [(str(rid), _int(oid), _int(qty)) for rid, oid, qty in rows]
             except psycopg.Error as exc:
                 if time.monotonic() > deadline:
                     raise ProviderError(f"cannot read the drill's orders on {region}: "
@@ -175,3 +176,10 @@ class SandboxTarget:
 
     def release_controller(self) -> None:
         fault_point.disarm(self.sandbox.state_dir)
+
+
+def _int(value: object) -> int:
+    """An integer column as psycopg returns it (untyped rows)."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+    return value

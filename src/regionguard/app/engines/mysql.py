@@ -187,7 +187,7 @@ class MySqlPool:
         arguments, sslmode = parse_dsn(dsn)
         self.region = region
 
-        def connect() -> pymysql.Connection:  # type: ignore[type-arg]
+        def connect() -> pymysql.Connection:
             conn = pymysql.connect(**arguments)
             if sslmode != "disable":
                 _require_tls(conn)

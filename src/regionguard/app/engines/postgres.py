@@ -63,13 +63,13 @@ class PostgresEngine:
         return text.splitlines()[0] if text else type(exc).__name__
 
     def fetchone(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> Row | None:
-        return conn.execute(sql_text, params).fetchone()  # type: ignore[arg-type]
+        return conn.execute(sql_text, params).fetchone()
 
     def fetchall(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> list[Row]:
-        return conn.execute(sql_text, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql_text, params).fetchall()
 
     def execute(self, conn: Conn, sql_text: str, params: Sequence[Any] = ()) -> int:
-        return conn.execute(sql_text, params).rowcount  # type: ignore[arg-type]
+        return conn.execute(sql_text, params).rowcount
 
     def insert_if_absent(self, conn: Conn, table: str, values: dict[str, Any],
                          key: str) -> bool:
@@ -122,7 +122,7 @@ class PostgresEngine:
             for version, body in migration_files("postgres"):
                 if version in done:
                     continue
-                conn.execute(body)  # type: ignore[arg-type]
+                conn.execute(body)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 applied.append(version)
         return applied

@@ -54,7 +54,7 @@ class GuardStack(Stack):
             resources = grant.resources(n, sites)
             role.add_to_policy(iam.PolicyStatement(
                 actions=list(grant.actions), resources=resources,
-                conditions=grant.condition))  # type: ignore[arg-type]
+                conditions=grant.condition))
             if grant.why_wildcard or any("*" in r for r in resources):
                 wildcards.append(grant.why_wildcard or
                                  f"{', '.join(grant.actions)}: ARN pattern (ASG ids)")

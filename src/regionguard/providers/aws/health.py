@@ -43,7 +43,7 @@ def every_region(ddb: Any, table: str) -> list[dict[str, Any]]:
     consistent: MRSC), so one call answers for all Regions, and a Region that stopped writing
     shows its age instead of vanishing."""
     now = time.time()
-    out = []
+    out: list[dict[str, Any]] = []
     for region in filter(None, os.environ.get("RG_REGIONS", os.environ["RG_REGION"]).split(",")):
         key = {"pk": {"S": f"health#{region}"}}
         try:
@@ -55,7 +55,7 @@ def every_region(ddb: Any, table: str) -> list[dict[str, Any]]:
         if item is None:
             out.append({"region": region, "status": "unknown", "detail": "no report yet"})
             continue
-        row = {k: next(iter(v.values())) for k, v in item.items() if k != "pk"}
+        row: dict[str, Any] = {k: next(iter(v.values())) for k, v in item.items() if k != "pk"}
         checked = float(row.get("checked_at", 0))
         age = now - checked
         out.append({"region": region,

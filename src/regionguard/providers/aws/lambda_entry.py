@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
@@ -127,16 +128,16 @@ def _persistence(ports: Ports) -> DynamoDBPersistenceLayer:
 def handle_alarm_once(ports: Ports, delivery: dict[str, Any]) -> dict[str, Any]:
     """One guard cycle per SNS message id; a repeat returns the stored result."""
 
-    @idempotent_function(data_keyword_argument="delivery", config=IDEMPOTENCY,
-                         persistence_store=_persistence(ports))
     def regionguard_alarm(delivery: dict[str, Any]) -> dict[str, Any]:
         result = build_guard(ports).cycle()
         # which execution produced this result: a repeat gets the stored copy, same id
         return {"action": "alarm", "alarm": delivery["alarm"].get("AlarmName"),
                 "execution": uuid.uuid4().hex[:12], **result.as_dict()}
 
-    return regionguard_alarm(delivery={"message_id": delivery["message_id"],
-                                       "alarm": delivery["alarm"]})
+    once = cast(Callable[..., dict[str, Any]], idempotent_function(
+        data_keyword_argument="delivery", config=IDEMPOTENCY,
+        persistence_store=_persistence(ports))(regionguard_alarm))
+    return once(delivery={"message_id": delivery["message_id"], "alarm": delivery["alarm"]})
 
 
 def on_action(ports: Ports, event: dict[str, Any]) -> dict[str, Any]:

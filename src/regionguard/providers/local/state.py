@@ -201,7 +201,7 @@ class LocalStateStore:
     def set_roles(self, roles: Mapping[str, Role], plan_id: str | None = None) -> None:
         with self.update() as data:
             if plan_id is not None:
-                _require_current(data, plan_id, "running")
+                _require_current(data, plan_id, PlanStatus.RUNNING)
             data["roles"] = {**data.get("roles", {}), **{k: str(v) for k, v in roles.items()}}
 
     def set_sync_degraded(self, lsn: int | None) -> None:
