@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -12,3 +14,14 @@ def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from .synth import SYNTHESIZED, Synth
 
     return {name: Synth(name, tmp_path_factory.mktemp(name)) for name in SYNTHESIZED}
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """AWS in-process (moto), with test credentials: nothing leaves the machine."""
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        yield

@@ -11,7 +11,6 @@ the arbiter names its Region and refuse one where it does not.
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import time
 import uuid
@@ -25,12 +24,7 @@ pytest.importorskip("moto", reason="the aws extra is not installed")
 
 import boto3
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from regionguard.app.main import create_app
 from regionguard.app.settings import AppSettings
@@ -39,6 +33,7 @@ from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.postgres import PostgresCluster
 from regionguard.providers.local.postgres.files import write_as_pg
 
+from ..tls import self_signed_pem
 from .synth import Synth
 
 PASSWORD = "s3cret-from-secrets-manager"
@@ -91,17 +86,9 @@ def ec2_environment(synth: Synth, stack: str) -> tuple[dict[str, str], dict[str,
 
 
 def self_signed(data_dir: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    write_as_pg(data_dir / "server.crt", cert.public_bytes(serialization.Encoding.PEM).decode())
-    write_as_pg(data_dir / "server.key", key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()).decode())
+    cert, key = self_signed_pem()
+    write_as_pg(data_dir / "server.crt", cert)
+    write_as_pg(data_dir / "server.key", key)
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +119,8 @@ def fresh_database(rds_like: PostgresCluster) -> PostgresCluster:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    with mock_aws():
-        yield
+def aws(moto: None) -> None:
+    """AWS in-process, for the app's secret and arbiter."""
 
 
 def provision(env: dict[str, str], writer: str) -> None:

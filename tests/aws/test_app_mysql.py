@@ -8,7 +8,6 @@ Region, replays an order idempotently, and turns a value the database cannot sto
 
 from __future__ import annotations
 
-import datetime
 import threading
 import time
 import uuid
@@ -21,18 +20,14 @@ import pytest
 pytest.importorskip("moto", reason="the aws extra is not installed")
 
 import pymysql
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from regionguard.app.engines import Fault, engine
 from regionguard.app.engines.mysql import mysql_dsn
 from regionguard.app.main import create_app
 from regionguard.app.settings import AppSettings
 
+from ..tls import self_signed_pem
 from . import mariadb
 from .synth import Synth
 from .test_app_environment import (
@@ -51,18 +46,10 @@ pytestmark = [pytest.mark.local,
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert, key = self_signed_pem()
     cert_path, key_path = folder / "server.crt", folder / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
+    cert_path.write_text(cert)
+    key_path.write_text(key)
     return cert_path, key_path
 
 
@@ -87,11 +74,8 @@ def orders_db(server: mariadb.MariaDbServer) -> Iterator[mariadb.MariaDbServer]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    with mock_aws():
-        yield
+def aws(moto: None) -> None:
+    """AWS in-process, for the app's secret and arbiter."""
 
 
 def dsn(server: mariadb.MariaDbServer, sslmode: str = "require") -> str:

@@ -22,7 +22,7 @@ import regionguard.providers.aws as aws_pkg
 from regionguard.clock import ScaledClock
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError, UnsafeOperation
-from regionguard.infra.view import aws_view
+from regionguard.infra.view import AwsView, aws_view
 from regionguard.orchestrator.records import PlanRecord, PlanStatus
 from regionguard.providers.aws.arbiter import ConditionFailed
 from regionguard.providers.aws.aurora import AuroraGlobalDatabase
@@ -89,15 +89,20 @@ def test_aurora_planned_promote_is_a_managed_switchover(
     db.promote("west", epoch=2, timeout_s=5, planned=True)
 
 
+def expect_failover_to_west(west: Stubber) -> None:
+    """The unplanned failover, asked of the target's Region, and the writer then in west."""
+    west.add_response("failover_global_cluster", {},
+                      {"GlobalClusterIdentifier": "orders-global",
+                       "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
+    west.add_response("describe_global_clusters", members(WEST_ARN))
+
+
 def test_aurora_unplanned_promote_fails_over_with_allow_data_loss(
         aurora: tuple[AuroraGlobalDatabase, StubbedClients]) -> None:
     db, clients = aurora
     west = clients.stubbers["us-west-2"]
     west.add_response("describe_global_clusters", members(EAST_ARN))
-    west.add_response("failover_global_cluster", {},
-                      {"GlobalClusterIdentifier": "orders-global",
-                       "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
-    west.add_response("describe_global_clusters", members(WEST_ARN))
+    expect_failover_to_west(west)
     db.promote("west", epoch=2, timeout_s=5, planned=False)
 
 
@@ -110,10 +115,7 @@ def test_aurora_membership_is_asked_of_the_other_region_when_the_target_does_not
     west.add_client_error("describe_global_clusters", "ServiceUnavailable",
                           http_status_code=503)
     east.add_response("describe_global_clusters", members(EAST_ARN))
-    west.add_response("failover_global_cluster", {},
-                      {"GlobalClusterIdentifier": "orders-global",
-                       "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True})
-    west.add_response("describe_global_clusters", members(WEST_ARN))
+    expect_failover_to_west(west)
     db.promote("west", epoch=2, timeout_s=5, planned=False)
 
 
@@ -124,16 +126,21 @@ def test_aurora_promote_is_idempotent_when_already_the_writer(
     db.promote("west", epoch=2, timeout_s=5)  # one describe, no switchover or failover
 
 
+def arbiter_table() -> AwsView:
+    """The arbiter's table in moto (one Region stands for the MRSC set) and its topology."""
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName="orders-regionguard-state", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    return aws_view(topology("pilot-light"))
+
+
 def test_dynamodb_compare_and_set_lets_exactly_one_claim_win(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(k, "testing")
     with mock_aws():
-        view = aws_view(topology("pilot-light"))
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName="orders-regionguard-state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        view = arbiter_table()
         one = DynamoDBStateStore(AwsContext(view, AwsClients()))
         two = DynamoDBStateStore(AwsContext(view, AwsClients()))  # another region's controller
         assert one.load().epoch == 1
@@ -238,11 +245,7 @@ def arbiter(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoDBStateStor
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(k, "testing")
     with mock_aws():
-        view = aws_view(topology("pilot-light"))
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName="orders-regionguard-state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        view = arbiter_table()
         clock = ScaledClock.starting_now(0.01)
         yield (DynamoDBStateStore(AwsContext(view, AwsClients(clock=clock), clock)),
                DynamoDBStateStore(AwsContext(view, AwsClients(clock=clock), clock)), clock)

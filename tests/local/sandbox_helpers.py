@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +87,42 @@ def assert_a_report_for_every_plan(config: Path) -> list[str]:
         assert "<svg" in page and "<script" not in page and "src=" not in page
         assert "http://" not in page and "https://" not in page
     return plans
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 45,
+             every_s: float = 0.1) -> None:
+    """Poll `predicate` until it holds; an AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_sandbox(tmp_path: Path, print_events: bool = False,
+                    **overrides: str) -> Iterator[Path]:
+    """A sandbox of the example topology (with `overrides`) up for the block, then purged;
+    the journal's last events are printed when the block fails (or always, when asked)."""
+    path = write_topology(tmp_path, **overrides)
+    cli(path, "up")
+    try:
+        yield path
+    except BaseException:
+        print(cli(path, "events", "--last", "80", check=False).stdout)
+        raise
+    finally:
+        if print_events:
+            print(cli(path, "events", "--last", "60", check=False).stdout)
+        cli(path, "down", "--purge", check=False)
+
+
+def kill_region(config: Path, name: str) -> list[int]:
+    """SIGKILL a region's database and app processes; returns their pids."""
+    r = region(status(config), name)
+    pids = r["db"]["pids"] + r["compute"]["pids"]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids

@@ -10,21 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from .sandbox_helpers import cli, state_dir, status, write_topology
-from .test_failover import kill_region, wait_for
+from .sandbox_helpers import (
+    cli,
+    kill_region,
+    running_sandbox,
+    state_dir,
+    status,
+    wait_for,
+    write_topology,
+)
 
 pytestmark = pytest.mark.local
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
-    path = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "automatic"\n'
-                                       'approval = "manual"\napproval_timeout_s = 120'})
-    cli(path, "up")
-    try:
+    with running_sandbox(tmp_path, **{'mode = "automatic"': 'mode = "automatic"\n'
+                                       'approval = "manual"\napproval_timeout_s = 120'}) as path:
         yield path
-    finally:
-        cli(path, "down", "--purge", check=False)
 
 
 def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> None:

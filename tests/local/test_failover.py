@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,12 @@ from regionguard.providers.local import fault_point
 from .sandbox_helpers import (
     assert_a_report_for_every_plan,
     cli,
+    kill_region,
     metrics,
     region,
+    running_sandbox,
     status,
-    write_topology,
+    wait_for,
 )
 
 pytestmark = pytest.mark.local
@@ -33,17 +35,9 @@ pytestmark = pytest.mark.local
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
-    path = write_topology(tmp_path)
-    cli(path, "up")
-    try:
+    with running_sandbox(tmp_path, print_events=True) as path:
         yield path
         assert_a_report_for_every_plan(path)
-    except BaseException:
-        print(cli(path, "events", "--last", "80", check=False).stdout)
-        raise
-    finally:
-        print(cli(path, "events", "--last", "60", check=False).stdout)
-        cli(path, "down", "--purge", check=False)
 
 
 def journal(config: Path) -> list[dict[str, Any]]:
@@ -51,29 +45,11 @@ def journal(config: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 45) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 def plan_done(config: Path, name: str = "failover", count: int = 1) -> bool:
     done = [e for e in journal(config) if e["event"] == "plan" and e.get("outcome") == "done"]
     started = {e["plan"]: e.get("name") for e in journal(config)
                if e["event"] == "plan" and e.get("outcome") == "started"}
     return sum(1 for e in done if started.get(e["plan"]) == name) >= count
-
-
-def kill_region(config: Path, name: str) -> list[int]:
-    r = region(status(config), name)
-    pids = r["db"]["pids"] + r["compute"]["pids"]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
 
 
 def missing_acked(config: Path, region_name: str, load: LoadResult) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 from regionguard.config import load_topology
 from regionguard.providers.local.sandbox import Sandbox
 
-from .sandbox_helpers import cli, region, status, write_topology
+from .sandbox_helpers import cli, region, running_sandbox, status
 
 pytestmark = pytest.mark.local
 
@@ -24,12 +24,8 @@ pytestmark = pytest.mark.local
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
     # manual mode: the controller only alerts, so the test alone decides what runs
-    path = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
-    cli(path, "up")
-    try:
+    with running_sandbox(tmp_path, **{'mode = "automatic"': 'mode = "manual"'}) as path:
         yield path
-    finally:
-        cli(path, "down", "--purge", check=False)
 
 
 def test_writes_without_a_token_never_land_on_a_zombie_primary(config: Path) -> None:

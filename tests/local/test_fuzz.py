@@ -13,19 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from .sandbox_helpers import cli, status, write_topology
+from .sandbox_helpers import running_sandbox, status
 
 pytestmark = pytest.mark.local
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
-    path = write_topology(tmp_path)
-    cli(path, "up")
-    try:
+    with running_sandbox(tmp_path) as path:
         yield path
-    finally:
-        cli(path, "down", "--purge", check=False)
 
 
 def test_fuzzing_the_api_through_the_front_door_finds_no_server_error(config: Path) -> None:

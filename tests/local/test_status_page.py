@@ -8,12 +8,10 @@ screenshot of the page after the sandbox's failover."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from regionguard.ops.server import OpsServer
 
-from .sandbox_helpers import cli, region, status, write_topology
+from .sandbox_helpers import kill_region, running_sandbox, status, wait_for
 
 pytestmark = [
     pytest.mark.local,
@@ -83,15 +81,6 @@ def watched(browser: Browser) -> Iterator[Watched]:
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 45) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 # -- against a stub status source: rendering, escaping, connection lost ---------------------------
@@ -220,25 +209,8 @@ def test_page_renders_the_status_escapes_it_and_shows_a_lost_connection(
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
-    path = write_topology(tmp_path)
-    cli(path, "up")
-    try:
+    with running_sandbox(tmp_path) as path:
         yield path
-    except BaseException:
-        print(cli(path, "events", "--last", "80", check=False).stdout)
-        raise
-    finally:
-        cli(path, "down", "--purge", check=False)
-
-
-def kill_region(config: Path, name: str) -> list[int]:
-    """SIGKILL a region's database and app processes (as test_failover does)."""
-    r = region(status(config), name)
-    pids = r["db"]["pids"] + r["compute"]["pids"]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
 
 
 def ops_urls(config: Path) -> dict[str, str]:

@@ -117,17 +117,25 @@ def _region_hosts(text: str) -> dict[str, str]:
     return hosts
 
 
+def _secret(env: dict[str, str], key: str) -> str | None:
+    """The secret named by `env[key]`, read in this Region (RG_DB_SECRET_REGION); None when
+    the key is unset. Raises SecretError when it cannot be read."""
+    name = env.get(key)
+    if not name:
+        return None
+    from regionguard.app.db_secret import secret_string
+
+    return secret_string(name, env.get("RG_DB_SECRET_REGION", ""))
+
+
 def _origin_secret(env: dict[str, str]) -> str | None:
     """AWS serverless: CloudFront's origin header value, from its secret in this Region
     (RG_ORIGIN_SECRET). Unreadable: the app does not start (fail closed; the Lambda answers 503
     until it can), never serving without the check it was deployed with."""
-    name = env.get("RG_ORIGIN_SECRET")
-    if not name:
-        return None
-    from regionguard.app.db_secret import SecretError, secret_string
+    from regionguard.app.db_secret import SecretError
 
     try:
-        return secret_string(name, env.get("RG_DB_SECRET_REGION", ""))
+        return _secret(env, "RG_ORIGIN_SECRET")
     except SecretError as exc:
         raise SettingsError(str(exc)) from None
 
@@ -135,13 +143,10 @@ def _origin_secret(env: dict[str, str]) -> str | None:
 def _admin_from_secret(env: dict[str, str]) -> str | None:
     """AWS: the canary's credential from its secret in this Region (RG_ADMIN_TOKEN_SECRET).
     Unreadable: the canary stays disabled (403, which `verify` reports), the app still serves."""
-    name = env.get("RG_ADMIN_TOKEN_SECRET")
-    if not name:
-        return None
-    from regionguard.app.db_secret import SecretError, secret_string
+    from regionguard.app.db_secret import SecretError
 
     try:
-        return secret_string(name, env.get("RG_DB_SECRET_REGION", ""))
+        return _secret(env, "RG_ADMIN_TOKEN_SECRET")
     except SecretError as exc:
         logging.getLogger("regionguard.app").error("%s; the canary is disabled", exc)
         return None

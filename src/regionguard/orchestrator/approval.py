@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from regionguard.errors import UsageError
 from regionguard.orchestrator.events import Event
 
 if TYPE_CHECKING:
@@ -50,6 +51,37 @@ class Approvals(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def answered(request: dict[str, Any] | None, plan_id: str, outcome: Outcome, by: str,
+             at: float, where: str) -> dict[str, Any]:
+    """`request` with a person's answer recorded, for a store to write back; UsageError (one
+    line) when it is not the request waiting for `plan_id`, was answered, or expired.
+    `where` is the command that shows what waits, for the refusal."""
+    if request is None or request.get("plan_id") != plan_id:
+        waiting = f" (waiting: {request['plan_id']})" if request else ""
+        raise UsageError(f"no failover waits for approval as plan {plan_id!r}{waiting}; "
+                         f"`{where}` shows what waits")
+    if request.get("decision"):
+        raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
+                         f"by {request['decision']['by']}")
+    if at >= float(request["expires_at"]):
+        raise UsageError(f"plan {plan_id} waited {request['timeout_s']:g} s for an answer "
+                         f"and expired; approval_default ({request['default']}) decides")
+    return {**request, "decision": {"outcome": outcome, "by": by, "at": at}}
+
+
+def defaulted(request: dict[str, Any], now: float, default: Literal["approve", "reject"]
+              ) -> dict[str, Any] | None:
+    """`request` with the default's decision recorded when it expired unanswered, for the
+    store to write back (under its lock or condition); None when nothing is to change."""
+    if request.get("decision"):
+        return None
+    decided = resolution(request, now, default)
+    if decided is None:
+        return None
+    return {**request, "decision": {"outcome": decided[0], "by": decided[1], "at": now,
+                                    "expired": True}}
 
 
 def resolution(request: Mapping[str, Any], now: float, default: Literal["approve", "reject"]

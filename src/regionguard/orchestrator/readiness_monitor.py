@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import readiness
 from regionguard.orchestrator.events import Event
-from regionguard.orchestrator.ports import Ports
+from regionguard.orchestrator.ports import DbStatus, LiveState, Ports
 
 
 class ReadinessMemory(Protocol):
@@ -61,3 +62,14 @@ class ReadinessMonitor:
             if c.status == "fail" and before.get(c.name) != "fail":
                 self.ports.notifier.notify("readiness_failed", c.as_dict())
         return True
+
+
+def observe_pair(ports: Ports) -> tuple[LiveState, str, DbStatus | None]:
+    """What every world's readiness starts from: the live roles, the standby's name, and its
+    database (None when it cannot be asked: a finding, not an error)."""
+    live = ports.state.load()
+    standby = ports.topology.other_region(live.primary)
+    try:
+        return live, standby, ports.database.status(standby)
+    except RegionGuardError:
+        return live, standby, None

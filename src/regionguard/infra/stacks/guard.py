@@ -24,14 +24,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from regionguard.infra.stacks.common import (
-    LAMBDA_RUNTIME,
-    RUNTIME_NAG,
-    cmk,
-    lambda_code,
-    lambda_role,
-    log_group,
-)
+from regionguard.infra.stacks import common
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsView
 from regionguard.providers.aws.iam_actions import features, grants_for
@@ -46,7 +39,7 @@ class GuardStack(Stack):
         super().__init__(scope, id, **kwargs)
         n = view.names
         sites = (view.primary.aws_region, view.standby.aws_region, view.witness_region)
-        role = lambda_role(self, "GuardRole", vpc=False, role_name=n.guard_role(site))
+        role = common.lambda_role(self, "GuardRole", vpc=False, role_name=n.guard_role(site))
         wildcards = []
         have = features(view.settings.database, view.settings.compute,
                         view.settings.provisioned_concurrency)
@@ -59,7 +52,7 @@ class GuardStack(Stack):
                 wildcards.append(grant.why_wildcard or
                                  f"{', '.join(grant.actions)}: ARN pattern (ASG ids)")
         justify(role, {"AwsSolutions-IAM5": "; ".join(wildcards)})
-        key = cmk(self, "EventsKey", f"regionguard notifications in {site}")
+        key = common.cmk(self, "EventsKey", f"regionguard notifications in {site}")
         self.events_topic = sns.Topic(self, "Events", topic_name=n.notify_topic(),
                                       master_key=key, enforce_ssl=True)
         key.grant(role, "kms:GenerateDataKey*", "kms:Decrypt")  # to publish to the topic
@@ -68,8 +61,9 @@ class GuardStack(Stack):
                                                    resources=[admin_key.key_arn]))
         topology_json = view.topology.model_dump_json(exclude={"state_dir"})
         self.function = lambda_.Function(
-            self, "Guard", function_name=n.failover_function(), runtime=LAMBDA_RUNTIME,
-            handler="regionguard.providers.aws.lambda_entry.handler", code=lambda_code(self),
+            self, "Guard", function_name=n.failover_function(), runtime=common.LAMBDA_RUNTIME,
+            handler="regionguard.providers.aws.lambda_entry.handler",
+            code=common.lambda_code(self),
             role=role, timeout=GUARD_TIMEOUT, memory_size=512,
             reserved_concurrent_executions=GUARD_CONCURRENCY,
             environment={
@@ -79,9 +73,9 @@ class GuardStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": "regionguard-guard",
                 "RG_NAMES": json.dumps({"app": n.app, "account": n.account}),
             },
-            log_group=log_group(self, "GuardLogs"),
+            log_group=common.log_group(self, "GuardLogs"),
         )
-        justify(self.function, RUNTIME_NAG)
+        justify(self.function, common.RUNTIME_NAG)
         invoke = iam.Role(self, "ScheduleRole",
                           assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
         invoke.add_to_policy(iam.PolicyStatement(  # the function itself, no version wildcard

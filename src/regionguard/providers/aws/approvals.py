@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from regionguard.errors import UsageError
-from regionguard.orchestrator.approval import Outcome, resolution
+from regionguard.orchestrator.approval import Outcome, answered, defaulted
 from regionguard.providers.aws.arbiter import ConditionFailed
 from regionguard.providers.aws.state import DynamoDBStateStore
 
@@ -49,18 +49,9 @@ class ArbiterApprovals:
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         found = self._read()
-        request = found[0] if found else None
-        if found is None or request is None or request.get("plan_id") != plan_id:
-            waiting = f" (waiting: {request['plan_id']})" if request else ""
-            raise UsageError(f"no failover waits for approval as plan {plan_id!r}{waiting}; "
-                             "`regionguard --world aws status` shows the arbiter's state")
-        if request.get("decision"):
-            raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
-                             f"by {request['decision']['by']}")
-        if at >= float(request["expires_at"]):
-            raise UsageError(f"plan {plan_id} waited {request['timeout_s']:g} s for an answer "
-                             f"and expired; approval_default ({request['default']}) decides")
-        request["decision"] = {"outcome": outcome, "by": by, "at": at}
+        request = answered(found[0] if found else None, plan_id, outcome, by, at,
+                           "regionguard --world aws status")
+        assert found is not None
         try:
             self._write(request, found[1])
         except ConditionFailed:
@@ -74,18 +65,14 @@ class ArbiterApprovals:
         if found is None:
             return None
         request, version = found
-        if request.get("decision"):
-            return request
-        decided = resolution(request, now, default)
+        decided = defaulted(request, now, default)
         if decided is None:
             return request
-        request["decision"] = {"outcome": decided[0], "by": decided[1], "at": now,
-                               "expired": True}
         try:
-            self._write(request, version)
+            self._write(decided, version)
         except ConditionFailed:  # a person answered first: theirs stands
             return self.pending()
-        return request
+        return decided
 
     def mark_handled(self) -> None:
         found = self._read()

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regionguard.config import Role
-from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
+from regionguard.orchestrator.readiness_monitor import observe_pair
 from regionguard.providers.aws import iam_actions
 from regionguard.providers.aws.boundary import best_effort
 from regionguard.providers.aws.context import AwsContext
@@ -29,18 +29,11 @@ ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/
 
 
 def gather(ports: Ports, ctx: AwsContext, now: datetime | None = None) -> Facts:
-    topology = ports.topology
-    live = ports.state.load()
-    primary = live.primary
-    standby = topology.other_region(primary)
-    try:
-        standby_db = ports.database.status(standby)
-    except RegionGuardError:
-        standby_db = None
+    live, standby, standby_db = observe_pair(ports)
     capacity, drift = _compute(ports, ctx, dict(live.roles), standby)
     permission = _permissions(ctx)
     return Facts(
-        primary=primary, standby=standby, standby_db=standby_db,
+        primary=live.primary, standby=standby, standby_db=standby_db,
         capacity_problems=capacity, drift=drift,
         last_drill_age_s=_last_drill_age_s(ports, now or datetime.now(UTC)),
         extra=(permission,),

@@ -10,8 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from regionguard.errors import UsageError
-from regionguard.orchestrator.approval import Outcome, resolution
+from regionguard.orchestrator.approval import Outcome, answered, defaulted
 from regionguard.providers.local.state import write_json_atomic
 
 
@@ -46,19 +45,7 @@ class FileApprovals:
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         with self._locked():
-            request = self.pending()
-            if request is None or request.get("plan_id") != plan_id:
-                waiting = f" (waiting: {request['plan_id']})" if request else ""
-                raise UsageError(f"no failover waits for approval as plan {plan_id!r}{waiting};"
-                                 " `regionguard status` shows what waits")
-            if request.get("decision"):
-                raise UsageError(f"plan {plan_id} was already {request['decision']['outcome']} "
-                                 f"by {request['decision']['by']}")
-            if at >= float(request["expires_at"]):
-                raise UsageError(f"plan {plan_id} waited {request['timeout_s']:g} s for an "
-                                 f"answer and expired; approval_default "
-                                 f"({request['default']}) decides")
-            request["decision"] = {"outcome": outcome, "by": by, "at": at}
+            request = answered(self.pending(), plan_id, outcome, by, at, "regionguard status")
             write_json_atomic(self.path, request)
             return request
 
@@ -66,15 +53,11 @@ class FileApprovals:
                 ) -> dict[str, Any] | None:
         with self._locked():
             request = self.pending()
-            if request is None or request.get("decision"):
-                return request
-            decided = resolution(request, now, default)
+            decided = defaulted(request, now, default) if request is not None else None
             if decided is None:
                 return request
-            request["decision"] = {"outcome": decided[0], "by": decided[1], "at": now,
-                                   "expired": True}
-            write_json_atomic(self.path, request)
-            return request
+            write_json_atomic(self.path, decided)
+            return decided
 
     def mark_handled(self) -> None:
         with self._locked():

@@ -13,6 +13,7 @@ from typing import Any
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Facts, last_drill_age_s
+from regionguard.orchestrator.readiness_monitor import observe_pair
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
 
@@ -20,16 +21,9 @@ PG_TOOLS = ("postgres", "pg_ctl", "pg_rewind", "pg_basebackup")
 
 
 def gather(ports: Ports, now: datetime) -> Facts:
-    topology = ports.topology
-    live = ports.state.load()
-    primary = live.primary
-    standby = topology.other_region(primary)
-    try:
-        standby_db = ports.database.status(standby)
-    except RegionGuardError:
-        standby_db = None
+    live, standby, standby_db = observe_pair(ports)
     return Facts(
-        primary=primary, standby=standby, standby_db=standby_db,
+        primary=live.primary, standby=standby, standby_db=standby_db,
         sync_degraded=live.sync_degraded_lsn is not None,
         capacity_problems=_capacity_problems(ports),
         drift=_drift(ports, dict(live.roles)),
