@@ -379,6 +379,28 @@ def test_promote_waits_for_the_old_writers_lease_to_run_out(tmp_path: Path) -> N
     assert any(seconds > 39 and promotes == 0 for seconds, promotes in slept)
 
 
+def test_promote_trusts_the_arbiter_not_the_estimate_of_when_the_lease_ends(
+        tmp_path: Path) -> None:
+    """etcd expires a lease counted from its holder's last renewal, which the revoke's
+    estimate cannot know: while the arbiter still holds the old writer's lease, no promote."""
+    ports, world = make_ports(tmp_path)
+    world.unfenceable.add("east")
+    asked: list[int] = []  # promotes done each time the arbiter was asked
+
+    class ArbiterHeldStore(type(ports.state)):  # type: ignore[misc]
+        def revoke_writer(self, region: str) -> float | None:
+            return ports.clock.time()  # the estimate: already over
+
+        def writer_lease_ended(self, region: str) -> bool:
+            asked.append(world.calls.count("promote"))
+            return len(asked) >= 3  # etcd expires it on the third look
+
+    ports.state = ArbiterHeldStore(ports.state.dir)
+    Executor(ports, sleep=lambda _: None).run(failover(ports, world))
+    assert world.dbs["west"]["recovery"] is False
+    assert asked[:3] == [0, 0, 0]  # asked until it said so, and no promote before
+
+
 def test_a_topology_without_force_keeps_plans_unforced(tmp_path: Path) -> None:
     ports, world = make_ports(tmp_path, topo=topology())
     world.dbs["east"]["up"] = False

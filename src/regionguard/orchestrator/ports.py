@@ -354,6 +354,13 @@ class StateStore(Protocol):
         recorded by the first call."""
         ...
 
+    def writer_lease_ended(self, region: str) -> bool:
+        """The arbiter's own answer, after `revoke_writer(region)`: True once no lease lets
+        an app of `region` take writes (etcd: the holder's lease expired or was released;
+        DynamoDB: the recorded end has passed; no lease in this world: True). A promote and
+        a route trust this, not the estimate `revoke_writer` returned."""
+        ...
+
     def plan_lock(self) -> AbstractContextManager[bool]:
         """Hold the one-plan-at-a-time lock; yields False (without waiting) when another
         process holds it. Released when the holder exits, even by SIGKILL."""

@@ -34,6 +34,7 @@ class Scratch:
     # the wall-clock time until which the old writer's apps may act on a lease they confirmed
     # before the fence revoked it (None: no lease in this world, or not revoked yet)
     lease_until: float | None = None
+    lease_holder: str | None = None  # whose lease that is: the arbiter says when it ended
     # whether `fence` confirmed the old primary's database unable to write (None: not fenced)
     fence_complete: bool | None = None
     final_lsn: int | None = None  # a planned swap: where `stop_writes` stopped the primary

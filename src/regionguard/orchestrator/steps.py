@@ -49,6 +49,7 @@ def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> tuple[list[str]
     done: list[str] = []
     if lease_until is not None:
         ctx.scratch.lease_until = max(lease_until, ctx.scratch.lease_until or 0.0)
+        ctx.scratch.lease_holder = region
         done.append(f"write lease revoked (held at most until {lease_until:.1f})")
     try:
         p.traffic.cut(region)
@@ -76,6 +77,25 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     return "; ".join([*done, *result.actions, *failed])
 
 
+def _wait_out_old_lease(p: Ports, ctx: RunContext, step: str) -> float:
+    """Sleep until the revoked lease's estimated end, then ask the arbiter: its answer, not
+    the estimate, says the lease has ended (etcd: the holder's own lease expired, counted
+    from its last renewal). While the arbiter still holds it: ProviderError, retried within
+    the step's deadline. Returns the seconds slept."""
+    until = ctx.scratch.lease_until
+    if until is None:
+        return 0.0
+    waited = max(0.0, until - p.clock.time())
+    if waited > 0:
+        p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, step=step, seconds=round(waited, 3))
+        ctx.sleep(waited)
+    holder = ctx.scratch.lease_holder
+    if holder is not None and not p.state.writer_lease_ended(holder):
+        raise ProviderError(f"{holder}'s write lease has not ended in the arbiter yet; "
+                            "waiting for it, never for a guess")
+    return waited
+
+
 def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> str:
     """A failover promotes only over an old primary that cannot write any more. Across a
     network "unreachable" is not "dead", so one of these must hold:
@@ -88,13 +108,8 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
     Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
     if ctx.scratch.fence_complete:
         return "fenced"
-    until = ctx.scratch.lease_until
-    if until is not None:
-        wait = max(0.0, until - p.clock.time())
-        if wait > 0:
-            p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, step="promote",
-                             seconds=round(wait, 3))
-            ctx.sleep(wait)
+    if ctx.scratch.lease_until is not None:
+        _wait_out_old_lease(p, ctx, "promote")
         return "old write lease expired"
     result = p.database.fence(source)
     if result.complete:
@@ -195,13 +210,7 @@ def _route(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     """Writes go to the new primary only once no app of the old one can still act on a write
     lease it confirmed before the fence: across a real network nobody can SIGKILL the other
     region, so its lease running out is what fences it."""
-    waited = 0.0
-    until = ctx.scratch.lease_until
-    if until is not None:
-        waited = max(0.0, until - p.clock.time())
-        if waited > 0:
-            p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, seconds=round(waited, 3))
-            ctx.sleep(waited)
+    waited = _wait_out_old_lease(p, ctx, "route")
     table = RouteTable(weights=dict(step.args["weights"]), writer=step.args["writer"],
                        epoch=ctx.epoch)
     p.traffic.route(table)

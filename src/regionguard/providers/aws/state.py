@@ -196,6 +196,13 @@ class DynamoDBStateStore:
             return max(until, recorded or until)
         return until
 
+    def writer_lease_ended(self, region: str) -> bool:
+        """The same condition `set_writer` checks: `region` no longer named writer, and the
+        revoked lease's recorded end has passed."""
+        state = self.read_state()
+        until = state["lease_until"]
+        return state["writer"] != region and (until is None or until <= self.ctx.clock.time())
+
     def set_writer(self, region: str, epoch: int) -> None:
         """Hand the write lease to `region` at `epoch` (the token its apps write with). The
         arbiter itself refuses while the epoch moved on (a newer plan routes now) or while a

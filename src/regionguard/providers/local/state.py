@@ -230,6 +230,9 @@ class LocalStateStore:
     def revoke_writer(self, region: str) -> float | None:
         return None  # the front door's `maint` and SIGKILL fence at once; no lease to wait out
 
+    def writer_lease_ended(self, region: str) -> bool:
+        return True  # no lease in this world
+
     @contextlib.contextmanager
     def plan_lock(self) -> Iterator[bool]:
         self.dir.mkdir(parents=True, exist_ok=True)
