@@ -1,0 +1,212 @@
+"""etcd v3, as the self-managed sites' arbiter: the few calls regionguard makes, across members.
+
+etcd3gw speaks to one member's JSON gateway (`/v3/...`), as Patroni's etcd3 client does over
+plain HTTP. A cluster of three members (one per site) stays writable while any two can reach
+each other, so this client tries its own site's member first, then whichever answered last,
+then the rest. A member cut off from the majority cannot serve a linearizable read or a write:
+it times out or answers "no leader", and the next member is tried. Only when no member answers
+is a `ProviderError` raised, one line naming each member and why: never a guess.
+
+A request that timed out may still have been applied. Every write regionguard makes is a
+compare-and-set on a key's `mod_revision` (or a lease call that is idempotent), so a repeat on
+the next member either applies once or finds the key changed and re-reads: callers recognise
+their own write there (a plan id, a lease id).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from etcd3gw import exceptions as etcd_errors
+from etcd3gw.client import Etcd3Client
+
+from regionguard.errors import ProviderError
+
+T = TypeVar("T")
+
+# a member that cannot reach the majority, is not up, or timed out: try the next one
+_UNAVAILABLE = (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
+                etcd_errors.InternalServerError)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One key as etcd holds it: its value and the revisions a compare-and-set needs."""
+
+    key: str
+    value: bytes
+    mod_revision: int
+    lease: int = 0  # the lease the key is bound to (0: none)
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+def _b64(text: str | bytes) -> str:
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _entry(kv: Mapping[str, Any]) -> Entry:
+    # the gateway renders int64 as strings and omits zero values (a key with no lease)
+    return Entry(key=_unb64(kv["key"]).decode(), value=_unb64(kv.get("value", "")),
+                 mod_revision=int(kv.get("mod_revision", 0)), lease=int(kv.get("lease", 0)))
+
+
+def _member_client(url: str, timeout_s: float) -> Etcd3Client:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+        raise ProviderError(f"etcd member URL {url!r}: expected http(s)://HOST:PORT")
+    # 3.4 and later serve the gateway at /v3/: no discovery round trip on every new client
+    return Etcd3Client(host=parts.hostname, port=parts.port, protocol=parts.scheme,
+                       timeout=timeout_s, api_path="/v3/")
+
+
+class EtcdArbiter:
+    """The calls the StateStore, the observations and the writer lease make, on whichever
+    member of the cluster answers. `members` maps each site to its member's client URL."""
+
+    def __init__(self, members: Mapping[str, str], *, timeout_s: float,
+                 nearest: str | None = None) -> None:
+        if not members:
+            raise ProviderError("etcd: no members configured; list them in [arbiter] members")
+        self.urls = dict(members)
+        self._clients = {site: _member_client(url, timeout_s) for site, url in members.items()}
+        order = sorted(members, key=lambda site: site != nearest)
+        self._order = order
+        self._lock = threading.Lock()
+
+    @property
+    def preferred(self) -> str:
+        """The member tried first: this site's own, or whichever answered last."""
+        return self._order[0]
+
+    def call(self, what: str, fn: Callable[[Etcd3Client], T]) -> T:
+        """`fn` on the first member that answers; ProviderError (one line) when none does."""
+        with self._lock:
+            order = list(self._order)
+        failures: list[str] = []
+        for site in order:
+            try:
+                result = fn(self._clients[site])
+            except _UNAVAILABLE as exc:
+                failures.append(f"{site} ({self.urls[site]}): {_reason(exc)}")
+                continue
+            except etcd_errors.Etcd3Exception as exc:
+                raise ProviderError(f"etcd {what} refused by {site}: {_reason(exc)}") from None
+            if site != order[0]:
+                with self._lock:  # stick to the member that answered
+                    self._order = [site, *(s for s in self._order if s != site)]
+            return result
+        raise ProviderError(
+            f"etcd {what}: no member answered ({'; '.join(failures)}); a majority of the "
+            f"{len(self.urls)} members must run and be reachable from this host")
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        """A linearizable read (never a minority member's stale copy)."""
+        result = self.call(f"read of {key}", lambda c: c.post(
+            c.get_url("/kv/range"), json={"key": _b64(key)}))
+        kvs = result.get("kvs") or []
+        return _entry(kvs[0]) if kvs else None
+
+    def get_prefix(self, prefix: str) -> list[Entry]:
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        result = self.call(f"read of {prefix}*", lambda c: c.post(
+            c.get_url("/kv/range"), json={"key": _b64(prefix), "range_end": _b64(end)}))
+        return [_entry(kv) for kv in result.get("kvs") or []]
+
+    def put(self, key: str, value: bytes, lease: int = 0) -> None:
+        """An unconditional write: for a key only its writer ever changes (an observation)."""
+        body: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
+        if lease:
+            body["lease"] = str(lease)
+        self.call(f"write of {key}", lambda c: c.post(c.get_url("/kv/put"), json=body))
+
+    def txn(self, what: str, compares: Mapping[str, int], puts: Mapping[str, bytes] = {},
+            deletes: tuple[str, ...] = (), lease: int = 0) -> bool:
+        """One transaction: apply `puts` (bound to `lease`, if any) and `deletes` only if each
+        key in `compares` still has that `mod_revision` (0: the key does not exist). True
+        when applied, False when a compare failed (someone else wrote first)."""
+        compare = [{"key": _b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": str(rev)}
+                   for k, rev in compares.items()]
+        success: list[dict[str, Any]] = []
+        for key, value in puts.items():
+            put: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
+            if lease:
+                put["lease"] = str(lease)
+            success.append({"request_put": put})
+        success += [{"request_delete_range": {"key": _b64(key)}} for key in deletes]
+        result = self.call(what, lambda c: c.post(
+            c.get_url("/kv/txn"), json={"compare": compare, "success": success}))
+        return bool(result.get("succeeded", False))  # the gateway omits a false "succeeded"
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def grant(self, ttl_s: int) -> int:
+        result = self.call("lease grant", lambda c: c.post(
+            c.get_url("/lease/grant"), json={"TTL": str(ttl_s), "ID": "0"}))
+        return int(result["ID"])
+
+    def keepalive(self, lease: int) -> int:
+        """Renew `lease`; its new TTL in seconds, or -1 when etcd has expired it already (the
+        gateway then omits the TTL)."""
+        result = self.call("lease renewal", lambda c: c.post(
+            c.get_url("/lease/keepalive"), json={"ID": str(lease)}))
+        return int((result.get("result") or {}).get("TTL", -1))
+
+    def time_to_live(self, lease: int) -> int:
+        """What etcd (its leader's clock) says is left of `lease`: seconds, or -1 once it has
+        expired or was revoked."""
+        result = self.call("lease lookup", lambda c: c.post(
+            c.get_url("/kv/lease/timetolive"), json={"ID": str(lease)}))
+        # under a second left is TTL 0, which the gateway omits: absent is alive, not expired
+        # (an expired lease is an explicit -1)
+        return int(result.get("TTL", 0))
+
+    def revoke(self, lease: int) -> None:
+        """End `lease` at once (its keys go with it). Revoking an ended lease is not an
+        error: the key is gone either way."""
+        try:
+            self.call("lease revoke", lambda c: c.post(
+                c.get_url("/kv/lease/revoke"), json={"ID": str(lease)}))
+        except ProviderError as exc:
+            if "lease not found" not in str(exc):
+                raise
+
+    def members_status(self) -> dict[str, str]:
+        """Each member's answer to a status call ("ok", or why not): for readiness and
+        `status`, never for a decision."""
+        out: dict[str, str] = {}
+        for site, client in self._clients.items():
+            try:
+                client.status()
+                out[site] = "ok"
+            except etcd_errors.Etcd3Exception as exc:
+                out[site] = _reason(exc)
+        return out
+
+
+def _reason(exc: etcd_errors.Etcd3Exception) -> str:
+    """etcd's own message when it sent one ("etcdserver: no leader"), else the transport's."""
+    text = exc.detail_text or str(exc) or type(exc).__name__
+    try:
+        body = json.loads(text)
+        text = str(body.get("error") or body.get("message") or text)
+    except (ValueError, AttributeError):
+        pass
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:160] if text else type(exc).__name__

@@ -1,0 +1,64 @@
+"""A real three-member etcd cluster on loopback (one 127.0.0.x address per site), for tests."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from regionguard.config import Role
+from regionguard.providers.etcd.client import EtcdArbiter
+from regionguard.providers.etcd.member import MemberSpec, start_member, stop_member, wait_healthy
+from regionguard.providers.etcd.state import EtcdStateStore
+from regionguard.providers.local.netutil import free_port
+
+SITES = {"east": "127.0.0.21", "west": "127.0.0.22", "witness": "127.0.0.23"}
+HOME_ROLES = {"east": Role.PRIMARY, "west": Role.STANDBY}
+
+
+@dataclass
+class EtcdCluster:
+    root: Path
+    specs: dict[str, MemberSpec]
+    token: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def client_urls(self) -> dict[str, str]:
+        return {site: spec.client_url for site, spec in self.specs.items()}
+
+    def start(self, site: str) -> None:
+        self.procs[site] = start_member(self.specs[site], self.root / site,
+                                        list(self.specs.values()), self.token,
+                                        self.root / f"{site}.log")
+
+    def stop(self, site: str) -> None:
+        stop_member(self.procs[site])
+
+    def arbiter(self, nearest: str, timeout_s: float = 0.5) -> EtcdArbiter:
+        return EtcdArbiter(self.client_urls, timeout_s=timeout_s, nearest=nearest)
+
+    def store(self, site: str, app: str = "orders", timeout_s: float = 0.5,
+              plan_lock_ttl_s: int = 3) -> EtcdStateStore:
+        return EtcdStateStore(self.arbiter(site, timeout_s), app=app, home_roles=HOME_ROLES,
+                              sites=tuple(SITES), plan_lock_ttl_s=plan_lock_ttl_s)
+
+
+@contextmanager
+def etcd_cluster(root: Path) -> Iterator[EtcdCluster]:
+    """Three members, healthy, stopped (every process) on the way out."""
+    specs = {site: MemberSpec(site, f"http://{addr}:{free_port(addr)}",
+                              f"http://{addr}:{free_port(addr)}")
+             for site, addr in SITES.items()}
+    cluster = EtcdCluster(root, specs, f"rg-test-{uuid.uuid4().hex[:8]}")
+    try:
+        for site in specs:
+            cluster.start(site)
+        wait_healthy(list(cluster.client_urls.values()), timeout_s=20)
+        yield cluster
+    finally:
+        for proc in cluster.procs.values():
+            stop_member(proc)

@@ -1,0 +1,200 @@
+"""The etcd arbiter for real: three etcd 3.4 members on loopback (one address per site), the
+StateStore and ObservationStore ports over them, and the writer key on an etcd lease.
+
+What must hold (issue 21): the epoch claim is one compare-and-set that exactly one runner
+wins; a stale runner cannot overwrite its successor's plan; a failover learns from etcd itself
+when the old writer's lease has expired (the holder's own expiry, not a TTL counted from the
+revoke); one member down changes nothing, a majority down is one line naming every member."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from regionguard.config import Role
+from regionguard.errors import PlanConflict, ProviderError
+from regionguard.orchestrator.ports import VantageReport
+from regionguard.orchestrator.records import PlanRecord
+from regionguard.providers.etcd.state import EtcdStateStore
+from regionguard.providers.etcd.writer_lease import LeaseLost, WriterLease
+
+from ..plan_helpers import bare_plan
+from .etcd_helpers import EtcdCluster, etcd_cluster
+from .sandbox_helpers import wait_for
+
+pytestmark = pytest.mark.local
+
+TTL_S = 2  # etcd's smallest lease with its default election timeout
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    with etcd_cluster(tmp_path_factory.mktemp("etcd")) as running:
+        yield running
+
+
+def test_exactly_one_of_two_sites_claims_an_epoch_and_a_replay_is_its_own(
+        cluster: EtcdCluster) -> None:
+    app = "claim"
+    east, west = cluster.store("east", app), cluster.store("west", app)
+    assert east.load().epoch == 1
+    results: dict[str, object] = {}
+
+    def claim(name: str, store: EtcdStateStore, plan_id: str) -> None:
+        try:
+            results[name] = store.claim_epoch(1, bare_plan(plan_id))
+        except PlanConflict as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=claim, args=("east", east, "p-east")),
+               threading.Thread(target=claim, args=("west", west, "p-west"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [n for n, r in results.items() if r == 2]
+    assert len(winners) == 1, results
+    loser = "west" if winners == ["east"] else "east"
+    assert isinstance(results[loser], PlanConflict)
+    state = west.load()
+    assert state.epoch == 2 and state.plan is not None and state.plan.id == f"p-{winners[0]}"
+    # the winner's retry (its reply was lost) is recognised, not a second increment
+    winner_store = east if winners == ["east"] else west
+    assert winner_store.claim_epoch(1, bare_plan(f"p-{winners[0]}")) == 2
+    assert east.load().epoch == 2
+
+
+def test_a_runner_that_lost_its_plan_cannot_overwrite_its_successor(
+        cluster: EtcdCluster) -> None:
+    app = "stale"
+    store = cluster.store("west", app)
+    first = bare_plan("first")
+    store.claim_epoch(1, first)
+    store.finish_plan("first", {"east": Role.STANDBY, "west": Role.PRIMARY}, time.time())
+    second = bare_plan("second", base_epoch=2)
+    store.claim_epoch(2, second)
+    with pytest.raises(PlanConflict, match="no longer the current plan"):
+        store.save_plan(PlanRecord(first, 2))
+    with pytest.raises(PlanConflict):
+        store.finish_plan("first", {}, time.time())
+    with pytest.raises(PlanConflict):
+        store.set_roles({}, plan_id="first")
+    record = store.read_plan()
+    assert record is not None and record.id == "second" and record.running
+    assert store.load().roles["west"] == "primary"
+
+
+def test_the_sync_degrade_record_keeps_its_first_point_and_clears_only_by_compare(
+        cluster: EtcdCluster) -> None:
+    store = cluster.store("east", "degrade")
+    assert store.note_sync_degraded(100) == 100
+    assert store.note_sync_degraded(200) == 100  # the first point is where divergence began
+    assert store.clear_sync_degraded(200) is False and store.load().sync_degraded_lsn == 100
+    assert store.clear_sync_degraded(100) is True and store.load().sync_degraded_lsn is None
+
+
+def test_a_failover_learns_from_etcd_when_an_isolated_writers_lease_expired(
+        cluster: EtcdCluster) -> None:
+    """The holder stops renewing (cut off): etcd keeps its writer key until the holder's own
+    lease runs out, counted from its last renewal, however early the survivor revokes."""
+    app = "isolated"
+    east, west = cluster.store("east", app), cluster.store("west", app)
+    holder = WriterLease(east, ttl_s=TTL_S, margin_s=0.5)
+    holder.acquire("east", 1)
+    time.sleep(1.0)
+    last_renewal = time.monotonic()
+    holding = holder.renew()  # its last: from here on it is "partitioned" and renews nothing
+    assert holding.valid_until <= last_renewal + TTL_S + 0.1
+
+    west.claim_epoch(1, bare_plan("failover"))
+    until = west.revoke_writer("east")
+    assert until is not None and until > time.time()  # etcd says some of the lease is left
+    assert not west.writer_lease_ended("east"), "the revoke itself must not end the lease"
+    wait_for("etcd to expire east's lease", lambda: west.writer_lease_ended("east"),
+             timeout_s=TTL_S * 4, every_s=0.05)
+    # etcd's own expiry comes no earlier than the holder's deadline (counted from when it
+    # sent its last renewal), and the holder stopped writing a margin before that
+    assert time.monotonic() >= holding.valid_until, holding.valid_until - time.monotonic()
+    assert not holder.may_write()  # the holder's own clock stopped it first
+    # a holder from before the claim cannot take the key back: the epoch moved
+    with pytest.raises(LeaseLost, match="not the primary at epoch 1"):
+        WriterLease(east, ttl_s=TTL_S, margin_s=0.5).acquire("east", 1)
+
+
+def test_a_connected_holder_releases_on_revoke_and_the_survivor_waits_for_nothing(
+        cluster: EtcdCluster) -> None:
+    app = "connected"
+    east, west = cluster.store("east", app), cluster.store("west", app)
+    holder = WriterLease(east, ttl_s=30, margin_s=1.0)
+    holder.acquire("east", 1)
+    assert not west.writer_lease_ended("east")
+    west.claim_epoch(1, bare_plan("switchover", kind="switchover"))
+    west.revoke_writer("east")
+    with pytest.raises(LeaseLost, match="revoked"):
+        holder.renew()  # the epoch moved: it steps down and releases its lease at once
+    assert west.writer_lease_ended("east")  # long before the 30 s TTL
+    assert not holder.may_write()
+
+
+def test_a_second_writer_key_cannot_be_taken_while_the_first_is_held(
+        cluster: EtcdCluster) -> None:
+    app = "second"
+    east = cluster.store("east", app)
+    WriterLease(east, ttl_s=30, margin_s=1.0).acquire("east", 1)
+    with pytest.raises(LeaseLost, match="held by east"):
+        WriterLease(cluster.store("west", app), ttl_s=30, margin_s=1.0).acquire("east", 1)
+    with pytest.raises(LeaseLost, match="not the primary"):
+        WriterLease(cluster.store("west", app), ttl_s=30, margin_s=1.0).acquire("west", 1)
+
+
+def test_observations_and_the_plan_lock(cluster: EtcdCluster) -> None:
+    app = "obs"
+    west, witness = cluster.store("west", app), cluster.store("witness", app)
+    now = time.time()
+    west.publish(VantageReport("west", "east", 2, 0, now, now - 1, "refused"))
+    witness.publish(VantageReport("witness", "east", 3, 0, now, now - 2, "timeout"))
+    reports = sorted(west.reports("east"), key=lambda r: r.vantage)
+    assert [(r.vantage, r.failures, r.failing_since) for r in reports] == [
+        ("west", 2, now - 1), ("witness", 3, now - 2)]
+    assert west.reports("west") == []
+    with west.plan_lock() as held:
+        assert held
+        with witness.plan_lock() as other:
+            assert not other
+    with witness.plan_lock() as other:
+        assert other  # released with its lease on the way out
+
+
+def test_one_member_down_changes_nothing_and_a_majority_down_is_one_line(
+        tmp_path: Path) -> None:
+    with etcd_cluster(tmp_path) as small:
+        store = small.store("west", "members")
+        store.claim_epoch(1, bare_plan("before"))
+        small.stop("west")  # this site's own member: the others answer
+        assert store.load().epoch == 2
+        store.finish_plan("before", {}, time.time())
+        small.stop("east")  # no majority: the witness's member cannot answer alone
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as err:
+            store.load()
+        message = str(err.value)
+        assert "\n" not in message and "no member answered" in message
+        for site in ("east", "west", "witness"):
+            assert f"{site} (" in message
+        assert time.monotonic() - started < 5  # bounded by the client's timeouts
+        small.start("east")
+        small.start("west")
+        wait_for("the majority back", lambda: _answers(small), timeout_s=20)
+        assert small.store("east", "members").load().epoch == 2
+
+
+def _answers(cluster: EtcdCluster) -> bool:
+    try:
+        cluster.store("east", "members").load()
+    except ProviderError:
+        return False
+    return True
