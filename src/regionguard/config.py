@@ -125,12 +125,57 @@ class AwsPlacement(_Strict):
     account: str = Field(pattern=r"^\d{12}$")
 
 
+IPV4_PATTERN = r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$"
+
+
 class RegionSpec(_Strict):
     home_role: Role
     capacity: int = Field(2, ge=1, le=16)
     standby_capacity: int | None = Field(None, ge=0, le=16)
     local: LocalPlacement = LocalPlacement()
     aws: AwsPlacement | None = None
+    # the site's host address (self-managed sites): its agent, PostgreSQL, front door and
+    # etcd member listen there. Default: local.address (the loopback sandbox)
+    host: str | None = Field(None, pattern=IPV4_PATTERN)
+
+    @property
+    def site_host(self) -> str:
+        return self.host or self.local.address
+
+
+class WitnessSpec(_Strict):
+    """The third site of the self-managed world: an etcd member and an agent that probes; no
+    database, no apps. It breaks the tie when the two regions cannot reach each other."""
+
+    name: RegionName = "witness"
+    host: str = Field(pattern=IPV4_PATTERN)
+
+
+class ArbiterSpec(_Strict):
+    """Where the self-managed world keeps the epoch, the plan, the observations and the write
+    lease. "file": one host's state.json (the embedded sandbox); "etcd": an etcd v3 cluster
+    of one member per site, the regions' and the witness's (issue 21)."""
+
+    kind: Literal["file", "etcd"] = "file"
+    # each site's member, by site name: its client URL, on the site's own host
+    members: dict[RegionName, Annotated[str, StringConstraints(
+        pattern=r"^https?://[0-9.]+:\d{1,5}$")]] = Field(default_factory=dict)
+    # the primary holds the writer key on an etcd lease this long (etcd counts whole seconds)
+    lease_ttl_s: int = Field(4, ge=2, le=60)
+    renew_every_s: float | None = Field(None, gt=0, le=30)  # default: lease_ttl_s / 4
+    request_timeout_s: float = Field(0.25, gt=0, le=10)  # one etcd call to one member (LAN)
+    # the primary fences itself this long before its lease could end in etcd
+    fence_margin_s: float = Field(1.0, gt=0, le=30)
+
+    @property
+    def renew_interval_s(self) -> float:
+        return self.renew_every_s if self.renew_every_s is not None else self.lease_ttl_s / 4
+
+    def shortest_ttl_s(self) -> float:
+        """The TTL that leaves two renewals (each may try every member before it answers) to
+        land before the self-fence at TTL less the margin."""
+        worst_call = self.request_timeout_s * max(1, len(self.members))
+        return self.renew_interval_s + 2 * worst_call + self.fence_margin_s
 
 
 class AwsSettings(_Strict):
@@ -220,6 +265,8 @@ class Topology(_Strict):
     readiness: ReadinessPolicy = ReadinessPolicy()
     regions: dict[RegionName, RegionSpec]
     aws: AwsSettings | None = None
+    arbiter: ArbiterSpec = ArbiterSpec()
+    witness: WitnessSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -269,6 +316,7 @@ class Topology(_Strict):
             raise ValueError(
                 f"aws.probe_timeout_s: {self.aws.probe_timeout_s} must be below "
                 f"aws.probe_interval_s ({self.aws.probe_interval_s})")
+        self._check_sites()
         if self.replication is Replication.ASYNC and self.failover.rpo_target_s == 0:
             raise ValueError(
                 "failover.rpo_target_s: 0 (no lost writes) needs replication = \"sync\"; "
@@ -276,7 +324,65 @@ class Topology(_Strict):
             )
         return self
 
+    def _check_sites(self) -> None:
+        """The self-managed sites and their etcd: each refusal says why in one line."""
+        if self.witness is not None and self.witness.name in self.regions:
+            raise ValueError(
+                f"witness.name: {self.witness.name!r} is also a region; the witness must be a "
+                "third site (it holds only an etcd member and a prober), e.g. name = \"witness\"")
+        if self.arbiter.kind != "etcd":
+            return
+        if self.witness is None:
+            raise ValueError(
+                "witness: missing; an etcd arbiter needs a third site so that either region "
+                "can fail over with the witness's vote: add [witness] with its host")
+        members, sites = self.arbiter.members, self.sites
+        if len(members) < 3:
+            raise ValueError(
+                f"arbiter.members: {len(members)} member(s); etcd needs a majority, so with "
+                f"{len(members)} losing {'either' if len(members) == 2 else 'the'} member stops "
+                "every write and no site can fail over: list 3, one per site "
+                f"({', '.join(sites)})")
+        if set(members) != set(sites):
+            raise ValueError(
+                f"arbiter.members: one member per site, named after it: expected "
+                f"{', '.join(sites)}, got {', '.join(members)}")
+        hosts = {name: self.site_host(name) for name in sites}
+        for name in sites:
+            member_host = members[name].split("://", 1)[1].rsplit(":", 1)[0]
+            if member_host != hosts[name]:
+                raise ValueError(
+                    f"arbiter.members.{name}: {members[name]} is not on {name}'s host "
+                    f"{hosts[name]}; each site's member runs on that site")
+        seen: dict[str, str] = {}
+        for name, host in hosts.items():
+            if host in seen and not host.startswith("127."):
+                field = "witness.host" if name == self.witness.name else f"regions.{name}.host"
+                raise ValueError(
+                    f"{field}: {host} is also {seen[host]}'s host; each site needs a host of its "
+                    "own (only the loopback sandbox puts sites on one machine)")
+            seen[host] = name
+        shortest = self.arbiter.shortest_ttl_s()
+        if self.arbiter.lease_ttl_s < shortest:
+            raise ValueError(
+                f"arbiter.lease_ttl_s: {self.arbiter.lease_ttl_s} s cannot be honoured: a renewal "
+                f"every {self.arbiter.renew_interval_s:g} s, two tries at "
+                f"{self.arbiter.request_timeout_s:g} s per member x {len(members)} members and "
+                f"the self-fence margin of {self.arbiter.fence_margin_s:g} s need "
+                f"{shortest:.2f} s; raise lease_ttl_s or lower request_timeout_s / "
+                "fence_margin_s")
+
     # -- derived views (the file stays the single source; these never change it) --
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """Every site: the regions, then the witness (if any)."""
+        return (*self.regions, *((self.witness.name,) if self.witness else ()))
+
+    def site_host(self, site: str) -> str:
+        if self.witness is not None and site == self.witness.name:
+            return self.witness.host
+        return self.regions[site].site_host
 
     @property
     def home_primary(self) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from regionguard.cli import app
-from regionguard.config import Role, Strategy, load_topology
+from regionguard.config import Role, Strategy, load_topology, parse_topology
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +76,43 @@ BAD_INPUTS = {
     "non-loopback-address": (EXAMPLE.replace('address = "127.0.0.1"', 'address = "10.0.0.1"', 1),
                              "regions.east.local.address"),
 }
+
+
+# the self-managed sites: three hosts, one etcd member each (the lab's addresses)
+SITES = (EXAMPLE.replace('home_role = "primary"', 'home_role = "primary"\nhost = "10.77.0.11"')
+         .replace('home_role = "standby"', 'home_role = "standby"\nhost = "10.77.0.12"')
+         + '\n[witness]\nname = "witness"\nhost = "10.77.0.13"\n\n[arbiter]\nkind = "etcd"\n'
+         'lease_ttl_s = 4\nmembers = { east = "http://10.77.0.11:2379", '
+         'west = "http://10.77.0.12:2379", witness = "http://10.77.0.13:2379" }\n')
+BAD_INPUTS |= {
+    "etcd-of-two-members": (SITES.replace(', witness = "http://10.77.0.13:2379"', ''),
+                            "arbiter.members: 2 member(s); etcd needs a majority"),
+    "etcd-without-a-witness": (SITES.replace('[witness]\nname = "witness"\nhost = "10.77.0.13"',
+                                             ''), "witness: missing"),
+    "two-sites-on-one-host": (SITES.replace('host = "10.77.0.12"', 'host = "10.77.0.11"')
+                              .replace("10.77.0.12:2379", "10.77.0.11:2379"),
+                              "regions.west.host: 10.77.0.11 is also east's host"),
+    "a-ttl-the-timings-cannot-honour": (
+        SITES.replace("lease_ttl_s = 4", "lease_ttl_s = 2"),
+        "arbiter.lease_ttl_s: 2 s cannot be honoured"),
+    "a-witness-that-is-a-region": (SITES.replace('name = "witness"', 'name = "west"'),
+                                   "witness.name: 'west' is also a region"),
+    "a-member-off-its-site": (SITES.replace("10.77.0.12:2379", "10.77.0.13:2380"),
+                              "arbiter.members.west: http://10.77.0.13:2380 is not on west's host"),
+}
+
+
+def test_the_sites_topology_is_valid_and_names_every_site() -> None:
+    topo = parse_topology(tomllib.loads(SITES))
+    assert topo.sites == ("east", "west", "witness")
+    assert [topo.site_host(s) for s in topo.sites] == ["10.77.0.11", "10.77.0.12", "10.77.0.13"]
+    assert topo.arbiter.shortest_ttl_s() <= topo.arbiter.lease_ttl_s == 4
+    # the loopback sandbox may put every site on one address
+    loopback = (SITES.replace("10.77.0.11", "127.0.0.1")
+                .replace("10.77.0.12:2379", "127.0.0.1:2479").replace("10.77.0.12", "127.0.0.1")
+                .replace("10.77.0.13:2379", "127.0.0.1:2579")
+                .replace("10.77.0.13", "127.0.0.1"))
+    assert parse_topology(tomllib.loads(loopback)).site_host("west") == "127.0.0.1"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
