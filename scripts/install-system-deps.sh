@@ -2,7 +2,8 @@
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
 # iproute2/nftables for network partitions, MariaDB (the tests of the MySQL engine) and Chromium
 # (the status page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
-# browser download). Debian/Ubuntu (apt-get); uses sudo when not root.
+# browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site).
+# Debian/Ubuntu (apt-get); uses sudo when not root.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/etcd ] || need+=(etcd-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -29,6 +31,6 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services; regionguard runs its own clusters and front door.
-for svc in postgresql haproxy mariadb; do
+for svc in postgresql haproxy mariadb etcd; do
   if command -v service >/dev/null 2>&1; then $sudo service "$svc" stop >/dev/null 2>&1 || true; fi
 done
