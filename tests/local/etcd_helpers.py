@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +49,7 @@ class EtcdCluster:
                               sites=tuple(SITES), plan_lock_ttl_s=plan_lock_ttl_s)
 
 
-@contextmanager
+@contextlib.contextmanager
 def etcd_cluster(root: Path) -> Iterator[EtcdCluster]:
     """Three members, healthy, stopped (every process) on the way out."""
     specs = {site: MemberSpec(site, f"http://{addr}:{free_port(addr)}",
@@ -62,3 +64,64 @@ def etcd_cluster(root: Path) -> Iterator[EtcdCluster]:
     finally:
         for proc in cluster.procs.values():
             stop_member(proc)
+
+
+class CuttableProxy:
+    """A TCP relay to one etcd member that a test can cut like a partition: once cut, nothing
+    more is relayed either way and new connections are accepted but never answered, so the
+    client sees timeouts (not refusals, which a real partition does not give)."""
+
+    def __init__(self, target_url: str) -> None:
+        host, port = target_url.split("://", 1)[1].rsplit(":", 1)
+        self.target = (host, int(port))
+        self.cut_off = threading.Event()
+        self.closed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self.cut_off.set()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+        for sock in self._held:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self._held.append(client)
+            if self.cut_off.is_set():
+                continue  # accepted, never answered
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                client.close()
+                continue
+            self._held.append(upstream)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        while not self.closed.is_set():
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+                return
+            if self.cut_off.is_set():
+                continue  # dropped on the floor, as a partition drops it
+            try:
+                dst.sendall(data)
+            except OSError:
+                return

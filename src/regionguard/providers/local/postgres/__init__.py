@@ -138,6 +138,9 @@ class PostgresCluster:
     def fence(self) -> list[str]:
         return postmaster.fence(self)
 
+    def self_fence(self) -> list[str]:
+        return roles.self_fence(self)
+
     def stop_writes(self, timeout_s: float = 30.0) -> int:
         return roles.stop_writes(self, timeout_s)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import psycopg
 from psycopg import sql
 
 from regionguard.errors import ProviderError
@@ -94,6 +95,31 @@ def write_epoch(c: PostgresCluster, epoch: int) -> None:
             " WHERE regionguard_epoch.epoch < EXCLUDED.epoch",
             {"e": epoch, "r": c.name},
         )
+
+
+def self_fence(c: PostgresCluster) -> list[str]:
+    """This site's own database stops taking writes, now: its agent lost the write lease.
+
+    First read-only for every new transaction (`default_transaction_read_only`, reloaded) with
+    every client session terminated, which takes effect in milliseconds even while a stop
+    would wait; then stopped (`fence`: immediate, then SIGKILL of this cluster's own
+    processes). The read-only setting stays in `postgresql.auto.conf`, so a database restarted
+    by hand before a plan rebuilds it comes back refusing writes (a rebuild as a standby
+    takes the new primary's configuration). Each part is attempted
+    whatever the other did; returns what was done."""
+    actions: list[str] = []
+    try:
+        with c.connect("postgres", connect_timeout=1, statement_timeout_ms=1000) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            conn.execute("SELECT pg_reload_conf()")
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone()
+            actions.append(f"read-only, {row[0] if row else 0} sessions terminated")
+    except psycopg.Error as exc:
+        actions.append(f"read-only not set ({type(exc).__name__}); stopping")
+    actions += c.fence()
+    return actions
 
 
 def stop_writes(c: PostgresCluster, timeout_s: float = 30.0) -> int:

@@ -1,0 +1,125 @@
+"""The primary site's agent keeps the write lease, or fences its own database.
+
+Two threads, so that safety never waits on a network call:
+- the renewer takes the writer key when the arbiter names this region primary, and renews it
+  every `renew_every_s`; a renewal etcd refuses (the lease expired, or a plan revoked this
+  region) fences at once;
+- the deadline monitor fences when the holder's own deadline (its last renewal *sent* plus the
+  TTL, less the margin) passes, however long a renewal call hangs.
+
+The fence is this site's own (`fence` is given the reason and acts on the local database):
+no other site ever signals this one. Once fenced, the keeper stays fenced: the database comes
+back only when a plan rebuilds it (failback) or makes it primary again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from enum import StrEnum
+
+from regionguard.clock import SYSTEM_CLOCK, Clock
+from regionguard.errors import ProviderError
+from regionguard.providers.etcd.writer_lease import LeaseLost, WriterLease
+
+log = logging.getLogger("regionguard.agent.lease")
+
+MONITOR_EVERY_S = 0.05  # how often the deadline monitor looks (it only reads a clock)
+
+
+class KeeperState(StrEnum):
+    IDLE = "idle"  # not the primary, or another holder's key still stands
+    HOLDING = "holding"
+    FENCED = "fenced"
+
+
+class LeaseKeeper:
+    """Keep `region`'s write lease while the arbiter names it primary; fence on losing it."""
+
+    def __init__(self, lease: WriterLease, region: str, fence: Callable[[str], object], *,
+                 renew_every_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.lease = lease
+        self.region = region
+        self._fence = fence
+        self.renew_every_s = renew_every_s
+        self.clock = clock
+        self.state = KeeperState.IDLE
+        self.fenced_because: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- one step each (the threads loop over these; tests call them directly) ---------------
+
+    def renew_once(self) -> KeeperState:
+        with self._lock:
+            if self.state is KeeperState.FENCED:
+                return self.state
+            holding = self.lease.holding
+        try:
+            if holding is None:
+                doc, _ = self.lease.store.read_state()
+                if doc["roles"].get(self.region) != "primary":
+                    return self._set(KeeperState.IDLE)
+                self.lease.acquire(self.region, int(doc["epoch"]))
+                log.info("%s holds the write lease at epoch %s", self.region, doc["epoch"])
+                return self._set(KeeperState.HOLDING)
+            self.lease.renew()
+            return self._set(KeeperState.HOLDING)
+        except LeaseLost as exc:
+            if holding is None:
+                return self._set(KeeperState.IDLE)  # not ours to take (yet)
+            return self.fence(f"write lease lost: {exc}")
+        except ProviderError as exc:  # etcd unreachable: the monitor fences at the deadline
+            log.warning("%s could not renew its write lease: %s", self.region, exc)
+            return self.state
+
+    def check_deadline(self) -> KeeperState:
+        with self._lock:
+            if self.state is not KeeperState.HOLDING:
+                return self.state
+            deadline = self.lease.fence_deadline()
+        if deadline is not None and self.clock.monotonic() >= deadline:
+            return self.fence("the write lease could not be renewed before its deadline")
+        return self.state
+
+    def fence(self, reason: str) -> KeeperState:
+        with self._lock:
+            if self.state is KeeperState.FENCED:
+                return self.state
+            self.state = KeeperState.FENCED
+            self.fenced_because = reason
+        log.error("%s fences itself: %s", self.region, reason)
+        try:
+            self._fence(reason)
+        finally:
+            self.lease.holding = None  # whatever the key's fate in etcd, this site acts on none
+        return KeeperState.FENCED
+
+    def _set(self, state: KeeperState) -> KeeperState:
+        with self._lock:
+            if self.state is not KeeperState.FENCED:
+                self.state = state
+            return self.state
+
+    # -- the threads ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, step, every in (("rg-lease-renew", self.renew_once, self.renew_every_s),
+                                  ("rg-lease-deadline", self.check_deadline, MONITOR_EVERY_S)):
+            thread = threading.Thread(target=self._loop, args=(step, every), daemon=True,
+                                      name=name)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def _loop(self, step: Callable[[], KeeperState], every_s: float) -> None:
+        while not self._stop.is_set():
+            if step() is KeeperState.FENCED:
+                return
+            self._stop.wait(every_s * self.clock.factor)
