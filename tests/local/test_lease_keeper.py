@@ -9,6 +9,11 @@ past the lease."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +23,7 @@ import psycopg
 import pytest
 
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
+from regionguard.agent.watchdog import Watchdog, read_deadline
 from regionguard.providers.etcd.client import EtcdArbiter
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.etcd.writer_lease import WriterLease
@@ -146,3 +152,76 @@ def _relays(cluster: EtcdCluster) -> Iterator[dict[str, CuttableProxy]]:
     finally:
         for relay in relays.values():
             relay.close()
+
+
+# the primary's agent, alone in a process of its own: it keeps the lease and publishes its
+# deadline, and its own fence does nothing (it is frozen when it would matter)
+AGENT = """
+import json, sys, threading
+from pathlib import Path
+from regionguard.agent.lease_keeper import LeaseKeeper
+from regionguard.agent.watchdog import Heartbeat
+from regionguard.config import Role
+from regionguard.providers.etcd.client import EtcdArbiter
+from regionguard.providers.etcd.state import EtcdStateStore
+from regionguard.providers.etcd.writer_lease import WriterLease
+members, heartbeat, ttl, margin = json.loads(sys.argv[1])
+store = EtcdStateStore(EtcdArbiter(members, timeout_s=0.25, nearest="east"), app="watchdog",
+                       home_roles={"east": Role.PRIMARY, "west": Role.STANDBY},
+                       sites=tuple(members))
+keeper = LeaseKeeper(WriterLease(store, ttl_s=ttl, margin_s=margin), "east", lambda _: None,
+                     renew_every_s=ttl / 4, heartbeat=Heartbeat(Path(heartbeat)))
+keeper.start()
+threading.Event().wait()
+"""
+
+
+def test_the_watchdog_fences_when_the_agent_holding_the_lease_freezes(
+        tmp_path: Path, primary_db: PostgresCluster) -> None:
+    heartbeat = tmp_path / "agent" / "lease.heartbeat"
+    with etcd_cluster(tmp_path / "etcd") as cluster:
+        west = cluster.store("west", "watchdog")
+        agent = subprocess.Popen(
+            [sys.executable, "-c", AGENT,
+             json.dumps([cluster.client_urls, str(heartbeat), TTL_S, MARGIN_S])],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        fences: list[float] = []
+        watchdog = Watchdog(heartbeat, lambda _: (fences.append(time.monotonic()),
+                                                  primary_db.self_fence()))
+        stop = threading.Event()
+        watching = threading.Thread(target=watchdog.run, args=(stop,), daemon=True)
+        writer = Writer(primary_db)
+        try:
+            wait_for("the agent to hold the lease", lambda: _holds(heartbeat), timeout_s=15,
+                     every_s=0.02)
+            watching.start()
+            writer.thread.start()
+            wait_for("a few writes", lambda: len(writer.acked) >= 10, timeout_s=10,
+                     every_s=0.02)
+            assert not fences
+            agent.send_signal(signal.SIGSTOP)  # the agent hangs, lease held
+            west.claim_epoch(1, bare_plan("failover"))
+            west.revoke_writer("east")
+            wait_for("etcd to expire east's lease", lambda: west.writer_lease_ended("east"),
+                     timeout_s=TTL_S * 4, every_s=0.02)
+            ended_at = time.monotonic()
+            wait_for("10 more writes tried", lambda: sum(
+                t >= ended_at for t in writer.tried) >= 10, timeout_s=20, every_s=0.02)
+        finally:
+            stop.set()
+            writer.stop.set()
+            writer.thread.join(5)
+            agent.send_signal(signal.SIGCONT)
+            agent.kill()
+            agent.wait(10)
+        late = [t for t in writer.acked if t >= ended_at]
+        assert late == [], f"{len(late)} writes acknowledged after east's lease ended"
+        assert fences and fences[0] < ended_at and watchdog.fired is not None
+        assert not primary_db.processes()
+
+
+def _holds(heartbeat: Path) -> bool:
+    try:
+        return read_deadline(heartbeat) is not None
+    except ValueError:
+        return False

@@ -7,6 +7,9 @@ Two threads, so that safety never waits on a network call:
 - the deadline monitor fences when the holder's own deadline (its last renewal *sent* plus the
   TTL, less the margin) passes, however long a renewal call hangs.
 
+With a `heartbeat`, each renewal publishes the new deadline for the watchdog (watchdog.py),
+which fences the database when the whole agent is frozen or dead.
+
 The fence is this site's own (`fence` is given the reason and acts on the local database):
 no other site ever signals this one. Once fenced, the keeper stays fenced: the database comes
 back only when a plan rebuilds it (failback) or makes it primary again.
@@ -19,6 +22,7 @@ import threading
 from collections.abc import Callable
 from enum import StrEnum
 
+from regionguard.agent.watchdog import Heartbeat
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.errors import ProviderError
 from regionguard.providers.etcd.writer_lease import LeaseLost, WriterLease
@@ -38,12 +42,14 @@ class LeaseKeeper:
     """Keep `region`'s write lease while the arbiter names it primary; fence on losing it."""
 
     def __init__(self, lease: WriterLease, region: str, fence: Callable[[str], object], *,
-                 renew_every_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
+                 renew_every_s: float, clock: Clock = SYSTEM_CLOCK,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.lease = lease
         self.region = region
         self._fence = fence
         self.renew_every_s = renew_every_s
         self.clock = clock
+        self.heartbeat = heartbeat  # the watchdog's view of the fence deadline
         self.state = KeeperState.IDLE
         self.fenced_because: str | None = None
         self._lock = threading.Lock()
@@ -101,6 +107,9 @@ class LeaseKeeper:
         with self._lock:
             if self.state is not KeeperState.FENCED:
                 self.state = state
+                if self.heartbeat is not None:  # after the renewal: never a later deadline
+                    self.heartbeat.publish(self.lease.fence_deadline()
+                                           if state is KeeperState.HOLDING else None)
             return self.state
 
     # -- the threads ----------------------------------------------------------------------
