@@ -140,7 +140,7 @@ def test_a_drill_whose_writes_never_come_back_is_a_liveness_failure(tmp_path: Pa
     try:
         out = tmp_path / "out"
         proc = cli(config, "drill", "--campaign", "1", "--seed", str(KILL_PRIMARY_DB_SEED),
-                   "--out", str(out), timeout=300, check=False)
+                   "--settle", "8s", "--out", str(out), timeout=300, check=False)
         assert proc.returncode == 3, proc.stdout[-4000:] + proc.stderr[-2000:]
         assert "liveness" in proc.stderr
         report = json.loads((out / "campaign-report.json").read_text())

@@ -17,14 +17,14 @@ from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation, Usa
 from regionguard.worlds import EmulatedDrills, SiteDrills, running
 
 
-def parse_duration(text: str) -> float:
-    """`--duration`: the one duration parser, with this option's name and range."""
+def parse_duration(text: str, option: str = "--duration") -> float:
+    """A duration option: the one duration parser, with the option's name and range."""
     try:
         value = durations.parse_duration(text)
     except ValueError as exc:
-        raise UsageError(f"--duration: {exc}") from None
+        raise UsageError(f"{option}: {exc}") from None
     if value <= 0:
-        raise UsageError(f"--duration: must be positive, got {text!r}")
+        raise UsageError(f"{option}: must be positive, got {text!r}")
     return value
 
 
@@ -57,6 +57,9 @@ def drill(
     seed: Annotated[int | None, typer.Option(
         help="--campaign: drill i uses seed SEED+i; `--campaign 1 --seed S` replays drill S. "
              "Default: drawn and printed.")] = None,
+    settle: Annotated[str, typer.Option(
+        help="--campaign: writes must be acknowledged again within this long of the fault, "
+             "or the drill is a liveness failure, e.g. 40s.")] = "40s",
 ) -> None:
     """Game day: inject a real fault under load; measure RTO, RPO, availability, split brain.
 
@@ -83,21 +86,22 @@ def drill(
                             list_faults)
         case SiteDrills() as site:
             _site_drill(st, site, fault, duration, rate, workers, repeat, freeze,
-                        out_dir, list_faults, campaign, seed)
+                        out_dir, list_faults, campaign, seed, settle)
         case None:  # the registry refuses `drill` before this; kept for a world that lies
             raise UsageError(f"--world {here.name} runs no drills")
 
 
 def _site_drill(st: CliState, drills: SiteDrills, fault: str, duration: str, rate: float,
                 workers: int, repeat: int, freeze: float, out_dir: Path, list_faults: bool,
-                campaign: int | None, seed: int | None) -> None:
+                campaign: int | None, seed: int | None, settle: str) -> None:
     """A drill (or a campaign) through the drill runner on the world's own processes."""
     if list_faults:
         for f in describe_catalog(drills.faults):
             out.print(f"[bold]{f['name']:<18}[/bold] {f['description']}")
         return
     if campaign is not None:
-        _campaign(st, drills, campaign, seed, rate, workers, out_dir)
+        _campaign(st, drills, campaign, seed, rate, workers, out_dir,
+                  parse_duration(settle, "--settle"))
         return
     if seed is not None:
         raise UsageError("--seed: only with --campaign N (e.g. --campaign 1 --seed 42 replays "
@@ -129,7 +133,7 @@ def _site_drill(st: CliState, drills: SiteDrills, fault: str, duration: str, rat
 
 
 def _campaign(st: CliState, drills: SiteDrills, count: int, seed: int | None, rate: float,
-              workers: int, out_dir: Path) -> None:
+              workers: int, out_dir: Path, settle_s: float) -> None:
     from regionguard.drill.campaign import CampaignSettings, run_campaign
     from regionguard.drill.campaign_report import rich_summary, write_reports
 
@@ -137,7 +141,8 @@ def _campaign(st: CliState, drills: SiteDrills, count: int, seed: int | None, ra
         raise UsageError("--workers must be >= 1 and --rate > 0")
     if seed is None:
         seed = secrets.randbelow(1_000_000)
-    settings = CampaignSettings(count, seed, out_dir, st.config, rate=rate, workers=workers)
+    settings = CampaignSettings(count, seed, out_dir, st.config, rate=rate, workers=workers,
+                                settle_deadline_s=settle_s)
     result = run_campaign(drills.target(st.topology()), settings, progress_reporter())
     json_path, html_path, data = write_reports(result)
     out.print(rich_summary(data))
