@@ -10,8 +10,6 @@ import hmac
 import secrets
 from pathlib import Path
 
-from fastapi import HTTPException
-
 TOKEN_FILE = "admin-token"
 
 
@@ -44,6 +42,10 @@ def bearer(token: str) -> dict[str, str]:
 
 def require(authorization: str | None, token: str | None, what: str) -> None:
     """401 without the right bearer token; 403 when no token is configured at all."""
+    # imported here: the sandbox and the CLI use this module's token helpers, and importing
+    # FastAPI would cost every `regionguard` command a third of a second
+    from fastapi import HTTPException
+
     if token is None:
         raise HTTPException(403, f"{what} is disabled: no admin credential is configured "
                                  "(RG_ADMIN_TOKEN_FILE or RG_ADMIN_TOKEN)")
