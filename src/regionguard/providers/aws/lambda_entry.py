@@ -36,7 +36,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator import engine
-from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.plans import PlanKind
 from regionguard.orchestrator.ports import Ports
 from regionguard.providers.aws.metrics import emit as emit_metrics
@@ -90,10 +89,12 @@ def run_guard(ports: Ports, context: Any) -> dict[str, Any]:
 
 
 def evaluate_readiness(ports: Ports) -> str | None:
-    """In the failover target's Region only (one evaluator): the checks, journaled with an
-    alert when a check newly fails; their overall status (None elsewhere)."""
+    """In the failover target's Region only (one evaluator): the checks, through the monitor
+    every loop shares (journaled, a newly failing check alerted once), remembered in the
+    arbiter between runs; their overall status (None elsewhere)."""
     from regionguard.orchestrator import readiness
-    from regionguard.providers.aws.readiness_facts import READINESS_KEY, gather
+    from regionguard.orchestrator.readiness_monitor import ReadinessMonitor
+    from regionguard.providers.aws.readiness_facts import ArbiterReadinessMemory, gather
 
     store = ports.state
     assert isinstance(store, DynamoDBStateStore)
@@ -102,17 +103,8 @@ def evaluate_readiness(ports: Ports) -> str | None:
     mine = ctx.view.region_by_aws(ctx.runs_in)
     if mine is None or mine.name != ports.topology.other_region(live.primary):
         return None
-    checks = readiness.evaluate(ports.topology, gather(ports, ctx))
-    status = {c.name: c.status for c in checks}
-    seen = store.arbiter.get(READINESS_KEY)  # one item, not a scan of the journal every minute
-    before = json.loads(seen["statuses"]["S"]) if seen else {}
-    if status != before:
-        store.arbiter.put(READINESS_KEY, {"statuses": {"S": json.dumps(status)}})
-        ports.journal.record(Event.READINESS, outcome=readiness.overall(checks),
-                             checks=[c.as_dict() for c in checks])
-        for c in checks:
-            if c.status == "fail" and before.get(c.name) != "fail":
-                ports.notifier.notify("readiness_failed", c.as_dict())
+    checks = ReadinessMonitor(ports, ArbiterReadinessMemory(store.arbiter)).evaluate(
+        gather(ports, ctx))
     emit_readiness(checks, ctx.runs_in, ctx.names.app)
     return readiness.overall(checks)
 

@@ -5,14 +5,16 @@ topology (each Region's desired capacity for its live role), the last drill in t
 journal, and whether the failover role may run every action of the plans (IAM policy
 simulation of this function's own role).
 
-Evaluated by the standby's guard on its quiet scheduled runs and by
-`regionguard --world aws readiness`; never on the failover path. IAM is a global service homed
-in us-east-1: when it does not answer, the permissions check says it could not look.
+Evaluated by the standby's guard on its quiet scheduled runs; never on the failover path.
+IAM is a global service homed in us-east-1: when it does not answer, the permissions check
+says it could not look.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.orchestrator.readiness_monitor import observe_pair
 from regionguard.providers.aws import iam_actions
+from regionguard.providers.aws.arbiter import ArbiterClient
 from regionguard.providers.aws.boundary import best_effort
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.state import DynamoDBStateStore
@@ -42,6 +45,21 @@ def gather(ports: Ports, ctx: AwsContext, now: datetime | None = None) -> Facts:
 
 DRILL_KEY = "drill"  # the arbiter item a drill of this deployment records its end in
 READINESS_KEY = "readiness"  # the last evaluation's statuses, per check
+
+
+class ArbiterReadinessMemory:
+    """What the last run saw, in one arbiter item: each guard run is a new process, and a
+    scan of the journal every minute would cost more than the checks."""
+
+    def __init__(self, arbiter: ArbiterClient) -> None:
+        self.arbiter = arbiter
+
+    def last_statuses(self) -> Mapping[str, str]:
+        seen = self.arbiter.get(READINESS_KEY)
+        return dict(json.loads(seen["statuses"]["S"])) if seen else {}
+
+    def remember(self, statuses: Mapping[str, str]) -> None:
+        self.arbiter.put(READINESS_KEY, {"statuses": {"S": json.dumps(dict(statuses))}})
 
 
 def _last_drill_age_s(ports: Ports, now: datetime) -> float | None:
