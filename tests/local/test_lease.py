@@ -114,7 +114,9 @@ def test_a_region_that_cannot_read_the_arbiter_stops_writing_within_its_lease(
     detail = east.post("/orders", json=order()).json()["detail"]
     assert "not confirmed for" in detail and "arbiter unreachable" in detail
     assert time.monotonic() - cut_off < 10
-    assert east.get("/health/route").json()["holds_lease"] is False
+    # the health answer reads the last confirmed lease (never renews inline): it follows
+    # within one pass of the renewer
+    until(lambda: east.get("/health/route").json()["holds_lease"] is False, timeout_s=2)
 
 
 def test_a_lease_left_stale_by_a_frozen_process_is_reconfirmed_before_a_write(

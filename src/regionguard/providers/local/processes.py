@@ -114,10 +114,13 @@ class AppProcesses:
         state.setdefault("processes", {}).setdefault("apps", {})[region] = {}
         return survivors
 
-    def urls(self, state: Mapping[str, Any], region: str) -> dict[int, str]:
+    def urls(self, state: Mapping[str, Any], region: str,
+             alive: Mapping[int, ProcessRef] | None = None) -> dict[int, str]:
+        """Each live slot's URL (of `alive`, when the caller looked already: a process that
+        dies between two looks must not make one answer disagree with the other)."""
         slots = ports_of(state).regions[region].slots
         return {s: f"http://{self.addresses[region]}:{slots[s - 1]}"
-                for s in self.running(state, region)}
+                for s in (alive if alive is not None else self.running(state, region))}
 
     def ready_slots(self, state: Mapping[str, Any], region: str,
                     timeout_s: float = 0.5) -> list[int]:
@@ -140,10 +143,11 @@ class AppProcesses:
     def status(self, state: Mapping[str, Any], region: str, desired: int) -> ComputeStatus:
         alive = self.running(state, region)
         ready = self.ready_slots(state, region)
+        urls = self.urls(state, region, alive)
         return ComputeStatus(
             region, desired=desired, ready=len(ready),
             pids=tuple(sorted(ref.pid for ref in alive.values())),
-            urls=tuple(self.urls(state, region)[s] for s in sorted(alive)),
+            urls=tuple(urls[s] for s in sorted(alive)),
         )
 
     def wait_ready(self, state_reader: Callable[[], Mapping[str, Any]], region: str,
