@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from regionguard.errors import ProviderError
 from regionguard.orchestrator.plans import Plan
 
 
@@ -133,3 +134,15 @@ def _index(key: object) -> int:
     if isinstance(key, int):
         return key
     return int(str(key).split(":", 1)[0])
+
+
+def stored_record(raw: Mapping[str, Any] | None, where: str) -> PlanRecord | None:
+    """A plan record as an arbiter stored it (None: no plan yet). One that cannot be read is a
+    ProviderError naming `where`, never a guess at what the plan was."""
+    if raw is None:
+        return None
+    try:
+        return PlanRecord.from_dict(raw)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProviderError(f"{where}: the plan record is unreadable ({type(exc).__name__}: "
+                            f"{exc}); not acting on a guess") from None

@@ -37,7 +37,7 @@ from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState, VantageReport
-from regionguard.orchestrator.records import PlanRecord, PlanStatus
+from regionguard.orchestrator.records import PlanRecord, PlanStatus, stored_record
 from regionguard.providers.aws.arbiter import ArbiterClient, ConditionFailed
 from regionguard.providers.aws.context import AwsContext
 
@@ -81,13 +81,13 @@ class DynamoDBStateStore:
 
     def load(self) -> LiveState:
         data = self.read_state()
-        plan = _record(data["plan"])
+        plan = stored_record(data["plan"], "the arbiter")
         return LiveState(epoch=data["epoch"],
                          roles={k: Role(v) for k, v in data["roles"].items()},
                          plan=plan if plan is not None and plan.running else None)
 
     def read_plan(self) -> PlanRecord | None:
-        return _record(self.read_state()["plan"])
+        return stored_record(self.read_state()["plan"], "the arbiter")
 
     def claim_epoch(self, expected: int, plan: Plan) -> int:
         record = PlanRecord(plan, expected + 1).to_dict()
@@ -340,12 +340,3 @@ class ArbiterJournalSink:
             log.warning("journal not readable: %s", exc)
         return [line for _, line in sorted(lines)]
 
-
-def _record(raw: Mapping[str, Any] | None) -> PlanRecord | None:
-    if raw is None:
-        return None
-    try:
-        return PlanRecord.from_dict(raw)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ProviderError(f"the arbiter's plan record is unreadable ({type(exc).__name__}: "
-                            f"{exc}); not acting on a guess") from None

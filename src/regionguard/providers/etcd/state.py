@@ -32,7 +32,7 @@ from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState, VantageReport
-from regionguard.orchestrator.records import PlanRecord, PlanStatus
+from regionguard.orchestrator.records import PlanRecord, PlanStatus, stored_record
 from regionguard.providers.etcd.client import Entry, EtcdArbiter
 
 log = logging.getLogger("regionguard.etcd")
@@ -103,14 +103,14 @@ class EtcdStateStore:
 
     def load(self) -> LiveState:
         doc, _ = self.read_state()
-        plan = _record(doc.get("plan"))
+        plan = stored_record(doc.get("plan"), "etcd")
         return LiveState(epoch=int(doc["epoch"]),
                          roles={k: Role(v) for k, v in doc["roles"].items()},
                          plan=plan if plan is not None and plan.running else None,
                          sync_degraded_lsn=doc.get("sync_degraded_lsn"))
 
     def read_plan(self) -> PlanRecord | None:
-        return _record(self.read_state()[0].get("plan"))
+        return stored_record(self.read_state()[0].get("plan"), "etcd")
 
     def claim_epoch(self, expected: int, plan: Plan) -> int:
         """The epoch compare-and-set and the plan's record, in one Txn."""
@@ -288,14 +288,4 @@ class EtcdStateStore:
             except (ValueError, KeyError, TypeError):
                 log.warning("etcd: ignoring an unreadable report at %s", entry.key)
         return out
-
-
-def _record(raw: Mapping[str, Any] | None) -> PlanRecord | None:
-    if raw is None:
-        return None
-    try:
-        return PlanRecord.from_dict(raw)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ProviderError(f"etcd: the plan record is unreadable ({type(exc).__name__}: "
-                            f"{exc}); not acting on a guess") from None
 
