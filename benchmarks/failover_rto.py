@@ -21,6 +21,7 @@ from regionguard.drill.faults import kill_region
 from regionguard.drill.load import LoadGenerator, client_rto_s
 from regionguard.drill.runner import heal_sandbox
 from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
+from regionguard.orchestrator.records import PlanStatus
 from regionguard.providers.local.status import sandbox_status
 from regionguard.worlds.local import SandboxTarget
 
@@ -53,12 +54,14 @@ def one_run(sandbox, config, journal: Journal) -> tuple[float, dict]:  # type: i
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     wait(lambda: sandbox.primary(sandbox.store.read()) != primary
-         and sandbox.store.read_plan() and sandbox.store.read_plan()["status"] == "done",
+         and (rec := sandbox.store.read_plan()) is not None and rec.status is PlanStatus.DONE,
          60, "failover")
     new_primary = sandbox.primary(sandbox.store.read())
     wait(lambda: any(w.region == new_primary for w in load.result.acked_writes), 20, "writes")
     result = load.stop()
-    plan_id = sandbox.store.read_plan()["id"]
+    record = sandbox.store.read_plan()
+    assert record is not None
+    plan_id = record.id
     return client_rto_s(result) or float("nan"), rto_breakdown(journal.entries(), plan_id) or {}
 
 
