@@ -50,6 +50,7 @@ class LeaseKeeper:
         self.renew_every_s = renew_every_s
         self.clock = clock
         self.heartbeat = heartbeat  # the watchdog's view of the fence deadline
+        self._published: float | None = None  # what the heartbeat says now
         self.state = KeeperState.IDLE
         self.fenced_because: str | None = None
         self._lock = threading.Lock()
@@ -107,9 +108,13 @@ class LeaseKeeper:
         with self._lock:
             if self.state is not KeeperState.FENCED:
                 self.state = state
-                if self.heartbeat is not None:  # after the renewal: never a later deadline
-                    self.heartbeat.publish(self.lease.fence_deadline()
-                                           if state is KeeperState.HOLDING else None)
+                deadline = self.lease.fence_deadline() if state is KeeperState.HOLDING else None
+                # after the renewal (never a later deadline than etcd's); a standby's "none"
+                # is written once, not on every look
+                if self.heartbeat is not None and (deadline is not None
+                                                   or self._published is not None):
+                    self.heartbeat.publish(deadline)
+                    self._published = deadline
             return self.state
 
     # -- the threads ----------------------------------------------------------------------

@@ -85,11 +85,6 @@ class EtcdArbiter:
         self._order = order
         self._lock = threading.Lock()
 
-    @property
-    def preferred(self) -> str:
-        """The member tried first: this site's own, or whichever answered last."""
-        return self._order[0]
-
     def call(self, what: str, fn: Callable[[Etcd3Client], T]) -> T:
         """`fn` on the first member that answers; ProviderError (one line) when none does."""
         with self._lock:
@@ -126,11 +121,9 @@ class EtcdArbiter:
             c.get_url("/kv/range"), json={"key": _b64(prefix), "range_end": _b64(end)}))
         return [_entry(kv) for kv in result.get("kvs") or []]
 
-    def put(self, key: str, value: bytes, lease: int = 0) -> None:
+    def put(self, key: str, value: bytes) -> None:
         """An unconditional write: for a key only its writer ever changes (an observation)."""
-        body: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
-        if lease:
-            body["lease"] = str(lease)
+        body = {"key": _b64(key), "value": _b64(value)}
         self.call(f"write of {key}", lambda c: c.post(c.get_url("/kv/put"), json=body))
 
     def txn(self, what: str, compares: Mapping[str, int], puts: Mapping[str, bytes] = {},
@@ -183,18 +176,6 @@ class EtcdArbiter:
         except ProviderError as exc:
             if "lease not found" not in str(exc):
                 raise
-
-    def members_status(self) -> dict[str, str]:
-        """Each member's answer to a status call ("ok", or why not): for readiness and
-        `status`, never for a decision."""
-        out: dict[str, str] = {}
-        for site, client in self._clients.items():
-            try:
-                client.status()
-                out[site] = "ok"
-            except etcd_errors.Etcd3Exception as exc:
-                out[site] = _reason(exc)
-        return out
 
 
 def _reason(exc: etcd_errors.Etcd3Exception) -> str:
