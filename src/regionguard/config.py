@@ -128,6 +128,15 @@ class AwsPlacement(_Strict):
 IPV4_PATTERN = r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$"
 
 
+class SitePorts(_Strict):
+    """Where a self-managed site's pieces listen on its host (the agents' world: fixed, so every
+    site knows every other's without asking). Slot n of the apps listens on `apps + n - 1`."""
+
+    db: int = Field(5432, ge=1024, le=65535)
+    front_door: int = Field(8080, ge=1024, le=65535)
+    apps: int = Field(8100, ge=1024, le=65519)
+
+
 class RegionSpec(_Strict):
     home_role: Role
     capacity: int = Field(2, ge=1, le=16)
@@ -137,6 +146,7 @@ class RegionSpec(_Strict):
     # the site's host address (self-managed sites): its agent, PostgreSQL, front door and
     # etcd member listen there. Default: local.address (the loopback sandbox)
     host: str | None = Field(None, pattern=IPV4_PATTERN)
+    ports: SitePorts = SitePorts()  # the agents' world only (arbiter.kind = "etcd")
 
     @property
     def site_host(self) -> str:

@@ -55,6 +55,7 @@ class LeaseKeeper:
         self.fenced_because: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # renew (or take the key) now, not at the next turn
         self._threads: list[threading.Thread] = []
 
     # -- one step each (the threads loop over these; tests call them directly) ---------------
@@ -119,21 +120,32 @@ class LeaseKeeper:
 
     # -- the threads ----------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Look now: a plan just made this region primary, and its `route` waits for the key."""
+        self._wake.set()
+
     def start(self) -> None:
-        for name, step, every in (("rg-lease-renew", self.renew_once, self.renew_every_s),
-                                  ("rg-lease-deadline", self.check_deadline, MONITOR_EVERY_S)):
-            thread = threading.Thread(target=self._loop, args=(step, every), daemon=True,
+        for name, step, every, wake in (
+                ("rg-lease-renew", self.renew_once, self.renew_every_s, self._wake),
+                ("rg-lease-deadline", self.check_deadline, MONITOR_EVERY_S, None)):
+            thread = threading.Thread(target=self._loop, args=(step, every, wake), daemon=True,
                                       name=name)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout_s)
 
-    def _loop(self, step: Callable[[], KeeperState], every_s: float) -> None:
+    def _loop(self, step: Callable[[], KeeperState], every_s: float,
+              wake: threading.Event | None) -> None:
         while not self._stop.is_set():
             if step() is KeeperState.FENCED:
                 return
-            self._stop.wait(every_s * self.clock.factor)
+            if wake is None:
+                self._stop.wait(every_s * self.clock.factor)
+            else:
+                wake.wait(every_s * self.clock.factor)
+                wake.clear()

@@ -83,3 +83,22 @@ class Watchdog:
             if self.check():
                 return
             stop.wait(self.poll_s * self.clock.factor)
+
+
+def watch_until_stopped(heartbeat: Path, fence: Callable[[str], object],
+                        stop: threading.Event, *, poll_s: float = 0.05) -> None:
+    """The watchdog process's life: fence when the deadline passes, then stay quiet until the
+    agent publishes a new heartbeat (it holds the lease again after a restart), and re-arm."""
+    while not stop.is_set():
+        Watchdog(heartbeat, fence, poll_s=poll_s).run(stop)
+        fired = _stamp(heartbeat)
+        while not stop.is_set() and _stamp(heartbeat) == fired:
+            stop.wait(poll_s)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,5 +212,34 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str],
         # revokes the old writer, who must keep writing at E until then, never at E+1
         token = item.get("writer_epoch", item["epoch"])
         return int(token["N"]), item.get("writer", {}).get("S", "")
+
+    return read
+
+
+def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5) -> ReadArbiter:
+    """Read (epoch, writer) from the self-managed sites' etcd: the writer key, which lives only
+    while its agent's lease does (a primary whose agent is cut off, frozen or dead loses it
+    when etcd expires the lease), and not when a plan has revoked it. Linearizable reads, this
+    site's member first. The etcd client is imported only here."""
+    from regionguard.providers.etcd.client import EtcdArbiter
+
+    arbiter = EtcdArbiter(members, timeout_s=timeout_s, nearest=next(iter(members), None))
+    prefix = f"/regionguard/{app}/"
+
+    def read() -> tuple[int, str]:
+        held = arbiter.get(prefix + "writer")
+        if held is None:
+            raise LookupError("no region holds the write lease in etcd")
+        writer = held.json()
+        entry = arbiter.get(prefix + "state")
+        state = entry.json() if entry is not None else {}
+        epoch = int(writer["epoch"])
+        # as the holder's own agent judges it: a plan that claimed a later epoch, or revoked
+        # this writer, ended its lease whatever etcd still holds
+        if int(state.get("epoch", epoch)) != epoch or state.get("revoked") == {
+                "region": writer["region"], "epoch": epoch}:
+            raise LookupError(f"{writer['region']}'s write lease at epoch {epoch} was revoked "
+                              f"(the arbiter is at epoch {state.get('epoch')})")
+        return epoch, str(writer["region"])
 
     return read

@@ -23,7 +23,7 @@ from regionguard.app import admin
 from regionguard.app.db import DatabaseRouter
 from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.forward import WriteForwarder
-from regionguard.app.lease import LeaseGuard, dynamodb_reader
+from regionguard.app.lease import LeaseGuard, dynamodb_reader, etcd_reader
 from regionguard.app.limits import BodyCap
 from regionguard.app.origin import OriginCheck
 from regionguard.app.settings import AppSettings
@@ -93,7 +93,12 @@ def _epoch(value: str | None) -> int | None:
 
 
 def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
-    """The write lease, when the app runs in the AWS world (an arbiter table is configured)."""
+    """The write lease, when the app runs with an arbiter: the AWS world's table, or the
+    self-managed sites' etcd."""
+    if settings.arbiter_etcd:
+        return LeaseGuard(settings.region, etcd_reader(settings.arbiter_etcd,
+                                                       settings.arbiter_app or "orders"),
+                          settings.lease_s)
     if not settings.arbiter_table:
         return None
     clock = clock_from_env()

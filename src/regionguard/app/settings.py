@@ -34,6 +34,11 @@ class AppSettings:
     arbiter_table: str | None = None
     arbiter_regions: tuple[str, ...] = ()
     lease_s: float = 30.0
+    # self-managed sites: the etcd members (site -> client URL, this site's first) whose
+    # writer key names the writer region while its agent's lease lives (the write lease), and
+    # the application's key prefix there
+    arbiter_etcd: dict[str, str] = field(default_factory=dict)
+    arbiter_app: str = ""
     # the local world: the sandbox's state store, where a write without a fencing token
     # learns the live route's writer and epoch
     state_file: str | None = None
@@ -74,10 +79,14 @@ class AppSettings:
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
+            arbiter_etcd=_pairs("RG_ARBITER_ETCD", env.get("RG_ARBITER_ETCD", ""),
+                                "east=http://10.0.0.1:2379,witness=http://10.0.0.3:2379"),
+            arbiter_app=env.get("RG_APP", ""),
             state_file=env.get("RG_STATE_FILE") or None,
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or _admin_from_secret(env),
-            region_hosts=_region_hosts(env.get("RG_REGION_HOSTS", "")),
+            region_hosts=_pairs("RG_REGION_HOSTS", env.get("RG_REGION_HOSTS", ""),
+                                "east=east.app.example.com,west=west.app.example.com"),
             origin_secret=_origin_secret(env),
         )
 
@@ -104,17 +113,17 @@ def _dsns(env: dict[str, str], region: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in dsns.items()}
 
 
-def _region_hosts(text: str) -> dict[str, str]:
-    """`east=east.app.example.com,west=west.app.example.com` (no quotes: it passes through a
-    systemd environment file unchanged)."""
-    hosts: dict[str, str] = {}
+def _pairs(name: str, text: str, example: str) -> dict[str, str]:
+    """`a=x,b=y`, in order (no quotes: it passes through a systemd environment file
+    unchanged)."""
+    pairs: dict[str, str] = {}
     for pair in filter(None, text.split(",")):
-        region, _, host = pair.partition("=")
-        if not region or not host:
-            raise SettingsError("RG_REGION_HOSTS must be region=host pairs separated by "
-                                "commas, e.g. east=east.app.example.com,west=west.app.example.com")
-        hosts[region.strip()] = host.strip()
-    return hosts
+        key, _, value = pair.partition("=")
+        if not key or not value:
+            raise SettingsError(f"{name} must be name=value pairs separated by commas, e.g. "
+                                f"{example}")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _secret(env: dict[str, str], key: str) -> str | None:

@@ -82,6 +82,7 @@ class Guard:
     _alerted: set[str] = field(default_factory=set)
     _caught_up: bool = False  # unfinished steps of the last plan looked at, once per run
     approvals: Approvals | None = None  # failover.approval = "manual": requests in the arbiter
+    stale_s: float | None = None  # a long-running guard (a site's agent) sets its own
 
     def __post_init__(self) -> None:
         # the one automatic-failover path (anti-flap, approval, drive, refusals), shared
@@ -91,7 +92,10 @@ class Guard:
     @property
     def stale_after_s(self) -> float:
         """Reports older than this do not vote: three missed probes, or a minute-long gap
-        between two scheduled runs, whichever is longer."""
+        between two scheduled runs, whichever is longer; or what a long-running guard (a
+        site's agent, which has no gaps between runs) sets."""
+        if self.stale_s is not None:
+            return self.stale_s
         return max(3 * self.interval_s, 60.0 + 2 * self.interval_s)
 
     def cycle(self) -> CycleResult:

@@ -29,8 +29,9 @@ from regionguard.worlds.world import SiteDrills
 
 COMMANDS = frozenset({
     "validate", "up", "down", "status", "failover", "switchover", "failback", "events",
-    "readiness", "approve", "reject", "report", "drill", "synth",
+    "readiness", "approve", "reject", "report", "drill", "synth", "agent",
     "_supervise", "_controller",  # the sandbox's own processes: supervisor and controller
+    "_watchdog",  # beside a self-managed site's PostgreSQL (the agent starts it)
 })
 
 

@@ -141,6 +141,9 @@ class PostgresCluster:
     def self_fence(self) -> list[str]:
         return roles.self_fence(self)
 
+    def lift_self_fence(self) -> bool:
+        return roles.lift_self_fence(self)
+
     def stop_writes(self, timeout_s: float = 30.0) -> int:
         return roles.stop_writes(self, timeout_s)
 

@@ -122,6 +122,19 @@ def self_fence(c: PostgresCluster) -> list[str]:
     return actions
 
 
+def lift_self_fence(c: PostgresCluster) -> bool:
+    """Take writes again after a self-fence, once this site's agent holds the write lease anew
+    (the arbiter still names it primary at the same epoch: no plan moved the writer). Returns
+    True when the setting was there to lift."""
+    with c.connect("postgres", connect_timeout=2, statement_timeout_ms=2000) as conn:
+        row = conn.execute("SELECT current_setting('default_transaction_read_only')").fetchone()
+        if not row or row[0] != "on":
+            return False
+        conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        conn.execute("SELECT pg_reload_conf()")
+    return True
+
+
 def stop_writes(c: PostgresCluster, timeout_s: float = 30.0) -> int:
     """Planned demotion: a clean (fast) shutdown; returns the final checkpoint's LSN.
 

@@ -1,0 +1,260 @@
+"""`regionguard agent --site NAME`: the one process each self-managed site runs.
+
+Every `health.interval_s` it looks once (`Agent.cycle`):
+
+- **its own site's upkeep** (regions only): the database in the role the arbiter gives this
+  region (a primary's only while this agent holds the write lease; a demoted old primary stays
+  stopped until `failback` rebuilds it), the apps at the role's capacity, the front door, and
+  synchronous replication (a degrade is recorded in etcd *before* the primary writes alone);
+- **the vantage point's guard** (`orchestrator/guard.py`, shared with the AWS world): probe the
+  primary from here, publish the report to etcd, judge by a quorum of sites outside the
+  primary's, and, in the failover target's agent only, run the plan through `engine.drive`.
+
+Beside the loop, the lease keeper (lease_keeper.py) holds the writer key while this region is
+primary and fences this site's database when it cannot renew; the watchdog (a process of its
+own, `regionguard _watchdog --site NAME`) fences it when this agent freezes or dies. Nothing
+here ever acts on another site: a plan that needs the old primary fenced waits for etcd to
+expire its lease.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from regionguard.agent.dataplane import SiteDataPlane
+from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
+from regionguard.agent.ports import build_site_ports
+from regionguard.agent.site import Site
+from regionguard.agent.watchdog import Heartbeat
+from regionguard.app import admin
+from regionguard.app.migrate import migrate
+from regionguard.config import Replication, Role
+from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.orchestrator.guard import CycleResult, Guard
+from regionguard.orchestrator.ports import LiveState
+from regionguard.providers.etcd.writer_lease import WriterLease
+from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.proctrack import ProcessRef
+
+log = logging.getLogger("regionguard.agent")
+
+
+@dataclass
+class Upkeep:
+    """What this cycle's upkeep did (for the log and the tests)."""
+
+    actions: list[str] = field(default_factory=list)
+
+
+class Agent:
+    def __init__(self, site: Site, config: Path) -> None:
+        self.site = site
+        self.config = config
+        topology = site.topology
+        self.store = site.store()
+        self.dataplane = SiteDataPlane(site) if site.is_region else None
+        arbiter = topology.arbiter
+        self.keeper = LeaseKeeper(
+            WriterLease(self.store, ttl_s=arbiter.lease_ttl_s, margin_s=arbiter.fence_margin_s),
+            site.name, self._self_fence, renew_every_s=arbiter.renew_interval_s,
+            heartbeat=Heartbeat(site.heartbeat)) if site.is_region else None
+        self.ports = build_site_ports(site, self.store, self.dataplane,
+                                      self.keeper.wake if self.keeper else lambda: None)
+        health = topology.health
+        self.guard = Guard(self.ports, self.store, self.ports.probers[0], vantage=site.name,
+                           home=site.name if site.is_region else None,
+                           sites_of=lambda region: frozenset({region}),
+                           interval_s=health.interval_s, timeout_s=health.timeout_s,
+                           stale_s=max(3 * health.interval_s, 2.0))
+        self._standby_missing_since: float | None = None
+        self._told: set[str] = set()  # troubles told since the last clean cycle
+        self._noted: set[str] = set()
+        self._migrated = False  # the schema checked once under this agent's lease
+
+    # -- the fence -----------------------------------------------------------------------------
+
+    def _self_fence(self, reason: str) -> None:
+        actions = self.site.database(self.site.name).self_fence()
+        log.error("%s fenced itself (%s): %s", self.site.name, reason, "; ".join(actions))
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Before the loop: this site's secrets, its watchdog, its lease keeper."""
+        self.site.root.mkdir(parents=True, exist_ok=True)
+        if self.site.is_region:
+            admin.ensure_token(self.site.root / "secrets")
+            self._ensure_watchdog()
+            assert self.keeper is not None
+            self.keeper.start()
+
+    def stop(self) -> None:
+        if self.keeper is not None:
+            self.keeper.stop()
+
+    def run(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            interval = self.site.topology.health.interval_s
+            while not stop.is_set():
+                began = time.monotonic()
+                self.cycle()
+                stop.wait(max(0.0, began + interval - time.monotonic()))
+        finally:
+            self.stop()
+
+    def cycle(self) -> CycleResult | None:
+        """One look: upkeep of this site, then the guard. Nothing it meets ends the loop: an
+        unreachable etcd is told once per kind of trouble and looked at again next time."""
+        try:
+            if self.site.is_region:
+                done = self.upkeep(self.store.load())
+                for action in done.actions:
+                    log.info("%s: %s", self.site.name, action)
+            result = self.guard.cycle()
+            if result.acted or result.kind.value in ("refused", "down_seen"):
+                log.info("%s: %s %s", self.site.name, result.kind.value, result.detail)
+            self._told.clear()
+            return result
+        except RegionGuardError as exc:
+            self._tell(str(exc))
+        except Exception as exc:  # a bug: told, never the end of the site's guard
+            log.exception("agent cycle failed")
+            self._tell(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _tell(self, what: str) -> None:
+        if what not in self._told:
+            self._told.add(what)
+            log.warning("%s: %s", self.site.name, what)
+
+    # -- upkeep of this site -------------------------------------------------------------------
+
+    def upkeep(self, live: LiveState) -> Upkeep:
+        done = Upkeep()
+        if live.plan is not None:
+            return done  # the plan owns the databases and the apps until it ends
+        assert self.keeper is not None and self.dataplane is not None
+        region = self.site.name
+        role = live.roles[region]
+        db = self.site.database(region)
+        topology = self.site.topology
+        if role is Role.PRIMARY:
+            if self.keeper.state is KeeperState.FENCED:
+                return done  # stays fenced: a plan moves the writer, or rebuilds this site
+            if self.keeper.state is not KeeperState.HOLDING:
+                return done  # writes only under the lease: wait for the keeper to take it
+            if not db.exists():
+                db.create_primary()
+                done.actions.append("created the primary database")
+            elif not db.is_running():
+                db.start()
+                done.actions.append("started the primary database (crash recovery)")
+            if db.lift_self_fence():
+                done.actions.append("lifted an earlier self-fence: the lease is held again")
+            if not self._migrated:
+                migrate(db.dsn())
+                self._migrated = True
+            self._keep_sync(live, done)
+        else:
+            primary = self.site.database(live.primary)
+            if not db.exists():
+                db.create_standby(primary)
+                done.actions.append(f"created a standby of {live.primary}")
+            elif not (db.data_dir / "standby.signal").exists():
+                self._note(f"{region}'s database is a demoted primary; it stays stopped "
+                                "until `regionguard failback` rebuilds it as a standby")
+                return done
+            elif not db.is_running():
+                db.create_standby(primary)  # configures, follows the primary, starts
+                done.actions.append("started the standby database")
+        want = topology.desired_processes(region, role)
+        if self.dataplane.ensure_front_door():
+            done.actions.append("started the front door")
+        started = self.dataplane.scale(want)
+        if started:
+            done.actions.append(f"started app slots {started}")
+        return done
+
+    def _note(self, what: str) -> None:
+        """Told once for the life of this agent (a standing condition, not a trouble)."""
+        if what not in self._noted:
+            self._noted.add(what)
+            log.warning("%s: %s", self.site.name, what)
+
+    def _keep_sync(self, live: LiveState, done: Upkeep) -> None:
+        """Synchronous replication on the primary. The standby streams: it is the sync
+        standby (and an old degrade record goes once it confirms every write). It has not
+        streamed for the detection time: the degrade is recorded in etcd first, and only then
+        does the primary commit alone; a primary that cannot record it keeps waiting for its
+        standby, and fences itself at the end of its lease."""
+        topology = self.site.topology
+        if topology.replication is not Replication.SYNC:
+            return
+        region = self.site.name
+        standby = topology.other_region(region)
+        db = self.site.database(region)
+        if _streams(db, standby):
+            self._standby_missing_since = None
+            if db.set_sync_standby(standby):
+                done.actions.append(f"synchronous replication to {standby}")
+            if live.sync_degraded_lsn is not None:
+                db.confirm_sync(standby, 2.0)
+                if self.store.clear_sync_degraded(live.sync_degraded_lsn):
+                    done.actions.append(f"{standby} confirmed every write: degrade cleared")
+            return
+        now = time.monotonic()
+        if self._standby_missing_since is None:
+            self._standby_missing_since = now
+        health = topology.health
+        if (topology.failover.sync_standby_lost != "degrade"
+                or now - self._standby_missing_since < health.failure_threshold
+                * health.interval_s):
+            return
+        lsn = db.status().lsn
+        if lsn is None:
+            return
+        self.store.note_sync_degraded(lsn)  # in etcd first: the standby is ineligible now
+        if db.set_sync_standby(None):
+            done.actions.append(f"{standby} lost: degraded to writing alone from {lsn}")
+
+    # -- the watchdog ------------------------------------------------------------------------
+
+    @property
+    def watchdog_record(self) -> Path:
+        return self.site.root / "agent" / "watchdog.pid"
+
+    def _ensure_watchdog(self) -> None:
+        try:
+            if ProcessRef.from_dict(json.loads(self.watchdog_record.read_text())).alive():
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.watchdog_record.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.site.root / "agent" / "watchdog.log", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "regionguard", "-c", str(self.config), "_watchdog",
+                 "--site", self.site.name],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.watchdog_record.write_text(json.dumps(ProcessRef.of(proc.pid).as_dict()))
+
+
+def _streams(db: PostgresCluster, standby: str) -> bool:
+    try:
+        with db.connect("postgres", connect_timeout=2, statement_timeout_ms=1000) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE "
+                               "application_name = %s AND state = 'streaming'",
+                               (standby,)).fetchone()
+    except psycopg.Error as exc:
+        raise ProviderError(f"replication status: {type(exc).__name__}: {exc}") from None
+    return bool(row and row[0])

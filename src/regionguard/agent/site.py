@@ -1,0 +1,105 @@
+"""One self-managed site as its own agent sees it: where its files are, where every site
+listens, and handles on the databases and the arbiter.
+
+Everything here is derived from the topology alone (hosts and fixed ports), so each site knows
+where the others listen without asking anyone: on the failover path nothing needs the failed
+site to answer a question first. A site's files live under `state_dir/sites/NAME` (on a real
+host `state_dir` is the host's own; the loopback sandbox and the lab keep every site's under one
+directory, each site touching only its own subdirectory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from regionguard.config import Topology
+from regionguard.errors import ConfigError
+from regionguard.providers.etcd.client import EtcdArbiter
+from regionguard.providers.etcd.state import EtcdStateStore
+from regionguard.providers.local import pgbin
+from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.postgres.files import write_as_pg
+
+
+@dataclass(frozen=True)
+class Site:
+    topology: Topology
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.topology.arbiter.kind != "etcd":
+            raise ConfigError('arbiter.kind: an agent needs "etcd" (one member per site); the '
+                              '"file" arbiter is the embedded sandbox\'s, run `regionguard up`')
+        if self.name not in self.topology.sites:
+            raise ConfigError(f"--site {self.name}: not a site of this topology; choose one of "
+                              f"{', '.join(self.topology.sites)}")
+
+    # -- this site ---------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return self.topology.state_dir.absolute() / "sites" / self.name
+
+    @property
+    def host(self) -> str:
+        return self.topology.site_host(self.name)
+
+    @property
+    def is_region(self) -> bool:
+        return self.name in self.topology.regions
+
+    @property
+    def region(self) -> str:
+        """This site's region (a witness has none)."""
+        if not self.is_region:
+            raise ConfigError(f"{self.name} is the witness: it runs no database and no apps")
+        return self.name
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.root / "agent" / "lease.heartbeat"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.root / "journal.jsonl"
+
+    @property
+    def data_root(self) -> Path:
+        """PostgreSQL's files of this site (reachable by the postgres user when run as root);
+        its `pgpass` holds the database secret every site shares."""
+        return pgbin.data_root(self.root)
+
+    def install_db_secret(self, pgpass_line: str) -> None:
+        """This site's copy of the database secret every site shares (the replication and
+        every vantage point's probe authenticate with it; a witness without it would report
+        the primary down forever): one pgpass line."""
+        pgbin.make_pg_dir(self.data_root)
+        write_as_pg(self.data_root / "pgpass", pgpass_line)
+
+    # -- every site -----------------------------------------------------------------------
+
+    def database(self, region: str) -> PostgresCluster:
+        """`region`'s cluster: this site's own files when it is this site's, else a handle
+        for connecting to it over the network (this site's copy of the shared secret)."""
+        spec = self.topology.regions[region]
+        return PostgresCluster(name=region, root=self.data_root / region,
+                               address=spec.site_host, port=spec.ports.db,
+                               dbname=self.topology.app)
+
+    def front_door_url(self, region: str) -> str:
+        spec = self.topology.regions[region]
+        return f"http://{spec.site_host}:{spec.ports.front_door}"
+
+    def app_port(self, region: str, slot: int) -> int:
+        return self.topology.regions[region].ports.apps + slot - 1
+
+    def arbiter(self) -> EtcdArbiter:
+        spec = self.topology.arbiter
+        return EtcdArbiter(spec.members, timeout_s=spec.request_timeout_s, nearest=self.name)
+
+    def store(self) -> EtcdStateStore:
+        t = self.topology
+        return EtcdStateStore(self.arbiter(), app=t.app,
+                              home_roles={r: s.home_role for r, s in t.regions.items()},
+                              sites=t.sites)

@@ -1,0 +1,53 @@
+"""`regionguard agent --site NAME`: a self-managed site's one process (systemd runs it on real
+hosts; the lab and the tests start one per site), and its watchdog (hidden: the agent starts
+it beside PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from regionguard.agent.runner import Agent
+from regionguard.agent.site import Site
+from regionguard.agent.watchdog import watch_until_stopped
+from regionguard.cli.common import one_line_errors, state
+
+SITE_HELP = ("This host's site: a region of the topology, or the witness. The topology's "
+             "[arbiter] must be kind = \"etcd\" with one member per site.")
+
+
+def _stopping() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@one_line_errors
+def agent(ctx: typer.Context,
+          site: Annotated[str, typer.Option("--site", help=SITE_HELP)]) -> None:
+    """Run this site's agent until stopped: keep the write lease (primary) or probe the primary
+    and fail over to this region when a quorum of other sites sees it down (standby), keep this
+    site's database, apps and front door in the role etcd gives it. The primary's database is
+    fenced by this site itself when the lease cannot be renewed; no site acts on another."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    st = state(ctx)
+    runner = Agent(Site(st.topology(), site), st.config.absolute())
+    runner.run(_stopping())
+
+
+@one_line_errors
+def watchdog_cmd(ctx: typer.Context,
+                 site: Annotated[str, typer.Option("--site", help=SITE_HELP)]) -> None:
+    """(internal) Fence this site's database when its agent stops renewing the write lease."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    st = state(ctx)
+    here = Site(st.topology(), site)
+    database = here.database(here.region)
+    watch_until_stopped(here.heartbeat, lambda _: database.self_fence(), _stopping())
