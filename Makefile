@@ -62,12 +62,12 @@ lint: setup
 
 # One test tier each (the markers in pyproject.toml); `make unit` is the edit-test loop: lint and
 # the pure tests, well under a minute.
-.PHONY: unit local aws emulated iac
+.PHONY: unit local aws emulated iac lab
 unit: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m unit
 
-local aws emulated: setup
+local aws emulated lab: setup
 	$(BIN)/python -m pytest -m $@
 
 iac: setup $(CHECKOV_STAMP)

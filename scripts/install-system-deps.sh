@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
-# iproute2/nftables for network partitions, MariaDB (the tests of the MySQL engine) and Chromium
+# iproute2/nftables for network partitions and the lab, MariaDB (the tests of the MySQL engine) and Chromium
 # (the status page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
 # browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site).
 # Debian/Ubuntu (apt-get); uses sudo when not root.

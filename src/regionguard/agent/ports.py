@@ -11,6 +11,7 @@ waits for the target's front door to say it holds the lease at the plan's epoch.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -40,6 +41,15 @@ from regionguard.providers.local.notify import LocalNotifier
 from regionguard.providers.local.postgres import PostgresCluster
 
 ROUTE_POLL_S = 2.0  # one try of `route`; the step retries it within its deadline
+QUICK_CHECK_S = 0.2  # a TCP connection on a LAN: a lost host does not answer in this long
+
+
+def _answers(host: str, port: int, timeout_s: float) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def _not_mine(site: Site, region: str, what: str) -> NoReturn:
@@ -65,8 +75,12 @@ class SiteDatabase:
         return self.site.database(region)
 
     def status(self, region: str) -> DbStatus:
+        """A standby's lag is measured against the live primary only when that answers at
+        once: a failover plans from the standby alone and never waits on the dead."""
         primary = self.store.load().primary
         other = self.site.database(primary) if region != primary else None
+        if other is not None and not _answers(other.address, other.port, QUICK_CHECK_S):
+            other = None
         return self.site.database(region).status(other)
 
     def fence(self, region: str) -> FenceResult:
@@ -204,6 +218,11 @@ class SiteProber:
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
         started = time.monotonic()
         db = self.site.database(region)
+        try:  # a lost host within timeout_s (libpq's connect timeout is 2 s at the least)
+            socket.create_connection((db.address, db.port), timeout=timeout_s).close()
+        except OSError as exc:
+            return ProbeResult(self.name, region, False, time.monotonic() - started,
+                               f"no TCP connection: {exc.strerror or type(exc).__name__}")
         try:
             # psycopg's connect timeout is at least 2 s; a late answer counts as a failure
             with psycopg.connect(db.dsn(), connect_timeout=2, autocommit=True,

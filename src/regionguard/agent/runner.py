@@ -47,6 +47,11 @@ from regionguard.providers.local.proctrack import ProcessRef
 
 log = logging.getLogger("regionguard.agent")
 
+# a vantage point's report stops counting this long after it was written: three probe
+# rounds, and at least what one round can take against a hung database (libpq waits 2 s
+# for a connection at the least) with room to spare
+STALE_FLOOR_S = 5.0
+
 
 @dataclass
 class Upkeep:
@@ -74,7 +79,7 @@ class Agent:
                            home=site.name if site.is_region else None,
                            sites_of=lambda region: frozenset({region}),
                            interval_s=health.interval_s, timeout_s=health.timeout_s,
-                           stale_s=max(3 * health.interval_s, 2.0))
+                           stale_s=max(3 * health.interval_s, STALE_FLOOR_S))
         self._standby_missing_since: float | None = None
         self._told: set[str] = set()  # troubles told since the last clean cycle
         self._noted: set[str] = set()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from regionguard import worlds
-from regionguard.cli import agent, drill, infra, internal, plans, sandbox
+from regionguard.cli import agent, drill, infra, internal, lab, plans, sandbox
 from regionguard.cli.common import CliState, err, state
 from regionguard.config import DEFAULT_CONFIG_FILE
 from regionguard.errors import UsageError
@@ -76,6 +76,8 @@ app.command("_controller", hidden=True)(in_its_worlds(internal.controller_cmd))
 for command in (drill.drill, infra.synth, infra.backup, agent.agent):
     app.command()(in_its_worlds(command))
 app.command("_watchdog", hidden=True)(in_its_worlds(agent.watchdog_cmd))
+app.add_typer(lab.app, name="lab")
+app.command("_lab-init", hidden=True)(lab.init_cmd)
 
 
 def main() -> None:

@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 
 CONF_FILE = "regionguard.conf"
 AUTO_CONF = "postgresql.auto.conf"
-HBA = """# written by regionguard: over TCP, the sandbox's password (scram-sha-256); the unix
-# socket lives in a 0700 directory of the PostgreSQL user and is trusted
+HBA = """# written by regionguard: over TCP, the sites' shared password (scram-sha-256), from
+# loopback and from the subnets this host is directly on (the lab's sites; real hosts across
+# data centres list their peers' networks here); the unix socket lives in a 0700 directory of
+# the PostgreSQL user and is trusted
 local   all          all                     trust
 host    all          all   127.0.0.0/8       scram-sha-256
 host    replication  all   127.0.0.0/8       scram-sha-256
+host    all          all   samenet           scram-sha-256
+host    replication  all   samenet           scram-sha-256
 """
 
 

@@ -1,0 +1,131 @@
+"""What the lab builds, derived from the user's topology: its sites, namespaces, addresses and
+the topology the lab's agents run with (the user's policy, the lab's hosts and etcd).
+
+Sites: each region of the topology, the witness, and a client site that holds the edge (the
+part DNS failover records or a VIP play on real hosts) and from where the tests' load comes.
+Addresses are 10.77.0.0/24, which exists only inside the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regionguard.config import Topology, parse_topology
+
+PREFIX = "rglab"  # every namespace of the lab starts with this (leftovers are found by it)
+SWITCH = f"{PREFIX}-switch"
+BRIDGE = "rgbr0"
+SUBNET = "10.77.0"
+NETMASK = 24
+WITNESS = "witness"
+CLIENT = "client"
+EDGE_PORT = 8080
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+
+
+@dataclass(frozen=True)
+class LabSite:
+    name: str
+    kind: str  # "region", "witness" or "client"
+    address: str
+
+    @property
+    def namespace(self) -> str:
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def switch_port(self) -> str:
+        return f"p-{self.name}"[:15]  # an interface name has at most 15 characters
+
+
+@dataclass(frozen=True)
+class LabLayout:
+    """One lab: its directory, the user's topology and the sites built from it."""
+
+    root: Path
+    regions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, root: Path, topology: Topology) -> LabLayout:
+        return cls(root.absolute(), tuple(topology.regions))
+
+    @property
+    def sites(self) -> tuple[LabSite, ...]:
+        found = [LabSite(r, "region", f"{SUBNET}.{11 + i}") for i, r in enumerate(self.regions)]
+        found.append(LabSite(WITNESS, "witness", f"{SUBNET}.{11 + len(self.regions)}"))
+        found.append(LabSite(CLIENT, "client", f"{SUBNET}.100"))
+        return tuple(found)
+
+    def site(self, name: str) -> LabSite:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        raise KeyError(name)
+
+    @property
+    def arbiter_sites(self) -> tuple[LabSite, ...]:
+        return tuple(s for s in self.sites if s.kind != "client")
+
+    @property
+    def config(self) -> Path:
+        return self.root / "regionguard.toml"
+
+    @property
+    def record(self) -> Path:
+        return self.root / "lab.json"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://{self.site(CLIENT).address}:{EDGE_PORT}"
+
+    def site_dir(self, name: str) -> Path:
+        return self.root / "sites" / name
+
+    def etcd_url(self, site: LabSite, port: int = ETCD_CLIENT_PORT) -> str:
+        return f"http://{site.address}:{port}"
+
+
+def lab_topology(user: Topology, layout: LabLayout) -> Topology:
+    """The user's application and policy, on the lab's hosts with etcd as the arbiter."""
+    data: dict[str, Any] = json.loads(user.model_dump_json(exclude_none=True))
+    data.pop("aws", None)
+    data["state_dir"] = str(layout.root / "state")
+    for site in layout.sites:
+        if site.kind == "region":
+            region = data["regions"][site.name]
+            region["host"] = site.address
+            region.pop("ports", None)  # the defaults: each site has its own address
+            region.pop("aws", None)
+    witness = layout.site(WITNESS)
+    data["witness"] = {"name": WITNESS, "host": witness.address}
+    arbiter = dict(data.get("arbiter", {}))
+    arbiter.update(kind="etcd",
+                   members={s.name: layout.etcd_url(s) for s in layout.arbiter_sites})
+    data["arbiter"] = arbiter
+    return parse_topology(data, "the lab's topology")
+
+
+def toml_text(topology: Topology) -> str:
+    """The topology as a TOML file the agents read (`-c`): scalars, then one table each."""
+    data = json.loads(topology.model_dump_json(exclude_none=True))
+    lines = ["# written by `regionguard lab up`: the user's topology on the lab's sites", ""]
+    _table(lines, [], data)
+    return "\n".join(lines) + "\n"
+
+
+def _table(lines: list[str], path: list[str], table: dict[str, Any]) -> None:
+    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+    if path and scalars:
+        lines.append(f"[{'.'.join(path)}]")
+    for key, value in scalars.items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    if scalars:
+        lines.append("")
+    for key, value in tables.items():
+        if value:
+            _table(lines, [*path, key], value)

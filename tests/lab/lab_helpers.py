@@ -1,0 +1,210 @@
+"""A lab per test (or per module), a client load through the edge from the client site, and
+an observer of etcd's writer key, both from inside the client's network namespace."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from regionguard.agent.site import Site
+from regionguard.config import load_topology
+from regionguard.lab import netns
+from regionguard.lab.lab import Lab, down_anything, leftovers
+
+TOPOLOGY = """
+app = "orders"
+strategy = "warm-standby"
+replication = "{replication}"
+[health]
+interval_s = 0.25
+timeout_s = 0.2
+failure_threshold = 3
+quorum = 2
+[failover]
+mode = "automatic"
+sync_standby_lost = "degrade"
+rto_target_s = 10
+rpo_target_s = {rpo}
+[regions.east]
+home_role = "primary"
+capacity = 2
+standby_capacity = 1
+[regions.west]
+home_role = "standby"
+capacity = 2
+standby_capacity = 1
+[arbiter]
+lease_ttl_s = 4
+fence_margin_s = 1.0
+"""
+
+
+def lab_needs() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")  # CI and these machines run as root
+    for tool in ("ip", "nft", "unshare", "etcd", "haproxy"):
+        if not shutil.which(tool) and not Path(f"/usr/bin/{tool}").exists():
+            pytest.fail(f"the lab needs {tool}; `make setup` installs it")
+
+
+@contextlib.contextmanager
+def running_lab(tmp_path: Path, replication: str = "sync") -> Iterator[Lab]:
+    lab_needs()
+    assert not leftovers(), f"a lab is left over: {leftovers()}"
+    config = tmp_path / "topology.toml"
+    config.write_text(TOPOLOGY.format(replication=replication,
+                                      rpo=0 if replication == "sync" else 5))
+    lab = Lab.create(tmp_path / "lab", load_topology(config))
+    try:
+        lab.up(timeout_s=90)
+        yield lab
+    finally:
+        result = down_anything(tmp_path / "lab")
+        assert not result["survivors"] and not result["namespaces_left"], result
+
+
+class EdgeLoad:
+    """Writes through the edge, from the client site, every 10 ms; each acknowledged write
+    with the test's monotonic time (one observer: the test process) and the region that
+    wrote it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.acked: list[tuple[float, str, str]] = []
+        self.failed = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        n = 0
+        with httpx.Client(timeout=1.0, trust_env=False) as http:
+            while not self.stop.wait(0.01):
+                n += 1
+                rid = f"lab-{n}"
+                try:
+                    r = http.post(f"{self.lab.layout.edge_url}/orders",
+                                  json={"request_id": rid, "customer": "c", "item": "i",
+                                        "quantity": 1})
+                    if r.status_code == 201:
+                        self.acked.append((time.monotonic(), rid, str(r.json()["region"])))
+                        continue
+                except httpx.HTTPError:
+                    pass
+                self.failed += 1
+
+    def by(self, region: str) -> list[float]:
+        return [t for t, _, r in self.acked if r == region]
+
+    def __enter__(self) -> EdgeLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+class WriterWatch:
+    """When etcd stopped naming `region` the writer (its lease expired, was released, or the
+    key moved): polled every 20 ms through the surviving members, from the client site."""
+
+    def __init__(self, lab: Lab, region: str) -> None:
+        self.lab = lab
+        self.region = region
+        self.ended_at: float | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        store = Site(self.lab.topology, "witness").store()
+        while not self.stop.wait(0.02) and self.ended_at is None:
+            asked = time.monotonic()
+            with contextlib.suppress(Exception):
+                held = store.writer()
+                if held is None or held.json().get("region") != self.region:
+                    self.ended_at = asked
+
+    def __enter__(self) -> WriterWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def rows(lab: Lab, region: str) -> set[str]:
+    db = Site(lab.topology, region).database(region)
+
+    def read() -> set[str]:
+        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
+            return {str(r[0]) for r in conn.execute(
+                "SELECT request_id FROM orders WHERE request_id LIKE 'lab-%'").fetchall()}
+
+    return lab.client(read)
+
+
+def live_primary(lab: Lab) -> str | None:
+    try:
+        store = Site(lab.topology, "witness").store()
+        return lab.client(lambda: store.load().primary if store.load().plan is None else None)
+    except Exception:
+        return None
+
+
+def journal_events(lab: Lab, site: str) -> list[dict[str, object]]:
+    import json
+
+    path = Site(lab.topology, site).journal_path
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class WritableWatch:
+    """When each region's database was seen taking writes (a primary, not read-only), polled
+    every 20 ms from the client site: the engine's first invariant, at the database."""
+
+    def __init__(self, lab: Lab, regions: tuple[str, ...] = ("east", "west")) -> None:
+        self.lab = lab
+        self.seen: dict[str, list[float]] = {r: [] for r in regions}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(r,), daemon=True)
+                        for r in regions]
+
+    def _loop(self, region: str) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        dsn = Site(self.lab.topology, region).database(region).dsn()
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        while not self.stop.wait(0.02):
+            asked = time.monotonic()
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(dsn, connect_timeout=2, autocommit=True)
+                row = conn.execute("SELECT NOT pg_is_in_recovery() AND current_setting("
+                                   "'default_transaction_read_only') = 'off'").fetchone()
+                if row and row[0]:
+                    self.seen[region].append(asked)
+            except psycopg.Error:
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> WritableWatch:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(5)
