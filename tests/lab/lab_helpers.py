@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -64,12 +65,28 @@ def running_lab(tmp_path: Path, replication: str = "sync") -> Iterator[Lab]:
     config.write_text(TOPOLOGY.format(replication=replication,
                                       rpo=0 if replication == "sync" else 5))
     lab = Lab.create(tmp_path / "lab", load_topology(config))
+    pids: list[int] = []
     try:
         lab.up(timeout_s=90)
+        pids = [p.pid for s in lab.layout.sites for p in lab.processes(s.name)]
+        assert len(pids) > 10, pids  # etcd, agents, databases, apps, front doors, the edge
         yield lab
     finally:
         result = down_anything(tmp_path / "lab")
         assert not result["survivors"] and not result["namespaces_left"], result
+    assert_nothing_left(tmp_path / "lab", pids)
+
+
+def assert_nothing_left(root: Path, pids: list[int]) -> None:
+    """`lab down` left no namespace, process, link, nftables table (they live in the
+    namespaces) or file of the lab."""
+    assert not leftovers()
+    alive = [pid for pid in pids if psutil.pid_exists(pid)
+             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes of the lab left running: {alive}"
+    links = netns.run("ip", "-o", "link")
+    assert "p-east" not in links and "rgbr0" not in links, links
+    assert not root.exists()
 
 
 class EdgeLoad:

@@ -3,7 +3,9 @@
 The harness starts one `regionguard agent` per site and then hurts one site the way a host is
 lost: every process of it at once. The survivors' agents judge the primary down by a quorum of
 sites outside it, and the failover target's agent promotes only once etcd says the old
-writer's lease has expired. Nothing here (and nothing in any agent) signals another site."""
+writer's lease has expired. Nothing here (and nothing in any agent) signals another site.
+The loopback shape runs for any user; the faults that need separate hosts (partitions, a
+frozen agent and its watchdog) are proven in the lab (tests/lab)."""
 
 from __future__ import annotations
 
@@ -78,28 +80,3 @@ def test_killing_the_primary_site_fails_over_by_the_survivors_after_etcd_expired
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         assert rto < TTL_S + 10, rto
         print(f"kill-site RTO {rto:.2f} s, {len(acked)} writes acknowledged, 0 lost")
-
-
-def test_a_frozen_primary_agent_is_fenced_by_its_watchdog_and_the_survivors_fail_over(
-        tmp_path: Path) -> None:
-    with three_sites(tmp_path) as sites:
-        _start(sites)
-        east_db = sites.site("east").database("east")
-        with EdgeClient(sites) as client:
-            wait_for("writes acknowledged by east",
-                     lambda: sum(r == "east" for *_, r in client.acked) >= 20, timeout_s=20)
-            sites.agents["east"].send_signal(signal.SIGSTOP)  # the agent alone
-            frozen_at = time.monotonic()
-            wait_for("east's watchdog to stop its database", lambda: not east_db.processes(),
-                     timeout_s=TTL_S * 3)
-            fenced_at = time.monotonic()
-            wait_for("west to take writes", lambda: any(
-                r == "west" for *_, r in client.acked), timeout_s=60)
-        east_acks = [t for t, _, r in client.acked if r == "east"]
-        assert max(east_acks) <= fenced_at, "east acknowledged a write after it was fenced"
-        assert fenced_at - frozen_at < TTL_S + 1, fenced_at - frozen_at
-        first_west = min(t for t, _, r in client.acked if r == "west")
-        assert first_west > max(east_acks), "two writers at once"
-        assert sites.store().load().primary == "west"
-        missing = {rid for _, rid, _ in client.acked} - _rows(sites, "west")
-        assert not missing, f"{len(missing)} acknowledged writes lost"

@@ -77,7 +77,7 @@ for command in (drill.drill, infra.synth, infra.backup, agent.agent):
     app.command()(in_its_worlds(command))
 app.command("_watchdog", hidden=True)(in_its_worlds(agent.watchdog_cmd))
 app.add_typer(lab.app, name="lab")
-app.command("_lab-init", hidden=True)(lab.init_cmd)
+app.command("_lab-init", hidden=True)(in_its_worlds(lab.init_cmd))
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from regionguard.agent.runner import Agent
-from regionguard.agent.site import Site
-from regionguard.agent.watchdog import watch_until_stopped
 from regionguard.cli.common import one_line_errors, state
+
+# the agent's modules (etcd's client, PostgreSQL's, the app's) are imported by its commands
+# only: every other command starts without them
 
 SITE_HELP = ("This host's site: a region of the topology, or the witness. The topology's "
              "[arbiter] must be kind = \"etcd\" with one member per site.")
@@ -34,6 +34,9 @@ def agent(ctx: typer.Context,
     and fail over to this region when a quorum of other sites sees it down (standby), keep this
     site's database, apps and front door in the role etcd gives it. The primary's database is
     fenced by this site itself when the lease cannot be renewed; no site acts on another."""
+    from regionguard.agent.runner import Agent
+    from regionguard.agent.site import Site
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)
@@ -45,6 +48,9 @@ def agent(ctx: typer.Context,
 def watchdog_cmd(ctx: typer.Context,
                  site: Annotated[str, typer.Option("--site", help=SITE_HELP)]) -> None:
     """(internal) Fence this site's database when its agent stops renewing the write lease."""
+    from regionguard.agent.site import Site
+    from regionguard.agent.watchdog import watch_until_stopped
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)

@@ -11,22 +11,24 @@ import typer
 
 from regionguard.cli.common import state
 from regionguard.errors import RegionGuardError
-from regionguard.ops.report import plan_report_html, plan_waterfall_svg
-from regionguard.orchestrator.controller import Controller
-from regionguard.providers.local.ops_endpoint import start_ops
-from regionguard.providers.local.readiness_facts import gather as gather_readiness
-from regionguard.providers.local.sandbox import Sandbox
-from regionguard.providers.local.supervisor import supervise
 
 
 def supervise_cmd(ctx: typer.Context) -> None:
     """(internal) Keep the controller running."""
+    from regionguard.providers.local.supervisor import supervise
+
     st = state(ctx)
     raise typer.Exit(supervise(st.config.absolute(), st.topology().state_dir.absolute()))
 
 
 def controller_cmd(ctx: typer.Context) -> None:
     """(internal) The detection and failover loop."""
+    from regionguard.ops.report import plan_report_html, plan_waterfall_svg
+    from regionguard.orchestrator.controller import Controller
+    from regionguard.providers.local.ops_endpoint import start_ops
+    from regionguard.providers.local.readiness_facts import gather as gather_readiness
+    from regionguard.providers.local.sandbox import Sandbox
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)

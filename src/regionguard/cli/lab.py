@@ -15,9 +15,8 @@ import typer
 
 from regionguard.cli.common import one_line_errors, out, print_json, progress_reporter, state
 from regionguard.errors import ProviderError, UsageError
-from regionguard.lab import site_init
-from regionguard.lab.lab import Lab, down_anything, require_root
-from regionguard.lab.layout import LabLayout
+
+# the lab's modules (etcd's client and the agent's) are imported by its commands only
 
 app = typer.Typer(help="A lab of real hosts on one machine: namespaces, real partitions "
                        "(root only).", no_args_is_help=True)
@@ -46,6 +45,8 @@ def up(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
        = 120.0) -> None:
     """Build the lab (namespaces, bridge, one etcd member and one agent per site, the edge)
     and wait until the edge reaches the primary under the write lease."""
+    from regionguard.lab.lab import Lab, require_root
+
     require_root("up")
     lab_ = Lab.create(lab, state(ctx).topology())
     data = lab_.up(progress_reporter(), timeout)
@@ -61,6 +62,8 @@ def status(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
                                                                 "contract, README).")] = False
            ) -> None:
     """Each site: kind, live role, namespace, address, pids, front door; the edge URL."""
+    from regionguard.lab.lab import Lab, require_root
+
     require_root("status")
     data = Lab.existing(lab).status()
     if as_json:
@@ -80,6 +83,8 @@ def status(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
 def down(lab: LabDir = DEFAULT_LAB) -> None:
     """Stop every process of the lab and remove its namespaces, links, nftables tables and
     files (also what a crashed lab left behind)."""
+    from regionguard.lab.lab import down_anything
+
     result = down_anything(lab, progress_reporter())
     if result["survivors"] or result["namespaces_left"]:
         raise ProviderError(f"left behind: processes {result['survivors']}, namespaces "
@@ -100,6 +105,8 @@ def fault(
         help="partition: both, in (drop what arrives) or out (drop what leaves).")] = "both",
 ) -> None:
     """Hurt one site the way real hosts fail (or undo it)."""
+    from regionguard.lab.lab import Lab, require_root
+
     require_root("fault")
     lab_ = Lab.existing(lab)
     names = [s.name for s in lab_.layout.sites]
@@ -139,5 +146,9 @@ def init_cmd(ctx: typer.Context,
              site: Annotated[str, typer.Option("--site")],
              lab: LabDir = DEFAULT_LAB) -> None:
     """(internal) A lab site's init, first process of its PID namespace."""
+    from regionguard.lab import site_init
+    from regionguard.lab.lab import Lab
+    from regionguard.lab.layout import LabLayout
+
     lab_ = Lab.existing(lab)
     raise typer.Exit(site_init.main(LabLayout.of(lab, lab_.topology), lab_.topology, site))

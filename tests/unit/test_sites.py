@@ -1,0 +1,83 @@
+"""The self-managed sites' pure pieces: the lab's topology from the user's, the agent's site
+layout, the app's etcd settings, and the one-line refusals an operator meets first."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from regionguard.agent.site import Site
+from regionguard.app.settings import AppSettings, SettingsError
+from regionguard.cli import app
+from regionguard.config import load_topology, parse_topology
+from regionguard.errors import ConfigError
+from regionguard.lab.layout import LabLayout, lab_topology, toml_text
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_lab_runs_the_users_policy_on_its_own_hosts_and_etcd() -> None:
+    user = load_topology(REPO / "regionguard.toml")
+    layout = LabLayout.of(Path("/srv/lab"), user)
+    lab = lab_topology(user, layout)
+    # the file the agents read says the same as the model it was written from
+    assert parse_topology(tomllib.loads(toml_text(lab))) == lab
+    assert (lab.strategy, lab.replication, lab.health) == (user.strategy, user.replication,
+                                                          user.health)
+    assert lab.arbiter.kind == "etcd" and set(lab.arbiter.members) == {"east", "west",
+                                                                      "witness"}
+    hosts = {s: lab.site_host(s) for s in lab.sites}
+    assert len(set(hosts.values())) == 3 and all(h.startswith("10.77.0.") for h in hosts.values())
+    assert {s.namespace for s in layout.sites} == {"rglab-east", "rglab-west",
+                                                   "rglab-witness", "rglab-client"}
+    assert layout.edge_url == "http://10.77.0.100:8080"
+    assert lab.state_dir == Path("/srv/lab/state")
+
+
+def test_a_site_is_refused_in_one_line_without_etcd_or_outside_the_topology() -> None:
+    user = load_topology(REPO / "regionguard.toml")
+    with pytest.raises(ConfigError, match=r'arbiter\.kind: an agent needs "etcd"'):
+        Site(user, "east")
+    lab = lab_topology(user, LabLayout.of(Path("/srv/lab"), user))
+    with pytest.raises(ConfigError, match="--site mars: not a site of this topology; choose "
+                                          "one of east, west, witness"):
+        Site(lab, "mars")
+    witness = Site(lab, "witness")
+    assert not witness.is_region
+    with pytest.raises(ConfigError, match="witness: it runs no database"):
+        _ = witness.region
+    east = Site(lab, "east")
+    assert east.database("west").address == "10.77.0.12"  # every site's, from the topology
+    assert east.front_door_url("west") == "http://10.77.0.12:8080"
+
+
+def test_the_agent_command_refuses_a_file_arbiter_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["-c", str(REPO / "regionguard.toml"), "agent", "--site",
+                                      "east"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        'error: arbiter.kind: an agent needs "etcd" (one member per site); the "file" '
+        "arbiter is the embedded sandbox's, run `regionguard up`"]
+
+
+def test_the_apps_etcd_arbiter_comes_from_the_environment() -> None:
+    env = {"RG_REGION": "east", "RG_DSNS": '{"east": "host=x"}', "RG_APP": "orders",
+           "RG_ARBITER_ETCD": "east=http://10.0.0.1:2379,witness=http://10.0.0.3:2379"}
+    settings = AppSettings.from_env(env)
+    assert list(settings.arbiter_etcd) == ["east", "witness"]  # this site's member first
+    assert settings.arbiter_app == "orders"
+    with pytest.raises(SettingsError, match="RG_ARBITER_ETCD must be name=value pairs"):
+        AppSettings.from_env({**env, "RG_ARBITER_ETCD": "http://10.0.0.1:2379"})
+
+
+def test_lab_commands_need_root_and_say_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    result = CliRunner().invoke(app, ["lab", "status"])
+    assert result.exit_code == 4
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "needs root" in result.stderr and "regionguard up" in result.stderr
