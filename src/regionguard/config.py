@@ -176,6 +176,23 @@ class ArbiterSpec(_Strict):
     request_timeout_s: float = Field(0.25, gt=0, le=10)  # one etcd call to one member (LAN)
     # the primary fences itself this long before its lease could end in etcd
     fence_margin_s: float = Field(1.0, gt=0, le=30)
+    # TLS to https:// members (each host's own files): the CA that signed the members'
+    # certificates, and this host's client certificate and key when etcd asks for one
+    # (--client-cert-auth); without ca_file the system's trust store is used
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> ArbiterSpec:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("arbiter.cert_file and arbiter.key_file: give both (this host's "
+                             "client certificate and its key) or neither")
+        plain = [site for site, url in self.members.items() if url.startswith("http://")]
+        if (self.ca_file or self.cert_file) and plain:
+            raise ValueError(f"arbiter.members.{plain[0]}: {self.members[plain[0]]} is plain "
+                             "http while TLS files are set; use https:// for every member")
+        return self
 
     @property
     def renew_interval_s(self) -> float:

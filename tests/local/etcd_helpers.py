@@ -13,7 +13,13 @@ from pathlib import Path
 
 from regionguard.config import Role
 from regionguard.providers.etcd.client import EtcdArbiter
-from regionguard.providers.etcd.member import MemberSpec, start_member, stop_member, wait_healthy
+from regionguard.providers.etcd.member import (
+    MemberSpec,
+    MemberTls,
+    start_member,
+    stop_member,
+    wait_healthy,
+)
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local.netutil import free_port
 
@@ -50,16 +56,19 @@ class EtcdCluster:
 
 
 @contextlib.contextmanager
-def etcd_cluster(root: Path) -> Iterator[EtcdCluster]:
-    """Three members, healthy, stopped (every process) on the way out."""
-    specs = {site: MemberSpec(site, f"http://{addr}:{free_port(addr)}",
-                              f"http://{addr}:{free_port(addr)}")
+def etcd_cluster(root: Path, tls: MemberTls | None = None,
+                 client_tls: tuple[str, str, str] | None = None) -> Iterator[EtcdCluster]:
+    """Three members, healthy, stopped (every process) on the way out. With `tls`, clients
+    reach them over https only, with a certificate (`client_tls`: CA, cert, key)."""
+    scheme = "https" if tls is not None else "http"
+    specs = {site: MemberSpec(site, f"{scheme}://{addr}:{free_port(addr)}",
+                              f"http://{addr}:{free_port(addr)}", tls)
              for site, addr in SITES.items()}
     cluster = EtcdCluster(root, specs, f"rg-test-{uuid.uuid4().hex[:8]}")
     try:
         for site in specs:
             cluster.start(site)
-        wait_healthy(list(cluster.client_urls.values()), timeout_s=20)
+        wait_healthy(list(cluster.client_urls.values()), timeout_s=20, tls=client_tls)
         yield cluster
     finally:
         for proc in cluster.procs.values():

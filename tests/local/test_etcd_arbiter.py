@@ -19,11 +19,14 @@ from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.ports import VantageReport
 from regionguard.orchestrator.records import PlanRecord
+from regionguard.providers.etcd.client import EtcdArbiter, EtcdTls
+from regionguard.providers.etcd.member import MemberTls
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.etcd.writer_lease import LeaseLost, WriterLease
 
 from ..plan_helpers import bare_plan
-from .etcd_helpers import EtcdCluster, etcd_cluster
+from ..tls import certificate_authority
+from .etcd_helpers import HOME_ROLES, SITES, EtcdCluster, etcd_cluster
 from .sandbox_helpers import wait_for
 
 pytestmark = pytest.mark.local
@@ -198,3 +201,27 @@ def _answers(cluster: EtcdCluster) -> bool:
     except ProviderError:
         return False
     return True
+
+
+def test_members_that_require_client_certificates_are_reached_over_tls(tmp_path: Path) -> None:
+    """etcd as the README deploys it: https only, client certificates required. A client
+    with this host's certificate works; one without is refused, in one line, by every
+    member."""
+    files = certificate_authority(tmp_path, list(SITES.values()))
+    member_tls = MemberTls(str(files["server"]), str(files["server-key"]), str(files["ca"]))
+    client = (str(files["ca"]), str(files["client"]), str(files["client-key"]))
+    with etcd_cluster(tmp_path / "etcd", member_tls, client) as cluster:
+        assert all(url.startswith("https://") for url in cluster.client_urls.values())
+        store = EtcdStateStore(EtcdArbiter(cluster.client_urls, timeout_s=1.0, nearest="east",
+                                           tls=EtcdTls(*client)), app="tls",
+                               home_roles=HOME_ROLES, sites=tuple(SITES))
+        assert store.claim_epoch(1, bare_plan("failover")) == 2
+        anonymous = EtcdArbiter(cluster.client_urls, timeout_s=1.0,
+                                tls=EtcdTls(ca_file=client[0]))
+        with pytest.raises(ProviderError) as refused:
+            anonymous.get("/regionguard/tls/state")
+        assert len(str(refused.value).splitlines()) == 1
+        assert "no member answered" in str(refused.value)
+    with pytest.raises(ProviderError, match=r"arbiter\.cert_file: .*cannot be read"):
+        EtcdArbiter({"east": "https://127.0.0.21:1"}, timeout_s=1.0,
+                    tls=EtcdTls(client[0], str(tmp_path / "missing.pem"), client[2]))

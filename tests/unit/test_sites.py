@@ -81,3 +81,18 @@ def test_lab_commands_need_root_and_say_so_in_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 4
     assert len(result.stderr.strip().splitlines()) == 1
     assert "needs root" in result.stderr and "regionguard up" in result.stderr
+
+
+def test_etcd_tls_settings_are_refused_in_one_line_when_half_given_or_over_http() -> None:
+    user = load_topology(REPO / "regionguard.toml")
+    data = lab_topology(user, LabLayout.of(Path("/srv/lab"), user)).model_dump(mode="json")
+    data["arbiter"]["cert_file"] = "/etc/regionguard/etcd-client.pem"
+    with pytest.raises(ConfigError, match=r"arbiter\.cert_file and arbiter\.key_file: give both"):
+        parse_topology(data)
+    data["arbiter"]["key_file"] = "/etc/regionguard/etcd-client-key.pem"
+    with pytest.raises(ConfigError, match=r"arbiter\.members\.east: http://10\.77\.0\.11:2379 is "
+                                          r"plain http while TLS files are set"):
+        parse_topology(data)
+    data["arbiter"]["members"] = {k: v.replace("http://", "https://")
+                                  for k, v in data["arbiter"]["members"].items()}
+    assert Site(parse_topology(data), "east").etcd_tls is not None

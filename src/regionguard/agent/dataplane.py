@@ -129,6 +129,9 @@ class SiteDataPlane:
             # a confirmation lasts no longer than the agent's own fence deadline
             "RG_LEASE_S": str(arbiter.lease_ttl_s - arbiter.fence_margin_s),
             "RG_ADMIN_TOKEN_FILE": str(self.token_file),
+            **{f"RG_ARBITER_ETCD_{name}": str(path) for name, path in (
+                ("CA", arbiter.ca_file), ("CERT", arbiter.cert_file), ("KEY", arbiter.key_file))
+               if path is not None},
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [sys.executable, "-m", "uvicorn", "regionguard.app.main:create_app", "--factory",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from regionguard.config import Topology
 from regionguard.errors import ConfigError
-from regionguard.providers.etcd.client import EtcdArbiter
+from regionguard.providers.etcd.client import EtcdArbiter, EtcdTls
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.postgres import PostgresCluster
@@ -94,9 +94,18 @@ class Site:
     def app_port(self, region: str, slot: int) -> int:
         return self.topology.regions[region].ports.apps + slot - 1
 
+    @property
+    def etcd_tls(self) -> EtcdTls | None:
+        spec = self.topology.arbiter
+        files = (spec.ca_file, spec.cert_file, spec.key_file)
+        if not any(files):
+            return None
+        return EtcdTls(*(str(f) if f is not None else None for f in files))
+
     def arbiter(self) -> EtcdArbiter:
         spec = self.topology.arbiter
-        return EtcdArbiter(spec.members, timeout_s=spec.request_timeout_s, nearest=self.name)
+        return EtcdArbiter(spec.members, timeout_s=spec.request_timeout_s, nearest=self.name,
+                           tls=self.etcd_tls)
 
     def store(self) -> EtcdStateStore:
         t = self.topology

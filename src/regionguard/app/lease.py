@@ -216,14 +216,17 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str],
     return read
 
 
-def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5) -> ReadArbiter:
+def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5,
+                tls: tuple[str | None, str | None, str | None] = (None, None, None)
+                ) -> ReadArbiter:
     """Read (epoch, writer) from the self-managed sites' etcd: the writer key, which lives only
     while its agent's lease does (a primary whose agent is cut off, frozen or dead loses it
     when etcd expires the lease), and not when a plan has revoked it. Linearizable reads, this
     site's member first. The etcd client is imported only here."""
-    from regionguard.providers.etcd.client import EtcdArbiter
+    from regionguard.providers.etcd.client import EtcdArbiter, EtcdTls
 
-    arbiter = EtcdArbiter(members, timeout_s=timeout_s, nearest=next(iter(members), None))
+    arbiter = EtcdArbiter(members, timeout_s=timeout_s, nearest=next(iter(members), None),
+                          tls=EtcdTls(*tls) if any(tls) else None)
     prefix = f"/regionguard/{app}/"
 
     def read() -> tuple[int, str]:

@@ -97,7 +97,8 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
     self-managed sites' etcd."""
     if settings.arbiter_etcd:
         return LeaseGuard(settings.region, etcd_reader(settings.arbiter_etcd,
-                                                       settings.arbiter_app or "orders"),
+                                                       settings.arbiter_app or "orders",
+                                                       tls=settings.arbiter_etcd_tls),
                           settings.lease_s)
     if not settings.arbiter_table:
         return None

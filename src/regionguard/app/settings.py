@@ -39,6 +39,7 @@ class AppSettings:
     # the application's key prefix there
     arbiter_etcd: dict[str, str] = field(default_factory=dict)
     arbiter_app: str = ""
+    arbiter_etcd_tls: tuple[str | None, str | None, str | None] = (None, None, None)
     # the local world: the sandbox's state store, where a write without a fencing token
     # learns the live route's writer and epoch
     state_file: str | None = None
@@ -82,6 +83,9 @@ class AppSettings:
             arbiter_etcd=_pairs("RG_ARBITER_ETCD", env.get("RG_ARBITER_ETCD", ""),
                                 "east=http://10.0.0.1:2379,witness=http://10.0.0.3:2379"),
             arbiter_app=env.get("RG_APP", ""),
+            arbiter_etcd_tls=(env.get("RG_ARBITER_ETCD_CA") or None,  # CA, cert, key files
+                              env.get("RG_ARBITER_ETCD_CERT") or None,
+                              env.get("RG_ARBITER_ETCD_KEY") or None),
             state_file=env.get("RG_STATE_FILE") or None,
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or _admin_from_secret(env),

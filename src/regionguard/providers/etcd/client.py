@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import requests
 from etcd3gw import exceptions as etcd_errors
 from etcd3gw.client import Etcd3Client
 
@@ -62,13 +64,40 @@ def _entry(kv: Mapping[str, Any]) -> Entry:
                  mod_revision=int(kv.get("mod_revision", 0)), lease=int(kv.get("lease", 0)))
 
 
-def _member_client(url: str, timeout_s: float) -> Etcd3Client:
+@dataclass(frozen=True, slots=True)
+class EtcdTls:
+    """TLS to the members: the CA to trust (None: the system's), and this host's client
+    certificate and key when the members ask for one."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def check(self) -> None:
+        """Each file readable, or one line naming the field and the path."""
+        for field_name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, field_name)
+            if path is not None and not os.access(path, os.R_OK):
+                raise ProviderError(f"arbiter.{field_name}: {path} cannot be read on this "
+                                    "host; install it there, or fix the path")
+
+
+def _member_client(url: str, timeout_s: float, tls: EtcdTls | None) -> Etcd3Client:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
         raise ProviderError(f"etcd member URL {url!r}: expected http(s)://HOST:PORT")
+    tls = tls or EtcdTls()
+    # our own session: the environment's proxies and CA bundle (REQUESTS_CA_BUNDLE wins over
+    # a session's own `verify` in requests) never apply to the arbiter
+    session = requests.Session()
+    session.trust_env = False
+    if tls.ca_file is not None:
+        session.verify = tls.ca_file
+    if tls.cert_file is not None and tls.key_file is not None:
+        session.cert = (tls.cert_file, tls.key_file)
     # 3.4 and later serve the gateway at /v3/: no discovery round trip on every new client
     return Etcd3Client(host=parts.hostname, port=parts.port, protocol=parts.scheme,
-                       timeout=timeout_s, api_path="/v3/")
+                       timeout=timeout_s, api_path="/v3/", session=session)
 
 
 class EtcdArbiter:
@@ -76,11 +105,14 @@ class EtcdArbiter:
     member of the cluster answers. `members` maps each site to its member's client URL."""
 
     def __init__(self, members: Mapping[str, str], *, timeout_s: float,
-                 nearest: str | None = None) -> None:
+                 nearest: str | None = None, tls: EtcdTls | None = None) -> None:
         if not members:
             raise ProviderError("etcd: no members configured; list them in [arbiter] members")
+        if tls is not None:
+            tls.check()
         self.urls = dict(members)
-        self._clients = {site: _member_client(url, timeout_s) for site, url in members.items()}
+        self._clients = {site: _member_client(url, timeout_s, tls)
+                         for site, url in members.items()}
         order = sorted(members, key=lambda site: site != nearest)
         self._order = order
         self._lock = threading.Lock()

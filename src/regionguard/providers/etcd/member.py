@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import time
 from collections.abc import Mapping
@@ -32,12 +33,23 @@ def etcd_binary() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberTls:
+    """The member's client-facing TLS: its certificate and key, and the CA whose client
+    certificates it accepts (then only those: `--client-cert-auth`)."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str
+
+
+@dataclass(frozen=True, slots=True)
 class MemberSpec:
     """Where one member listens: `client_url` for regionguard, `peer_url` for the others."""
 
     name: str
     client_url: str
     peer_url: str
+    tls: MemberTls | None = None
 
 
 def initial_cluster(members: list[MemberSpec]) -> str:
@@ -51,7 +63,10 @@ def member_command(spec: MemberSpec, data_dir: Path, cluster: list[MemberSpec],
             "--listen-peer-urls", spec.peer_url, "--initial-advertise-peer-urls", spec.peer_url,
             "--initial-cluster", initial_cluster(cluster), "--initial-cluster-token", token,
             "--initial-cluster-state", "new", "--pre-vote",
-            "--logger", "zap", "--log-level", "warn"]
+            "--logger", "zap", "--log-level", "warn",
+            *(["--cert-file", spec.tls.cert_file, "--key-file", spec.tls.key_file,
+                "--trusted-ca-file", spec.tls.client_ca_file, "--client-cert-auth"]
+              if spec.tls is not None else [])]
 
 
 def start_member(spec: MemberSpec, data_dir: Path, cluster: list[MemberSpec], token: str,
@@ -67,12 +82,17 @@ def start_member(spec: MemberSpec, data_dir: Path, cluster: list[MemberSpec], to
                                 start_new_session=True)
 
 
-def wait_healthy(client_urls: list[str], timeout_s: float) -> None:
+def wait_healthy(client_urls: list[str], timeout_s: float,
+                 tls: tuple[str, str, str] | None = None) -> None:
     """Poll each member's /health until all say so (a leader is elected); NotAvailable with
-    the ones that did not at the deadline."""
+    the ones that did not at the deadline. `tls`: (CA, client certificate, key) files."""
     deadline = time.monotonic() + timeout_s
     pending = list(client_urls)
-    with httpx.Client(timeout=1.0, trust_env=False) as http:
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        verify = ssl.create_default_context(cafile=tls[0])
+        verify.load_cert_chain(tls[1], tls[2])
+    with httpx.Client(timeout=1.0, trust_env=False, verify=verify) as http:
         while pending:
             for url in list(pending):
                 try:
