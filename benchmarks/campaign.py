@@ -17,7 +17,7 @@ from benchmarks.common import temp_sandbox
 from benchmarks.drills import ASYNC
 from regionguard.drill.campaign import CampaignSettings, run_campaign
 from regionguard.drill.campaign_report import write_reports
-from regionguard.worlds.local import SandboxTarget
+from regionguard.worlds.local_target import SandboxTarget
 
 
 def main() -> None:

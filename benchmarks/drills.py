@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import percentile, temp_sandbox
 from regionguard.drill.runner import DrillSettings, run_drill
-from regionguard.worlds.local import SandboxTarget
+from regionguard.worlds.local_target import SandboxTarget
 
 STRATEGY = {
     "pilot-light": {},

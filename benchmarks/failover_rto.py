@@ -23,7 +23,7 @@ from regionguard.drill.runner import heal_sandbox
 from regionguard.orchestrator.journal import FileSink, Journal, rto_breakdown
 from regionguard.orchestrator.records import PlanStatus
 from regionguard.providers.local.status import sandbox_status
-from regionguard.worlds.local import SandboxTarget
+from regionguard.worlds.local_target import SandboxTarget
 
 STRATEGIES = {
     "pilot-light": {},

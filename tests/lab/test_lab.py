@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from regionguard.lab.observe import EdgeLoad, WritableWatch, WriterWatch
+
 from ..local.sandbox_helpers import wait_for
-from .lab_helpers import (
-    EdgeLoad,
-    WritableWatch,
-    WriterWatch,
-    journal_events,
-    live_primary,
-    rows,
-    running_lab,
-)
+from .lab_helpers import journal_events, live_primary, rows, running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 TTL_S = 4

@@ -128,6 +128,9 @@ class SiteDataPlane:
             "RG_ARBITER_ETCD": ",".join(f"{k}={v}" for k, v in members.items()),
             # a confirmation lasts no longer than the agent's own fence deadline
             "RG_LEASE_S": str(arbiter.lease_ttl_s - arbiter.fence_margin_s),
+            # a linearizable read of etcd per app every probe interval: a new writer's apps
+            # confirm its lease within one interval of its agent taking the key
+            "RG_LEASE_REFRESH_S": str(self.site.topology.health.interval_s),
             "RG_ADMIN_TOKEN_FILE": str(self.token_file),
             **{f"RG_ARBITER_ETCD_{name}": str(path) for name, path in (
                 ("CA", arbiter.ca_file), ("CERT", arbiter.cert_file), ("KEY", arbiter.key_file))

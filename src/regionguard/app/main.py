@@ -99,7 +99,7 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
         return LeaseGuard(settings.region, etcd_reader(settings.arbiter_etcd,
                                                        settings.arbiter_app or "orders",
                                                        tls=settings.arbiter_etcd_tls),
-                          settings.lease_s)
+                          settings.lease_s, refresh_s=settings.lease_refresh_s)
     if not settings.arbiter_table:
         return None
     clock = clock_from_env()

@@ -34,6 +34,7 @@ class AppSettings:
     arbiter_table: str | None = None
     arbiter_regions: tuple[str, ...] = ()
     lease_s: float = 30.0
+    lease_refresh_s: float | None = None  # default: min(5 s, lease_s / 3)
     # self-managed sites: the etcd members (site -> client URL, this site's first) whose
     # writer key names the writer region while its agent's lease lives (the write lease), and
     # the application's key prefix there
@@ -73,6 +74,12 @@ class AppSettings:
             lease_s = float(env.get("RG_LEASE_S", "30"))
         except ValueError:
             raise SettingsError("RG_LEASE_S must be a number of seconds, e.g. 30") from None
+        try:
+            refresh = env.get("RG_LEASE_REFRESH_S")
+            lease_refresh_s = float(refresh) if refresh else None
+        except ValueError:
+            raise SettingsError("RG_LEASE_REFRESH_S must be a number of seconds, e.g. 0.25"
+                                ) from None
         return cls(
             region=region,
             dsns=dsns,
@@ -80,6 +87,7 @@ class AppSettings:
             pool_max=int(env.get("RG_POOL_MAX", "8")),
             db_timeout_s=float(env.get("RG_DB_TIMEOUT_S", "1.5")),
             arbiter_table=table, arbiter_regions=regions, lease_s=lease_s,
+            lease_refresh_s=lease_refresh_s,
             arbiter_etcd=_pairs("RG_ARBITER_ETCD", env.get("RG_ARBITER_ETCD", ""),
                                 "east=http://10.0.0.1:2379,witness=http://10.0.0.3:2379"),
             arbiter_app=env.get("RG_APP", ""),

@@ -77,6 +77,10 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     return "; ".join([*done, *result.actions, *failed])
 
 
+LEASE_ASK_FOR_S = 1.0  # how long one try of promote/route keeps asking the arbiter
+LEASE_ASK_EVERY_S = 0.05
+
+
 def _wait_out_old_lease(p: Ports, ctx: RunContext, step: str) -> float:
     """Sleep until the revoked lease's estimated end, then ask the arbiter: its answer, not
     the estimate, says the lease has ended (etcd: the holder's own lease expired, counted
@@ -90,9 +94,16 @@ def _wait_out_old_lease(p: Ports, ctx: RunContext, step: str) -> float:
         p.journal.record(Event.LEASE_WAIT, plan=ctx.plan.id, step=step, seconds=round(waited, 3))
         ctx.sleep(waited)
     holder = ctx.scratch.lease_holder
-    if holder is not None and not p.state.writer_lease_ended(holder):
-        raise ProviderError(f"{holder}'s write lease has not ended in the arbiter yet; "
-                            "waiting for it, never for a guess")
+    if holder is None:
+        return waited
+    # etcd expires leases on its own schedule (its leader looks every 500 ms): ask a few times
+    # before handing the wait back to the step's retries
+    asked_until = p.clock.monotonic() + LEASE_ASK_FOR_S
+    while not p.state.writer_lease_ended(holder):
+        if p.clock.monotonic() >= asked_until:
+            raise ProviderError(f"{holder}'s write lease has not ended in the arbiter yet; "
+                                "waiting for it, never for a guess")
+        ctx.sleep(LEASE_ASK_EVERY_S)
     return waited
 
 

@@ -1,0 +1,129 @@
+"""Watching the lab from its client site: a client load through the edge, when etcd stopped
+naming a writer, when each region's database took writes. Each runs in a thread of its own
+that joins the client's network namespace first, and stamps what it saw with this process's
+monotonic clock: one observer, so its times compare (a site's own clock never is)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import httpx
+import psycopg
+
+from regionguard.agent.site import Site
+from regionguard.lab import netns
+from regionguard.lab.lab import Lab
+
+
+class EdgeLoad:
+    """Writes through the edge, from the client site, every 10 ms; each acknowledged write
+    with the test's monotonic time (one observer: the test process) and the region that
+    wrote it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.acked: list[tuple[float, str, str]] = []
+        self.failed = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        n = 0
+        with httpx.Client(timeout=1.0, trust_env=False) as http:
+            while not self.stop.wait(0.01):
+                n += 1
+                rid = f"lab-{n}"
+                try:
+                    r = http.post(f"{self.lab.layout.edge_url}/orders",
+                                  json={"request_id": rid, "customer": "c", "item": "i",
+                                        "quantity": 1})
+                    if r.status_code == 201:
+                        self.acked.append((time.monotonic(), rid, str(r.json()["region"])))
+                        continue
+                except httpx.HTTPError:
+                    pass
+                self.failed += 1
+
+    def by(self, region: str) -> list[float]:
+        return [t for t, _, r in self.acked if r == region]
+
+    def __enter__(self) -> EdgeLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+class WriterWatch:
+    """When etcd stopped naming `region` the writer (its lease expired, was released, or the
+    key moved): polled every 20 ms through the surviving members, from the client site."""
+
+    def __init__(self, lab: Lab, region: str) -> None:
+        self.lab = lab
+        self.region = region
+        self.ended_at: float | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        store = Site(self.lab.topology, "witness").store()
+        while not self.stop.wait(0.02) and self.ended_at is None:
+            asked = time.monotonic()
+            with contextlib.suppress(Exception):
+                held = store.writer()
+                if held is None or held.json().get("region") != self.region:
+                    self.ended_at = asked
+
+    def __enter__(self) -> WriterWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+class WritableWatch:
+    """When each region's database was seen taking writes (a primary, not read-only), polled
+    every 20 ms from the client site: the engine's first invariant, at the database."""
+
+    def __init__(self, lab: Lab, regions: tuple[str, ...] = ("east", "west")) -> None:
+        self.lab = lab
+        self.seen: dict[str, list[float]] = {r: [] for r in regions}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(r,), daemon=True)
+                        for r in regions]
+
+    def _loop(self, region: str) -> None:
+        netns.enter_netns(self.lab.layout.site("client").namespace)
+        dsn = Site(self.lab.topology, region).database(region).dsn()
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        while not self.stop.wait(0.02):
+            asked = time.monotonic()
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(dsn, connect_timeout=2, autocommit=True)
+                row = conn.execute("SELECT NOT pg_is_in_recovery() AND current_setting("
+                                   "'default_transaction_read_only') = 'off'").fetchone()
+                if row and row[0]:
+                    self.seen[region].append(asked)
+            except psycopg.Error:
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> WritableWatch:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(5)
