@@ -23,34 +23,9 @@ from benchmarks.common import summary
 from regionguard.agent.site import Site
 from regionguard.config import load_topology
 from regionguard.lab.lab import Lab, down_anything, require_root
+from regionguard.lab.layout import sample_topology
 from regionguard.lab.observe import EdgeLoad, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
-
-TOPOLOGY = """
-app = "orders"
-strategy = "warm-standby"
-replication = "{replication}"
-[health]
-interval_s = 0.25
-timeout_s = 0.2
-failure_threshold = 3
-quorum = 2
-[failover]
-sync_standby_lost = "degrade"
-rto_target_s = 10
-rpo_target_s = {rpo}
-[regions.east]
-home_role = "primary"
-capacity = 2
-standby_capacity = 1
-[regions.west]
-home_role = "standby"
-capacity = 2
-standby_capacity = 1
-[arbiter]
-lease_ttl_s = 4
-fence_margin_s = 1.0
-"""
 
 
 def wait(predicate: Any, timeout_s: float, what: str) -> None:
@@ -65,8 +40,7 @@ def wait(predicate: Any, timeout_s: float, what: str) -> None:
 def one_run(fault: str, tmp: Path) -> dict[str, Any]:
     replication = "sync" if fault == "kill" else "async"
     config = tmp / "topology.toml"
-    config.write_text(TOPOLOGY.format(replication=replication,
-                                      rpo=0 if replication == "sync" else 5))
+    config.write_text(sample_topology(replication))
     lab = Lab.create(tmp / "lab", load_topology(config))
     try:
         lab.up(timeout_s=90)

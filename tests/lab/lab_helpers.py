@@ -17,33 +17,7 @@ from regionguard.agent.site import Site
 from regionguard.config import load_topology
 from regionguard.lab import netns
 from regionguard.lab.lab import Lab, down_anything, leftovers
-
-TOPOLOGY = """
-app = "orders"
-strategy = "warm-standby"
-replication = "{replication}"
-[health]
-interval_s = 0.25
-timeout_s = 0.2
-failure_threshold = 3
-quorum = 2
-[failover]
-mode = "automatic"
-sync_standby_lost = "degrade"
-rto_target_s = 10
-rpo_target_s = {rpo}
-[regions.east]
-home_role = "primary"
-capacity = 2
-standby_capacity = 1
-[regions.west]
-home_role = "standby"
-capacity = 2
-standby_capacity = 1
-[arbiter]
-lease_ttl_s = 4
-fence_margin_s = 1.0
-"""
+from regionguard.lab.layout import sample_topology
 
 
 def lab_needs() -> None:
@@ -59,8 +33,7 @@ def running_lab(tmp_path: Path, replication: str = "sync") -> Iterator[Lab]:
     lab_needs()
     assert not leftovers(), f"a lab is left over: {leftovers()}"
     config = tmp_path / "topology.toml"
-    config.write_text(TOPOLOGY.format(replication=replication,
-                                      rpo=0 if replication == "sync" else 5))
+    config.write_text(sample_topology(replication))
     lab = Lab.create(tmp_path / "lab", load_topology(config))
     pids: list[int] = []
     try:

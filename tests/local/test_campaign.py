@@ -4,17 +4,17 @@ one of them; a seed replays its drill."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from regionguard.drill.campaign import DrillHistory, read_history
+from regionguard.drill.campaign import read_history
 from regionguard.drill.history import AnomalyKind
 
+from .. import anomalies
 from .sandbox_helpers import cli, write_topology
 
 pytestmark = pytest.mark.local
@@ -58,50 +58,6 @@ def test_the_campaign_heals_every_drill_and_finds_nothing(
     assert "no anomaly" in html and "<script" not in html
 
 
-Mutation = Callable[[DrillHistory], None]
-
-
-def acked(h: DrillHistory) -> list[int]:
-    return [i for i, r in enumerate(h.requests) if r.kind == "write" and r.ok]
-
-
-def lose(h: DrillHistory) -> None:
-    assert h.rows
-    h.rows.pop(len(h.rows) // 2)
-
-
-def duplicate(h: DrillHistory) -> None:
-    assert h.rows
-    h.rows.append(h.rows[0])
-
-
-def unwritten_read(h: DrillHistory) -> None:
-    i = next(i for i, r in enumerate(h.requests) if r.kind == "read" and r.status == 200)
-    h.requests[i] = dataclasses.replace(h.requests[i], quantity=(h.requests[i].quantity or 0)
-                                        + 1)
-
-
-def epoch_backwards(h: DrillHistory) -> None:
-    i = acked(h)[-1]
-    h.requests[i] = dataclasses.replace(h.requests[i], epoch=0)
-
-
-def two_writers(h: DrillHistory) -> None:
-    """The first acknowledged write relabelled to the other region (a failover drill has
-    acknowledged writes from both)."""
-    i = acked(h)[0]
-    other = next(h.requests[j].region for j in acked(h)
-                 if h.requests[j].region != h.requests[i].region)
-    h.requests[i] = dataclasses.replace(h.requests[i], region=other)
-
-
-def acked_after_fence(h: DrillHistory) -> None:
-    fence = h.fences[0]
-    i = next(i for i in acked(h) if h.requests[i].t_ns > fence.done_ns)
-    h.requests[i] = dataclasses.replace(h.requests[i], region=fence.region,
-                                        epoch=(fence.epoch or 1) - 1)
-
-
 def test_the_checker_fires_on_an_anomaly_of_each_kind_in_a_real_history(
         campaign: tuple[Path, dict[str, Any]]) -> None:
     _, run = campaign
@@ -109,11 +65,12 @@ def test_the_checker_fires_on_an_anomaly_of_each_kind_in_a_real_history(
     path = run["out"] / drill["history"]
     assert read_history(path).check().anomalies == []
     assert read_history(path).fences, "a failover drill's history holds its fence"
-    for mutate, kind in [(lose, AnomalyKind.LOST), (duplicate, AnomalyKind.DUPLICATED),
-                         (unwritten_read, AnomalyKind.UNWRITTEN_READ),
-                         (epoch_backwards, AnomalyKind.EPOCH_BACKWARDS),
-                         (two_writers, AnomalyKind.TWO_WRITERS),
-                         (acked_after_fence, AnomalyKind.FENCED_ACK)]:
+    for mutate, kind in [(anomalies.lose, AnomalyKind.LOST),
+                         (anomalies.duplicate, AnomalyKind.DUPLICATED),
+                         (anomalies.unwritten_read, AnomalyKind.UNWRITTEN_READ),
+                         (anomalies.epoch_backwards, AnomalyKind.EPOCH_BACKWARDS),
+                         (anomalies.two_writers, AnomalyKind.TWO_WRITERS),
+                         (anomalies.acked_after_fence, AnomalyKind.FENCED_ACK)]:
         h = read_history(path)
         mutate(h)
         assert kind in h.check().kinds, (kind, [a.detail for a in h.check().anomalies])

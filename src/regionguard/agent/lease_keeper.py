@@ -11,8 +11,9 @@ With a `heartbeat`, each renewal publishes the new deadline for the watchdog (wa
 which fences the database when the whole agent is frozen or dead.
 
 The fence is this site's own (`fence` is given the reason and acts on the local database):
-no other site ever signals this one. Once fenced, the keeper stays fenced: the database comes
-back only when a plan rebuilds it (failback) or makes it primary again.
+no other site ever signals this one. Once fenced, the keeper stays fenced while the arbiter
+names this region primary; once a plan has made it a standby (its database is rebuilt by
+`rejoin`), a later plan may make it primary again and the keeper takes the key anew.
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ class LeaseKeeper:
 
     def renew_once(self) -> KeeperState:
         with self._lock:
-            if self.state is KeeperState.FENCED:
-                return self.state
+            fenced = self.state is KeeperState.FENCED
             holding = self.lease.holding
         try:
+            if fenced:
+                return self._after_fence()
             if holding is None:
                 doc, _ = self.lease.store.read_state()
                 if doc["roles"].get(self.region) != "primary":
@@ -82,6 +84,20 @@ class LeaseKeeper:
         except ProviderError as exc:  # etcd unreachable: the monitor fences at the deadline
             log.warning("%s could not renew its write lease: %s", self.region, exc)
             return self.state
+
+    def _after_fence(self) -> KeeperState:
+        """Fenced stays fenced while the arbiter still names this region primary (its
+        database stays stopped; a plan moves the writer). Once a plan has made it a standby,
+        the fence is history: the keeper may take the key again if a later plan promotes it."""
+        doc, _ = self.lease.store.read_state()
+        if doc["roles"].get(self.region) == "primary":
+            return KeeperState.FENCED
+        with self._lock:
+            self.state = KeeperState.IDLE
+            self.fenced_because = None
+        log.info("%s is a standby now (epoch %s): its old fence is history", self.region,
+                 doc["epoch"])
+        return KeeperState.IDLE
 
     def check_deadline(self) -> KeeperState:
         with self._lock:
@@ -142,8 +158,7 @@ class LeaseKeeper:
     def _loop(self, step: Callable[[], KeeperState], every_s: float,
               wake: threading.Event | None) -> None:
         while not self._stop.is_set():
-            if step() is KeeperState.FENCED:
-                return
+            step()  # a fenced keeper keeps looking: a later plan may make this region primary
             if wake is None:
                 self._stop.wait(every_s * self.clock.factor)
             else:

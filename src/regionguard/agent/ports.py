@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -37,6 +36,7 @@ from regionguard.orchestrator.ports import (
 )
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local.boundary import provider_boundary
+from regionguard.providers.local.canary import canary_write
 from regionguard.providers.local.notify import LocalNotifier
 from regionguard.providers.local.postgres import PostgresCluster
 
@@ -188,21 +188,8 @@ class SiteTraffic:
     def verify(self, timeout_s: float) -> VerifyResult:
         """A canary write and read-back through the writer's front door (never user data)."""
         writer = self.store.load().primary
-        token = f"verify-{uuid.uuid4().hex}"
-        credential = admin.read_token(self.site.root / "secrets" / admin.TOKEN_FILE)
-        started = time.monotonic()
-        try:
-            response = httpx.post(f"{self.site.front_door_url(writer)}/_regionguard/canary",
-                                  json={"token": token}, timeout=timeout_s, trust_env=False,
-                                  headers=admin.bearer(credential) if credential else None)
-        except httpx.HTTPError as exc:
-            return VerifyResult(False, None, None, time.monotonic() - started, str(exc))
-        elapsed = time.monotonic() - started
-        if response.status_code != 200:
-            return VerifyResult(False, None, None, elapsed,
-                                f"HTTP {response.status_code}: {response.text[:200]}")
-        body = response.json()
-        return VerifyResult(True, body.get("region"), body.get("epoch"), elapsed)
+        return canary_write(self.site.front_door_url(writer),
+                            self.site.root / "secrets" / admin.TOKEN_FILE, timeout_s)
 
 
 class SiteProber:

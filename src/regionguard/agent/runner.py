@@ -171,14 +171,22 @@ class Agent:
                 self._migrated = True
             self._keep_sync(live, done)
         else:
+            self._migrated = False  # checked again if a plan makes this region primary
             primary = self.site.database(live.primary)
             if not db.exists():
                 db.create_standby(primary)
                 done.actions.append(f"created a standby of {live.primary}")
             elif not (db.data_dir / "standby.signal").exists():
-                self._note(f"{region}'s database is a demoted primary; it stays stopped "
-                                "until `regionguard failback` rebuilds it as a standby")
-                return done
+                asked = self.store.rejoin_requested(region)
+                if asked is None:
+                    self._note(f"{region}'s database is a demoted primary; it stays stopped "
+                               f"until `regionguard rejoin {region}` rebuilds it as a standby")
+                    return done
+                method = db.rebuild_as_standby(primary)
+                self.store.clear_rejoin(region)
+                self._noted.clear()
+                done.actions.append(f"rejoined as a standby of {live.primary} by {method} "
+                                    f"(asked by {asked.get('by')})")
             elif not db.is_running():
                 db.create_standby(primary)  # configures, follows the primary, starts
                 done.actions.append("started the standby database")

@@ -73,7 +73,7 @@ for command in (sandbox.validate, sandbox.up, sandbox.down, sandbox.status, plan
     app.command()(in_its_worlds(command))
 app.command("_supervise", hidden=True)(in_its_worlds(internal.supervise_cmd))
 app.command("_controller", hidden=True)(in_its_worlds(internal.controller_cmd))
-for command in (drill.drill, infra.synth, infra.backup, agent.agent):
+for command in (drill.drill, infra.synth, infra.backup, agent.agent, agent.rejoin):
     app.command()(in_its_worlds(command))
 app.command("_watchdog", hidden=True)(in_its_worlds(agent.watchdog_cmd))
 app.add_typer(lab.app, name="lab")

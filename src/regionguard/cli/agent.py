@@ -57,3 +57,33 @@ def watchdog_cmd(ctx: typer.Context,
     here = Site(st.topology(), site)
     database = here.database(here.region)
     watch_until_stopped(here.heartbeat, lambda _: database.self_fence(), _stopping())
+
+
+@one_line_errors
+def rejoin(ctx: typer.Context,
+           region: Annotated[str, typer.Argument(help="The old primary to rebuild.")],
+           by: Annotated[str | None, typer.Option(help="Who asks, for the journal "
+                                                       "(default: user@host).")] = None) -> None:
+    """Rebuild REGION's database, an old primary kept stopped since a failover, as a standby
+    of the live primary: its own agent does it (pg_rewind, else a fresh copy), on its next
+    look. Self-managed sites only; the sandbox's `failback` does this and more."""
+    from regionguard.agent.site import Site
+    from regionguard.cli.common import out, who
+    from regionguard.config import Role
+    from regionguard.errors import UnsafeOperation, UsageError
+
+    topology = state(ctx).topology()
+    if topology.arbiter.kind != "etcd" or topology.witness is None:
+        raise UsageError("rejoin: the topology's arbiter is not etcd; in the sandbox "
+                         "`regionguard failback` rebuilds the old primary")
+    if region not in topology.regions:
+        raise UsageError(f"rejoin: {region!r} is not a region; choose one of "
+                         f"{', '.join(topology.regions)}")
+    store = Site(topology, topology.witness.name).store()
+    live = store.load()
+    if live.roles[region] is Role.PRIMARY:
+        raise UnsafeOperation(f"rejoin: {region} is the live primary; only a region that was "
+                              "failed away from is rebuilt")
+    store.request_rejoin(region, who(by))
+    out.print(f"{region}: rejoin asked; its agent rebuilds it as a standby of {live.primary} "
+              "on its next look", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,14 @@ from typing import Annotated
 import typer
 
 from regionguard import durations
-from regionguard.cli.common import CliState, one_line_errors, out, progress_reporter, state
+from regionguard.cli.common import (
+    CliState,
+    one_line_errors,
+    out,
+    print_json,
+    progress_reporter,
+    state,
+)
 from regionguard.drill.faults import describe_catalog
 from regionguard.drill.report import rich_table, write_json
 from regionguard.drill.runner import DrillSettings, run_drill
@@ -60,6 +68,9 @@ def drill(
     settle: Annotated[str, typer.Option(
         help="--campaign: writes must be acknowledged again within this long of the fault, "
              "or the drill is a liveness failure, e.g. 40s.")] = "40s",
+    lab: Annotated[Path | None, typer.Option(
+        "--lab", help="Drill the lab in this directory (root; `regionguard lab up` first): "
+                      "its faults hit the live primary, its standby or the witness.")] = None,
 ) -> None:
     """Game day: inject a real fault under load; measure RTO, RPO, availability, split brain.
 
@@ -76,6 +87,9 @@ def drill(
     region-outage, partition or control-plane-outage into one Region, waits for the outcome,
     writes the report and tears everything down."""
     st = state(ctx)
+    if lab is not None:
+        _lab_drill(lab, fault, campaign, seed, out_dir, rate, workers, list_faults)
+        return
     here = st.world
     match here.drills:
         case EmulatedDrills() as emulated:
@@ -207,3 +221,34 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
     if any(r["outcome"] == "stuck" for r in results):
         raise ProviderError("a failover began and did not finish before the deadline; see "
                             "the report's journal")
+
+
+def _lab_drill(lab: Path, fault: str, campaign: int | None, seed: int | None, out_dir: Path,
+               rate: float, workers: int, list_faults: bool) -> None:
+    """Drills on the lab: one (--fault), or a campaign (every lab fault in a seeded order)."""
+    import random
+
+    from regionguard.lab.drill import LAB_FAULTS, LabDriller, run_lab_campaign
+    from regionguard.lab.lab import Lab, require_root
+
+    if list_faults:
+        for name, fails_over in LAB_FAULTS.items():
+            out.print(f"{name:<22} {'fails over' if fails_over else 'must not fail over'}")
+        return
+    require_root("drill")
+    the_lab = Lab.existing(lab)
+    report = progress_reporter()
+    if campaign is None:
+        fault = "kill-primary" if fault == "kill-region" else fault
+        result = LabDriller(the_lab, out_dir, rate=rate, workers=workers).run(1, fault)
+        print_json(dataclasses.asdict(result))
+        summary = {"anomalies": result.anomalies, "unhealed": [] if result.healed else [1]}
+    else:
+        seed = seed if seed is not None else random.randrange(10_000)
+        report(f"lab campaign of {campaign} drills, seed {seed}")
+        summary = run_lab_campaign(the_lab, campaign, seed, out_dir, report)
+        print_json({k: v for k, v in summary.items() if k != "per_drill"})
+    if summary["anomalies"]:
+        raise typer.Exit(3)
+    if summary["unhealed"]:
+        raise typer.Exit(1)

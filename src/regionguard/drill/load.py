@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -59,8 +60,11 @@ class LoadGenerator:
     def __init__(self, url: str, rate: float = 50.0, workers: int = 4,
                  write_ratio: float = 0.7, duration_s: float = 30.0,
                  timeout_s: float = 1.0, max_requests: int = 1_000_000,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 enter: Callable[[], None] | None = None) -> None:
         self.url = url.rstrip("/")
+        # run first in each worker thread: the lab's client joins its site's network namespace
+        self.enter = enter
         self.headers = dict(headers or {})  # e.g. a client that sends its own (stale) token
         self.rate = rate
         self.workers = workers
@@ -110,11 +114,15 @@ class LoadGenerator:
         return self.stop()
 
     def _work(self, worker: int) -> None:
+        if self.enter is not None:
+            self.enter()
         interval = self.workers / self.rate
         deadline = time.monotonic() + self.duration_s
         next_at = time.monotonic() + worker * interval / self.workers
         last_order: int | None = None
-        with httpx.Client(timeout=self.timeout_s, headers=self.headers) as client:
+        # no proxies from the environment: the client talks to the world under test only
+        with httpx.Client(timeout=self.timeout_s, headers=self.headers,
+                          trust_env=False) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 seq = self._next()
                 if seq > self.max_requests:

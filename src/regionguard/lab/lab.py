@@ -308,6 +308,11 @@ class Lab:
         record["sites"][name] = {"unshare": self._start_site(site)}
         self._save(record)
 
+    def rejoin(self, region: str, by: str = "regionguard lab") -> None:
+        """Ask `region`'s agent to rebuild its old primary as a standby (through etcd)."""
+        store = Site(self.topology, "witness").store()
+        self.client(lambda: store.request_rejoin(region, by))
+
     def stop_etcd(self, name: str) -> list[int]:
         """Lose the site's etcd member (its init keeps it stopped until `heal`)."""
         (self.layout.site_dir(name) / "hold-etcd").touch()

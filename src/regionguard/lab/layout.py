@@ -129,3 +129,38 @@ def _table(lines: list[str], path: list[str], table: dict[str, Any]) -> None:
     for key, value in tables.items():
         if value:
             _table(lines, [*path, key], value)
+
+
+SAMPLE_TOPOLOGY = """# the lab's tests and benchmark: warm standby, 2 app processes (1 on standby)
+app = "orders"
+strategy = "warm-standby"
+replication = "{replication}"
+[health]
+interval_s = 0.25
+timeout_s = 0.2
+failure_threshold = 3
+quorum = 2
+[failover]
+mode = "automatic"
+sync_standby_lost = "degrade"
+rto_target_s = 10
+rpo_target_s = {rpo}
+[regions.east]
+home_role = "primary"
+capacity = 2
+standby_capacity = 1
+[regions.west]
+home_role = "standby"
+capacity = 2
+standby_capacity = 1
+[arbiter]
+lease_ttl_s = 4
+fence_margin_s = 1.0
+"""
+
+
+def sample_topology(replication: str = "sync") -> str:
+    """A topology to run the lab with (its hosts and etcd come from the lab): sync, or async
+    with an RPO target of 5 s."""
+    return SAMPLE_TOPOLOGY.format(replication=replication,
+                                  rpo=0 if replication == "sync" else 5)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 COMMANDS = frozenset({
     "validate", "up", "down", "status", "failover", "switchover", "failback", "events",
-    "readiness", "approve", "reject", "report", "drill", "synth", "agent",
+    "readiness", "approve", "reject", "report", "drill", "synth", "agent", "rejoin",
     "_supervise", "_controller",  # the sandbox's own processes: supervisor and controller
     "_watchdog",  # beside a self-managed site's PostgreSQL (the agent starts it)
     "_lab-init",  # the first process of a lab site's PID namespace

@@ -158,6 +158,12 @@ class EtcdArbiter:
         body = {"key": _b64(key), "value": _b64(value)}
         self.call(f"write of {key}", lambda c: c.post(c.get_url("/kv/put"), json=body))
 
+    def delete(self, key: str) -> None:
+        """Remove `key` (idempotent: a missing key is not an error)."""
+        body = {"key": _b64(key)}
+        self.call(f"delete of {key}", lambda c: c.post(c.get_url("/kv/deleterange"),
+                                                        json=body))
+
     def txn(self, what: str, compares: Mapping[str, int], puts: Mapping[str, bytes] = {},
             deletes: tuple[str, ...] = (), lease: int = 0) -> bool:
         """One transaction: apply `puts` (bound to `lease`, if any) and `deletes` only if each

@@ -263,6 +263,27 @@ class EtcdStateStore:
             except ProviderError as exc:  # keep trying: the lease has slack
                 log.warning("plan lock renewal failed: %s", exc)
 
+    # -- rejoin requests ----------------------------------------------------------------------
+
+    def request_rejoin(self, region: str, by: str) -> None:
+        """Ask `region`'s agent to rebuild its database (a demoted old primary) as a standby of
+        the live primary: only that site's agent touches its files."""
+        self.arbiter.put(self.key(f"rejoin/{region}"), json.dumps(
+            {"by": by, "requested_at": self.clock.time()}).encode())
+
+    def rejoin_requested(self, region: str) -> dict[str, Any] | None:
+        entry = self.arbiter.get(self.key(f"rejoin/{region}"))
+        if entry is None:
+            return None
+        try:
+            found: dict[str, Any] = entry.json()
+        except ValueError:
+            return {"by": "?"}
+        return found
+
+    def clear_rejoin(self, region: str) -> None:
+        self.arbiter.delete(self.key(f"rejoin/{region}"))
+
     # -- ObservationStore -------------------------------------------------------------------
 
     def publish(self, report: VantageReport) -> None:

@@ -20,17 +20,15 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from regionguard.app import admin
 from regionguard.config import Topology
 from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.ports import RouteTable, VerifyResult
+from regionguard.providers.local.canary import canary_write
 from regionguard.providers.local.private import runtime_dir
 from regionguard.providers.local.proctrack import ProcessRef, terminate
 from regionguard.providers.local.state_model import ports_of
@@ -271,18 +269,5 @@ class HAProxyFrontDoor:
 
     def verify(self, state: Mapping[str, Any], timeout_s: float) -> VerifyResult:
         """A canary write and read-back through the front door (never user data)."""
-        token = f"verify-{uuid.uuid4().hex}"
-        started = time.monotonic()
-        credential = admin.read_token(self.dir.parent / "secrets" / admin.TOKEN_FILE)
-        try:
-            response = httpx.post(f"{self.url(state)}/_regionguard/canary",
-                                  json={"token": token}, timeout=timeout_s,
-                                  headers=admin.bearer(credential) if credential else None)
-        except httpx.HTTPError as exc:
-            return VerifyResult(False, None, None, time.monotonic() - started, str(exc))
-        elapsed = time.monotonic() - started
-        if response.status_code != 200:
-            return VerifyResult(False, None, None, elapsed,
-                                f"HTTP {response.status_code}: {response.text[:200]}")
-        body = response.json()
-        return VerifyResult(True, body.get("region"), body.get("epoch"), elapsed)
+        return canary_write(self.url(state), self.dir.parent / "secrets" / admin.TOKEN_FILE,
+                            timeout_s)

@@ -180,4 +180,6 @@ def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,
 
 def _follows(c: PostgresCluster, primary: PostgresCluster) -> bool:
     auto = c.data_dir / AUTO_CONF
-    return auto.exists() and f"port={primary.port} " in auto.read_text()
+    # host and port: the lab's sites all use port 5432, each on its own address
+    return auto.exists() and (f"host={primary.address} port={primary.port} "
+                              in auto.read_text())

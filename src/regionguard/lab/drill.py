@@ -1,0 +1,253 @@
+"""Drills and a fault campaign on the lab: the drills' own client (drill/load.py) from the
+client site through the edge, the same history checker (drill/history.py), and faults that
+real hosts suffer, aimed at whichever site plays the part now (the live primary, its standby,
+the witness).
+
+A drill: load; the fault; the failover (or, for a fault that must not cause one, a quiet
+window with the primary unchanged); the heal (the partition lifted, the site started again,
+the agent thawed) and the old primary rebuilt as a standby by its own agent (`rejoin`), until
+the pair replicates again; then the history is checked: every acknowledged write present
+exactly once on the live primary, no read of an unwritten value, one writer per epoch, epochs
+never backwards. Fences are not compared: they happen on another site's clock, and the lab
+never compares clocks across sites. The roles stay where the last drill left them: the next
+drill hurts the primary of the moment.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from regionguard.agent.site import Site
+from regionguard.config import Replication
+from regionguard.drill import history
+from regionguard.drill.campaign import DrillHistory, write_history
+from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
+from regionguard.drill.report import percentile
+from regionguard.errors import ProviderError
+from regionguard.lab import netns
+from regionguard.lab.lab import Lab
+
+# fault -> does it take the primary's site away (a failover must follow)
+LAB_FAULTS: dict[str, bool] = {
+    "kill-primary": True,  # the host is lost: every process, and its link
+    "partition-primary": True,  # cut from the standby and the witness (the client still sees it)
+    "freeze-primary-agent": True,  # its watchdog stops the database
+    "kill-standby-db": False,  # its agent starts it again; the primary degrades meanwhile
+    "partition-standby": False,
+    "partition-witness": False,
+    "stop-witness-etcd": False,  # one etcd member of three lost
+}
+QUIET_S = 6.0  # past detection (0.75 s) and the lease (4 s): long enough to see no failover
+
+
+@dataclass
+class LabDrillResult:
+    index: int
+    fault: str
+    site: str
+    old_primary: str
+    new_primary: str
+    failover: bool
+    client_rto_s: float | None
+    healed: bool
+    acked_writes: int
+    lost_acked: int
+    split_brain: int
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def _until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (ProviderError, psycopg.Error):
+            pass
+        time.sleep(every_s)
+    return False
+
+
+class LabDriller:
+    """Runs drills on one lab; reads it from inside the client site."""
+
+    def __init__(self, lab: Lab, out: Path, rate: float = 60.0, workers: int = 3) -> None:
+        self.lab = lab
+        self.out = out
+        self.rate = rate
+        self.workers = workers
+        self.store = Site(lab.topology, "witness").store()
+        self.client_ns = lab.layout.site("client").namespace
+
+    # -- reading the lab ------------------------------------------------------------------------
+
+    def live(self) -> tuple[str, bool]:
+        """(the live primary, whether a plan is running)."""
+        state = self.lab.client(self.store.load, timeout_s=10)
+        return state.primary, state.plan is not None
+
+    def _replicating(self, primary: str, standby: str) -> bool:
+        """The standby streams to the primary (and is its sync standby, in sync mode)."""
+        db = Site(self.lab.topology, primary).database(primary)
+        sync = self.lab.topology.replication is Replication.SYNC
+
+        def ask() -> bool:
+            with psycopg.connect(db.dsn(), connect_timeout=2, autocommit=True) as conn:
+                row = conn.execute("SELECT state, sync_state FROM pg_stat_replication WHERE "
+                                   "application_name = %s", (standby,)).fetchone()
+            return bool(row and row[0] == "streaming" and (not sync or row[1] == "sync"))
+
+        return bool(self.lab.client(ask, timeout_s=10))
+
+    def _rows(self, region: str, prefix: str) -> list[history.Row]:
+        db = Site(self.lab.topology, region).database(region)
+
+        def read() -> list[history.Row]:
+            with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
+                rows = conn.execute("SELECT request_id, id::bigint, quantity::bigint FROM orders "
+                                    "WHERE request_id LIKE %s", (prefix + "%",)).fetchall()
+            return [history.Row(str(r), int(i), int(q)) for r, i, q in rows]
+
+        rows: list[history.Row] = self.lab.client(read, timeout_s=30)
+        return rows
+
+    # -- one drill ------------------------------------------------------------------------------
+
+    def run(self, index: int, fault: str) -> LabDrillResult:
+        if fault not in LAB_FAULTS:
+            raise ProviderError(f"lab drill: {fault!r} is not a lab fault; use one of "
+                                f"{', '.join(LAB_FAULTS)}")
+        started = time.monotonic()
+        primary, _ = self.live()
+        standby = self.lab.topology.other_region(primary)
+        site = {"partition-witness": "witness", "stop-witness-etcd": "witness"}.get(
+            fault, standby if "standby" in fault else primary)
+        load = LoadGenerator(self.lab.layout.edge_url, rate=self.rate, workers=self.workers,
+                             duration_s=900, enter=lambda: netns.enter_netns(self.client_ns))
+        load.start()
+        detail = ""
+        try:
+            if not _until(lambda: _acked_by(load.result, primary) >= 10, 30):
+                raise ProviderError(f"lab drill: no writes acknowledged by {primary} before "
+                                    "the fault")
+            fault_ns = time.monotonic_ns()
+            heal = self._apply(fault, site)
+            if LAB_FAULTS[fault]:
+                moved = _until(lambda: self.live() == (standby, False)
+                               and _acked_by(load.result, standby, fault_ns) > 0, 90)
+                if not moved:
+                    detail = f"{standby} did not take writes within 90 s of the fault"
+            else:
+                _until(lambda: False, QUIET_S)  # watch the whole quiet window
+                if self.live()[0] != primary:
+                    detail = f"a failover to {standby} followed a fault that needs none"
+            heal()
+            now_primary, _ = self.live()
+            now_standby = self.lab.topology.other_region(now_primary)
+            if now_primary != primary:  # the old primary stays fenced until rebuilt
+                self.lab.rejoin(primary, by=f"lab drill {index}")
+            healed = _until(lambda: self._replicating(now_primary, now_standby), 120, 0.25)
+            after = time.monotonic_ns()
+            _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
+        finally:
+            result = load.stop()
+        rows = self._rows(now_primary, f"load-{load.run_id}-")
+        failover = now_primary != primary
+        async_loss = ([primary] if failover and self.lab.topology.replication
+                      is Replication.ASYNC else [])
+        drill_history = DrillHistory(list(result.requests), rows, [], async_loss)
+        write_history(self.out / f"drill-{index:03d}.history.jsonl", drill_history)
+        verdict = drill_history.check()
+        return LabDrillResult(
+            index=index, fault=fault, site=site, old_primary=primary, new_primary=now_primary,
+            failover=failover, client_rto_s=client_rto_s(result, fault_ns) if failover else None,
+            healed=healed and not detail, acked_writes=verdict.acked_writes,
+            lost_acked=len(verdict.lost_acked), split_brain=verdict.split_brain,
+            anomalies=[a.to_dict() for a in verdict.anomalies],
+            detail=detail or ("" if healed else "the pair did not replicate again in 120 s"),
+            seconds=time.monotonic() - started)
+
+    def _apply(self, fault: str, site: str) -> Callable[[], None]:
+        """Hurt `site`; returns how to heal it."""
+        lab = self.lab
+        peers = [s.name for s in lab.layout.sites if s.name not in (site, "client")]
+        match fault:
+            case "kill-primary":
+                lab.kill(site)
+                return lambda: lab.start(site)
+            case "partition-primary" | "partition-standby" | "partition-witness":
+                lab.partition(site, peers)
+                return lambda: lab.heal(site)
+            case "freeze-primary-agent":
+                lab.signal_site(site, signal.SIGSTOP, only="agent")
+                return lambda: lab.heal(site)  # thaws it
+            case "kill-standby-db":
+                lab.signal_site(site, signal.SIGKILL, only="postgres")
+                return lambda: None  # its agent starts it again
+            case "stop-witness-etcd":
+                lab.stop_etcd(site)
+                return lambda: lab.heal(site)
+        raise ProviderError(f"lab drill: no way to apply {fault}")
+
+
+def _acked_by(result: LoadResult, region: str, since_ns: int = 0) -> int:
+    return sum(1 for r in list(result.requests)
+               if r.kind == "write" and r.ok and r.region == region and r.t_ns >= since_ns)
+
+
+def campaign_faults(count: int, seed: int) -> list[str]:
+    """The faults of a campaign: every kind once in an order the seed decides, then again;
+    so even a short campaign mixes failovers, partitions and faults that must change nothing."""
+    rng = random.Random(seed)
+    order: list[str] = []
+    while len(order) < count:
+        kinds = list(LAB_FAULTS)
+        rng.shuffle(kinds)
+        order += kinds
+    return order[:count]
+
+
+def run_lab_campaign(lab: Lab, count: int, seed: int, out: Path,
+                     report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    driller = LabDriller(lab, out)
+    results = []
+    for index, fault in enumerate(campaign_faults(count, seed), start=1):
+        result = driller.run(index, fault)
+        results.append(result)
+        report(f"drill {index}/{count}: {fault} on {result.site}: "
+               + (f"failover {result.old_primary} -> {result.new_primary}, client RTO "
+                  f"{result.client_rto_s:.2f} s" if result.failover and result.client_rto_s
+                  else "no failover")
+               + f", {result.acked_writes} writes, {result.lost_acked} lost, "
+                 f"{len(result.anomalies)} anomalies" + (f" ({result.detail})"
+                                                         if result.detail else ""))
+        if not result.healed:
+            break  # the next drill would start from a broken lab
+    rtos = [r.client_rto_s for r in results if r.client_rto_s is not None]
+    summary = {
+        "seed": seed, "drills": len(results), "asked": count,
+        "failovers": sum(r.failover for r in results),
+        "client_rto_s": {"p50": percentile(rtos, 50) if rtos else None,
+                         "p95": percentile(rtos, 95) if rtos else None,
+                         "max": max(rtos) if rtos else None},
+        "acked_writes": sum(r.acked_writes for r in results),
+        "lost_acked": sum(r.lost_acked for r in results),
+        "split_brain": sum(r.split_brain for r in results),
+        "anomalies": [a for r in results for a in r.anomalies],
+        "unhealed": [r.index for r in results if not r.healed],
+        "per_drill": [asdict(r) for r in results],
+    }
+    (out / "lab-campaign.json").write_text(json.dumps(summary, indent=1))
+    return summary
