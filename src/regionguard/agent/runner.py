@@ -28,8 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
 from regionguard.agent.dataplane import SiteDataPlane
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
 from regionguard.agent.ports import build_site_ports
@@ -38,11 +36,11 @@ from regionguard.agent.watchdog import Heartbeat
 from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role
-from regionguard.errors import ProviderError, RegionGuardError
+from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.guard import CycleResult, Guard
 from regionguard.orchestrator.ports import LiveState
 from regionguard.providers.etcd.writer_lease import WriterLease
-from regionguard.providers.local.postgres import PostgresCluster
+from regionguard.providers.local.probes import ReplicationProber
 from regionguard.providers.local.proctrack import ProcessRef
 
 log = logging.getLogger("regionguard.agent")
@@ -51,6 +49,7 @@ log = logging.getLogger("regionguard.agent")
 # rounds, and at least what one round can take against a hung database (libpq waits 2 s
 # for a connection at the least) with room to spare
 STALE_FLOOR_S = 5.0
+LEADERSHIP_EVERY_S = 5.0
 
 
 @dataclass
@@ -80,7 +79,10 @@ class Agent:
                            sites_of=lambda region: frozenset({region}),
                            interval_s=health.interval_s, timeout_s=health.timeout_s,
                            stale_s=max(3 * health.interval_s, STALE_FLOOR_S))
-        self._standby_missing_since: float | None = None
+        self._standby_failures = 0  # the sync standby's failed probes in a row
+        self._replication = ReplicationProber(
+            lambda: (site.name, site.database(site.name).dsn()))
+        self._leadership_due = 0.0  # the witness: when to look at etcd's leader again
         self._told: set[str] = set()  # troubles told since the last clean cycle
         self._noted: set[str] = set()
         self._migrated = False  # the schema checked once under this agent's lease
@@ -125,6 +127,8 @@ class Agent:
                 done = self.upkeep(self.store.load())
                 for action in done.actions:
                     log.info("%s: %s", self.site.name, action)
+            else:
+                self._hold_leadership()
             result = self.guard.cycle()
             if result.acted or result.kind.value in ("refused", "down_seen"):
                 log.info("%s: %s %s", self.site.name, result.kind.value, result.detail)
@@ -136,6 +140,20 @@ class Agent:
             log.exception("agent cycle failed")
             self._tell(f"{type(exc).__name__}: {exc}")
         return None
+
+    def _hold_leadership(self) -> None:
+        """The witness keeps etcd's raft leadership (every LEADERSHIP_EVERY_S, when no plan
+        runs): a region's loss then never costs an election, and etcd restarts every lease's
+        TTL on a leader change, which would add a whole TTL to the failover that follows."""
+        now = time.monotonic()
+        if now < self._leadership_due:
+            return
+        self._leadership_due = now + LEADERSHIP_EVERY_S
+        if self.store.load().plan is not None:
+            return
+        if self.store.arbiter.lead_from(self.site.name):
+            log.info("%s: took etcd's leadership (a region's loss costs no election)",
+                     self.site.name)
 
     def _tell(self, what: str) -> None:
         if what not in self._told:
@@ -205,19 +223,23 @@ class Agent:
             log.warning("%s: %s", self.site.name, what)
 
     def _keep_sync(self, live: LiveState, done: Upkeep) -> None:
-        """Synchronous replication on the primary. The standby streams: it is the sync
-        standby (and an old degrade record goes once it confirms every write). It has not
-        streamed for the detection time: the degrade is recorded in etcd first, and only then
-        does the primary commit alone; a primary that cannot record it keeps waiting for its
-        standby, and fences itself at the end of its lease."""
+        """Synchronous replication on the primary. The standby keeps up (the primary's own
+        view of it: `ReplicationProber`, the sandbox's): it is the sync standby, and an old
+        degrade record goes once it confirms every write. It has failed that probe
+        `failure_threshold` times in a row (WAL waiting and its replay not moving: a
+        partition leaves the walsender "streaming" for `wal_sender_timeout`): the degrade is
+        recorded in etcd first, and only then does the primary commit alone; a primary that
+        cannot record it keeps waiting for its standby, and fences itself at the end of its
+        lease."""
         topology = self.site.topology
         if topology.replication is not Replication.SYNC:
             return
         region = self.site.name
         standby = topology.other_region(region)
         db = self.site.database(region)
-        if _streams(db, standby):
-            self._standby_missing_since = None
+        health = topology.health
+        if self._replication.probe(standby, health.timeout_s).ok:
+            self._standby_failures = 0
             if db.set_sync_standby(standby):
                 done.actions.append(f"synchronous replication to {standby}")
             if live.sync_degraded_lsn is not None:
@@ -225,13 +247,9 @@ class Agent:
                 if self.store.clear_sync_degraded(live.sync_degraded_lsn):
                     done.actions.append(f"{standby} confirmed every write: degrade cleared")
             return
-        now = time.monotonic()
-        if self._standby_missing_since is None:
-            self._standby_missing_since = now
-        health = topology.health
+        self._standby_failures += 1
         if (topology.failover.sync_standby_lost != "degrade"
-                or now - self._standby_missing_since < health.failure_threshold
-                * health.interval_s):
+                or self._standby_failures < health.failure_threshold):
             return
         lsn = db.status().lsn
         if lsn is None:
@@ -260,14 +278,3 @@ class Agent:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         self.watchdog_record.write_text(json.dumps(ProcessRef.of(proc.pid).as_dict()))
-
-
-def _streams(db: PostgresCluster, standby: str) -> bool:
-    try:
-        with db.connect("postgres", connect_timeout=2, statement_timeout_ms=1000) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE "
-                               "application_name = %s AND state = 'streaming'",
-                               (standby,)).fetchone()
-    except psycopg.Error as exc:
-        raise ProviderError(f"replication status: {type(exc).__name__}: {exc}") from None
-    return bool(row and row[0])

@@ -35,6 +35,7 @@ from regionguard.drill.report import percentile
 from regionguard.errors import ProviderError
 from regionguard.lab import netns
 from regionguard.lab.lab import Lab
+from regionguard.lab.observe import WritableWatch, WriterWatch
 
 # fault -> does it take the primary's site away (a failover must follow)
 LAB_FAULTS: dict[str, bool] = {
@@ -65,6 +66,21 @@ class LabDrillResult:
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     detail: str = ""
     seconds: float = 0.0
+    # a failover's safety, measured from the client site (seconds after the fault):
+    old_stopped_s: float | None = None  # the old primary's PostgreSQL gone (its own fence)
+    lease_ended_s: float | None = None  # etcd no longer names the old primary the writer
+    old_writable_until_s: float | None = None  # last seen taking writes (not read-only)
+    new_writable_from_s: float | None = None  # first seen taking writes
+    old_acked_after_lease_s: int = 0  # writes the old primary acknowledged after that
+    # a fault that must change nothing: writes the primary acknowledged in the last second of
+    # the quiet window (past detection, the lease and a degrade)
+    acked_late_in_fault: int = 0
+
+    @property
+    def two_writable(self) -> bool:
+        """Both databases were seen taking writes over the same time."""
+        return (self.old_writable_until_s is not None and self.new_writable_from_s is not None
+                and self.old_writable_until_s >= self.new_writable_from_s)
 
 
 def _until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.1) -> bool:
@@ -137,21 +153,31 @@ class LabDriller:
                              duration_s=900, enter=lambda: netns.enter_netns(self.client_ns))
         load.start()
         detail = ""
+        safety: dict[str, Any] = {}
+        writable = WritableWatch(self.lab, (primary, standby)).__enter__()
+        writer = WriterWatch(self.lab, primary).__enter__()
         try:
             if not _until(lambda: _acked_by(load.result, primary) >= 10, 30):
                 raise ProviderError(f"lab drill: no writes acknowledged by {primary} before "
                                     "the fault")
             fault_ns = time.monotonic_ns()
+            fault_at = fault_ns / 1e9
             heal = self._apply(fault, site)
             if LAB_FAULTS[fault]:
-                moved = _until(lambda: self.live() == (standby, False)
-                               and _acked_by(load.result, standby, fault_ns) > 0, 90)
+                stopped: list[float] = []
+                moved = _until(lambda: self._watch_stop(primary, stopped)
+                               and self.live() == (standby, False)
+                               and _acked_by(load.result, standby, fault_ns) > 0, 90, 0.02)
                 if not moved:
                     detail = f"{standby} did not take writes within 90 s of the fault"
+                safety = self._safety(primary, standby, fault_at, stopped, writable, writer,
+                                      load.result)
             else:
                 _until(lambda: False, QUIET_S)  # watch the whole quiet window
                 if self.live()[0] != primary:
                     detail = f"a failover to {standby} followed a fault that needs none"
+                safety = {"acked_late_in_fault": _acked_by(
+                    load.result, primary, time.monotonic_ns() - 1_000_000_000)}
             heal()
             now_primary, _ = self.live()
             now_standby = self.lab.topology.other_region(now_primary)
@@ -162,6 +188,8 @@ class LabDriller:
             _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
         finally:
             result = load.stop()
+            writable.__exit__()
+            writer.__exit__()
         rows = self._rows(now_primary, f"load-{load.run_id}-")
         failover = now_primary != primary
         async_loss = ([primary] if failover and self.lab.topology.replication
@@ -176,7 +204,32 @@ class LabDriller:
             lost_acked=len(verdict.lost_acked), split_brain=verdict.split_brain,
             anomalies=[a.to_dict() for a in verdict.anomalies],
             detail=detail or ("" if healed else "the pair did not replicate again in 120 s"),
-            seconds=time.monotonic() - started)
+            seconds=time.monotonic() - started, **safety)
+
+    def _watch_stop(self, primary: str, stopped: list[float]) -> bool:
+        """Note when the old primary's PostgreSQL was first seen gone; always True (a
+        predicate step of the failover wait)."""
+        if not stopped and not self.lab.pids(primary)["postgres"]:
+            stopped.append(time.monotonic())
+        return True
+
+    def _safety(self, primary: str, standby: str, fault_at: float, stopped: list[float],
+                writable: WritableWatch, writer: WriterWatch,
+                load: LoadResult) -> dict[str, Any]:
+        _until(lambda: bool(writable.seen[standby]), 10)
+        old, new = writable.seen[primary], writable.seen[standby]
+        ended = writer.ended_at
+        late = 0 if ended is None else sum(
+            1 for r in list(load.requests) if r.kind == "write" and r.ok
+            and r.region == primary and r.end_ns / 1e9 > ended)
+        return {
+            "old_stopped_s": stopped[0] - fault_at if stopped else None,
+            "lease_ended_s": None if ended is None else ended - fault_at,
+            "old_writable_until_s": max(old) - fault_at if old else None,
+            "new_writable_from_s": min(t for t in new if t > fault_at) - fault_at
+            if any(t > fault_at for t in new) else None,
+            "old_acked_after_lease_s": late,
+        }
 
     def _apply(self, fault: str, site: str) -> Callable[[], None]:
         """Hurt `site`; returns how to heal it."""
@@ -247,7 +300,9 @@ def run_lab_campaign(lab: Lab, count: int, seed: int, out: Path,
         "split_brain": sum(r.split_brain for r in results),
         "anomalies": [a for r in results for a in r.anomalies],
         "unhealed": [r.index for r in results if not r.healed],
-        "per_drill": [asdict(r) for r in results],
+        "two_writable": sum(r.two_writable for r in results),
+        "old_acked_after_lease": sum(r.old_acked_after_lease_s for r in results),
+        "per_drill": [{**asdict(r), "two_writable": r.two_writable} for r in results],
     }
     (out / "lab-campaign.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -164,6 +164,30 @@ class EtcdArbiter:
         self.call(f"delete of {key}", lambda c: c.post(c.get_url("/kv/deleterange"),
                                                         json=body))
 
+    def lead_from(self, site: str) -> bool:
+        """Make `site`'s member the raft leader (etcd's MoveLeader, asked of the leader of the
+        moment; members are named after their sites). True when leadership moved now."""
+        def move(client: Etcd3Client) -> bool:
+            status = client.post(client.get_url("/maintenance/status"), json={})
+            me, leader = status["header"]["member_id"], status.get("leader")
+            if not leader or leader == me:
+                return False
+            members = client.post(client.get_url("/cluster/member/list"), json={})["members"]
+            name = next((m.get("name") for m in members if m.get("ID") == leader), None)
+            if name not in self._clients:
+                raise ProviderError(f"etcd: the leader {name or leader} is not a member of the "
+                                    "topology (members are named after their sites)")
+            boss = self._clients[name]
+            boss.post(boss.get_url("/maintenance/transfer-leadership"), json={"targetID": me})
+            return True
+
+        try:
+            return move(self._clients[site])
+        except _UNAVAILABLE as exc:
+            raise ProviderError(f"etcd leadership to {site}: {_reason(exc)}") from None
+        except etcd_errors.Etcd3Exception as exc:
+            raise ProviderError(f"etcd leadership to {site} refused: {_reason(exc)}") from None
+
     def txn(self, what: str, compares: Mapping[str, int], puts: Mapping[str, bytes] = {},
             deletes: tuple[str, ...] = (), lease: int = 0) -> bool:
         """One transaction: apply `puts` (bound to `lease`, if any) and `deletes` only if each
