@@ -1,5 +1,5 @@
-"""A lab per test (or per module), a client load through the edge from the client site, and
-an observer of etcd's writer key, both from inside the client's network namespace."""
+"""A lab for the tests (the sample topology on the lab's sites), and the check that `lab down`
+left nothing of it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import psycopg
 import pytest
 
-from regionguard.agent.site import Site
 from regionguard.config import load_topology
 from regionguard.lab import netns
 from regionguard.lab.lab import Lab, down_anything, leftovers
@@ -57,31 +55,3 @@ def assert_nothing_left(root: Path, pids: list[int]) -> None:
     links = netns.run("ip", "-o", "link")
     assert "p-east" not in links and "rgbr0" not in links, links
     assert not root.exists()
-
-
-def rows(lab: Lab, region: str) -> set[str]:
-    db = Site(lab.topology, region).database(region)
-
-    def read() -> set[str]:
-        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
-            return {str(r[0]) for r in conn.execute(
-                "SELECT request_id FROM orders WHERE request_id LIKE 'lab-%'").fetchall()}
-
-    return lab.client(read)
-
-
-def live_primary(lab: Lab) -> str | None:
-    try:
-        store = Site(lab.topology, "witness").store()
-        return lab.client(lambda: store.load().primary if store.load().plan is None else None)
-    except Exception:
-        return None
-
-
-def journal_events(lab: Lab, site: str) -> list[dict[str, object]]:
-    import json
-
-    path = Site(lab.topology, site).journal_path
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-

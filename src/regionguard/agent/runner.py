@@ -50,6 +50,7 @@ log = logging.getLogger("regionguard.agent")
 # for a connection at the least) with room to spare
 STALE_FLOOR_S = 5.0
 LEADERSHIP_EVERY_S = 5.0
+SYNC_STALL_FLOOR_S = 1.0
 
 
 @dataclass
@@ -238,7 +239,10 @@ class Agent:
         standby = topology.other_region(region)
         db = self.site.database(region)
         health = topology.health
-        if self._replication.probe(standby, health.timeout_s).ok:
+        # a replay stalled this long with WAL waiting is a failed look (a slow disk stalls
+        # it for a few hundred ms; a partition, for good)
+        stall_s = max(SYNC_STALL_FLOOR_S, health.failure_threshold * health.interval_s)
+        if self._replication.probe(standby, stall_s).ok:
             self._standby_failures = 0
             if db.set_sync_standby(standby):
                 done.actions.append(f"synchronous replication to {standby}")

@@ -36,6 +36,7 @@ from regionguard.errors import ProviderError
 from regionguard.lab import netns
 from regionguard.lab.lab import Lab
 from regionguard.lab.observe import WritableWatch, WriterWatch
+from regionguard.orchestrator.journal import rto_breakdown
 
 # fault -> does it take the primary's site away (a failover must follow)
 LAB_FAULTS: dict[str, bool] = {
@@ -72,9 +73,11 @@ class LabDrillResult:
     old_writable_until_s: float | None = None  # last seen taking writes (not read-only)
     new_writable_from_s: float | None = None  # first seen taking writes
     old_acked_after_lease_s: int = 0  # writes the old primary acknowledged after that
+    old_last_ack_s: float | None = None  # its last acknowledged write (after the fault)
     # a fault that must change nothing: writes the primary acknowledged in the last second of
     # the quiet window (past detection, the lease and a degrade)
     acked_late_in_fault: int = 0
+    steps: dict[str, float] = field(default_factory=dict)  # the plan's, from its journal
 
     @property
     def two_writable(self) -> bool:
@@ -113,19 +116,6 @@ class LabDriller:
         state = self.lab.client(self.store.load, timeout_s=10)
         return state.primary, state.plan is not None
 
-    def _replicating(self, primary: str, standby: str) -> bool:
-        """The standby streams to the primary (and is its sync standby, in sync mode)."""
-        db = Site(self.lab.topology, primary).database(primary)
-        sync = self.lab.topology.replication is Replication.SYNC
-
-        def ask() -> bool:
-            with psycopg.connect(db.dsn(), connect_timeout=2, autocommit=True) as conn:
-                row = conn.execute("SELECT state, sync_state FROM pg_stat_replication WHERE "
-                                   "application_name = %s", (standby,)).fetchone()
-            return bool(row and row[0] == "streaming" and (not sync or row[1] == "sync"))
-
-        return bool(self.lab.client(ask, timeout_s=10))
-
     def _rows(self, region: str, prefix: str) -> list[history.Row]:
         db = Site(self.lab.topology, region).database(region)
 
@@ -145,6 +135,9 @@ class LabDriller:
             raise ProviderError(f"lab drill: {fault!r} is not a lab fault; use one of "
                                 f"{', '.join(LAB_FAULTS)}")
         started = time.monotonic()
+        if not _until(self.lab.in_sync, 60, 0.25):  # a failover then can lose nothing
+            raise ProviderError("lab drill: the standby does not replicate (or a sync degrade "
+                                "stands) before the fault; see `regionguard lab status`")
         primary, _ = self.live()
         standby = self.lab.topology.other_region(primary)
         site = {"partition-witness": "witness", "stop-witness-etcd": "witness"}.get(
@@ -180,10 +173,9 @@ class LabDriller:
                     load.result, primary, time.monotonic_ns() - 1_000_000_000)}
             heal()
             now_primary, _ = self.live()
-            now_standby = self.lab.topology.other_region(now_primary)
             if now_primary != primary:  # the old primary stays fenced until rebuilt
                 self.lab.rejoin(primary, by=f"lab drill {index}")
-            healed = _until(lambda: self._replicating(now_primary, now_standby), 120, 0.25)
+            healed = _until(self.lab.in_sync, 120, 0.25)
             after = time.monotonic_ns()
             _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
         finally:
@@ -194,6 +186,8 @@ class LabDriller:
         failover = now_primary != primary
         async_loss = ([primary] if failover and self.lab.topology.replication
                       is Replication.ASYNC else [])
+        if failover:
+            safety["steps"] = self._steps(now_primary)
         drill_history = DrillHistory(list(result.requests), rows, [], async_loss)
         write_history(self.out / f"drill-{index:03d}.history.jsonl", drill_history)
         verdict = drill_history.check()
@@ -205,6 +199,16 @@ class LabDriller:
             anomalies=[a.to_dict() for a in verdict.anomalies],
             detail=detail or ("" if healed else "the pair did not replicate again in 120 s"),
             seconds=time.monotonic() - started, **safety)
+
+    def _steps(self, region: str) -> dict[str, float]:
+        """Detect and each step of the last plan in `region`'s journal (its own clock)."""
+        path = Site(self.lab.topology, region).journal_path
+        entries = [json.loads(line) for line in path.read_text().splitlines() if line]
+        plans = [e["plan"] for e in entries if e.get("event") == "plan"
+                 and e.get("outcome") == "started"]
+        breakdown = rto_breakdown(entries, plans[-1]) if plans else None
+        steps: dict[str, float] = dict((breakdown or {}).get("steps", {}))
+        return steps
 
     def _watch_stop(self, primary: str, stopped: list[float]) -> bool:
         """Note when the old primary's PostgreSQL was first seen gone; always True (a
@@ -222,7 +226,10 @@ class LabDriller:
         late = 0 if ended is None else sum(
             1 for r in list(load.requests) if r.kind == "write" and r.ok
             and r.region == primary and r.end_ns / 1e9 > ended)
+        acks = [r.end_ns / 1e9 - fault_at for r in list(load.requests)
+                if r.kind == "write" and r.ok and r.region == primary]
         return {
+            "old_last_ack_s": max(acks) if acks and max(acks) > 0 else None,
             "old_stopped_s": stopped[0] - fault_at if stopped else None,
             "lease_ended_s": None if ended is None else ended - fault_at,
             "old_writable_until_s": max(old) - fault_at if old else None,

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import psutil
+import psycopg
 
 from regionguard.agent.site import Site
 from regionguard.config import Topology, load_topology
@@ -158,12 +159,14 @@ class Lab:
                 body = self.client(lambda: httpx.get(
                     f"{self.layout.edge_url}/health/route", timeout=1.0,
                     trust_env=False).json())
-                if isinstance(body, dict) and body.get("holds_lease"):
+                if isinstance(body, dict) and body.get("holds_lease") and self.in_sync():
                     report(f"{body.get('region')} holds the write lease at epoch "
-                           f"{body.get('epoch')}, reached through the edge")
+                           f"{body.get('epoch')}, reached through the edge; its standby "
+                           "replicates" + (" in sync" if self.topology.replication.value
+                                           == "sync" else ""))
                     return
                 last = str(body)[:200]
-            except (httpx.HTTPError, ValueError, ProviderError) as exc:
+            except (httpx.HTTPError, ValueError, ProviderError, psycopg.Error) as exc:
                 last = str(exc)[:200]
             for name, info in self._record()["sites"].items():
                 if not psutil.pid_exists(int(info["unshare"])):
@@ -172,6 +175,26 @@ class Lab:
             time.sleep(0.5)
         raise ProviderError(f"the lab did not come up in {timeout_s:g} s ({last}); see "
                             f"{self.layout.root}/sites/*/*.log, then `regionguard lab down`")
+
+    def in_sync(self) -> bool:
+        """The standby replicates (in sync, with no degrade on record, for a sync topology):
+        a lab is up when a failover could lose nothing."""
+        store = Site(self.topology, "witness").store()
+        live = self.client(store.load, timeout_s=10)
+        if live.sync_degraded_lsn is not None:
+            return False
+        primary = live.primary
+        db = Site(self.topology, primary).database(primary)
+        standby = self.topology.other_region(primary)
+        want = "sync" if self.topology.replication.value == "sync" else None
+
+        def ask() -> bool:
+            with psycopg.connect(db.dsn(), connect_timeout=2, autocommit=True) as conn:
+                row = conn.execute("SELECT state, sync_state FROM pg_stat_replication WHERE "
+                                   "application_name = %s", (standby,)).fetchone()
+            return bool(row and row[0] == "streaming" and (want is None or row[1] == want))
+
+        return bool(self.client(ask, timeout_s=10))
 
     # -- talking to it ---------------------------------------------------------------------------
 
