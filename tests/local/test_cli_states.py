@@ -7,9 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import traceback
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from regionguard.cli import app
 
 from .sandbox_helpers import cli, region, status, write_topology
 
@@ -33,15 +37,20 @@ COMMANDS: dict[tuple[str, ...], dict[str, set[int]]] = {
 
 
 def run_all(config: Path, state: str) -> None:
+    """Every command, in this process (Typer's runner: the same app `main()` runs, without a
+    Python start per command; `down` at the end goes through the real entry point)."""
     for args, expected in COMMANDS.items():
-        proc = cli(config, *args, check=False, timeout=60)
-        assert proc.returncode in expected[state], (
-            f"{state}: regionguard {' '.join(args)} exited {proc.returncode}:\n"
-            f"{proc.stdout}\n{proc.stderr}")
-        assert "Traceback" not in proc.stdout + proc.stderr, (state, args, proc.stderr)
-        if proc.returncode not in (0, 2):  # a failure is one line (usage errors: Typer's box)
-            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            assert len(lines) == 1, (state, args, proc.stderr)
+        result = CliRunner().invoke(app, ["-c", str(config), *args])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"{state}: regionguard {' '.join(args)} raised "
+                                 f"{''.join(traceback.format_exception(result.exception))}")
+        assert result.exit_code in expected[state], (
+            f"{state}: regionguard {' '.join(args)} exited {result.exit_code}:\n"
+            f"{result.stdout}\n{result.stderr}")
+        assert "Traceback" not in result.stdout + result.stderr, (state, args, result.stderr)
+        if result.exit_code not in (0, 2):  # a failure is one line (usage errors: Typer's box)
+            lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1, (state, args, result.stderr)
 
 
 def test_every_command_on_every_state_is_one_line_and_its_exit_code(tmp_path: Path) -> None:

@@ -241,3 +241,19 @@ def test_the_witness_takes_etcds_leadership(cluster: EtcdCluster) -> None:
     wait_for("the witness to lead", leader_is_witness, timeout_s=10, every_s=0.05)
     assert arbiter.lead_from("witness") is False  # already: nothing moves
     assert moved or leader_is_witness()
+
+
+def test_a_degrade_and_a_failover_claim_never_both_pass(cluster: EtcdCluster) -> None:
+    """The primary records a degrade before it commits alone; a failover planned before that
+    record must not claim (its standby may lack those writes), and no degrade is recorded
+    while a plan runs (the primary keeps waiting for its standby instead)."""
+    east, west = cluster.store("east", "race"), cluster.store("west", "race")
+    east.note_sync_degraded(500)  # after west planned from a state without it
+    with pytest.raises(PlanConflict, match="a sync degrade was recorded while planning"):
+        west.claim_epoch(1, bare_plan("failover-planned-before"))
+    assert east.clear_sync_degraded(500)
+    assert west.claim_epoch(1, bare_plan("failover-now")) == 2
+    with pytest.raises(ProviderError, match="a plan is running; the sync degrade is not "
+                                            "recorded"):
+        east.note_sync_degraded(600)
+    assert west.load().sync_degraded_lsn is None

@@ -106,6 +106,7 @@ class SiteDataPlane:
                 elif slot not in alive:
                     record[key] = self._start_app(slot).as_dict()
                     started.append(slot)
+                    self._write(record)  # at once: a later slot's failure orphans nothing
             self._write(record)
             return started
 
@@ -126,7 +127,9 @@ class SiteDataPlane:
             "RG_APP": self.site.topology.app,
             "RG_DSNS": json.dumps({self.region: self.site.database(self.region).dsn()}),
             "RG_ARBITER_ETCD": ",".join(f"{k}={v}" for k, v in members.items()),
-            # a confirmation lasts no longer than the agent's own fence deadline
+            # a confirmation lasts TTL - margin from the read that made it; what bounds the
+            # writes of a primary that lost its lease is its database's own fence (the agent
+            # or the watchdog, at the holder's deadline), which the apps' writes go through
             "RG_LEASE_S": str(arbiter.lease_ttl_s - arbiter.fence_margin_s),
             # a linearizable read of etcd per app every probe interval: a new writer's apps
             # confirm its lease within one interval of its agent taking the key

@@ -82,21 +82,32 @@ class LeaseKeeper:
                 return self._set(KeeperState.IDLE)  # not ours to take (yet)
             return self.fence(f"write lease lost: {exc}")
         except ProviderError as exc:  # etcd unreachable: the monitor fences at the deadline
+            if holding is not None and self.lease.holding is None:  # dropped: fence now
+                return self.fence(f"write lease dropped: {exc}")
             log.warning("%s could not renew its write lease: %s", self.region, exc)
             return self.state
 
     def _after_fence(self) -> KeeperState:
-        """Fenced stays fenced while the arbiter still names this region primary (its
-        database stays stopped; a plan moves the writer). Once a plan has made it a standby,
-        the fence is history: the keeper may take the key again if a later plan promotes it."""
+        """Fenced stays fenced while a plan runs, while this region's lease is revoked, or
+        while a writer key still stands. Otherwise the fence is history: after a plan made this
+        region a standby, a later plan may promote it and the keeper takes the key anew; and a
+        primary that fenced itself over an etcd outage that moved nothing takes the key again
+        at the same epoch (its agent then restarts and unfences its database), as a
+        restarted agent would. A survivor's plan that claims a later epoch meanwhile revokes
+        it again: acquiring never changes the state document a claim compares."""
         doc, _ = self.lease.store.read_state()
-        if doc["roles"].get(self.region) == "primary":
-            return KeeperState.FENCED
+        if doc["roles"].get(self.region) == "primary" and (
+                doc.get("plan") or {}).get("status") == "running":
+            return KeeperState.FENCED  # a plan may be moving the writer: it decides
+        if doc["roles"].get(self.region) == "primary" and (
+                doc.get("revoked") == {"region": self.region, "epoch": int(doc["epoch"])}
+                or self.lease.store.writer() is not None):
+            return KeeperState.FENCED  # revoked, or a key still stands: not ours to take
         with self._lock:
             self.state = KeeperState.IDLE
             self.fenced_because = None
-        log.info("%s is a standby now (epoch %s): its old fence is history", self.region,
-                 doc["epoch"])
+        log.info("%s: its fence is history (epoch %s, %s)", self.region, doc["epoch"],
+                 doc["roles"].get(self.region))
         return KeeperState.IDLE
 
     def check_deadline(self) -> KeeperState:
@@ -123,16 +134,16 @@ class LeaseKeeper:
 
     def _set(self, state: KeeperState) -> KeeperState:
         with self._lock:
-            if self.state is not KeeperState.FENCED:
-                self.state = state
-                deadline = self.lease.fence_deadline() if state is KeeperState.HOLDING else None
-                # after the renewal (never a later deadline than etcd's); a standby's "none"
-                # is written once, not on every look
-                if self.heartbeat is not None and (deadline is not None
-                                                   or self._published is not None):
-                    self.heartbeat.publish(deadline)
-                    self._published = deadline
-            return self.state
+            if self.state is KeeperState.FENCED:
+                return self.state
+            self.state = state
+            deadline = self.lease.fence_deadline() if state is KeeperState.HOLDING else None
+        # after the renewal (never a later deadline than etcd's), outside the lock the
+        # deadline monitor takes; a standby's "none" is written once, not on every look
+        if self.heartbeat is not None and (deadline is not None or self._published is not None):
+            self.heartbeat.publish(deadline)
+            self._published = deadline
+        return state
 
     # -- the threads ----------------------------------------------------------------------
 
@@ -158,7 +169,10 @@ class LeaseKeeper:
     def _loop(self, step: Callable[[], KeeperState], every_s: float,
               wake: threading.Event | None) -> None:
         while not self._stop.is_set():
-            step()  # a fenced keeper keeps looking: a later plan may make this region primary
+            try:  # a fenced keeper keeps looking: a later plan may make this region primary
+                step()
+            except Exception:  # a bug or a failed fence: told, and looked at again next turn
+                log.exception("%s: lease keeper step failed", self.region)
             if wake is None:
                 self._stop.wait(every_s * self.clock.factor)
             else:

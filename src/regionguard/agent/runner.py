@@ -49,7 +49,7 @@ log = logging.getLogger("regionguard.agent")
 # rounds, and at least what one round can take against a hung database (libpq waits 2 s
 # for a connection at the least) with room to spare
 STALE_FLOOR_S = 5.0
-LEADERSHIP_EVERY_S = 5.0
+LEADERSHIP_EVERY_S = 1.0
 SYNC_STALL_FLOOR_S = 1.0
 
 
@@ -125,11 +125,15 @@ class Agent:
         unreachable etcd is told once per kind of trouble and looked at again next time."""
         try:
             if self.site.is_region:
+                self._ensure_watchdog()  # beside the database, whatever became of it
                 done = self.upkeep(self.store.load())
                 for action in done.actions:
                     log.info("%s: %s", self.site.name, action)
             else:
-                self._hold_leadership()
+                try:
+                    self._hold_leadership()
+                except RegionGuardError as exc:  # the guard runs all the same
+                    self._tell(f"etcd leadership: {exc}")
             result = self.guard.cycle()
             if result.acted or result.kind.value in ("refused", "down_seen"):
                 log.info("%s: %s %s", self.site.name, result.kind.value, result.detail)
@@ -174,17 +178,27 @@ class Agent:
         topology = self.site.topology
         if role is Role.PRIMARY:
             if self.keeper.state is KeeperState.FENCED:
-                return done  # stays fenced: a plan moves the writer, or rebuilds this site
-            if self.keeper.state is not KeeperState.HOLDING:
+                if db.is_running():  # a fence that did not finish, or a start that raced it
+                    done.actions.append("fenced again: " + "; ".join(db.self_fence()))
+                return done  # stays fenced until the keeper holds the lease anew
+            if self.keeper.state is not KeeperState.HOLDING or not self.keeper.lease.may_write():
                 return done  # writes only under the lease: wait for the keeper to take it
             if not db.exists():
-                db.create_primary()
+                if live.epoch != 1 or self.store.read_plan() is not None:
+                    self._note(f"{region} is the primary but its data directory {db.data_dir} "
+                               "is missing; not creating an empty one (restore it, or fail "
+                               "over to the standby)")
+                    return done
+                db.create_primary()  # the very first start of the application
                 done.actions.append("created the primary database")
             elif not db.is_running():
                 db.start()
                 done.actions.append("started the primary database (crash recovery)")
             if db.lift_self_fence():
                 done.actions.append("lifted an earlier self-fence: the lease is held again")
+            if self.keeper.state is not KeeperState.HOLDING:  # the fence raced the start
+                done.actions.append("fenced again: " + "; ".join(db.self_fence()))
+                return done
             if not self._migrated:
                 migrate(db.dsn())
                 self._migrated = True
@@ -197,6 +211,9 @@ class Agent:
                 done.actions.append(f"created a standby of {live.primary}")
             elif not (db.data_dir / "standby.signal").exists():
                 asked = self.store.rejoin_requested(region)
+                if asked is not None and asked.get("epoch") != live.epoch:
+                    self.store.clear_rejoin(region)  # asked before the roles last moved
+                    asked = None
                 if asked is None:
                     self._note(f"{region}'s database is a demoted primary; it stays stopped "
                                f"until `regionguard rejoin {region}` rebuilds it as a standby")
@@ -256,8 +273,8 @@ class Agent:
                 or self._standby_failures < health.failure_threshold):
             return
         lsn = db.status().lsn
-        if lsn is None:
-            return
+        if lsn is None or self.keeper is None or not self.keeper.lease.may_write():
+            return  # only the lease's holder degrades; without it, it keeps waiting
         self.store.note_sync_degraded(lsn)  # in etcd first: the standby is ineligible now
         if db.set_sync_standby(None):
             done.actions.append(f"{standby} lost: degraded to writing alone from {lsn}")

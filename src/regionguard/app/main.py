@@ -97,7 +97,7 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
     self-managed sites' etcd."""
     if settings.arbiter_etcd:
         return LeaseGuard(settings.region, etcd_reader(settings.arbiter_etcd,
-                                                       settings.arbiter_app or "orders",
+                                                       settings.arbiter_app,
                                                        tls=settings.arbiter_etcd_tls),
                           settings.lease_s, refresh_s=settings.lease_refresh_s)
     if not settings.arbiter_table:

@@ -70,6 +70,10 @@ class AppSettings:
         if table and not regions:
             raise SettingsError("RG_ARBITER_REGIONS must list the arbiter's replica Regions "
                                 "(comma-separated, nearest first) when RG_ARBITER_TABLE is set")
+        if env.get("RG_ARBITER_ETCD") and not env.get("RG_APP"):
+            raise SettingsError("RG_APP is not set; with RG_ARBITER_ETCD set it to the "
+                                "application's name (the topology's `app`), whose writer key "
+                                "the app reads")
         try:
             lease_s = float(env.get("RG_LEASE_S", "30"))
         except ValueError:

@@ -73,9 +73,11 @@ def rejoin(ctx: typer.Context,
     from regionguard.errors import UnsafeOperation, UsageError
 
     topology = state(ctx).topology()
-    if topology.arbiter.kind != "etcd" or topology.witness is None:
-        raise UsageError("rejoin: the topology's arbiter is not etcd; in the sandbox "
+    if topology.arbiter.kind != "etcd":
+        raise UsageError("rejoin: arbiter.kind is not \"etcd\"; in the sandbox "
                          "`regionguard failback` rebuilds the old primary")
+    if topology.witness is None:
+        raise UsageError("rejoin: witness: missing; add [witness] (an etcd arbiter needs it)")
     if region not in topology.regions:
         raise UsageError(f"rejoin: {region!r} is not a region; choose one of "
                          f"{', '.join(topology.regions)}")
@@ -84,6 +86,6 @@ def rejoin(ctx: typer.Context,
     if live.roles[region] is Role.PRIMARY:
         raise UnsafeOperation(f"rejoin: {region} is the live primary; only a region that was "
                               "failed away from is rebuilt")
-    store.request_rejoin(region, who(by))
+    store.request_rejoin(region, who(by), live.epoch)
     out.print(f"{region}: rejoin asked; its agent rebuilds it as a standby of {live.primary} "
               "on its next look", highlight=False)

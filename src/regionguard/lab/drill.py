@@ -15,6 +15,7 @@ drill hurts the primary of the moment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -144,44 +145,17 @@ class LabDriller:
             fault, standby if "standby" in fault else primary)
         load = LoadGenerator(self.lab.layout.edge_url, rate=self.rate, workers=self.workers,
                              duration_s=900, enter=lambda: netns.enter_netns(self.client_ns))
-        load.start()
         detail = ""
         safety: dict[str, Any] = {}
-        writable = WritableWatch(self.lab, (primary, standby)).__enter__()
-        writer = WriterWatch(self.lab, primary).__enter__()
-        try:
-            if not _until(lambda: _acked_by(load.result, primary) >= 10, 30):
-                raise ProviderError(f"lab drill: no writes acknowledged by {primary} before "
-                                    "the fault")
-            fault_ns = time.monotonic_ns()
-            fault_at = fault_ns / 1e9
-            heal = self._apply(fault, site)
-            if LAB_FAULTS[fault]:
-                stopped: list[float] = []
-                moved = _until(lambda: self._watch_stop(primary, stopped)
-                               and self.live() == (standby, False)
-                               and _acked_by(load.result, standby, fault_ns) > 0, 90, 0.02)
-                if not moved:
-                    detail = f"{standby} did not take writes within 90 s of the fault"
-                safety = self._safety(primary, standby, fault_at, stopped, writable, writer,
-                                      load.result)
-            else:
-                _until(lambda: False, QUIET_S)  # watch the whole quiet window
-                if self.live()[0] != primary:
-                    detail = f"a failover to {standby} followed a fault that needs none"
-                safety = {"acked_late_in_fault": _acked_by(
-                    load.result, primary, time.monotonic_ns() - 1_000_000_000)}
-            heal()
-            now_primary, _ = self.live()
-            if now_primary != primary:  # the old primary stays fenced until rebuilt
-                self.lab.rejoin(primary, by=f"lab drill {index}")
-            healed = _until(self.lab.in_sync, 120, 0.25)
-            after = time.monotonic_ns()
-            _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
-        finally:
-            result = load.stop()
-            writable.__exit__()
-            writer.__exit__()
+        with contextlib.ExitStack() as stack:
+            writable = stack.enter_context(WritableWatch(self.lab, (primary, standby)))
+            writer = stack.enter_context(WriterWatch(self.lab, primary))
+            load.start()
+            stack.callback(load.stop)
+            fault_ns, now_primary, healed = self._fault_and_heal(
+                index, fault, site, primary, standby, load, writable, writer, safety)
+            detail = safety.pop("detail", "")
+        result = load.result
         rows = self._rows(now_primary, f"load-{load.run_id}-")
         failover = now_primary != primary
         async_loss = ([primary] if failover and self.lab.topology.replication
@@ -199,6 +173,42 @@ class LabDriller:
             anomalies=[a.to_dict() for a in verdict.anomalies],
             detail=detail or ("" if healed else "the pair did not replicate again in 120 s"),
             seconds=time.monotonic() - started, **safety)
+
+    def _fault_and_heal(self, index: int, fault: str, site: str, primary: str, standby: str,
+                        load: LoadGenerator, writable: WritableWatch, writer: WriterWatch,
+                        safety: dict[str, Any]) -> tuple[int, str, bool]:
+        """The fault, the failover (or the quiet window), the heal; fills `safety` with what
+        was measured (and "detail" when something went wrong). Returns (the fault's time,
+        the live primary after, whether the pair replicates again)."""
+        if not _until(lambda: _acked_by(load.result, primary) >= 10, 30):
+            raise ProviderError(f"lab drill: no writes acknowledged by {primary} before the "
+                                "fault")
+        fault_ns = time.monotonic_ns()
+        fault_at = fault_ns / 1e9
+        heal = self._apply(fault, site)
+        if LAB_FAULTS[fault]:
+            stopped: list[float] = []
+            moved = _until(lambda: self._watch_stop(primary, stopped)
+                           and self.live() == (standby, False)
+                           and _acked_by(load.result, standby, fault_ns) > 0, 90, 0.02)
+            if not moved:
+                safety["detail"] = f"{standby} did not take writes within 90 s of the fault"
+            safety.update(self._safety(primary, standby, fault_at, stopped, writable, writer,
+                                       load.result))
+        else:
+            _until(lambda: False, QUIET_S)  # watch the whole quiet window
+            if self.live()[0] != primary:
+                safety["detail"] = f"a failover to {standby} followed a fault that needs none"
+            safety["acked_late_in_fault"] = _acked_by(load.result, primary,
+                                                      time.monotonic_ns() - 1_000_000_000)
+        heal()
+        now_primary, _ = self.live()
+        if now_primary != primary:  # the old primary stays fenced until rebuilt
+            self.lab.rejoin(primary, by=f"lab drill {index}")
+        healed = _until(self.lab.in_sync, 120, 0.25)
+        after = time.monotonic_ns()
+        _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
+        return fault_ns, now_primary, healed
 
     def _steps(self, region: str) -> dict[str, float]:
         """Detect and each step of the last plan in `region`'s journal (its own clock)."""

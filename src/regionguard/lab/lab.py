@@ -48,7 +48,7 @@ from regionguard.lab.layout import (
 from regionguard.providers.etcd.member import etcd_binary
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
-from regionguard.providers.local.proctrack import terminate
+from regionguard.providers.local.proctrack import ProcessRef, terminate
 
 Report = Callable[[str], None]
 UP_TIMEOUT_S = 120.0
@@ -110,8 +110,11 @@ class Lab:
             raise UsageError(f"a lab is up already, or left over from one that crashed "
                              f"({', '.join(found)}); run `regionguard lab down` first")
         layout = self.layout
-        if layout.root.exists():
-            shutil.rmtree(layout.root)  # a lab starts clean: its data is the lab's own
+        if layout.root.exists() and any(layout.root.iterdir()):
+            if not (layout.record.exists() or layout.config.exists()):
+                raise UsageError(f"--lab {layout.root}: the directory holds files that are not "
+                                 "a lab's; choose an empty or new directory")
+            shutil.rmtree(layout.root)  # an old lab's: a lab starts clean
         layout.root.mkdir(parents=True)
         layout.config.write_text(toml_text(self.topology))
         started = time.monotonic()
@@ -129,14 +132,14 @@ class Lab:
         order = sorted(layout.sites, key=lambda s: (s.kind != "region",
                                                     s.name != self.topology.home_primary))
         for site in order:
-            record["sites"][site.name] = {"unshare": self._start_site(site)}
+            record["sites"][site.name] = self._start_site(site)
             self._save(record)
         report("sites started: " + ", ".join(s.name for s in order))
         self.wait_ready(timeout_s, report)
         report(f"lab up in {time.monotonic() - started:.1f} s; edge {layout.edge_url}")
         return self.status()
 
-    def _start_site(self, site: LabSite) -> int:
+    def _start_site(self, site: LabSite) -> dict[str, Any]:
         directory = self.layout.site_dir(site.name)
         directory.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -148,7 +151,7 @@ class Lab:
                  "--lab", str(self.layout.root)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True)
-        return proc.pid
+        return {"unshare": ProcessRef.of(proc.pid).as_dict()}
 
     def wait_ready(self, timeout_s: float, report: Report = _quiet) -> None:
         """Until the edge reaches the primary's apps under the write lease."""
@@ -169,7 +172,7 @@ class Lab:
             except (httpx.HTTPError, ValueError, ProviderError, psycopg.Error) as exc:
                 last = str(exc)[:200]
             for name, info in self._record()["sites"].items():
-                if not psutil.pid_exists(int(info["unshare"])):
+                if _unshare(info) is None:
                     raise ProviderError(f"lab site {name} exited during start; see "
                                         f"{self.layout.site_dir(name)}/*.log")
             time.sleep(0.5)
@@ -205,11 +208,13 @@ class Lab:
     # -- its processes -------------------------------------------------------------------------
 
     def init_of(self, name: str) -> psutil.Process | None:
+        """The site's init: the child of the `unshare` the lab started (known by pid and
+        start time: a reused pid is never taken for it)."""
         info = self._record()["sites"].get(name)
-        if not info:
+        unshare = _unshare(info) if info else None
+        if unshare is None:
             return None
         with contextlib.suppress(psutil.Error):
-            unshare = psutil.Process(int(info["unshare"]))
             children = unshare.children()
             return children[0] if children else None
         return None
@@ -221,6 +226,8 @@ class Lab:
             return []
         try:
             ns = os.readlink(f"/proc/{init.pid}/ns/pid")
+            if ns == os.readlink("/proc/self/ns/pid"):
+                return []  # not a site's own namespace: never this host's processes
         except OSError:
             return []
         found = []
@@ -328,13 +335,13 @@ class Lab:
         site = self.layout.site(name)
         netns.set_port(SWITCH, site.switch_port, up=True)
         record = self._record()
-        record["sites"][name] = {"unshare": self._start_site(site)}
+        record["sites"][name] = self._start_site(site)
         self._save(record)
 
     def rejoin(self, region: str, by: str = "regionguard lab") -> None:
         """Ask `region`'s agent to rebuild its old primary as a standby (through etcd)."""
         store = Site(self.topology, "witness").store()
-        self.client(lambda: store.request_rejoin(region, by))
+        self.client(lambda: store.request_rejoin(region, by, store.load().epoch))
 
     def stop_etcd(self, name: str) -> list[int]:
         """Lose the site's etcd member (its init keeps it stopped until `heal`)."""
@@ -364,14 +371,14 @@ class Lab:
             if left:
                 terminate(left, grace_s=2)
         for info in record["sites"].values():
-            with contextlib.suppress(psutil.Error):
-                unshare = psutil.Process(int(info["unshare"]))
+            unshare = _unshare(info)
+            if unshare is not None:
                 terminate([unshare], grace_s=2)
-        for ns in leftovers():
-            netns.delete_namespace(ns)
+        stopped_pids = _kill_namespaces()  # whatever still runs in a lab namespace
         for site in self.layout.arbiter_sites:
             shutil.rmtree(Site(self.topology, site.name).data_root, ignore_errors=True)
-        survivors = [p.pid for name in stopped for p in self.processes(name)]
+        survivors = [pid for pid in stopped_pids if psutil.pid_exists(pid)
+                     and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
         report(f"lab down: {len(stopped)} sites stopped, namespaces removed")
@@ -386,11 +393,32 @@ def down_anything(root: Path, report: Report = _quiet) -> dict[str, Any]:
         return Lab.existing(root).down(report)
     except NotAvailable:
         pass
-    killed = []
-    for ns in leftovers():
-        for pid in netns.run("ip", "netns", "pids", ns, check=False).split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-                killed.append(int(pid))
-        netns.delete_namespace(ns)
+    killed = _kill_namespaces()
     return {"stopped": [], "survivors": [], "killed": killed, "namespaces_left": leftovers()}
+
+
+def _unshare(info: dict[str, Any]) -> psutil.Process | None:
+    """The site's `unshare` process, if the recorded one still runs (pid and start time)."""
+    try:
+        return ProcessRef.from_dict(info["unshare"]).process()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _kill_namespaces() -> list[int]:
+    """SIGKILL every process left in a lab namespace, wait for them, remove the namespaces
+    (their veths and nftables tables go with them); the pids that were killed."""
+    killed: list[int] = []
+    for ns in leftovers():
+        for text in netns.run("ip", "netns", "pids", ns, check=False).split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(text), signal.SIGKILL)
+                killed.append(int(text))
+    procs = []
+    for number in killed:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(number))
+    psutil.wait_procs(procs, timeout=5)
+    for ns in leftovers():
+        netns.delete_namespace(ns)
+    return killed

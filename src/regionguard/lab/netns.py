@@ -103,12 +103,6 @@ def heal(site_ns: str) -> None:
         check=False)
 
 
-def partitioned_from(site_ns: str) -> str:
-    """The site's partition rules as nft prints them ("" when none)."""
-    return run("ip", "netns", "exec", site_ns, "nft", "list", "table", "netdev",
-               PARTITION_TABLE, check=False)
-
-
 # -- talking from inside a namespace -----------------------------------------------------------
 
 _libc = ctypes.CDLL(None, use_errno=True)

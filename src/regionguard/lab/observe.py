@@ -1,5 +1,5 @@
-"""Watching the lab from its client site: a client load through the edge, when etcd stopped
-naming a writer, when each region's database took writes. Each runs in a thread of its own
+"""Watching the lab from its client site: when etcd stopped naming a writer, when each
+region's database took writes. Each runs in a thread of its own
 that joins the client's network namespace first, and stamps what it saw with this process's
 monotonic clock: one observer, so its times compare (a site's own clock never is)."""
 
@@ -9,54 +9,11 @@ import contextlib
 import threading
 import time
 
-import httpx
 import psycopg
 
 from regionguard.agent.site import Site
 from regionguard.lab import netns
 from regionguard.lab.lab import Lab
-
-
-class EdgeLoad:
-    """Writes through the edge, from the client site, every 10 ms; each acknowledged write
-    with the test's monotonic time (one observer: the test process) and the region that
-    wrote it."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.acked: list[tuple[float, str, str]] = []
-        self.failed = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        netns.enter_netns(self.lab.layout.site("client").namespace)
-        n = 0
-        with httpx.Client(timeout=1.0, trust_env=False) as http:
-            while not self.stop.wait(0.01):
-                n += 1
-                rid = f"lab-{n}"
-                try:
-                    r = http.post(f"{self.lab.layout.edge_url}/orders",
-                                  json={"request_id": rid, "customer": "c", "item": "i",
-                                        "quantity": 1})
-                    if r.status_code == 201:
-                        self.acked.append((time.monotonic(), rid, str(r.json()["region"])))
-                        continue
-                except httpx.HTTPError:
-                    pass
-                self.failed += 1
-
-    def by(self, region: str) -> list[float]:
-        return [t for t, _, r in self.acked if r == region]
-
-    def __enter__(self) -> EdgeLoad:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(5)
 
 
 class WriterWatch:

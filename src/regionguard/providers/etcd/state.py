@@ -30,7 +30,7 @@ from typing import Any
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
-from regionguard.orchestrator.plans import Plan
+from regionguard.orchestrator.plans import Plan, PlanKind
 from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.orchestrator.records import PlanRecord, PlanStatus, stored_record
 from regionguard.providers.etcd.client import Entry, EtcdArbiter
@@ -124,6 +124,12 @@ class EtcdStateStore:
             if int(doc["epoch"]) != expected:
                 raise PlanConflict(f"epoch moved from {expected} to {doc['epoch']} while "
                                    "planning; re-read the state")
+            if (plan.kind is PlanKind.FAILOVER and doc.get("sync_degraded_lsn") is not None
+                    and "degraded_lsn" not in plan.risk):
+                # the primary recorded a degrade after this plan was made: its standby may
+                # lack writes acknowledged alone since; plan again from what etcd says now
+                raise PlanConflict("a sync degrade was recorded while planning; re-read the "
+                                   "state")
             doc["epoch"] = expected + 1
             doc["plan"] = PlanRecord(plan, expected + 1).to_dict()
             return expected + 1
@@ -174,6 +180,11 @@ class EtcdStateStore:
 
     def note_sync_degraded(self, lsn: int) -> int:
         def note(doc: dict[str, Any]) -> int:
+            if (doc.get("plan") or {}).get("status") == PlanStatus.RUNNING.value:
+                # a failover may be planning from the standby this very moment: a primary
+                # that cannot record its degrade keeps waiting for its standby
+                raise ProviderError("a plan is running; the sync degrade is not recorded, "
+                                    "the primary keeps waiting for its standby")
             standing = doc.get("sync_degraded_lsn")
             if standing is not None:
                 raise _Unchanged(int(standing))  # the first degrade point is the one that counts
@@ -265,11 +276,13 @@ class EtcdStateStore:
 
     # -- rejoin requests ----------------------------------------------------------------------
 
-    def request_rejoin(self, region: str, by: str) -> None:
+    def request_rejoin(self, region: str, by: str, epoch: int) -> None:
         """Ask `region`'s agent to rebuild its database (a demoted old primary) as a standby of
-        the live primary: only that site's agent touches its files."""
+        the live primary at `epoch`: only that site's agent touches its files, and only while
+        the roles are still those of `epoch` (a request made before a later failover is
+        dropped, never a licence to rewind a database that became something else)."""
         self.arbiter.put(self.key(f"rejoin/{region}"), json.dumps(
-            {"by": by, "requested_at": self.clock.time()}).encode())
+            {"by": by, "epoch": epoch, "requested_at": self.clock.time()}).encode())
 
     def rejoin_requested(self, region: str) -> dict[str, Any] | None:
         entry = self.arbiter.get(self.key(f"rejoin/{region}"))

@@ -88,7 +88,8 @@ class WriterLease:
         doc, _ = self.store.read_state()
         revoked = doc.get("revoked") == {"region": holding.region, "epoch": holding.epoch}
         if revoked or int(doc["epoch"]) != holding.epoch:
-            self.release()
+            with contextlib.suppress(ProviderError):  # lost either way: the holder fences
+                self.release()
             raise LeaseLost(f"{holding.region}'s write lease was revoked (epoch "
                             f"{doc['epoch']}); released")
         self.holding = Holding(holding.region, holding.epoch, holding.lease, sent + ttl)

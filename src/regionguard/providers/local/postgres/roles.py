@@ -124,8 +124,9 @@ def self_fence(c: PostgresCluster) -> list[str]:
 
 def lift_self_fence(c: PostgresCluster) -> bool:
     """Take writes again after a self-fence, once this site's agent holds the write lease anew
-    (the arbiter still names it primary at the same epoch: no plan moved the writer). Returns
-    True when the setting was there to lift."""
+    at the same epoch: its lease keeper found no plan running, no revoke and no writer key
+    (an etcd outage that moved nothing), or the agent restarted. Returns True when the
+    setting was there to lift."""
     with c.connect("postgres", connect_timeout=2, statement_timeout_ms=2000) as conn:
         row = conn.execute("SELECT current_setting('default_transaction_read_only')").fetchone()
         if not row or row[0] != "on":
