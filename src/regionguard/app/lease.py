@@ -26,8 +26,9 @@ from regionguard.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("regionguard.lease")
 
-# -> (the writer's epoch, the writer region); raises when it cannot
-ReadArbiter = Callable[[], tuple[int, str]]
+# -> (the writer's epoch, the writer region[, how long at most the arbiter still guarantees
+# it, from the read: etcd's TTL left on the writer key]); raises when it cannot
+ReadArbiter = Callable[[], tuple[int, str] | tuple[int, str, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class LeaseView:
     epoch: int
     writer: str
     confirmed_at: float  # the world clock's monotonic time when the confirming read started
+    lasts_s: float = float("inf")  # this confirmation's life: lease_s, or less when the
+    # arbiter said its guarantee ends sooner (etcd: the writer key's TTL left)
 
 
 class LeaseGuard:
@@ -58,11 +61,12 @@ class LeaseGuard:
         simply ages out."""
         started = self.clock.monotonic()
         try:
-            epoch, writer = self.read()
+            epoch, writer, *guaranteed = self.read()
         except Exception as exc:  # any failure to confirm is a lease not renewed
             self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             return self._view
-        view = LeaseView(epoch, writer, started)
+        lasts = min([self.lease_s, *(float(g) for g in guaranteed)])
+        view = LeaseView(epoch, writer, started, lasts)
         previous = self._view
         if previous is None or started >= previous.confirmed_at:
             self._view = view
@@ -99,7 +103,7 @@ class LeaseGuard:
     def holds(self) -> LeaseView | None:
         """The lease, if this region holds it now (named writer, confirmed within lease_s)."""
         view, age = self._view, self.age_s()
-        if view is None or age is None or age >= self.lease_s or view.writer != self.region:
+        if view is None or age is None or age >= view.lasts_s or view.writer != self.region:
             return None
         return view
 
@@ -116,13 +120,13 @@ class LeaseGuard:
         confirmed recently); what a region that does not write forwards its writes to."""
         self.current()  # refreshed when behind
         view, age = self._view, self.age_s()
-        if view is None or age is None or age >= self.lease_s or not view.writer:
+        if view is None or age is None or age >= view.lasts_s or not view.writer:
             return None
         return view.writer
 
     def remaining_s(self, view: LeaseView) -> float:
         """World seconds left on the lease `view` confirmed (negative: it has run out)."""
-        return self.lease_s - (self.clock.monotonic() - view.confirmed_at)
+        return min(self.lease_s, view.lasts_s) - (self.clock.monotonic() - view.confirmed_at)
 
     def require_write(self) -> LeaseView:
         """The lease to write under (its epoch is the token), or `Unavailable` saying why this
@@ -164,7 +168,7 @@ class LeaseGuard:
         if view is None or age is None:
             return (f"write lease of {self.region} not confirmed yet"
                     + (f" ({self._last_error})" if self._last_error else ""))
-        if age >= self.lease_s:
+        if age >= min(self.lease_s, view.lasts_s):
             return (f"write lease of {self.region} not confirmed for {age:.1f} s "
                     f"(lease {self.lease_s:g} s): arbiter unreachable"
                     + (f" ({self._last_error})" if self._last_error else ""))
@@ -229,7 +233,7 @@ def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5,
                           tls=EtcdTls(*tls) if any(tls) else None)
     prefix = f"/regionguard/{app}/"
 
-    def read() -> tuple[int, str]:
+    def read() -> tuple[int, str, float]:
         held = arbiter.get(prefix + "writer")
         if held is None:
             raise LookupError("no region holds the write lease in etcd")
@@ -243,6 +247,11 @@ def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5,
                 "region": writer["region"], "epoch": epoch}:
             raise LookupError(f"{writer['region']}'s write lease at epoch {epoch} was revoked "
                               f"(the arbiter is at epoch {state.get('epoch')})")
-        return epoch, str(writer["region"])
+        # etcd's guarantee ends when the key's lease does: whole seconds, rounded down (none
+        # left under a second), so this app never trusts the key past etcd's own expiry
+        left = arbiter.time_to_live(held.lease) if held.lease else -1
+        if left <= 0:
+            raise LookupError(f"{writer['region']}'s write lease is about to end in etcd")
+        return epoch, str(writer["region"]), float(left)
 
     return read
