@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ import psycopg
 
 from regionguard.agent.dataplane import SiteDataPlane
 from regionguard.agent.site import Site
-from regionguard.config import Topology, load_topology
+from regionguard.config import Topology, load_topology, parse_topology
+from regionguard.lab.layout import sample_topology, toml_text
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.proctrack import ProcessRef, terminate
@@ -37,52 +39,24 @@ from .sandbox_helpers import wait_for
 TTL_S = 4
 
 
-def topology_text(cluster: EtcdCluster, state_dir: Path, replication: str = "sync") -> str:
-    members = ", ".join(f'{site} = "{url}"' for site, url in cluster.client_urls.items())
-    regions = ""
-    for region, role in (("east", "primary"), ("west", "standby")):
+def loopback_topology(cluster: EtcdCluster, state_dir: Path,
+                      replication: str = "sync") -> Topology:
+    """The lab's sample topology on loopback: a 127.0.0.x host per site, free ports, the
+    test's etcd members."""
+    data = tomllib.loads(sample_topology(replication))
+    data["state_dir"] = str(state_dir)
+    for region in ("east", "west"):
         host = SITES[region]
         taken: set[int] = set()
-        ports = []
         for _ in range(3):
-            ports.append(free_port(host, taken))
-            taken.add(ports[-1])
-        regions += f"""
-[regions.{region}]
-home_role = "{role}"
-capacity = 2
-standby_capacity = 1
-host = "{host}"
-ports = {{ db = {ports[0]}, front_door = {ports[1]}, apps = {ports[2]} }}
-"""
-    return f"""
-app = "orders"
-strategy = "warm-standby"
-replication = "{replication}"
-state_dir = "{state_dir}"
-
-[health]
-interval_s = 0.25
-timeout_s = 0.2
-failure_threshold = 3
-quorum = 2
-
-[failover]
-mode = "automatic"
-sync_standby_lost = "degrade"
-rto_target_s = 10
-rpo_target_s = 0
-
-[witness]
-name = "witness"
-host = "{SITES['witness']}"
-
-[arbiter]
-kind = "etcd"
-members = {{ {members} }}
-lease_ttl_s = {TTL_S}
-fence_margin_s = 1.0
-{regions}"""
+            taken.add(free_port(host, taken))
+        db, front_door, apps = sorted(taken)
+        data["regions"][region].update(host=host, ports={"db": db, "front_door": front_door,
+                                                         "apps": apps})
+    data["witness"] = {"name": "witness", "host": SITES["witness"]}
+    data["arbiter"].update(kind="etcd", members=cluster.client_urls)
+    assert data["arbiter"]["lease_ttl_s"] == TTL_S
+    return parse_topology(data, "the loopback sites")
 
 
 @dataclass
@@ -183,7 +157,7 @@ def three_sites(tmp_path: Path, replication: str = "sync") -> Iterator[Sites]:
     agents are started by the test (east first)."""
     with etcd_cluster(tmp_path / "etcd") as cluster:
         config = tmp_path / "regionguard.toml"
-        config.write_text(topology_text(cluster, tmp_path / "state", replication))
+        config.write_text(toml_text(loopback_topology(cluster, tmp_path / "state", replication)))
         sites = Sites(load_topology(config), config, cluster)
         secret = f"*:*:*:postgres:{uuid.uuid4().hex}\n"
         for name in sites.topology.sites:  # the witness probes the primary's database too
