@@ -3,6 +3,12 @@
 A process is identified by (pid, start time): after a crash and a reboot of the sandbox, a pid in
 state.json may belong to an unrelated program; checking the start time first means regionguard
 only ever signals processes it started. Zombies count as dead.
+
+The start time is the kernel's own (/proc/PID/stat's `starttime`, clock ticks after boot), not
+wall-clock time: psutil's `create_time()` is those ticks plus /proc/stat's `btime`, which the
+kernel derives from the wall clock at every read and which moves by a whole second when the
+clock is slewed or stepped. A process recorded before such a step then looked dead: `status`
+reported a running controller as stopped and `down` left it running.
 """
 
 from __future__ import annotations
@@ -12,18 +18,24 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_TICK_S = 0.05  # the start is in clock ticks (1/100 s): equal, give or take rounding
+_WALL_CLOCK_START = 1e9  # seconds: no uptime is 31 years, every epoch time since 2001 is more
+_BTIME_STEP_S = 1.05  # an old wall-clock record may be off by one step of btime
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessRef:
     pid: int
-    started_at: float  # psutil create_time(), seconds since the epoch
+    started_at: float  # seconds after boot (the kernel's start ticks), see the module's doc
 
     @classmethod
     def of(cls, pid: int) -> ProcessRef:
-        return cls(pid, psutil.Process(pid).create_time())
+        return cls(pid, started_after_boot(pid))
 
     def as_dict(self) -> dict[str, float | int]:
         return {"pid": self.pid, "started_at": self.started_at}
@@ -36,7 +48,7 @@ class ProcessRef:
         """The live process this ref names, or None when it is gone, a zombie, or a reused pid."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.started_at) > 0.05:
+            if not self._started_as(proc):
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 _reap(self.pid)
@@ -48,6 +60,11 @@ class ProcessRef:
     def alive(self) -> bool:
         return self.process() is not None
 
+    def _started_as(self, proc: psutil.Process) -> bool:
+        if self.started_at > _WALL_CLOCK_START:  # recorded by an older regionguard
+            return abs(proc.create_time() - self.started_at) <= _BTIME_STEP_S
+        return abs(started_after_boot(proc.pid) - self.started_at) <= _TICK_S
+
     def signal(self, sig: signal.Signals) -> bool:
         """Send `sig` if this is still our process; True when it was sent."""
         proc = self.process()
@@ -58,6 +75,17 @@ class ProcessRef:
             return True
         except psutil.NoSuchProcess:
             return False
+
+
+def started_after_boot(pid: int) -> float:
+    """Seconds after boot at which `pid` started: /proc/PID/stat's field 22, which no clock
+    change moves. psutil.NoSuchProcess when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError) as gone:
+        raise psutil.NoSuchProcess(pid) from gone
+    after_name = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+    return int(after_name[19]) / _CLOCK_TICKS
 
 
 def _reap(pid: int) -> None:

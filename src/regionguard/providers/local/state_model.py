@@ -34,7 +34,7 @@ class PortMap(_Part):
 
 class ProcessEntry(_Part):
     pid: int = Field(ge=1)
-    started_at: float  # psutil create_time(): with the pid, the process and no other
+    started_at: float  # seconds after boot (proctrack.ProcessRef): with the pid, this process
 
 
 class Processes(_Part):
