@@ -2,7 +2,8 @@
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
 # iproute2/nftables for network partitions and the lab, MariaDB (the tests of the MySQL engine) and Chromium
 # (the status page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
-# browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site).
+# browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site), openssl
+# (the lab's CA and its sites' certificates).
 # Debian/Ubuntu (apt-get); uses sudo when not root.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

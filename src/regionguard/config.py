@@ -205,6 +205,24 @@ class ArbiterSpec(_Strict):
         return self.renew_interval_s + 2 * worst_call + self.fence_margin_s
 
 
+class SiteTlsSpec(_Strict):
+    """TLS between self-managed sites: PostgreSQL (replication, probes, the apps' connections
+    over the network) and etcd (client and peer traffic). Every site's certificate is signed by
+    `ca_file`, names its site's host address (an IP SAN: clients verify it, `verify-full`)
+    and serves as server and client. `{site}` in a path is the site's name, so one topology
+    serves sites that share a file system (the lab); real hosts use one path, their own file.
+    Over the network a database then accepts TLS only; loopback stays plain."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def files(self, site: str) -> tuple[Path, Path, Path]:
+        """(CA, certificate, key) of `site`."""
+        return tuple(Path(str(f).replace("{site}", site))  # type: ignore[return-value]
+                     for f in (self.ca_file, self.cert_file, self.key_file))
+
+
 class AwsSettings(_Strict):
     """The AWS world. Detection, fencing and routing settings are sized for a real network:
     probes every few seconds from outside the primary, a write lease of tens of seconds, and
@@ -294,6 +312,7 @@ class Topology(_Strict):
     aws: AwsSettings | None = None
     arbiter: ArbiterSpec = ArbiterSpec()
     witness: WitnessSpec | None = None
+    tls: SiteTlsSpec | None = None  # between self-managed sites (arbiter.kind = "etcd")
 
     @model_validator(mode="before")
     @classmethod
@@ -358,6 +377,10 @@ class Topology(_Strict):
                 f"witness.name: {self.witness.name!r} is also a region; the witness must be a "
                 "third site (it holds only an etcd member and a prober), e.g. name = \"witness\"")
         if self.arbiter.kind != "etcd":
+            if self.tls is not None:
+                raise ValueError('tls: TLS between sites needs the sites\' world: set '
+                                 'arbiter.kind = "etcd" (the embedded sandbox is one host) '
+                                 'or remove [tls]')
             return
         if self.witness is None:
             raise ValueError(
@@ -374,6 +397,12 @@ class Topology(_Strict):
             raise ValueError(
                 f"arbiter.members: one member per site, named after it: expected "
                 f"{', '.join(sites)}, got {', '.join(members)}")
+        if self.tls is not None:
+            plain = [name for name, url in members.items() if url.startswith("http://")]
+            if plain:
+                raise ValueError(
+                    f"arbiter.members.{plain[0]}: {members[plain[0]]} is plain http while [tls] "
+                    "is set; use https:// for every member (the sites' certificates serve etcd)")
         hosts = {name: self.site_host(name) for name in sites}
         for name in sites:
             member_host = members[name].split("://", 1)[1].rsplit(":", 1)[0]

@@ -10,17 +10,26 @@ the end and checked to have left nothing (lab_helpers.running_lab)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from regionguard.agent.site import Site
+from regionguard.cli import app
 from regionguard.drill.campaign import read_history
 from regionguard.drill.history import AnomalyKind
 from regionguard.lab.drill import campaign_faults, run_lab_campaign
+from regionguard.lab.lab import Lab
 
 from .. import anomalies
+from ..local.sandbox_helpers import wait_for
 from .lab_helpers import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -31,11 +40,72 @@ FAULTS = ["partition-primary", "stop-witness-etcd", "kill-primary", "partition-s
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+def lab_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path, TlsFacts]]:
+    """The lab, and what its sites' TLS looked like from the client site once it was up."""
     tmp = tmp_path_factory.mktemp("lab")
     with running_lab(tmp) as lab:
-        out = tmp / "out"
-        yield out, run_lab_campaign(lab, len(FAULTS), SEED, out, print)
+        yield lab, tmp, tls_facts(lab)
+
+
+@pytest.fixture(scope="module")
+def campaign(lab_up: tuple[Lab, Path, TlsFacts]) -> tuple[Path, dict[str, Any]]:
+    lab, tmp, _ = lab_up
+    out = tmp / "out"
+    return out, run_lab_campaign(lab, len(FAULTS), SEED, out, print)
+
+
+@dataclass
+class TlsFacts:
+    plain_db_error: str  # a connection to the primary without TLS, from another host
+    replication_ssl: list[tuple[str, bool]]  # (standby, TLS?) of each walsender
+    etcd_without_cert_error: str
+    peer_urls: list[str]
+
+
+def tls_facts(lab: Lab) -> TlsFacts:
+    primary = lab.topology.home_primary
+    site = Site(lab.topology, "witness")  # a vantage point's own files
+    db, tls = site.database(primary), site.etcd_tls
+    assert tls is not None and tls.ca_file and tls.cert_file and tls.key_file
+    member = lab.topology.arbiter.members[primary]
+
+    def look() -> TlsFacts:
+        try:
+            psycopg.connect(db.dsn(sslmode="disable"), connect_timeout=3).close()
+            plain = "connected"
+        except psycopg.OperationalError as exc:
+            plain = str(exc)
+        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
+            rows = conn.execute("SELECT r.application_name, s.ssl FROM pg_stat_replication r "
+                                "JOIN pg_stat_ssl s USING (pid)").fetchall()
+        try:
+            httpx.post(f"{member}/v3/kv/range", json={"key": "Zm9v"}, timeout=3,
+                       verify=ssl.create_default_context(cafile=tls.ca_file), trust_env=False)
+            bare = "answered"
+        except httpx.HTTPError as exc:
+            bare = repr(exc)
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        members = httpx.post(f"{member}/v3/cluster/member/list", json={}, verify=context,
+                             timeout=3, trust_env=False).json()["members"]
+        return TlsFacts(plain, [(str(a), bool(b)) for a, b in rows], bare,
+                        [url for m in members for url in m["peerURLs"]])
+
+    facts: TlsFacts = lab.client(look)
+    return facts
+
+
+def test_the_sites_talk_tls_only_and_check_each_others_certificates(
+        lab_up: tuple[Lab, Path, TlsFacts]) -> None:
+    """The lab's sites replicate, probe and reach etcd (client and peer) over TLS with the
+    lab's CA; from another host a database refuses a connection without TLS and etcd a client
+    without a certificate of that CA."""
+    facts = lab_up[2]
+    assert "no encryption" in facts.plain_db_error, facts.plain_db_error
+    assert facts.replication_ssl == [("west", True)], facts.replication_ssl
+    assert "certificate" in facts.etcd_without_cert_error.lower() or \
+        "handshake" in facts.etcd_without_cert_error.lower(), facts.etcd_without_cert_error
+    assert len(facts.peer_urls) == 3 and all(u.startswith("https://") for u in facts.peer_urls)
 
 
 def drill(campaign: tuple[Path, dict[str, Any]], fault: str) -> dict[str, Any]:
@@ -112,3 +182,19 @@ def test_the_checker_fires_on_each_anomaly_injected_into_a_real_lab_history(
         h = read_history(path)
         mutate(h)
         assert kind in h.check().kinds, (kind, [a.detail for a in h.check().anomalies])
+
+
+def test_a_switchover_across_sites_hands_over_and_the_old_primary_follows(
+        lab_up: tuple[Lab, Path, TlsFacts], campaign: tuple[Path, dict[str, Any]]) -> None:
+    """After the campaign, `switchover` from the client site: the target's agent runs it, the
+    old primary's agent hands over, and then follows the new primary (checked in sync)."""
+    lab = lab_up[0]
+    store = Site(lab.topology, "witness").store()
+    before = lab.client(store.load)
+    target = lab.topology.other_region(before.primary)
+    result = lab.client(lambda: CliRunner().invoke(app, [
+        "-c", str(lab.layout.config), "switchover", "--to", target, "--yes"]), timeout_s=120)
+    assert result.exit_code == 0, result.output
+    after = lab.client(store.load)
+    assert (after.primary, after.epoch, after.plan) == (target, before.epoch + 1, None)
+    wait_for("the old primary to follow the new one in sync", lab.in_sync, timeout_s=60)

@@ -9,6 +9,7 @@ frozen agent and its watchdog) are proven in the lab (tests/lab)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from typer.testing import CliRunner, Result
+
+from regionguard.cli import app
 
 from .agent_sites import TTL_S, EdgeClient, Sites, three_sites, wait_started
 from .sandbox_helpers import wait_for
@@ -80,3 +84,74 @@ def test_killing_the_primary_site_fails_over_by_the_survivors_after_etcd_expired
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         assert rto < TTL_S + 10, rto
         print(f"kill-site RTO {rto:.2f} s, {len(acked)} writes acknowledged, 0 lost")
+
+
+def _cli(sites: Sites, *args: str) -> Result:
+    return CliRunner().invoke(app, ["-c", str(sites.config), *args])
+
+
+def _standby_of(sites: Sites, region: str, primary: str) -> bool:
+    """`region`'s database is a standby streaming from `primary` (the primary's own view)."""
+    db = sites.site(primary).database(primary)
+    try:
+        with db.connect(statement_timeout_ms=1000) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE "
+                               "application_name = %s AND state = 'streaming'",
+                               (region,)).fetchone()
+            return bool(row and row[0])
+    except psycopg.Error:
+        return False
+
+
+def _longest_gap(acked: list[tuple[float, str, str]], since: float) -> float:
+    times = sorted(t for t, *_ in acked if t >= since)
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def test_a_switchover_and_a_failback_move_the_writer_by_handover_with_nothing_lost(
+        tmp_path: Path) -> None:
+    """`switchover --to west` is run by west's agent; east's agent, seeing a switchover take
+    its writer, stops its database cleanly and writes its final LSN to etcd instead of fencing
+    by an immediate stop; west replays to it and promotes; east's agent then rebuilds east as
+    west's standby. `failback` moves the writer home the same way. Every acknowledged write
+    is on the final primary, and writes stop only for the handover, never for a lease TTL."""
+    with three_sites(tmp_path) as sites:
+        _start(sites)
+        store = sites.store()
+        refused = _cli(sites, "switchover", "--to", "east", "--yes")
+        assert refused.exit_code == 2 and "already the primary" in refused.output, refused.output
+        manual = _cli(sites, "failover", "--yes")
+        assert manual.exit_code == 2 and "switchover --to REGION" in manual.output
+        with EdgeClient(sites) as client:
+            wait_for("writes acknowledged by east",
+                     lambda: sum(r == "east" for *_, r in client.acked) >= 20, timeout_s=20)
+            asked_at = time.monotonic()
+            moved = _cli(sites, "switchover", "--to", "west", "--yes")
+            assert moved.exit_code == 0, moved.output
+            assert store.load().primary == "west" and store.load().plan is None
+            wait_for("writes acknowledged by west",
+                     lambda: sum(r == "west" for *_, r in client.acked) >= 10, timeout_s=20)
+            switch_gap = _longest_gap(client.acked, asked_at)
+            wait_for("east to rejoin as west's standby",
+                     lambda: _standby_of(sites, "east", "west"), timeout_s=60)
+            back_at = time.monotonic()
+            home = _cli(sites, "failback", "--yes")
+            assert home.exit_code == 0, home.output
+            assert store.load().primary == "east"
+            wait_for("writes acknowledged by east again", lambda: sum(
+                r == "east" and t > back_at for t, _, r in client.acked) >= 10, timeout_s=20)
+            back_gap = _longest_gap(client.acked, back_at)
+            wait_for("west to rejoin as east's standby",
+                     lambda: _standby_of(sites, "west", "east"), timeout_s=60)
+        handovers = [e for e in _journal(sites, "west") if e.get("event") == "step"
+                     and e.get("step") == "stop_writes" and e.get("outcome") == "done"]
+        assert handovers and "stopped cleanly at LSN" in str(handovers[0].get("detail"))
+        waited = [e for e in _journal(sites, "west") + _journal(sites, "east")
+                  if e.get("event") == "lease_wait"]
+        assert not waited, waited  # a clean stop leaves no lease to wait out
+        acked = {rid for _, rid, _ in client.acked}
+        missing = acked - _rows(sites, "east")
+        assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
+        assert switch_gap < TTL_S and back_gap < TTL_S, (switch_gap, back_gap)
+        print(f"switchover: writes paused {switch_gap:.2f} s; failback: {back_gap:.2f} s; "
+              f"{len(acked)} writes acknowledged, 0 lost")

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
-from regionguard.agent.watchdog import Watchdog, read_deadline
+from regionguard.agent.watchdog import Heartbeat, Watchdog, read_deadline
 from regionguard.providers.etcd.client import EtcdArbiter
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.etcd.writer_lease import WriterLease
@@ -132,15 +132,20 @@ def test_a_revoke_seen_while_connected_fences_at_once(
     with etcd_cluster(tmp_path / "etcd") as cluster:
         east, west = cluster.store("east", "revoked"), cluster.store("west", "revoked")
         fenced = threading.Event()
+        heartbeat = tmp_path / "lease.heartbeat"
         keeper = LeaseKeeper(WriterLease(east, ttl_s=30, margin_s=MARGIN_S), "east",
                              lambda _: (primary_db.self_fence(), fenced.set()),
-                             renew_every_s=0.2)
+                             renew_every_s=0.2, heartbeat=Heartbeat(heartbeat))
         assert keeper.renew_once() is KeeperState.HOLDING
+        assert _holds(heartbeat)  # the watchdog guards the holder
         west.claim_epoch(1, bare_plan("failover"))
         west.revoke_writer("east")
         assert keeper.renew_once() is KeeperState.FENCED  # long before the 30 s TTL
         assert fenced.is_set() and "revoked" in (keeper.fenced_because or "")
         assert west.writer_lease_ended("east")
+        # fenced by the agent: the watchdog is told there is nothing left to stop (an old
+        # deadline would fence whatever runs later: a standby rebuilt after a switchover)
+        assert not _holds(heartbeat)
         assert keeper.renew_once() is KeeperState.FENCED  # it stays fenced
 
 

@@ -15,6 +15,7 @@ from regionguard.cli import app
 from regionguard.config import load_topology, parse_topology
 from regionguard.errors import ConfigError
 from regionguard.lab.layout import LabLayout, lab_topology, toml_text
+from regionguard.providers.local.postgres.tls import PgTls, hba
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +87,10 @@ def test_lab_commands_need_root_and_say_so_in_one_line(monkeypatch: pytest.Monke
 def test_etcd_tls_settings_are_refused_in_one_line_when_half_given_or_over_http() -> None:
     user = load_topology(REPO / "regionguard.toml")
     data = lab_topology(user, LabLayout.of(Path("/srv/lab"), user)).model_dump(mode="json")
+    data.pop("tls")
+    data["arbiter"]["members"] = {k: v.replace("https://", "http://")
+                                  for k, v in data["arbiter"]["members"].items()}
+    assert Site(parse_topology(data), "east").etcd_tls is None
     data["arbiter"]["cert_file"] = "/etc/regionguard/etcd-client.pem"
     with pytest.raises(ConfigError, match=r"arbiter\.cert_file and arbiter\.key_file: give both"):
         parse_topology(data)
@@ -96,3 +101,45 @@ def test_etcd_tls_settings_are_refused_in_one_line_when_half_given_or_over_http(
     data["arbiter"]["members"] = {k: v.replace("http://", "https://")
                                   for k, v in data["arbiter"]["members"].items()}
     assert Site(parse_topology(data), "east").etcd_tls is not None
+
+
+def test_the_lab_runs_tls_between_its_sites_each_with_its_own_certificate() -> None:
+    """etcd (client and peer) and PostgreSQL across sites: verify-full against the lab's CA,
+    each site presenting its own certificate ({site} in the paths)."""
+    user = load_topology(REPO / "regionguard.toml")
+    lab = lab_topology(user, LabLayout.of(Path("/srv/lab"), user))
+    assert all(url.startswith("https://") for url in lab.arbiter.members.values())
+    east, witness = Site(lab, "east"), Site(lab, "witness")
+    assert east.etcd_tls is not None and witness.etcd_tls is not None
+    assert (east.etcd_tls.ca_file, east.etcd_tls.cert_file, east.etcd_tls.key_file) == (
+        "/srv/lab/tls/ca.pem", "/srv/lab/tls/east.pem", "/srv/lab/tls/east-key.pem")
+    assert witness.etcd_tls.cert_file == "/srv/lab/tls/witness.pem"
+    dsn = dict(part.split("=", 1) for part in witness.database("east").dsn().split())
+    assert dsn["sslmode"] == "verify-full" and dsn["host"] == "10.77.0.11"
+    assert dsn["sslrootcert"].startswith(str(witness.data_root))  # the witness's own copy
+    assert "sslmode=verify-full" in east.database("west").replication_conninfo("east")
+
+
+def test_tls_between_sites_is_refused_in_one_line_without_etcd_or_over_http() -> None:
+    user = load_topology(REPO / "regionguard.toml")
+    data = lab_topology(user, LabLayout.of(Path("/srv/lab"), user)).model_dump(mode="json")
+    plain = {**data, "arbiter": {**data["arbiter"], "members": {
+        k: v.replace("https://", "http://") for k, v in data["arbiter"]["members"].items()}}}
+    with pytest.raises(ConfigError, match=r"arbiter\.members\.east: http://10\.77\.0\.11:2379 is "
+                                          r"plain http while \[tls\] is set"):
+        parse_topology(plain)
+    embedded = tomllib.loads((REPO / "regionguard.toml").read_text())
+    embedded["tls"] = data["tls"]
+    with pytest.raises(ConfigError, match=r'tls: TLS between sites needs the sites\' world'):
+        parse_topology(embedded)
+
+
+def test_a_database_takes_tls_only_from_other_hosts_when_the_sites_use_it() -> None:
+    def lines(text: str) -> list[list[str]]:
+        return [ln.split() for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+    with_tls = lines(hba(PgTls(Path("/x"))))
+    assert [ln[0] for ln in with_tls if "samenet" in ln] == ["hostssl", "hostssl"]
+    assert [ln[0] for ln in with_tls if "127.0.0.0/8" in ln] == ["host", "host"]
+    assert all(ln[0] != "hostssl" for ln in lines(hba(None)))
+    assert PgTls(Path("/x")).server_settings()["ssl"] == "on"

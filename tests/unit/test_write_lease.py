@@ -77,6 +77,20 @@ def test_a_switchover_waits_out_the_lease_too(tmp_path: Path) -> None:
     assert routed - revoked >= LEASE_WORLD_S
 
 
+def test_a_switchover_whose_old_primary_stopped_cleanly_waits_out_no_lease(
+        tmp_path: Path) -> None:
+    """The sites' and the sandbox's `stop_writes` is a clean shutdown of the old primary:
+    none of its apps can commit under the old lease any more, so the route does not sleep it
+    out (writes would stop for a whole TTL on every switchover)."""
+    ports, world, calls, _ = leased(tmp_path)
+    ports.database.stopped_writes_are_final = True
+    Executor(ports).run(plans.switchover(ports.topology, observation(ports, world), "west"))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    routed = next(t for what, t in calls if what == "route west")
+    assert routed - revoked < LEASE_WORLD_S / 2
+    assert not [e for e in ports.journal.entries() if e["event"] == "lease_wait"]
+
+
 def test_a_resumed_step_keeps_the_deadline_it_started_with(tmp_path: Path) -> None:
     ports, world, _, clock = leased(tmp_path)
     world.dbs["east"]["up"] = False

@@ -135,9 +135,7 @@ class SiteDataPlane:
             # confirm its lease within one interval of its agent taking the key
             "RG_LEASE_REFRESH_S": str(self.site.topology.health.interval_s),
             "RG_ADMIN_TOKEN_FILE": str(self.token_file),
-            **{f"RG_ARBITER_ETCD_{name}": str(path) for name, path in (
-                ("CA", arbiter.ca_file), ("CERT", arbiter.cert_file), ("KEY", arbiter.key_file))
-               if path is not None},
+            **self._etcd_tls_env(),
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [sys.executable, "-m", "uvicorn", "regionguard.app.main:create_app", "--factory",
@@ -148,6 +146,15 @@ class SiteDataPlane:
                                     stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         return ProcessRef.of(proc.pid)
+
+    def _etcd_tls_env(self) -> dict[str, str]:
+        """The apps read the writer key with their site's own etcd TLS files."""
+        tls = self.site.etcd_tls
+        if tls is None:
+            return {}
+        return {f"RG_ARBITER_ETCD_{name}": path for name, path in (
+            ("CA", tls.ca_file), ("CERT", tls.cert_file), ("KEY", tls.key_file))
+            if path is not None}
 
     def ready_slots(self, timeout_s: float = 0.5) -> list[int]:
         """Slots whose process answers /health/deep with 200 (its database reachable)."""

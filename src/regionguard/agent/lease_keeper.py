@@ -130,6 +130,12 @@ class LeaseKeeper:
             self._fence(reason)
         finally:
             self.lease.holding = None  # whatever the key's fate in etcd, this site acts on none
+        # the fence is done: nothing is left for the watchdog to stop. Left standing, the old
+        # deadline would fire later on whatever runs then (a standby rebuilt a second after a
+        # switchover's handover, fenced read-only). A fence that raised keeps it standing.
+        if self.heartbeat is not None:
+            self.heartbeat.publish(None)
+            self._published = None
         return KeeperState.FENCED
 
     def _set(self, state: KeeperState) -> KeeperState:

@@ -4,9 +4,12 @@ other site only through the network and the arbiter.
 No port here signals, stops or edits anything of another site. What a plan would ask of the
 failed site (fence it, retire its apps) is not this site's to do: the fence is that site's own,
 by lease (its agent and watchdog), and `fence` reports it incomplete, so `promote` waits for
-etcd to expire the old writer's lease. Routing is on the data plane: each region's apps answer
-`/health/route` from the writer key they read themselves, and the edge follows them; `route`
-waits for the target's front door to say it holds the lease at the plan's epoch.
+etcd to expire the old writer's lease; its apps follow its role (its agent scales them once
+the plan has ended). A switchover's `stop_writes` of the old primary waits for that primary's
+own agent to hand over (planned.py), and `rejoin` asks its agent through etcd. Routing is on
+the data plane: each region's apps answer `/health/route` from the writer key they read
+themselves, and the edge follows them; `route` waits for the target's front door to say it
+holds the lease at the plan's epoch.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from regionguard.orchestrator.ports import (
     RouteTable,
     VerifyResult,
 )
+from regionguard.providers.etcd.requests import SiteRequests
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local.boundary import provider_boundary
 from regionguard.providers.local.canary import canary_write
@@ -41,6 +45,7 @@ from regionguard.providers.local.notify import LocalNotifier
 from regionguard.providers.local.postgres import PostgresCluster
 
 ROUTE_POLL_S = 2.0  # one try of `route`; the step retries it within its deadline
+HANDOVER_POLL_S = 0.05
 QUICK_CHECK_S = 0.2  # a TCP connection on a LAN: a lost host does not answer in this long
 
 
@@ -64,6 +69,7 @@ class SiteDatabase:
     """The Database port: this site's own cluster; other regions' for reading only."""
 
     zero_loss_switchover = True
+    stopped_writes_are_final = True  # a fast shutdown, by the old primary's own agent
 
     def __init__(self, site: Site, store: EtcdStateStore) -> None:
         self.site = site
@@ -94,14 +100,34 @@ class SiteDatabase:
         self._own(region, "promote").promote(epoch, timeout_s)
 
     def stop_writes(self, region: str, timeout_s: float) -> int:
-        return self._own(region, "stop writes of").stop_writes(timeout_s)
+        """Another region's writes are stopped by its own agent, which hands over (planned.py):
+        wait for its record of the LSN its clean stop ended at."""
+        if region == self.site.name:
+            return self.site.database(region).stop_writes(timeout_s)
+        record = self.store.read_plan()
+        if record is None:
+            raise StepAbandoned(f"stop writes of {region}: no plan is running")
+        requests = SiteRequests(self.store)
+        deadline = time.monotonic() + timeout_s
+        while (lsn := requests.handed_over(record.id, region)) is None:
+            if time.monotonic() >= deadline:
+                raise ProviderError(f"{region}'s agent has not handed over yet (a clean stop "
+                                    "and its final LSN in etcd); waiting for it")
+            time.sleep(HANDOVER_POLL_S)
+        return lsn
 
     def wait_replayed(self, region: str, lsn: int, timeout_s: float) -> int:
         return self._own(region, "wait for replay on").wait_replayed(lsn, timeout_s)
 
     def rebuild_as_standby(self, region: str, of: str, timeout_s: float) -> str:
-        return self._own(region, "rebuild").rebuild_as_standby(self.site.database(of),
-                                                               timeout_s)
+        """Another region is rebuilt by its own agent: asked through etcd, at the epoch of
+        now (it does it once this plan has ended)."""
+        if region == self.site.name:
+            return self.site.database(region).rebuild_as_standby(self.site.database(of),
+                                                                 timeout_s)
+        live = self.store.load()
+        self.store.request_rejoin(region, f"the plan at epoch {live.epoch}", live.epoch)
+        return f"asked {region}'s agent to rebuild it as a standby of {of}"
 
     def set_sync_standby(self, primary: str, standby: str | None) -> bool:
         return self._own(primary, "set the sync standby of").set_sync_standby(standby)
@@ -121,13 +147,10 @@ class SiteCompute:
         self.site = site
         self.dataplane = dataplane
 
-    def _own(self, region: str, what: str) -> SiteDataPlane:
-        if self.dataplane is None or region != self.site.name:
-            _not_mine(self.site, region, what)
-        return self.dataplane
-
     def scale(self, region: str, count: int) -> ComputeStatus:
-        self._own(region, "scale").scale(count)
+        """Another region's apps follow its role: its own agent scales them."""
+        if self.dataplane is not None and region == self.site.name:
+            self.dataplane.scale(count)
         return ComputeStatus(region, desired=count, ready=0)
 
     def status(self, region: str) -> ComputeStatus:
@@ -141,7 +164,11 @@ class SiteCompute:
         return ComputeStatus(region, desired=0, ready=int(ok))
 
     def wait_ready(self, region: str, at_least: int, timeout_s: float) -> ComputeStatus:
-        ready = self._own(region, "wait for the apps of").wait_ready(at_least, timeout_s)
+        """Another region's apps are started by its own agent once the plan has ended (its
+        upkeep waits for every plan): nothing to wait for here."""
+        if self.dataplane is None or region != self.site.name:
+            return ComputeStatus(region, desired=at_least, ready=0)
+        ready = self.dataplane.wait_ready(at_least, timeout_s)
         return ComputeStatus(region, desired=at_least, ready=ready)
 
 

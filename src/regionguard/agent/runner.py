@@ -8,7 +8,9 @@ Every `health.interval_s` it looks once (`Agent.cycle`):
   synchronous replication (a degrade is recorded in etcd *before* the primary writes alone);
 - **the vantage point's guard** (`orchestrator/guard.py`, shared with the AWS world): probe the
   primary from here, publish the report to etcd, judge by a quorum of sites outside the
-  primary's, and, in the failover target's agent only, run the plan through `engine.drive`.
+  primary's, and, in the failover target's agent only, run the plan through `engine.drive`;
+- **a switchover asked of this region** (planned.py): run by this agent, the old primary's
+  agent handing over (a clean stop, its final LSN in etcd) instead of fencing.
 
 Beside the loop, the lease keeper (lease_keeper.py) holds the writer key while this region is
 primary and fences this site's database when it cannot renew; the watchdog (a process of its
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from regionguard.agent.dataplane import SiteDataPlane
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
+from regionguard.agent.planned import hand_over, planned_handover, run_asked
 from regionguard.agent.ports import build_site_ports
 from regionguard.agent.site import Site
 from regionguard.agent.watchdog import Heartbeat
@@ -91,14 +94,28 @@ class Agent:
     # -- the fence -----------------------------------------------------------------------------
 
     def _self_fence(self, reason: str) -> None:
+        """A switchover taking the writer from this region: a clean handover (planned.py).
+        Anything else (a lease lost, etcd unreachable): read-only, sessions ended, stopped."""
+        plan_id = planned_handover(self.store, self.site.name)
+        if plan_id is not None:
+            try:
+                lsn = hand_over(self.site, self.store, plan_id)
+                log.warning("%s handed over for %s: stopped cleanly at LSN %s (%s)",
+                            self.site.name, plan_id, lsn, reason)
+                return
+            except RegionGuardError as exc:
+                log.error("%s: the handover for %s failed (%s); fencing", self.site.name,
+                          plan_id, exc)
         actions = self.site.database(self.site.name).self_fence()
         log.error("%s fenced itself (%s): %s", self.site.name, reason, "; ".join(actions))
 
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Before the loop: this site's secrets, its watchdog, its lease keeper."""
+        """Before the loop: this site's secrets and TLS files, its watchdog, its lease
+        keeper."""
         self.site.root.mkdir(parents=True, exist_ok=True)
+        self.site.install_tls()  # every site: the witness verifies the primary's database too
         if self.site.is_region:
             admin.ensure_token(self.site.root / "secrets")
             self._ensure_watchdog()
@@ -126,9 +143,13 @@ class Agent:
         try:
             if self.site.is_region:
                 self._ensure_watchdog()  # beside the database, whatever became of it
-                done = self.upkeep(self.store.load())
+                live = self.store.load()
+                done = self.upkeep(live)
                 for action in done.actions:
                     log.info("%s: %s", self.site.name, action)
+                asked = run_asked(self.site, self.store, self.ports, live)
+                if asked is not None:
+                    log.info("%s: %s", self.site.name, asked)
             else:
                 try:
                     self._hold_leadership()

@@ -20,6 +20,7 @@ from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.postgres import PostgresCluster
 from regionguard.providers.local.postgres.files import write_as_pg
+from regionguard.providers.local.postgres.tls import PgTls
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,29 @@ class Site:
         pgbin.make_pg_dir(self.data_root)
         write_as_pg(self.data_root / "pgpass", pgpass_line)
 
+    @property
+    def pg_tls(self) -> PgTls | None:
+        """This site's copies of its TLS files for PostgreSQL (`install_tls`), or None."""
+        return PgTls(self.data_root / "tls") if self.topology.tls is not None else None
+
+    def install_tls(self) -> None:
+        """Copy this site's CA, certificate and key where PostgreSQL (its own user: the server
+        reads the key, the WAL receiver and the tools verify the other sites) can read them;
+        again at every agent start, so a renewed certificate is taken by a restart."""
+        spec, tls = self.topology.tls, self.pg_tls
+        if spec is None or tls is None:
+            return
+        pgbin.make_pg_dir(tls.directory, 0o700)
+        for name, source, target in zip(("ca_file", "cert_file", "key_file"),
+                                        spec.files(self.name),
+                                        (tls.ca_file, tls.cert_file, tls.key_file), strict=True):
+            try:
+                text = source.read_text()
+            except OSError as exc:
+                raise ConfigError(f"tls.{name}: cannot read {source} for site {self.name} "
+                                  f"({exc.strerror}); put the site's file there") from None
+            write_as_pg(target, text)
+
     # -- every site -----------------------------------------------------------------------
 
     def database(self, region: str) -> PostgresCluster:
@@ -85,7 +109,7 @@ class Site:
         spec = self.topology.regions[region]
         return PostgresCluster(name=region, root=self.data_root / region,
                                address=spec.site_host, port=spec.ports.db,
-                               dbname=self.topology.app)
+                               dbname=self.topology.app, tls=self.pg_tls)
 
     def front_door_url(self, region: str) -> str:
         spec = self.topology.regions[region]
@@ -96,10 +120,13 @@ class Site:
 
     @property
     def etcd_tls(self) -> EtcdTls | None:
+        """The arbiter's own TLS files when set, else the sites' certificates ([tls])."""
         spec = self.topology.arbiter
         files = (spec.ca_file, spec.cert_file, spec.key_file)
         if not any(files):
-            return None
+            if self.topology.tls is None:
+                return None
+            files = self.topology.tls.files(self.name)
         return EtcdTls(*(str(f) if f is not None else None for f in files))
 
     def arbiter(self) -> EtcdArbiter:

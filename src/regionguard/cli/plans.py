@@ -76,6 +76,30 @@ def _drive(st: CliState, ports: Ports, request: engine.Request, dry_run: bool, y
         render_status(st.world.status(st.topology()))
 
 
+SITE_WAIT_S = 180.0  # a rebuild (pg_rewind, else a copy) and the switchover after it
+
+
+def _site_plans() -> Any:
+    from regionguard.cli import site_plans  # etcd's client only where the sites are
+
+    return site_plans
+
+
+def _confirm_sites(what: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("this changes which region takes writes; pass --yes to confirm")
+    typer.confirm(f"{what}: proceed?", abort=True)
+
+
+def _sites_done(kind: str, answer: dict[str, Any]) -> None:
+    summary = answer.get("summary") or {}
+    rto = summary.get("rto_s")
+    out.print(f"[bold green]{kind} done[/bold green]: plan {escape(str(answer.get('plan')))}"
+              + (f", writes moved in {rto} s" if rto is not None else ""), highlight=False)
+
+
 @one_line_errors
 def failover(
     ctx: typer.Context,
@@ -91,6 +115,10 @@ def failover(
 ) -> None:
     """Unplanned: fence the primary, promote the standby, scale, route, verify."""
     st = state(ctx)
+    if st.topology().arbiter.kind == "etcd":
+        raise UsageError("on self-managed sites a failover is the agents' own (a quorum of "
+                         "sites sees the primary down, etcd ends its lease); to move the "
+                         "writer by hand, use `regionguard switchover --to REGION`")
     _drive(st, st.engine_ports(), engine.Request(plans.PlanKind.FAILOVER, to, force=force),
            dry_run, yes)
 
@@ -108,8 +136,20 @@ def switchover(
     dry_run: DryRun = False,
     yes: Yes = False,
 ) -> None:
-    """Planned, no data loss: stop writes, wait for the standby to replay, swap roles."""
+    """Planned, no data loss: stop writes, wait for the standby to replay, swap roles.
+
+    On self-managed sites (arbiter kind "etcd") the target's agent runs it and the old
+    primary's agent hands over (a clean stop, its final LSN in etcd); this command asks and
+    follows it."""
     st = state(ctx)
+    topology = st.topology()
+    if topology.arbiter.kind == "etcd":
+        if ungraceful or dry_run:
+            raise UsageError("--ungraceful and --dry-run are the sandbox's; on the sites a "
+                             "failover is the agents' own (or `regionguard failover` there)")
+        _confirm_sites(f"switchover to {to}", yes)
+        _sites_done("switchover", _site_plans().switchover(topology, to, who(by), SITE_WAIT_S))
+        return
     ports = st.engine_ports()
     if not ungraceful:
         _drive(st, ports, engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
@@ -130,8 +170,16 @@ def failback(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False) -> N
     """Rebuild the home primary as a standby (pg_rewind or copy), then switch back to it.
 
     When the writer is already home (a second failover brought it back), rebuild the other
-    region as its standby instead, so the pair is redundant again."""
+    region as its standby instead, so the pair is redundant again. On self-managed sites: the
+    home region's agent rebuilds it (`rejoin`), then a switchover to it."""
     st = state(ctx)
+    topology = st.topology()
+    if topology.arbiter.kind == "etcd":
+        if dry_run:
+            raise UsageError("--dry-run is the sandbox's; on the sites the agents plan")
+        _confirm_sites(f"failback to {topology.home_primary}", yes)
+        _sites_done("failback", _site_plans().failback(topology, who(None), SITE_WAIT_S))
+        return
     _drive(st, st.engine_ports(), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
 
 

@@ -33,7 +33,7 @@ import psycopg
 from regionguard.agent.site import Site
 from regionguard.config import Topology, load_topology
 from regionguard.errors import NotAvailable, ProviderError, UsageError
-from regionguard.lab import netns
+from regionguard.lab import netns, pki
 from regionguard.lab.layout import (
     BRIDGE,
     CLIENT,
@@ -125,6 +125,8 @@ class Lab:
             netns.plug(site.namespace, SWITCH, BRIDGE, site.switch_port, site.address, NETMASK)
         report(f"network: {len(layout.sites)} sites on {BRIDGE} in {SWITCH} "
                f"({time.monotonic() - started:.1f} s)")
+        pki.make_site_pki(layout.tls_dir, {s.name: s.address for s in layout.arbiter_sites})
+        report(f"TLS: a CA and a certificate per site in {layout.tls_dir}")
         secret = f"*:*:*:postgres:{os.urandom(18).hex()}\n"
         for site in layout.arbiter_sites:  # every vantage point probes the primary's database
             Site(self.topology, site.name).install_db_secret(secret)

@@ -85,12 +85,18 @@ class LabLayout:
     def site_dir(self, name: str) -> Path:
         return self.root / "sites" / name
 
+    @property
+    def tls_dir(self) -> Path:
+        """The lab's CA and its sites' certificates (`lab/pki.py`)."""
+        return self.root / "tls"
+
     def etcd_url(self, site: LabSite, port: int = ETCD_CLIENT_PORT) -> str:
-        return f"http://{site.address}:{port}"
+        return f"https://{site.address}:{port}"  # client and peer traffic: TLS, as on hosts
 
 
 def lab_topology(user: Topology, layout: LabLayout) -> Topology:
-    """The user's application and policy, on the lab's hosts with etcd as the arbiter."""
+    """The user's application and policy, on the lab's hosts with etcd as the arbiter and TLS
+    between the sites (each site's certificate by its name: `{site}`)."""
     data: dict[str, Any] = json.loads(user.model_dump_json(exclude_none=True))
     data.pop("aws", None)
     data["state_dir"] = str(layout.root / "state")
@@ -102,10 +108,14 @@ def lab_topology(user: Topology, layout: LabLayout) -> Topology:
             region.pop("aws", None)
     witness = layout.site(WITNESS)
     data["witness"] = {"name": WITNESS, "host": witness.address}
-    arbiter = dict(data.get("arbiter", {}))
+    arbiter = {k: v for k, v in data.get("arbiter", {}).items()
+               if k not in ("ca_file", "cert_file", "key_file")}  # the lab's own PKI instead
     arbiter.update(kind="etcd",
                    members={s.name: layout.etcd_url(s) for s in layout.arbiter_sites})
     data["arbiter"] = arbiter
+    data["tls"] = {"ca_file": str(layout.tls_dir / "ca.pem"),  # lab/pki.py's names
+                   "cert_file": str(layout.tls_dir / "{site}.pem"),
+                   "key_file": str(layout.tls_dir / "{site}-key.pem")}
     return parse_topology(data, "the lab's topology")
 
 

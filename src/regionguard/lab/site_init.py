@@ -23,7 +23,7 @@ from regionguard.agent.dataplane import SiteDataPlane
 from regionguard.agent.site import Site
 from regionguard.config import Topology
 from regionguard.lab.layout import CLIENT, EDGE_PORT, LabLayout
-from regionguard.providers.etcd.member import MemberSpec, member_command
+from regionguard.providers.etcd.member import MemberSpec, MemberTls, member_command
 from regionguard.providers.local.haproxy import haproxy_binary
 
 log = logging.getLogger("regionguard.lab.init")
@@ -65,11 +65,18 @@ class SiteInit:
             config.write_text(edge_config(self.layout, self.topology))
             return {"edge": [haproxy_binary(), "-db", "-f", str(config)]}
         members = [MemberSpec(s.name, self.layout.etcd_url(s),
-                              self.layout.etcd_url(s, port=2380))
+                              self.layout.etcd_url(s, port=2380), self._member_tls(s.name))
                    for s in self.layout.arbiter_sites]
         mine = next(m for m in members if m.name == self.name)
         return {"etcd": member_command(mine, self.dir / "etcd", members, "rglab"),
                 "agent": [*me, "agent", "--site", self.name]}
+
+    def _member_tls(self, site: str) -> MemberTls | None:
+        spec = self.topology.tls
+        if spec is None:
+            return None
+        ca, cert, key = spec.files(site)
+        return MemberTls(str(cert), str(key), str(ca), peers=True)
 
     def start(self, child: str, command: list[str]) -> None:
         env = {k: v for k, v in os.environ.items()

@@ -162,6 +162,10 @@ class Restorer(Protocol):
 
 class Database(Protocol):
     zero_loss_switchover: bool  # can stop writes and confirm the standby replayed them all
+    # `stop_writes` returns only once the old primary's database can commit nothing more (a
+    # clean shutdown): no app of it can write under its old lease, so a switchover need not
+    # wait the lease out. False where the stop is a managed switchover's, done later.
+    stopped_writes_are_final: bool
 
     def status(self, region: str) -> DbStatus:
         """Current state; never raises for an unreachable database (returns up=False).

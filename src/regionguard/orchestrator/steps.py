@@ -263,6 +263,11 @@ def _cut(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
 def _stop_writes(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     lsn = p.database.stop_writes(step.args["region"], remaining)
     ctx.scratch.final_lsn = lsn
+    if p.database.stopped_writes_are_final:
+        # its database stopped cleanly: no app of the old primary can commit any more, so
+        # nothing is left to wait out of the write lease `cut` revoked (route would sleep
+        # its TTL)
+        ctx.scratch.lease_until = None
     return f"stopped cleanly at LSN {lsn}"
 
 

@@ -21,6 +21,7 @@ from regionguard.providers.aws.context import AwsContext
 @aws_boundary
 class AuroraGlobalDatabase:
     zero_loss_switchover = True
+    stopped_writes_are_final = False  # SwitchoverGlobalCluster drains the writer at promote
 
     def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
         self.ctx = ctx

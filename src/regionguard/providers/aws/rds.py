@@ -35,6 +35,7 @@ def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:
 @aws_boundary
 class RdsReplicaDatabase:
     zero_loss_switchover = False
+    stopped_writes_are_final = False
 
     def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
         self.ctx = ctx

@@ -34,12 +34,15 @@ def etcd_binary() -> str:
 
 @dataclass(frozen=True, slots=True)
 class MemberTls:
-    """The member's client-facing TLS: its certificate and key, and the CA whose client
-    certificates it accepts (then only those: `--client-cert-auth`)."""
+    """The member's TLS: its certificate and key, and the CA whose client certificates it
+    accepts (then only those: `--client-cert-auth`). `peers`: the members talk to each other
+    over TLS too, with the same certificate both ways (the sites' certificates serve as
+    server and client), each peer's checked against the CA."""
 
     cert_file: str
     key_file: str
     client_ca_file: str
+    peers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +67,16 @@ def member_command(spec: MemberSpec, data_dir: Path, cluster: list[MemberSpec],
             "--initial-cluster", initial_cluster(cluster), "--initial-cluster-token", token,
             "--initial-cluster-state", "new", "--pre-vote",
             "--logger", "zap", "--log-level", "warn",
-            *(["--cert-file", spec.tls.cert_file, "--key-file", spec.tls.key_file,
-                "--trusted-ca-file", spec.tls.client_ca_file, "--client-cert-auth"]
-              if spec.tls is not None else [])]
+            *(_tls_flags(spec.tls) if spec.tls is not None else [])]
+
+
+def _tls_flags(tls: MemberTls) -> list[str]:
+    flags = ["--cert-file", tls.cert_file, "--key-file", tls.key_file,
+             "--trusted-ca-file", tls.client_ca_file, "--client-cert-auth"]
+    if tls.peers:
+        flags += ["--peer-cert-file", tls.cert_file, "--peer-key-file", tls.key_file,
+                  "--peer-trusted-ca-file", tls.client_ca_file, "--peer-client-cert-auth"]
+    return flags
 
 
 def start_member(spec: MemberSpec, data_dir: Path, cluster: list[MemberSpec], token: str,

@@ -26,6 +26,7 @@ class LocalDatabase:
     """The Database port over each region's PostgreSQL cluster."""
 
     zero_loss_switchover = True
+    stopped_writes_are_final = True  # a fast shutdown
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sb = sandbox

@@ -118,7 +118,12 @@ def run(
     cmd = [tool(name), *args]
     kwargs: dict[str, object] = {}
     if user.name is not None:
-        kwargs = {"user": user.uid, "group": user.gid, "extra_groups": []}
+        # its own home too: libpq (pg_basebackup, pg_rewind, the postmaster's WAL receiver,
+        # which inherits this) looks for a client certificate in ~/.postgresql, and root's
+        # home is not the PostgreSQL user's to read ("permission denied" under TLS)
+        home = pwd.getpwnam(user.name).pw_dir
+        kwargs = {"user": user.uid, "group": user.gid, "extra_groups": [],
+                  "env": {**os.environ, "HOME": home, "USER": user.name, "LOGNAME": user.name}}
     try:
         if log is not None:
             with open(log, "ab") as out:

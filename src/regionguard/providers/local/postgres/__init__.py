@@ -18,6 +18,7 @@ import psycopg
 
 from regionguard.orchestrator.ports import DbStatus
 from regionguard.providers.local.postgres import bootstrap, postmaster, queries, roles
+from regionguard.providers.local.postgres.tls import PgTls
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class PostgresCluster:
     # a power cut too, not only a process kill (benchmarks.durability measures the cost);
     # off only where a benchmark compares the two
     fsync: bool = True
+    tls: PgTls | None = None  # TLS between sites (the topology's [tls]): see postgres/tls.py
 
     @property
     def data_dir(self) -> Path:
@@ -61,14 +63,17 @@ class PostgresCluster:
             "user": "postgres",
             "passfile": str(self.passfile),
             "application_name": "regionguard",
+            **(self.tls.client_params() if self.tls is not None else {}),
             **extra,
         }
         return " ".join(f"{k}={v}" for k, v in params.items())
 
     def replication_conninfo(self, application_name: str) -> str:
+        tls = "".join(f" {k}={v}" for k, v in
+                      (self.tls.client_params() if self.tls is not None else {}).items())
         return (
             f"host={self.address} port={self.port} user=postgres passfile={self.passfile} "
-            f"application_name={application_name} connect_timeout=2"
+            f"application_name={application_name} connect_timeout=2{tls}"
         )
 
     def exists(self) -> bool:

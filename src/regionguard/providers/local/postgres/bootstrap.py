@@ -12,6 +12,7 @@ from psycopg import sql
 
 from regionguard.errors import ProviderError
 from regionguard.providers.local import pgbin
+from regionguard.providers.local.postgres import tls
 from regionguard.providers.local.postgres.files import copy_template, ensure_passfile, write_as_pg
 
 if TYPE_CHECKING:
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 
 CONF_FILE = "regionguard.conf"
 AUTO_CONF = "postgresql.auto.conf"
-HBA = """# written by regionguard: over TCP, the sites' shared password (scram-sha-256), from
-# loopback and from the subnets this host is directly on (the lab's sites; real hosts across
-# data centres list their peers' networks here); the unix socket lives in a 0700 directory of
-# the PostgreSQL user and is trusted
-local   all          all                     trust
-host    all          all   127.0.0.0/8       scram-sha-256
-host    replication  all   127.0.0.0/8       scram-sha-256
-host    all          all   samenet           scram-sha-256
-host    replication  all   samenet           scram-sha-256
-"""
 
 
 def exists(c: PostgresCluster) -> bool:
@@ -41,7 +32,6 @@ def create_primary(c: PostgresCluster) -> None:
         pgbin.make_pg_dir(c.root)
         pgbin.make_pg_dir(c.socket_dir, 0o700)
         copy_template(c.data_dir)
-        write_as_pg(c.data_dir / "pg_hba.conf", HBA)
     c.write_config()
     c.start()
     _set_password(c)
@@ -124,11 +114,13 @@ def write_config(c: PostgresCluster) -> None:
         "log_recovery_conflict_waits": "on",
         "log_min_messages": "warning",
         "log_line_prefix": "'%m [%p] '",
+        **(c.tls.server_settings() if c.tls is not None else {}),
     }
     body = "# written by regionguard; regenerated on every start\n" + "".join(
         f"{k} = {v}\n" for k, v in settings.items()
     )
     write_as_pg(c.data_dir / CONF_FILE, body)
+    write_as_pg(c.data_dir / "pg_hba.conf", tls.hba(c.tls))
 
 
 def follow(c: PostgresCluster, primary: PostgresCluster) -> None:
