@@ -219,8 +219,10 @@ class SiteTlsSpec(_Strict):
 
     def files(self, site: str) -> tuple[Path, Path, Path]:
         """(CA, certificate, key) of `site`."""
-        return tuple(Path(str(f).replace("{site}", site))  # type: ignore[return-value]
-                     for f in (self.ca_file, self.cert_file, self.key_file))
+        def of(path: Path) -> Path:
+            return Path(str(path).replace("{site}", site))
+
+        return of(self.ca_file), of(self.cert_file), of(self.key_file)
 
 
 class AwsSettings(_Strict):

@@ -24,6 +24,7 @@ import pytest
 
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
 from regionguard.agent.watchdog import Heartbeat, Watchdog, read_deadline
+from regionguard.errors import ProviderError
 from regionguard.providers.etcd.client import EtcdArbiter
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.etcd.writer_lease import WriterLease
@@ -230,3 +231,18 @@ def _holds(heartbeat: Path) -> bool:
         return read_deadline(heartbeat) is not None
     except ValueError:
         return False
+
+
+def test_a_handover_gives_an_end_position_only_for_a_clean_shutdown(
+        primary_db: PostgresCluster) -> None:
+    """A switchover's old primary tells its standby where its WAL ends: only a clean stop
+    knows. After an immediate stop (the watchdog's, a crash), "Latest checkpoint location"
+    is an older checkpoint and the WAL after it may never have left: no position is given."""
+    with primary_db.connect() as conn:
+        conn.execute("INSERT INTO acked VALUES (1)")
+    primary_db.stop("immediate", 5)
+    with pytest.raises(ProviderError, match="not shut down cleanly"):
+        primary_db.stop_writes(5)
+    primary_db.start()
+    lsn = primary_db.stop_writes(10)  # a fast shutdown: every WAL record written and sent
+    assert lsn > 0 and not primary_db.processes()

@@ -138,8 +138,12 @@ def test_a_database_takes_tls_only_from_other_hosts_when_the_sites_use_it() -> N
     def lines(text: str) -> list[list[str]]:
         return [ln.split() for ln in text.splitlines() if ln and not ln.startswith("#")]
 
-    with_tls = lines(hba(PgTls(Path("/x"))))
+    with_tls = lines(hba(PgTls(Path("/x")), ("10.0.2.10", "127.0.0.2")))
     assert [ln[0] for ln in with_tls if "samenet" in ln] == ["hostssl", "hostssl"]
+    # a peer in another data centre is on no subnet of this host: let in by its address
+    assert [ln[:2] for ln in with_tls if "10.0.2.10/32" in ln] == [["hostssl", "all"],
+                                                                   ["hostssl", "replication"]]
+    assert not [ln for ln in with_tls if "127.0.0.2/32" in ln]  # loopback has its own lines
     assert [ln[0] for ln in with_tls if "127.0.0.0/8" in ln] == ["host", "host"]
     assert all(ln[0] != "hostssl" for ln in lines(hba(None)))
     assert PgTls(Path("/x")).server_settings()["ssl"] == "on"

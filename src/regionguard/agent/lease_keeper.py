@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from regionguard.agent.watchdog import Heartbeat
 from regionguard.clock import SYSTEM_CLOCK, Clock
@@ -54,6 +55,7 @@ class LeaseKeeper:
         self._published: float | None = None  # what the heartbeat says now
         self.state = KeeperState.IDLE
         self.fenced_because: str | None = None
+        self.revoked_by: dict[str, Any] | None = None  # the plan behind the last fence
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()  # renew (or take the key) now, not at the next turn
@@ -80,7 +82,7 @@ class LeaseKeeper:
         except LeaseLost as exc:
             if holding is None:
                 return self._set(KeeperState.IDLE)  # not ours to take (yet)
-            return self.fence(f"write lease lost: {exc}")
+            return self.fence(f"write lease lost: {exc}", revoked_by=exc.plan)
         except ProviderError as exc:  # etcd unreachable: the monitor fences at the deadline
             if holding is not None and self.lease.holding is None:  # dropped: fence now
                 return self.fence(f"write lease dropped: {exc}")
@@ -119,12 +121,15 @@ class LeaseKeeper:
             return self.fence("the write lease could not be renewed before its deadline")
         return self.state
 
-    def fence(self, reason: str) -> KeeperState:
+    def fence(self, reason: str, revoked_by: dict[str, Any] | None = None) -> KeeperState:
+        """`revoked_by`: the record of the plan that revoked the lease, as etcd said it (no
+        other read: a fence at the deadline must not wait on an etcd it cannot reach)."""
         with self._lock:
             if self.state is KeeperState.FENCED:
                 return self.state
             self.state = KeeperState.FENCED
             self.fenced_because = reason
+            self.revoked_by = revoked_by
         log.error("%s fences itself: %s", self.region, reason)
         try:
             self._fence(reason)

@@ -19,6 +19,7 @@ the plan's `stop_writes` runs out of time waiting for a handover that never come
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from regionguard.agent.site import Site
@@ -31,25 +32,25 @@ from regionguard.providers.etcd.state import EtcdStateStore
 
 log = logging.getLogger("regionguard.agent")
 
-HANDOVER_STOP_S = 30.0  # a fast shutdown: sessions ended, a checkpoint, the WAL sent
 
 
-def planned_handover(store: EtcdStateStore, region: str) -> str | None:
-    """The id of the switchover now taking the writer from `region`, or None (no such plan,
-    or etcd cannot say: then the fence is the failure's)."""
-    try:
-        record = store.read_plan()
-    except RegionGuardError:
+def planned_handover(revoked_by: Mapping[str, Any] | None, region: str) -> str | None:
+    """The id of the switchover that revoked `region`'s lease, from the plan record etcd
+    returned with the revoke (never a second read: a fence for any other reason, the deadline
+    with etcd unreachable above all, must not wait on etcd), or None."""
+    if not revoked_by or revoked_by.get("status") != "running":
         return None
-    if record is None or not record.running:
+    if revoked_by.get("kind") != PlanKind.SWITCHOVER.value or revoked_by.get("source") != region:
         return None
-    plan = record.plan
-    return plan.id if plan.kind is PlanKind.SWITCHOVER and plan.source == region else None
+    plan_id = revoked_by.get("id")
+    return str(plan_id) if plan_id else None
 
 
-def hand_over(site: Site, store: EtcdStateStore, plan_id: str) -> int:
-    """Stop this site's database cleanly and tell the target where its WAL ends."""
-    lsn = site.database(site.name).stop_writes(HANDOVER_STOP_S)
+def hand_over(site: Site, store: EtcdStateStore, plan_id: str, stop_within_s: float) -> int:
+    """Stop this site's database cleanly within `stop_within_s` (before the watchdog's
+    deadline: an immediate stop in the middle would leave no clean end) and tell the target
+    where its WAL ends. ProviderError when the stop was not clean: no record is written."""
+    lsn = site.database(site.name).stop_writes(stop_within_s)
     SiteRequests(store).hand_over(plan_id, site.name, lsn)
     return lsn
 

@@ -105,8 +105,9 @@ class SiteDatabase:
         if region == self.site.name:
             return self.site.database(region).stop_writes(timeout_s)
         record = self.store.read_plan()
-        if record is None:
-            raise StepAbandoned(f"stop writes of {region}: no plan is running")
+        if record is None or not record.running or record.plan.source != region:
+            raise StepAbandoned(f"stop writes of {region}: no running plan takes the writer "
+                                "from it")
         requests = SiteRequests(self.store)
         deadline = time.monotonic() + timeout_s
         while (lsn := requests.handed_over(record.id, region)) is None:

@@ -35,7 +35,7 @@ from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
 from regionguard.agent.planned import hand_over, planned_handover, run_asked
 from regionguard.agent.ports import build_site_ports
 from regionguard.agent.site import Site
-from regionguard.agent.watchdog import Heartbeat
+from regionguard.agent.watchdog import Heartbeat, read_deadline
 from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role
@@ -54,6 +54,7 @@ log = logging.getLogger("regionguard.agent")
 STALE_FLOOR_S = 5.0
 LEADERSHIP_EVERY_S = 1.0
 SYNC_STALL_FLOOR_S = 1.0
+HANDOVER_STOP_MAX_S = 10.0  # a fast shutdown: sessions ended, a checkpoint, the WAL sent
 
 
 @dataclass
@@ -90,24 +91,40 @@ class Agent:
         self._told: set[str] = set()  # troubles told since the last clean cycle
         self._noted: set[str] = set()
         self._migrated = False  # the schema checked once under this agent's lease
+        self._handing_over = threading.Event()  # the keeper stops the database cleanly now
 
     # -- the fence -----------------------------------------------------------------------------
 
     def _self_fence(self, reason: str) -> None:
         """A switchover taking the writer from this region: a clean handover (planned.py).
         Anything else (a lease lost, etcd unreachable): read-only, sessions ended, stopped."""
-        plan_id = planned_handover(self.store, self.site.name)
+        plan_id = planned_handover(self.keeper.revoked_by if self.keeper else None,
+                                   self.site.name)
         if plan_id is not None:
+            self._handing_over.set()  # upkeep must not fence by an immediate stop meanwhile
             try:
-                lsn = hand_over(self.site, self.store, plan_id)
+                lsn = hand_over(self.site, self.store, plan_id, self._stop_budget_s())
                 log.warning("%s handed over for %s: stopped cleanly at LSN %s (%s)",
                             self.site.name, plan_id, lsn, reason)
                 return
             except RegionGuardError as exc:
                 log.error("%s: the handover for %s failed (%s); fencing", self.site.name,
                           plan_id, exc)
+            finally:
+                self._handing_over.clear()
         actions = self.site.database(self.site.name).self_fence()
         log.error("%s fenced itself (%s): %s", self.site.name, reason, "; ".join(actions))
+
+    def _stop_budget_s(self) -> float:
+        """The time left before the watchdog's deadline (it stops the database immediately
+        then), less a slack: a clean stop must be over by then or not be claimed at all."""
+        try:
+            deadline = read_deadline(self.site.heartbeat)
+        except ValueError:
+            deadline = None
+        if deadline is None:
+            return HANDOVER_STOP_MAX_S
+        return max(0.5, min(HANDOVER_STOP_MAX_S, deadline - time.monotonic() - 0.3))
 
     # -- running -----------------------------------------------------------------------------
 
@@ -115,7 +132,11 @@ class Agent:
         """Before the loop: this site's secrets and TLS files, its watchdog, its lease
         keeper."""
         self.site.root.mkdir(parents=True, exist_ok=True)
-        self.site.install_tls()  # every site: the witness verifies the primary's database too
+        # every site: the witness verifies the primary's database too
+        if self.site.install_tls() and self.site.is_region:
+            db = self.site.database(self.site.name)
+            if db.is_running():
+                db.reload_config()  # PostgreSQL outlives its agent: take renewed files now
         if self.site.is_region:
             admin.ensure_token(self.site.root / "secrets")
             self._ensure_watchdog()
@@ -147,9 +168,7 @@ class Agent:
                 done = self.upkeep(live)
                 for action in done.actions:
                     log.info("%s: %s", self.site.name, action)
-                asked = run_asked(self.site, self.store, self.ports, live)
-                if asked is not None:
-                    log.info("%s: %s", self.site.name, asked)
+                self._run_asked(live)
             else:
                 try:
                     self._hold_leadership()
@@ -166,6 +185,16 @@ class Agent:
             log.exception("agent cycle failed")
             self._tell(f"{type(exc).__name__}: {exc}")
         return None
+
+    def _run_asked(self, live: LiveState) -> None:
+        """A switchover asked of this region: its own trouble is told, never the loop's."""
+        try:
+            asked = run_asked(self.site, self.store, self.ports, live)
+        except RegionGuardError as exc:
+            self._tell(f"switchover request: {exc}")
+            return
+        if asked is not None:
+            log.info("%s: %s", self.site.name, asked)
 
     def _hold_leadership(self) -> None:
         """The witness keeps etcd's raft leadership (every LEADERSHIP_EVERY_S, when no plan
@@ -199,6 +228,8 @@ class Agent:
         topology = self.site.topology
         if role is Role.PRIMARY:
             if self.keeper.state is KeeperState.FENCED:
+                if self._handing_over.is_set():
+                    return done  # a clean stop under way: an immediate one would spoil it
                 if db.is_running():  # a fence that did not finish, or a start that raced it
                     done.actions.append("fenced again: " + "; ".join(db.self_fence()))
                 return done  # stays fenced until the keeper holds the lease anew
@@ -217,6 +248,8 @@ class Agent:
                 done.actions.append("started the primary database (crash recovery)")
             if db.lift_self_fence():
                 done.actions.append("lifted an earlier self-fence: the lease is held again")
+            if self._handing_over.is_set():
+                return done
             if self.keeper.state is not KeeperState.HOLDING:  # the fence raced the start
                 done.actions.append("fenced again: " + "; ".join(db.self_fence()))
                 return done
@@ -247,6 +280,9 @@ class Agent:
             elif not db.is_running():
                 db.create_standby(primary)  # configures, follows the primary, starts
                 done.actions.append("started the standby database")
+            elif self.store.rejoin_requested(region) is not None:
+                self.store.clear_rejoin(region)  # a standby already: nothing to rebuild
+                done.actions.append("rejoin asked of a standby: nothing to rebuild")
         want = topology.desired_processes(region, role)
         if self.dataplane.ensure_front_door():
             done.actions.append("started the front door")

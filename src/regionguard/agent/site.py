@@ -83,13 +83,15 @@ class Site:
         """This site's copies of its TLS files for PostgreSQL (`install_tls`), or None."""
         return PgTls(self.data_root / "tls") if self.topology.tls is not None else None
 
-    def install_tls(self) -> None:
+    def install_tls(self) -> bool:
         """Copy this site's CA, certificate and key where PostgreSQL (its own user: the server
         reads the key, the WAL receiver and the tools verify the other sites) can read them;
-        again at every agent start, so a renewed certificate is taken by a restart."""
+        again at every agent start, so a renewed certificate is taken by a restart. True when
+        a file changed (a running server then reloads them)."""
         spec, tls = self.topology.tls, self.pg_tls
         if spec is None or tls is None:
-            return
+            return False
+        changed = False
         pgbin.make_pg_dir(tls.directory, 0o700)
         for name, source, target in zip(("ca_file", "cert_file", "key_file"),
                                         spec.files(self.name),
@@ -99,7 +101,10 @@ class Site:
             except OSError as exc:
                 raise ConfigError(f"tls.{name}: cannot read {source} for site {self.name} "
                                   f"({exc.strerror}); put the site's file there") from None
-            write_as_pg(target, text)
+            if not target.exists() or target.read_text() != text:
+                write_as_pg(target, text)
+                changed = True
+        return changed
 
     # -- every site -----------------------------------------------------------------------
 
@@ -109,7 +114,9 @@ class Site:
         spec = self.topology.regions[region]
         return PostgresCluster(name=region, root=self.data_root / region,
                                address=spec.site_host, port=spec.ports.db,
-                               dbname=self.topology.app, tls=self.pg_tls)
+                               dbname=self.topology.app, tls=self.pg_tls,
+                               peers=tuple(self.topology.site_host(s)
+                                           for s in self.topology.sites))
 
     def front_door_url(self, region: str) -> str:
         spec = self.topology.regions[region]

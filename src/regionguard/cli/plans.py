@@ -79,12 +79,6 @@ def _drive(st: CliState, ports: Ports, request: engine.Request, dry_run: bool, y
 SITE_WAIT_S = 180.0  # a rebuild (pg_rewind, else a copy) and the switchover after it
 
 
-def _site_plans() -> Any:
-    from regionguard.cli import site_plans  # etcd's client only where the sites are
-
-    return site_plans
-
-
 def _confirm_sites(what: str, yes: bool) -> None:
     if yes:
         return
@@ -146,9 +140,12 @@ def switchover(
     if topology.arbiter.kind == "etcd":
         if ungraceful or dry_run:
             raise UsageError("--ungraceful and --dry-run are the sandbox's; on the sites a "
-                             "failover is the agents' own (or `regionguard failover` there)")
+                             "failover is the agents' own, and a switchover is planned by "
+                             "the target's agent")
         _confirm_sites(f"switchover to {to}", yes)
-        _sites_done("switchover", _site_plans().switchover(topology, to, who(by), SITE_WAIT_S))
+        from regionguard.cli import site_plans  # etcd's client only where the sites are
+
+        _sites_done("switchover", site_plans.switchover(topology, to, who(by), SITE_WAIT_S))
         return
     ports = st.engine_ports()
     if not ungraceful:
@@ -178,7 +175,9 @@ def failback(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False) -> N
         if dry_run:
             raise UsageError("--dry-run is the sandbox's; on the sites the agents plan")
         _confirm_sites(f"failback to {topology.home_primary}", yes)
-        _sites_done("failback", _site_plans().failback(topology, who(None), SITE_WAIT_S))
+        from regionguard.cli import site_plans
+
+        _sites_done("failback", site_plans.failback(topology, who(None), SITE_WAIT_S))
         return
     _drive(st, st.engine_ports(), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
 

@@ -8,13 +8,19 @@ the outcome, or says in one line why there was none (refused, failed, or no agen
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 from regionguard.agent.site import Site
 from regionguard.cli.common import out
 from regionguard.config import Topology
-from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation, UsageError
+from regionguard.errors import (
+    NotAvailable,
+    RegionGuardError,
+    UnsafeOperation,
+    UsageError,
+)
 from regionguard.providers.etcd.requests import SiteRequests
 from regionguard.providers.etcd.state import EtcdStateStore
 
@@ -35,8 +41,7 @@ def _check_target(topology: Topology, store: EtcdStateStore, to: str) -> int:
     live = store.load()
     if live.plan is not None:
         raise UnsafeOperation(f"plan {live.plan.plan.kind.value} ({live.plan.id}) is running; "
-                              "wait for it to end (`regionguard lab status`, or the agents' "
-                              "logs)")
+                              "wait for it to end (the agents' logs say how it goes)")
     if live.primary == to:
         raise UsageError(f"{to} is already the primary; nothing to switch over")
     return live.epoch
@@ -50,7 +55,9 @@ def switchover(topology: Topology, to: str, by: str, wait_s: float) -> dict[str,
     if answer["outcome"] == "refused":
         raise UnsafeOperation(f"switchover to {to} refused by its agent: {answer['detail']}")
     if answer["outcome"] != "done":
-        raise ProviderError(f"switchover to {to} {answer['outcome']}: {answer['detail']}")
+        raise UnsafeOperation(f"switchover to {to} {answer['outcome']}: {answer['detail']} (a "
+                              "plan that failed before its promote leaves the old primary "
+                              "fenced: the agents then fail over to the standby)")
     return answer
 
 
@@ -70,6 +77,14 @@ def failback(topology: Topology, by: str, wait_s: float) -> dict[str, Any]:
     out.print(f"{home}: asked its agent to rebuild it as a standby of {live.primary} "
               "(pg_rewind, else a copy), then to switch over to it", highlight=False)
     deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    while store.rejoin_requested(home) is not None:  # its agent clears it once a standby
+        if time.monotonic() >= deadline:
+            raise NotAvailable(f"{home}'s agent has not rebuilt it in {wait_s:g} s; see its "
+                               "log (is it running?)")
+        time.sleep(POLL_S)
+    out.print(f"  {home} is a standby of {live.primary} "
+              f"({time.monotonic() - started:.1f} s)", highlight=False)
     while True:
         answer = _ask_and_follow(store, home, by, live.epoch, deadline - time.monotonic())
         if answer["outcome"] == "done":
@@ -85,11 +100,20 @@ def _ask_and_follow(store: EtcdStateStore, to: str, by: str, epoch: int,
                     wait_s: float) -> dict[str, Any]:
     requests = SiteRequests(store)
     ask = requests.ask("switchover", to, by, epoch)
+    try:
+        return _follow(store, requests, ask.id, to, wait_s)
+    finally:  # answered, or given up on (Ctrl-C too): never left to run later
+        with contextlib.suppress(RegionGuardError):
+            requests.take(ask.id)
+
+
+def _follow(store: EtcdStateStore, requests: SiteRequests, ask_id: str, to: str,
+            wait_s: float) -> dict[str, Any]:
     started = time.monotonic()
     deadline = started + max(wait_s, TAKEN_WITHIN_S)
     shown: set[str] = set()
     while True:
-        answer = requests.answered(ask.id)
+        answer = requests.answered(ask_id)
         if answer is not None:
             return answer
         record = store.read_plan()
@@ -100,10 +124,10 @@ def _ask_and_follow(store: EtcdStateStore, to: str, by: str, epoch: int,
                     out.print(f"  {name} done ({time.monotonic() - started:.1f} s)",
                               highlight=False)
                     shown.add(name)
-        elif time.monotonic() - started > TAKEN_WITHIN_S and requests.take(ask.id):
+        elif time.monotonic() - started > TAKEN_WITHIN_S and requests.take(ask_id):
             raise NotAvailable(f"{to}'s agent did not take the switchover request in "
-                               f"{TAKEN_WITHIN_S:g} s; is it running? (`regionguard lab "
-                               "status`, or `systemctl status regionguard-agent` there)")
+                               f"{TAKEN_WITHIN_S:g} s; is it running? (`systemctl status "
+                               "regionguard-agent` there, or `regionguard lab status`)")
         if time.monotonic() >= deadline:
             raise NotAvailable(f"no answer from {to}'s agent in {wait_s:g} s; the plan may "
                                "still be running: see `regionguard lab status` or its journal")

@@ -7,8 +7,10 @@ one step that is the old primary's (stop its writes cleanly and say where its WA
 done by the old primary's own agent, which writes the handover:
 
 - `<prefix>/request`: the one plan asked (kind, target, who, the epoch it was asked at, an
-  id). The target's agent takes it while the roles are still those of that epoch; a request
-  from before the roles last moved is dropped, never run against a different pair.
+  id), on a lease of `REQUEST_TTL_S`: a request its asker stopped waiting for goes by itself
+  and never runs hours later. The target's agent takes it while the roles are still those of
+  that epoch; a request from before the roles last moved is dropped, never run against a
+  different pair.
 - `<prefix>/answer/<id>`: what became of it (the plan's id and outcome, or why it was refused),
   for the person's command to print; on a lease of an hour, so old answers go by themselves.
 - `<prefix>/handover/<plan id>`: the old primary's agent stopped its database cleanly at this
@@ -27,12 +29,14 @@ from typing import Any
 from regionguard.providers.etcd.state import EtcdStateStore
 
 ANSWER_TTL_S = 3600
+REQUEST_TTL_S = 15  # an agent looks every health interval; its asker waits 10 s for it
 
 
 @dataclass(frozen=True, slots=True)
 class PlanAsk:
     id: str
-    kind: str  # "switchover" | "failback"
+    kind: str  # "switchover" (the one planned plan the agents run; a failback is a rejoin
+    # and a switchover, cli/site_plans.py)
     target: str  # the region whose agent runs it
     by: str
     epoch: int
@@ -52,7 +56,9 @@ class SiteRequests:
 
     def ask(self, kind: str, target: str, by: str, epoch: int) -> PlanAsk:
         ask = PlanAsk(uuid.uuid4().hex[:12], kind, target, by, epoch, self.store.clock.time())
-        self.store.arbiter.put(self.store.key("request"), ask.to_json())
+        lease = self.store.arbiter.grant(REQUEST_TTL_S)
+        self.store.arbiter.txn("a plan request", {}, {self.store.key("request"): ask.to_json()},
+                               lease=lease)
         return ask
 
     def asked(self) -> PlanAsk | None:
@@ -64,11 +70,11 @@ class SiteRequests:
             return PlanAsk(str(raw["id"]), str(raw["kind"]), str(raw["target"]),
                            str(raw["by"]), int(raw["epoch"]), float(raw["asked_at"]))
         except (ValueError, KeyError, TypeError):
-            return None  # unreadable: `take` drops it
+            return None  # unreadable: its lease ends it
 
-    def take(self, ask_id: str | None) -> bool:
-        """Remove the request if it is still `ask_id` (None: whatever unreadable one is
-        there); True when this call removed it, so exactly one agent runs it."""
+    def take(self, ask_id: str) -> bool:
+        """Remove the request if it is still `ask_id`; True when this call removed it, so
+        exactly one agent runs it (or its asker withdrew it first)."""
         key = self.store.key("request")
         entry = self.store.arbiter.get(key)
         if entry is None:

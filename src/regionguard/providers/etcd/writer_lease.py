@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from regionguard.clock import SYSTEM_CLOCK, Clock
 from regionguard.errors import ProviderError
@@ -21,7 +22,13 @@ from regionguard.providers.etcd.state import EtcdStateStore
 
 class LeaseLost(ProviderError):
     """The writer key is no longer this holder's: etcd expired the lease, or another plan
-    revoked it. The holder must fence itself now, not at its deadline."""
+    revoked it. The holder must fence itself now, not at its deadline. `plan`: the state
+    document's record of the plan that revoked it, when one did (a switchover's old primary
+    hands over instead of stopping at once: agent/planned.py)."""
+
+    def __init__(self, message: str, plan: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.plan = plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,7 @@ class WriterLease:
             with contextlib.suppress(ProviderError):  # lost either way: the holder fences
                 self.release()
             raise LeaseLost(f"{holding.region}'s write lease was revoked (epoch "
-                            f"{doc['epoch']}); released")
+                            f"{doc['epoch']}); released", plan=doc.get("plan"))
         self.holding = Holding(holding.region, holding.epoch, holding.lease, sent + ttl)
         return self.holding
 

@@ -17,6 +17,7 @@ import psutil
 import psycopg
 
 from regionguard.orchestrator.ports import DbStatus
+from regionguard.providers.local import pgbin
 from regionguard.providers.local.postgres import bootstrap, postmaster, queries, roles
 from regionguard.providers.local.postgres.tls import PgTls
 
@@ -35,6 +36,7 @@ class PostgresCluster:
     # off only where a benchmark compares the two
     fsync: bool = True
     tls: PgTls | None = None  # TLS between sites (the topology's [tls]): see postgres/tls.py
+    peers: tuple[str, ...] = ()  # every site's host (self-managed sites): let in by pg_hba
 
     @property
     def data_dir(self) -> Path:
@@ -145,6 +147,10 @@ class PostgresCluster:
 
     def self_fence(self) -> list[str]:
         return roles.self_fence(self)
+
+    def reload_config(self) -> None:
+        """Re-read the settings and the TLS files (`pg_ctl reload`)."""
+        pgbin.run("pg_ctl", "reload", "-D", str(self.data_dir), timeout_s=10)
 
     def lift_self_fence(self) -> bool:
         return roles.lift_self_fence(self)

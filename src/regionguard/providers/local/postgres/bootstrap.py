@@ -120,7 +120,7 @@ def write_config(c: PostgresCluster) -> None:
         f"{k} = {v}\n" for k, v in settings.items()
     )
     write_as_pg(c.data_dir / CONF_FILE, body)
-    write_as_pg(c.data_dir / "pg_hba.conf", tls.hba(c.tls))
+    write_as_pg(c.data_dir / "pg_hba.conf", tls.hba(c.tls, c.peers))
 
 
 def follow(c: PostgresCluster, primary: PostgresCluster) -> None:

@@ -137,6 +137,20 @@ def checkpoint_lsn(c: PostgresCluster) -> int:
     raise ProviderError(f"{c.name}: pg_controldata shows no checkpoint location")
 
 
+def clean_shutdown_lsn(c: PostgresCluster) -> int:
+    """The shutdown checkpoint's LSN of a cluster that was shut down cleanly, and only then:
+    after a crash or an immediate stop, "Latest checkpoint location" is an older checkpoint,
+    and WAL written after it may never have reached the standby."""
+    out = pgbin.run("pg_controldata", str(c.data_dir), timeout_s=10).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    state = fields.get("Database cluster state", "").strip()
+    if state != "shut down":
+        raise ProviderError(f"{c.name}: not shut down cleanly (cluster state {state!r}); its "
+                            "last WAL may not have reached the standby, so no end position "
+                            "is given")
+    return checkpoint_lsn(c)
+
+
 def wait_replayed(c: PostgresCluster, lsn: int, timeout_s: float) -> int:
     """Poll until this standby has replayed `lsn` (a clean shutdown's checkpoint record)."""
     deadline = time.monotonic() + timeout_s

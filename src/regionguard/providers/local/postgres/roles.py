@@ -12,7 +12,7 @@ from psycopg import sql
 
 from regionguard.errors import ProviderError
 from regionguard.providers.local import pgbin
-from regionguard.providers.local.postgres import bootstrap
+from regionguard.providers.local.postgres import bootstrap, queries
 from regionguard.providers.local.postgres.bootstrap import AUTO_CONF
 
 if TYPE_CHECKING:
@@ -140,10 +140,12 @@ def stop_writes(c: PostgresCluster, timeout_s: float = 30.0) -> int:
     """Planned demotion: a clean (fast) shutdown; returns the final checkpoint's LSN.
 
     A clean shutdown sends every WAL record to connected standbys before exiting, so a
-    standby that replays up to this LSN has lost nothing."""
+    standby that replays up to this LSN has lost nothing. A stop that was not clean (it
+    escalated to SIGKILL, or something stopped it by an immediate stop meanwhile) gives no
+    position: ProviderError."""
     if c.is_running():
         c.stop("fast", timeout_s)
-    return c.checkpoint_lsn()
+    return queries.clean_shutdown_lsn(c)
 
 
 def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,

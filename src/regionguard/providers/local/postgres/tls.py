@@ -45,17 +45,19 @@ class PgTls:
         return {"sslmode": "verify-full", "sslrootcert": str(self.ca_file)}
 
 
-def hba(tls: PgTls | None) -> str:
-    """pg_hba.conf: loopback plain; the subnets this host is on by TLS when the sites use it."""
+def hba(tls: PgTls | None, peers: tuple[str, ...] = ()) -> str:
+    """pg_hba.conf: loopback plain; the subnets this host is on, and every site's host of the
+    topology (`peers`: sites in other data centres are on no subnet of this one), by TLS
+    when the sites use it."""
     remote = "hostssl" if tls is not None else "host   "
+    sources = ["samenet", *(f"{p}/32" for p in peers if not p.startswith("127."))]
+    lines = "".join(f"{remote} {db:<12} all   {source:<17} scram-sha-256\n"
+                    for source in dict.fromkeys(sources) for db in ("all", "replication"))
     return f"""# written by regionguard (regenerated on every start): over TCP, the sites' shared
-# password (scram-sha-256), from loopback and from the subnets this host is directly on (the
-# lab's sites; real hosts across data centres list their peers' networks here), over TLS only
-# when the topology has [tls]; the unix socket lives in a 0700 directory of the PostgreSQL
-# user and is trusted
+# password (scram-sha-256), from loopback, from the subnets this host is directly on and from
+# every site's host in the topology, over TLS only when the topology has [tls]; the unix
+# socket lives in a 0700 directory of the PostgreSQL user and is trusted
 local   all          all                     trust
 host    all          all   127.0.0.0/8       scram-sha-256
 host    replication  all   127.0.0.0/8       scram-sha-256
-{remote} all          all   samenet           scram-sha-256
-{remote} replication  all   samenet           scram-sha-256
-"""
+{lines}"""
