@@ -33,7 +33,6 @@ from regionguard.providers.etcd.state import EtcdStateStore
 log = logging.getLogger("regionguard.agent")
 
 
-
 def planned_handover(revoked_by: Mapping[str, Any] | None, region: str) -> str | None:
     """The id of the switchover that revoked `region`'s lease, from the plan record etcd
     returned with the revoke (never a second read: a fence for any other reason, the deadline

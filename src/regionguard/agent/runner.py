@@ -91,17 +91,14 @@ class Agent:
         self._told: set[str] = set()  # troubles told since the last clean cycle
         self._noted: set[str] = set()
         self._migrated = False  # the schema checked once under this agent's lease
-        self._handing_over = threading.Event()  # the keeper stops the database cleanly now
 
     # -- the fence -----------------------------------------------------------------------------
 
     def _self_fence(self, reason: str) -> None:
         """A switchover taking the writer from this region: a clean handover (planned.py).
         Anything else (a lease lost, etcd unreachable): read-only, sessions ended, stopped."""
-        plan_id = planned_handover(self.keeper.revoked_by if self.keeper else None,
-                                   self.site.name)
+        plan_id = self._handover_plan()
         if plan_id is not None:
-            self._handing_over.set()  # upkeep must not fence by an immediate stop meanwhile
             try:
                 lsn = hand_over(self.site, self.store, plan_id, self._stop_budget_s())
                 log.warning("%s handed over for %s: stopped cleanly at LSN %s (%s)",
@@ -110,10 +107,14 @@ class Agent:
             except RegionGuardError as exc:
                 log.error("%s: the handover for %s failed (%s); fencing", self.site.name,
                           plan_id, exc)
-            finally:
-                self._handing_over.clear()
         actions = self.site.database(self.site.name).self_fence()
         log.error("%s fenced itself (%s): %s", self.site.name, reason, "; ".join(actions))
+
+    def _handover_plan(self) -> str | None:
+        """The switchover behind this keeper's fence, if one was: its fence is the clean
+        handover (set with the fence, under the keeper's lock: upkeep sees both or neither)."""
+        return planned_handover(self.keeper.revoked_by if self.keeper else None,
+                                self.site.name)
 
     def _stop_budget_s(self) -> float:
         """The time left before the watchdog's deadline (it stops the database immediately
@@ -228,8 +229,8 @@ class Agent:
         topology = self.site.topology
         if role is Role.PRIMARY:
             if self.keeper.state is KeeperState.FENCED:
-                if self._handing_over.is_set():
-                    return done  # a clean stop under way: an immediate one would spoil it
+                if self._handover_plan() is not None:
+                    return done  # a clean stop: an immediate one would spoil its end position
                 if db.is_running():  # a fence that did not finish, or a start that raced it
                     done.actions.append("fenced again: " + "; ".join(db.self_fence()))
                 return done  # stays fenced until the keeper holds the lease anew
@@ -248,9 +249,9 @@ class Agent:
                 done.actions.append("started the primary database (crash recovery)")
             if db.lift_self_fence():
                 done.actions.append("lifted an earlier self-fence: the lease is held again")
-            if self._handing_over.is_set():
-                return done
             if self.keeper.state is not KeeperState.HOLDING:  # the fence raced the start
+                if self._handover_plan() is not None:
+                    return done  # the keeper stops it cleanly: no immediate stop beside it
                 done.actions.append("fenced again: " + "; ".join(db.self_fence()))
                 return done
             if not self._migrated:
