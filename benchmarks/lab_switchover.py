@@ -20,16 +20,14 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import psycopg
-
 from benchmarks.common import summary
 from regionguard.agent.site import Site
 from regionguard.cli import site_plans
 from regionguard.config import load_topology
-from regionguard.drill import history
 from regionguard.drill.campaign import DrillHistory
 from regionguard.drill.load import LoadGenerator, Request
 from regionguard.lab import netns
+from regionguard.lab.drill import run_rows
 from regionguard.lab.lab import Lab, down_anything, require_root
 from regionguard.lab.layout import CLIENT, sample_topology
 
@@ -40,19 +38,6 @@ def longest_pause(requests: list[Request], since_ns: int, until_ns: int) -> floa
     ends = sorted(r.end_ns for r in requests if r.kind == "write" and r.ok
                   and since_ns <= r.end_ns <= until_ns)
     return max(((b - a) / 1e9 for a, b in itertools.pairwise(ends)), default=0.0)
-
-
-def rows(lab: Lab, region: str, prefix: str) -> list[history.Row]:
-    db = Site(lab.topology, region).database(region)
-
-    def read() -> list[history.Row]:
-        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
-            found = conn.execute("SELECT request_id, id::bigint, quantity::bigint FROM orders "
-                                 "WHERE request_id LIKE %s", (prefix + "%",)).fetchall()
-        return [history.Row(str(r), int(i), int(q)) for r, i, q in found]
-
-    result: list[history.Row] = lab.client(read, timeout_s=30)
-    return result
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float) -> float:
@@ -103,7 +88,7 @@ def main() -> None:
                       flush=True)
             load.stop()
             final = lab.client(store.load).primary
-            found = rows(lab, final, f"load-{load.run_id}-")
+            found = run_rows(lab, final, f"load-{load.run_id}-")
             verdict = DrillHistory(list(load.result.requests), found, [], []).check()
         finally:
             down_anything(Path(tmp) / "lab")

@@ -67,8 +67,8 @@ def rejoin(ctx: typer.Context,
     """Rebuild REGION's database, an old primary kept stopped since a failover, as a standby
     of the live primary: its own agent does it (pg_rewind, else a fresh copy), on its next
     look. Self-managed sites only; the sandbox's `failback` does this and more."""
-    from regionguard.agent.site import Site
     from regionguard.cli.common import out, who
+    from regionguard.cli.site_plans import sites_store
     from regionguard.config import Role
     from regionguard.errors import UnsafeOperation, UsageError
 
@@ -76,12 +76,10 @@ def rejoin(ctx: typer.Context,
     if topology.arbiter.kind != "etcd":
         raise UsageError("rejoin: arbiter.kind is not \"etcd\"; in the sandbox "
                          "`regionguard failback` rebuilds the old primary")
-    if topology.witness is None:
-        raise UsageError("rejoin: witness: missing; add [witness] (an etcd arbiter needs it)")
     if region not in topology.regions:
         raise UsageError(f"rejoin: {region!r} is not a region; choose one of "
                          f"{', '.join(topology.regions)}")
-    store = Site(topology, topology.witness.name).store()
+    store = sites_store(topology, "rejoin")
     live = store.load()
     if live.roles[region] is Role.PRIMARY:
         raise UnsafeOperation(f"rejoin: {region} is the live primary; only a region that was "

@@ -29,9 +29,15 @@ TAKEN_WITHIN_S = 10.0  # an agent looks every health interval: a request waits t
 REFUSED_RETRY_S = 1.0  # a failback's switchover asked again while the standby catches up
 
 
-def _store(topology: Topology) -> EtcdStateStore:
+def sites_store(topology: Topology, command: str) -> EtcdStateStore:
+    """The sites' arbiter, as a person's command reaches it (the witness's settings: the one
+    site every topology of the sites has), or one line on why there is none."""
+    if topology.arbiter.kind != "etcd":
+        raise UsageError(f"{command}: arbiter.kind is not \"etcd\"; this command is the "
+                         "self-managed sites'")
     if topology.witness is None:
-        raise UsageError("witness: missing; add [witness] (an etcd arbiter needs it)")
+        raise UsageError(f"{command}: witness: missing; add [witness] (an etcd arbiter "
+                         "needs it)")
     return Site(topology, topology.witness.name).store()
 
 
@@ -49,7 +55,7 @@ def _check_target(topology: Topology, store: EtcdStateStore, to: str) -> int:
 
 def switchover(topology: Topology, to: str, by: str, wait_s: float) -> dict[str, Any]:
     """Ask `to`'s agent for a switchover and follow it to its answer."""
-    store = _store(topology)
+    store = sites_store(topology, "switchover")
     epoch = _check_target(topology, store, to)
     answer = _ask_and_follow(store, to, by, epoch, wait_s)
     if answer["outcome"] == "refused":
@@ -65,7 +71,7 @@ def failback(topology: Topology, by: str, wait_s: float) -> dict[str, Any]:
     """Home again: its agent rebuilds it as a standby of the live primary (`rejoin`), then a
     switchover to it, asked again while it catches up (the switchover refuses a standby that
     does not stream, or lags)."""
-    store = _store(topology)
+    store = sites_store(topology, "failback")
     home = topology.home_primary
     live = store.load()
     if live.primary == home:

@@ -87,6 +87,21 @@ class LabDrillResult:
                 and self.old_writable_until_s >= self.new_writable_from_s)
 
 
+def run_rows(lab: Lab, region: str, prefix: str) -> list[history.Row]:
+    """The rows a load run left in `region`'s database (request ids starting with `prefix`),
+    read from the client site."""
+    db = Site(lab.topology, region).database(region)
+
+    def read() -> list[history.Row]:
+        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
+            rows = conn.execute("SELECT request_id, id::bigint, quantity::bigint FROM orders "
+                                "WHERE request_id LIKE %s", (prefix + "%",)).fetchall()
+        return [history.Row(str(r), int(i), int(q)) for r, i, q in rows]
+
+    found: list[history.Row] = lab.client(read, timeout_s=30)
+    return found
+
+
 def _until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -117,18 +132,6 @@ class LabDriller:
         state = self.lab.client(self.store.load, timeout_s=10)
         return state.primary, state.plan is not None
 
-    def _rows(self, region: str, prefix: str) -> list[history.Row]:
-        db = Site(self.lab.topology, region).database(region)
-
-        def read() -> list[history.Row]:
-            with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
-                rows = conn.execute("SELECT request_id, id::bigint, quantity::bigint FROM orders "
-                                    "WHERE request_id LIKE %s", (prefix + "%",)).fetchall()
-            return [history.Row(str(r), int(i), int(q)) for r, i, q in rows]
-
-        rows: list[history.Row] = self.lab.client(read, timeout_s=30)
-        return rows
-
     # -- one drill ------------------------------------------------------------------------------
 
     def run(self, index: int, fault: str) -> LabDrillResult:
@@ -156,7 +159,7 @@ class LabDriller:
                 index, fault, site, primary, standby, load, writable, writer, safety)
             detail = safety.pop("detail", "")
         result = load.result
-        rows = self._rows(now_primary, f"load-{load.run_id}-")
+        rows = run_rows(self.lab, now_primary, f"load-{load.run_id}-")
         failover = now_primary != primary
         async_loss = ([primary] if failover and self.lab.topology.replication
                       is Replication.ASYNC else [])
