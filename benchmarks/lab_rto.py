@@ -20,28 +20,32 @@ from pathlib import Path
 from benchmarks.common import summary
 from regionguard.config import load_topology
 from regionguard.lab.drill import LabDriller, LabDrillResult
-from regionguard.lab.lab import Lab, down_anything, require_root
+from regionguard.lab.lab import Lab, down_anything
 from regionguard.lab.layout import sample_topology
 
 FAULTS = ("kill-primary", "partition-primary")
+LOOPBACK_FAULTS = ("kill-primary", "freeze-primary-agent")  # no partitions on loopback
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="drills per fault")
     parser.add_argument("--replication", choices=("sync", "async"), default="sync")
+    parser.add_argument("--loopback", action="store_true",
+                        help="the loopback lab (any user): kill and freeze, no partitions")
     args = parser.parse_args()
-    require_root("up")
-    results: dict[str, list[LabDrillResult]] = {f: [] for f in FAULTS}
+    faults = LOOPBACK_FAULTS if args.loopback else FAULTS
+    results: dict[str, list[LabDrillResult]] = {f: [] for f in faults}
     with tempfile.TemporaryDirectory(prefix="rg-lab-bench-") as tmp:
         config = Path(tmp) / "topology.toml"
         config.write_text(sample_topology(args.replication))
-        lab = Lab.create(Path(tmp) / "lab", load_topology(config))
+        lab = Lab.create(Path(tmp) / "lab", load_topology(config), loopback=args.loopback)
+        lab.require_root("up")
         try:
             lab.up(timeout_s=90)
             driller = LabDriller(lab, Path(tmp) / "out")
             for n in range(args.runs):
-                for fault in FAULTS:
+                for fault in faults:
                     r = driller.run(len(results[fault]) + 1, fault)
                     results[fault].append(r)
                     print(json.dumps({"fault": fault, "run": n + 1, "rto_s": r.client_rto_s,

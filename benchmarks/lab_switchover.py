@@ -26,10 +26,9 @@ from regionguard.cli import site_plans
 from regionguard.config import load_topology
 from regionguard.drill.campaign import DrillHistory
 from regionguard.drill.load import LoadGenerator, Request
-from regionguard.lab import netns
 from regionguard.lab.drill import run_rows
-from regionguard.lab.lab import Lab, down_anything, require_root
-from regionguard.lab.layout import CLIENT, sample_topology
+from regionguard.lab.lab import Lab, down_anything
+from regionguard.lab.layout import sample_topology
 
 AFTER_ANSWER_S = 2.0
 
@@ -52,21 +51,21 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="switchovers (alternating)")
+    parser.add_argument("--loopback", action="store_true", help="the loopback lab (any user)")
     args = parser.parse_args()
-    require_root("up")
     pauses: list[float] = []
     plan_rtos: list[float] = []
     rejoins: list[float] = []
     with tempfile.TemporaryDirectory(prefix="rg-lab-switch-") as tmp:
         config = Path(tmp) / "topology.toml"
         config.write_text(sample_topology("sync"))
-        lab = Lab.create(Path(tmp) / "lab", load_topology(config))
+        lab = Lab.create(Path(tmp) / "lab", load_topology(config), loopback=args.loopback)
+        lab.require_root("up")
         try:
             lab.up(timeout_s=90)
             store = Site(lab.topology, "witness").store()
-            client_ns = lab.layout.site(CLIENT).namespace
             load = LoadGenerator(lab.layout.edge_url, rate=60, workers=3, duration_s=3600,
-                                 enter=lambda: netns.enter_netns(client_ns)).start()
+                                 enter=lab.enter_client).start()
             time.sleep(2)  # writes flowing before the first ask
             for n in range(args.runs):
                 target = lab.topology.other_region(lab.client(store.load).primary)

@@ -14,7 +14,8 @@ import pytest
 
 from regionguard.config import load_topology
 from regionguard.lab import netns
-from regionguard.lab.lab import Lab, down_anything, leftovers
+from regionguard.lab.hosts import namespace_leftovers as leftovers
+from regionguard.lab.lab import Lab, down_anything
 from regionguard.lab.layout import sample_topology
 
 

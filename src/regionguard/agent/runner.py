@@ -341,7 +341,7 @@ class Agent:
 
     @property
     def watchdog_record(self) -> Path:
-        return self.site.root / "agent" / "watchdog.pid"
+        return self.site.watchdog_record
 
     def _ensure_watchdog(self) -> None:
         try:

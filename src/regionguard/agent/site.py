@@ -62,6 +62,12 @@ class Site:
         return self.root / "agent" / "lease.heartbeat"
 
     @property
+    def watchdog_record(self) -> Path:
+        """The watchdog beside this site's PostgreSQL (pid and start time): it outlives the
+        agent on purpose, so whoever stops the site stops it too."""
+        return self.root / "agent" / "watchdog.pid"
+
+    @property
     def journal_path(self) -> Path:
         return self.root / "journal.jsonl"
 

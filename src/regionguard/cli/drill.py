@@ -69,8 +69,9 @@ def drill(
         help="--campaign: writes must be acknowledged again within this long of the fault, "
              "or the drill is a liveness failure, e.g. 40s.")] = "40s",
     lab: Annotated[Path | None, typer.Option(
-        "--lab", help="Drill the lab in this directory (root; `regionguard lab up` first): "
-                      "its faults hit the live primary, its standby or the witness.")] = None,
+        "--lab", help="Drill the lab in this directory (`regionguard lab up` first; root "
+                      "unless --loopback): its faults hit the live primary, its standby or "
+                      "the witness.")] = None,
 ) -> None:
     """Game day: inject a real fault under load; measure RTO, RPO, availability, split brain.
 
@@ -228,15 +229,16 @@ def _lab_drill(lab: Path, fault: str, campaign: int | None, seed: int | None, ou
     """Drills on the lab: one (--fault), or a campaign (every lab fault in a seeded order)."""
     import random
 
-    from regionguard.lab.drill import LAB_FAULTS, LabDriller, run_lab_campaign
-    from regionguard.lab.lab import Lab, require_root
+    from regionguard.lab.drill import LAB_FAULTS, PARTITIONS, LabDriller, run_lab_campaign
+    from regionguard.lab.lab import Lab
 
     if list_faults:
         for name, fails_over in LAB_FAULTS.items():
-            out.print(f"{name:<22} {'fails over' if fails_over else 'must not fail over'}")
+            out.print(f"{name:<22} {'fails over' if fails_over else 'must not fail over'}"
+                      + (" (namespaced lab only)" if name in PARTITIONS else ""))
         return
-    require_root("drill")
     the_lab = Lab.existing(lab)
+    the_lab.require_root("drill")
     report = progress_reporter()
     if campaign is None:
         fault = "kill-primary" if fault == "kill-region" else fault

@@ -19,7 +19,8 @@ from regionguard.errors import ProviderError, UsageError
 # the lab's modules (etcd's client and the agent's) are imported by its commands only
 
 app = typer.Typer(help="A lab of real hosts on one machine: namespaces, real partitions "
-                       "(root only).", no_args_is_help=True)
+                       "(root); or the same sites on loopback (--loopback, any user).",
+                  no_args_is_help=True)
 
 LabDir = Annotated[Path, typer.Option("--lab", help="The lab's directory (its topology, "
                                                     "record, logs and data).")]
@@ -42,17 +43,22 @@ class Fault(StrEnum):
 @one_line_errors
 def up(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
        timeout: Annotated[float, typer.Option(help="Seconds to wait for the lab to serve.")]
-       = 120.0) -> None:
+       = 120.0,
+       loopback: Annotated[bool, typer.Option(
+           "--loopback", help="The same sites side by side on 127.77.0.x, as any user: no "
+                              "namespaces, so no partitions (kill, freeze, agent and etcd "
+                              "faults only).")] = False) -> None:
     """Build the lab (namespaces, bridge, one etcd member and one agent per site, the edge)
     and wait until the edge reaches the primary under the write lease."""
-    from regionguard.lab.lab import Lab, require_root
+    from regionguard.lab.lab import Lab
 
-    require_root("up")
-    lab_ = Lab.create(lab, state(ctx).topology())
+    lab_ = Lab.create(lab, state(ctx).topology(), loopback=loopback)
+    lab_.require_root("up")
     data = lab_.up(progress_reporter(), timeout)
-    out.print(f"[bold green]lab up[/bold green]: edge {data['edge_url']} (from namespace "
-              f"{data['client_namespace']}); `regionguard lab status` for each site",
-              highlight=False)
+    where = (f"from namespace {data['client_namespace']}" if data["client_namespace"]
+             else "on loopback")
+    out.print(f"[bold green]lab up[/bold green]: edge {data['edge_url']} ({where}); "
+              f"`regionguard lab status --lab {lab}` for each site", highlight=False)
 
 
 @app.command("status")
@@ -62,19 +68,22 @@ def status(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
                                                                 "contract, README).")] = False
            ) -> None:
     """Each site: kind, live role, namespace, address, pids, front door; the edge URL."""
-    from regionguard.lab.lab import Lab, require_root
+    from regionguard.lab.lab import Lab
 
-    require_root("status")
-    data = Lab.existing(lab).status()
+    lab_ = Lab.existing(lab)
+    lab_.require_root("status")
+    data = lab_.status()
     if as_json:
         print_json(data)
         return
     for site in data["sites"]:
         pids = ", ".join(f"{k} {' '.join(map(str, v))}" for k, v in site["pids"].items() if v)
         out.print(f"{site['name']:<8} {site['kind']:<8} {site['role'] or '-':<8} "
-                  f"{site['namespace']:<14} {site['address']:<12} "
+                  f"{site['namespace'] or 'loopback':<14} {site['address']:<12} "
                   f"{'up' if site['running'] else 'DOWN':<5} {pids}", highlight=False)
-    out.print(f"edge {data['edge_url']} (namespace {data['client_namespace']})"
+    where = (f"namespace {data['client_namespace']}" if data["client_namespace"]
+             else "loopback")
+    out.print(f"edge {data['edge_url']} ({where})"
               + (f"; {data['error']}" if data["error"] else ""), highlight=False)
 
 
@@ -105,10 +114,10 @@ def fault(
         help="partition: both, in (drop what arrives) or out (drop what leaves).")] = "both",
 ) -> None:
     """Hurt one site the way real hosts fail (or undo it)."""
-    from regionguard.lab.lab import Lab, require_root
+    from regionguard.lab.lab import Lab
 
-    require_root("fault")
     lab_ = Lab.existing(lab)
+    lab_.require_root("fault")
     names = [s.name for s in lab_.layout.sites]
     if site not in names:
         raise UsageError(f"site {site!r} is not in the lab; choose one of {', '.join(names)}")
@@ -151,4 +160,4 @@ def init_cmd(ctx: typer.Context,
     from regionguard.lab.layout import LabLayout
 
     lab_ = Lab.existing(lab)
-    raise typer.Exit(site_init.main(LabLayout.of(lab, lab_.topology), lab_.topology, site))
+    raise typer.Exit(site_init.main(LabLayout.of_lab(lab, lab_.topology), lab_.topology, site))

@@ -33,8 +33,7 @@ from regionguard.drill import history
 from regionguard.drill.campaign import DrillHistory, write_history
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
 from regionguard.drill.report import percentile
-from regionguard.errors import ProviderError
-from regionguard.lab import netns
+from regionguard.errors import ProviderError, UsageError
 from regionguard.lab.lab import Lab
 from regionguard.lab.observe import WritableWatch, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
@@ -49,6 +48,7 @@ LAB_FAULTS: dict[str, bool] = {
     "partition-witness": False,
     "stop-witness-etcd": False,  # one etcd member of three lost
 }
+PARTITIONS = frozenset(f for f in LAB_FAULTS if f.startswith("partition-"))
 QUIET_S = 6.0  # past detection (0.75 s) and the lease (4 s): long enough to see no failover
 
 
@@ -123,7 +123,6 @@ class LabDriller:
         self.rate = rate
         self.workers = workers
         self.store = Site(lab.topology, "witness").store()
-        self.client_ns = lab.layout.site("client").namespace
 
     # -- reading the lab ------------------------------------------------------------------------
 
@@ -135,9 +134,11 @@ class LabDriller:
     # -- one drill ------------------------------------------------------------------------------
 
     def run(self, index: int, fault: str) -> LabDrillResult:
-        if fault not in LAB_FAULTS:
-            raise ProviderError(f"lab drill: {fault!r} is not a lab fault; use one of "
-                                f"{', '.join(LAB_FAULTS)}")
+        if fault not in faults_of(self.lab):
+            raise UsageError(f"--fault {fault}: not a fault of this lab; use one of "
+                             f"{', '.join(faults_of(self.lab))}"
+                             + (" (partitions need the namespaced lab, as root)"
+                                if fault in PARTITIONS else ""))
         started = time.monotonic()
         if not _until(self.lab.in_sync, 60, 0.25):  # a failover then can lose nothing
             raise ProviderError("lab drill: the standby does not replicate (or a sync degrade "
@@ -147,7 +148,7 @@ class LabDriller:
         site = {"partition-witness": "witness", "stop-witness-etcd": "witness"}.get(
             fault, standby if "standby" in fault else primary)
         load = LoadGenerator(self.lab.layout.edge_url, rate=self.rate, workers=self.workers,
-                             duration_s=900, enter=lambda: netns.enter_netns(self.client_ns))
+                             duration_s=900, enter=self.lab.enter_client)
         detail = ""
         safety: dict[str, Any] = {}
         with contextlib.ExitStack() as stack:
@@ -279,13 +280,18 @@ def _acked_by(result: LoadResult, region: str, since_ns: int = 0) -> int:
                if r.kind == "write" and r.ok and r.region == region and r.t_ns >= since_ns)
 
 
-def campaign_faults(count: int, seed: int) -> list[str]:
+def faults_of(lab: Lab) -> list[str]:
+    """The lab's faults: every one in the namespaced lab; no partition on loopback."""
+    return [f for f in LAB_FAULTS if lab.hosts.partitions or f not in PARTITIONS]
+
+
+def campaign_faults(count: int, seed: int, partitions: bool = True) -> list[str]:
     """The faults of a campaign: every kind once in an order the seed decides, then again;
     so even a short campaign mixes failovers, partitions and faults that must change nothing."""
     rng = random.Random(seed)
     order: list[str] = []
     while len(order) < count:
-        kinds = list(LAB_FAULTS)
+        kinds = [f for f in LAB_FAULTS if partitions or f not in PARTITIONS]
         rng.shuffle(kinds)
         order += kinds
     return order[:count]
@@ -296,7 +302,7 @@ def run_lab_campaign(lab: Lab, count: int, seed: int, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     driller = LabDriller(lab, out)
     results = []
-    for index, fault in enumerate(campaign_faults(count, seed), start=1):
+    for index, fault in enumerate(campaign_faults(count, seed, lab.hosts.partitions), start=1):
         result = driller.run(index, fault)
         results.append(result)
         report(f"drill {index}/{count}: {fault} on {result.site}: "

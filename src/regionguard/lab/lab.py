@@ -4,11 +4,12 @@ Each site is a network namespace with its own PID namespace (`unshare --pid --fo
 --mount-proc --kill-child`, whose first process is the site's init, site_init.py), so no signal
 can cross from one site to another: a site's agent can only ever fence its own database. The
 lab itself, run from the root namespaces, is the one exception, and only for its faults (kill
-or freeze a site, as a power cut or a hung host would) and for tearing down.
+or freeze a site, as a power cut or a hung host would) and for tearing down. A loopback lab
+(`--loopback`, any user) runs the same sites side by side on 127.77.0.x, without partitions
+(hosts.py says what differs).
 
-The lab's own record (`lab.json`) keeps each site's `unshare` pid; a site's processes are
-found through `/proc/*/ns/pid` (pids inside a site are namespace-local: never signalled from
-here by those numbers).
+The lab's own record (`lab.json`) keeps how to find each site's init again (pid and start
+time); a site's processes are found from it (hosts.py).
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -33,23 +32,23 @@ import psycopg
 from regionguard.agent.site import Site
 from regionguard.config import Topology, load_topology
 from regionguard.errors import NotAvailable, ProviderError, UsageError
-from regionguard.lab import netns, pki
-from regionguard.lab.layout import (
-    BRIDGE,
-    CLIENT,
-    NETMASK,
-    PREFIX,
-    SWITCH,
-    LabLayout,
-    LabSite,
-    lab_topology,
-    toml_text,
+from regionguard.lab import pki
+from regionguard.lab.hosts import (
+    LoopbackHosts,
+    NamespaceHosts,
+    SiteHosts,
+    hosts_for,
+    namespace_leftovers,
+    require_root,
+    site_command,
 )
+from regionguard.lab.layout import CLIENT, LabLayout, LabSite, lab_topology, toml_text
 from regionguard.providers.etcd.member import etcd_binary
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
-from regionguard.providers.local.proctrack import ProcessRef, terminate
+from regionguard.providers.local.proctrack import terminate
 
+T = TypeVar("T")
 Report = Callable[[str], None]
 UP_TIMEOUT_S = 120.0
 
@@ -58,25 +57,14 @@ def _quiet(_: str) -> None:
     return None
 
 
-def require_root(what: str) -> None:
-    if os.geteuid() != 0:
-        raise NotAvailable(f"`regionguard lab {what}` needs root (network and PID namespaces, "
-                           "nftables); run it with sudo, or use the loopback sandbox "
-                           "(`regionguard up`) as any user")
-
-
-def leftovers() -> list[str]:
-    return [ns for ns in netns.namespaces() if ns.startswith(f"{PREFIX}-")]
-
-
 @dataclass
 class Lab:
     layout: LabLayout
     topology: Topology  # the lab's (lab_topology), as the agents read it
 
     @classmethod
-    def create(cls, root: Path, user: Topology) -> Lab:
-        layout = LabLayout.of(root, user)
+    def create(cls, root: Path, user: Topology, loopback: bool = False) -> Lab:
+        layout = LabLayout.of(root, user, loopback)
         return cls(layout, lab_topology(user, layout))
 
     @classmethod
@@ -86,7 +74,16 @@ class Lab:
             raise NotAvailable(f"no lab in {root.absolute()}; start one with `regionguard lab "
                                "up`")
         topology = load_topology(layout_config)
-        return cls(LabLayout.of(root, topology), topology)
+        return cls(LabLayout.of_lab(root, topology), topology)
+
+    @property
+    def hosts(self) -> SiteHosts:
+        return hosts_for(self.layout.loopback)
+
+    def require_root(self, what: str) -> None:
+        """The namespaced lab needs root; the loopback lab runs as any user."""
+        if not self.layout.loopback:
+            require_root(what)
 
     # -- the record ----------------------------------------------------------------------------
 
@@ -103,29 +100,21 @@ class Lab:
     # -- up ------------------------------------------------------------------------------------
 
     def up(self, report: Report = _quiet, timeout_s: float = UP_TIMEOUT_S) -> dict[str, Any]:
-        require_root("up")
+        self.require_root("up")
         etcd_binary(), haproxy_binary(), pgbin.bin_dir()  # one line each when missing
-        found = leftovers()
-        if found:
-            raise UsageError(f"a lab is up already, or left over from one that crashed "
-                             f"({', '.join(found)}); run `regionguard lab down` first")
         layout = self.layout
-        if layout.root.exists() and any(layout.root.iterdir()):
-            if not (layout.record.exists() or layout.config.exists()):
-                raise UsageError(f"--lab {layout.root}: the directory holds files that are not "
-                                 "a lab's; choose an empty or new directory")
+        old = layout.root.exists() and any(layout.root.iterdir())
+        if old and not (layout.record.exists() or layout.config.exists()):
+            raise UsageError(f"--lab {layout.root}: the directory holds files that are not "
+                             "a lab's; choose an empty or new directory")
+        started = time.monotonic()
+        self.hosts.prepare(layout, report)  # refuses a lab that is up (or left over)
+        if old:
             shutil.rmtree(layout.root)  # an old lab's: a lab starts clean
         layout.root.mkdir(parents=True)
         layout.config.write_text(toml_text(self.topology))
-        started = time.monotonic()
-        netns.add_namespace(SWITCH)
-        netns.add_bridge(SWITCH, BRIDGE)
-        for site in layout.sites:
-            netns.add_namespace(site.namespace)
-            netns.plug(site.namespace, SWITCH, BRIDGE, site.switch_port, site.address, NETMASK)
-        report(f"network: {len(layout.sites)} sites on {BRIDGE} in {SWITCH} "
-               f"({time.monotonic() - started:.1f} s)")
-        pki.make_site_pki(layout.tls_dir, {s.name: s.address for s in layout.arbiter_sites})
+        pki.make_site_pki(layout.tls_dir, {s.name: s.address for s in layout.arbiter_sites},
+                          also=("127.0.0.1",) if layout.loopback else ())
         report(f"TLS: a CA and a certificate per site in {layout.tls_dir}")
         secret = f"*:*:*:postgres:{os.urandom(18).hex()}\n"
         for site in layout.arbiter_sites:  # every vantage point probes the primary's database
@@ -142,18 +131,7 @@ class Lab:
         return self.status()
 
     def _start_site(self, site: LabSite) -> dict[str, Any]:
-        directory = self.layout.site_dir(site.name)
-        directory.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        with open(directory / "init.log", "ab") as out:
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", site.namespace, "unshare", "--pid", "--fork",
-                 "--mount-proc", "--kill-child", sys.executable, "-m", "regionguard", "-c",
-                 str(self.layout.config), "_lab-init", "--site", site.name,
-                 "--lab", str(self.layout.root)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True)
-        return {"unshare": ProcessRef.of(proc.pid).as_dict()}
+        return self.hosts.start_site(self.layout, site, site_command(self.layout, site.name))
 
     def wait_ready(self, timeout_s: float, report: Report = _quiet) -> None:
         """Until the edge reaches the primary's apps under the write lease."""
@@ -174,7 +152,7 @@ class Lab:
             except (httpx.HTTPError, ValueError, ProviderError, psycopg.Error) as exc:
                 last = str(exc)[:200]
             for name, info in self._record()["sites"].items():
-                if _unshare(info) is None:
+                if self.hosts.init_of(info) is None:
                     raise ProviderError(f"lab site {name} exited during start; see "
                                         f"{self.layout.site_dir(name)}/*.log")
             time.sleep(0.5)
@@ -203,41 +181,25 @@ class Lab:
 
     # -- talking to it ---------------------------------------------------------------------------
 
-    def client(self, fn: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-        """`fn()` from inside the client site's network namespace."""
-        return netns.in_netns(self.layout.site(CLIENT).namespace, fn, timeout_s)
+    def client(self, fn: Callable[[], T], timeout_s: float = 30.0) -> T:
+        """`fn()` from the client site (inside its network namespace, in the namespaced lab)."""
+        return self.hosts.client(self.layout, fn, timeout_s)
+
+    def enter_client(self) -> None:
+        """Make the calling thread, for good, a thread of the client site."""
+        self.hosts.enter_client(self.layout)
 
     # -- its processes -------------------------------------------------------------------------
 
     def init_of(self, name: str) -> psutil.Process | None:
-        """The site's init: the child of the `unshare` the lab started (known by pid and
-        start time: a reused pid is never taken for it)."""
+        """The site's init (known by pid and start time: a reused pid is never taken for it)."""
         info = self._record()["sites"].get(name)
-        unshare = _unshare(info) if info else None
-        if unshare is None:
-            return None
-        with contextlib.suppress(psutil.Error):
-            children = unshare.children()
-            return children[0] if children else None
-        return None
+        return self.hosts.init_of(info) if info else None
 
     def processes(self, name: str) -> list[psutil.Process]:
-        """Every process in site `name`'s PID namespace (root-namespace handles)."""
-        init = self.init_of(name)
-        if init is None:
-            return []
-        try:
-            ns = os.readlink(f"/proc/{init.pid}/ns/pid")
-            if ns == os.readlink("/proc/self/ns/pid"):
-                return []  # not a site's own namespace: never this host's processes
-        except OSError:
-            return []
-        found = []
-        for proc in psutil.process_iter():
-            with contextlib.suppress(OSError, psutil.Error):
-                if os.readlink(f"/proc/{proc.pid}/ns/pid") == ns:
-                    found.append(proc)
-        return found
+        """Every process of site `name` (pids as this process sees them)."""
+        return self.hosts.processes(self.layout, self.layout.site(name),
+                                    self._record()["sites"].get(name))
 
     def pids(self, name: str) -> dict[str, list[int]]:
         """The site's processes by kind (root-namespace pids)."""
@@ -284,14 +246,16 @@ class Lab:
             sites.append({
                 "name": site.name, "kind": site.kind,
                 "role": roles.get(site.name, site.kind if site.kind != "region" else None),
-                "namespace": site.namespace, "address": site.address,
+                "namespace": None if self.layout.loopback else site.namespace,
+                "address": site.address,
                 "running": bool(pids["init"]),
                 "pids": {k: v for k, v in pids.items() if k != "init"},
                 "front_door_url": front,
             })
         return {"lab": str(self.layout.root), "config": str(self.layout.config),
-                "edge_url": self.layout.edge_url,
-                "client_namespace": self.layout.site(CLIENT).namespace,
+                "hosts": self.hosts.name, "edge_url": self.layout.edge_url,
+                "client_namespace": None if self.layout.loopback
+                else self.layout.site(CLIENT).namespace,
                 "sites": sites, "error": error}
 
     # -- faults --------------------------------------------------------------------------------
@@ -302,7 +266,7 @@ class Lab:
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        netns.set_port(SWITCH, self.layout.site(name).switch_port, up=False)
+        self.hosts.link(self.layout, self.layout.site(name), up=False)
         return [p.pid for p in procs]
 
     def signal_site(self, name: str, sig: signal.Signals,
@@ -316,15 +280,15 @@ class Lab:
 
     def partition(self, name: str, peers: list[str], inbound: bool = True,
                   outbound: bool = True) -> None:
-        addresses = [self.layout.site(p).address for p in peers]
-        netns.partition(self.layout.site(name).namespace, addresses, inbound, outbound)
+        self.hosts.partition(self.layout, self.layout.site(name),
+                             [self.layout.site(p) for p in peers], inbound, outbound)
 
     def heal(self, name: str) -> None:
         """Undo every fault of the site that can be undone: the partition, the link, a stopped
         etcd member or frozen process (a killed site is restarted by `lab up` only)."""
         site = self.layout.site(name)
-        netns.heal(site.namespace)
-        netns.set_port(SWITCH, site.switch_port, up=True)
+        self.hosts.heal(self.layout, site)
+        self.hosts.link(self.layout, site, up=True)
         for hold in self.layout.site_dir(name).glob("hold-*"):
             hold.unlink()
         self.signal_site(name, signal.SIGCONT)
@@ -335,7 +299,7 @@ class Lab:
         if self.processes(name):
             raise UsageError(f"site {name} is running; `lab fault kill {name}` first")
         site = self.layout.site(name)
-        netns.set_port(SWITCH, site.switch_port, up=True)
+        self.hosts.link(self.layout, site, up=True)
         record = self._record()
         record["sites"][name] = self._start_site(site)
         self._save(record)
@@ -355,7 +319,7 @@ class Lab:
     def down(self, report: Report = _quiet) -> dict[str, Any]:
         """Stop every process, remove every namespace (their veths and nftables tables go with
         them) and the lab's files; prove nothing is left."""
-        require_root("down")
+        self.require_root("down")
         record = self._record()
         stopped = []
         for name in [s.name for s in self.layout.sites]:
@@ -372,11 +336,7 @@ class Lab:
             stopped.append(name)
             if left:
                 terminate(left, grace_s=2)
-        for info in record["sites"].values():
-            unshare = _unshare(info)
-            if unshare is not None:
-                terminate([unshare], grace_s=2)
-        stopped_pids = _kill_namespaces()  # whatever still runs in a lab namespace
+        stopped_pids = self.hosts.teardown(self.layout, record["sites"].values())
         for site in self.layout.arbiter_sites:
             shutil.rmtree(Site(self.topology, site.name).data_root, ignore_errors=True)
         survivors = [pid for pid in stopped_pids if psutil.pid_exists(pid)
@@ -384,43 +344,24 @@ class Lab:
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
         report(f"lab down: {len(stopped)} sites stopped, namespaces removed")
-        return {"stopped": stopped, "survivors": survivors, "namespaces_left": leftovers()}
+        return {"stopped": stopped, "survivors": survivors,
+                "namespaces_left": self.hosts.leftovers(self.layout)}
 
 
 def down_anything(root: Path, report: Report = _quiet) -> dict[str, Any]:
-    """`lab down`, also for a lab whose files are gone (a crash): whatever namespaces and
-    processes of a lab are left are removed."""
-    require_root("down")
+    """`lab down`, also for a namespaced lab whose files are gone (a crash): whatever
+    namespaces and processes of a lab are left are removed."""
     try:
-        return Lab.existing(root).down(report)
+        lab = Lab.existing(root)
     except NotAvailable:
         pass
-    killed = _kill_namespaces()
-    return {"stopped": [], "survivors": [], "killed": killed, "namespaces_left": leftovers()}
-
-
-def _unshare(info: dict[str, Any]) -> psutil.Process | None:
-    """The site's `unshare` process, if the recorded one still runs (pid and start time)."""
-    try:
-        return ProcessRef.from_dict(info["unshare"]).process()
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _kill_namespaces() -> list[int]:
-    """SIGKILL every process left in a lab namespace, wait for them, remove the namespaces
-    (their veths and nftables tables go with them); the pids that were killed."""
-    killed: list[int] = []
-    for ns in leftovers():
-        for text in netns.run("ip", "netns", "pids", ns, check=False).split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(text), signal.SIGKILL)
-                killed.append(int(text))
-    procs = []
-    for number in killed:
-        with contextlib.suppress(psutil.Error):
-            procs.append(psutil.Process(number))
-    psutil.wait_procs(procs, timeout=5)
-    for ns in leftovers():
-        netns.delete_namespace(ns)
-    return killed
+    else:
+        return lab.down(report)
+    loopback = LabLayout(root.absolute(), (), loopback=True)
+    killed = LoopbackHosts().teardown(loopback, [])  # a loopback lab's, by their mark
+    left = LoopbackHosts().leftovers(loopback)
+    if os.geteuid() == 0:
+        namespaced = LabLayout(root.absolute(), ())
+        killed += NamespaceHosts().teardown(namespaced, [])
+        left += namespace_leftovers()
+    return {"stopped": [], "survivors": [], "killed": killed, "namespaces_left": left}

@@ -3,7 +3,8 @@ the topology the lab's agents run with (the user's policy, the lab's hosts and e
 
 Sites: each region of the topology, the witness, and a client site that holds the edge (the
 part DNS failover records or a VIP play on real hosts) and from where the tests' load comes.
-Addresses are 10.77.0.0/24, which exists only inside the lab's namespaces.
+Addresses are 10.77.0.0/24, which exists only inside the lab's namespaces; a loopback lab (any
+user, no namespaces) puts the same sites on 127.77.0.0/24 instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PREFIX = "rglab"  # every namespace of the lab starts with this (leftovers are f
 SWITCH = f"{PREFIX}-switch"
 BRIDGE = "rgbr0"
 SUBNET = "10.77.0"
+LOOPBACK_SUBNET = "127.77.0"
 NETMASK = 24
 WITNESS = "witness"
 CLIENT = "client"
@@ -48,17 +50,46 @@ class LabLayout:
 
     root: Path
     regions: tuple[str, ...]
+    loopback: bool = False  # the sites side by side on loopback, not in namespaces
 
     @classmethod
-    def of(cls, root: Path, topology: Topology) -> LabLayout:
-        return cls(root.absolute(), tuple(topology.regions))
+    def of(cls, root: Path, topology: Topology, loopback: bool = False) -> LabLayout:
+        return cls(root.absolute(), tuple(topology.regions), loopback)
+
+    @classmethod
+    def of_lab(cls, root: Path, topology: Topology) -> LabLayout:
+        """The layout of a lab that exists (its topology written by `lab up`): a loopback lab
+        is known by its sites' addresses."""
+        loopback = topology.witness is not None and topology.witness.host.startswith(
+            LOOPBACK_SUBNET + ".")
+        return cls.of(root, topology, loopback)
+
+    @property
+    def subnet(self) -> str:
+        return LOOPBACK_SUBNET if self.loopback else SUBNET
 
     @property
     def sites(self) -> tuple[LabSite, ...]:
-        found = [LabSite(r, "region", f"{SUBNET}.{11 + i}") for i, r in enumerate(self.regions)]
-        found.append(LabSite(WITNESS, "witness", f"{SUBNET}.{11 + len(self.regions)}"))
-        found.append(LabSite(CLIENT, "client", f"{SUBNET}.100"))
+        net = self.subnet
+        found = [LabSite(r, "region", f"{net}.{11 + i}") for i, r in enumerate(self.regions)]
+        found.append(LabSite(WITNESS, "witness", f"{net}.{11 + len(self.regions)}"))
+        found.append(LabSite(CLIENT, "client", f"{net}.100"))
         return tuple(found)
+
+    def listen_addresses(self) -> list[tuple[str, int]]:
+        """Every (address, port) the lab's sites listen on (the topology's default ports)."""
+        from regionguard.config import SitePorts
+
+        ports = SitePorts()
+        found = []
+        for site in self.sites:
+            if site.kind == "region":
+                found += [(site.address, p) for p in (ports.db, ports.front_door, ports.apps)]
+            if site.kind != "client":
+                found += [(site.address, ETCD_CLIENT_PORT), (site.address, ETCD_PEER_PORT)]
+            else:
+                found.append((site.address, EDGE_PORT))
+        return found
 
     def site(self, name: str) -> LabSite:
         for site in self.sites:

@@ -12,7 +12,6 @@ import time
 import psycopg
 
 from regionguard.agent.site import Site
-from regionguard.lab import netns
 from regionguard.lab.lab import Lab
 
 
@@ -28,7 +27,7 @@ class WriterWatch:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        netns.enter_netns(self.lab.layout.site("client").namespace)
+        self.lab.enter_client()
         store = Site(self.lab.topology, "witness").store()
         while not self.stop.wait(0.02) and self.ended_at is None:
             asked = time.monotonic()
@@ -58,7 +57,7 @@ class WritableWatch:
                         for r in regions]
 
     def _loop(self, region: str) -> None:
-        netns.enter_netns(self.lab.layout.site("client").namespace)
+        self.lab.enter_client()
         dsn = Site(self.lab.topology, region).database(region).dsn()
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         while not self.stop.wait(0.02):

@@ -45,8 +45,11 @@ def site_files(directory: Path, site: str) -> tuple[Path, Path]:
     return directory / f"{site}.pem", directory / f"{site}-key.pem"
 
 
-def make_site_pki(directory: Path, sites: Mapping[str, str]) -> None:
-    """A CA and a certificate for each of `sites` (name -> address) in `directory`."""
+def make_site_pki(directory: Path, sites: Mapping[str, str], also: tuple[str, ...] = ()) -> None:
+    """A CA and a certificate for each of `sites` (name -> address) in `directory`; `also`:
+    addresses every certificate names besides its site's (on loopback, 127.0.0.1, the source
+    address of every connection between sites, which etcd checks against a peer's
+    certificate)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca, ca_key = ca_file(directory), directory / "ca-key.pem"
     old_umask = os.umask(0o077)  # every key 0600 from its first byte
@@ -60,7 +63,7 @@ def make_site_pki(directory: Path, sites: Mapping[str, str]) -> None:
             request = directory / f"{name}.csr"
             extensions = directory / f"{name}.ext"
             extensions.write_text(
-                f"subjectAltName = IP:{address}\n"
+                "subjectAltName = " + ", ".join(f"IP:{a}" for a in (address, *also)) + "\n"
                 "basicConstraints = critical, CA:FALSE\n"
                 "keyUsage = critical, digitalSignature, keyAgreement\n"
                 "extendedKeyUsage = serverAuth, clientAuth\n")

@@ -1,4 +1,5 @@
-"""The first process of a lab site's PID namespace (`regionguard _lab-init --site NAME`).
+"""The first process of a lab site's PID namespace (`regionguard _lab-init --site NAME`); on
+a loopback lab, the first process of a site, made a child subreaper.
 
 It is the site's init: it reaps every orphan, runs the site's long-lived processes as its
 children (the etcd member and the agent; in the client site, the edge) and restarts the agent
@@ -11,6 +12,8 @@ exits; the kernel kills whatever is left in the namespace with it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import logging
 import os
 import signal
@@ -25,9 +28,20 @@ from regionguard.config import Topology
 from regionguard.lab.layout import CLIENT, EDGE_PORT, LabLayout
 from regionguard.providers.etcd.member import MemberSpec, MemberTls, member_command
 from regionguard.providers.local.haproxy import haproxy_binary
+from regionguard.providers.local.proctrack import ProcessRef, terminate
 
 log = logging.getLogger("regionguard.lab.init")
 RESTART_AFTER_S = 0.5
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+
+
+def become_subreaper() -> None:
+    """Orphans of this process's descendants are re-parented to it, not to the host's init:
+    PostgreSQL's daemonized postmaster stays in the site's process tree (found, reaped, and
+    stopped with the site)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_CHILD_SUBREAPER): %s", os.strerror(ctypes.get_errno()))
 
 
 def edge_config(layout: LabLayout, topology: Topology) -> str:
@@ -88,9 +102,12 @@ class SiteInit:
 
     def run(self) -> int:
         self.dir.mkdir(parents=True, exist_ok=True)
-        # a private /dev/shm: a killed postmaster's segments die with the site
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs",
-                        "/dev/shm"], check=False)
+        if os.getpid() == 1:  # a site's own PID (and mount) namespace: the namespaced lab
+            # a private /dev/shm: a killed postmaster's segments die with the site
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs",
+                            "/dev/shm"], check=False)
+        else:  # a loopback site: every orphan of the site (the postmaster) stays ours
+            become_subreaper()
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         commands = self.commands()
@@ -133,6 +150,10 @@ class SiteInit:
                 SiteDataPlane(site).stop()
             with contextlib.suppress(Exception):
                 site.database(self.name).stop("fast", 10)
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                watchdog = ProcessRef.from_dict(json.loads(site.watchdog_record.read_text()))
+                if (guard := watchdog.process()) is not None:
+                    terminate([guard], grace_s=5)  # the database is down: nothing to guard
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.terminate()
