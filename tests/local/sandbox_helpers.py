@@ -46,6 +46,24 @@ def status(config: Path) -> dict[str, Any]:
     return data
 
 
+def peek_status(config: Path) -> dict[str, Any]:
+    """`status --json`'s contract, built in this process: for polling, where a new CLI process
+    per poll (about 0.8 s of CPU) would compete with the sandbox it waits for on 2 cores."""
+    from regionguard.config import load_topology
+    from regionguard.worlds.local import LocalWorld
+
+    return LocalWorld().status(load_topology(config))
+
+
+def read_journal(config: Path) -> list[dict[str, Any]]:
+    """The journal's entries, read from its file (what `events --json --last 0` prints), for
+    polling; the CLI itself is checked by `assert_a_report_for_every_plan`."""
+    path = state_dir(config) / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def region(data: dict[str, Any], name: str) -> dict[str, Any]:
     return next(r for r in data["regions"] if r["name"] == name)
 
@@ -66,7 +84,7 @@ def metrics(config: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    url = status(config)["ops"]["metrics_url"]
+    url = peek_status(config)["ops"]["metrics_url"]
     text = httpx.get(url, timeout=5).text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}

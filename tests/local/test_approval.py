@@ -13,6 +13,7 @@ import pytest
 from .sandbox_helpers import (
     cli,
     kill_region,
+    peek_status,
     running_sandbox,
     state_dir,
     status,
@@ -32,7 +33,8 @@ def config(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> None:
     kill_region(config, "east")
-    wait_for("the approval request", lambda: status(config)["awaiting_approval"] is not None)
+    wait_for("the approval request",
+             lambda: peek_status(config)["awaiting_approval"] is not None)
     waiting = status(config)["awaiting_approval"]
     assert (waiting["kind"], waiting["target"]) == ("failover", "west")
     assert "regionguard approve" in cli(config, "status").stdout
@@ -43,8 +45,8 @@ def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> 
     assert refused.returncode != 0 and "no failover waits for approval" in refused.stderr
 
     cli(config, "approve", waiting["plan_id"], "--by", "ada@ops")
-    wait_for("the approved failover", lambda: status(config)["epoch"] == 2)
-    wait_for("the request to close", lambda: status(config)["awaiting_approval"] is None)
+    wait_for("the approved failover", lambda: peek_status(config)["epoch"] == 2)
+    wait_for("the request to close", lambda: peek_status(config)["awaiting_approval"] is None)
     written = state_dir(config) / "reports" / f"{waiting['plan_id']}.json"
     wait_for("the plan's execution report", written.exists)
     report = json.loads(written.read_text())

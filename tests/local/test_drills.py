@@ -25,6 +25,7 @@ from regionguard.providers.local.sandbox import Sandbox
 from .sandbox_helpers import (
     assert_a_report_for_every_plan,
     cli,
+    peek_status,
     region,
     status,
     write_topology,
@@ -103,7 +104,8 @@ def test_split_brain_checker_fires_on_an_injected_split_brain(config: Path) -> N
         for pid in east["db"]["pids"] + east["compute"]["pids"]:
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and region(status(config), "west")["role"] != "primary":
+        while time.monotonic() < deadline and region(peek_status(config),
+                                                     "west")["role"] != "primary":
             time.sleep(0.1)
         time.sleep(0.5)
         fences = [Fence("east", e["mono_ns"]) for e in journal.entries()

@@ -24,6 +24,8 @@ from .sandbox_helpers import (
     cli,
     kill_region,
     metrics,
+    peek_status,
+    read_journal,
     region,
     running_sandbox,
     status,
@@ -41,13 +43,13 @@ def config(tmp_path: Path) -> Iterator[Path]:
 
 
 def journal(config: Path) -> list[dict[str, Any]]:
-    proc = cli(config, "events", "--json", "--last", "0")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return read_journal(config)
 
 
 def plan_done(config: Path, name: str = "failover", count: int = 1) -> bool:
-    done = [e for e in journal(config) if e["event"] == "plan" and e.get("outcome") == "done"]
-    started = {e["plan"]: e.get("name") for e in journal(config)
+    entries = journal(config)
+    done = [e for e in entries if e["event"] == "plan" and e.get("outcome") == "done"]
+    started = {e["plan"]: e.get("name") for e in entries
                if e["event"] == "plan" and e.get("outcome") == "started"}
     return sum(1 for e in done if started.get(e["plan"]) == name) >= count
 
@@ -151,7 +153,7 @@ def test_app_only_death_is_repaired_in_place_not_failed_over(config: Path) -> No
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     wait_for("the app processes to be restarted", lambda: (
-        (c := region(status(config), "east")["compute"])["ready"] == 2
+        (c := region(peek_status(config), "east")["compute"])["ready"] == 2
         and not set(c["pids"]) & set(before)))
     assert status(config)["epoch"] == 1
     events = journal(config)

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from regionguard.ops.server import OpsServer
 
-from .sandbox_helpers import kill_region, running_sandbox, status, wait_for
+from .sandbox_helpers import kill_region, peek_status, running_sandbox, wait_for
 
 pytestmark = [
     pytest.mark.local,
@@ -217,7 +217,7 @@ def ops_urls(config: Path) -> dict[str, str]:
     found: dict[str, str] = {}
 
     def ready() -> bool:
-        ops = status(config).get("ops")
+        ops = peek_status(config).get("ops")
         if ops:
             found.update(ops)
         return bool(ops)

@@ -343,7 +343,8 @@ class Lab:
                      and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
-        report(f"lab down: {len(stopped)} sites stopped, namespaces removed")
+        report(f"lab down: {len(stopped)} sites stopped"
+               + ("" if self.layout.loopback else ", namespaces removed"))
         return {"stopped": stopped, "survivors": survivors,
                 "namespaces_left": self.hosts.leftovers(self.layout)}
 
