@@ -52,3 +52,41 @@ def acked_after_fence(h: DrillHistory) -> None:
                                         epoch=(fence.epoch or 1) - 1)
 
 
+
+
+def _placed(h: DrillHistory, inside: bool) -> int:
+    """An acknowledged write on an earlier timeline than the survivor's, placed inside its
+    history (or, `inside` False, any on an earlier timeline)."""
+    assert h.timelines is not None, "the drill recorded no timeline history of the survivor"
+    current = h.timelines.current
+    return next(i for i in _acked(h) if (t := h.requests[i].timeline) is not None
+                and t < current and (not inside or h.timelines.place(h.requests[i])))
+
+
+def _drop_row(h: DrillHistory, request_id: str | None) -> None:
+    assert h.rows is not None
+    h.rows[:] = [row for row in h.rows if row.request_id != request_id]
+
+
+def lose_on_history(h: DrillHistory) -> None:
+    """The old primary's write whose commit the survivor's own history holds, gone: even with
+    its region's loss allowed (async), the checker must fire."""
+    i = _placed(h, inside=True)
+    _drop_row(h, h.requests[i].request_id)
+    h.loss_allowed_from = sorted({*h.loss_allowed_from, h.requests[i].region or ""})
+
+
+def ack_past_fork(h: DrillHistory) -> None:
+    """Under sync, an old primary's write whose commit the server placed past the point where
+    the survivor's timeline branched off, gone."""
+    from regionguard.orchestrator.lsn import format_lsn, parse_lsn
+
+    i = _placed(h, inside=False)
+    r = h.requests[i]
+    assert h.timelines is not None and r.timeline is not None
+    switch = parse_lsn(h.timelines.switched_at[r.timeline])
+    assert switch is not None
+    h.requests[i] = dataclasses.replace(r, after_lsn=format_lsn(switch + 0x10),
+                                        by_lsn=format_lsn(switch + 0x90))
+    _drop_row(h, r.request_id)
+    h.sync = True

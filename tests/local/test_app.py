@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from regionguard.app.lambda_handler import build_handler
 from regionguard.app.main import create_app
 from regionguard.app.settings import AppSettings, SettingsError
+from regionguard.orchestrator.lsn import parse_lsn
 
 from ..conftest import PgPair
 
@@ -78,6 +79,13 @@ def test_write_goes_to_primary_and_replay_returns_the_same_row(east: TestClient)
     assert again.status_code == 200
     assert again.json()["id"] == created["id"]
     assert east.get(f"/orders/{created['id']}").json()["request_id"] == body["request_id"]
+    # where the commit lies in the server's log: a new write only (a replay committed nothing)
+    commit = created["commit"]
+    assert commit["timeline"] == 1, commit
+    assert parse_lsn(commit["after_lsn"]) < parse_lsn(commit["by_lsn"]), commit
+    assert again.json()["commit"] is None
+    following = east.post("/orders", json=order()).json()["commit"]
+    assert parse_lsn(following["after_lsn"]) >= parse_lsn(commit["by_lsn"])
 
 
 def test_standby_region_reads_locally_and_writes_to_the_primary(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regionguard.drill.history import AnomalyKind, Row, check
+from regionguard.drill.history import AnomalyKind, Row, Timelines, check
 from regionguard.drill.load import Request
 from regionguard.drill.measures import Fence, fences_in
 
@@ -169,3 +169,66 @@ def test_any_dropped_acknowledged_row_is_found(writes: int, drop: st.DataObject)
     verdict = check(requests, rows, fences)
     assert verdict.lost_acked == [lost.request_id]
     assert verdict.kinds == {AnomalyKind.LOST}
+
+
+# -- property 6: each acknowledged write placed on the surviving primary's own history ---------
+
+SWITCH = "0/3000000"  # where west's timeline 2 branched off timeline 1
+
+
+def positioned_history() -> tuple[list[Request], list[Row], list[Fence]]:
+    """The clean history, each acknowledged write with the commit position the server gave:
+    east's on timeline 1 below the switch point, west's on timeline 2."""
+    requests, rows, fences = clean_history()
+    for i, r in enumerate(requests):
+        if r.kind == "write" and r.ok:
+            low = 0x2000000 + i * 0x100
+            requests[i] = dataclasses.replace(
+                r, timeline=1 if r.region == "east" else 2,
+                after_lsn=f"0/{low:X}", by_lsn=f"0/{low + 0x80:X}")
+    return requests, rows, fences
+
+
+def surviving() -> Timelines:
+    return Timelines.parse(2, f"1\t{SWITCH}\tno recovery target specified\n")
+
+
+def test_a_timeline_history_file_is_read_and_a_clean_placed_history_is_silent() -> None:
+    assert surviving() == Timelines(2, {1: SWITCH})
+    requests, rows, fences = positioned_history()
+    for sync in (True, False):
+        verdict = check(requests, rows, fences, timelines=surviving(), sync=sync)
+        assert verdict.anomalies == [], [a.detail for a in verdict.anomalies]
+
+
+def test_a_lost_write_inside_the_surviving_history_is_never_allowed() -> None:
+    """Async allows losing the failed region's writes, but not one whose commit lies before
+    the point where the survivor branched: the survivor's own history holds it."""
+    requests, rows, fences = positioned_history()
+    rows.pop(0)  # east's first write, committed at 0/2000080, far below the switch
+    allowed = check(requests, rows, fences, loss_allowed_from=["east"])
+    assert allowed.anomalies == []  # without the timelines, the loss looks allowed
+    verdict = check(requests, rows, fences, loss_allowed_from=["east"], timelines=surviving())
+    assert verdict.kinds == {AnomalyKind.LOST_ON_HISTORY}, [a.detail for a in verdict.anomalies]
+    assert verdict.lost_acked == ["load-x-00000000"]
+
+
+def test_a_write_acknowledged_past_the_fork_breaks_sync_and_is_allowed_async() -> None:
+    requests, rows, fences = positioned_history()
+    i = acked(requests, "east")[-1]
+    requests[i] = dataclasses.replace(requests[i], after_lsn="0/3000010", by_lsn="0/3000090")
+    rows[:] = [row for row in rows if row.request_id != requests[i].request_id]
+    sync = check(requests, rows, fences, timelines=surviving(), sync=True)
+    assert sync.kinds == {AnomalyKind.ACKED_PAST_FORK}, [a.detail for a in sync.anomalies]
+    relaxed = check(requests, rows, fences, loss_allowed_from=["east"], timelines=surviving())
+    assert relaxed.anomalies == [] and relaxed.lost_acked == [requests[i].request_id]
+
+
+def test_a_commit_that_straddles_the_switch_point_is_not_placed() -> None:
+    requests, rows, fences = positioned_history()
+    i = acked(requests, "east")[-1]
+    requests[i] = dataclasses.replace(requests[i], after_lsn="0/2FFFFF0", by_lsn="0/3000090")
+    assert surviving().place(requests[i]) is None
+    rows[:] = [row for row in rows if row.request_id != requests[i].request_id]
+    assert check(requests, rows, fences, timelines=surviving(), sync=True).kinds == {
+        AnomalyKind.LOST}

@@ -77,11 +77,14 @@ def test_the_apps_etcd_arbiter_comes_from_the_environment() -> None:
 
 
 def test_lab_commands_need_root_and_say_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespaced lab needs root and says so, pointing to the loopback lab (any user)."""
     monkeypatch.setattr("os.geteuid", lambda: 1000)
-    result = CliRunner().invoke(app, ["lab", "status"])
+    result = CliRunner().invoke(app, ["-c", str(REPO / "regionguard.toml"), "lab", "up",
+                                      "--lab", "/nonexistent/lab"])
     assert result.exit_code == 4
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "needs root" in result.stderr and "regionguard up" in result.stderr
+    assert "needs root" in result.stderr and "--loopback" in result.stderr
+    assert not Path("/nonexistent/lab").exists()
 
 
 def test_etcd_tls_settings_are_refused_in_one_line_when_half_given_or_over_http() -> None:

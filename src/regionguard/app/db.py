@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regionguard.app.engines import Engine, Fault, engine
+from regionguard.app.engines import Engine, Fault, WalPosition, engine
 from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.lease import LeaseGuard, LeaseView
 from regionguard.app.route_source import StateFileRoute
@@ -29,10 +29,14 @@ log = logging.getLogger("regionguard.app")
 Conn = Any  # the engine's DB-API connection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WriteTarget:
     region: str
     epoch: int
+    # the server's log just before and just after the commit (`Engine.wal_position`): the
+    # commit record lies between them; filled by `write` as the transaction ends
+    before_commit: WalPosition | None = None
+    after_commit: WalPosition | None = None
 
 
 class DatabaseRouter:
@@ -151,13 +155,17 @@ class DatabaseRouter:
             return
         writer_hint, token = self._token(writer_hint, epoch_hint)
         region = self.writer(writer_hint)
-        with self._connection(region) as conn, self.engine.transaction(conn):
-            epoch = self.engine.epoch_for_write(conn)
-            if epoch != token:
-                self._discovered = None if self._discovered == region else self._discovered
-                raise Unavailable(f"epoch mismatch: the write carries epoch {token}, "
-                                  f"database {region} holds {epoch}")
-            yield conn, WriteTarget(region, epoch)
+        with self._connection(region) as conn:
+            with self.engine.transaction(conn):
+                epoch = self.engine.epoch_for_write(conn)
+                if epoch != token:
+                    self._discovered = None if self._discovered == region else self._discovered
+                    raise Unavailable(f"epoch mismatch: the write carries epoch {token}, "
+                                      f"database {region} holds {epoch}")
+                target = WriteTarget(region, epoch)
+                yield conn, target
+                target.before_commit = self.engine.wal_position(conn)
+            target.after_commit = self._position_after_commit(conn)
 
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
         """The fencing token a write is checked with: the front door's (header), else the
@@ -196,20 +204,32 @@ class DatabaseRouter:
         assert self.lease is not None
         region = self.settings.region
         margin = self.commit_margin_s()
-        with self._connection(region) as conn, self.engine.transaction(conn):
-            left = self.lease.remaining_s(granted) - margin
-            if left <= 0:
-                raise Unavailable(self.lease.running_out(granted, margin))
-            self.engine.bound_transaction(conn, left * self.lease.clock.factor)
-            epoch = self.engine.epoch_for_write(conn)
-            if epoch > granted.epoch:
-                raise Unavailable(f"database {region} holds epoch {epoch}, newer than this "
-                                  f"region's write lease at epoch {granted.epoch}")
-            yield conn, WriteTarget(region, granted.epoch)
-            self.lease.require_commit(granted, margin)
-            # the COMMIT itself (deferred constraints, triggers) gets the margin, no more;
-            # its last instant (the WAL flush) cannot be cancelled: the margin covers it
-            self.engine.bound_transaction(conn, margin * self.lease.clock.factor)
+        with self._connection(region) as conn:
+            with self.engine.transaction(conn):
+                left = self.lease.remaining_s(granted) - margin
+                if left <= 0:
+                    raise Unavailable(self.lease.running_out(granted, margin))
+                self.engine.bound_transaction(conn, left * self.lease.clock.factor)
+                epoch = self.engine.epoch_for_write(conn)
+                if epoch > granted.epoch:
+                    raise Unavailable(f"database {region} holds epoch {epoch}, newer than this "
+                                      f"region's write lease at epoch {granted.epoch}")
+                target = WriteTarget(region, granted.epoch)
+                yield conn, target
+                target.before_commit = self.engine.wal_position(conn)
+                self.lease.require_commit(granted, margin)
+                # the COMMIT itself (deferred constraints, triggers) gets the margin, no more;
+                # its last instant (the WAL flush) cannot be cancelled: the margin covers it
+                self.engine.bound_transaction(conn, margin * self.lease.clock.factor)
+            target.after_commit = self._position_after_commit(conn)
+
+    def _position_after_commit(self, conn: Conn) -> WalPosition | None:
+        """The log's position once the write committed; never a reason to fail a write that
+        committed (None instead: the checker then cannot place it)."""
+        try:
+            return self.engine.wal_position(conn)
+        except Exception:  # the driver's, on a connection that may be dying: the write stands
+            return None
 
     def commit_margin_s(self) -> float:
         """World seconds a commit may still take after the last lease check: a tenth of the

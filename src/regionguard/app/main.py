@@ -60,6 +60,20 @@ class Order(BaseModel):
     served_by: str = Field(description="region of the app process that took the request")
     epoch: int
     created_at: datetime
+    commit: CommitPosition | None = Field(
+        None, description="this write's commit in the database's log (a new write on "
+                          "PostgreSQL; null for a replay, a read, and MySQL)")
+
+
+class CommitPosition(BaseModel):
+    """Where a write's commit lies in its database's own history (PostgreSQL's log), read on
+    the server around the commit: its commit record is after `after_lsn` and at or before
+    `by_lsn`, on `timeline`. The history checker places each acknowledged write on the
+    surviving primary's history with it (drill/history.py), with no clock."""
+
+    timeline: int
+    after_lsn: str
+    by_lsn: str
 
 
 class OrderPage(BaseModel):
@@ -210,7 +224,13 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
             row = db.fetchone(conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE request_id = %s",
                               (body.request_id,))
         assert row is not None
-        return _order(row)
+        order = _order(row)
+        before, after = target.before_commit, target.after_commit
+        if created and before is not None and after is not None \
+                and before.timeline == after.timeline:
+            order.commit = CommitPosition(timeline=after.timeline, after_lsn=before.lsn,
+                                          by_lsn=after.lsn)
+        return order
 
     @app.get("/orders/{order_id}", response_model=Order)
     def get_order(order_id: int) -> Order:

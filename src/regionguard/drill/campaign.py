@@ -202,8 +202,11 @@ def run_one(target: DrillTarget, settings: CampaignSettings, index: int, seed: i
         problems.append(f"rows not checked: {exc}")
     async_sources = sorted({p["source"] for p in plans if p["kind"] == "failover"}) \
         if target.topology.replication is Replication.ASYNC else []
-    drill_history = DrillHistory(result.requests, rows, fences_in(tail.poll(), fault_ns),
-                                 async_sources)
+    found = target.timelines(target.ports.state.load().primary) if rows is not None else None
+    drill_history = DrillHistory(
+        result.requests, rows, fences_in(tail.poll(), fault_ns), async_sources,
+        None if found is None else history.Timelines.parse(*found),
+        target.topology.replication is Replication.SYNC)
     verdict = drill_history.check()
     history_file = settings.out_dir / "histories" / f"drill-{index + 1:03d}-seed-{seed}.jsonl"
     write_history(history_file, drill_history)
@@ -267,9 +270,12 @@ class DrillHistory:
     rows: list[history.Row] | None  # None: the database could not be read
     fences: list[history.Fence]
     loss_allowed_from: list[str]
+    timelines: history.Timelines | None = None  # the surviving primary's (property 6)
+    sync: bool = False
 
     def check(self) -> history.Verdict:
-        return history.check(self.requests, self.rows, self.fences, self.loss_allowed_from)
+        return history.check(self.requests, self.rows, self.fences, self.loss_allowed_from,
+                             self.timelines, self.sync)
 
 
 def write_history(path: Path, h: DrillHistory) -> None:
@@ -278,7 +284,9 @@ def write_history(path: Path, h: DrillHistory) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         f.write(json.dumps({"type": "meta", "loss_allowed_from": h.loss_allowed_from,
-                            "rows_read": h.rows is not None}) + "\n")
+                            "rows_read": h.rows is not None, "sync": h.sync}) + "\n")
+        if h.timelines is not None:
+            f.write(json.dumps({"type": "timelines", **asdict(h.timelines)}) + "\n")
         for fence in h.fences:
             f.write(json.dumps({"type": "fence", **asdict(fence)}) + "\n")
         for r in h.requests:
@@ -298,6 +306,10 @@ def read_history(path: Path) -> DrillHistory:
         if kind == "meta":
             h.loss_allowed_from = list(item["loss_allowed_from"])
             rows_read = bool(item.get("rows_read", True))
+            h.sync = bool(item.get("sync", False))
+        elif kind == "timelines":
+            h.timelines = history.Timelines(
+                int(item["current"]), {int(k): v for k, v in item["switched_at"].items()})
         elif kind == "fence":
             h.fences.append(history.Fence(**item))
         elif kind == "row":

@@ -7,7 +7,14 @@ the rows left in the database, and the fences from the journal, checked for five
 3. epochs seen by clients never go backwards: a write acknowledged in epoch e finished before
    another write started means that one is acknowledged in e or later (`epoch-went-backwards`);
 4. no two regions acknowledge writes in the same epoch (`two-writers-one-epoch`);
-5. nothing is acknowledged by a region after its fence (`acked-by-fenced-region`).
+5. nothing is acknowledged by a region after its fence (`acked-by-fenced-region`);
+6. every acknowledged write is placed on the surviving primary's own history, by where the
+   server said its commit lies in the log (timeline and LSN, `Request.timeline`) and where that
+   history left each earlier timeline (its timeline history file, `Timelines`): a write whose
+   commit lies inside that history must be there, even under async replication, where a loss
+   is otherwise allowed (`lost-on-surviving-history`); under sync replication no write may be
+   acknowledged past the point where the survivor's timeline branched off (`acked-past-fork`):
+   the standby had confirmed it, so the branch would have contained it. No clock is involved.
 
 Properties 3-5 are what "split brain" means everywhere in regionguard (`split_brain`): the local
 drill's measures, the campaign and the emulated AWS drill all call it, so the three kinds of
@@ -15,8 +22,9 @@ drill cannot disagree about whether a history had two writers.
 
 With async replication an acknowledged write of a region that was failed away from may be lost
 by design (bounded by `rpo_target_s`): such writes are counted in `lost_acked` but are not an
-anomaly. Every other loss is. The checker never asks the engine: only the clients' own history,
-the rows and the journal's fence records (when each fence finished).
+anomaly, unless property 6 places them inside the surviving history. Every other loss is. The
+checker never asks the engine: only the clients' own history, the rows, the journal's fence
+records (when each fence finished) and the surviving primary's timeline history.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from enum import StrEnum
 from typing import Any
 
 from regionguard.drill.load import Request
+from regionguard.orchestrator.lsn import parse_lsn
 
 EXCERPT = 6  # history entries kept per anomaly: enough to see it, small enough to read
 
@@ -39,10 +48,15 @@ class AnomalyKind(StrEnum):
     EPOCH_BACKWARDS = "epoch-went-backwards"
     TWO_WRITERS = "two-writers-one-epoch"
     FENCED_ACK = "acked-by-fenced-region"
+    LOST_ON_HISTORY = "lost-on-surviving-history"
+    ACKED_PAST_FORK = "acked-past-fork"
 
 
 SPLIT_BRAIN = frozenset({AnomalyKind.EPOCH_BACKWARDS, AnomalyKind.TWO_WRITERS,
                          AnomalyKind.FENCED_ACK})
+# an acknowledged write missing: reported by its most specific kind (placed inside the
+# surviving history, acknowledged past the fork under sync, or neither)
+LOSSES = frozenset({AnomalyKind.LOST, AnomalyKind.LOST_ON_HISTORY, AnomalyKind.ACKED_PAST_FORK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,42 @@ class Fence:
         region in an epoch older than the fence's."""
         return (r.region == self.region and r.t_ns > self.done_ns
                 and (self.epoch is None or r.epoch is None or r.epoch < self.epoch))
+
+
+@dataclass(frozen=True, slots=True)
+class Timelines:
+    """The surviving primary's own history: its timeline now, and where each earlier timeline
+    of it ended (its timeline history file: the LSN where the next one branched off)."""
+
+    current: int
+    switched_at: dict[int, str] = field(default_factory=dict)  # timeline -> switch LSN
+
+    @classmethod
+    def parse(cls, current: int, history_file: str) -> Timelines:
+        """From the text of `current`'s history file (`parent TAB switch-lsn TAB reason`)."""
+        found = {}
+        for line in history_file.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit():
+                found[int(parts[0])] = parts[1]
+        return cls(current, found)
+
+    def place(self, r: Request) -> bool | None:
+        """True: `r`'s commit is inside this history; False: past the point where this
+        history left its timeline (or on a timeline it never had); None: not known (no
+        position, or a commit that straddles the switch point)."""
+        if r.timeline is None or r.after_lsn is None or r.by_lsn is None:
+            return None
+        if r.timeline == self.current:
+            return True
+        switch = parse_lsn(self.switched_at.get(r.timeline))
+        if switch is None:
+            return False if r.timeline < self.current else None
+        if (parse_lsn(r.by_lsn) or 0) <= switch:
+            return True
+        if (parse_lsn(r.after_lsn) or 0) >= switch:
+            return False
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +158,19 @@ def entry(r: Request) -> dict[str, Any]:
 
 
 def check(history: Sequence[Request], rows: Iterable[Row] | None, fences: Sequence[Fence],
-          loss_allowed_from: Collection[str] = ()) -> Verdict:
+          loss_allowed_from: Collection[str] = (), timelines: Timelines | None = None,
+          sync: bool = False) -> Verdict:
     """Check one drill. `loss_allowed_from`: regions an async failover left in this drill, whose
     acknowledged writes may be lost by design (they are still counted in `lost_acked`).
     `rows` None: the database could not be read (a drill that did not heal); the first
-    property is then not checked, the others are."""
+    property is then not checked, the others are. `timelines`: the surviving primary's
+    history (property 6; None: not checked); `sync`: the topology replicates synchronously."""
     acked = [r for r in history if r.kind == "write" and r.ok and r.request_id]
     verdict = Verdict(acked_writes=len(acked), reads_checked=sum(
         1 for r in history if r.kind == "read" and r.status == 200))
     verdict.anomalies = [
-        *(_present_exactly_once(acked, list(rows), loss_allowed_from, verdict)
-          if rows is not None else []),
+        *(_present_exactly_once(acked, list(rows), loss_allowed_from, verdict, timelines,
+                                sync) if rows is not None else []),
         *_reads_of_written_values(history),
         *split_brain(acked, fences),
     ]
@@ -138,11 +190,12 @@ def _anomaly(kind: AnomalyKind, detail: str, involved: Sequence[Request]) -> Ano
 
 
 def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
-                          loss_allowed_from: Collection[str], verdict: Verdict) -> list[Anomaly]:
+                          loss_allowed_from: Collection[str], verdict: Verdict,
+                          timelines: Timelines | None, sync: bool) -> list[Anomaly]:
     by_id: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_id[row.request_id].append(row)
-    lost, duplicated = [], []
+    lost, on_history, past_fork, duplicated = [], [], [], []
     for r in acked:
         assert r.request_id is not None
         present = by_id.get(r.request_id, [])
@@ -151,13 +204,31 @@ def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
         elif not present or present[0].order_id != r.order_id \
                 or present[0].quantity != r.quantity:
             verdict.lost_acked.append(r.request_id)
-            if r.region not in loss_allowed_from:
+            placed = timelines.place(r) if timelines is not None else None
+            if placed is True:
+                on_history.append(r)  # never allowed: the surviving history holds its commit
+            elif placed is False and sync:
+                past_fork.append(r)
+            elif r.region not in loss_allowed_from:
                 lost.append(r)
     found = []
     if lost:
         found.append(_anomaly(
             AnomalyKind.LOST, f"{len(lost)} acknowledged writes are not in the database "
             "(or hold another id or value)", lost))
+    if on_history:
+        found.append(_anomaly(
+            AnomalyKind.LOST_ON_HISTORY, f"{len(on_history)} acknowledged writes are missing "
+            "although their commits lie inside the surviving primary's own history (first: "
+            f"timeline {on_history[0].timeline} by {on_history[0].by_lsn})", on_history))
+    if past_fork:
+        assert timelines is not None
+        first = past_fork[0]
+        found.append(_anomaly(
+            AnomalyKind.ACKED_PAST_FORK, f"{len(past_fork)} writes were acknowledged under "
+            f"sync replication past the point where the surviving history left their timeline "
+            f"(first: timeline {first.timeline} after {first.after_lsn}, the branch at "
+            f"{timelines.switched_at.get(first.timeline or 0, '?')})", past_fork))
     if duplicated:
         found.append(_anomaly(
             AnomalyKind.DUPLICATED, f"{len(duplicated)} acknowledged writes are in the database "

@@ -31,6 +31,11 @@ class Request:
     # the value: the quantity a write sent, or the quantity a read returned (with the row's
     # request_id), so a checker can tell a read of a value that was never written
     quantity: int | None = None
+    # an acknowledged write's commit in its database's log, as the server read it (the app's
+    # `commit`): after `after_lsn`, at or before `by_lsn`, on `timeline`
+    timeline: int | None = None
+    after_lsn: str | None = None
+    by_lsn: str | None = None
 
     @property
     def end_ns(self) -> int:
@@ -155,9 +160,11 @@ class LoadGenerator:
         latency = (time.monotonic_ns() - t0) / 1e9
         if r.status_code in (200, 201):
             body = r.json()
+            commit = body.get("commit") or {}
             return Request(t0, latency, "write", True, r.status_code, request_id,
                            body.get("region"), body.get("epoch"), body.get("id"),
-                           worker=worker, quantity=quantity)
+                           worker=worker, quantity=quantity, timeline=commit.get("timeline"),
+                           after_lsn=commit.get("after_lsn"), by_lsn=commit.get("by_lsn"))
         return Request(t0, latency, "write", False, r.status_code, request_id,
                        worker=worker, quantity=quantity)
 

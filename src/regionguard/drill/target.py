@@ -58,6 +58,11 @@ class DrillTarget(Protocol):
         `prefix`, read on `region`'s database; retried within `timeout_s`, then ProviderError."""
         ...
 
+    def timelines(self, region: str) -> tuple[int, str] | None:
+        """`region`'s timeline now and its timeline history file's text
+        (`queries.timeline_history`); None when the world's database has no such history."""
+        ...
+
     def repair(self) -> None:
         """Restart whatever is dead, in its live role (idempotent; never a second primary)."""
         ...

@@ -37,6 +37,7 @@ from regionguard.errors import ProviderError, UsageError
 from regionguard.lab.lab import Lab
 from regionguard.lab.observe import WritableWatch, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.providers.local.postgres.queries import timeline_history
 
 # fault -> does it take the primary's site away (a failover must follow)
 LAB_FAULTS: dict[str, bool] = {
@@ -85,6 +86,20 @@ class LabDrillResult:
         """Both databases were seen taking writes over the same time."""
         return (self.old_writable_until_s is not None and self.new_writable_from_s is not None
                 and self.old_writable_until_s >= self.new_writable_from_s)
+
+
+def timelines(lab: Lab, region: str) -> history.Timelines | None:
+    """`region`'s timeline history, read from the client site (property 6 of the checker)."""
+    db = Site(lab.topology, region).database(region)
+
+    def read() -> history.Timelines:
+        with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
+            return history.Timelines.parse(*timeline_history(conn))
+
+    try:
+        return lab.client(read, timeout_s=30)
+    except (psycopg.Error, ProviderError):
+        return None
 
 
 def run_rows(lab: Lab, region: str, prefix: str) -> list[history.Row]:
@@ -166,7 +181,9 @@ class LabDriller:
                       is Replication.ASYNC else [])
         if failover:
             safety["steps"] = self._steps(now_primary)
-        drill_history = DrillHistory(list(result.requests), rows, [], async_loss)
+        drill_history = DrillHistory(list(result.requests), rows, [], async_loss,
+                                     timelines(self.lab, now_primary),
+                                     self.lab.topology.replication is Replication.SYNC)
         write_history(self.out / f"drill-{index:03d}.history.jsonl", drill_history)
         verdict = drill_history.check()
         return LabDrillResult(

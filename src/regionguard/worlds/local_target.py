@@ -18,6 +18,7 @@ from regionguard.config import Topology
 from regionguard.errors import NotAvailable, ProviderError
 from regionguard.orchestrator.ports import DbStatus, Ports
 from regionguard.providers.local import fault_point
+from regionguard.providers.local.postgres.queries import timeline_history
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.status import sandbox_status
 from regionguard.providers.local.wiring import build_ports
@@ -74,6 +75,14 @@ class SandboxTarget:
                     raise ProviderError(f"cannot read the drill's orders on {region}: "
                                         f"{exc}") from exc
                 time.sleep(0.2)
+
+    def timelines(self, region: str) -> tuple[int, str] | None:
+        cluster = self.sandbox.cluster(self.sandbox.store.read(), region)
+        try:
+            with cluster.connect(statement_timeout_ms=10000) as conn:
+                return timeline_history(conn)
+        except psycopg.Error:
+            return None  # property 6 then goes unchecked for this drill
 
     def repair(self) -> None:
         self.sandbox.up()

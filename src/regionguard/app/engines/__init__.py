@@ -42,6 +42,12 @@ class ServerState:
     lag_s: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class WalPosition:
+    timeline: int
+    lsn: str  # PostgreSQL's text form, e.g. 0/3000148
+
+
 class Pool(Protocol):
     def open(self, wait: bool = False) -> None: ...
     def close(self, timeout: float = 1) -> None: ...
@@ -86,6 +92,13 @@ class Engine(Protocol):
 
     def epoch_for_write(self, conn: Any) -> int:
         """The fencing token's row, share-locked for the transaction (the local world)."""
+        ...
+
+    def wal_position(self, conn: Any) -> WalPosition | None:
+        """Where the server's log is now (timeline and LSN), asked on the write's own
+        connection just before and just after its commit, so its commit record lies between
+        the two: the history checker places each acknowledged write on the database's own
+        history, with no clock. None where the engine has no such position (MySQL here)."""
         ...
 
     def migrate(self, conn: Any) -> list[str]:

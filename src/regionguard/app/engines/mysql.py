@@ -33,6 +33,7 @@ from regionguard.app.engines import (
     Fault,
     Row,
     ServerState,
+    WalPosition,
     migration_files,
     statements,
 )
@@ -143,6 +144,9 @@ class MySqlEngine:
         self.execute(conn, "SET SESSION innodb_lock_wait_timeout = %s",
                      (max(1, math.ceil(timeout_s)),))
         conn.info[BOUNDED] = True  # reset when the transaction ends (the session is pooled)
+
+    def wal_position(self, conn: Any) -> WalPosition | None:
+        return None  # a GTID set is no single position; the checker then skips the property
 
     def epoch_for_write(self, conn: Any) -> int:
         row = self.fetchone(conn, "SELECT epoch FROM regionguard_epoch WHERE id = 1"

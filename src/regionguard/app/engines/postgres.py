@@ -16,7 +16,14 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from regionguard.app.engines import EngineName, Fault, Row, ServerState, migration_files
+from regionguard.app.engines import (
+    EngineName,
+    Fault,
+    Row,
+    ServerState,
+    WalPosition,
+    migration_files,
+)
 
 MIGRATION_LOCK = 7_316_402_001  # pg_advisory_xact_lock key reserved for regionguard migrations
 
@@ -101,6 +108,15 @@ class PostgresEngine:
         assert row is not None
         return ServerState(bool(row[0]), _int(row[1]), _int(row[2]),
                            float(row[3]) if row[3] is not None else None)  # type: ignore[arg-type]
+
+    def wal_position(self, conn: Conn) -> WalPosition | None:
+        """The insert position of the log and the timeline it is on (the first 8 hex digits of
+        its segment file's name: exact right after a promotion, unlike the last checkpoint's)."""
+        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text,"
+                           " pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()
+        if row is None:
+            return None
+        return WalPosition(int(str(row[1])[:8], 16), str(row[0]))
 
     def epoch_for_write(self, conn: Conn) -> int:
         row = conn.execute("SELECT epoch FROM regionguard_epoch WHERE id = 1 FOR SHARE"

@@ -127,6 +127,20 @@ def _confirm_sync(c: PostgresCluster, standby: str, timeout_s: float) -> int:
             time.sleep(0.02)
 
 
+def timeline_history(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, str]:
+    """A primary's timeline now (from its current WAL segment's name: exact right after a
+    promotion) and the text of that timeline's history file ("" on timeline 1): where each
+    earlier timeline of its history ended. Superuser (pg_read_file)."""
+    row = conn.execute("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()
+    assert row is not None
+    current = int(str(row[0])[:8], 16)
+    if current == 1:
+        return 1, ""
+    text = conn.execute("SELECT pg_read_file(%s)", (f"pg_wal/{current:08X}.history",)
+                        ).fetchone()
+    return current, str(text[0]) if text else ""
+
+
 def checkpoint_lsn(c: PostgresCluster) -> int:
     out = pgbin.run("pg_controldata", str(c.data_dir), timeout_s=10).stdout
     for line in out.splitlines():
