@@ -125,6 +125,12 @@ def test_every_drill_healed_and_the_checker_found_nothing(
                  if d["failover"]]
     assert failovers == [("east", "west"), ("west", "east"), ("east", "west")]
     assert all(d["acked_writes"] > 50 for d in summary["per_drill"])
+    # every old primary's agent said what its rewind discarded, and (sync) nothing acknowledged
+    rewound = [d for d in summary["per_drill"] if d["failover"]]
+    assert all(d["discarded_transactions"] is not None for d in rewound), rewound
+    assert sum(d["discarded_acked"] for d in rewound) == 0, rewound
+    print("discarded by the rewinds (transactions, this run's rows):",
+          [(d["fault"], d["discarded_transactions"], d["discarded_rows"]) for d in rewound])
 
 
 def test_killing_the_primary_site_fails_over_with_one_writer(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from regionguard.drill.history import AnomalyKind, Row, Timelines, check
 from regionguard.drill.load import Request
 from regionguard.drill.measures import Fence, fences_in
+from regionguard.providers.local.postgres.queries import parse_timeline_history
 
 pytestmark = pytest.mark.unit
 
@@ -190,11 +191,14 @@ def positioned_history() -> tuple[list[Request], list[Row], list[Fence]]:
 
 
 def surviving() -> Timelines:
-    return Timelines.parse(2, f"1\t{SWITCH}\tno recovery target specified\n")
+    return Timelines(2, parse_timeline_history(f"1\t{SWITCH}\tno recovery target specified\n"))
 
 
 def test_a_timeline_history_file_is_read_and_a_clean_placed_history_is_silent() -> None:
     assert surviving() == Timelines(2, {1: SWITCH})
+    assert parse_timeline_history("1\t0/3000148\tno recovery target specified\n\n"
+                                  "2\t0/5000A0\tbefore 2026-12-04\n") == {
+        1: "0/3000148", 2: "0/5000A0"}
     requests, rows, fences = positioned_history()
     for sync in (True, False):
         verdict = check(requests, rows, fences, timelines=surviving(), sync=sync)

@@ -205,7 +205,7 @@ def run_one(target: DrillTarget, settings: CampaignSettings, index: int, seed: i
     found = target.timelines(target.ports.state.load().primary) if rows is not None else None
     drill_history = DrillHistory(
         result.requests, rows, fences_in(tail.poll(), fault_ns), async_sources,
-        None if found is None else history.Timelines.parse(*found),
+        None if found is None else history.Timelines(*found),
         target.topology.replication is Replication.SYNC)
     verdict = drill_history.check()
     history_file = settings.out_dir / "histories" / f"drill-{index + 1:03d}-seed-{seed}.jsonl"
@@ -272,10 +272,11 @@ class DrillHistory:
     loss_allowed_from: list[str]
     timelines: history.Timelines | None = None  # the surviving primary's (property 6)
     sync: bool = False
+    discarded: list[str] = field(default_factory=list)  # an old primary's, before its rewind
 
     def check(self) -> history.Verdict:
         return history.check(self.requests, self.rows, self.fences, self.loss_allowed_from,
-                             self.timelines, self.sync)
+                             self.timelines, self.sync, self.discarded)
 
 
 def write_history(path: Path, h: DrillHistory) -> None:
@@ -284,7 +285,8 @@ def write_history(path: Path, h: DrillHistory) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         f.write(json.dumps({"type": "meta", "loss_allowed_from": h.loss_allowed_from,
-                            "rows_read": h.rows is not None, "sync": h.sync}) + "\n")
+                            "rows_read": h.rows is not None, "sync": h.sync,
+                            "discarded": h.discarded}) + "\n")
         if h.timelines is not None:
             f.write(json.dumps({"type": "timelines", **asdict(h.timelines)}) + "\n")
         for fence in h.fences:
@@ -307,6 +309,7 @@ def read_history(path: Path) -> DrillHistory:
             h.loss_allowed_from = list(item["loss_allowed_from"])
             rows_read = bool(item.get("rows_read", True))
             h.sync = bool(item.get("sync", False))
+            h.discarded = list(item.get("discarded", []))
         elif kind == "timelines":
             h.timelines = history.Timelines(
                 int(item["current"]), {int(k): v for k, v in item["switched_at"].items()})

@@ -85,16 +85,6 @@ class Timelines:
     current: int
     switched_at: dict[int, str] = field(default_factory=dict)  # timeline -> switch LSN
 
-    @classmethod
-    def parse(cls, current: int, history_file: str) -> Timelines:
-        """From the text of `current`'s history file (`parent TAB switch-lsn TAB reason`)."""
-        found = {}
-        for line in history_file.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].isdigit():
-                found[int(parts[0])] = parts[1]
-        return cls(current, found)
-
     def place(self, r: Request) -> bool | None:
         """True: `r`'s commit is inside this history; False: past the point where this
         history left its timeline (or on a timeline it never had); None: not known (no
@@ -159,18 +149,20 @@ def entry(r: Request) -> dict[str, Any]:
 
 def check(history: Sequence[Request], rows: Iterable[Row] | None, fences: Sequence[Fence],
           loss_allowed_from: Collection[str] = (), timelines: Timelines | None = None,
-          sync: bool = False) -> Verdict:
+          sync: bool = False, discarded: Collection[str] = ()) -> Verdict:
     """Check one drill. `loss_allowed_from`: regions an async failover left in this drill, whose
     acknowledged writes may be lost by design (they are still counted in `lost_acked`).
     `rows` None: the database could not be read (a drill that did not heal); the first
     property is then not checked, the others are. `timelines`: the surviving primary's
-    history (property 6; None: not checked); `sync`: the topology replicates synchronously."""
+    history (property 6; None: not checked); `sync`: the topology replicates synchronously;
+    `discarded`: request ids of the rows an old primary held past the fork, read before its
+    rewind (providers/local/postgres/divergence.py): an acknowledged one is past the fork."""
     acked = [r for r in history if r.kind == "write" and r.ok and r.request_id]
     verdict = Verdict(acked_writes=len(acked), reads_checked=sum(
         1 for r in history if r.kind == "read" and r.status == 200))
     verdict.anomalies = [
         *(_present_exactly_once(acked, list(rows), loss_allowed_from, verdict, timelines,
-                                sync) if rows is not None else []),
+                                sync, frozenset(discarded)) if rows is not None else []),
         *_reads_of_written_values(history),
         *split_brain(acked, fences),
     ]
@@ -191,7 +183,8 @@ def _anomaly(kind: AnomalyKind, detail: str, involved: Sequence[Request]) -> Ano
 
 def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
                           loss_allowed_from: Collection[str], verdict: Verdict,
-                          timelines: Timelines | None, sync: bool) -> list[Anomaly]:
+                          timelines: Timelines | None, sync: bool,
+                          discarded: frozenset[str]) -> list[Anomaly]:
     by_id: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_id[row.request_id].append(row)
@@ -205,6 +198,8 @@ def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
                 or present[0].quantity != r.quantity:
             verdict.lost_acked.append(r.request_id)
             placed = timelines.place(r) if timelines is not None else None
+            if r.request_id in discarded:
+                placed = False  # the old primary held it past the fork: seen, not inferred
             if placed is True:
                 on_history.append(r)  # never allowed: the surviving history holds its commit
             elif placed is False and sync:
@@ -222,13 +217,14 @@ def _present_exactly_once(acked: Sequence[Request], rows: Sequence[Row],
             "although their commits lie inside the surviving primary's own history (first: "
             f"timeline {on_history[0].timeline} by {on_history[0].by_lsn})", on_history))
     if past_fork:
-        assert timelines is not None
         first = past_fork[0]
+        branch = (timelines.switched_at.get(first.timeline or 0, "?") if timelines is not None
+                  else "?")
         found.append(_anomaly(
             AnomalyKind.ACKED_PAST_FORK, f"{len(past_fork)} writes were acknowledged under "
             f"sync replication past the point where the surviving history left their timeline "
-            f"(first: timeline {first.timeline} after {first.after_lsn}, the branch at "
-            f"{timelines.switched_at.get(first.timeline or 0, '?')})", past_fork))
+            f"(first: {first.request_id}, timeline {first.timeline} after {first.after_lsn}, "
+            f"the branch at {branch})", past_fork))
     if duplicated:
         found.append(_anomaly(
             AnomalyKind.DUPLICATED, f"{len(duplicated)} acknowledged writes are in the database "

@@ -58,8 +58,8 @@ class DrillTarget(Protocol):
         `prefix`, read on `region`'s database; retried within `timeout_s`, then ProviderError."""
         ...
 
-    def timelines(self, region: str) -> tuple[int, str] | None:
-        """`region`'s timeline now and its timeline history file's text
+    def timelines(self, region: str) -> tuple[int, dict[int, str]] | None:
+        """`region`'s timeline now and where each earlier timeline of its history ended
         (`queries.timeline_history`); None when the world's database has no such history."""
         ...
 

@@ -80,6 +80,12 @@ class LabDrillResult:
     # the quiet window (past detection, the lease and a degrade)
     acked_late_in_fault: int = 0
     steps: dict[str, float] = field(default_factory=dict)  # the plan's, from its journal
+    # what the old primary's rewind discarded, as its agent reported before it (None: no
+    # rewind reported): transactions past the fork, this run's rows among them, and how
+    # many of those were acknowledged (sync: must be 0)
+    discarded_transactions: int | None = None
+    discarded_rows: int = 0
+    discarded_acked: int = 0
 
     @property
     def two_writable(self) -> bool:
@@ -94,12 +100,34 @@ def timelines(lab: Lab, region: str) -> history.Timelines | None:
 
     def read() -> history.Timelines:
         with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
-            return history.Timelines.parse(*timeline_history(conn))
+            return history.Timelines(*timeline_history(conn))
 
     try:
         return lab.client(read, timeout_s=30)
     except (psycopg.Error, ProviderError):
         return None
+
+
+def rewind_reports(lab: Lab, region: str) -> list[dict[str, Any]]:
+    """The reports `region`'s agent wrote before each rewind of its database
+    (divergence.jsonl beside it), oldest first."""
+    path = Site(lab.topology, region).database(region).root / "divergence.jsonl"
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+    except (OSError, ValueError):
+        return []
+
+
+def discarded(lab: Lab, region: str, before: int, prefix: str) -> tuple[int, list[str]] | None:
+    """What `region`'s last rewind discarded, if it reported one after its first `before`
+    reports: (transactions, request ids of this run's rows among them)."""
+    recent = rewind_reports(lab, region)[before:]
+    if not recent:
+        return None
+    last = recent[-1]
+    ids = [str(r.get("request_id")) for r in last.get("rows", {}).get("public.orders", [])
+           if str(r.get("request_id", "")).startswith(prefix)]
+    return len(last.get("transactions", [])), ids
 
 
 def run_rows(lab: Lab, region: str, prefix: str) -> list[history.Row]:
@@ -160,6 +188,7 @@ class LabDriller:
                                 "stands) before the fault; see `regionguard lab status`")
         primary, _ = self.live()
         standby = self.lab.topology.other_region(primary)
+        reports_before = len(rewind_reports(self.lab, primary))
         site = {"partition-witness": "witness", "stop-witness-etcd": "witness"}.get(
             fault, standby if "standby" in fault else primary)
         load = LoadGenerator(self.lab.layout.edge_url, rate=self.rate, workers=self.workers,
@@ -179,11 +208,18 @@ class LabDriller:
         failover = now_primary != primary
         async_loss = ([primary] if failover and self.lab.topology.replication
                       is Replication.ASYNC else [])
+        thrown = discarded(self.lab, primary, reports_before, f"load-{load.run_id}-") \
+            if failover else None
         if failover:
             safety["steps"] = self._steps(now_primary)
+        if thrown is not None:
+            acked_ids = {r.request_id for r in result.requests if r.kind == "write" and r.ok}
+            safety.update(discarded_transactions=thrown[0], discarded_rows=len(thrown[1]),
+                          discarded_acked=sum(rid in acked_ids for rid in thrown[1]))
         drill_history = DrillHistory(list(result.requests), rows, [], async_loss,
                                      timelines(self.lab, now_primary),
-                                     self.lab.topology.replication is Replication.SYNC)
+                                     self.lab.topology.replication is Replication.SYNC,
+                                     thrown[1] if thrown else [])
         write_history(self.out / f"drill-{index:03d}.history.jsonl", drill_history)
         verdict = drill_history.check()
         return LabDrillResult(

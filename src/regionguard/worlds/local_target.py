@@ -76,7 +76,7 @@ class SandboxTarget:
                                         f"{exc}") from exc
                 time.sleep(0.2)
 
-    def timelines(self, region: str) -> tuple[int, str] | None:
+    def timelines(self, region: str) -> tuple[int, dict[int, str]] | None:
         cluster = self.sandbox.cluster(self.sandbox.store.read(), region)
         try:
             with cluster.connect(statement_timeout_ms=10000) as conn:

@@ -127,18 +127,30 @@ def _confirm_sync(c: PostgresCluster, standby: str, timeout_s: float) -> int:
             time.sleep(0.02)
 
 
-def timeline_history(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, str]:
+def timeline_history(conn: psycopg.Connection[tuple[object, ...]]
+                     ) -> tuple[int, dict[int, str]]:
     """A primary's timeline now (from its current WAL segment's name: exact right after a
-    promotion) and the text of that timeline's history file ("" on timeline 1): where each
-    earlier timeline of its history ended. Superuser (pg_read_file)."""
+    promotion) and where each earlier timeline of its history ended (its history file: the
+    LSN where the next timeline branched off). Superuser (pg_read_file)."""
     row = conn.execute("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()
     assert row is not None
     current = int(str(row[0])[:8], 16)
     if current == 1:
-        return 1, ""
+        return 1, {}
     text = conn.execute("SELECT pg_read_file(%s)", (f"pg_wal/{current:08X}.history",)
                         ).fetchone()
-    return current, str(text[0]) if text else ""
+    return current, parse_timeline_history(str(text[0]) if text else "")
+
+
+def parse_timeline_history(text: str) -> dict[int, str]:
+    """A timeline history file (`parent TAB switch-lsn TAB reason` per line): timeline ->
+    the LSN where it ended."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            found[int(parts[0])] = parts[1]
+    return found
 
 
 def checkpoint_lsn(c: PostgresCluster) -> int:

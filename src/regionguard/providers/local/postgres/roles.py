@@ -12,7 +12,7 @@ from psycopg import sql
 
 from regionguard.errors import ProviderError
 from regionguard.providers.local import pgbin
-from regionguard.providers.local.postgres import bootstrap, queries
+from regionguard.providers.local.postgres import bootstrap, divergence, queries
 from regionguard.providers.local.postgres.bootstrap import AUTO_CONF
 
 if TYPE_CHECKING:
@@ -167,6 +167,7 @@ def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,
         # no rewind required" and leave this cluster diverged. Patroni checkpoints too.
         with primary.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
             conn.execute("CHECKPOINT")
+        method += _divergence(c, primary, timeout_s)
         pgbin.run(
             "pg_rewind", "-D", str(c.data_dir),
             f"--source-server={primary.dsn('postgres')}",
@@ -179,6 +180,16 @@ def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,
         bootstrap.basebackup(c, primary, timeout_s)
     c.start()
     return method
+
+
+def _divergence(c: PostgresCluster, primary: PostgresCluster, timeout_s: float) -> str:
+    """What the rewind is about to discard (divergence.py), as a few words for the journal;
+    never a reason not to rejoin: a failure to read it is said, and the rewind goes on."""
+    try:
+        found = divergence.before_rewind(c, primary, timeout_s)
+    except (ProviderError, psycopg.Error) as exc:
+        return f" (what it discards could not be read: {str(exc).splitlines()[0][:200]})"
+    return "" if found is None else f" ({found.summary()}; {c.root / 'divergence.jsonl'})"
 
 
 def _follows(c: PostgresCluster, primary: PostgresCluster) -> bool:
