@@ -1,5 +1,5 @@
 """Anomalies injected into a real drill history, one of each kind the checker knows: the
-proof that the checker fires (tests/local/test_campaign.py, tests/lab/test_lab_campaign.py)."""
+proof that the checker fires (tests/local/test_campaign.py, tests/lab/test_lab.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 
 from regionguard.drill.campaign import DrillHistory
+from regionguard.drill.history import LOSSES, AnomalyKind
 
 Mutation = Callable[[DrillHistory], None]
 
@@ -90,3 +91,18 @@ def ack_past_fork(h: DrillHistory) -> None:
                                         by_lsn=format_lsn(switch + 0x90))
     _drop_row(h, r.request_id)
     h.sync = True
+
+
+def each_kind(fences: bool) -> list[tuple[Mutation, frozenset[AnomalyKind]]]:
+    """Every injection and the kinds it must raise (a loss: any of the loss kinds); the fence's
+    only where the history holds fences (the lab compares no clocks across sites)."""
+    found: list[tuple[Mutation, frozenset[AnomalyKind]]] = [
+        (lose, LOSSES), (duplicate, frozenset({AnomalyKind.DUPLICATED})),
+        (unwritten_read, frozenset({AnomalyKind.UNWRITTEN_READ})),
+        (epoch_backwards, frozenset({AnomalyKind.EPOCH_BACKWARDS})),
+        (two_writers, frozenset({AnomalyKind.TWO_WRITERS})),
+        (lose_on_history, frozenset({AnomalyKind.LOST_ON_HISTORY})),
+        (ack_past_fork, frozenset({AnomalyKind.ACKED_PAST_FORK}))]
+    if fences:
+        found.append((acked_after_fence, frozenset({AnomalyKind.FENCED_ACK})))
+    return found

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +49,13 @@ class PgPair:
 @pytest.fixture(scope="module")
 def pg_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgPair]:
     """east = primary with the app's schema; west = a synchronous hot standby (pg_basebackup -R)."""
-    state_dir = tmp_path_factory.mktemp("pgpair")
+    with a_pg_pair(tmp_path_factory.mktemp("pgpair")) as pair:
+        yield pair
+
+
+@contextlib.contextmanager
+def a_pg_pair(state_dir: Path) -> Iterator[PgPair]:
+    """`pg_pair`'s pair in `state_dir`, for a test that must have one of its own."""
     root = pgbin.data_root(state_dir)
     primary = PostgresCluster("east", root / "east", "127.0.0.1", free_port(), "orders")
     standby = PostgresCluster("west", root / "west", "127.0.0.1", free_port(), "orders")

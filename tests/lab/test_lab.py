@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from regionguard.agent.site import Site
 from regionguard.cli import app
 from regionguard.drill.campaign import read_history
-from regionguard.drill.history import LOSSES, AnomalyKind
 from regionguard.lab.drill import campaign_faults, run_lab_campaign
 from regionguard.lab.lab import Lab
 
@@ -185,13 +184,7 @@ def test_the_checker_fires_on_each_anomaly_injected_into_a_real_lab_history(
     placed = [clean.timelines.place(r) for r in clean.requests if r.kind == "write" and r.ok]
     # none past the fork; most inside (a commit followed at once by others may straddle it)
     assert False not in placed and placed.count(True) > len(placed) / 2, placed
-    for mutate, kind in [(anomalies.lose, LOSSES),
-                         (anomalies.duplicate, {AnomalyKind.DUPLICATED}),
-                         (anomalies.unwritten_read, {AnomalyKind.UNWRITTEN_READ}),
-                         (anomalies.epoch_backwards, {AnomalyKind.EPOCH_BACKWARDS}),
-                         (anomalies.two_writers, {AnomalyKind.TWO_WRITERS}),
-                         (anomalies.lose_on_history, {AnomalyKind.LOST_ON_HISTORY}),
-                         (anomalies.ack_past_fork, {AnomalyKind.ACKED_PAST_FORK})]:
+    for mutate, kind in anomalies.each_kind(fences=False):
         h = read_history(path)
         mutate(h)
         assert h.check().kinds & kind, (kind, [a.detail for a in h.check().anomalies])

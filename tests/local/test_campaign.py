@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from regionguard.drill.campaign import read_history
-from regionguard.drill.history import LOSSES, AnomalyKind
 
 from .. import anomalies
 from .sandbox_helpers import cli, write_topology
@@ -65,14 +64,7 @@ def test_the_checker_fires_on_an_anomaly_of_each_kind_in_a_real_history(
     path = run["out"] / drill["history"]
     assert read_history(path).check().anomalies == []
     assert read_history(path).fences, "a failover drill's history holds its fence"
-    for mutate, kind in [(anomalies.lose, LOSSES),
-                         (anomalies.duplicate, {AnomalyKind.DUPLICATED}),
-                         (anomalies.unwritten_read, {AnomalyKind.UNWRITTEN_READ}),
-                         (anomalies.epoch_backwards, {AnomalyKind.EPOCH_BACKWARDS}),
-                         (anomalies.two_writers, {AnomalyKind.TWO_WRITERS}),
-                         (anomalies.acked_after_fence, {AnomalyKind.FENCED_ACK}),
-                         (anomalies.lose_on_history, {AnomalyKind.LOST_ON_HISTORY}),
-                         (anomalies.ack_past_fork, {AnomalyKind.ACKED_PAST_FORK})]:
+    for mutate, kind in anomalies.each_kind(fences=True):
         h = read_history(path)
         mutate(h)
         assert h.check().kinds & kind, (kind, [a.detail for a in h.check().anomalies])

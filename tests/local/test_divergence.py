@@ -6,36 +6,23 @@ away are reported first (providers/local/postgres/divergence.py), never silently
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from regionguard.app.migrate import migrate
-from regionguard.providers.local import pgbin
-from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.postgres import PostgresCluster
 
-from ..conftest import PgPair
+from ..conftest import PgPair, a_pg_pair
 
 pytestmark = pytest.mark.local
 
 
 @pytest.fixture
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgPair]:
-    root = pgbin.data_root(tmp_path_factory.mktemp("diverge"))
-    east = PostgresCluster("east", root / "east", "127.0.0.1", free_port(), "orders")
-    west = PostgresCluster("west", root / "west", "127.0.0.1", free_port(), "orders")
-    try:
-        east.create_primary()
-        migrate(east.dsn())
-        east.set_sync_standby("west")
-        west.create_standby(east)
-        yield PgPair(east, west)
-    finally:
-        for cluster in (west, east):
-            cluster.remove()
-        shutil.rmtree(root, ignore_errors=True)
+def pair(tmp_path: Path) -> Iterator[PgPair]:
+    """A pair of its own: this test promotes the standby."""
+    with a_pg_pair(tmp_path) as pair:
+        yield pair
 
 
 def ids(cluster: PostgresCluster) -> set[str]:
