@@ -145,6 +145,35 @@ def _in_sync(lab: Lab) -> bool:
         return False
 
 
+def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(lab: Lab) -> None:
+    """`lab status --json` names the hosts and no namespaces; a partition (which needs a
+    network stack per site) is refused by the fault command and by the drill, in one line."""
+    status = json.loads(_cli(lab, "lab", "status", "--json", "--lab", str(lab.layout.root)
+                             ).stdout)
+    assert status["hosts"] == "loopback" and status["client_namespace"] is None
+    roles = {s["name"]: s["role"] for s in status["sites"]}
+    assert roles == {"east": "primary", "west": "standby", "witness": "witness",
+                     "client": "client"}, roles
+    for args, code in ((("lab", "fault", "partition", "west"), 4),
+                       (("drill", "--fault", "partition-primary"), 2)):
+        refused = _cli(lab, *args, "--lab", str(lab.layout.root))
+        assert refused.exit_code == code, refused.output
+        assert len(refused.stderr.strip().splitlines()) == 1 and "partition" in refused.stderr
+    for args in (("up",), ("down",), ("drill", "--fault", "kill-region"), ("readiness",)):
+        refused = _cli(lab, *args)  # the embedded sandbox's commands: refused, with the way
+        assert refused.exit_code == 2 and "run their own agents" in refused.stderr, args
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert Site(lab.topology, "witness").store().load().primary == "east"  # nothing happened
+    seen = json.loads(_cli(lab, "status", "--json").stdout)  # the sites' status: etcd, doors
+    assert seen["world"] == "sites" and seen["error"] is None and seen["primary"] == "east"
+    assert seen["writer"]["region"] == "east" and seen["plan"] is None
+    doors = {r["name"]: (r["role"], (r["route"] or {}).get("holds_lease") is True)
+             for r in seen["regions"]}
+    assert doors == {"east": ("primary", True), "west": ("standby", False)}, seen["regions"]
+    table = _cli(lab, "status")
+    assert table.exit_code == 0 and "epoch 1" in table.output and "writer east" in table.output
+
+
 def test_a_switchover_and_a_failback_move_the_writer_by_handover_with_nothing_lost(
         lab: Lab) -> None:
     """`switchover --to west` is run by west's agent; east's agent, seeing a switchover take
@@ -230,4 +259,9 @@ def test_killing_the_primary_site_fails_over_by_the_survivors_after_etcd_expired
     missing = acked - _rows(lab, "west")
     assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
     assert rto < TTL_S + 10, rto
+    seen = [json.loads(line) for line in _cli(lab, "events", "--json", "--last", "0"
+                                              ).stdout.splitlines()]  # every site's journal
+    assert {e["site"] for e in seen} >= {"east", "west"}, {e["site"] for e in seen}
+    assert any(e["site"] == "west" and e.get("event") == "plan" and e.get("outcome") == "done"
+               and str(e.get("plan", "")).startswith("failover-") for e in seen)
     print(f"kill-site RTO {rto:.2f} s, {len(acked)} writes acknowledged, 0 lost")

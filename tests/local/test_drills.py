@@ -17,6 +17,7 @@ import pytest
 from regionguard.config import load_topology
 from regionguard.drill.load import LoadGenerator
 from regionguard.drill.measures import Fence, split_brain
+from regionguard.errors import ProviderError
 from regionguard.orchestrator.journal import FileSink, Journal
 from regionguard.providers.local.netutil import free_port
 from regionguard.providers.local.proctrack import terminate
@@ -28,6 +29,7 @@ from .sandbox_helpers import (
     peek_status,
     region,
     status,
+    wait_for,
     write_topology,
 )
 
@@ -119,7 +121,13 @@ def test_split_brain_checker_fires_on_an_injected_split_brain(config: Path) -> N
         # rogue app process that only knows that database
         state = sandbox.store.read()
         old = sandbox.cluster(state, "east")
-        old.start()
+        wait_for("the killed old primary's processes to be gone",
+                 lambda: not old.processes(), timeout_s=15)
+        try:
+            old.start()
+        except ProviderError as exc:  # say why: the log's last lines
+            tail = old.log_file.read_text(errors="replace").splitlines()[-15:]
+            raise AssertionError(f"{exc}\n" + "\n".join(tail)) from exc
         # with synchronous replication the zombie cannot acknowledge anything (its sync
         # standby is gone): that protection is switched off too, or nothing is injected
         old.set_sync_standby(None)

@@ -236,3 +236,15 @@ def test_a_commit_that_straddles_the_switch_point_is_not_placed() -> None:
     rows[:] = [row for row in rows if row.request_id != requests[i].request_id]
     assert check(requests, rows, fences, timelines=surviving(), sync=True).kinds == {
         AnomalyKind.LOST}
+
+
+def test_a_timeline_number_alone_does_not_place_another_region_s_write() -> None:
+    """Two promotions can pick the same timeline number: a write of another region on the
+    survivor's timeline number is not placed inside the survivor's history."""
+    requests, _, _ = positioned_history()
+    east_write = requests[acked(requests, "east")[0]]
+    twin = dataclasses.replace(east_write, timeline=2)  # east's own sibling timeline 2
+    assert Timelines(2, {1: SWITCH}).place(twin) is True  # by number alone: wrongly placed
+    assert Timelines(2, {1: SWITCH}, region="west").place(twin) is None
+    west_write = requests[acked(requests, "west")[0]]
+    assert Timelines(2, {1: SWITCH}, region="west").place(west_write) is True

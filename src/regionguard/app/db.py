@@ -33,10 +33,13 @@ Conn = Any  # the engine's DB-API connection
 class WriteTarget:
     region: str
     epoch: int
-    # the server's log just before and just after the commit (`Engine.wal_position`): the
-    # commit record lies between them; filled by `write` as the transaction ends
+    # the server's log before the write's transaction began and once it committed
+    # (`Engine.wal_position`): the commit record lies between them
     before_commit: WalPosition | None = None
     after_commit: WalPosition | None = None
+
+
+POSITION_GIVE_UP = 3  # consecutive failures of the commit position before it is not asked again
 
 
 class DatabaseRouter:
@@ -58,6 +61,7 @@ class DatabaseRouter:
         self._thread: threading.Thread | None = None
         self.migrated: list[str] | None = None
         self._last_error: str | None = None
+        self._position_failures = 0  # consecutive: the engine cannot give commit positions
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,16 +160,16 @@ class DatabaseRouter:
         writer_hint, token = self._token(writer_hint, epoch_hint)
         region = self.writer(writer_hint)
         with self._connection(region) as conn:
+            before = self._position(conn)
             with self.engine.transaction(conn):
                 epoch = self.engine.epoch_for_write(conn)
                 if epoch != token:
                     self._discovered = None if self._discovered == region else self._discovered
                     raise Unavailable(f"epoch mismatch: the write carries epoch {token}, "
                                       f"database {region} holds {epoch}")
-                target = WriteTarget(region, epoch)
+                target = WriteTarget(region, epoch, before_commit=before)
                 yield conn, target
-                target.before_commit = self.engine.wal_position(conn)
-            target.after_commit = self._position_after_commit(conn)
+            target.after_commit = self._position(conn)
 
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
         """The fencing token a write is checked with: the front door's (header), else the
@@ -205,6 +209,7 @@ class DatabaseRouter:
         region = self.settings.region
         margin = self.commit_margin_s()
         with self._connection(region) as conn:
+            before = self._position(conn)
             with self.engine.transaction(conn):
                 left = self.lease.remaining_s(granted) - margin
                 if left <= 0:
@@ -214,22 +219,32 @@ class DatabaseRouter:
                 if epoch > granted.epoch:
                     raise Unavailable(f"database {region} holds epoch {epoch}, newer than this "
                                       f"region's write lease at epoch {granted.epoch}")
-                target = WriteTarget(region, granted.epoch)
+                target = WriteTarget(region, granted.epoch, before_commit=before)
                 yield conn, target
-                target.before_commit = self.engine.wal_position(conn)
                 self.lease.require_commit(granted, margin)
                 # the COMMIT itself (deferred constraints, triggers) gets the margin, no more;
                 # its last instant (the WAL flush) cannot be cancelled: the margin covers it
                 self.engine.bound_transaction(conn, margin * self.lease.clock.factor)
-            target.after_commit = self._position_after_commit(conn)
+            target.after_commit = self._position(conn)
 
-    def _position_after_commit(self, conn: Conn) -> WalPosition | None:
-        """The log's position once the write committed; never a reason to fail a write that
-        committed (None instead: the checker then cannot place it)."""
-        try:
-            return self.engine.wal_position(conn)
-        except Exception:  # the driver's, on a connection that may be dying: the write stands
+    def _position(self, conn: Conn) -> WalPosition | None:
+        """The log's position, read outside the write's transaction (before it begins: a lower
+        bound for its commit; after it committed: an upper bound), bounded in time by the
+        engine. Never a reason to fail a write: None instead, and the checker cannot place it.
+        An engine that keeps failing it (a managed database without the functions) is not
+        asked again."""
+        if self._position_failures >= POSITION_GIVE_UP:
             return None
+        try:
+            found = self.engine.wal_position(conn)
+        except Exception as exc:  # the driver's, or a function the server lacks: the write
+            # stands either way
+            self._position_failures += 1
+            if self._position_failures == POSITION_GIVE_UP:
+                self._log_once("commit positions", exc)
+            return None
+        self._position_failures = 0
+        return found
 
     def commit_margin_s(self) -> float:
         """World seconds a commit may still take after the last lease check: a tenth of the

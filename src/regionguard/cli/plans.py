@@ -188,9 +188,18 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     last: Annotated[int, typer.Option(help="Show only the last N events (0: all).")] = 50,
 ) -> None:
-    """The engine's journal: verdicts, plan steps, alerts (from .regionguard/journal.jsonl)."""
+    """The engine's journal: verdicts, plan steps, alerts (from .regionguard/journal.jsonl).
+
+    On self-managed sites: the journals of the sites whose files are on this host, each line
+    with its site."""
     st = state(ctx)
-    entries = st.world.build_ports(st.topology()).journal.entries()
+    topology = st.topology()
+    if st.world.name == "local" and topology.arbiter.kind == "etcd":
+        from regionguard.agent.site_status import site_journals
+
+        entries = site_journals(topology)
+    else:
+        entries = st.world.build_ports(topology).journal.entries()
     if last:
         entries = entries[-last:]
     if as_json:
@@ -206,7 +215,9 @@ def events(
         extra = e.get("detail") or e.get("reason") or _observed(e) or ""
         dur = f" ({e['duration_s']} s)" if "duration_s" in e else ""
         plan_id = f" [{e['plan']}]" if e.get("plan") else ""
-        out.print(f"{e['ts']} {e['event']:<14} {what}{dur}{plan_id} {extra}", highlight=False)
+        site = f"{e['site']:<8} " if "site" in e else ""
+        out.print(f"{e['ts']} {site}{e['event']:<14} {what}{dur}{plan_id} {extra}",
+                  highlight=False)
 
 
 def _observed(e: dict[str, Any]) -> str:

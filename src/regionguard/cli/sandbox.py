@@ -12,6 +12,7 @@ from regionguard.cli.common import one_line_errors, out, print_json, progress_re
 from regionguard.config import load_topology
 from regionguard.errors import ProviderError
 from regionguard.providers.local.sandbox import Sandbox
+from regionguard.worlds.local import refuse_sites
 
 
 @one_line_errors
@@ -45,7 +46,9 @@ def up(
     Starts PostgreSQL primary + streaming hot standby, the app processes each region runs in
     its live role, and the HAProxy front door; prints the front-door URL."""
     st = state(ctx)
-    sb = Sandbox(st.topology())
+    topology = st.topology()
+    refuse_sites(topology, "up")
+    sb = Sandbox(topology)
     report = progress_reporter()
     with out.status("bringing the sandbox up ...", spinner="dots"):
         url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
@@ -63,8 +66,10 @@ def down(
     """Stop every process the sandbox started (by pid) and verify none is left.
 
     Never in the middle of a plan: a running failover or switchover is waited for."""
-    result = Sandbox(state(ctx).topology()).down(purge=purge, report=progress_reporter(),
-                                      plan_wait_s=plan_wait)
+    topology = state(ctx).topology()
+    refuse_sites(topology, "down")
+    result = Sandbox(topology).down(purge=purge, report=progress_reporter(),
+                                    plan_wait_s=plan_wait)
     if not result.was_up:
         out.print("nothing is up" + (" (state purged)" if purge else ""))
         return
@@ -80,13 +85,49 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable (stable contract).")]
     = False,
 ) -> None:
-    """Regions, live roles, database state and lag, processes, traffic share, last failover."""
+    """Regions, live roles, database state and lag, processes, traffic share, last failover.
+
+    On self-managed sites (arbiter kind "etcd"): what etcd says (epoch, roles, the writer key,
+    a running plan, a sync degrade) and each region's front door (does it hold the lease)."""
     st = state(ctx)
-    data = st.world.status(st.topology())
+    topology = st.topology()
+    if st.world.name == "local" and topology.arbiter.kind == "etcd":
+        from regionguard.agent.site_status import sites_status
+
+        data = sites_status(topology)
+        if as_json:
+            print_json(data)
+        else:
+            render_sites(data)
+        return
+    data = st.world.status(topology)
     if as_json or not st.world.status_table:
         print_json(data)
         return
     render_status(data)
+
+
+def render_sites(data: dict[str, Any]) -> None:
+    """The sites' `status --json` contract as a table and a line."""
+    table = Table(title=f"self-managed sites · epoch {data['epoch']} · writer "
+                        f"{(data['writer'] or {}).get('region', 'none')}")
+    for col in ("region", "role (home)", "host", "front door", "holds the lease"):
+        table.add_column(col)
+    for r in data["regions"]:
+        route = r["route"]
+        holds = ("[green]yes[/green]" if route and route.get("holds_lease") else
+                 "no" if route is not None else f"no ({r['route_error']})")
+        table.add_row(r["name"], f"{r['role'] or '?'} ({r['home_role']})", r["host"],
+                      r["front_door_url"], holds)
+    out.print(table)
+    if data["plan"]:
+        out.print(f"plan running: {data['plan']['kind']} to {data['plan']['target']} "
+                  f"({data['plan']['id']})", highlight=False)
+    if data["sync_degraded_lsn"]:
+        out.print(f"[yellow]sync degraded[/yellow] from {data['sync_degraded_lsn']}: the "
+                  "standby is not eligible until it confirms every write", highlight=False)
+    if data["error"]:
+        out.print(f"[red]{data['error']}[/red]", highlight=False)
 
 
 def render_status(data: dict[str, Any]) -> None:

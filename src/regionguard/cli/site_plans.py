@@ -12,7 +12,7 @@ import contextlib
 import time
 from typing import Any
 
-from regionguard.agent.site import Site
+from regionguard.agent.site_status import person_site
 from regionguard.cli.common import out
 from regionguard.config import Topology
 from regionguard.errors import (
@@ -30,15 +30,12 @@ REFUSED_RETRY_S = 1.0  # a failback's switchover asked again while the standby c
 
 
 def sites_store(topology: Topology, command: str) -> EtcdStateStore:
-    """The sites' arbiter, as a person's command reaches it (the witness's settings: the one
-    site every topology of the sites has), or one line on why there is none."""
-    if topology.arbiter.kind != "etcd":
-        raise UsageError(f"{command}: arbiter.kind is not \"etcd\"; this command is the "
-                         "self-managed sites'")
-    if topology.witness is None:
-        raise UsageError(f"{command}: witness: missing; add [witness] (an etcd arbiter "
-                         "needs it)")
-    return Site(topology, topology.witness.name).store()
+    """The sites' arbiter, as a person's command on this host reaches it (with the identity of
+    the site whose TLS files are here), or one line on why there is none."""
+    try:
+        return person_site(topology).store()
+    except UsageError as exc:
+        raise UsageError(f"{command}: {exc}") from None
 
 
 def _check_target(topology: Topology, store: EtcdStateStore, to: str) -> int:

@@ -202,10 +202,11 @@ def run_one(target: DrillTarget, settings: CampaignSettings, index: int, seed: i
         problems.append(f"rows not checked: {exc}")
     async_sources = sorted({p["source"] for p in plans if p["kind"] == "failover"}) \
         if target.topology.replication is Replication.ASYNC else []
-    found = target.timelines(target.ports.state.load().primary) if rows is not None else None
+    survivor = target.ports.state.load().primary
+    found = target.timelines(survivor) if rows is not None else None
     drill_history = DrillHistory(
         result.requests, rows, fences_in(tail.poll(), fault_ns), async_sources,
-        None if found is None else history.Timelines(*found),
+        None if found is None else history.Timelines(*found, region=survivor),
         target.topology.replication is Replication.SYNC)
     verdict = drill_history.check()
     history_file = settings.out_dir / "histories" / f"drill-{index + 1:03d}-seed-{seed}.jsonl"
@@ -312,7 +313,8 @@ def read_history(path: Path) -> DrillHistory:
             h.discarded = list(item.get("discarded", []))
         elif kind == "timelines":
             h.timelines = history.Timelines(
-                int(item["current"]), {int(k): v for k, v in item["switched_at"].items()})
+                int(item["current"]), {int(k): v for k, v in item["switched_at"].items()},
+                item.get("region"))
         elif kind == "fence":
             h.fences.append(history.Fence(**item))
         elif kind == "row":

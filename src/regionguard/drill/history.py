@@ -84,6 +84,9 @@ class Timelines:
 
     current: int
     switched_at: dict[int, str] = field(default_factory=dict)  # timeline -> switch LSN
+    # the surviving primary: only it writes on the timeline its own promotion created (a
+    # timeline number alone is not an identity: two promotions can pick the same one)
+    region: str | None = None
 
     def place(self, r: Request) -> bool | None:
         """True: `r`'s commit is inside this history; False: past the point where this
@@ -92,7 +95,7 @@ class Timelines:
         if r.timeline is None or r.after_lsn is None or r.by_lsn is None:
             return None
         if r.timeline == self.current:
-            return True
+            return True if self.region is None or r.region == self.region else None
         switch = parse_lsn(self.switched_at.get(r.timeline))
         if switch is None:
             return False if r.timeline < self.current else None

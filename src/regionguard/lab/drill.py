@@ -100,7 +100,7 @@ def timelines(lab: Lab, region: str) -> history.Timelines | None:
 
     def read() -> history.Timelines:
         with psycopg.connect(db.dsn(), connect_timeout=3) as conn:
-            return history.Timelines(*timeline_history(conn))
+            return history.Timelines(*timeline_history(conn), region=region)
 
     try:
         return lab.client(read, timeout_s=30)

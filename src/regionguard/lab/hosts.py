@@ -208,6 +208,11 @@ class LoopbackHosts:
     partitions = False
 
     def prepare(self, layout: LabLayout, report: Report) -> None:
+        left = self.leftovers(layout)
+        if left:
+            raise UsageError(f"a loopback lab in {layout.root} is up already, or left over "
+                             f"from one that crashed ({', '.join(left[:3])}); run `regionguard "
+                             f"lab down --lab {layout.root}` first")
         taken = []
         for address, port in layout.listen_addresses():
             with socket.socket() as sock:

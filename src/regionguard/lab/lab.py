@@ -261,13 +261,24 @@ class Lab:
     # -- faults --------------------------------------------------------------------------------
 
     def kill(self, name: str) -> list[int]:
-        """The host is lost: every process of the site at once, and its link."""
-        procs = self.processes(name)
-        for proc in procs:
+        """The host is lost: every process of the site at once, and its link. Every process
+        is stopped (SIGSTOP) until a look finds none that is not, so none can start another
+        between the look and the kill (in a PID namespace the kernel sees to that; on
+        loopback this does), then all are killed."""
+        stopped: dict[int, psutil.Process] = {}
+        for _ in range(50):
+            fresh = [p for p in self.processes(name) if p.pid not in stopped]
+            if not fresh:
+                break
+            for proc in fresh:
+                with contextlib.suppress(psutil.Error):
+                    proc.suspend()
+                stopped[proc.pid] = proc
+        for proc in stopped.values():
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         self.hosts.link(self.layout, self.layout.site(name), up=False)
-        return [p.pid for p in procs]
+        return list(stopped)
 
     def signal_site(self, name: str, sig: signal.Signals,
                     only: str | None = None) -> list[int]:
@@ -361,8 +372,12 @@ def down_anything(root: Path, report: Report = _quiet) -> dict[str, Any]:
     loopback = LabLayout(root.absolute(), (), loopback=True)
     killed = LoopbackHosts().teardown(loopback, [])  # a loopback lab's, by their mark
     left = LoopbackHosts().leftovers(loopback)
-    if os.geteuid() == 0:
-        namespaced = LabLayout(root.absolute(), ())
-        killed += NamespaceHosts().teardown(namespaced, [])
+    try:
+        namespaced_left = namespace_leftovers()
+    except NotAvailable:  # no iproute2 here: no namespaced lab either
+        namespaced_left = []
+    if namespaced_left:  # a namespaced lab's: only root can remove them
+        require_root("down")
+        killed += NamespaceHosts().teardown(LabLayout(root.absolute(), ()), [])
         left += namespace_leftovers()
     return {"stopped": [], "survivors": [], "killed": killed, "namespaces_left": left}

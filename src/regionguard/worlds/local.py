@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from regionguard.config import Topology
-from regionguard.errors import NotAvailable
+from regionguard.errors import NotAvailable, UsageError
 from regionguard.worlds.world import SiteDrills
 
 if TYPE_CHECKING:
@@ -22,6 +22,21 @@ COMMANDS = frozenset({
     "_watchdog",  # beside a self-managed site's PostgreSQL (the agent starts it)
     "_lab-init",  # the first process of a lab site's PID namespace
 })
+
+
+SITES_HELP = ("start each site with `regionguard agent --site NAME` on its host (or all of "
+              "them on this machine: `regionguard lab up --loopback`), see them with "
+              "`regionguard status`, drill them with `regionguard drill --lab DIR`")
+
+
+def refuse_sites(topology: Topology, command: str) -> None:
+    """The embedded sandbox's commands on a topology of self-managed sites (arbiter etcd):
+    refused in one line that says what runs the sites instead, before anything is started
+    (an embedded controller over sites that run their own agents would be a second writer's
+    maker)."""
+    if topology.arbiter.kind == "etcd":
+        raise UsageError(f"{command}: this topology's sites run their own agents (arbiter "
+                         f"kind \"etcd\"): {SITES_HELP}")
 
 
 class LocalWorld:
@@ -41,6 +56,7 @@ class LocalWorld:
     def build_ports(self, topology: Topology) -> Ports:
         from regionguard.providers.local.wiring import build_ports
 
+        refuse_sites(topology, "this command")
         return build_ports(topology)
 
     def engine_ports(self, topology: Topology) -> Ports:
@@ -59,4 +75,5 @@ class LocalWorld:
     def approvals(self, topology: Topology) -> Approvals:
         from regionguard.providers.local.approvals import FileApprovals
 
+        refuse_sites(topology, "approve/reject")
         return FileApprovals(topology.state_dir)

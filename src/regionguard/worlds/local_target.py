@@ -35,6 +35,9 @@ class SandboxTarget:
 
     @classmethod
     def of(cls, topology: Topology) -> SandboxTarget:
+        from regionguard.worlds.local import refuse_sites
+
+        refuse_sites(topology, "drill (without --lab)")
         return cls(Sandbox(topology))
 
     @property

@@ -96,9 +96,10 @@ class Engine(Protocol):
 
     def wal_position(self, conn: Any) -> WalPosition | None:
         """Where the server's log is now (timeline and LSN), asked on the write's own
-        connection just before and just after its commit, so its commit record lies between
-        the two: the history checker places each acknowledged write on the database's own
-        history, with no clock. None where the engine has no such position (MySQL here)."""
+        connection outside its transaction, just before it begins and just after it commits,
+        so its commit record lies between the two: the history checker places each
+        acknowledged write on the database's own history, with no clock. Bounded in time. None
+        where the engine has no such position (MySQL here)."""
         ...
 
     def migrate(self, conn: Any) -> list[str]:

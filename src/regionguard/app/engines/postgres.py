@@ -111,9 +111,13 @@ class PostgresEngine:
 
     def wal_position(self, conn: Conn) -> WalPosition | None:
         """The insert position of the log and the timeline it is on (the first 8 hex digits of
-        its segment file's name: exact right after a promotion, unlike the last checkpoint's)."""
-        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text,"
-                           " pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()
+        its segment file's name: exact right after a promotion, unlike the last checkpoint's),
+        in a transaction of its own bounded to half a second: a stalled server must not hold
+        the answer to a write that already committed."""
+        with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 500")
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text,"
+                               " pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()
         if row is None:
             return None
         return WalPosition(int(str(row[1])[:8], 16), str(row[0]))

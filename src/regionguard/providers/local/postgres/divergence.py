@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from regionguard.providers.local.postgres import PostgresCluster
 
 ROW_CAP = 1000
+SEGMENT = re.compile(r"^[0-9A-F]{24}(\.partial)?$")
+# how pg_waldump says it reached the end of the WAL (a normal end of its dump)
+END_OF_WAL = re.compile(r"error in WAL record at|could not find a valid record after")
 COMMIT = re.compile(r"\btx:\s+(\d+),\s+lsn:\s+([0-9A-F]+/[0-9A-F]+).*desc: COMMIT\b")
 USER_TABLES = ("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
                "n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN "
@@ -51,27 +54,34 @@ class Divergence:
     fork_lsn: str
     transactions: list[int] = field(default_factory=list)
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rows_error: str | None = None  # why the rows could not be read (the transactions stand)
     at: float = field(default_factory=time.time)  # wall time, for the operator only
 
     def summary(self) -> str:
-        tables = ", ".join(f"{len(v)} in {k}" for k, v in self.rows.items()) or "none read"
+        tables = ", ".join(f"{len(v)} in {k}" for k, v in self.rows.items()) or (
+            f"not read: {self.rows_error}" if self.rows_error else "none")
         return (f"discarded {len(self.transactions)} transactions committed past "
                 f"{self.fork_lsn} on timeline {self.timeline} (rows: {tables})")
 
 
 def own_timeline(c: PostgresCluster) -> int | None:
-    out = pgbin.run("pg_controldata", str(c.data_dir), timeout_s=10).stdout
-    for line in out.splitlines():
-        if line.startswith("Latest checkpoint's TimeLineID:"):
-            return int(line.split(":", 1)[1])
-    return None
+    """The timeline this old primary last wrote on: its newest WAL segment's (the last
+    checkpoint's, in pg_control, lags behind a promotion until the next checkpoint)."""
+    segments = [p.name for p in (c.data_dir / "pg_wal").iterdir() if SEGMENT.match(p.name)]
+    return max((int(name[:8], 16) for name in segments), default=None)
 
 
 def committed_past(c: PostgresCluster, timeline: int, fork_lsn: str) -> list[int]:
-    """The xids this data directory's WAL commits on `timeline` from `fork_lsn` on."""
+    """The xids this data directory's WAL commits on `timeline` from `fork_lsn` on. pg_waldump
+    ends in an error at the end of the WAL, which is expected; any other error (a segment
+    missing, another timeline) is not an empty answer but a ProviderError."""
     done = pgbin.run("pg_waldump", "--path", str(c.data_dir / "pg_wal"), "--timeline",
                      str(timeline), "--start", fork_lsn, "--rmgr", "Transaction",
-                     timeout_s=60, check=False)  # it ends in an error at the end of the WAL
+                     timeout_s=60, check=False)
+    if done.returncode != 0 and not END_OF_WAL.search(done.stderr or ""):
+        said = (done.stderr or "").strip().splitlines()
+        raise ProviderError(f"pg_waldump from {fork_lsn} on timeline {timeline}: "
+                            f"{said[-1] if said else f'exit {done.returncode}'}")
     return [int(m.group(1)) for m in COMMIT.finditer(done.stdout)]
 
 
@@ -89,7 +99,10 @@ def before_rewind(c: PostgresCluster, primary: PostgresCluster,
         return None
     found = Divergence(c.name, timeline, fork, committed_past(c, timeline, fork))
     if found.transactions:
-        found.rows = _rows_of(c, found.transactions, timeout_s)
+        try:
+            found.rows = _rows_of(c, found.transactions, timeout_s)
+        except (ProviderError, OSError) as exc:  # the transactions are reported all the same
+            found.rows_error = str(exc).splitlines()[0][:300]
     with (c.root / "divergence.jsonl").open("a") as out:
         out.write(json.dumps(asdict(found), default=str) + "\n")
     return found
@@ -104,9 +117,9 @@ def _rows_of(c: PostgresCluster, xids: list[int],
         stale.unlink()  # a SIGKILLed postmaster leaves its pid file behind
     options = ("-c listen_addresses='' -c default_transaction_read_only=on "
                "-c synchronous_standby_names='' -c archive_mode=off")
-    pgbin.run("pg_ctl", "start", "-w", "-t", str(int(timeout_s)), "-D", str(c.data_dir),
-              "-l", str(c.log_file), "-o", options, timeout_s=timeout_s + 5, log=None)
-    try:
+    try:  # stopped whatever happens, a start that failed or timed out included
+        pgbin.run("pg_ctl", "start", "-w", "-t", str(int(timeout_s)), "-D", str(c.data_dir),
+                  "-l", str(c.log_file), "-o", options, timeout_s=timeout_s + 5, log=None)
         found: dict[str, list[dict[str, Any]]] = {}
         with psycopg.connect(host=str(c.socket_dir), port=c.port, dbname=c.dbname,
                              user="postgres", autocommit=True, connect_timeout=5) as conn:

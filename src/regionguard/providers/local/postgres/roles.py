@@ -168,6 +168,8 @@ def rebuild_as_standby(c: PostgresCluster, primary: PostgresCluster,
         with primary.connect("postgres", statement_timeout_ms=int(timeout_s * 1000)) as conn:
             conn.execute("CHECKPOINT")
         method += _divergence(c, primary, timeout_s)
+        if c.is_running():  # never rewind a live target (the report's start is stopped)
+            c.stop("fast", 10)
         pgbin.run(
             "pg_rewind", "-D", str(c.data_dir),
             f"--source-server={primary.dsn('postgres')}",
@@ -187,7 +189,8 @@ def _divergence(c: PostgresCluster, primary: PostgresCluster, timeout_s: float) 
     never a reason not to rejoin: a failure to read it is said, and the rewind goes on."""
     try:
         found = divergence.before_rewind(c, primary, timeout_s)
-    except (ProviderError, psycopg.Error) as exc:
+    except Exception as exc:  # any failure of the report (a tool missing, a parse): said, and
+        # the rejoin goes on; a report must never keep a region from rejoining
         return f" (what it discards could not be read: {str(exc).splitlines()[0][:200]})"
     return "" if found is None else f" ({found.summary()}; {c.root / 'divergence.jsonl'})"
 
