@@ -257,3 +257,38 @@ def test_a_degrade_and_a_failover_claim_never_both_pass(cluster: EtcdCluster) ->
                                             "recorded"):
         east.note_sync_degraded(600)
     assert west.load().sync_degraded_lsn is None
+
+
+def test_a_watch_calls_back_on_each_change_of_its_key_and_ends_with_its_stop(
+        cluster: EtcdCluster) -> None:
+    """The lease keeper's wake-up: a change of the watched key reaches the watcher within a
+    round trip (a hint; the keeper still reads and decides), and the watch ends when told."""
+    arbiter = cluster.arbiter("east")
+    key = "/regionguard/test/watched"
+    changes: list[float] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=arbiter.watch,
+                              args=(key, lambda: changes.append(time.monotonic()), stop),
+                              daemon=True)
+    thread.start()
+    try:
+        values = (str(n).encode() for n in range(1000))
+        wait_for("the watch stream to deliver a change",  # no readiness signal: change until
+                 lambda: bool(arbiter.put(key, next(values)) or changes),  # one is seen
+                 timeout_s=10, every_s=0.2)
+        for n in range(3):  # then each change reaches it within a round trip
+            seen = len(changes)
+            asked = time.monotonic()
+            arbiter.put(key, next(values))
+            wait_for(f"change {n} to be seen", lambda seen=seen: len(changes) > seen,
+                     timeout_s=5, every_s=0.01)
+            assert changes[seen] - asked < 1.0, changes[seen] - asked
+        arbiter.put("/regionguard/test/other", b"x")  # another key: no call
+        settled = len(changes)
+        arbiter.put(key, next(values))
+        wait_for("the next change", lambda: len(changes) > settled, timeout_s=5, every_s=0.01)
+        assert len(changes) == settled + 1
+    finally:
+        stop.set()
+    thread.join(5)
+    assert not thread.is_alive()

@@ -8,7 +8,9 @@ Two threads, so that safety never waits on a network call:
   TTL, less the margin) passes, however long a renewal call hangs.
 
 With a `heartbeat`, each renewal publishes the new deadline for the watchdog (watchdog.py),
-which fences the database when the whole agent is frozen or dead.
+which fences the database when the whole agent is frozen or dead. With a `watch`, a change of
+the arbiter's state (a plan claiming the epoch) wakes the renewer at once, so a primary that
+a switchover takes the writer from hands over within a round trip, not at its next renewal.
 
 The fence is this site's own (`fence` is given the reason and acts on the local database):
 no other site ever signals this one. Once fenced, the keeper stays fenced while the arbiter
@@ -45,13 +47,16 @@ class LeaseKeeper:
 
     def __init__(self, lease: WriterLease, region: str, fence: Callable[[str], object], *,
                  renew_every_s: float, clock: Clock = SYSTEM_CLOCK,
-                 heartbeat: Heartbeat | None = None) -> None:
+                 heartbeat: Heartbeat | None = None,
+                 watch: Callable[[Callable[[], None], threading.Event], None] | None = None
+                 ) -> None:
         self.lease = lease
         self.region = region
         self._fence = fence
         self.renew_every_s = renew_every_s
         self.clock = clock
         self.heartbeat = heartbeat  # the watchdog's view of the fence deadline
+        self.watch = watch  # (on_change, stop): calls on_change when the state changes
         self._published: float | None = None  # what the heartbeat says now
         self.state = KeeperState.IDLE
         self.fenced_because: str | None = None
@@ -170,6 +175,9 @@ class LeaseKeeper:
                                       name=name)
             thread.start()
             self._threads.append(thread)
+        if self.watch is not None:  # not joined at stop: it may sit in a connect to a member
+            threading.Thread(target=self.watch, args=(self.wake, self._stop), daemon=True,
+                             name="rg-lease-watch").start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()

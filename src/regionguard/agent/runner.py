@@ -75,7 +75,9 @@ class Agent:
         self.keeper = LeaseKeeper(
             WriterLease(self.store, ttl_s=arbiter.lease_ttl_s, margin_s=arbiter.fence_margin_s),
             site.name, self._self_fence, renew_every_s=arbiter.renew_interval_s,
-            heartbeat=Heartbeat(site.heartbeat)) if site.is_region else None
+            heartbeat=Heartbeat(site.heartbeat),
+            watch=lambda wake, stop: self.store.arbiter.watch(self.store.key("state"), wake,
+                                                              stop)) if site.is_region else None
         self.ports = build_site_ports(site, self.store, self.dataplane,
                                       self.keeper.wake if self.keeper else lambda: None)
         health = topology.health

@@ -27,10 +27,12 @@ from urllib.parse import urlsplit
 import requests
 from etcd3gw import exceptions as etcd_errors
 from etcd3gw.client import Etcd3Client
+from etcd3gw.watch import Watcher
 
 from regionguard.errors import ProviderError
 
 T = TypeVar("T")
+WATCH_RENEW_S = 30.0  # a watch stream is opened anew this often (a dead member's delivers nothing)
 
 # a member that cannot reach the majority, is not up, or timed out: try the next one
 _UNAVAILABLE = (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
@@ -139,6 +141,28 @@ class EtcdArbiter:
             f"{len(self.urls)} members must run and be reachable from this host")
 
     # -- keys -------------------------------------------------------------------------------
+
+    def watch(self, key: str, on_change: Callable[[], None], stop: threading.Event,
+              every_s: float = WATCH_RENEW_S) -> None:
+        """Call `on_change` whenever `key` changes, until `stop` is set (blocks: run it in a
+        thread of its own). A hint only, that wakes a loop at once instead of at its next
+        turn; the loop still reads and decides. One watch stream at a time, on the member the
+        calls reach, opened anew every `every_s`: a stream to a member that died or was cut
+        off delivers nothing, and the woken loop's own period covers the gap."""
+        while not stop.is_set():
+            with self._lock:
+                site = self._order[0]
+            try:
+                watcher = Watcher(self._clients[site], key, lambda _event: on_change())
+            except (requests.RequestException, OSError, etcd_errors.Etcd3Exception):
+                with self._lock:  # try the next member next time
+                    self._order = [*self._order[1:], self._order[0]]
+                stop.wait(1.0)
+                continue
+            try:
+                stop.wait(every_s)
+            finally:
+                watcher.stop()
 
     def get(self, key: str) -> Entry | None:
         """A linearizable read (never a minority member's stale copy)."""
