@@ -150,3 +150,19 @@ def test_a_database_takes_tls_only_from_other_hosts_when_the_sites_use_it() -> N
     assert [ln[0] for ln in with_tls if "127.0.0.0/8" in ln] == ["host", "host"]
     assert all(ln[0] != "hostssl" for ln in lines(hba(None)))
     assert PgTls(Path("/x")).server_settings()["ssl"] == "on"
+
+
+def test_a_loopback_layout_puts_the_sites_on_127_77_0_and_checks_every_port_they_take() -> None:
+    user = load_topology(REPO / "regionguard.toml")
+    layout = LabLayout.of(Path("/srv/lab"), user, loopback=True)
+    assert [(s.name, s.address) for s in layout.sites] == [
+        ("east", "127.77.0.11"), ("west", "127.77.0.12"), ("witness", "127.77.0.13"),
+        ("client", "127.77.0.100")]
+    taken = layout.listen_addresses()
+    slots = max(r.capacity for r in user.regions.values())
+    assert {("127.77.0.11", 8100 + n) for n in range(slots)} <= set(taken)
+    assert ("127.77.0.13", 2379) in taken and ("127.77.0.100", 8080) in taken
+    topology = lab_topology(user, layout)
+    assert LabLayout.of_lab(Path("/srv/lab"), topology).loopback  # known again by its hosts
+    assert not LabLayout.of_lab(Path("/srv/lab"), lab_topology(
+        user, LabLayout.of(Path("/srv/lab"), user))).loopback

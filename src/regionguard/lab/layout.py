@@ -51,10 +51,12 @@ class LabLayout:
     root: Path
     regions: tuple[str, ...]
     loopback: bool = False  # the sites side by side on loopback, not in namespaces
+    app_slots: int = 1  # the most app processes a region runs (each on a port of its own)
 
     @classmethod
     def of(cls, root: Path, topology: Topology, loopback: bool = False) -> LabLayout:
-        return cls(root.absolute(), tuple(topology.regions), loopback)
+        slots = max((r.capacity for r in topology.regions.values()), default=1)
+        return cls(root.absolute(), tuple(topology.regions), loopback, slots)
 
     @classmethod
     def of_lab(cls, root: Path, topology: Topology) -> LabLayout:
@@ -84,7 +86,8 @@ class LabLayout:
         found = []
         for site in self.sites:
             if site.kind == "region":
-                found += [(site.address, p) for p in (ports.db, ports.front_door, ports.apps)]
+                found += [(site.address, p) for p in (
+                    ports.db, ports.front_door, *range(ports.apps, ports.apps + self.app_slots))]
             if site.kind != "client":
                 found += [(site.address, ETCD_CLIENT_PORT), (site.address, ETCD_PEER_PORT)]
             else:
