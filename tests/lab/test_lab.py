@@ -63,8 +63,11 @@ class TlsFacts:
 
 def tls_facts(lab: Lab) -> TlsFacts:
     primary = lab.topology.home_primary
-    site = Site(lab.topology, "witness")  # a vantage point's own files
-    db, tls = site.database(primary), site.etcd_tls
+    site = Site(lab.topology, "witness")  # a vantage point's own files (its etcd identity)
+    tls = site.etcd_tls
+    # the standby's site: the witness's login-only role may not read the primary's
+    # replication statistics
+    db = Site(lab.topology, lab.topology.other_region(primary)).database(primary)
     assert tls is not None and tls.ca_file and tls.cert_file and tls.key_file
     member = lab.topology.arbiter.members[primary]
 

@@ -23,12 +23,15 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
+from regionguard.agent.ports import SiteProber
 from regionguard.agent.site import Site
 from regionguard.cli import app
 from regionguard.errors import ProviderError
 from regionguard.lab.hosts import LoopbackHosts
 from regionguard.lab.lab import Lab
 from regionguard.lab.layout import sample_topology
+from regionguard.providers.local.postgres.files import password_in
+from regionguard.providers.local.postgres.monitor import MONITOR_USER
 
 from .sandbox_helpers import wait_for
 
@@ -164,6 +167,16 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
         assert refused.exit_code == 2 and "run their own agents" in refused.stderr, args
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert Site(lab.topology, "witness").store().load().primary == "east"  # nothing happened
+    # the witness probes the primary with a login-only role, and holds no superuser secret
+    watcher = Site(lab.topology, "witness")
+    as_witness = watcher.database("east")
+    assert password_in(as_witness.passfile, "postgres") is None
+    with psycopg.connect(as_witness.dsn(), connect_timeout=3) as conn:
+        row = conn.execute("SELECT current_user, rolsuper, rolreplication FROM pg_roles "
+                           "WHERE rolname = current_user").fetchone()
+    assert row == (MONITOR_USER, False, False), row
+    probe = SiteProber(watcher).probe("east", 1.0)
+    assert probe.ok and probe.detail == "primary", probe
     seen = json.loads(_cli(lab, "status", "--json").stdout)  # the sites' status: etcd, doors
     assert seen["world"] == "sites" and seen["error"] is None and seen["primary"] == "east"
     assert seen["writer"]["region"] == "east" and seen["plan"] is None

@@ -43,6 +43,7 @@ from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.guard import CycleResult, Guard
 from regionguard.orchestrator.ports import LiveState
 from regionguard.providers.etcd.writer_lease import WriterLease
+from regionguard.providers.local.postgres import monitor
 from regionguard.providers.local.probes import ReplicationProber
 from regionguard.providers.local.proctrack import ProcessRef
 
@@ -258,6 +259,8 @@ class Agent:
                 return done
             if not self._migrated:
                 migrate(db.dsn())
+                if monitor.ensure_role(db):
+                    done.actions.append(f"the witness's role {monitor.MONITOR_USER} ready")
                 self._migrated = True
             self._keep_sync(live, done)
         else:

@@ -20,6 +20,7 @@ from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.postgres import PostgresCluster
 from regionguard.providers.local.postgres.files import write_as_pg
+from regionguard.providers.local.postgres.monitor import MONITOR_USER
 from regionguard.providers.local.postgres.tls import PgTls
 
 
@@ -78,9 +79,10 @@ class Site:
         return pgbin.data_root(self.root)
 
     def install_db_secret(self, pgpass_line: str) -> None:
-        """This site's copy of the database secret every site shares (the replication and
-        every vantage point's probe authenticate with it; a witness without it would report
-        the primary down forever): one pgpass line."""
+        """This site's copy of the database secrets (pgpass lines): a region's, the superuser's
+        (replication, pg_rewind, its agent's upkeep) and the monitoring role's; the witness's,
+        the monitoring role's alone (`postgres/monitor.py`: its probe only asks whether the
+        primary answers; a witness without it would report the primary down forever)."""
         pgbin.make_pg_dir(self.data_root)
         write_as_pg(self.data_root / "pgpass", pgpass_line)
 
@@ -122,7 +124,8 @@ class Site:
                                address=spec.site_host, port=spec.ports.db,
                                dbname=self.topology.app, tls=self.pg_tls,
                                peers=tuple(self.topology.site_host(s)
-                                           for s in self.topology.sites))
+                                           for s in self.topology.sites),
+                               user="postgres" if self.is_region else MONITOR_USER)
 
     def front_door_url(self, region: str) -> str:
         spec = self.topology.regions[region]

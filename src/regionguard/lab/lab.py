@@ -46,6 +46,7 @@ from regionguard.lab.layout import CLIENT, LabLayout, LabSite, lab_topology, tom
 from regionguard.providers.etcd.member import etcd_binary
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
+from regionguard.providers.local.postgres.monitor import MONITOR_USER
 from regionguard.providers.local.proctrack import terminate
 
 T = TypeVar("T")
@@ -116,9 +117,11 @@ class Lab:
         pki.make_site_pki(layout.tls_dir, {s.name: s.address for s in layout.arbiter_sites},
                           also=("127.0.0.1",) if layout.loopback else ())
         report(f"TLS: a CA and a certificate per site in {layout.tls_dir}")
-        secret = f"*:*:*:postgres:{os.urandom(18).hex()}\n"
+        superuser = f"*:*:*:postgres:{os.urandom(18).hex()}\n"
+        monitor = f"*:*:*:{MONITOR_USER}:{os.urandom(18).hex()}\n"
         for site in layout.arbiter_sites:  # every vantage point probes the primary's database
-            Site(self.topology, site.name).install_db_secret(secret)
+            Site(self.topology, site.name).install_db_secret(
+                (superuser if site.kind == "region" else "") + monitor)
         record: dict[str, Any] = {"sites": {}}
         order = sorted(layout.sites, key=lambda s: (s.kind != "region",
                                                     s.name != self.topology.home_primary))

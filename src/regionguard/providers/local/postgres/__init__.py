@@ -37,6 +37,7 @@ class PostgresCluster:
     fsync: bool = True
     tls: PgTls | None = None  # TLS between sites (the topology's [tls]): see postgres/tls.py
     peers: tuple[str, ...] = ()  # every site's host (self-managed sites): let in by pg_hba
+    user: str = "postgres"  # who `dsn()` connects as (a witness: the monitoring role)
 
     @property
     def data_dir(self) -> Path:
@@ -62,7 +63,7 @@ class PostgresCluster:
             "host": self.address,
             "port": self.port,
             "dbname": dbname or self.dbname,
-            "user": "postgres",
+            "user": self.user,
             "passfile": str(self.passfile),
             "application_name": "regionguard",
             **(self.tls.client_params() if self.tls is not None else {}),

@@ -17,16 +17,28 @@ def ensure_passfile(path: Path) -> str:
     """The password in `path` (pgpass format), generated once; the file is 0600 and owned by
     the PostgreSQL user (root, the CLI's user, reads it anyway)."""
     if path.exists():
-        lines = path.read_text(errors="replace").strip().splitlines()
-        fields = lines[0].split(":") if lines else []
-        if len(fields) != 5 or not fields[4]:
-            raise ProviderError(f"{path}: not a pgpass line (host:port:db:user:password); "
-                                "restore it, or remove it with the data dirs "
-                                "(`regionguard down --purge`)")
-        return fields[4]
+        found = password_in(path, "postgres")
+        if not found:
+            raise ProviderError(f"{path}: not a pgpass line for postgres "
+                                "(host:port:db:user:password); restore it, or remove it with "
+                                "the data dirs (`regionguard down --purge`)")
+        return found
     password = secrets.token_urlsafe(24)  # no ':' or '\\' to escape in pgpass
     write_as_pg(path, f"*:*:*:postgres:{password}\n")
     return password
+
+
+def password_in(pgpass: Path, user: str) -> str | None:
+    """`user`'s password in a pgpass file (`host:port:db:user:password` lines)."""
+    try:
+        lines = pgpass.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":")
+        if len(parts) == 5 and parts[3] == user and parts[4]:
+            return parts[4]
+    return None
 
 
 def write_as_pg(path: Path, text: str) -> None:
