@@ -24,7 +24,7 @@ import psutil
 from regionguard.errors import NotAvailable, UsageError
 from regionguard.lab import netns
 from regionguard.lab.layout import BRIDGE, NETMASK, PREFIX, SWITCH, LabLayout, LabSite
-from regionguard.providers.local.proctrack import ProcessRef, terminate
+from regionguard.providers.local.proctrack import ProcessRef, is_dead, terminate
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -250,7 +250,7 @@ class LoopbackHosts:
                 found.update((p.pid, p) for p in init.children(recursive=True))
         for proc in self._marked(layout, site.name):
             found.setdefault(proc.pid, proc)
-        return [p for p in found.values() if _alive(p)]
+        return [p for p in found.values() if not is_dead(p)]
 
     def _marked(self, layout: LabLayout, site: str | None) -> list[psutil.Process]:
         """Processes that carry this lab's mark (of `site`, or of any site)."""
@@ -282,7 +282,7 @@ class LoopbackHosts:
         return None
 
     def teardown(self, layout: LabLayout, records: Iterable[dict[str, Any]]) -> list[int]:
-        left = [p for p in self._marked(layout, None) if _alive(p)]
+        left = [p for p in self._marked(layout, None) if not is_dead(p)]
         for proc in left:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGCONT)
@@ -290,13 +290,8 @@ class LoopbackHosts:
         return [p.pid for p in left]
 
     def leftovers(self, layout: LabLayout) -> list[str]:
-        return [f"pid {p.pid} ({_name(p)})" for p in self._marked(layout, None) if _alive(p)]
-
-
-def _alive(proc: psutil.Process) -> bool:
-    with contextlib.suppress(psutil.Error):
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    return False
+        return [f"pid {p.pid} ({_name(p)})" for p in self._marked(layout, None)
+                if not is_dead(p)]
 
 
 def _name(proc: psutil.Process) -> str:

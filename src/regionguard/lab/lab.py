@@ -47,7 +47,7 @@ from regionguard.providers.etcd.member import etcd_binary
 from regionguard.providers.local import pgbin
 from regionguard.providers.local.haproxy import haproxy_binary
 from regionguard.providers.local.postgres.monitor import MONITOR_USER
-from regionguard.providers.local.proctrack import terminate
+from regionguard.providers.local.proctrack import is_dead, terminate
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -56,6 +56,13 @@ UP_TIMEOUT_S = 120.0
 
 def _quiet(_: str) -> None:
     return None
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return is_dead(psutil.Process(pid))
+    except psutil.NoSuchProcess:  # gone between the listing and the look
+        return True
 
 
 @dataclass
@@ -353,8 +360,7 @@ class Lab:
         stopped_pids = self.hosts.teardown(self.layout, record["sites"].values())
         for site in self.layout.arbiter_sites:
             shutil.rmtree(Site(self.topology, site.name).data_root, ignore_errors=True)
-        survivors = [pid for pid in stopped_pids if psutil.pid_exists(pid)
-                     and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        survivors = [pid for pid in stopped_pids if not _gone(pid)]
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
         report(f"lab down: {len(stopped)} sites stopped"
