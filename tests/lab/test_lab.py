@@ -13,6 +13,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from regionguard.agent.site import Site
+from regionguard.agent.site_readiness import sites_readiness
 from regionguard.cli import app
 from regionguard.drill.campaign import read_history
 from regionguard.lab.drill import campaign_faults, run_lab_campaign
@@ -133,6 +135,23 @@ def test_every_drill_healed_and_the_checker_found_nothing(
     assert sum(d["discarded_acked"] for d in rewound) == 0, rewound
     print("discarded by the rewinds (transactions, this run's rows):",
           [(d["fault"], d["discarded_transactions"], d["discarded_rows"]) for d in rewound])
+
+
+def test_each_drill_reports_in_html_and_readiness_sees_the_last_one(
+        lab_up: tuple[Lab, Path, TlsFacts], campaign: tuple[Path, dict[str, Any]]) -> None:
+    """Every lab drill leaves an HTML report (a failover's with the plan's steps and the
+    driller's view of the old lease's end), and records itself in etcd, where readiness on
+    the sites finds it."""
+    lab = lab_up[0]
+    for d in campaign[1]["per_drill"]:
+        page = Path(d["report"]).read_text()
+        assert f"Drill: {d['fault']} on {d['site']}" in page and "<svg" in page, d["report"]
+        if d["failover"]:
+            assert "old lease ended (etcd)" in page and ">promote<" in page, d["report"]
+    checks = {c.name: c for c in lab.client(lambda: sites_readiness(lab.topology,
+                                                                    datetime.now(UTC)))}
+    assert checks["last_drill"].status == "pass", checks["last_drill"]
+    assert all(c.status == "pass" for c in checks.values()), checks
 
 
 def test_killing_the_primary_site_fails_over_with_one_writer(

@@ -154,6 +154,15 @@ def test_a_second_writer_key_cannot_be_taken_while_the_first_is_held(
         WriterLease(cluster.store("west", app), ttl_s=30, margin_s=1.0).acquire("west", 1)
 
 
+def test_the_last_drill_is_recorded_with_the_arbiter(cluster: EtcdCluster) -> None:
+    """Readiness on any site sees a drill run from anywhere: the record lives in etcd."""
+    store = cluster.store("east", "drills")
+    assert store.last_drill() is None
+    store.record_drill("kill-primary", 1_000.5, rto_s=4.2)
+    seen = cluster.store("witness", "drills").last_drill()
+    assert seen == {"fault": "kill-primary", "ended_at": 1_000.5, "rto_s": 4.2}
+
+
 def test_observations_and_the_plan_lock(cluster: EtcdCluster) -> None:
     app = "obs"
     west, witness = cluster.store("west", app), cluster.store("witness", app)
@@ -179,11 +188,13 @@ def test_one_member_down_changes_nothing_and_a_majority_down_is_one_line(
         store.claim_epoch(1, bare_plan("before"))
         small.stop("west")  # this site's own member: the others answer
         assert store.load().epoch == 2
+        assert set(store.arbiter.unhealthy_members()) == {"west"}  # readiness's view
         store.finish_plan("before", {}, time.time())
         small.stop("east")  # no majority: the witness's member cannot answer alone
         started = time.monotonic()
         with pytest.raises(ProviderError) as err:
             store.load()
+        assert set(store.arbiter.unhealthy_members()) == {"east", "west"}
         message = str(err.value)
         assert "\n" not in message and "no member answered" in message
         for site in ("east", "west", "witness"):

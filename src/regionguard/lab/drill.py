@@ -34,6 +34,12 @@ from regionguard.drill.campaign import DrillHistory, write_history
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
 from regionguard.drill.report import percentile
 from regionguard.errors import ProviderError, UsageError
+from regionguard.lab.drill_report import (
+    lab_measures,
+    on_driller_clock,
+    wall_minus_mono_ns,
+    write_lab_report,
+)
 from regionguard.lab.lab import Lab
 from regionguard.lab.observe import WritableWatch, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
@@ -50,6 +56,15 @@ LAB_FAULTS: dict[str, bool] = {
     "stop-witness-etcd": False,  # one etcd member of three lost
 }
 PARTITIONS = frozenset(f for f in LAB_FAULTS if f.startswith("partition-"))
+WHAT_IT_DOES = {  # for the report
+    "kill-primary": "every process of the site killed, its link down; started again to heal",
+    "partition-primary": "nftables drops its traffic with the standby and the witness",
+    "freeze-primary-agent": "its agent stopped (SIGSTOP) past the lease; thawed to heal",
+    "kill-standby-db": "its PostgreSQL killed (SIGKILL); its agent starts it again",
+    "partition-standby": "nftables drops its traffic with the other sites",
+    "partition-witness": "nftables drops its traffic with the other sites",
+    "stop-witness-etcd": "its etcd member stopped (one of three)",
+}
 QUIET_S = 6.0  # past detection (0.75 s) and the lease (4 s): long enough to see no failover
 
 
@@ -86,6 +101,7 @@ class LabDrillResult:
     discarded_transactions: int | None = None
     discarded_rows: int = 0
     discarded_acked: int = 0
+    report: str | None = None  # the drill's HTML report (lab/drill_report.py)
 
     @property
     def two_writable(self) -> bool:
@@ -210,8 +226,9 @@ class LabDriller:
                       is Replication.ASYNC else [])
         thrown = discarded(self.lab, primary, reports_before, f"load-{load.run_id}-") \
             if failover else None
-        if failover:
-            safety["steps"] = self._steps(now_primary)
+        plan_id, plan_entries, engine = self._plan(now_primary) if failover else (None, [], None)
+        if engine is not None:
+            safety["steps"] = dict(engine.get("steps", {}))
         if thrown is not None:
             acked_ids = {r.request_id for r in result.requests if r.kind == "write" and r.ok}
             safety.update(discarded_transactions=thrown[0], discarded_rows=len(thrown[1]),
@@ -222,14 +239,26 @@ class LabDriller:
                                      thrown[1] if thrown else [])
         write_history(self.out / f"drill-{index:03d}.history.jsonl", drill_history)
         verdict = drill_history.check()
+        rto = client_rto_s(result, fault_ns) if failover else None
+        detail = detail or ("" if healed else "the pair did not replicate again in 120 s")
+        topology = self.lab.topology
+        measures = lab_measures(
+            fault=fault, site=site, strategy=topology.strategy.value,
+            replication=topology.replication.value, load=result, verdict=verdict, rto_s=rto,
+            engine=engine, new_primary=now_primary, failover=failover,
+            detail=WHAT_IT_DOES[fault] + (f"; {detail}" if detail else ""))
+        report = write_lab_report(self.out / f"drill-{index:03d}.html", measures, result,
+                                  fault_ns, plan_entries, plan_id, safety)
+        if healed and not detail and verdict.split_brain == 0:
+            self.lab.client(lambda: self.store.record_drill(
+                fault, time.time(), rto_s=rto, acked_writes=verdict.acked_writes,
+                lost_acked=len(verdict.lost_acked)), timeout_s=10)
         return LabDrillResult(
             index=index, fault=fault, site=site, old_primary=primary, new_primary=now_primary,
-            failover=failover, client_rto_s=client_rto_s(result, fault_ns) if failover else None,
-            healed=healed and not detail, acked_writes=verdict.acked_writes,
-            lost_acked=len(verdict.lost_acked), split_brain=verdict.split_brain,
-            anomalies=[a.to_dict() for a in verdict.anomalies],
-            detail=detail or ("" if healed else "the pair did not replicate again in 120 s"),
-            seconds=time.monotonic() - started, **safety)
+            failover=failover, client_rto_s=rto, healed=healed and not detail,
+            acked_writes=verdict.acked_writes, lost_acked=len(verdict.lost_acked),
+            split_brain=verdict.split_brain, anomalies=[a.to_dict() for a in verdict.anomalies],
+            detail=detail, seconds=time.monotonic() - started, report=str(report), **safety)
 
     def _fault_and_heal(self, index: int, fault: str, site: str, primary: str, standby: str,
                         load: LoadGenerator, writable: WritableWatch, writer: WriterWatch,
@@ -267,15 +296,19 @@ class LabDriller:
         _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
         return fault_ns, now_primary, healed
 
-    def _steps(self, region: str) -> dict[str, float]:
-        """Detect and each step of the last plan in `region`'s journal (its own clock)."""
+    def _plan(self, region: str) -> tuple[str | None, list[dict[str, Any]],
+                                          dict[str, Any] | None]:
+        """The last plan in `region`'s journal: its id, the journal on this driller's clock
+        (for the report's waterfall only), and its detect and steps (durations on the site's
+        own clock)."""
         path = Site(self.lab.topology, region).journal_path
         entries = [json.loads(line) for line in path.read_text().splitlines() if line]
         plans = [e["plan"] for e in entries if e.get("event") == "plan"
                  and e.get("outcome") == "started"]
-        breakdown = rto_breakdown(entries, plans[-1]) if plans else None
-        steps: dict[str, float] = dict((breakdown or {}).get("steps", {}))
-        return steps
+        if not plans:
+            return None, [], None
+        return (plans[-1], on_driller_clock(entries, wall_minus_mono_ns()),
+                rto_breakdown(entries, plans[-1]))
 
     def _watch_stop(self, primary: str, stopped: list[float]) -> bool:
         """Note when the old primary's PostgreSQL was first seen gone; always True (a

@@ -140,6 +140,17 @@ class EtcdArbiter:
             f"etcd {what}: no member answered ({'; '.join(failures)}); a majority of the "
             f"{len(self.urls)} members must run and be reachable from this host")
 
+    def unhealthy_members(self) -> dict[str, str]:
+        """Each member that does not answer its own status call (`/maintenance/status`), with
+        why: readiness's view of the quorum; the other calls only need one member to answer."""
+        down: dict[str, str] = {}
+        for site, client in self._clients.items():
+            try:
+                client.status()
+            except etcd_errors.Etcd3Exception as exc:
+                down[site] = _reason(exc)
+        return down
+
     # -- keys -------------------------------------------------------------------------------
 
     def watch(self, key: str, on_change: Callable[[], None], stop: threading.Event,

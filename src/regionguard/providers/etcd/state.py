@@ -15,6 +15,8 @@ shape, so one engine decides the same way in both worlds:
   when etcd expires its lease.
 - `<prefix>/obs/<target>/<vantage>`: the vantage points' reports (only their writer changes
   them).
+- `<prefix>/drill`: the last drill that measured a failover path without a split brain (its
+  end, wall time): readiness's "a drill ran recently", as the AWS arbiter's drill item.
 """
 
 from __future__ import annotations
@@ -296,6 +298,24 @@ class EtcdStateStore:
 
     def clear_rejoin(self, region: str) -> None:
         self.arbiter.delete(self.key(f"rejoin/{region}"))
+
+    # -- drills -------------------------------------------------------------------------------
+
+    def record_drill(self, fault: str, ended_at: float, **measures: Any) -> None:
+        """A drill that measured the sites without a split brain (whoever ran it: the record
+        lives with the arbiter, not on one host's disk, so readiness on any site sees it)."""
+        self.arbiter.put(self.key("drill"), json.dumps(
+            {"fault": fault, "ended_at": ended_at, **measures}).encode())
+
+    def last_drill(self) -> dict[str, Any] | None:
+        entry = self.arbiter.get(self.key("drill"))
+        if entry is None:
+            return None
+        try:
+            found = entry.json()
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) and "ended_at" in found else None
 
     # -- ObservationStore -------------------------------------------------------------------
 

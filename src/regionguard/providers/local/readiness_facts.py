@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from regionguard.config import Topology
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Facts, last_drill_age_s
@@ -25,13 +26,15 @@ def gather(ports: Ports, now: datetime) -> Facts:
     return Facts(
         primary=live.primary, standby=standby, standby_db=standby_db,
         sync_degraded=live.sync_degraded_lsn is not None,
-        capacity_problems=_capacity_problems(ports),
+        capacity_problems=capacity_problems(ports.topology),
         drift=_drift(ports, dict(live.roles)),
         last_drill_age_s=last_drill_age_s(ports.journal.entries(), now),
     )
 
 
-def _capacity_problems(ports: Ports) -> list[str]:
+def capacity_problems(topology: Topology) -> list[str]:
+    """What would keep this host's standby from starting: PostgreSQL's and HAProxy's binaries,
+    and disk on the state dir's file system."""
     problems: list[str] = []
     try:
         missing = [name for name in PG_TOOLS if not Path(pgbin.tool(name)).exists()]
@@ -43,10 +46,10 @@ def _capacity_problems(ports: Ports) -> list[str]:
         haproxy_binary()
     except RegionGuardError as exc:
         problems.append(f"HAProxy is missing ({exc})")
-    state_dir = ports.topology.state_dir
+    state_dir = topology.state_dir
     folder = state_dir if state_dir.exists() else state_dir.parent
     free = shutil.disk_usage(folder.absolute()).free
-    need = ports.topology.readiness.min_free_disk_bytes
+    need = topology.readiness.min_free_disk_bytes
     if free < need:
         problems.append(f"{free >> 20} MiB free on {folder}, under the {need >> 20} MiB "
                         "readiness.min_free_disk_bytes")
