@@ -38,12 +38,13 @@ $(STAMP): $(DEV_LOCK) pyproject.toml
 
 run: setup
 	$(BIN)/regionguard up
-	$(BIN)/regionguard drill --fault kill-region --duration 15s --rate 100 --out .regionguard/reports
+	$(BIN)/regionguard drill --fault kill-region --out .regionguard/reports
 	@echo
-	@echo "The sandbox keeps running (the drill healed it). Try:"
-	@echo "  open .regionguard/reports/drill-report.html   # the drill's timeline"
-	@echo "  $(BIN)/regionguard status        # regions, roles, lag, traffic share, status page URL"
+	@echo "The sites keep running (the drill healed them). Try:"
+	@echo "  open .regionguard/reports/drill-001.html   # the drill's timeline"
+	@echo "  $(BIN)/regionguard status        # regions, roles, the write lease, the edge URL"
 	@echo "  $(BIN)/regionguard readiness     # would a failover work now?"
+	@echo "  $(BIN)/regionguard events        # what each site's agent did"
 	@echo "  $(BIN)/regionguard down          # stop every process it started"
 
 $(CHECKOV_STAMP):

@@ -124,7 +124,7 @@ def running_sandbox(tmp_path: Path, print_events: bool = False,
     """A sandbox of the example topology (with `overrides`) up for the block, then purged;
     the journal's last events are printed when the block fails (or always, when asked)."""
     path = write_topology(tmp_path, **overrides)
-    cli(path, "up")
+    cli(path, "up", "--embedded")
     try:
         yield path
     except BaseException:

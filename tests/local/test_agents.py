@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -59,29 +60,36 @@ def _rows(lab: Lab, region: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One loopback lab for the module, east primary, brought up and down by the CLI: the
-    switchover test moves the writer and brings it home; the kill test then takes east's site
-    away. `lab down` must leave no process of it."""
+    """The sandbox's sites for the module, east primary, brought up and down by `regionguard
+    up` and `down` (what `make run` does): the switchover test moves the writer and brings it
+    home; the kill test then takes east's site away. `down` must leave no process of it."""
     root = tmp_path_factory.mktemp("loopback")
     config = root / "topology.toml"
-    config.write_text(sample_topology("sync"))
-    started = CliRunner().invoke(app, ["-c", str(config), "lab", "up", "--loopback", "--lab",
-                                       str(root / "lab"), "--timeout", "90"])
-    running = Lab.existing(root / "lab")
+    config.write_text(f'state_dir = "{root / "state"}"\n' + sample_topology("sync"))
+    started = CliRunner().invoke(app, ["-c", str(config), "up", "--wait", "90"])
+    sites = root / "state" / "sites"
+    running = Lab.existing(sites)
     pids = [p.pid for s in running.layout.sites for p in running.processes(s.name)]
     try:
         assert started.exit_code == 0, started.output
         assert len(pids) > 10, pids  # etcd, agents, watchdogs, databases, apps, front doors
+        again = CliRunner().invoke(app, ["-c", str(config), "up"])  # idempotent
+        assert again.exit_code == 0 and "the sites already run" in again.output, again.output
         yield running
     finally:
-        stopped = CliRunner().invoke(app, ["-c", str(config), "lab", "down", "--lab",
-                                           str(root / "lab")])
+        stopped = CliRunner().invoke(app, ["-c", str(config), "down"])
         assert stopped.exit_code == 0 and "nothing left" in stopped.output, stopped.output
         alive = [p for p in pids if psutil.pid_exists(p)
                  and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         assert not alive, f"processes of the loopback lab left running: {alive}"
         assert not LoopbackHosts().leftovers(running.layout)
-        assert not (root / "lab").exists()
+        assert not sites.exists()
+
+
+def _user_cli(lab: Lab, *args: str) -> Result:
+    """A command given the user's topology file: it finds the sandbox's sites by itself."""
+    return CliRunner().invoke(app, ["-c", str(lab.layout.root.parent.parent / "topology.toml"),
+                                    *args])
 
 
 def _cli(lab: Lab, *args: str) -> Result:
@@ -162,7 +170,7 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
         refused = _cli(lab, *args, "--lab", str(lab.layout.root))
         assert refused.exit_code == code, refused.output
         assert len(refused.stderr.strip().splitlines()) == 1 and "partition" in refused.stderr
-    for args in (("up",), ("down",), ("drill", "--fault", "kill-region"), ("readiness",)):
+    for args in (("up",), ("down",), ("drill", "--fault", "kill-region")):
         refused = _cli(lab, *args)  # the embedded sandbox's commands: refused, with the way
         assert refused.exit_code == 2 and "run their own agents" in refused.stderr, args
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
@@ -177,14 +185,34 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert row == (MONITOR_USER, False, False), row
     probe = SiteProber(watcher).probe("east", 1.0)
     assert probe.ok and probe.detail == "primary", probe
-    seen = json.loads(_cli(lab, "status", "--json").stdout)  # the sites' status: etcd, doors
+    seen = json.loads(_user_cli(lab, "status", "--json").stdout)  # the sites': etcd, doors
     assert seen["world"] == "sites" and seen["error"] is None and seen["primary"] == "east"
+    assert seen["edge_url"] == lab.layout.edge_url
     assert seen["writer"]["region"] == "east" and seen["plan"] is None
     doors = {r["name"]: (r["role"], (r["route"] or {}).get("holds_lease") is True)
              for r in seen["regions"]}
     assert doors == {"east": ("primary", True), "west": ("standby", False)}, seen["regions"]
     table = _cli(lab, "status")
     assert table.exit_code == 0 and "epoch 1" in table.output and "writer east" in table.output
+    # readiness from what the sites publish: everything holds but no drill has been run yet
+    ready = _user_cli(lab, "readiness", "--json")
+    assert ready.exit_code == 1, ready.output
+    checks = {c["name"]: c for c in json.loads(ready.stdout)["checks"]}
+    assert {n for n, c in checks.items() if c["status"] != "pass"} == {"last_drill"}, checks
+    assert {"arbiter_members", "write_lease", "vantage_points", "front_doors",
+            "standby_replication"} <= set(checks)
+    assert "regionguard drill --fault kill-primary" in checks["last_drill"]["action"]
+    # `regionguard drill` given the user's file drills the sandbox's sites, writes its report
+    # and records itself in etcd, where readiness finds it
+    reports = lab.layout.root.parent.parent / "reports"
+    drilled = _user_cli(lab, "drill", "--fault", "kill-standby-db", "--rate", "50", "--out",
+                        str(reports))
+    assert drilled.exit_code == 0, drilled.output
+    assert "no failover (east kept the writes)" in drilled.output, drilled.output
+    assert "<svg" in (reports / "drill-001.html").read_text()
+    assert json.loads((reports / "drill-001.json").read_text())["lost_acked"] == 0
+    ready = _user_cli(lab, "readiness")
+    assert ready.exit_code == 0, ready.output
 
 
 def test_a_switchover_and_a_failback_move_the_writer_by_handover_with_nothing_lost(
@@ -277,4 +305,20 @@ def test_killing_the_primary_site_fails_over_by_the_survivors_after_etcd_expired
     assert {e["site"] for e in seen} >= {"east", "west"}, {e["site"] for e in seen}
     assert any(e["site"] == "west" and e.get("event") == "plan" and e.get("outcome") == "done"
                and str(e.get("plan", "")).startswith("failover-") for e in seen)
+    # the plan's id shows in `events` (in brackets, not eaten as markup), and its report is
+    # rebuilt from the journal of the site that ran it
+    text = _user_cli(lab, "events", "--last", "0").stdout
+    plan_ids = re.findall(r"\[(failover-[0-9a-f]+)\]", text)
+    assert plan_ids, text[-2000:]
+    reported = _user_cli(lab, "report", plan_ids[-1])
+    assert reported.exit_code == 0, reported.output
+    assert f"failover {plan_ids[-1]}: east -> west, done" in reported.output, reported.output
+    assert "promote" in reported.output
+    # readiness names what a second failover would lack while east's site is gone
+    ready = _cli(lab, "readiness", "--json")
+    assert ready.exit_code == 1, ready.output
+    after = {c["name"]: c["status"] for c in json.loads(ready.stdout)["checks"]}
+    assert (after["standby_replication"], after["arbiter_members"], after["vantage_points"],
+            after["write_lease"], after["front_doors"]) == ("fail", "warn", "fail", "pass",
+                                                            "pass"), after
     print(f"kill-site RTO {rto:.2f} s, {len(acked)} writes acknowledged, 0 lost")

@@ -58,7 +58,7 @@ def test_a_manual_approval_failover_waits_then_runs_on_approve(config: Path) -> 
 @pytest.fixture
 def manual_mode(tmp_path: Path) -> Iterator[Path]:
     path = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
-    cli(path, "up")
+    cli(path, "up", "--embedded")
     try:
         yield path
     finally:

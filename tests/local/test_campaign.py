@@ -29,7 +29,7 @@ KILL_PRIMARY_DB_SEED = 4011  # kill: kill-db east
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
     tmp = tmp_path_factory.mktemp("campaign")
     config = write_topology(tmp)
-    cli(config, "up", timeout=180)
+    cli(config, "up", "--embedded", timeout=180)
     try:
         out = tmp / "out"
         proc = cli(config, "drill", "--campaign", str(DRILLS), "--seed", str(SEED),
@@ -87,7 +87,7 @@ def test_a_drill_whose_writes_never_come_back_is_a_liveness_failure(tmp_path: Pa
     acknowledged was lost), but writes did not come back: the campaign must not call that a
     pass. The heal (restart the database, a canary write) still brings the sandbox back."""
     config = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
-    cli(config, "up", timeout=180)
+    cli(config, "up", "--embedded", timeout=180)
     try:
         out = tmp_path / "out"
         proc = cli(config, "drill", "--campaign", "1", "--seed", str(KILL_PRIMARY_DB_SEED),

@@ -57,7 +57,7 @@ def test_every_command_on_every_state_is_one_line_and_its_exit_code(tmp_path: Pa
     # manual mode: with its databases killed the sandbox stays half up; nobody acts on it
     config = write_topology(tmp_path, **{'mode = "automatic"': 'mode = "manual"'})
     run_all(config, "nothing")
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     try:
         data = status(config)
         for name in ("east", "west"):  # half up: the databases die, the rest runs on

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.local
 def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One sandbox for every drill: each drill heals it back to east as primary."""
     path = write_topology(tmp_path_factory.mktemp("drills"))
-    cli(path, "up")
+    cli(path, "up", "--embedded")
     try:
         yield path
         assert assert_a_report_for_every_plan(path)  # each drill's failover and heal

@@ -25,7 +25,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
     path = write_topology(tmp_path)
     text = path.read_text() + "\n[readiness]\ninterval_s = 1\n"
     path.write_text(text)
-    cli(path, "up")
+    cli(path, "up", "--embedded")
     try:
         yield path
     finally:

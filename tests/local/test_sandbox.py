@@ -38,7 +38,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_up_write_read_on_standby_route_and_down_leaves_nothing(config: Path) -> None:
-    first = cli(config, "up")
+    first = cli(config, "up", "--embedded")
     assert "front door http://127.0.0.1:" in first.stdout
     data = status(config)
     url = data["front_door"]["url"]
@@ -63,7 +63,7 @@ def test_up_write_read_on_standby_route_and_down_leaves_nothing(config: Path) ->
 
     # up again (a new process) repairs nothing and starts no duplicates
     before = all_pids(data)
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     assert all_pids(status(config)) == before
 
     # route to the standby region: its app processes serve reads locally, writes go to east
@@ -89,7 +89,7 @@ def test_up_write_read_on_standby_route_and_down_leaves_nothing(config: Path) ->
 
 
 def test_scale_standby_from_0_to_2_and_back_to_0(config: Path) -> None:
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     sandbox = Sandbox(load_topology(config))
     assert sandbox.scale("west", 2) == [1, 2]
     assert sandbox.scale("west", 2) == []  # idempotent
@@ -104,13 +104,13 @@ def test_scale_standby_from_0_to_2_and_back_to_0(config: Path) -> None:
 
 
 def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> None:
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     east = region(status(config), "east")
     victim = east["compute"]["pids"][0]
     proc = psutil.Process(victim)
     proc.kill()
     proc.wait(timeout=5)
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     repaired = region(status(config), "east")["compute"]
     assert repaired["ready"] == 2 and len(repaired["pids"]) == 2
     assert victim not in repaired["pids"]
@@ -119,7 +119,7 @@ def test_up_repairs_a_killed_app_process_without_duplicates(config: Path) -> Non
 def test_a_repeated_promote_keeps_a_streaming_sync_standby_only(config: Path) -> None:
     """A resumed plan re-asserts promote on a database that is already the primary; by then
     its standby may have rejoined as a sync standby, which the repeat must not drop."""
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     sandbox = Sandbox(load_topology(config))
     east = sandbox.clusters(sandbox.store.read())["east"]
 
@@ -154,7 +154,7 @@ def test_status_and_down_without_a_sandbox(tmp_path: Path) -> None:
 def test_a_taken_database_port_is_refused_naming_the_holder(config: Path) -> None:
     import socket
 
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     west = region(status(config), "west")
     cli(config, "down")
     squatter = socket.socket()
@@ -162,7 +162,7 @@ def test_a_taken_database_port_is_refused_naming_the_holder(config: Path) -> Non
     squatter.bind(("127.0.0.1", west["db"]["port"]))
     squatter.listen()
     try:
-        refused = cli(config, "up", check=False)
+        refused = cli(config, "up", "--embedded", check=False)
     finally:
         squatter.close()
     assert refused.returncode == 1
@@ -178,8 +178,8 @@ def test_up_and_down_wait_for_a_running_plan_and_refuse_in_one_line(tmp_path: Pa
     store.claim_epoch(1, bare_plan("failover-held"))
     with store.plan_lock() as held:  # the controller is running the plan
         assert held
-        for command in ("up", "down"):
-            proc = cli(config, command, "--plan-wait", "0.5", check=False)
+        for command in (("up", "--embedded"), ("down",)):
+            proc = cli(config, *command, "--plan-wait", "0.5", check=False)
             assert proc.returncode == 3, proc.stderr
             line = proc.stderr.strip()
             assert "failover-held" in line and "\n" not in line and "Traceback" not in line
@@ -187,7 +187,7 @@ def test_up_and_down_wait_for_a_running_plan_and_refuse_in_one_line(tmp_path: Pa
 
 
 def test_the_front_doors_admin_socket_is_a_private_unix_socket(config: Path) -> None:
-    cli(config, "up")
+    cli(config, "up", "--embedded")
     sandbox = Sandbox(load_topology(config))
     sock = sandbox.frontdoor.admin_socket
     assert stat.S_ISSOCK(sock.stat().st_mode)
@@ -205,7 +205,7 @@ def test_a_planted_data_dir_is_refused_in_one_line(tmp_path: Path) -> None:
     planted.parent.mkdir(parents=True, exist_ok=True)
     planted.symlink_to("/etc")  # another user got there first
     try:
-        proc = cli(config, "up", check=False)
+        proc = cli(config, "up", "--embedded", check=False)
         assert proc.returncode == 1 and "is a symlink" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     finally:
@@ -214,7 +214,7 @@ def test_a_planted_data_dir_is_refused_in_one_line(tmp_path: Path) -> None:
     nobody = pwd.getpwnam("nobody").pw_uid
     os.chown(planted, nobody, nobody)  # a real directory, but someone else's
     try:
-        proc = cli(config, "up", check=False)
+        proc = cli(config, "up", "--embedded", check=False)
         assert proc.returncode == 1 and f"owned by uid {nobody}" in proc.stderr
     finally:
         shutil.rmtree(planted)

@@ -59,10 +59,32 @@ def site_journals(topology: Topology) -> list[dict[str, Any]]:
     return entries
 
 
+def plan_journal(topology: Topology, plan_id: str) -> list[dict[str, Any]]:
+    """The journal of the site whose agent ran `plan_id` (its own clock throughout, so the
+    report's durations never mix two sites' clocks); empty when no site's files here hold it."""
+    for name in topology.sites:
+        path = Site(topology, name).journal_path
+        if not path.exists() or plan_id not in path.read_text():
+            continue
+        entries = []
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        if any(e.get("plan") == plan_id and e.get("event") == "plan"
+               and e.get("outcome") == "started" for e in entries):
+            return entries
+    return []
+
+
 def sites_status(topology: Topology) -> dict[str, Any]:
     """The stable contract of `status --json` on the sites."""
     data: dict[str, Any] = {"world": "sites", "error": None, "epoch": None, "primary": None,
-                            "writer": None, "plan": None, "sync_degraded_lsn": None}
+                            "writer": None, "plan": None, "sync_degraded_lsn": None,
+                            "edge_url": None}  # the sandbox's sites fill it (`status`)
     roles: dict[str, str] = {}
     try:
         store = person_site(topology).store()

@@ -35,8 +35,22 @@ class CliState:
     config: Path
     world: World
 
-    def topology(self) -> Topology:
+    def user_topology(self) -> Topology:
+        """The topology file as written (`validate`, `lab up`, `up`)."""
         return load_topology(self.config)
+
+    def topology(self) -> Topology:
+        """The topology the running system reads: the sandbox's sites' (etcd, one address per
+        site) while `regionguard up` runs them, else the file as written."""
+        user = self.user_topology()
+        sites = self.sandbox_sites(user)
+        return load_topology(sites / "regionguard.toml") if sites is not None else user
+
+    def sandbox_sites(self, user: Topology | None = None) -> Path | None:
+        """The directory of the sandbox's sites when `regionguard up` made them."""
+        from regionguard.lab.sandbox_sites import running_sites
+
+        return running_sites(user or self.user_topology())
 
     def engine_ports(self) -> Ports:
         """The engine's ports for a person's command in the selected world."""

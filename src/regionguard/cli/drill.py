@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +23,9 @@ from regionguard.drill.faults import describe_catalog
 from regionguard.drill.report import rich_table, write_json
 from regionguard.drill.runner import DrillSettings, run_drill
 from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation, UsageError
+
+if TYPE_CHECKING:
+    from regionguard.lab.drill import LabDrillResult
 from regionguard.worlds import EmulatedDrills, SiteDrills, running
 
 
@@ -88,6 +92,8 @@ def drill(
     region-outage, partition or control-plane-outage into one Region, waits for the outcome,
     writes the report and tears everything down."""
     st = state(ctx)
+    if lab is None and st.world.name == "local":
+        lab = st.sandbox_sites()  # the sandbox runs as sites (`regionguard up`): drill them
     if lab is not None:
         _lab_drill(lab, fault, campaign, seed, out_dir, rate, workers, list_faults)
         return
@@ -242,8 +248,12 @@ def _lab_drill(lab: Path, fault: str, campaign: int | None, seed: int | None, ou
     report = progress_reporter()
     if campaign is None:
         fault = "kill-primary" if fault == "kill-region" else fault
+        report(f"drill: {fault} at {rate:g} req/s through the edge, until the sites heal")
         result = LabDriller(the_lab, out_dir, rate=rate, workers=workers).run(1, fault)
-        print_json(dataclasses.asdict(result))
+        measured = out_dir / "drill-001.json"
+        measured.write_text(json.dumps(dataclasses.asdict(result), indent=1))
+        _print_lab_drill(result)
+        out.print(f"report: {result.report} (measures: {measured})", highlight=False)
         summary = {"anomalies": result.anomalies, "unhealed": [] if result.healed else [1]}
     else:
         seed = seed if seed is not None else random.randrange(10_000)
@@ -254,3 +264,25 @@ def _lab_drill(lab: Path, fault: str, campaign: int | None, seed: int | None, ou
         raise typer.Exit(3)
     if summary["unhealed"]:
         raise typer.Exit(1)
+
+
+def _print_lab_drill(r: LabDrillResult) -> None:
+    """A lab drill's result for a person (the JSON file keeps every field)."""
+    if r.failover:
+        moved = (f"{r.new_primary} took the writes: client RTO "
+                 f"{'-' if r.client_rto_s is None else f'{r.client_rto_s:.2f} s'}")
+    else:
+        moved = f"no failover ({r.old_primary} kept the writes), as this fault requires" \
+            if r.new_primary == r.old_primary else f"a failover to {r.new_primary}: WRONG"
+    out.print(f"[bold]{r.fault}[/bold] on {r.site}: {moved}", highlight=False)
+    out.print(f"  {r.acked_writes} writes acknowledged, {r.lost_acked} lost, split brain "
+              f"{r.split_brain}, {len(r.anomalies)} anomalies"
+              + ("" if r.healed else f"; NOT healed: {r.detail}"), highlight=False)
+    if r.failover:
+        seen = [f"{label} {value:.2f} s" for label, value in (
+            ("old primary stopped at", r.old_stopped_s),
+            ("etcd ended its lease at", r.lease_ended_s)) if value is not None]
+        out.print(f"  after the fault: {', '.join(seen) or '-'}; writes it acknowledged after "
+                  f"its lease: {r.old_acked_after_lease_s}", highlight=False)
+        out.print("  steps: " + " · ".join(f"{k} {v:.2f} s" for k, v in r.steps.items()),
+                  highlight=False)

@@ -45,7 +45,7 @@ def synth(
     from regionguard.infra.view import aws_view
 
     st = state(ctx)
-    config, topo = st.config, st.topology()
+    config, topo = st.config, st.user_topology()
     aws_view(topo, str(config))  # a topology that cannot be synthesized says so first
     if fmt not in ("cloudformation", "terraform"):
         raise UsageError(f"--format {fmt}: use cloudformation or terraform")

@@ -52,7 +52,7 @@ def up(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
     and wait until the edge reaches the primary under the write lease."""
     from regionguard.lab.lab import Lab
 
-    lab_ = Lab.create(lab, state(ctx).topology(), loopback=loopback)
+    lab_ = Lab.create(lab, state(ctx).user_topology(), loopback=loopback)
     lab_.require_root("up")
     data = lab_.up(progress_reporter(), timeout)
     where = (f"from namespace {data['client_namespace']}" if data["client_namespace"]

@@ -216,8 +216,10 @@ def events(
         dur = f" ({e['duration_s']} s)" if "duration_s" in e else ""
         plan_id = f" [{e['plan']}]" if e.get("plan") else ""
         site = f"{e['site']:<8} " if "site" in e else ""
+        # plain text: Rich would read "[failover-…]" (and any bracket in a detail) as markup
+        # and drop it, and the plan id is what `report` needs
         out.print(f"{e['ts']} {site}{e['event']:<14} {what}{dur}{plan_id} {extra}",
-                  highlight=False)
+                  highlight=False, markup=False)
 
 
 def _observed(e: dict[str, Any]) -> str:
@@ -241,11 +243,18 @@ def readiness(
     as_json: Annotated[bool, typer.Option("--json", help="The checks as JSON.")] = False,
 ) -> None:
     """Would a failover work now? The standby streams within the RPO target, its capacity can
-    start, the live configuration matches the topology, a drill ran recently. Exit 1 when a
-    check fails (the controller also evaluates every readiness.interval_s)."""
-    ports = state(ctx).engine_ports()
-    checks = readiness_checks.evaluate(ports.topology,
-                                       gather_readiness(ports, datetime.now(UTC)))
+    start, the live configuration matches the topology, a drill ran recently; on self-managed
+    sites also: the etcd members, the write lease, the vantage points, the primary's front
+    door. Exit 1 when a check fails (the controller also evaluates every readiness.interval_s)."""
+    topology = state(ctx).topology()
+    if topology.arbiter.kind == "etcd":  # self-managed sites: what etcd and the sites publish
+        from regionguard.agent.site_readiness import sites_readiness
+
+        checks = sites_readiness(topology, datetime.now(UTC))
+    else:
+        ports = state(ctx).engine_ports()
+        checks = readiness_checks.evaluate(ports.topology,
+                                           gather_readiness(ports, datetime.now(UTC)))
     worst = readiness_checks.overall(checks)
     if as_json:
         print_json({"status": worst, "checks": [c.as_dict() for c in checks]})
@@ -297,7 +306,13 @@ def report(
     """A plan's execution report, rebuilt from the journal: what triggered it, each step's
     start, end, attempts and outcome, the RTO breakdown, readiness then, who approved it."""
     st = state(ctx)
-    entries = st.engine_ports().journal.entries()
+    topology = st.topology()
+    if topology.arbiter.kind == "etcd":  # the sites: the journal of the agent that ran it
+        from regionguard.agent.site_status import plan_journal
+
+        entries = plan_journal(topology, plan_id)
+    else:
+        entries = st.engine_ports().journal.entries()
     data = plan_report(entries, plan_id)
     if data is None:
         raise UsageError(f"no plan {plan_id!r} in the journal; `regionguard events` lists "
@@ -305,7 +320,7 @@ def report(
     if as_json:
         print_json(data)
     if out_file is not None or open_it:
-        target = out_file or Path(st.topology().state_dir) / "reports" / f"{plan_id}.html"
+        target = out_file or Path(topology.state_dir) / "reports" / f"{plan_id}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(plan_report_html(entries, plan_id) or "")
         if not as_json:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from regionguard.cli.common import one_line_errors, out, print_json, progress_reporter, state
 from regionguard.config import load_topology
-from regionguard.errors import ProviderError
+from regionguard.errors import ProviderError, UsageError
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.worlds.local import refuse_sites
 
@@ -36,24 +36,47 @@ def validate(
 @one_line_errors
 def up(
     ctx: typer.Context,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for app processes to be ready.")]
-    = 60.0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the sandbox to serve.")]
+    = 90.0,
     plan_wait: Annotated[float, typer.Option(
-        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
+        help="--embedded: seconds to wait for a running failover/switchover to finish first.")]
+    = 60.0,
+    embedded: Annotated[bool, typer.Option(
+        "--embedded", help="The older single-controller sandbox instead: one process decides "
+                           "for both regions (state.json, fencing by signal); it still serves "
+                           "the status page, the metrics and manual approval.")] = False,
 ) -> None:
-    """Bring the local two-region sandbox up (idempotent: repairs whatever is missing).
+    """Bring the sandbox up (idempotent: starts whatever is down).
 
-    Starts PostgreSQL primary + streaming hot standby, the app processes each region runs in
-    its live role, and the HAProxy front door; prints the front-door URL."""
+    The regions of the topology run as self-managed sites on loopback, as on separate hosts:
+    per site an etcd member and a `regionguard agent` (east and west also PostgreSQL, their
+    apps and a front door; the witness only probes), TLS between them, and an edge that sends
+    every client to the region whose apps hold the write lease. Files in <state_dir>/sites;
+    prints the edge's URL."""
     st = state(ctx)
-    topology = st.topology()
+    topology = st.user_topology()
     refuse_sites(topology, "up")
-    sb = Sandbox(topology)
     report = progress_reporter()
-    with out.status("bringing the sandbox up ...", spinner="dots"):
-        url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
-        sb.start_supervisor(st.config, report)
-    out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
+    sites = st.sandbox_sites(topology)
+    if embedded:
+        if sites is not None:
+            raise UsageError("up --embedded: the sandbox's sites run (`regionguard up`); stop "
+                             "them first with `regionguard down`")
+        sb = Sandbox(topology)
+        with out.status("bringing the sandbox up ...", spinner="dots"):
+            url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
+            sb.start_supervisor(st.config, report)
+        out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
+        return
+    if Sandbox(topology).running():
+        raise UsageError("up: the embedded sandbox runs (`up --embedded`); stop it first with "
+                         "`regionguard down`")
+    from regionguard.lab.sandbox_sites import sites_up
+
+    data = sites_up(topology, report, wait)
+    out.print(f"\n[bold green]up[/bold green]: edge {data['edge_url']} (sites "
+              f"{', '.join(s['name'] for s in data['sites'])} on loopback); "
+              "`regionguard status` for each region", highlight=False)
 
 
 @one_line_errors
@@ -65,11 +88,27 @@ def down(
 ) -> None:
     """Stop every process the sandbox started (by pid) and verify none is left.
 
-    Never in the middle of a plan: a running failover or switchover is waited for."""
-    topology = state(ctx).topology()
+    The sites: every site's processes, then their files (`--purge` is implied: a site's data
+    lives with it). The embedded sandbox: never in the middle of a plan (a running failover or
+    switchover is waited for)."""
+    st = state(ctx)
+    topology = st.user_topology()
     refuse_sites(topology, "down")
+    sites = st.sandbox_sites(topology)
+    if sites is not None:
+        from regionguard.lab.lab import down_anything
+
+        left = down_anything(sites, progress_reporter())
+        if left["survivors"] or left["namespaces_left"]:
+            raise ProviderError(f"left behind: processes {left['survivors']}, "
+                                f"{left['namespaces_left']}")
+        out.print("down: the sites stopped, nothing left")
+        if not purge:
+            return
     result = Sandbox(topology).down(purge=purge, report=progress_reporter(),
                                     plan_wait_s=plan_wait)
+    if sites is not None:
+        return
     if not result.was_up:
         out.print("nothing is up" + (" (state purged)" if purge else ""))
         return
@@ -95,6 +134,11 @@ def status(
         from regionguard.agent.site_status import sites_status
 
         data = sites_status(topology)
+        sites = st.sandbox_sites()
+        if sites is not None:  # the sandbox's sites: their edge, and where their files are
+            from regionguard.lab.lab import Lab
+
+            data["edge_url"] = Lab.existing(sites).layout.edge_url
         if as_json:
             print_json(data)
         else:
@@ -126,6 +170,8 @@ def render_sites(data: dict[str, Any]) -> None:
     if data["sync_degraded_lsn"]:
         out.print(f"[yellow]sync degraded[/yellow] from {data['sync_degraded_lsn']}: the "
                   "standby is not eligible until it confirms every write", highlight=False)
+    if data.get("edge_url"):
+        out.print(f"edge (every client's URL): {data['edge_url']}", highlight=False)
     if data["error"]:
         out.print(f"[red]{data['error']}[/red]", highlight=False)
 

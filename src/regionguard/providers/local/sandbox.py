@@ -299,6 +299,15 @@ class Sandbox:
             state["processes"] = {"apps": {}}
             self.controller_file.unlink(missing_ok=True)
 
+    def running(self) -> bool:
+        """Any process this sandbox started still runs (its controller's supervisor, the
+        controller, the front door, the apps, the databases)."""
+        if not self.store.exists():
+            return False
+        state = self.store.read()
+        return any(r.alive() for r in self._recorded_refs(state)) or any(
+            c.processes() for c in self.clusters(state).values())
+
     def _recorded_refs(self, state: Mapping[str, Any]) -> list[ProcessRef]:
         procs = state.get("processes", {})
         refs = [ProcessRef.from_dict(procs[k]) for k in ("supervisor", "haproxy") if procs.get(k)]
