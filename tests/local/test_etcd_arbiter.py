@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from regionguard.config import Role
-from regionguard.errors import PlanConflict, ProviderError
+from regionguard.errors import PlanConflict, ProviderError, UsageError
 from regionguard.orchestrator.ports import VantageReport
 from regionguard.orchestrator.records import PlanRecord
+from regionguard.providers.etcd.approvals import EtcdApprovals
 from regionguard.providers.etcd.client import EtcdArbiter, EtcdTls
 from regionguard.providers.etcd.member import MemberTls
 from regionguard.providers.etcd.state import EtcdStateStore
@@ -152,6 +153,35 @@ def test_a_second_writer_key_cannot_be_taken_while_the_first_is_held(
         WriterLease(cluster.store("west", app), ttl_s=30, margin_s=1.0).acquire("east", 1)
     with pytest.raises(LeaseLost, match="not the primary"):
         WriterLease(cluster.store("west", app), ttl_s=30, margin_s=1.0).acquire("west", 1)
+
+
+def test_one_approval_request_and_one_answer_win(cluster: EtcdCluster) -> None:
+    """Two agents open one request; a person's answer and the default never both win."""
+    west, witness = (EtcdApprovals(cluster.store(site, "approvals")) for site in ("west",
+                                                                                   "witness"))
+    request = {"plan_id": "failover-1", "target": "west", "expires_at": 100.0,
+               "timeout_s": 60.0, "default": "reject"}
+    assert west.open(request) and not witness.open({**request, "plan_id": "failover-2"})
+    assert witness.pending() == request
+    with pytest.raises(UsageError, match="no failover waits for approval as plan"):
+        witness.decide("failover-2", "approved", "ada", 50.0)
+    assert witness.resolve(50.0, "reject") == request  # not expired: unchanged
+    answered = witness.decide("failover-1", "approved", "ada", 50.0)
+    assert answered["decision"]["by"] == "ada"
+    with pytest.raises(UsageError, match="already approved by ada"):
+        west.decide("failover-1", "rejected", "bob", 51.0)
+    assert west.resolve(200.0, "reject") == answered  # expired, but answered: the answer stands
+    west.mark_handled()
+    assert witness.pending()["decision"]["handled"] is True  # type: ignore[index]
+    west.close()
+    assert witness.pending() is None
+    late = {**request, "plan_id": "failover-3"}
+    assert west.open(late)
+    defaulted = west.resolve(200.0, "reject")  # expired unanswered: the default decides
+    assert defaulted is not None and defaulted["decision"]["outcome"] == "rejected"
+    with pytest.raises(UsageError, match="already rejected"):
+        witness.decide("failover-3", "approved", "ada", 201.0)
+    west.close()
 
 
 def test_the_last_drill_is_recorded_with_the_arbiter(cluster: EtcdCluster) -> None:

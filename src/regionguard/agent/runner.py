@@ -42,6 +42,7 @@ from regionguard.config import Replication, Role
 from regionguard.errors import RegionGuardError
 from regionguard.orchestrator.guard import CycleResult, Guard
 from regionguard.orchestrator.ports import LiveState
+from regionguard.providers.etcd.approvals import EtcdApprovals
 from regionguard.providers.etcd.writer_lease import WriterLease
 from regionguard.providers.local.postgres import monitor
 from regionguard.providers.local.probes import ReplicationProber
@@ -86,7 +87,8 @@ class Agent:
                            home=site.name if site.is_region else None,
                            sites_of=lambda region: frozenset({region}),
                            interval_s=health.interval_s, timeout_s=health.timeout_s,
-                           stale_s=max(3 * health.interval_s, STALE_FLOOR_S))
+                           stale_s=max(3 * health.interval_s, STALE_FLOOR_S),
+                           approvals=EtcdApprovals(self.store))
         self._standby_failures = 0  # the sync standby's failed probes in a row
         self._replication = ReplicationProber(
             lambda: (site.name, site.database(site.name).dsn()))

@@ -84,13 +84,17 @@ def sites_status(topology: Topology) -> dict[str, Any]:
     """The stable contract of `status --json` on the sites."""
     data: dict[str, Any] = {"world": "sites", "error": None, "epoch": None, "primary": None,
                             "writer": None, "plan": None, "sync_degraded_lsn": None,
-                            "edge_url": None}  # the sandbox's sites fill it (`status`)
+                            "edge_url": None,  # the sandbox's sites fill it (`status`)
+                            "approval": None}  # a failover waiting for a person
     roles: dict[str, str] = {}
     try:
         store = person_site(topology).store()
         live = store.load()
         held = store.writer()
         roles = {r: role.value for r, role in live.roles.items()}
+        from regionguard.providers.etcd.approvals import EtcdApprovals
+
+        data["approval"] = EtcdApprovals(store).pending()
         data.update(epoch=live.epoch, primary=live.primary,
                     writer=held.json() if held is not None else None,
                     sync_degraded_lsn=live.sync_degraded_lsn,

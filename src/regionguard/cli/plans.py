@@ -277,7 +277,8 @@ def approve(
     """Approve the automatic failover that waits for a person (failover.approval = manual)."""
     st = state(ctx)
     st.world.approvals(st.topology()).decide(plan_id, "approved", who(by), time.time())
-    out.print(f"approved {plan_id}: the controller runs it on its next tick", highlight=False)
+    out.print(f"approved {plan_id}: its runner (the failover target's agent on the sites, the "
+              "controller in the embedded sandbox) runs it at its next look", highlight=False)
 
 
 @one_line_errors

@@ -43,8 +43,8 @@ def up(
     = 60.0,
     embedded: Annotated[bool, typer.Option(
         "--embedded", help="The older single-controller sandbox instead: one process decides "
-                           "for both regions (state.json, fencing by signal); it still serves "
-                           "the status page, the metrics and manual approval.")] = False,
+                           "for both regions (state.json, fencing by signal); its controller "
+                           "serves the status page and the metrics.")] = False,
 ) -> None:
     """Bring the sandbox up (idempotent: starts whatever is down).
 
@@ -170,6 +170,11 @@ def render_sites(data: dict[str, Any]) -> None:
     if data["sync_degraded_lsn"]:
         out.print(f"[yellow]sync degraded[/yellow] from {data['sync_degraded_lsn']}: the "
                   "standby is not eligible until it confirms every write", highlight=False)
+    waiting = data.get("approval")
+    if waiting and not waiting.get("decision"):
+        out.print(f"[yellow]waiting for approval[/yellow]: {waiting.get('plan_id')} (a failover "
+                  f"to {waiting.get('target')}); `regionguard approve|reject "
+                  f"{waiting.get('plan_id')}`", highlight=False)
     if data.get("edge_url"):
         out.print(f"edge (every client's URL): {data['edge_url']}", highlight=False)
     if data["error"]:

@@ -73,7 +73,11 @@ class LocalWorld:
         return sandbox_status(Sandbox(topology))
 
     def approvals(self, topology: Topology) -> Approvals:
+        if topology.arbiter.kind == "etcd":  # the sites: the request lives in etcd
+            from regionguard.agent.site_status import person_site
+            from regionguard.providers.etcd.approvals import EtcdApprovals
+
+            return EtcdApprovals(person_site(topology).store())
         from regionguard.providers.local.approvals import FileApprovals
 
-        refuse_sites(topology, "approve/reject")
         return FileApprovals(topology.state_dir)
