@@ -176,6 +176,9 @@ class ArbiterSpec(_Strict):
     request_timeout_s: float = Field(0.25, gt=0, le=10)  # one etcd call to one member (LAN)
     # the primary fences itself this long before its lease could end in etcd
     fence_margin_s: float = Field(1.0, gt=0, le=30)
+    # every site's agent serves /metrics, /api/status and /health on its host at this port
+    # (the part Patroni's REST API plays; read-only)
+    agent_port: int = Field(8008, ge=1024, le=65535)
     # TLS to https:// members (each host's own files): the CA that signed the members'
     # certificates, and this host's client certificate and key when etcd asks for one
     # (--client-cert-auth); without ca_file the system's trust store is used
@@ -420,6 +423,15 @@ class Topology(_Strict):
                     f"{field}: {host} is also {seen[host]}'s host; each site needs a host of its "
                     "own (only the loopback sandbox puts sites on one machine)")
             seen[host] = name
+        for name, spec in self.regions.items():
+            taken = {"db": spec.ports.db, "front_door": spec.ports.front_door}
+            apps = range(spec.ports.apps, spec.ports.apps + spec.capacity)
+            clash = next((k for k, v in taken.items() if v == self.arbiter.agent_port), None)
+            if clash or self.arbiter.agent_port in apps:
+                raise ValueError(
+                    f"arbiter.agent_port: {self.arbiter.agent_port} is also "
+                    f"regions.{name}.ports.{clash or 'apps'} on {name}'s host; choose another "
+                    "port for the agents' endpoint")
         shortest = self.arbiter.shortest_ttl_s()
         if self.arbiter.lease_ttl_s < shortest:
             raise ValueError(

@@ -194,6 +194,26 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert doors == {"east": ("primary", True), "west": ("standby", False)}, seen["regions"]
     table = _cli(lab, "status")
     assert table.exit_code == 0 and "epoch 1" in table.output and "writer east" in table.output
+    # each agent's own endpoint (lab status names it): a fresh heartbeat, the roles it read,
+    # the write lease held by east alone, the witness's probe of east
+    agents = {site["name"]: site["agent_url"] for site in status["sites"]}
+    assert agents["client"] is None
+    scraped = {}
+    with httpx.Client(timeout=3, trust_env=False) as http:
+        for name in ("east", "west", "witness"):
+            assert http.get(f"{agents[name]}/health").json() == {"healthy": True}
+            scraped[name] = text = http.get(f"{agents[name]}/metrics").text
+            assert 'regionguard_region_role{region="east",role="primary"} 1.0' in text, text
+            beat = re.search(rf'regionguard_agent_heartbeat_timestamp_seconds{{site="{name}"}} '
+                             r"(\S+)", text)
+            assert beat and time.time() - float(beat[1]) < 5, beat
+        seen_by_west = http.get(f"{agents['west']}/api/status").json()
+    assert 'regionguard_write_lease_held{region="east"} 1.0' in scraped["east"]
+    assert 'regionguard_write_lease_held{region="west"} 0.0' in scraped["west"]
+    assert 'regionguard_probe_ok{prober="witness",region="east"} 1.0' in scraped["witness"]
+    assert 'regionguard_replication_lag_bytes{region="west"}' in scraped["west"]
+    assert (seen_by_west["role"], seen_by_west["primary"], seen_by_west["holds_lease"]) == (
+        "standby", "east", False), seen_by_west
     # readiness from what the sites publish: everything holds but no drill has been run yet
     ready = _user_cli(lab, "readiness", "--json")
     assert ready.exit_code == 1, ready.output
@@ -314,6 +334,13 @@ def test_killing_the_primary_site_fails_over_by_the_survivors_after_etcd_expired
     assert reported.exit_code == 0, reported.output
     assert f"failover {plan_ids[-1]}: east -> west, done" in reported.output, reported.output
     assert "promote" in reported.output
+    # west's agent counts the failover it ran, and what it took
+    west_metrics = httpx.get(f"http://{lab.topology.site_host('west')}:"
+                             f"{lab.topology.arbiter.agent_port}/metrics", timeout=3,
+                             trust_env=False).text
+    assert 'regionguard_failovers_total{kind="failover",outcome="done"} 1.0' in west_metrics
+    assert 'regionguard_write_lease_held{region="west"} 1.0' in west_metrics
+    assert "regionguard_last_rto_seconds " in west_metrics
     # readiness names what a second failover would lack while east's site is gone
     ready = _cli(lab, "readiness", "--json")
     assert ready.exit_code == 1, ready.output

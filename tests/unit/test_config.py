@@ -99,6 +99,9 @@ BAD_INPUTS |= {
                                    "witness.name: 'west' is also a region"),
     "a-member-off-its-site": (SITES.replace("10.77.0.12:2379", "10.77.0.13:2380"),
                               "arbiter.members.west: http://10.77.0.13:2380 is not on west's host"),
+    "an-agent-port-on-the-front-door": (
+        SITES.replace("lease_ttl_s = 4", "lease_ttl_s = 4\nagent_port = 8080"),
+        "arbiter.agent_port: 8080 is also regions.east.ports.front_door"),
 }
 
 

@@ -49,7 +49,8 @@ HANDOVER_POLL_S = 0.05
 QUICK_CHECK_S = 0.2  # a TCP connection on a LAN: a lost host does not answer in this long
 
 
-def _answers(host: str, port: int, timeout_s: float) -> bool:
+def answers(host: str, port: int, timeout_s: float) -> bool:
+    """A TCP connection to host:port opens within `timeout_s` (never waits on the dead)."""
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError:
@@ -85,7 +86,7 @@ class SiteDatabase:
         once: a failover plans from the standby alone and never waits on the dead."""
         primary = self.store.load().primary
         other = self.site.database(primary) if region != primary else None
-        if other is not None and not _answers(other.address, other.port, QUICK_CHECK_S):
+        if other is not None and not answers(other.address, other.port, QUICK_CHECK_S):
             other = None
         return self.site.database(region).status(other)
 

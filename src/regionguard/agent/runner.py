@@ -32,6 +32,7 @@ from pathlib import Path
 
 from regionguard.agent.dataplane import SiteDataPlane
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
+from regionguard.agent.ops import AgentView, start_agent_ops
 from regionguard.agent.planned import hand_over, planned_handover, run_asked
 from regionguard.agent.ports import build_site_ports
 from regionguard.agent.site import Site
@@ -40,6 +41,7 @@ from regionguard.app import admin
 from regionguard.app.migrate import migrate
 from regionguard.config import Replication, Role
 from regionguard.errors import RegionGuardError
+from regionguard.ops.server import OpsServer
 from regionguard.orchestrator.guard import CycleResult, Guard
 from regionguard.orchestrator.ports import LiveState
 from regionguard.providers.etcd.approvals import EtcdApprovals
@@ -96,6 +98,8 @@ class Agent:
         self._told: set[str] = set()  # troubles told since the last clean cycle
         self._noted: set[str] = set()
         self._migrated = False  # the schema checked once under this agent's lease
+        self.view = AgentView()  # what the endpoint (agent/ops.py) reports
+        self._ops: OpsServer | None = None
 
     # -- the fence -----------------------------------------------------------------------------
 
@@ -148,10 +152,13 @@ class Agent:
             self._ensure_watchdog()
             assert self.keeper is not None
             self.keeper.start()
+        self._ops = start_agent_ops(self.site, self.view, self.keeper, self.guard.last_report)
 
     def stop(self) -> None:
         if self.keeper is not None:
             self.keeper.stop()
+        if self._ops is not None:
+            self._ops.stop()
 
     def run(self, stop: threading.Event) -> None:
         self.start()
@@ -167,6 +174,7 @@ class Agent:
     def cycle(self) -> CycleResult | None:
         """One look: upkeep of this site, then the guard. Nothing it meets ends the loop: an
         unreachable etcd is told once per kind of trouble and looked at again next time."""
+        live: LiveState | None = None
         try:
             if self.site.is_region:
                 self._ensure_watchdog()  # beside the database, whatever became of it
@@ -184,12 +192,16 @@ class Agent:
             if result.acted or result.kind.value in ("refused", "down_seen"):
                 log.info("%s: %s %s", self.site.name, result.kind.value, result.detail)
             self._told.clear()
+            self.view.saw(live or self.guard.last_live,
+                          result.verdict.verdict.value if result.verdict else None, None)
             return result
         except RegionGuardError as exc:
             self._tell(str(exc))
+            self.view.saw(live, None, str(exc).splitlines()[0])
         except Exception as exc:  # a bug: told, never the end of the site's guard
             log.exception("agent cycle failed")
             self._tell(f"{type(exc).__name__}: {exc}")
+            self.view.saw(live, None, f"{type(exc).__name__}: {exc}")
         return None
 
     def _run_asked(self, live: LiveState) -> None:

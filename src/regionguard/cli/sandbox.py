@@ -44,7 +44,7 @@ def up(
     embedded: Annotated[bool, typer.Option(
         "--embedded", help="The older single-controller sandbox instead: one process decides "
                            "for both regions (state.json, fencing by signal); its controller "
-                           "serves the status page and the metrics.")] = False,
+                           "serves the live status page.")] = False,
 ) -> None:
     """Bring the sandbox up (idempotent: starts whatever is down).
 

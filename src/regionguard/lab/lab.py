@@ -261,6 +261,8 @@ class Lab:
                 "running": bool(pids["init"]),
                 "pids": {k: v for k, v in pids.items() if k != "init"},
                 "front_door_url": front,
+                "agent_url": None if site.kind == "client" else
+                f"http://{site.address}:{self.topology.arbiter.agent_port}",
             })
         return {"lab": str(self.layout.root), "config": str(self.layout.config),
                 "hosts": self.hosts.name, "edge_url": self.layout.edge_url,

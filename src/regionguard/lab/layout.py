@@ -80,16 +80,18 @@ class LabLayout:
 
     def listen_addresses(self) -> list[tuple[str, int]]:
         """Every (address, port) the lab's sites listen on (the topology's default ports)."""
-        from regionguard.config import SitePorts
+        from regionguard.config import ArbiterSpec, SitePorts
 
         ports = SitePorts()
+        agent_port = ArbiterSpec().agent_port
         found = []
         for site in self.sites:
             if site.kind == "region":
                 found += [(site.address, p) for p in (
                     ports.db, ports.front_door, *range(ports.apps, ports.apps + self.app_slots))]
             if site.kind != "client":
-                found += [(site.address, ETCD_CLIENT_PORT), (site.address, ETCD_PEER_PORT)]
+                found += [(site.address, ETCD_CLIENT_PORT), (site.address, ETCD_PEER_PORT),
+                          (site.address, agent_port)]
             else:
                 found.append((site.address, EDGE_PORT))
         return found

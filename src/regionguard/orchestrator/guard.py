@@ -29,6 +29,7 @@ from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.plans import Observation
 from regionguard.orchestrator.ports import (
+    LiveState,
     ObservationStore,
     Ports,
     Prober,
@@ -83,6 +84,7 @@ class Guard:
     _caught_up: bool = False  # unfinished steps of the last plan looked at, once per run
     approvals: Approvals | None = None  # failover.approval = "manual": requests in the arbiter
     stale_s: float | None = None  # a long-running guard (a site's agent) sets its own
+    last_live: LiveState | None = None  # the state its last cycle read (for the ops views)
 
     def __post_init__(self) -> None:
         # the one automatic-failover path (anti-flap, approval, drive, refusals), shared
@@ -98,11 +100,15 @@ class Guard:
             return self.stale_s
         return max(3 * self.interval_s, 60.0 + 2 * self.interval_s)
 
+    def last_report(self, target: str) -> VantageReport | None:
+        """This vantage point's running report on `target` (None before its first probe)."""
+        return self._mine.get(target)
+
     def cycle(self) -> CycleResult:
         """One probe round and what follows from it. Raises ProviderError when the arbiter
         cannot be read (then nothing safe can be decided this round)."""
         p = self.ports
-        live = p.state.load()
+        live = self.last_live = p.state.load()
         if live.plan is not None:
             if live.plan.plan.target != self.home:
                 return CycleResult(CycleKind.PLAN_ELSEWHERE, detail=live.plan.id)

@@ -1,0 +1,173 @@
+"""A site's agent's own endpoint, on its host at `[arbiter] agent_port` (the part Patroni's REST
+API plays): `/metrics` for Prometheus, `/api/status` (this site's view, JSON) and `/health`
+(200 while the agent's loop turns: what a process supervisor or a load balancer checks).
+
+Every site is scraped on its own, as Patroni's members are: a dashboard sums them. The metrics
+are computed at scrape time from what the agent last saw (its loop writes `AgentView`), from
+its lease keeper, from its guard's last report and from its own journal (plans it ran, as the
+embedded controller's, `ops/metrics.py`). Read-only; a failing source answers 503 for that
+scrape and never touches the agent's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
+from regionguard.agent.ports import QUICK_CHECK_S, answers
+from regionguard.agent.site import Site
+from regionguard.config import Role
+from regionguard.errors import RegionGuardError
+from regionguard.ops.metrics import EngineCollector
+from regionguard.ops.server import OpsServer
+from regionguard.orchestrator.ports import LiveState, VantageReport
+from regionguard.orchestrator.view import TickView
+
+log = logging.getLogger("regionguard.agent.ops")
+
+ROLES = tuple(r.value for r in Role)
+HEALTHY_CYCLES = 8  # /health fails when the loop has not finished a cycle in this many intervals
+
+
+@dataclass
+class AgentView:
+    """What the agent's loop saw last (written by the loop, read by scrapes)."""
+
+    cycle_at: float | None = None  # wall time the last cycle ended
+    live: LiveState | None = None  # etcd's state as the last cycle read it
+    trouble: str | None = None  # why the last cycle could not finish (etcd unreachable, ...)
+    verdict: str | None = None  # this vantage point's verdict on the primary
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def saw(self, live: LiveState | None, verdict: str | None, trouble: str | None) -> None:
+        with self.lock:
+            self.live = live if live is not None else self.live
+            self.verdict = verdict
+            self.trouble = trouble
+            self.cycle_at = time.time()
+
+
+class SiteCollector(Collector):
+    """The site's own metrics: the agent's heartbeat, the live roles as it read them, whether
+    this region holds the write lease and how long until it would fence itself."""
+
+    def __init__(self, site: Site, view: AgentView, keeper: LeaseKeeper | None) -> None:
+        self.site, self.view, self.keeper = site, view, keeper
+
+    def collect(self) -> Iterator[Metric]:
+        with self.view.lock:
+            cycle_at, live, trouble = self.view.cycle_at, self.view.live, self.view.trouble
+        beat = GaugeMetricFamily("regionguard_agent_heartbeat_timestamp_seconds",
+                                 "Wall time the agent's loop last finished a cycle",
+                                 labels=["site"])
+        if cycle_at is not None:
+            beat.add_metric([self.site.name], cycle_at)
+        yield beat
+        healthy = GaugeMetricFamily("regionguard_agent_arbiter_ok",
+                                    "1 when the agent's last cycle read etcd and finished",
+                                    labels=["site"])
+        healthy.add_metric([self.site.name], 0.0 if trouble else 1.0)
+        yield healthy
+        role = GaugeMetricFamily("regionguard_region_role",
+                                 "1 for each region's live role, as this agent last read etcd",
+                                 labels=["region", "role"])
+        if live is not None:
+            for region, current in sorted(live.roles.items()):
+                for r in ROLES:
+                    role.add_metric([region, r], 1.0 if r == current.value else 0.0)
+        yield role
+        if self.keeper is None:
+            return
+        held = GaugeMetricFamily("regionguard_write_lease_held",
+                                 "1 while this region holds the write lease", labels=["region"])
+        held.add_metric([self.site.name],
+                        1.0 if self.keeper.state is KeeperState.HOLDING else 0.0)
+        yield held
+        left = GaugeMetricFamily("regionguard_write_lease_fence_in_seconds",
+                                 "Seconds until this region fences itself unless it renews",
+                                 labels=["region"])
+        deadline = self.keeper.lease.fence_deadline()
+        if self.keeper.state is KeeperState.HOLDING and deadline is not None:
+            left.add_metric([self.site.name], max(0.0, deadline - time.monotonic()))
+        yield left
+
+
+def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport | None]
+              ) -> TickView:
+    """The shared engine collector's tick, from this site: its verdict and probe of the
+    primary, and its own database's lag when it is a standby (bounded: a scrape never waits
+    on a dead primary)."""
+    with view.lock:
+        live, verdict = view.live, view.verdict
+    tick = TickView()
+    if live is None:
+        return tick
+    primary = live.primary
+    if verdict is not None:
+        tick.verdicts[primary] = verdict
+    mine = report(primary)
+    if mine is not None:
+        tick.probes[(primary, site.name)] = mine.failures == 0
+    if site.is_region and site.name != primary:
+        theirs = site.database(primary)
+        quick = answers(theirs.address, theirs.port, QUICK_CHECK_S)
+        try:
+            db = site.database(site.name).status(theirs if quick else None)
+            tick.lag[site.name] = (db.lag_bytes, db.lag_s)
+        except RegionGuardError:
+            pass
+    return tick
+
+
+def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
+                    report: Callable[[str], VantageReport | None]) -> OpsServer | None:
+    """The endpoint on the site's host; None (told in the log) when its port is taken: the
+    agent's safety work goes on without its metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+
+    def live() -> dict[str, Any]:
+        with view.lock:
+            state = view.live
+        return {"epoch": state.epoch if state else 0, "plan": state.plan if state else None}
+
+    registry.register(EngineCollector(site.journal_path, live,
+                                      lambda: site_tick(site, view, report)))
+    registry.register(SiteCollector(site, view, keeper))
+    interval = site.topology.health.interval_s
+
+    def healthy() -> bool:
+        with view.lock:
+            at = view.cycle_at
+        return at is not None and time.time() - at < HEALTHY_CYCLES * max(interval, 0.25)
+
+    def status() -> dict[str, Any]:
+        with view.lock:
+            state, trouble, at, verdict = view.live, view.trouble, view.cycle_at, view.verdict
+        return {
+            "site": site.name, "kind": "region" if site.is_region else "witness",
+            "role": (state.roles[site.name].value if state and site.is_region else
+                     None if site.is_region else "witness"),
+            "epoch": state.epoch if state else None,
+            "primary": state.primary if state else None,
+            "holds_lease": keeper is not None and keeper.state is KeeperState.HOLDING,
+            "verdict_on_primary": verdict, "last_cycle_at": at, "trouble": trouble,
+            "healthy": healthy(),
+        }
+
+    port = site.topology.arbiter.agent_port
+    try:
+        server = OpsServer(registry, status, host=site.host, port=port, exposed=True,
+                           health=healthy)
+    except OSError as exc:
+        log.error("%s: the agent's endpoint %s:%s could not start (%s); it runs without",
+                  site.name, site.host, port, exc.strerror)
+        return None
+    return server.start()
