@@ -50,7 +50,8 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
     s.template("Orders-West-Database").has_resource_properties("AWS::RDS::DBInstance", {
         "SourceDBInstanceIdentifier": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-db-us-east-1",
         "SourceRegion": "us-east-1",
-        "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("DbKey"), "Arn"]}})
+        "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("DbKey"), "Arn"]},
+        "BackupRetentionPeriod": Match.absent()})  # RDS for PostgreSQL replicas take none
     # ASG: 2/2/2 in the primary, 0/0/0 in the backup region; ALB health on /health/deep
     asg = {"MinSize": "0", "MaxSize": "0", "DesiredCapacity": "0",
            "AutoScalingGroupName": "orders-asg-us-west-2"}
@@ -338,7 +339,9 @@ def test_mysql_is_rds_mysql_multi_az_with_a_tls_only_cross_region_replica(
         "SourceDBInstanceIdentifier": Match.string_like_regexp(":db:orders-db-us-east-1$"),
         "SourceRegion": "us-east-1", "MultiAZ": True,
         "EnableCloudwatchLogsExports": ["error", "slowquery"],
-        "DBParameterGroupName": Match.any_value()})
+        "DBParameterGroupName": Match.any_value(),
+        # backups before any promotion: PromoteReadReplica then takes none while it promotes
+        "BackupRetentionPeriod": 7})
     # promoted, the replica keeps refusing plain text: TLS is enforced in its Region too
     west.has_resource_properties("AWS::RDS::DBParameterGroup", {
         "Parameters": {"require_secure_transport": "1"}})

@@ -26,6 +26,7 @@ from moto import mock_aws
 
 from regionguard.aws_naming import names_for
 from regionguard.clock import CLOCK_ENV, ScaledClock
+from regionguard.providers.aws.state import DynamoDBStateStore
 
 from .estate import EAST, WEST, Estate, alarm_sns_event, build_estate, write_report
 from .stub_apps import StubApps
@@ -209,6 +210,24 @@ def test_alarm_with_the_vantage_points_agreeing_fails_over_and_a_duplicate_chang
     again = world.run_in(WEST, alarm_sns_event())  # SNS delivers at least once
     assert again == result
     assert snapshot(est) == after and notifications(est) == []
+
+
+def test_a_warm_environment_reuses_its_clients_and_the_replica_that_answered(
+        world: World) -> None:
+    """boto3 clients and the arbiter's replica order are made once per execution environment
+    (one Region): a warm invocation neither rebuilds them nor tries a replica that failed
+    again first."""
+    first, again = world.entry._ports(), world.entry._ports()
+    assert isinstance(first.state, DynamoDBStateStore)
+    assert isinstance(again.state, DynamoDBStateStore)
+    assert first.state.ctx.clients is again.state.ctx.clients
+    order = list(first.state.nearest.order)
+    first.state.nearest._prefer(order[-1])  # the last replica answered this invocation
+    assert world.entry._ports().state.nearest.order[0] == order[-1]
+    world.monkeypatch.setenv("AWS_REGION", EAST)  # another Region: another environment
+    elsewhere = world.entry._ports()
+    assert isinstance(elsewhere.state, DynamoDBStateStore)
+    assert elsewhere.state.ctx.clients is not first.state.ctx.clients
 
 
 def test_ok_and_insufficient_data_transitions_are_ignored(world: World) -> None:

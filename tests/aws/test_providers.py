@@ -29,6 +29,7 @@ from regionguard.providers.aws.aurora import AuroraGlobalDatabase
 from regionguard.providers.aws.clients import AwsClients
 from regionguard.providers.aws.context import AwsContext
 from regionguard.providers.aws.iam_actions import GRANTS, all_actions
+from regionguard.providers.aws.rds import RdsReplicaDatabase
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 from ..plan_helpers import bare_plan
@@ -124,6 +125,36 @@ def test_aurora_promote_is_idempotent_when_already_the_writer(
     db, clients = aurora
     clients.stubbers["us-west-2"].add_response("describe_global_clusters", members(WEST_ARN))
     db.promote("west", epoch=2, timeout_s=5)  # one describe, no switchover or failover
+
+
+def _instance(status: str, replica: bool, retention: int) -> dict[str, Any]:
+    inst: dict[str, Any] = {"DBInstanceIdentifier": "orders-db-us-west-2",
+                            "DBInstanceStatus": status, "BackupRetentionPeriod": retention}
+    if replica:
+        inst["ReadReplicaSourceDBInstanceIdentifier"] = "arn:aws:rds:us-east-1:1:db:orders"
+    return {"DBInstances": [inst]}
+
+
+@pytest.mark.parametrize("retention", [0, 7])
+def test_an_rds_promotion_ends_once_the_instance_takes_writes_not_after_its_first_backup(
+        retention: int) -> None:
+    """A replica without backups (RDS for PostgreSQL's) gets the retention with the promotion
+    and then takes its first backup (`backing-up`): writable already, so the promote step is
+    over. A replica deployed with backups (MySQL) keeps them: no retention is passed, so RDS
+    takes no backup while it promotes."""
+    clients = StubbedClients()
+    db = RdsReplicaDatabase(AwsContext(aws_view(topology("pilot-light")), clients), poll_s=0)
+    clients.get("rds", "us-west-2")
+    rds = clients.stubbers["us-west-2"]
+    name = {"DBInstanceIdentifier": db.ctx.names.db_instance("us-west-2")}
+    rds.add_response("describe_db_instances", _instance("available", True, retention), name)
+    days = db.ctx.view.settings.backup_retention_days
+    rds.add_response("promote_read_replica", {},
+                     {**name, **({} if retention else {"BackupRetentionPeriod": days})})
+    rds.add_response("describe_db_instances", _instance("modifying", True, retention), name)
+    rds.add_response("describe_db_instances", _instance("backing-up", False, 7), name)
+    db.promote("west", epoch=2, timeout_s=5)  # no describe left for an "available" wait
+    rds.assert_no_pending_responses()
 
 
 def arbiter_table() -> AwsView:

@@ -160,17 +160,27 @@ class DatabaseStack(Stack):
             enable_iam_database_authentication=True,
             enable_cloudwatch_logs_exports=list(self.spec.logs),
             auto_minor_version_upgrade=True,
+            # backups on the replica before any promotion, where the engine allows it (MySQL:
+            # the engine's supportsReadReplicaBackups): PromoteReadReplica then takes no
+            # backup while it promotes, as AWS advises (API reference, PromoteReadReplica)
+            backup_retention_period=(v.settings.backup_retention_days
+                                     if self.spec.engine.supports_read_replica_backups
+                                     else None),
         )
         replica.apply_removal_policy(RemovalPolicy.SNAPSHOT)
-        justify(replica, {
+        reasons = {
             "AwsSolutions-RDS2": "encrypted: a replica of an encrypted source is encrypted with "
                                  "KmsKeyId (this region's CMK); CloudFormation rejects "
                                  "StorageEncrypted together with SourceDBInstanceIdentifier",
             "AwsSolutions-RDS11": f"{self.spec.port} is reached only from this VPC's "
                                   "security group",
-            "AwsSolutions-RDS13": "a read replica takes no automated backups until it is "
-                                  "promoted; the engine sets the retention on promotion",
-        })
+        }
+        if not self.spec.engine.supports_read_replica_backups:
+            reasons["AwsSolutions-RDS13"] = (
+                "RDS for PostgreSQL read replicas take no automated backups (RDS User Guide, "
+                "Differences between read replicas for DB engines); the engine sets the "
+                "retention on promotion")
+        justify(replica, reasons)
         self.replica = replica
         self.endpoint_host = replica.attr_endpoint_address
         self.endpoint_port = replica.attr_endpoint_port

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from regionguard.providers.aws.boundary import error_code, expected
-from regionguard.providers.aws.clients import NearestReplica
 from regionguard.providers.aws.context import AwsContext
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -61,7 +60,7 @@ class ArbiterClient:
     def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx
         self.table = ctx.names.state_table()
-        self.nearest = NearestReplica(ctx.replica_order(), _condition_failed)
+        self.nearest = ctx.clients.nearest(self.table, ctx.replica_order(), _condition_failed)
 
     def get(self, key: str) -> Item | None:
         """The item at `key` (a strongly consistent read), None when there is none."""

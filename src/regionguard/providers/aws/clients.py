@@ -57,6 +57,18 @@ class AwsClients:
         self.endpoints = dict(endpoints_from_env() if endpoints is None else endpoints)
         self.config = client_config(clock)
         self._cache: dict[tuple[str, str], Any] = {}
+        self._orders: dict[str, NearestReplica] = {}
+
+    def nearest(self, store: str, regions: Sequence[str],
+                answered: Callable[[BaseException], bool] = lambda _exc: False
+                ) -> NearestReplica:
+        """One replica order per store for as long as these clients live: a warm Lambda keeps
+        trying first the replica that answered last, so in an outage of the nearest one only
+        the first invocation pays its timeout, not every scheduled run."""
+        found = self._orders.get(store)
+        if found is None or set(found.order) != set(regions):
+            found = self._orders[store] = NearestReplica(regions, answered)
+        return found
 
     def endpoint(self, service: str, region: str) -> str | None:
         """The URL serving `service` in `region`, or None for AWS's default endpoint."""

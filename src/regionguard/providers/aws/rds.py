@@ -18,6 +18,11 @@ from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.context import AwsContext
 
+# statuses in which a standalone instance takes writes: `backing-up` is the first automated
+# backup a promotion with backups just enabled takes (RDS User Guide, DB instance status: the
+# instance is available meanwhile); waiting it out would add its whole duration to the RTO
+WRITABLE = frozenset({"available", "backing-up"})
+
 
 def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:
     """`region`'s DB instance (by its deterministic name), None when there is none;
@@ -97,18 +102,22 @@ class RdsReplicaDatabase:
         if inst is None:
             raise ProviderError(f"{region}: no DB instance to promote")
         if inst.get("ReadReplicaSourceDBInstanceIdentifier"):
+            # a replica with automated backups of its own (MySQL; deployed so) keeps them, and
+            # RDS then takes no backup while it promotes; one without (RDS for PostgreSQL
+            # replicas have none) gets the retention now
+            retention = ({} if int(inst.get("BackupRetentionPeriod") or 0) > 0 else
+                         {"BackupRetentionPeriod": self.ctx.view.settings.backup_retention_days})
             # InvalidDBInstanceState: already being promoted (a resumed step): wait for it
             with expected(f"{region}: promote_read_replica", "InvalidDBInstanceState"):
                 self.ctx.clients.get("rds", r).promote_read_replica(
-                    DBInstanceIdentifier=self.ctx.names.db_instance(r),
-                    BackupRetentionPeriod=self.ctx.view.settings.backup_retention_days)
+                    DBInstanceIdentifier=self.ctx.names.db_instance(r), **retention)
         clock = self.ctx.clock
         deadline = clock.monotonic() + timeout_s
         while True:
             inst = self._describe(region) or {}
-            if (inst.get("DBInstanceStatus") == "available"
+            if (inst.get("DBInstanceStatus") in WRITABLE
                     and not inst.get("ReadReplicaSourceDBInstanceIdentifier")):
-                return
+                return  # no longer a replica, and taking writes: the first backup can run on
             if clock.monotonic() > deadline:
                 raise ProviderError(f"{region}: still {inst.get('DBInstanceStatus')} and a "
                                     f"replica after {timeout_s:g} s")

@@ -16,6 +16,9 @@ locals {
       family  = "postgres16"
       port    = 5432
       logs    = ["postgresql"]
+      # RDS for PostgreSQL read replicas take no automated backups (RDS User Guide,
+      # "Differences between read replicas for DB engines")
+      replica_backups = false
       # TLS only, and what pg_rewind needs; statements slower than 1 s are logged
       parameters = {
         "rds.force_ssl"              = "1"
@@ -32,6 +35,9 @@ locals {
       port       = 3306
       logs       = ["error", "slowquery"]
       parameters = { "require_secure_transport" = "1" }
+      # MySQL replicas keep automated backups: a promotion then takes none (AWS advises
+      # enabling them before PromoteReadReplica)
+      replica_backups = true
     }
   }
   spec = local.aurora ? local.engines.postgres : local.engines[var.engine]
@@ -177,12 +183,13 @@ resource "aws_db_instance" "primary" {
 # -- RDS: the cross-region read replica (standby) ------------------------------------------
 
 resource "aws_db_instance" "replica" {
-  #checkov:skip=CKV_AWS_133:a read replica takes no automated backups until it is promoted; the engine sets the retention on promotion (as in the CDK app)
+  #checkov:skip=CKV_AWS_133:RDS for PostgreSQL read replicas take no automated backups (the engine sets the retention on promotion); a MySQL replica keeps them (backup_retention_period below), as in the CDK app
   #checkov:skip=CKV_AWS_118:enhanced monitoring (OS metrics) is an opt-in cost the CDK app does not take either
   #checkov:skip=CKV_AWS_353:Performance Insights is not enabled by the CDK app either
   count                               = local.rds_replica ? 1 : 0
   identifier                          = var.identifier
   replicate_source_db                 = var.source_instance_arn
+  backup_retention_period             = local.spec.replica_backups ? var.backup_retention_days : null
   instance_class                      = var.instance_class
   storage_type                        = "gp3"
   storage_encrypted                   = true
