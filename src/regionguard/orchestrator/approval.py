@@ -9,6 +9,7 @@ who gave it, so the plan's execution report says who approved it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -82,6 +83,66 @@ def defaulted(request: dict[str, Any], now: float, default: Literal["approve", "
         return None
     return {**request, "decision": {"outcome": decided[0], "by": decided[1], "at": now,
                                     "expired": True}}
+
+
+class VersionedApprovals(ABC):
+    """The Approvals port over a store that keeps the one request with a version and replaces
+    it only at the version it was read at (the AWS arbiter's item, etcd's key): the rules live
+    here once, each store gives the three primitives. A person's late answer and the default
+    can never both win, and two runners open one request."""
+
+    where = "regionguard status"  # the command that shows what waits, for the refusals
+
+    @abstractmethod
+    def read(self) -> tuple[dict[str, Any], int] | None:
+        """The request and its version, or None."""
+
+    @abstractmethod
+    def create(self, request: Mapping[str, Any]) -> bool:
+        """Store `request` unless one is stored; False when one was."""
+
+    @abstractmethod
+    def replace(self, request: Mapping[str, Any], version: int) -> bool:
+        """Store `request` if the stored one is still at `version`; False otherwise."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def pending(self) -> dict[str, Any] | None:
+        found = self.read()
+        return found[0] if found else None
+
+    def open(self, request: Mapping[str, Any]) -> bool:
+        return self.create(request)
+
+    def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
+        found = self.read()
+        request = answered(found[0] if found else None, plan_id, outcome, by, at, self.where)
+        assert found is not None  # answered() refuses a missing request
+        if not self.replace(request, found[1]):
+            raise UsageError(f"plan {plan_id}'s request changed meanwhile (its runner acted "
+                             f"on it); look again with `{self.where}`")
+        return request
+
+    def resolve(self, now: float, default: Literal["approve", "reject"]
+                ) -> dict[str, Any] | None:
+        found = self.read()
+        if found is None:
+            return None
+        request, version = found
+        decided = defaulted(request, now, default)
+        if decided is None:
+            return request
+        if not self.replace(decided, version):  # a person answered first: theirs stands
+            return self.pending()
+        return decided
+
+    def mark_handled(self) -> None:
+        found = self.read()
+        if found is None or not found[0].get("decision"):
+            return
+        found[0]["decision"]["handled"] = True
+        self.replace(*found)  # changed meanwhile: the next run looks again
 
 
 def resolution(request: Mapping[str, Any], now: float, default: Literal["approve", "reject"]
