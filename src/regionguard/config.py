@@ -423,6 +423,11 @@ class Topology(_Strict):
                     f"{field}: {host} is also {seen[host]}'s host; each site needs a host of its "
                     "own (only the loopback sandbox puts sites on one machine)")
             seen[host] = name
+        for name, url in members.items():
+            if url.rsplit(":", 1)[1] == str(self.arbiter.agent_port):
+                raise ValueError(
+                    f"arbiter.agent_port: {self.arbiter.agent_port} is also arbiter.members."
+                    f"{name}'s port; choose another port for the agents' endpoint")
         for name, spec in self.regions.items():
             taken = {"db": spec.ports.db, "front_door": spec.ports.front_door}
             apps = range(spec.ports.apps, spec.ports.apps + spec.capacity)

@@ -182,6 +182,24 @@ def test_one_approval_request_and_one_answer_win(cluster: EtcdCluster) -> None:
     with pytest.raises(UsageError, match="already rejected"):
         witness.decide("failover-3", "approved", "ada", 201.0)
     west.close()
+    # a compare-and-set at a stale revision fails, and the other answer stands
+    assert west.open({**request, "plan_id": "failover-4", "expires_at": 300.0})
+    seen = west.read()
+    assert seen is not None
+    bob = witness.decide("failover-4", "rejected", "bob", 60.0)
+    assert not west.replace({**seen[0], "decision": {"outcome": "approved"}}, seen[1])
+    assert west.pending() == bob
+    west.close()
+    # a create that was applied though its answer was lost (a timeout, then a retry on
+    # another member) is still this runner's request: recognised by its plan id
+    mine = {**request, "plan_id": "failover-5"}
+    assert west.create(mine) and west.open(mine) and not witness.open(
+        {**request, "plan_id": "failover-6"})
+    west.close()
+    # an unreadable value does not hold the key forever: it reads as a request nobody matches
+    cluster.store("east", "approvals").arbiter.put(west.key, b"not json")
+    assert west.pending() == {"unreadable": True}
+    west.close()
 
 
 def test_the_last_drill_is_recorded_with_the_arbiter(cluster: EtcdCluster) -> None:

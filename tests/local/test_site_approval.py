@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -57,6 +58,9 @@ def test_a_killed_primary_waits_for_a_person_and_fails_over_once_approved(
     assert request is not None and request["target"] == "west" and not request.get("decision")
     plan_id = str(request["plan_id"])
     assert f"waiting for approval: {plan_id}" in _cli(config, "status").output
+    west = f"http://{lab.topology.site_host('west')}:{lab.topology.arbiter.agent_port}"
+    metrics = httpx.get(f"{west}/metrics", timeout=3, trust_env=False).text
+    assert 'regionguard_plan_state{state="awaiting_approval"} 1.0' in metrics
     # nobody runs it meanwhile: past the old lease (4 s), west is still not the primary
     wait_for("the old lease to end", lambda: store.writer() is None, timeout_s=15)
     assert store.load().primary == "east" and store.load().plan is None

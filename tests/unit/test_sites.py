@@ -66,6 +66,34 @@ def test_the_agent_command_refuses_a_file_arbiter_in_one_line(tmp_path: Path) ->
         "arbiter is the embedded sandbox's, run `regionguard up`"]
 
 
+def test_only_the_local_worlds_person_commands_act_on_the_sandboxs_sites(
+        tmp_path: Path) -> None:
+    """While `regionguard up`'s sites exist, a person's commands in the local world act on
+    their topology; the other worlds, and what runs from the file itself (an agent), never."""
+    from regionguard import worlds
+    from regionguard.cli.common import CliState
+
+    config = tmp_path / "topology.toml"
+    config.write_text((REPO / "regionguard.toml").read_text().replace(
+        'state_dir = ".regionguard"', f'state_dir = "{tmp_path / "state"}"'))
+    user = load_topology(config)
+    sites = tmp_path / "state" / "sites"
+    sites.mkdir(parents=True)
+    (sites / "regionguard.toml").write_text(
+        toml_text(lab_topology(user, LabLayout.of(sites, user, loopback=True))))
+    local = CliState(config, worlds.get("local"))
+    assert local.topology().arbiter.kind == "etcd" and local.sandbox_sites() == sites
+    assert local.user_topology().arbiter.kind == "file"
+    for other in ("aws", "aws-emulated"):
+        assert CliState(config, worlds.get(other)).topology().arbiter.kind == "file"
+    agent = CliRunner().invoke(app, ["-c", str(config), "agent", "--site", "east"])
+    assert agent.exit_code == 2 and "an agent needs" in agent.stderr, agent.output
+    (sites / "regionguard.toml").write_text("app = [")  # a broken file: one line, the way out
+    broken = CliRunner().invoke(app, ["-c", str(config), "status"])
+    assert broken.exit_code == 2, broken.output
+    assert broken.stderr.strip().count("\n") == 0 and "`regionguard down`" in broken.stderr
+
+
 def test_the_apps_etcd_arbiter_comes_from_the_environment() -> None:
     env = {"RG_REGION": "east", "RG_DSNS": '{"east": "host=x"}', "RG_APP": "orders",
            "RG_ARBITER_ETCD": "east=http://10.0.0.1:2379,witness=http://10.0.0.3:2379"}

@@ -35,6 +35,7 @@ log = logging.getLogger("regionguard.agent.ops")
 
 ROLES = tuple(r.value for r in Role)
 HEALTHY_CYCLES = 8  # /health fails when the loop has not finished a cycle in this many intervals
+BUSY_MAX_S = 900.0  # ... unless a cycle runs, for at most this long (a rebuild by a full copy)
 
 
 @dataclass
@@ -45,7 +46,13 @@ class AgentView:
     live: LiveState | None = None  # etcd's state as the last cycle read it
     trouble: str | None = None  # why the last cycle could not finish (etcd unreachable, ...)
     verdict: str | None = None  # this vantage point's verdict on the primary
+    ended_mono: float | None = None  # monotonic: when the last cycle ended
+    running_since: float | None = None  # monotonic: when the cycle now running began
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def began(self) -> None:
+        with self.lock:
+            self.running_since = time.monotonic()
 
     def saw(self, live: LiveState | None, verdict: str | None, trouble: str | None) -> None:
         with self.lock:
@@ -53,6 +60,20 @@ class AgentView:
             self.verdict = verdict
             self.trouble = trouble
             self.cycle_at = time.time()
+            self.ended_mono = time.monotonic()
+            self.running_since = None
+
+    def healthy(self, interval_s: float) -> bool:
+        """The loop turns: its last cycle ended within HEALTHY_CYCLES intervals, or the cycle
+        running now (a failover, a switchover, a rebuild of the database: seconds to minutes)
+        began within BUSY_MAX_S. A supervisor must not restart an agent in the middle of its
+        plan; one stuck longer than any step's deadline is stuck."""
+        now = time.monotonic()
+        with self.lock:
+            ended, running = self.ended_mono, self.running_since
+        if running is not None and now - running < BUSY_MAX_S:
+            return True
+        return ended is not None and now - ended < HEALTHY_CYCLES * max(interval_s, 0.25)
 
 
 class SiteCollector(Collector):
@@ -71,6 +92,13 @@ class SiteCollector(Collector):
         if cycle_at is not None:
             beat.add_metric([self.site.name], cycle_at)
         yield beat
+        busy = GaugeMetricFamily("regionguard_agent_cycle_running",
+                                 "1 while a cycle runs (a plan or a rebuild can take minutes: "
+                                 "the heartbeat does not move meanwhile)", labels=["site"])
+        with self.view.lock:
+            running = self.view.running_since is not None
+        busy.add_metric([self.site.name], 1.0 if running else 0.0)
+        yield busy
         healthy = GaugeMetricFamily("regionguard_agent_arbiter_ok",
                                     "1 when the agent's last cycle read etcd and finished",
                                     labels=["site"])
@@ -100,14 +128,19 @@ class SiteCollector(Collector):
         yield left
 
 
-def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport | None]
-              ) -> TickView:
+def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport | None],
+              awaiting: Callable[[], dict[str, Any] | None] = lambda: None) -> TickView:
     """The shared engine collector's tick, from this site: its verdict and probe of the
     primary, and its own database's lag when it is a standby (bounded: a scrape never waits
     on a dead primary)."""
     with view.lock:
         live, verdict = view.live, view.verdict
     tick = TickView()
+    try:
+        waiting = awaiting()  # a request in etcd that no one answered yet
+    except RegionGuardError:
+        waiting = None
+    tick.awaiting_approval = waiting if waiting and not waiting.get("decision") else None
     if live is None:
         return tick
     primary = live.primary
@@ -128,7 +161,9 @@ def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport
 
 
 def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
-                    report: Callable[[str], VantageReport | None]) -> OpsServer | None:
+                    report: Callable[[str], VantageReport | None],
+                    awaiting: Callable[[], dict[str, Any] | None] = lambda: None
+                    ) -> OpsServer | None:
     """The endpoint on the site's host; None (told in the log) when its port is taken: the
     agent's safety work goes on without its metrics."""
     registry = CollectorRegistry(auto_describe=False)
@@ -139,14 +174,12 @@ def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
         return {"epoch": state.epoch if state else 0, "plan": state.plan if state else None}
 
     registry.register(EngineCollector(site.journal_path, live,
-                                      lambda: site_tick(site, view, report)))
+                                      lambda: site_tick(site, view, report, awaiting)))
     registry.register(SiteCollector(site, view, keeper))
     interval = site.topology.health.interval_s
 
     def healthy() -> bool:
-        with view.lock:
-            at = view.cycle_at
-        return at is not None and time.time() - at < HEALTHY_CYCLES * max(interval, 0.25)
+        return view.healthy(interval)
 
     def status() -> dict[str, Any]:
         with view.lock:

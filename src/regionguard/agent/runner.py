@@ -152,7 +152,9 @@ class Agent:
             self._ensure_watchdog()
             assert self.keeper is not None
             self.keeper.start()
-        self._ops = start_agent_ops(self.site, self.view, self.keeper, self.guard.last_report)
+        approvals = EtcdApprovals(self.store)
+        self._ops = start_agent_ops(self.site, self.view, self.keeper, self.guard.last_report,
+                                    approvals.pending)
 
     def stop(self) -> None:
         if self.keeper is not None:
@@ -175,6 +177,7 @@ class Agent:
         """One look: upkeep of this site, then the guard. Nothing it meets ends the loop: an
         unreachable etcd is told once per kind of trouble and looked at again next time."""
         live: LiveState | None = None
+        self.view.began()
         try:
             if self.site.is_region:
                 self._ensure_watchdog()  # beside the database, whatever became of it
@@ -192,7 +195,7 @@ class Agent:
             if result.acted or result.kind.value in ("refused", "down_seen"):
                 log.info("%s: %s %s", self.site.name, result.kind.value, result.detail)
             self._told.clear()
-            self.view.saw(live or self.guard.last_live,
+            self.view.saw(self.guard.last_live or live,
                           result.verdict.verdict.value if result.verdict else None, None)
             return result
         except RegionGuardError as exc:

@@ -40,7 +40,7 @@ def agent(ctx: typer.Context,
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)
-    runner = Agent(Site(st.topology(), site), st.config.absolute())
+    runner = Agent(Site(st.user_topology(), site), st.config.absolute())
     runner.run(_stopping())
 
 
@@ -54,7 +54,7 @@ def watchdog_cmd(ctx: typer.Context,
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)
-    here = Site(st.topology(), site)
+    here = Site(st.user_topology(), site)
     database = here.database(here.region)
     watch_until_stopped(here.heartbeat, lambda _: database.self_fence(), _stopping())
 

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from regionguard.config import Topology, load_topology
-from regionguard.errors import RegionGuardError
+from regionguard.errors import ConfigError, RegionGuardError
 from regionguard.orchestrator.ports import Ports
 from regionguard.worlds import World
 
@@ -40,16 +40,29 @@ class CliState:
         return load_topology(self.config)
 
     def topology(self) -> Topology:
-        """The topology the running system reads: the sandbox's sites' (etcd, one address per
-        site) while `regionguard up` runs them, else the file as written."""
+        """The topology a person's command acts on: in the local world, the sandbox's sites'
+        (etcd, one address per site) while they exist (`regionguard up` made them, `down`
+        removes them), else the file as written. The processes that run from the file
+        (`agent`, the watchdog, the embedded controller) and `validate`, `synth` and `lab up`
+        read `user_topology()`; the other worlds never see the sandbox's sites."""
         user = self.user_topology()
         sites = self.sandbox_sites(user)
-        return load_topology(sites / "regionguard.toml") if sites is not None else user
+        if sites is None:
+            return user
+        try:
+            return load_topology(sites / "regionguard.toml")
+        except RegionGuardError as exc:
+            raise ConfigError(f"the sandbox's sites in {sites} have a topology that cannot be "
+                              f"read ({str(exc).splitlines()[0]}); `regionguard down` removes "
+                              "them") from None
 
     def sandbox_sites(self, user: Topology | None = None) -> Path | None:
-        """The directory of the sandbox's sites when `regionguard up` made them."""
+        """The directory of the sandbox's sites when `regionguard up` made them (local world
+        only)."""
         from regionguard.lab.sandbox_sites import running_sites
 
+        if self.world.name != "local":
+            return None
         return running_sites(user or self.user_topology())
 
     def engine_ports(self) -> Ports:

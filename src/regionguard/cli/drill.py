@@ -45,11 +45,14 @@ def drill(
     ctx: typer.Context,
     fault: Annotated[str, typer.Option(help="Fault to inject (see --list).")]
     = "kill-region",
-    duration: Annotated[str, typer.Option(help="Load duration per drill, e.g. 30s.")] = "20s",
+    duration: Annotated[str | None, typer.Option(
+        help="Load duration per drill, e.g. 30s (default 20s; the sites' drills run until they "
+             "heal).")] = None,
     rate: Annotated[float, typer.Option(help="Requests per second (70% writes).")] = 100.0,
     workers: Annotated[int, typer.Option(help="Concurrent client threads.")] = 4,
     repeat: Annotated[int, typer.Option(help="Run N drills; report p50/p95/max.")] = 1,
-    freeze: Annotated[float, typer.Option(help="Seconds a freeze-region lasts.")] = 5.0,
+    freeze: Annotated[float | None, typer.Option(
+        help="Seconds a freeze-region lasts (default 5).")] = None,
     region: Annotated[str | None, typer.Option(
         help="aws-emulated: the AWS Region (or topology region) the fault hits.")] = None,
     mode: Annotated[str | None, typer.Option(
@@ -95,6 +98,14 @@ def drill(
     if lab is None and st.world.name == "local":
         lab = st.sandbox_sites()  # the sandbox runs as sites (`regionguard up`): drill them
     if lab is not None:
+        ignored = [name for name, given in (("--duration", duration is not None),
+                                            ("--repeat", repeat != 1),
+                                            ("--freeze", freeze is not None),
+                                            ("--seed", seed is not None and campaign is None))
+                   if given]
+        if ignored:
+            raise UsageError(f"{ignored[0]}: not for a drill of the sites (each runs until "
+                             "they heal; --campaign N [--seed S] runs several)")
         _lab_drill(lab, fault, campaign, seed, out_dir, rate, workers, list_faults)
         return
     here = st.world
@@ -106,8 +117,9 @@ def drill(
             _emulated_drill(st, emulated, fault, region, mode, time_factor, repeat, out_dir,
                             list_faults)
         case SiteDrills() as site:
-            _site_drill(st, site, fault, duration, rate, workers, repeat, freeze,
-                        out_dir, list_faults, campaign, seed, settle)
+            _site_drill(st, site, fault, duration or "20s", rate, workers, repeat,
+                        5.0 if freeze is None else freeze, out_dir, list_faults, campaign,
+                        seed, settle)
         case None:  # the registry refuses `drill` before this; kept for a world that lies
             raise UsageError(f"--world {here.name} runs no drills")
 

@@ -18,7 +18,8 @@ def supervise_cmd(ctx: typer.Context) -> None:
     from regionguard.providers.local.supervisor import supervise
 
     st = state(ctx)
-    raise typer.Exit(supervise(st.config.absolute(), st.topology().state_dir.absolute()))
+    raise typer.Exit(supervise(st.config.absolute(),
+                               st.user_topology().state_dir.absolute()))
 
 
 def controller_cmd(ctx: typer.Context) -> None:
@@ -32,7 +33,7 @@ def controller_cmd(ctx: typer.Context) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     st = state(ctx)
-    topo, world = st.topology(), st.world
+    topo, world = st.user_topology(), st.world
     ports = world.build_ports(topo)
     controller = Controller(ports, approvals=world.approvals(topo),
                             readiness_facts=lambda: gather_readiness(ports, datetime.now(UTC)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import signal
 import time
@@ -44,6 +45,8 @@ from regionguard.lab.lab import Lab
 from regionguard.lab.observe import WritableWatch, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.providers.local.postgres.queries import timeline_history
+
+log = logging.getLogger("regionguard.lab.drill")
 
 # fault -> does it take the primary's site away (a failover must follow)
 LAB_FAULTS: dict[str, bool] = {
@@ -250,9 +253,13 @@ class LabDriller:
         report = write_lab_report(self.out / f"drill-{index:03d}.html", measures, result,
                                   fault_ns, plan_entries, plan_id, safety)
         if healed and not detail and verdict.split_brain == 0:
-            self.lab.client(lambda: self.store.record_drill(
-                fault, time.time(), rto_s=rto, acked_writes=verdict.acked_writes,
-                lost_acked=len(verdict.lost_acked)), timeout_s=10)
+            try:  # best effort: the drill's own result stands whether or not etcd took it
+                self.lab.client(lambda: self.store.record_drill(
+                    fault, time.time(), rto_s=rto, acked_writes=verdict.acked_writes,
+                    lost_acked=len(verdict.lost_acked)), timeout_s=10)
+            except ProviderError as exc:
+                log.warning("drill %s measured but not recorded in etcd (%s); readiness's "
+                            "last_drill misses it", index, exc)
         return LabDrillResult(
             index=index, fault=fault, site=site, old_primary=primary, new_primary=now_primary,
             failover=failover, client_rto_s=rto, healed=healed and not detail,

@@ -31,7 +31,7 @@ import psycopg
 
 from regionguard.agent.site import Site
 from regionguard.config import Topology, load_topology
-from regionguard.errors import NotAvailable, ProviderError, UsageError
+from regionguard.errors import ConfigError, NotAvailable, ProviderError, UsageError
 from regionguard.lab import pki
 from regionguard.lab.hosts import (
     LoopbackHosts,
@@ -376,8 +376,8 @@ def down_anything(root: Path, report: Report = _quiet) -> dict[str, Any]:
     namespaces and processes of a lab are left are removed."""
     try:
         lab = Lab.existing(root)
-    except NotAvailable:
-        pass
+    except (NotAvailable, ConfigError):  # no lab's files, or a topology that cannot be read:
+        pass  # whatever of a lab is left is found by its processes' mark and its namespaces
     else:
         return lab.down(report)
     loopback = LabLayout(root.absolute(), (), loopback=True)
@@ -391,4 +391,6 @@ def down_anything(root: Path, report: Report = _quiet) -> dict[str, Any]:
         require_root("down")
         killed += NamespaceHosts().teardown(LabLayout(root.absolute(), ()), [])
         left += namespace_leftovers()
+    if not left and (root / "regionguard.toml").exists():  # a lab's files, unreadable: gone
+        shutil.rmtree(root, ignore_errors=True)
     return {"stopped": [], "survivors": [], "killed": killed, "namespaces_left": left}

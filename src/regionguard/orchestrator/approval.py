@@ -113,13 +113,22 @@ class VersionedApprovals(ABC):
         return found[0] if found else None
 
     def open(self, request: Mapping[str, Any]) -> bool:
-        return self.create(request)
+        """A create whose answer was lost (a timeout, then the client's retry on another
+        replica or member finds the request there) is still this runner's: it is recognised by
+        its plan id, so the request is journaled and notified once, not never."""
+        if self.create(request):
+            return True
+        stored = self.pending()
+        return stored is not None and stored.get("plan_id") == request.get("plan_id")
 
     def decide(self, plan_id: str, outcome: Outcome, by: str, at: float) -> dict[str, Any]:
         found = self.read()
         request = answered(found[0] if found else None, plan_id, outcome, by, at, self.where)
         assert found is not None  # answered() refuses a missing request
         if not self.replace(request, found[1]):
+            stored = self.pending()  # a lost answer to an applied write: the answer stands
+            if stored is not None and stored.get("decision") == request["decision"]:
+                return request
             raise UsageError(f"plan {plan_id}'s request changed meanwhile (its runner acted "
                              f"on it); look again with `{self.where}`")
         return request

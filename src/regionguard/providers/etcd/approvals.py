@@ -23,8 +23,13 @@ class EtcdApprovals(VersionedApprovals):
         entry = self.store.arbiter.get(self.key)
         if entry is None:
             return None
-        found = entry.json()
-        return (found, entry.mod_revision) if isinstance(found, dict) else None
+        try:
+            found = entry.json()
+        except ValueError:
+            found = None
+        # an unreadable value is a request no runner can match: the gate withdraws it (and
+        # can open its own), rather than finding the key taken forever
+        return (found if isinstance(found, dict) else {"unreadable": True}), entry.mod_revision
 
     def create(self, request: Mapping[str, Any]) -> bool:
         return self.replace(request, 0)  # revision 0: the key does not exist

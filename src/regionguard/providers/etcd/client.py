@@ -141,14 +141,21 @@ class EtcdArbiter:
             f"{len(self.urls)} members must run and be reachable from this host")
 
     def unhealthy_members(self) -> dict[str, str]:
-        """Each member that does not answer its own status call (`/maintenance/status`), with
-        why: readiness's view of the quorum; the other calls only need one member to answer."""
+        """Each member that does not answer its own status call (`/maintenance/status`), knows
+        no leader (a member cut from the majority still answers, leaderless once its election
+        timeout passed) or reports errors (an alarm), with why: readiness's view of the quorum;
+        the other calls only need one member to answer."""
         down: dict[str, str] = {}
         for site, client in self._clients.items():
             try:
-                client.status()
+                status = client.status()
             except etcd_errors.Etcd3Exception as exc:
                 down[site] = _reason(exc)
+                continue
+            if not isinstance(status, dict) or str(status.get("leader", "0")) in ("", "0"):
+                down[site] = "no leader (cut from the majority?)"
+            elif status.get("errors"):
+                down[site] = "; ".join(map(str, status["errors"]))[:160]
         return down
 
     # -- keys -------------------------------------------------------------------------------
