@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -38,6 +39,7 @@ from .sandbox_helpers import wait_for
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(240)]
 TTL_S = 4
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _journal(lab: Lab, name: str) -> list[dict[str, object]]:
@@ -198,6 +200,8 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     # the write lease held by east alone, the witness's probe of east
     agents = {site["name"]: site["agent_url"] for site in status["sites"]}
     assert agents["client"] is None
+    assert seen["agent_urls"] == {k: v for k, v in agents.items() if v}
+    assert f"live page and /metrics: each site's agent, e.g. {agents['east']}/" in table.output
     scraped = {}
     with httpx.Client(timeout=3, trust_env=False) as http:
         for name in ("east", "west", "witness"):
@@ -214,6 +218,7 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert 'regionguard_replication_lag_bytes{region="west"}' in scraped["west"]
     assert (seen_by_west["role"], seen_by_west["primary"], seen_by_west["holds_lease"]) == (
         "standby", "east", False), seen_by_west
+    _the_sites_page_shows_every_region_and_agent(agents["west"])
     # readiness from what the sites publish: everything holds but no drill has been run yet
     ready = _user_cli(lab, "readiness", "--json")
     assert ready.exit_code == 1, ready.output
@@ -233,6 +238,34 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert json.loads((reports / "drill-001.json").read_text())["lost_acked"] == 0
     ready = _user_cli(lab, "readiness")
     assert ready.exit_code == 0, ready.output
+
+
+def _the_sites_page_shows_every_region_and_agent(url: str) -> None:
+    """An agent's page in a real (headless) Chromium: the roles from etcd, each agent's health
+    (asked of the others over the network), loaded from nowhere but the agent itself."""
+    sites = httpx.get(f"{url}/api/sites", timeout=5, trust_env=False).json()
+    assert sites["site"] == "west" and sites["primary"] == "east"
+    assert [(a["name"], a["status"]["healthy"]) for a in sites["agents"]] == [
+        ("east", True), ("west", True), ("witness", True)], sites["agents"]
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"needs Chromium at {CHROMIUM} (`make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        try:
+            page = browser.new_page()
+            asked: list[str] = []
+            page.on("request", lambda req: asked.append(req.url))
+            page.goto(url + "/")
+            page.wait_for_selector('#regions tr[data-region="east"][data-role="primary"]',
+                                   timeout=10_000)
+            page.wait_for_selector('#agents tr[data-site="witness"] .healthy', timeout=10_000)
+            assert page.inner_text("#writer") == "east"
+        finally:
+            browser.close()
+    assert all(a.startswith(url + "/") for a in asked), asked
 
 
 def test_a_switchover_and_a_failback_move_the_writer_by_handover_with_nothing_lost(

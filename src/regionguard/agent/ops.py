@@ -11,19 +11,26 @@ scrape and never touches the agent's loop.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import httpx
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
 from regionguard.agent.ports import QUICK_CHECK_S, answers
 from regionguard.agent.site import Site
+from regionguard.agent.site_status import sites_status
 from regionguard.config import Role
 from regionguard.errors import RegionGuardError
 from regionguard.ops.metrics import EngineCollector
@@ -34,6 +41,10 @@ from regionguard.orchestrator.view import TickView
 log = logging.getLogger("regionguard.agent.ops")
 
 ROLES = tuple(r.value for r in Role)
+AGENT_TIMEOUT_S = 0.5  # another site's agent, for the page: one that is down must not stall it
+LAST_EVENTS = 20
+TAIL_BYTES = 64 * 1024
+EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "detail")
 HEALTHY_CYCLES = 8  # /health fails when the loop has not finished a cycle in this many intervals
 BUSY_MAX_S = 900.0  # ... unless a cycle runs, for at most this long (a rebuild by a full copy)
 
@@ -198,9 +209,61 @@ def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
     port = site.topology.arbiter.agent_port
     try:
         server = OpsServer(registry, status, host=site.host, port=port, exposed=True,
-                           health=healthy)
+                           health=healthy, page=sites_page,
+                           api={"/api/sites": lambda: sites_view(site, status)})
     except OSError as exc:
         log.error("%s: the agent's endpoint %s:%s could not start (%s); it runs without",
                   site.name, site.host, port, exc.strerror)
         return None
     return server.start()
+
+
+def sites_page() -> bytes:
+    return (resources.files("regionguard.agent") / "sites_page.html").read_bytes()
+
+
+def sites_view(site: Site, own: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What the sites' page shows, from this agent: `status --json`'s view of the sites (etcd
+    as this site reaches it, each region's front door), every agent's `/api/status` (this
+    one's own, the others' over the network, 0.5 s each: one that does not answer is said so)
+    and the last entries of this site's journal."""
+    topology = site.topology
+    data = sites_status(topology, site.store())
+    data.update(site=site.name, app=topology.app,
+                generated_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+    agents = []
+    with httpx.Client(timeout=AGENT_TIMEOUT_S, trust_env=False) as http:
+        for name in topology.sites:
+            url = f"http://{topology.site_host(name)}:{topology.arbiter.agent_port}"
+            entry: dict[str, Any] = {"name": name, "url": url, "status": None, "error": None}
+            if name == site.name:
+                entry["status"] = own()
+            else:
+                try:
+                    entry["status"] = http.get(f"{url}/api/status").json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    entry["error"] = type(exc).__name__
+            agents.append(entry)
+    data["agents"] = agents
+    data["events"] = journal_tail(site.journal_path, LAST_EVENTS)
+    return data
+
+
+def journal_tail(path: Path, count: int) -> list[dict[str, Any]]:
+    """The last `count` entries of a journal, reading only its end."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - TAIL_BYTES))
+            chunk = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in chunk.splitlines()[-count:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the first, cut line of the tail, or one cut by a crash
+        if isinstance(entry, dict):
+            entries.append({k: entry[k] for k in EVENT_FIELDS if k in entry})
+    return entries

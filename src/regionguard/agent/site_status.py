@@ -16,6 +16,7 @@ import httpx
 from regionguard.agent.site import Site
 from regionguard.config import Topology
 from regionguard.errors import RegionGuardError, UsageError
+from regionguard.providers.etcd.state import EtcdStateStore
 
 ROUTE_TIMEOUT_S = 1.0
 
@@ -80,15 +81,16 @@ def plan_journal(topology: Topology, plan_id: str) -> list[dict[str, Any]]:
     return []
 
 
-def sites_status(topology: Topology) -> dict[str, Any]:
-    """The stable contract of `status --json` on the sites."""
+def sites_status(topology: Topology, store: EtcdStateStore | None = None) -> dict[str, Any]:
+    """The stable contract of `status --json` on the sites; `store`: etcd as a site's agent
+    reaches it (default: with the identity of the site whose files are on this host)."""
     data: dict[str, Any] = {"world": "sites", "error": None, "epoch": None, "primary": None,
                             "writer": None, "plan": None, "sync_degraded_lsn": None,
                             "edge_url": None,  # the sandbox's sites fill it (`status`)
                             "approval": None}  # a failover waiting for a person
     roles: dict[str, str] = {}
     try:
-        store = person_site(topology).store()
+        store = store or person_site(topology).store()
         live = store.load()
         held = store.writer()
         roles = {r: role.value for r, role in live.roles.items()}
@@ -128,4 +130,7 @@ def sites_status(topology: Topology) -> dict[str, Any]:
     witness = topology.witness
     data["witness"] = None if witness is None else {"name": witness.name, "host": witness.host}
     data["members"] = dict(topology.arbiter.members)
+    # every site's agent serves /metrics, /api/status and the sites' live page (agent/ops.py)
+    data["agent_urls"] = {name: f"http://{topology.site_host(name)}:"
+                                f"{topology.arbiter.agent_port}" for name in topology.sites}
     return data

@@ -43,8 +43,8 @@ def up(
     = 60.0,
     embedded: Annotated[bool, typer.Option(
         "--embedded", help="The older single-controller sandbox instead: one process decides "
-                           "for both regions (state.json, fencing by signal); its controller "
-                           "serves the live status page.")] = False,
+                           "for both regions (state.json, fencing by signal), as on one host "
+                           "only.")] = False,
 ) -> None:
     """Bring the sandbox up (idempotent: starts whatever is down).
 
@@ -177,6 +177,10 @@ def render_sites(data: dict[str, Any]) -> None:
                   f"{waiting.get('plan_id')}`", highlight=False)
     if data.get("edge_url"):
         out.print(f"edge (every client's URL): {data['edge_url']}", highlight=False)
+    pages = data.get("agent_urls") or {}
+    if pages:
+        out.print("live page and /metrics: each site's agent, e.g. "
+                  f"{next(iter(pages.values()))}/", highlight=False)
     if data["error"]:
         out.print(f"[red]{data['error']}[/red]", highlight=False)
 

@@ -2,10 +2,11 @@
 (what the page shows, as JSON) and `/api/report/<plan id>` (a plan's execution report, HTML).
 
 The embedded controller's listens on loopback only. A site's agent's listens on its site's
-address (`exposed`: Prometheus scrapes it from another host), serves `/health` and, having no
-page of its own yet, its status JSON at `/` too. Read-only either way: it changes nothing, so
-it needs no credential (as Patroni's GET endpoints). A thread of its process; a slow or failing
-status source answers 503 for that request and never touches the process's loop.
+address (`exposed`: Prometheus scrapes it from another host), serves `/health`, and its page at
+`/` is the sites' (`agent/sites_page.html`, from `/api/sites`). Read-only either way: it
+changes nothing, so it needs no credential (as Patroni's GET endpoints). A thread of its
+process; a slow or failing status source answers 503 for that request and never touches the
+process's loop.
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ class OpsServer:
     def __init__(self, registry: CollectorRegistry, status: Callable[[], Mapping[str, Any]],
                  report_html: Callable[[str], str | None] | None = None,
                  host: str = "127.0.0.1", port: int = 0, *, exposed: bool = False,
-                 health: Callable[[], bool] | None = None) -> None:
+                 health: Callable[[], bool] | None = None,
+                 page: Callable[[], bytes] = status_page,
+                 api: Mapping[str, Callable[[], Any]] | None = None) -> None:
         if not host.startswith("127.") and not exposed:
             raise ValueError(f"the ops endpoint listens on loopback only, not {host}")
         self.registry = registry
         self.status = status
         self.report_html = report_html
-        self.page = not exposed  # the status page reads the embedded sandbox's shape
+        self.page = page  # `/`: the embedded controller's status page, or the sites' page
         self.health = health
+        self.api = dict(api or {})  # more JSON views, by path
         handler = self._handler()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -89,13 +93,15 @@ class OpsServer:
                 try:
                     if path == "/metrics":
                         self._send(200, generate_latest(ops.registry), CONTENT_TYPE_LATEST)
-                    elif path in ("/", "/index.html") and ops.page:
-                        self._send(200, status_page(), "text/html; charset=utf-8")
+                    elif path in ("/", "/index.html"):
+                        self._send(200, ops.page(), "text/html; charset=utf-8")
                     elif path == "/health" and ops.health is not None:
                         ok = ops.health()
                         self._json(200 if ok else 503, {"healthy": ok})
-                    elif path in ("/api/status", "/"):
+                    elif path == "/api/status":
                         self._json(200, ops.status())
+                    elif path in ops.api:
+                        self._json(200, ops.api[path]())
                     elif path.startswith("/api/report/") and ops.report_html is not None:
                         plan = path.removeprefix("/api/report/")
                         page = ops.report_html(plan) if PLAN_ID.match(plan) else None
