@@ -33,6 +33,7 @@ from regionguard.agent.site import Site
 from regionguard.agent.site_status import sites_status
 from regionguard.config import Role
 from regionguard.errors import RegionGuardError
+from regionguard.ops.events import last_events
 from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.server import OpsServer
 from regionguard.orchestrator.ports import LiveState, VantageReport
@@ -42,9 +43,7 @@ log = logging.getLogger("regionguard.agent.ops")
 
 ROLES = tuple(r.value for r in Role)
 AGENT_TIMEOUT_S = 0.5  # another site's agent, for the page: one that is down must not stall it
-LAST_EVENTS = 20
-TAIL_BYTES = 64 * 1024
-EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "detail")
+TAIL_BYTES = 64 * 1024  # the journal's end read for the page: far more than its last events
 HEALTHY_CYCLES = 8  # /health fails when the loop has not finished a cycle in this many intervals
 BUSY_MAX_S = 900.0  # ... unless a cycle runs, for at most this long (a rebuild by a full copy)
 
@@ -245,12 +244,12 @@ def sites_view(site: Site, own: Callable[[], dict[str, Any]]) -> dict[str, Any]:
                     entry["error"] = type(exc).__name__
             agents.append(entry)
     data["agents"] = agents
-    data["events"] = journal_tail(site.journal_path, LAST_EVENTS)
+    data["events"] = last_events(journal_tail(site.journal_path))
     return data
 
 
-def journal_tail(path: Path, count: int) -> list[dict[str, Any]]:
-    """The last `count` entries of a journal, reading only its end."""
+def journal_tail(path: Path) -> list[dict[str, Any]]:
+    """The entries at the end of a journal, reading only its end (it only grows)."""
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
@@ -259,11 +258,11 @@ def journal_tail(path: Path, count: int) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     entries = []
-    for line in chunk.splitlines()[-count:]:
+    for line in chunk.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue  # the first, cut line of the tail, or one cut by a crash
         if isinstance(entry, dict):
-            entries.append({k: entry[k] for k in EVENT_FIELDS if k in entry})
+            entries.append(entry)
     return entries

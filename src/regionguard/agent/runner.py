@@ -39,7 +39,7 @@ from regionguard.agent.site import Site
 from regionguard.agent.watchdog import Heartbeat, read_deadline
 from regionguard.app import admin
 from regionguard.app.migrate import migrate
-from regionguard.config import Replication, Role
+from regionguard.config import Replication, Role, Topology
 from regionguard.errors import RegionGuardError
 from regionguard.ops.server import OpsServer
 from regionguard.orchestrator.guard import CycleResult, Guard
@@ -56,6 +56,12 @@ log = logging.getLogger("regionguard.agent")
 # rounds, and at least what one round can take against a hung database (libpq waits 2 s
 # for a connection at the least) with room to spare
 STALE_FLOOR_S = 5.0
+
+
+def report_stale_after_s(topology: Topology) -> float:
+    """A vantage point's report older than this does not vote (three missed probes, at the
+    least STALE_FLOOR_S): the agents' guards, and readiness judging whether they could."""
+    return max(3 * topology.health.interval_s, STALE_FLOOR_S)
 LEADERSHIP_EVERY_S = 1.0
 SYNC_STALL_FLOOR_S = 1.0
 HANDOVER_STOP_MAX_S = 10.0  # a fast shutdown: sessions ended, a checkpoint, the WAL sent
@@ -89,7 +95,7 @@ class Agent:
                            home=site.name if site.is_region else None,
                            sites_of=lambda region: frozenset({region}),
                            interval_s=health.interval_s, timeout_s=health.timeout_s,
-                           stale_s=max(3 * health.interval_s, STALE_FLOOR_S),
+                           stale_s=report_stale_after_s(topology),
                            approvals=EtcdApprovals(self.store))
         self._standby_failures = 0  # the sync standby's failed probes in a row
         self._replication = ReplicationProber(

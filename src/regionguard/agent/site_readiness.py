@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from regionguard.agent.runner import report_stale_after_s
 from regionguard.agent.site import Site
 from regionguard.agent.site_status import ROUTE_TIMEOUT_S, person_site
 from regionguard.config import Topology
@@ -33,8 +34,6 @@ from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.orchestrator.readiness import Check, Facts, evaluate
 from regionguard.providers.etcd.state import EtcdStateStore
 from regionguard.providers.local.readiness_facts import capacity_problems
-
-STALE_FLOOR_S = 5.0  # as the agents' guards (agent/runner.py): a report older than this is stale
 
 
 def sites_readiness(topology: Topology, now: datetime) -> list[Check]:
@@ -157,8 +156,7 @@ def vantage_points(topology: Topology, primary: str, reports: Sequence[VantageRe
     """Enough fresh reporters outside the primary's site for the DOWN quorum. The reports carry
     their writers' wall clocks: stale means older than the agents' own staleness bound, with
     `health.max_clock_skew_s` of slack for two hosts' clocks."""
-    stale_s = max(3 * topology.health.interval_s, STALE_FLOOR_S) \
-        + topology.health.max_clock_skew_s
+    stale_s = report_stale_after_s(topology) + topology.health.max_clock_skew_s
     outside = [s for s in topology.sites if s != primary]
     fresh = {r.vantage for r in reports if r.vantage in outside and now - r.observed_at <= stale_s}
     missing = [s for s in outside if s not in fresh]

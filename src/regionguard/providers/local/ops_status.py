@@ -17,12 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from regionguard.ops.events import last_events
 from regionguard.orchestrator.records import PlanRecord
 from regionguard.providers.local.sandbox import Sandbox
 from regionguard.providers.local.status import journal_entries, sandbox_status
-
-EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "detail")
-LAST_EVENTS = 20
 
 
 def running_plan(record: PlanRecord | None) -> dict[str, Any] | None:
@@ -35,10 +33,6 @@ def running_plan(record: PlanRecord | None) -> dict[str, Any] | None:
             "steps": [s.name for s in plan.steps],
             "done": [plan.steps[i].name for i in sorted(record.done)],
             "current_step": remaining[0] if remaining else None}
-
-
-def last_events(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: e[k] for k in EVENT_FIELDS if k in e} for e in entries[-LAST_EVENTS:]]
 
 
 def ops_status(sb: Sandbox, readiness: Callable[[], list[Mapping[str, Any]]],

@@ -1,0 +1,14 @@
+"""The journal's last entries as the live pages show them (the embedded controller's status
+page and the sites' page): the fields a person reads, newest last."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+EVENT_FIELDS = ("ts", "event", "region", "plan", "step", "outcome", "verdict", "detail")
+LAST_EVENTS = 20
+
+
+def last_events(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: e[k] for k in EVENT_FIELDS if k in e} for e in entries[-LAST_EVENTS:]]
