@@ -190,6 +190,11 @@ def test_a_loopback_layout_puts_the_sites_on_127_77_0_and_checks_every_port_they
     slots = max(r.capacity for r in user.regions.values())
     assert {("127.77.0.11", 8100 + n) for n in range(slots)} <= set(taken)
     assert ("127.77.0.13", 2379) in taken and ("127.77.0.100", 8080) in taken
+    assert ("127.77.0.13", 8008) in taken  # every agent's endpoint, the topology's port
+    moved = user.model_copy(update={"arbiter": user.arbiter.model_copy(
+        update={"agent_port": 9009})})
+    assert ("127.77.0.12", 9009) in LabLayout.of(Path("/srv/lab"), moved,
+                                                 loopback=True).listen_addresses()
     topology = lab_topology(user, layout)
     assert LabLayout.of_lab(Path("/srv/lab"), topology).loopback  # known again by its hosts
     assert not LabLayout.of_lab(Path("/srv/lab"), lab_topology(

@@ -52,11 +52,13 @@ class LabLayout:
     regions: tuple[str, ...]
     loopback: bool = False  # the sites side by side on loopback, not in namespaces
     app_slots: int = 1  # the most app processes a region runs (each on a port of its own)
+    agent_port: int = 8008  # every site's agent endpoint (the topology's arbiter.agent_port)
 
     @classmethod
     def of(cls, root: Path, topology: Topology, loopback: bool = False) -> LabLayout:
         slots = max((r.capacity for r in topology.regions.values()), default=1)
-        return cls(root.absolute(), tuple(topology.regions), loopback, slots)
+        return cls(root.absolute(), tuple(topology.regions), loopback, slots,
+                   topology.arbiter.agent_port)
 
     @classmethod
     def of_lab(cls, root: Path, topology: Topology) -> LabLayout:
@@ -80,10 +82,9 @@ class LabLayout:
 
     def listen_addresses(self) -> list[tuple[str, int]]:
         """Every (address, port) the lab's sites listen on (the topology's default ports)."""
-        from regionguard.config import ArbiterSpec, SitePorts
+        from regionguard.config import SitePorts
 
         ports = SitePorts()
-        agent_port = ArbiterSpec().agent_port
         found = []
         for site in self.sites:
             if site.kind == "region":
@@ -91,7 +92,7 @@ class LabLayout:
                     ports.db, ports.front_door, *range(ports.apps, ports.apps + self.app_slots))]
             if site.kind != "client":
                 found += [(site.address, ETCD_CLIENT_PORT), (site.address, ETCD_PEER_PORT),
-                          (site.address, agent_port)]
+                          (site.address, self.agent_port)]
             else:
                 found.append((site.address, EDGE_PORT))
         return found
