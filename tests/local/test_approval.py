@@ -71,12 +71,16 @@ def test_a_graceful_switchover_that_cannot_finish_runs_ungracefully_on_request(
     kill_region(config, "east")
     graceful = cli(config, "switchover", "--to", "west", "--yes", check=False)
     assert graceful.returncode != 0 and status(config)["epoch"] == 1  # it cannot drain east
-    cli(config, "switchover", "--to", "west", "--ungraceful", "--by", "ada@ops", "--yes",
-        timeout=240)
+    done = cli(config, "switchover", "--to", "west", "--ungraceful", "--by", "ada@ops", "--yes",
+               timeout=240)
     after = status(config)
     assert after["epoch"] == 2
     assert next(r for r in after["regions"] if r["name"] == "west")["role"] == "primary"
     plan_id = after["last_failover"]["plan_id"]
+    # the plan's id, which `report` needs, at the end of the command and in `status`
+    assert f"plan {plan_id}: its steps, RTO and trigger with `regionguard report {plan_id}`" \
+        in done.stdout, done.stdout
+    assert f"`regionguard report {plan_id}`" in cli(config, "status").stdout
     report = json.loads((state_dir(config) / "reports" / f"{plan_id}.json").read_text())
     assert report["kind"] == "failover" and report["asked_by"] == ["ada@ops"]
     assert report["reason"] == "ungraceful switchover to west, asked by ada@ops"

@@ -72,6 +72,8 @@ def _drive(st: CliState, ports: Ports, request: engine.Request, dry_run: bool, y
               f"primary; {moved}", highlight=False)
     for warning in result.plan.warnings:  # what it accepted knowingly, said again at the end
         out.print(f"[bold yellow]warning[/bold yellow]: {escape(warning)}", highlight=False)
+    out.print(f"plan {result.plan.id}: its steps, RTO and trigger with `regionguard report "
+              f"{result.plan.id}`", highlight=False, markup=False)
     if st.world.status_table:
         render_status(st.world.status(st.topology()))
 

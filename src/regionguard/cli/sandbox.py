@@ -208,8 +208,11 @@ def render_status(data: dict[str, Any]) -> None:
     last = data.get("last_failover")
     if last:
         steps = ", ".join(f"{k} {v:.2f}" for k, v in last["steps"].items())
+        plan_id = last.get("plan_id")
         out.print(f"last {last['plan']}: {last['from']} -> {last['to']}, RTO {last['rto_s']:.2f} s"
-                  f" ({steps}; other {last['other_s']:.2f})", highlight=False)
+                  f" ({steps}; other {last['other_s']:.2f})"
+                  + (f"; plan {plan_id}, `regionguard report {plan_id}`" if plan_id else ""),
+                  highlight=False, markup=False)
     ctl = data["controller"]
     out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
               f" ({ctl['mode']})")
