@@ -28,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
-from regionguard.agent.ports import QUICK_CHECK_S, answers
+from regionguard.agent.ports import status_against
 from regionguard.agent.site import Site
 from regionguard.agent.site_status import sites_status
 from regionguard.config import Role
@@ -38,6 +38,7 @@ from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.server import OpsServer
 from regionguard.orchestrator.ports import LiveState, VantageReport
 from regionguard.orchestrator.view import TickView
+from regionguard.providers.etcd.state import EtcdStateStore
 
 log = logging.getLogger("regionguard.agent.ops")
 
@@ -160,17 +161,16 @@ def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport
     if mine is not None:
         tick.probes[(primary, site.name)] = mine.failures == 0
     if site.is_region and site.name != primary:
-        theirs = site.database(primary)
-        quick = answers(theirs.address, theirs.port, QUICK_CHECK_S)
         try:
-            db = site.database(site.name).status(theirs if quick else None)
+            db = status_against(site, site.name, primary)
             tick.lag[site.name] = (db.lag_bytes, db.lag_s)
         except RegionGuardError:
             pass
     return tick
 
 
-def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
+def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
+                    keeper: LeaseKeeper | None,
                     report: Callable[[str], VantageReport | None],
                     awaiting: Callable[[], dict[str, Any] | None] = lambda: None
                     ) -> OpsServer | None:
@@ -209,7 +209,7 @@ def start_agent_ops(site: Site, view: AgentView, keeper: LeaseKeeper | None,
     try:
         server = OpsServer(registry, status, host=site.host, port=port, exposed=True,
                            health=healthy, page=sites_page,
-                           api={"/api/sites": lambda: sites_view(site, status)})
+                           api={"/api/sites": lambda: sites_view(site, store, status)})
     except OSError as exc:
         log.error("%s: the agent's endpoint %s:%s could not start (%s); it runs without",
                   site.name, site.host, port, exc.strerror)
@@ -221,13 +221,14 @@ def sites_page() -> bytes:
     return (resources.files("regionguard.agent") / "sites_page.html").read_bytes()
 
 
-def sites_view(site: Site, own: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def sites_view(site: Site, store: EtcdStateStore,
+               own: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """What the sites' page shows, from this agent: `status --json`'s view of the sites (etcd
     as this site reaches it, each region's front door), every agent's `/api/status` (this
     one's own, the others' over the network, 0.5 s each: one that does not answer is said so)
     and the last entries of this site's journal."""
     topology = site.topology
-    data = sites_status(topology, site.store())
+    data = sites_status(topology, store)
     data.update(site=site.name, app=topology.app,
                 generated_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
     agents = []

@@ -58,6 +58,16 @@ def answers(host: str, port: int, timeout_s: float) -> bool:
     return True
 
 
+def status_against(site: Site, region: str, primary: str) -> DbStatus:
+    """`region`'s database as `site` reaches it; a standby's lag is measured against the live
+    primary only when that answers at once: a failover plans from the standby alone, and a
+    scrape or a readiness check never waits on the dead."""
+    other = site.database(primary) if region != primary else None
+    if other is not None and not answers(other.address, other.port, QUICK_CHECK_S):
+        other = None
+    return site.database(region).status(other)
+
+
 def _not_mine(site: Site, region: str, what: str) -> NoReturn:
     """Not retried: no retry makes it this site's to do (a best-effort step is left
     unfinished, and that region's own agent completes it when it runs again)."""
@@ -82,13 +92,7 @@ class SiteDatabase:
         return self.site.database(region)
 
     def status(self, region: str) -> DbStatus:
-        """A standby's lag is measured against the live primary only when that answers at
-        once: a failover plans from the standby alone and never waits on the dead."""
-        primary = self.store.load().primary
-        other = self.site.database(primary) if region != primary else None
-        if other is not None and not answers(other.address, other.port, QUICK_CHECK_S):
-            other = None
-        return self.site.database(region).status(other)
+        return status_against(self.site, region, self.store.load().primary)
 
     def fence(self, region: str) -> FenceResult:
         if region != self.site.name:

@@ -56,15 +56,15 @@ log = logging.getLogger("regionguard.agent")
 # rounds, and at least what one round can take against a hung database (libpq waits 2 s
 # for a connection at the least) with room to spare
 STALE_FLOOR_S = 5.0
+LEADERSHIP_EVERY_S = 1.0
+SYNC_STALL_FLOOR_S = 1.0
+HANDOVER_STOP_MAX_S = 10.0  # a fast shutdown: sessions ended, a checkpoint, the WAL sent
 
 
 def report_stale_after_s(topology: Topology) -> float:
     """A vantage point's report older than this does not vote (three missed probes, at the
     least STALE_FLOOR_S): the agents' guards, and readiness judging whether they could."""
     return max(3 * topology.health.interval_s, STALE_FLOOR_S)
-LEADERSHIP_EVERY_S = 1.0
-SYNC_STALL_FLOOR_S = 1.0
-HANDOVER_STOP_MAX_S = 10.0  # a fast shutdown: sessions ended, a checkpoint, the WAL sent
 
 
 @dataclass
@@ -88,6 +88,7 @@ class Agent:
             heartbeat=Heartbeat(site.heartbeat),
             watch=lambda wake, stop: self.store.arbiter.watch(self.store.key("state"), wake,
                                                               stop)) if site.is_region else None
+        self.approvals = EtcdApprovals(self.store)  # failover.approval = "manual"
         self.ports = build_site_ports(site, self.store, self.dataplane,
                                       self.keeper.wake if self.keeper else lambda: None)
         health = topology.health
@@ -96,7 +97,7 @@ class Agent:
                            sites_of=lambda region: frozenset({region}),
                            interval_s=health.interval_s, timeout_s=health.timeout_s,
                            stale_s=report_stale_after_s(topology),
-                           approvals=EtcdApprovals(self.store))
+                           approvals=self.approvals)
         self._standby_failures = 0  # the sync standby's failed probes in a row
         self._replication = ReplicationProber(
             lambda: (site.name, site.database(site.name).dsn()))
@@ -158,9 +159,8 @@ class Agent:
             self._ensure_watchdog()
             assert self.keeper is not None
             self.keeper.start()
-        approvals = EtcdApprovals(self.store)
-        self._ops = start_agent_ops(self.site, self.view, self.keeper, self.guard.last_report,
-                                    approvals.pending)
+        self._ops = start_agent_ops(self.site, self.store, self.view, self.keeper,
+                                    self.guard.last_report, self.approvals.pending)
 
     def stop(self) -> None:
         if self.keeper is not None:

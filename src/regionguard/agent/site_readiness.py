@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from regionguard.agent.ports import status_against
 from regionguard.agent.runner import report_stale_after_s
 from regionguard.agent.site import Site
 from regionguard.agent.site_status import ROUTE_TIMEOUT_S, person_site
@@ -52,7 +53,7 @@ def sites_readiness(topology: Topology, now: datetime) -> list[Check]:
         capacity_problems=capacity_problems(topology),
         drift=_drift(topology, live),
         last_drill_age_s=_last_drill_age_s(store, now),
-        extra=(arbiter_members(topology.arbiter.members, site.arbiter().unhealthy_members()),
+        extra=(arbiter_members(topology.arbiter.members, store.arbiter.unhealthy_members()),
                write_lease(store, live),
                vantage_points(topology, live.primary, store.reports(live.primary), time.time()),
                front_door(site, live.primary)))
@@ -91,10 +92,9 @@ def _region_site_here(topology: Topology, prefer: str) -> Site:
 
 def _standby_db(topology: Topology, live: LiveState) -> Any:
     standby = topology.other_region(live.primary)
-    site = _region_site_here(topology, standby)
-    primary = site.database(live.primary)
+    site = _region_site_here(topology, standby)  # none here: one line, not "down"
     try:
-        return site.database(standby).status(primary)
+        return status_against(site, standby, live.primary)
     except RegionGuardError:
         return None  # the replication check says the standby is down
 
