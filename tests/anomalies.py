@@ -1,13 +1,13 @@
 """Anomalies injected into a real drill history, one of each kind the checker knows: the
-proof that the checker fires (tests/local/test_campaign.py, tests/lab/test_lab.py)."""
+proof that the checker fires (tests/lab/test_lab.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 
-from regionguard.drill.campaign import DrillHistory
 from regionguard.drill.history import LOSSES, AnomalyKind
+from regionguard.drill.history_file import DrillHistory
 
 Mutation = Callable[[DrillHistory], None]
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from regionguard.agent.site import Site
 from regionguard.agent.site_readiness import sites_readiness
 from regionguard.cli import app
-from regionguard.drill.campaign import read_history
+from regionguard.drill.history_file import read_history
 from regionguard.lab.drill import campaign_faults, run_lab_campaign
 from regionguard.lab.lab import Lab
 

@@ -20,7 +20,8 @@ from regionguard.orchestrator.ports import (
     RouteTable,
     VerifyResult,
 )
-from regionguard.providers.local.state import LocalStateStore
+
+from .file_state import LocalStateStore
 
 
 class SimulatedCrash(BaseException):

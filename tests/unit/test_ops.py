@@ -20,10 +20,10 @@ from regionguard.ops.report import plan_report, plan_report_html
 from regionguard.orchestrator import readiness
 from regionguard.orchestrator.controller import Controller
 from regionguard.orchestrator.ports import DbStatus
-from regionguard.providers.local.approvals import FileApprovals
 
 from ..plan_helpers import bare_plan
 from .fakes import ScriptedProber, make_ports, topology
+from .file_approvals import FileApprovals
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
-"""The ops endpoint serves a self-contained status page (nothing loaded from elsewhere), the
-status JSON it polls, and the metrics."""
+"""Each agent's endpoint serves the sites' live page, self-contained (nothing loaded from
+elsewhere), the JSON views it polls, and the metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from regionguard.ops.server import OpsServer, status_page
+from regionguard.agent.ops import sites_page
+from regionguard.ops.server import OpsServer
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +33,8 @@ STUB: dict[str, Any] = {
 def server() -> Iterator[OpsServer]:
     registry = CollectorRegistry()
     Counter("rg_test_total", "a counter of the test", registry=registry).inc()
-    ops = OpsServer(registry, lambda: STUB).start()
+    ops = OpsServer(registry, lambda: STUB, page=sites_page,
+                    api={"/api/sites": lambda: STUB}).start()
     try:
         yield ops
     finally:
@@ -64,7 +66,7 @@ class Refs(HTMLParser):
 def test_the_page_is_self_contained(server: OpsServer) -> None:
     code, ctype, body = get(server.url + "/")
     assert code == 200 and ctype.startswith("text/html")
-    assert body == status_page()
+    assert body == sites_page()
     page = body.decode()
     parser = Refs()
     parser.feed(page)
@@ -79,22 +81,20 @@ def test_the_page_is_self_contained(server: OpsServer) -> None:
     styles = "".join(re.findall(r"<style>(.*?)</style>", page, re.S))
     assert "@import" not in styles and "url(" not in styles and "@font-face" not in styles
     assert {"link", "iframe", "img", "object", "embed"}.isdisjoint(parser.tags)
-    # one inline script (no src), which polls the relative status URL
+    # one inline script (no src), which polls the relative URL of the sites' view
     scripts = re.findall(r"<script\b([^>]*)>", page)
     assert scripts == [""]
-    assert re.search(r"""fetch\(\s*STATUS_URL""", page)
-    assert re.search(r"""STATUS_URL\s*=\s*["']api/status["']""", page)
+    assert re.search(r"""fetch\(\s*["']api/sites["']""", page)
     # the test hooks are there
-    for hook in ('id="primary"', 'id="epoch"', 'id="plan"', 'id="readiness"', 'id="events"',
-                 'id="updated"', '"data-region"', '"data-role"'):
+    for hook in ('id="writer"', 'id="epoch"', 'id="plan"', 'id="agents"', 'id="events"',
+                 'id="updated"', '"data-region"', '"data-role"', '"data-site"'):
         assert hook in page, hook
 
 
 def test_the_page_inserts_data_as_text_only(server: OpsServer) -> None:
-    page = status_page().decode()
+    page = sites_page().decode()
     script = page.split("<script>", 1)[1]
-    # the one innerHTML: the server's own waterfall SVG, into an inert <template>
-    assert re.findall(r"\.innerHTML\s*=\s*(\w+)", script) == ["svg"]
+    assert "innerHTML" not in script
     assert "outerHTML" not in script and "insertAdjacentHTML" not in script
     assert "document.write" not in script and "eval(" not in script
 
@@ -103,6 +103,8 @@ def test_api_status_returns_the_status_json(server: OpsServer) -> None:
     code, ctype, body = get(server.url + "/api/status")
     assert code == 200 and ctype == "application/json"
     assert json.loads(body) == STUB
+    code, _, body = get(server.url + "/api/sites")
+    assert code == 200 and json.loads(body) == STUB
 
 
 def test_metrics_answer(server: OpsServer) -> None:

@@ -2,7 +2,7 @@
 
 Every command turns a `RegionGuardError` into one line on stderr and its exit code
 (0 ok, 1 failed, 2 bad input, 3 refused as unsafe, 4 not available yet): never a traceback.
-The commands live by group (sandbox.py, plans.py, drill.py, infra.py, internal.py); this module
+The commands live by group (sandbox.py, plans.py, drill.py, infra.py, agent.py, lab.py); this module
 holds the app, the global options and `main`. `--world` is looked up in the registry
 (regionguard/worlds): a command the world lacks is refused here, in one line naming the worlds
 that have it (after its options are parsed, so its `--help` still answers).
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from regionguard import worlds
-from regionguard.cli import agent, drill, infra, internal, lab, plans, sandbox
+from regionguard.cli import agent, drill, infra, lab, plans, sandbox
 from regionguard.cli.common import CliState, err, state
 from regionguard.config import DEFAULT_CONFIG_FILE
 from regionguard.errors import UsageError
@@ -71,8 +71,6 @@ for command in (sandbox.validate, sandbox.up, sandbox.down, sandbox.status, plan
                 plans.switchover, plans.failback, plans.events, plans.readiness, plans.approve,
                 plans.reject, plans.report):
     app.command()(in_its_worlds(command))
-app.command("_supervise", hidden=True)(in_its_worlds(internal.supervise_cmd))
-app.command("_controller", hidden=True)(in_its_worlds(internal.controller_cmd))
 for command in (drill.drill, infra.synth, infra.backup, agent.agent, agent.rejoin):
     app.command()(in_its_worlds(command))
 app.command("_watchdog", hidden=True)(in_its_worlds(agent.watchdog_cmd))

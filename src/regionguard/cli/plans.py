@@ -15,7 +15,6 @@ import typer
 from rich.markup import escape
 
 from regionguard.cli.common import (
-    CliState,
     one_line_errors,
     out,
     print_json,
@@ -23,7 +22,6 @@ from regionguard.cli.common import (
     state,
     who,
 )
-from regionguard.cli.sandbox import render_status
 from regionguard.errors import UsageError
 from regionguard.ops.report import plan_report, plan_report_html
 from regionguard.orchestrator import engine, plans
@@ -36,7 +34,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def _drive(st: CliState, ports: Ports, request: engine.Request, dry_run: bool, yes: bool,
+def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool,
            on_confirmed: Callable[[plans.Plan], None] | None = None) -> None:
     """A person's plan through the engine's one entry point: print it, confirm, run it.
     `on_confirmed` sees the plan once the person confirmed it, before it runs."""
@@ -74,8 +72,6 @@ def _drive(st: CliState, ports: Ports, request: engine.Request, dry_run: bool, y
         out.print(f"[bold yellow]warning[/bold yellow]: {escape(warning)}", highlight=False)
     out.print(f"plan {result.plan.id}: its steps, RTO and trigger with `regionguard report "
               f"{result.plan.id}`", highlight=False, markup=False)
-    if st.world.status_table:
-        render_status(st.world.status(st.topology()))
 
 
 SITE_WAIT_S = 180.0  # a rebuild (pg_rewind, else a copy) and the switchover after it
@@ -115,7 +111,7 @@ def failover(
         raise UsageError("on self-managed sites a failover is the agents' own (a quorum of "
                          "sites sees the primary down, etcd ends its lease); to move the "
                          "writer by hand, use `regionguard switchover --to REGION`")
-    _drive(st, st.engine_ports(), engine.Request(plans.PlanKind.FAILOVER, to, force=force),
+    _drive(st.engine_ports(), engine.Request(plans.PlanKind.FAILOVER, to, force=force),
            dry_run, yes)
 
 
@@ -151,7 +147,7 @@ def switchover(
         return
     ports = st.engine_ports()
     if not ungraceful:
-        _drive(st, ports, engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
+        _drive(ports, engine.Request(plans.PlanKind.SWITCHOVER, to), dry_run, yes)
         return
     asked_by = who(by)
     reason = f"ungraceful switchover to {to}, asked by {asked_by}"
@@ -160,7 +156,7 @@ def switchover(
         ports.journal.record(Event.UNGRACEFUL, plan=plan.id, region=to, by=asked_by,
                              detail=reason)
 
-    _drive(st, ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run,
+    _drive(ports, engine.Request(plans.PlanKind.FAILOVER, to, reason=reason), dry_run,
            yes, on_confirmed=on_record)
 
 
@@ -181,7 +177,7 @@ def failback(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False) -> N
 
         _sites_done("failback", site_plans.failback(topology, who(None), SITE_WAIT_S))
         return
-    _drive(st, st.engine_ports(), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
+    _drive(st.engine_ports(), engine.Request(plans.PlanKind.FAILBACK), dry_run, yes)
 
 
 @one_line_errors

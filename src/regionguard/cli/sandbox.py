@@ -10,8 +10,7 @@ from rich.table import Table
 
 from regionguard.cli.common import one_line_errors, out, print_json, progress_reporter, state
 from regionguard.config import load_topology
-from regionguard.errors import ProviderError, UsageError
-from regionguard.providers.local.sandbox import Sandbox
+from regionguard.errors import ProviderError
 from regionguard.worlds.local import refuse_sites
 
 
@@ -36,17 +35,10 @@ def validate(
 @one_line_errors
 def up(
     ctx: typer.Context,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the sandbox to serve.")]
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the sites to serve.")]
     = 90.0,
-    plan_wait: Annotated[float, typer.Option(
-        help="--embedded: seconds to wait for a running failover/switchover to finish first.")]
-    = 60.0,
-    embedded: Annotated[bool, typer.Option(
-        "--embedded", help="The older single-controller sandbox instead: one process decides "
-                           "for both regions (state.json, fencing by signal), as on one host "
-                           "only.")] = False,
 ) -> None:
-    """Bring the sandbox up (idempotent: starts whatever is down).
+    """Bring the sandbox up (idempotent: starts whichever site is down).
 
     The regions of the topology run as self-managed sites on loopback, as on separate hosts:
     per site an etcd member and a `regionguard agent` (east and west also PostgreSQL, their
@@ -56,66 +48,32 @@ def up(
     st = state(ctx)
     topology = st.user_topology()
     refuse_sites(topology, "up")
-    report = progress_reporter()
-    sites = st.sandbox_sites(topology)
-    if embedded:
-        if sites is not None:
-            raise UsageError("up --embedded: the sandbox's sites run (`regionguard up`); stop "
-                             "them first with `regionguard down`")
-        sb = Sandbox(topology)
-        with out.status("bringing the sandbox up ...", spinner="dots"):
-            url = sb.up(report=report, wait_s=wait, plan_wait_s=plan_wait)
-            sb.start_supervisor(st.config, report)
-        out.print(f"\n[bold green]up[/bold green]: front door {url}", highlight=False)
-        return
-    if Sandbox(topology).running():
-        raise UsageError("up: the embedded sandbox runs (`up --embedded`); stop it first with "
-                         "`regionguard down`")
     from regionguard.lab.sandbox_sites import sites_up
 
-    data = sites_up(topology, report, wait)
+    data = sites_up(topology, progress_reporter(), wait)
     out.print(f"\n[bold green]up[/bold green]: edge {data['edge_url']} (sites "
               f"{', '.join(s['name'] for s in data['sites'])} on loopback); "
               "`regionguard status` for each region", highlight=False)
 
 
 @one_line_errors
-def down(
-    ctx: typer.Context,
-    purge: Annotated[bool, typer.Option(help="Also delete the state dir and databases.")] = False,
-    plan_wait: Annotated[float, typer.Option(
-        help="Seconds to wait for a running failover/switchover to finish first.")] = 60.0,
-) -> None:
-    """Stop every process the sandbox started (by pid) and verify none is left.
-
-    The sites: every site's processes, then their files (`--purge` is implied: a site's data
-    lives with it). The embedded sandbox: never in the middle of a plan (a running failover or
-    switchover is waited for)."""
+def down(ctx: typer.Context) -> None:
+    """Stop every process of the sandbox's sites (by pid), remove their files (a site's data
+    lives with it) and verify that nothing is left."""
     st = state(ctx)
     topology = st.user_topology()
     refuse_sites(topology, "down")
     sites = st.sandbox_sites(topology)
-    if sites is not None:
-        from regionguard.lab.lab import down_anything
+    if sites is None:
+        out.print("nothing is up")
+        return
+    from regionguard.lab.lab import down_anything
 
-        left = down_anything(sites, progress_reporter())
-        if left["survivors"] or left["namespaces_left"]:
-            raise ProviderError(f"left behind: processes {left['survivors']}, "
-                                f"{left['namespaces_left']}")
-        out.print("down: the sites stopped, nothing left")
-        if not purge:
-            return
-    result = Sandbox(topology).down(purge=purge, report=progress_reporter(),
-                                    plan_wait_s=plan_wait)
-    if sites is not None:
-        return
-    if not result.was_up:
-        out.print("nothing is up" + (" (state purged)" if purge else ""))
-        return
-    if result.survivors:
-        raise ProviderError(f"processes survived down: {sorted(set(result.survivors))}")
-    out.print(f"down: stopped {len(result.stopped)} processes"
-              + ("; state and databases deleted" if purge else ""))
+    left = down_anything(sites, progress_reporter())
+    if left["survivors"] or left["namespaces_left"]:
+        raise ProviderError(f"left behind: processes {left['survivors']}, "
+                            f"{left['namespaces_left']}")
+    out.print("down: the sites stopped, nothing left")
 
 
 @one_line_errors
@@ -124,31 +82,27 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable (stable contract).")]
     = False,
 ) -> None:
-    """Regions, live roles, database state and lag, processes, traffic share, last failover.
+    """Regions, live roles, the writer and its lease, a running plan, each front door.
 
-    On self-managed sites (arbiter kind "etcd"): what etcd says (epoch, roles, the writer key,
-    a running plan, a sync degrade) and each region's front door (does it hold the lease)."""
+    Self-managed sites (the sandbox's, or arbiter kind "etcd"): what etcd says (epoch, roles,
+    the writer key, a running plan, a sync degrade, a pending approval) and each region's
+    front door (does it hold the lease). Exit 4 when nothing is up. Other worlds: their
+    arbiter's summary as JSON."""
     st = state(ctx)
     topology = st.topology()
-    if st.world.name == "local" and topology.arbiter.kind == "etcd":
-        from regionguard.agent.site_status import sites_status
-
-        data = sites_status(topology)
-        sites = st.sandbox_sites()
-        if sites is not None:  # the sandbox's sites: their edge, and where their files are
-            from regionguard.lab.lab import Lab
-
-            data["edge_url"] = Lab.existing(sites).layout.edge_url
-        if as_json:
-            print_json(data)
-        else:
-            render_sites(data)
-        return
     data = st.world.status(topology)
-    if as_json or not st.world.status_table:
+    if st.world.name != "local":
         print_json(data)
         return
-    render_status(data)
+    sites = st.sandbox_sites()
+    if sites is not None:  # the sandbox's sites: their edge, and where their files are
+        from regionguard.lab.lab import Lab
+
+        data["edge_url"] = Lab.existing(sites).layout.edge_url
+    if as_json:
+        print_json(data)
+    else:
+        render_sites(data)
 
 
 def render_sites(data: dict[str, Any]) -> None:
@@ -183,44 +137,3 @@ def render_sites(data: dict[str, Any]) -> None:
                   f"{next(iter(pages.values()))}/", highlight=False)
     if data["error"]:
         out.print(f"[red]{data['error']}[/red]", highlight=False)
-
-
-def render_status(data: dict[str, Any]) -> None:
-    """The `status --json` contract as a table and a few lines."""
-    table = Table(title=f"front door {data['front_door']['url']} · epoch {data['epoch']}")
-    for col in ("region", "role (home)", "database", "lag", "processes", "traffic"):
-        table.add_column(col)
-    for r in data["regions"]:
-        db = r["db"]
-        if not db["up"]:
-            db_text = "[red]down[/red]"
-        else:
-            db_text = ("standby" if db["in_recovery"] else "[green]primary[/green]") + (
-                f" tl{db['timeline']} {db['lsn']}")
-        lag = "-" if db.get("lag_bytes") is None else f"{db['lag_bytes']} B / {db['lag_s']:.3f} s"
-        share = r["traffic_share"]
-        table.add_row(
-            r["name"], f"{r['role']} ({r['home_role']})", db_text, lag,
-            f"{r['compute']['ready']}/{r['compute']['desired']} ready",
-            "?" if share is None else f"{share:.0%}",
-        )
-    out.print(table)
-    last = data.get("last_failover")
-    if last:
-        steps = ", ".join(f"{k} {v:.2f}" for k, v in last["steps"].items())
-        plan_id = last.get("plan_id")
-        out.print(f"last {last['plan']}: {last['from']} -> {last['to']}, RTO {last['rto_s']:.2f} s"
-                  f" ({steps}; other {last['other_s']:.2f})"
-                  + (f"; plan {plan_id}, `regionguard report {plan_id}`" if plan_id else ""),
-                  highlight=False, markup=False)
-    ctl = data["controller"]
-    out.print(f"controller: {'running, pid ' + str(ctl['pid']) if ctl['running'] else 'stopped'}"
-              f" ({ctl['mode']})")
-    waiting = data.get("awaiting_approval")
-    if waiting and not waiting.get("decision"):
-        out.print(f"[yellow]waiting for approval[/yellow]: {waiting['kind']} to "
-                  f"{waiting['target']} ({waiting['reason']}); `regionguard approve "
-                  f"{waiting['plan_id']}` or `regionguard reject {waiting['plan_id']}`")
-    if data.get("ops"):
-        out.print(f"status page {data['ops']['status_url']} · metrics "
-                  f"{data['ops']['metrics_url']}", highlight=False)

@@ -10,12 +10,9 @@ offline and can be attached to a post-mortem.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from rich.table import Table
 
 from regionguard.drill.load import LoadResult
 from regionguard.drill.measures import DrillMeasures
@@ -33,59 +30,8 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[k]
 
 
-def rich_table(runs: Sequence[DrillMeasures]) -> Table:
-    m = runs[0]
-    table = Table(title=f"drill: {m.fault} on {m.region} ({m.strategy}, {m.replication})")
-    table.add_column("measure")
-    if len(runs) == 1:
-        table.add_column("value")
-        rows = [
-            ("RTO (client)", _s(m.rto_s)),
-            ("RTO (journal)", _s(m.engine.get("rto_s") if m.engine else None)),
-            ("availability", f"{m.availability:.2%} ({m.ok}/{m.requests} ok)"),
-            ("RPO (acked writes lost)", f"{m.rpo_count} of {m.acked_writes}"),
-            ("split brain", str(len(m.split_brain))),
-            ("mismatched / phantom rows", f"{len(m.mismatched)} / {len(m.phantoms)}"),
-            ("new primary", m.new_primary or "-"),
-        ]
-        if m.engine:
-            steps = ", ".join(f"{k} {v:.2f}" for k, v in m.engine.get("steps", {}).items())
-            rows.append(("steps (s)", steps + f"; other {m.engine.get('other_s', 0):.2f}"))
-        for name, value in rows:
-            table.add_row(name, value)
-        return table
-    for col in ("p50", "p95", "max"):
-        table.add_column(col)
-    for name, values in aggregate(runs).items():
-        if values:
-            table.add_row(name, *(f"{percentile(values, p):.3f}" for p in (50, 95, 100)))
-    table.caption = f"{len(runs)} runs"
-    return table
-
-
-def aggregate(runs: Sequence[DrillMeasures]) -> dict[str, list[float]]:
-    return {
-        "rto_s (client)": [r.rto_s for r in runs if r.rto_s is not None],
-        "rto_s (journal)": [float(r.engine["rto_s"]) for r in runs
-                            if r.engine and r.engine.get("rto_s") is not None],
-        "availability": [r.availability for r in runs],
-        "rpo (writes lost)": [float(r.rpo_count) for r in runs],
-        "split brain": [float(len(r.split_brain)) for r in runs],
-    }
-
-
 def _s(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f} s"
-
-
-def write_json(path: Path, runs: Sequence[DrillMeasures]) -> None:
-    data: dict[str, Any] = {"runs": [r.to_dict() for r in runs]}
-    if len(runs) > 1:
-        data["summary"] = {
-            name: {"p50": percentile(v, 50), "p95": percentile(v, 95), "max": max(v)}
-            for name, v in aggregate(runs).items() if v
-        }
-    path.write_text(json.dumps(data, indent=2, default=str))
 
 
 def write_html(path: Path, m: DrillMeasures, load: LoadResult,
@@ -219,4 +165,3 @@ def markers_from(journal_entries: Sequence[Mapping[str, Any]], fault_ns: int,
     if recovery_ns is not None:
         marks.append((recovery_ns, "recovered", "#1b7f3b"))
     return marks
-

@@ -31,7 +31,7 @@ import psycopg
 from regionguard.agent.site import Site
 from regionguard.config import Replication
 from regionguard.drill import history
-from regionguard.drill.campaign import DrillHistory, write_history
+from regionguard.drill.history_file import DrillHistory, write_history
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
 from regionguard.drill.report import percentile
 from regionguard.errors import ProviderError, UsageError

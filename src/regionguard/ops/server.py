@@ -1,12 +1,11 @@
-"""The ops HTTP endpoint: `/metrics` (Prometheus), `/` (the live status page), `/api/status`
-(what the page shows, as JSON) and `/api/report/<plan id>` (a plan's execution report, HTML).
+"""The ops HTTP endpoint of a site's agent: `/metrics` (Prometheus), `/` (the sites' live
+page, `agent/sites_page.html`), `/api/status` and the other JSON views the page polls,
+`/health`, and `/api/report/<plan id>` (a plan's execution report, HTML) when given one.
 
-The embedded controller's listens on loopback only. A site's agent's listens on its site's
-address (`exposed`: Prometheus scrapes it from another host), serves `/health`, and its page at
-`/` is the sites' (`agent/sites_page.html`, from `/api/sites`). Read-only either way: it
-changes nothing, so it needs no credential (as Patroni's GET endpoints). A thread of its
-process; a slow or failing status source answers 503 for that request and never touches the
-process's loop.
+It listens on loopback unless `exposed` (an agent's, on its site's address: Prometheus scrapes
+it from another host). Read-only: it changes nothing, so it needs no credential (as Patroni's
+GET endpoints). A thread of its process; a slow or failing status source answers 503 for that
+request and never touches the process's loop.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,23 +26,19 @@ log = logging.getLogger("regionguard.ops")
 PLAN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def status_page() -> bytes:
-    return (resources.files("regionguard.ops") / "status_page.html").read_bytes()
-
-
 class OpsServer:
     def __init__(self, registry: CollectorRegistry, status: Callable[[], Mapping[str, Any]],
                  report_html: Callable[[str], str | None] | None = None,
                  host: str = "127.0.0.1", port: int = 0, *, exposed: bool = False,
                  health: Callable[[], bool] | None = None,
-                 page: Callable[[], bytes] = status_page,
+                 page: Callable[[], bytes],
                  api: Mapping[str, Callable[[], Any]] | None = None) -> None:
         if not host.startswith("127.") and not exposed:
             raise ValueError(f"the ops endpoint listens on loopback only, not {host}")
         self.registry = registry
         self.status = status
         self.report_html = report_html
-        self.page = page  # `/`: the embedded controller's status page, or the sites' page
+        self.page = page  # `/`: the sites' page
         self.health = health
         self.api = dict(api or {})  # more JSON views, by path
         handler = self._handler()

@@ -8,9 +8,9 @@ from regionguard.errors import UsageError
 from regionguard.worlds.aws import AwsWorld
 from regionguard.worlds.aws_emulated import EmulatedAwsWorld
 from regionguard.worlds.local import LocalWorld
-from regionguard.worlds.world import Drills, EmulatedDrills, SiteDrills, World
+from regionguard.worlds.world import Drills, EmulatedDrills, LabDrills, World
 
-__all__ = ["DEFAULT", "Drills", "EmulatedDrills", "SiteDrills", "World", "get", "names",
+__all__ = ["DEFAULT", "Drills", "EmulatedDrills", "LabDrills", "World", "get", "names",
            "refusal", "running"]
 
 REGISTRY: dict[str, World] = {w.name: w for w in (LocalWorld(), AwsWorld(), EmulatedAwsWorld())}

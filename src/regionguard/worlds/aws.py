@@ -35,7 +35,6 @@ class AwsWorld:
     summary = "boto3 with your AWS credentials"
     commands = COMMANDS
     examples: Mapping[str, str] = {"backup": "backup status"}
-    status_table = False  # the arbiter's summary, printed as JSON
     drills: Drills | None = None  # drills on AWS run on the emulated AWS (`aws-emulated`)
 
     def build_ports(self, topology: Topology) -> Ports:

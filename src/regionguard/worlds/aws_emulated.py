@@ -32,7 +32,6 @@ class EmulatedAwsWorld:
     summary = "the AWS world on moto behind a per-region fault proxy, offline"
     commands = COMMANDS
     examples: Mapping[str, str] = {"drill": "drill --fault region-outage --region us-east-1"}
-    status_table = False
     drills = EmulatedDrills(FAULTS)
 
     # the emulated estate exists only during a drill: nothing outside one to wire or read

@@ -1,4 +1,4 @@
-"""What a world declares: `World`, and how its drills run (`SiteDrills`, `EmulatedDrills`).
+"""What a world declares: `World`, and how its drills run (`LabDrills`, `EmulatedDrills`).
 
 A world is where the engine's ports lead: the loopback sandbox, AWS, the emulated AWS (and, to
 come, a lab of network-namespace sites). The CLI asks the world it was given with `--world`
@@ -8,25 +8,21 @@ command a world lacks is refused in one line naming the worlds that have it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from regionguard.config import Topology
-from regionguard.drill.faults import Fault
-from regionguard.drill.target import DrillTarget
 from regionguard.orchestrator.approval import Approvals
 from regionguard.orchestrator.ports import Ports
 
 
 @dataclass(frozen=True, slots=True)
-class SiteDrills:
-    """Drills on processes the world runs itself: the drill runner and the fault campaign
-    (drill/runner.py, drill/campaign.py) against the world's `DrillTarget`, with faults from
-    its catalog. A world of real sites reuses both by giving its own target and catalog."""
+class LabDrills:
+    """Drills on self-managed sites this machine runs: the sandbox's (`regionguard up`) or a
+    lab's (`--lab DIR`), through lab/drill.py: the fault hits a site, the agents heal it."""
 
-    faults: Mapping[str, Callable[[], Fault]]
-    target: Callable[[Topology], DrillTarget]
+    faults: Mapping[str, str]  # name -> what it does (`drill --list`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +33,7 @@ class EmulatedDrills:
     faults: Mapping[str, str]  # name -> what it does (`drill --list`)
 
 
-Drills = SiteDrills | EmulatedDrills
+Drills = LabDrills | EmulatedDrills
 
 
 class World(Protocol):
@@ -62,12 +58,6 @@ class World(Protocol):
     def examples(self) -> Mapping[str, str]:
         """command -> how it is typed in this world, when the bare name would not run
         (`backup` -> `backup status`): shown when another world's refusal points here."""
-        ...
-
-    @property
-    def status_table(self) -> bool:
-        """True: `status()` is the `status --json` contract, which `status` draws as a table
-        and a plan command shows after it ran; False: it is printed as JSON."""
         ...
 
     @property

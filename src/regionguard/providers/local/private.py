@@ -7,10 +7,8 @@ So a directory we use is refused unless it is a real directory owned by an expec
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,22 +31,4 @@ def checked_dir(path: Path, owners: Iterable[int]) -> Path:
         raise ProviderError(f"refusing {path}: owned by uid {info.st_uid}, not "
                             f"{' or '.join(str(u) for u in sorted(allowed))}; another user "
                             "created it: remove it, or use another state_dir")
-    return path
-
-
-def runtime_dir(state_dir: Path) -> Path:
-    """A short (unix sockets are limited to 108 bytes), private (0700, ours) directory for one
-    sandbox: /run/regionguard/<hash> as root, else <tmp>/regionguard-<uid>/<hash>."""
-    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-    uid = os.geteuid()
-    base = Path("/run/regionguard") if uid == 0 else (
-        Path(tempfile.gettempdir()) / f"regionguard-{uid}")
-    path = base / digest
-    for d in (base, path):
-        try:
-            d.mkdir(mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise ProviderError(f"cannot create {d}: {exc.strerror}") from None
-        checked_dir(d, [uid])
-        os.chmod(d, 0o700)
     return path

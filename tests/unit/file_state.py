@@ -1,5 +1,6 @@
-"""The local world's StateStore: `state.json` (live roles, epoch, ports, pids, the current
-plan's record).
+"""The unit tests' StateStore: `state.json` (live roles, epoch, the current plan's record),
+the arbiter of the retired single-host sandbox, kept as the in-memory world's store (fakes.py):
+a real compare-and-set, under a file lock, with none of etcd's processes.
 
 Every read-modify-write happens under an exclusive flock on `state.lock`, and the file is
 replaced atomically (write + fsync + rename), so a crash mid-write leaves the previous version.
@@ -26,7 +27,8 @@ from regionguard.errors import PlanConflict, StateError, UnsafeOperation
 from regionguard.orchestrator.plans import Plan
 from regionguard.orchestrator.ports import LiveState
 from regionguard.orchestrator.records import PlanRecord, PlanStatus
-from regionguard.providers.local import state_model
+
+from . import file_state_model as state_model
 
 STATE_FILE = "state.json"
 PLAN_FILE = "plan.json"  # where versions before 0.2 kept the plan; read once, then moved

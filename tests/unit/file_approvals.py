@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from regionguard.orchestrator.approval import Outcome, answered, defaulted
-from regionguard.providers.local.state import write_json_atomic
+
+from .file_state import write_json_atomic
 
 
 class FileApprovals:
