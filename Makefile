@@ -132,5 +132,5 @@ $(UV_STAMP):
 	@touch $(UV_STAMP)
 
 clean:
-	-$(BIN)/regionguard down --purge
+	-$(BIN)/regionguard down
 	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCK_VENV) .pytest_cache

@@ -24,7 +24,7 @@ from benchmarks.common import summary
 from regionguard.agent.site import Site
 from regionguard.cli import site_plans
 from regionguard.config import load_topology
-from regionguard.drill.campaign import DrillHistory
+from regionguard.drill.history_file import DrillHistory
 from regionguard.drill.load import LoadGenerator, Request
 from regionguard.lab.drill import run_rows
 from regionguard.lab.lab import Lab, down_anything
