@@ -97,8 +97,8 @@ class FailoverPolicy(_Strict):
 
 
 class ReadinessPolicy(_Strict):
-    """Continuous readiness (as ARC's plan evaluation): the controller evaluates every
-    `interval_s`; `regionguard readiness` on demand."""
+    """Readiness (as ARC's plan evaluation): the AWS guard evaluates every `interval_s`;
+    `regionguard readiness` on demand, in every world."""
 
     interval_s: float = Field(60.0, ge=1, le=86_400)
     max_drill_age: float = Field(7 * 86_400, gt=0)  # seconds, or "7d", "12h", "30m"

@@ -18,6 +18,7 @@ from regionguard.orchestrator.ports import (
     ProbeKind,
     ProbeResult,
     RouteTable,
+    VantageReport,
     VerifyResult,
 )
 
@@ -200,23 +201,6 @@ class FakeNotifier:
         self.w.notes.append((event, detail))
 
 
-class ScriptedProber:
-    def __init__(self, name: str, results: dict[str, list[bool]],
-                 kind: ProbeKind | None = None) -> None:
-        self.name = name
-        # named as the local world's probers: "postgres" looks at the database, "replication"
-        # is the primary's view of its standby, anything else at the apps
-        self.kind = kind or {"postgres": ProbeKind.DATABASE,
-                             "replication": ProbeKind.REPLICATION}.get(name,
-                                                                       ProbeKind.APPLICATION)
-        self.results = results
-
-    def probe(self, region: str, timeout_s: float) -> ProbeResult:
-        seq = self.results.get(region, [])
-        ok = seq.pop(0) if seq else True
-        return ProbeResult(self.name, region, ok, 0.001)
-
-
 def make_ports(tmp_path: Path, world: World | None = None, topo: Topology | None = None,
                probers: list[Any] | None = None) -> tuple[Ports, World]:
     world = world or World()
@@ -230,3 +214,34 @@ def make_ports(tmp_path: Path, world: World | None = None, topo: Topology | None
         state=store, journal=Journal(MemorySink()),
     )
     return ports, world
+
+
+# the AWS world's sites by region, for guards on these fakes (the witness is us-east-2)
+SITES = {"east": frozenset({"us-east-1"}), "west": frozenset({"us-west-2"})}
+
+
+class MemoryObservations:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], VantageReport] = {}
+        self.fail = False
+
+    def publish(self, report: VantageReport) -> None:
+        if self.fail:
+            raise ProviderError("arbiter unreachable")
+        self.items[(report.target, report.vantage)] = report
+
+    def reports(self, target: str) -> list[VantageReport]:
+        return [r for (t, _), r in self.items.items() if t == target]
+
+
+class Endpoints:
+    name = "endpoint"
+    kind = ProbeKind.APPLICATION
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.probed: list[str] = []
+
+    def probe(self, region: str, timeout_s: float) -> ProbeResult:
+        self.probed.append(region)
+        return ProbeResult(self.name, region, region not in self.down, 0.01)

@@ -9,14 +9,20 @@ import pytest
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
-from regionguard.orchestrator.controller import Action, Controller, Snapshot, decide
-from regionguard.orchestrator.detector import RegionHealth, Streak
 from regionguard.orchestrator.executor import Executor, PlanFailed
+from regionguard.orchestrator.guard import CycleKind, Guard
 from regionguard.orchestrator.journal import rto_breakdown
-from regionguard.orchestrator.ports import DbStatus, LiveState, ProbeKind, Verdict
 from regionguard.orchestrator.records import PlanRecord
 
-from .fakes import ScriptedProber, SimulatedCrash, World, make_ports, topology
+from .fakes import (
+    SITES,
+    Endpoints,
+    MemoryObservations,
+    SimulatedCrash,
+    World,
+    make_ports,
+    topology,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -201,67 +207,29 @@ def test_dry_run_description_lists_steps_with_deadlines(tmp_path: Path) -> None:
     assert "[after recovery]" in text
 
 
-def snap(primary_verdict: Verdict, streaks: dict[str, Streak] | None = None,
-         standby: DbStatus | None = None, degraded_at: int | None = None,
-         standby_streaks: dict[str, Streak] | None = None) -> Snapshot:
-    return Snapshot(
-        LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY},
-                  sync_degraded_lsn=degraded_at),
-        {"east": RegionHealth(verdict=primary_verdict, streaks=streaks or {}),
-         "west": RegionHealth(verdict=Verdict.UP, streaks=standby_streaks or {})},
-        standby or DbStatus("west", up=True, in_recovery=True),
-        {"postgres": ProbeKind.DATABASE, "http": ProbeKind.APPLICATION},
-    )
-
-
-def test_decide_fails_over_only_on_down_and_only_alerts_in_manual_mode() -> None:
-    assert decide(topology(), snap(Verdict.UP))[0].action is Action.NONE
-    assert decide(topology(), snap(Verdict.DOWN))[0].action is Action.FAILOVER
-    manual = topology(failover={"mode": "manual"})
-    assert decide(manual, snap(Verdict.DOWN))[0].action is Action.ALERT
-
-
-def test_decide_repairs_apps_in_place_when_only_the_app_probe_fails() -> None:
-    streaks = {"http": Streak(failures=5), "postgres": Streak(successes=5)}
-    decisions = decide(topology(), snap(Verdict.UP, streaks))
-    assert decisions[0].action is Action.REPAIR_APPS and decisions[0].region == "east"
-
-
-def test_controller_with_scripted_probes_fails_over_after_threshold(tmp_path: Path) -> None:
-    fails = [True] * 2 + [False] * 10
-    probers = [ScriptedProber("postgres", {"east": list(fails)}),
-               ScriptedProber("http", {"east": list(fails)})]
-    ports, world = make_ports(tmp_path, probers=probers)
-    controller = Controller(ports)
-    world.dbs["east"]["up"] = True
-    actions = []
-    for _ in range(8):
-        actions += [d.action for d in controller.tick()]
-        if world.writable() == ["east"] and ports.state.load().epoch == 1:
-            world.dbs["east"]["up"] = not actions.count(Action.NONE) > 3
-    assert Action.FAILOVER in actions
+def test_the_sites_guards_fail_over_after_the_threshold_and_measure_detection(
+        tmp_path: Path) -> None:
+    """The failover target's guard and the witness's (a site's agents) on these fakes: DOWN
+    only after `failure_threshold` failed probes from both, then one plan whose report has
+    the detection time in its RTO."""
+    ports, world = make_ports(tmp_path)
+    observations, endpoints = MemoryObservations(), Endpoints()
+    west, witness = (Guard(ports, observations, endpoints, site, home, SITES.__getitem__,
+                           5.0, 2.0) for site, home in (("us-west-2", "west"),
+                                                        ("us-east-2", None)))
+    world.dbs["east"]["up"] = False
+    endpoints.down.add("east")
+    kinds = []
+    for _ in range(4):
+        witness.cycle()
+        kinds.append(west.cycle().kind)
+    assert kinds[:2] == [CycleKind.WATCHING] * 2 and CycleKind.FAILOVER in kinds
     assert ports.state.load().roles["west"] is Role.PRIMARY
     verdict = next(e for e in ports.journal.entries() if e["event"] == "verdict")
     assert verdict["first_failure_ns"] is not None
-    record = ports.state.read_plan()
-    assert record is not None
-    summary = rto_breakdown(ports.journal.entries(), record.id)
+    plan_id = next(e["plan"] for e in ports.journal.entries() if e["event"] == "plan")
+    summary = rto_breakdown(ports.journal.entries(), plan_id)
     assert summary is not None and summary["steps"]["detect"] > 0
-
-
-def test_decide_reasons_about_prober_kinds_not_names() -> None:
-    """Any world's probers: named as it likes, typed by what they look at."""
-    kinds = {"rds-connect": ProbeKind.DATABASE, "alb": ProbeKind.APPLICATION}
-    live = LiveState(1, {"east": Role.PRIMARY, "west": Role.STANDBY})
-    apps_down = Snapshot(live, {"east": RegionHealth(streaks={
-        "alb": Streak(failures=5), "rds-connect": Streak(successes=5)})}, None, kinds)
-    assert decide(topology(), apps_down)[0].action is Action.REPAIR_APPS
-    both_down = Snapshot(live, {"east": RegionHealth(streaks={
-        "alb": Streak(failures=5), "rds-connect": Streak(failures=5)})}, None, kinds)
-    assert decide(topology(), both_down)[0].action is Action.NONE  # a verdict's job, not this
-    standby_gone = Snapshot(live, {"west": RegionHealth(verdict=Verdict.DOWN, streaks={
-        "rds-connect": Streak(failures=5)})}, DbStatus("west", up=False), kinds)
-    assert decide(topology(), standby_gone)[0].action is Action.DEGRADE_SYNC
 
 
 def test_the_journal_alone_explains_a_plan_and_its_resumption(tmp_path: Path) -> None:

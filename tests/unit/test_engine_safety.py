@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 
 from regionguard.errors import ProviderError, UnsafeOperation
-from regionguard.orchestrator import plans
-from regionguard.orchestrator.controller import Controller
+from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.deadlines import AWS_DEADLINES
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
-from regionguard.orchestrator.ports import FenceResult, RouteTable
+from regionguard.orchestrator.guard import Guard
+from regionguard.orchestrator.ports import FenceResult
 
-from ..plan_helpers import bare_plan
-from .fakes import FakeDatabase, World, make_ports, topology
+from .fakes import SITES, Endpoints, FakeDatabase, MemoryObservations, World, make_ports, topology
 
 pytestmark = pytest.mark.unit
 
@@ -41,8 +40,8 @@ def test_a_plan_that_fails_after_promote_is_resumed_not_abandoned(tmp_path: Path
     live = ports.state.load()
     assert live.plan is not None and live.plan.running  # not "failed"
     assert world.writable() == ["west"] and world.route is None  # promoted, not routed yet
-    world.fail["route"] = 0  # the front door is back: the next tick drives the plan on
-    Controller(ports).tick()
+    world.fail["route"] = 0  # the front door is back: the runner's next look drives it on
+    engine.drive(ports, engine.Request.resume_only())
     assert world.route is not None and world.route.writer == "west"
     assert ports.state.load().plan is None
     outcomes = [e.get("outcome") for e in ports.journal.entries() if e["event"] == "plan"]
@@ -108,64 +107,6 @@ def test_a_new_primary_that_dies_after_promote_is_restarted_when_the_plan_resume
                  if e["event"] == "reassert"]
     assert reasserts[-4:] == [("promote", "started"), ("promote", "done"),
                               ("scale", "started"), ("scale", "done")]
-
-
-def test_a_resume_that_fails_backs_off_so_the_plan_lock_is_free_for_repairs(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ports, _ = make_ports(tmp_path)
-    ports.state.claim_epoch(1, bare_plan("failover-x"))  # a plan left running
-    now = [0]
-    calls: list[str] = []
-
-    def failing_drive(_ports, _request):  # type: ignore[no-untyped-def]
-        calls.append("drive")
-        raise PlanFailed("await_ready: west: apps not ready")
-
-    monkeypatch.setattr("regionguard.orchestrator.engine.drive", failing_drive)
-    controller = Controller(ports, clock_ns=lambda: now[0])
-    controller.tick()
-    controller.tick()  # at once: backing off, the lock stays free
-    assert calls == ["drive"]
-    now[0] += int(1.1e9)
-    controller.tick()
-    assert calls == ["drive", "drive"]
-    now[0] += int(1.1e9)  # the second backoff is 2 s
-    controller.tick()
-    assert calls == ["drive", "drive"]
-    backoffs = [e["seconds"] for e in ports.journal.entries() if e["event"] == "resume_backoff"]
-    assert backoffs == [1.0, 2.0]
-
-
-def test_with_no_region_to_fail_over_to_the_primary_is_restarted_where_it_is(
-        tmp_path: Path) -> None:
-    """Both databases died (the standby first): failover is refused, so the controller
-    restarts the primary's own database (idempotent promote at the current epoch), once per
-    interval, instead of waiting for a person."""
-    from .fakes import ScriptedProber
-
-    down = [False] * 20
-    probers = [ScriptedProber("postgres", {"east": list(down), "west": list(down)}),
-               ScriptedProber("http", {"east": list(down), "west": list(down)})]
-    ports, world = make_ports(tmp_path, probers=probers)
-    world.dbs["east"]["up"] = False
-    world.dbs["west"]["up"] = False
-    # and a failover had failed before its promote: epoch 2 claimed, east cut at the door
-    with ports.state.update() as data:  # type: ignore[attr-defined]
-        data["epoch"] = 2
-    world.route = RouteTable({"east": 1, "west": 0}, "east", 1)
-    world.cut = {"east"}
-    now = [0]
-    controller = Controller(ports, clock_ns=lambda: now[0])
-    for _ in range(6):
-        controller.tick()
-        now[0] += int(0.3e9)
-    assert world.dbs["east"]["up"] and not world.dbs["east"]["recovery"]
-    assert ports.state.load().primary == "east" and ports.state.load().epoch == 2
-    # routed again, with the claimed epoch the restarted database now holds
-    assert "east" not in world.cut and world.route.epoch == world.dbs["east"]["epoch"] == 2
-    assert world.calls.count("promote") == 1  # one attempt per interval, not one per tick
-    events = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
-    assert ("restart_in_place", "done") in events and ("alert", None) in events
 
 
 def test_processes_that_die_while_the_plan_waits_for_them_are_started_again(
@@ -245,9 +186,9 @@ def test_a_switchover_whose_promote_did_its_work_goes_forward_never_back(
         Executor(ports, sleep=lambda _: None).run(switchover(ports, world, promote=0.05))
     assert world.writable() == ["west"]  # the source stayed stopped
     assert not any(e["event"] == "rollback" for e in ports.journal.entries())
-    assert ports.state.load().plan is not None  # left running: the controller resumes it
+    assert ports.state.load().plan is not None  # left running: its runner resumes it
     db.dying = False
-    Controller(ports).tick()
+    engine.drive(ports, engine.Request.resume_only())
     assert world.route is not None and world.route.writer == "west"
     assert world.writable() == ["west"] and ports.state.load().plan is None
 
@@ -302,8 +243,8 @@ def test_a_promote_target_that_stays_down_is_given_up_on_not_waited_out(
 
 
 def test_where_no_guard_runs_asking_again_resumes_an_interrupted_plan(tmp_path: Path) -> None:
-    """Backup & restore on AWS deploys no guard (and there is no controller): the person who
-    started the restore resumes it by asking again. Elsewhere the controller resumes."""
+    """Backup & restore on AWS deploys no guard: the person who started the restore resumes
+    it by asking again. Elsewhere the failover target's agent or guard resumes."""
     from regionguard.orchestrator import engine
 
     from .fakes import SimulatedCrash
@@ -314,7 +255,8 @@ def test_where_no_guard_runs_asking_again_resumes_an_interrupted_plan(tmp_path: 
     with pytest.raises(SimulatedCrash):
         Executor(ports, sleep=lambda _: None).run(failover(ports, world))
     ask = engine.Request(plans.PlanKind.FAILOVER)
-    with pytest.raises(UnsafeOperation, match="the controller resumes it"):
+    with pytest.raises(UnsafeOperation,
+                       match=r"the failover target's agent \(or AWS guard\) resumes it"):
         engine.drive(ports, ask)
     ports.restorer = object()  # type: ignore[assignment]  # a world with a restorer: AWS B&R
     outcome = engine.drive(ports, ask)
@@ -411,25 +353,25 @@ def test_a_topology_without_force_keeps_plans_unforced(tmp_path: Path) -> None:
 
 def test_a_primary_that_cannot_be_fenced_is_alerted_once_and_not_retried_every_tick(
         tmp_path: Path) -> None:
-    """The automatic path's answer to NotFenced: an alert (once), the primary restarted in
-    place where it can be, and a back-off, so a verdict that stays DOWN does not claim a new
-    epoch every tick."""
-    from .fakes import ScriptedProber
-
-    probers = [ScriptedProber("postgres", {"east": [False] * 40}),
-               ScriptedProber("http", {"east": [False] * 40})]
-    ports, world = make_ports(tmp_path, probers=probers)
+    """The automatic path's answer to NotFenced (a primary that neither fences nor has a
+    lease to wait out): an alert (once) and a back-off, so a verdict that stays DOWN does not
+    claim a new epoch at every look of the failover target's guard."""
+    ports, world = make_ports(tmp_path)
     ports.deadlines = replace(ports.deadlines, promote=0.2, fence=0.2)
     world.unfenceable.add("east")
     world.dbs["east"]["up"] = False
-    controller = Controller(ports)
+    observations, endpoints = MemoryObservations(), Endpoints()
+    endpoints.down.add("east")
+    west, witness = (Guard(ports, observations, endpoints, site, home, SITES.__getitem__,
+                           5.0, 2.0) for site, home in (("us-west-2", "west"),
+                                                        ("us-east-2", None)))
     for _ in range(12):
-        controller.tick()
+        witness.cycle()
+        west.cycle()
     plans_started = [e for e in ports.journal.entries()
                      if e["event"] == "plan" and e.get("outcome") == "started"]
     assert len(plans_started) == 1 and ports.state.load().epoch == 2  # one claim, backing off
     unfenced = [e for e in ports.journal.entries() if e["event"] == "alert"
                 and "neither fenced" in e.get("detail", "")]
     assert len(unfenced) == 1
-    assert "promote" in world.calls  # the restart in place of east (not west's promote)
     assert world.dbs["west"]["recovery"] is True

@@ -18,15 +18,22 @@ from regionguard.orchestrator import plans
 from regionguard.orchestrator.detector import vantage_verdict
 from regionguard.orchestrator.executor import Executor
 from regionguard.orchestrator.guard import CycleKind, Guard
-from regionguard.orchestrator.ports import ProbeKind, ProbeResult, VantageReport, Verdict
+from regionguard.orchestrator.ports import VantageReport, Verdict
 from regionguard.orchestrator.records import PlanStatus
 
-from .fakes import SimulatedCrash, World, make_ports, topology
+from .fakes import (
+    SITES,
+    Endpoints,
+    MemoryObservations,
+    SimulatedCrash,
+    World,
+    make_ports,
+    topology,
+)
 
 pytestmark = pytest.mark.unit
 
 POLICY = topology().health  # failure_threshold 3, quorum 2
-SITES = {"east": frozenset({"us-east-1"}), "west": frozenset({"us-west-2"})}
 NOW = 1_000_000.0
 
 
@@ -78,33 +85,6 @@ def test_a_down_verdict_always_has_a_quorum_of_fresh_outside_voters(
         assert all(r.target == "east" and r.vantage != "us-east-1" and r.failures >= 3
                    and -POLICY.max_clock_skew_s <= NOW - r.observed_at <= 60
                    for r in v.voters)
-
-
-class MemoryObservations:
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], VantageReport] = {}
-        self.fail = False
-
-    def publish(self, report: VantageReport) -> None:
-        if self.fail:
-            raise ProviderError("arbiter unreachable")
-        self.items[(report.target, report.vantage)] = report
-
-    def reports(self, target: str) -> list[VantageReport]:
-        return [r for (t, _), r in self.items.items() if t == target]
-
-
-class Endpoints:
-    name = "endpoint"
-    kind = ProbeKind.APPLICATION
-
-    def __init__(self) -> None:
-        self.down: set[str] = set()
-        self.probed: list[str] = []
-
-    def probe(self, region: str, timeout_s: float) -> ProbeResult:
-        self.probed.append(region)
-        return ProbeResult(self.name, region, region not in self.down, 0.01)
 
 
 def guards(tmp_path: Path, world: World | None = None) -> tuple[dict[str, Guard], World,

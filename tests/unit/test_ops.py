@@ -1,5 +1,6 @@
-"""Operations on fake ports: manual approval (waits, runs on approve, nothing on reject or
-expiry), the anti-flap delay, readiness checks, metrics from the journal, execution reports."""
+"""Operations on fake ports: manual approval through the sites' guards (waits, runs on
+approve, nothing on reject or expiry), the anti-flap delay, readiness checks, metrics from the
+journal, execution reports."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from regionguard.errors import UsageError
 from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.report import plan_report, plan_report_html
 from regionguard.orchestrator import readiness
-from regionguard.orchestrator.controller import Controller
-from regionguard.orchestrator.ports import DbStatus
+from regionguard.orchestrator.guard import Guard
+from regionguard.orchestrator.ports import DbStatus, Ports
+from regionguard.orchestrator.view import TickView
 
 from ..plan_helpers import bare_plan
-from .fakes import ScriptedProber, make_ports, topology
+from .fakes import SITES, Endpoints, MemoryObservations, make_ports, topology
 from .file_approvals import FileApprovals
 
 pytestmark = pytest.mark.unit
@@ -47,46 +49,62 @@ class ManualClock:
         SYSTEM_CLOCK.sleep(seconds)
 
 
-def east_down(ticks: int = 400) -> list[ScriptedProber]:
-    return [ScriptedProber("postgres", {"east": [False] * ticks}),
-            ScriptedProber("http", {"east": [False] * ticks})]
+class Sites:
+    """The failover target's guard and the witness's, taking turns as the sites' agents do
+    (orchestrator/guard.py: the one automatic path, shared with the AWS guards); east's
+    database and endpoint are down from the start."""
+
+    def __init__(self, ports: Ports, approvals: FileApprovals | None = None) -> None:
+        self.ports = ports
+        self.observations, endpoints = MemoryObservations(), Endpoints()
+        endpoints.down.add("east")
+        self.endpoints = endpoints
+        self.approvals = approvals
+        self.west = self._guard("us-west-2", "west")
+        self.witness = self._guard("us-east-2", None)
+
+    def _guard(self, site: str, home: str | None) -> Guard:
+        return Guard(self.ports, self.observations, self.endpoints, site, home,
+                     SITES.__getitem__, 5.0, 2.0, approvals=self.approvals)
+
+    def restart_west(self) -> None:
+        """West's agent restarts: a new guard, its verdicts rebuilt from the reports."""
+        self.west = self._guard("us-west-2", "west")
+
+    def tick(self, n: int) -> None:
+        for _ in range(n):
+            self.witness.cycle()
+            self.west.cycle()
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.ports.journal.entries() if e["event"] == event]
 
 
-def manual(tmp_path: Path, **failover: Any) -> tuple[Controller, Any, FileApprovals,
-                                                      ManualClock]:
+def manual(tmp_path: Path, **failover: Any) -> tuple[Sites, Any, FileApprovals, ManualClock]:
     topo = topology(failover={"approval": "manual", "approval_timeout_s": 60, **failover})
-    ports, world = make_ports(tmp_path, topo=topo, probers=east_down())
+    ports, world = make_ports(tmp_path, topo=topo)
     clock = ManualClock()
     ports = replace(ports, clock=clock)
     world.dbs["east"]["up"] = False
     box = FileApprovals(tmp_path / "state")
-    return Controller(ports, approvals=box), world, box, clock
-
-
-def tick(controller: Controller, n: int) -> None:
-    for _ in range(n):
-        controller.tick()
-
-
-def events(controller: Controller, event: str) -> list[dict[str, Any]]:
-    return [e for e in controller.ports.journal.entries() if e["event"] == event]
+    return Sites(ports, box), world, box, clock
 
 
 def test_a_manual_approval_failover_waits_then_runs_the_approved_plan(tmp_path: Path) -> None:
-    controller, _, box, _ = manual(tmp_path)
-    tick(controller, 10)
+    sites, _, box, _ = manual(tmp_path)
+    sites.tick(10)
     pending = box.pending()
     assert pending is not None and pending["target"] == "west"
-    assert controller.ports.state.load().roles["east"] is Role.PRIMARY  # nothing ran
-    assert not events(controller, "plan") and controller.view.awaiting_approval is not None
-    assert [e["outcome"] for e in events(controller, "approval")] == ["requested"]
+    assert sites.ports.state.load().roles["east"] is Role.PRIMARY  # nothing ran
+    assert not sites.events("plan")
+    assert [e["outcome"] for e in sites.events("approval")] == ["requested"]
 
     box.decide(pending["plan_id"], "approved", "ada@ops", time.time())
-    tick(controller, 3)
-    assert controller.ports.state.load().roles["west"] is Role.PRIMARY
-    done = [e for e in events(controller, "plan") if e.get("outcome") == "done"]
+    sites.tick(3)
+    assert sites.ports.state.load().roles["west"] is Role.PRIMARY
+    done = [e for e in sites.events("plan") if e.get("outcome") == "done"]
     assert [e["plan"] for e in done] == [pending["plan_id"]]  # the plan that was approved
-    report = plan_report(controller.ports.journal.entries(), pending["plan_id"])
+    report = plan_report(sites.ports.journal.entries(), pending["plan_id"])
     assert report is not None and report["outcome"] == "done"
     assert [(a["outcome"], a.get("by")) for a in report["approvals"]] == [
         ("requested", None), ("approved", "ada@ops")]
@@ -95,79 +113,78 @@ def test_a_manual_approval_failover_waits_then_runs_the_approved_plan(tmp_path: 
 
 def test_a_rejected_failover_runs_nothing_and_is_not_asked_again_this_outage(
         tmp_path: Path) -> None:
-    controller, _, box, _ = manual(tmp_path)
-    tick(controller, 10)
+    sites, _, box, _ = manual(tmp_path)
+    sites.tick(10)
     pending = box.pending()
     assert pending is not None
     box.decide(pending["plan_id"], "rejected", "bob@ops", time.time())
-    tick(controller, 20)
-    assert controller.ports.state.load().roles["east"] is Role.PRIMARY
-    assert not events(controller, "plan")
-    assert [(e["outcome"], e.get("by")) for e in events(controller, "approval")] == [
+    sites.tick(20)
+    assert sites.ports.state.load().roles["east"] is Role.PRIMARY
+    assert not sites.events("plan")
+    assert [(e["outcome"], e.get("by")) for e in sites.events("approval")] == [
         ("requested", None), ("rejected", "bob@ops")]
-    # the rejection outlives the controller: a new one (a restart) does not ask again
-    restarted = Controller(controller.ports, approvals=box)
-    tick(restarted, 20)
-    assert not events(restarted, "plan")
-    assert [e["outcome"] for e in events(restarted, "approval")] == ["requested", "rejected"]
+    # the rejection outlives the agent: a restarted one does not ask again
+    sites.restart_west()
+    sites.tick(20)
+    assert not sites.events("plan")
+    assert [e["outcome"] for e in sites.events("approval")] == ["requested", "rejected"]
 
 
-def test_a_restarted_controller_keeps_the_request_and_runs_it_once_approved(
+def test_a_restarted_agent_keeps_the_request_and_runs_it_once_approved(
         tmp_path: Path) -> None:
-    controller, _, box, _ = manual(tmp_path)
-    tick(controller, 10)
+    sites, _, box, _ = manual(tmp_path)
+    sites.tick(10)
     pending = box.pending()
     assert pending is not None
-    restarted = Controller(controller.ports, approvals=box)  # its verdicts start UNKNOWN
-    tick(restarted, 1)
-    assert box.pending() == pending  # not withdrawn by a verdict that is not UP yet
+    sites.restart_west()
+    sites.tick(1)
+    assert box.pending() == pending  # not withdrawn by a restart
     box.decide(pending["plan_id"], "approved", "ada@ops", time.time())
-    tick(restarted, 10)
-    done = [e["plan"] for e in events(restarted, "plan") if e.get("outcome") == "done"]
+    sites.tick(10)
+    done = [e["plan"] for e in sites.events("plan") if e.get("outcome") == "done"]
     assert done == [pending["plan_id"]]
 
 
 def test_an_ineligible_standby_under_manual_approval_is_alerted_not_raised(
         tmp_path: Path) -> None:
-    controller, world, box, _ = manual(tmp_path)
+    sites, world, box, _ = manual(tmp_path)
     world.dbs["west"]["up"] = False  # nothing to fail over to
-    tick(controller, 10)  # must not raise out of tick()
-    assert box.pending() is None and not events(controller, "plan")
-    assert any("west" in str(e.get("detail")) for e in events(controller, "alert"))
+    sites.tick(10)  # must not raise out of a cycle
+    assert box.pending() is None and not sites.events("plan")
+    assert any("west" in str(e.get("detail")) for e in sites.events("alert"))
 
 
 def test_an_unanswered_request_does_the_default_when_it_expires(tmp_path: Path) -> None:
-    controller, _, box, clock = manual(tmp_path)  # default: reject
-    tick(controller, 10)
-    assert box.pending() is not None
+    sites, _, box, clock = manual(tmp_path)  # default: reject
+    sites.tick(10)
     pending = box.pending()
     assert pending is not None
     clock.offset = 61  # past approval_timeout_s
-    tick(controller, 2)
-    assert [e["outcome"] for e in events(controller, "approval")] == ["requested", "expired"]
-    assert not events(controller, "plan")
+    sites.tick(2)
+    assert [e["outcome"] for e in sites.events("approval")] == ["requested", "expired"]
+    assert not sites.events("plan")
     with pytest.raises(UsageError, match="already rejected"):  # too late to answer
         box.decide(pending["plan_id"], "approved", "late@ops", time.time() + 61)
 
     approving, _, _, clock2 = manual(tmp_path / "b", approval_default="approve")
-    tick(approving, 10)
+    approving.tick(10)
     clock2.offset = 61
-    tick(approving, 3)
+    approving.tick(3)
     assert approving.ports.state.load().roles["west"] is Role.PRIMARY
 
 
 def test_the_anti_flap_delay_holds_a_second_verdict_back(tmp_path: Path) -> None:
     topo = topology(failover={"min_interval_s": 600})
-    ports, world = make_ports(tmp_path, topo=topo, probers=east_down())
+    ports, world = make_ports(tmp_path, topo=topo)
     world.dbs["east"]["up"] = False
     # the last plan was automatic and ended 30 s ago (its record says so)
     ports.state.claim_epoch(1, replace(bare_plan("failover-1"), automatic=True))
     ports.state.finish_plan("failover-1", {"east": Role.PRIMARY, "west": Role.STANDBY},
                             time.time() - 30)
-    controller = Controller(ports)
-    tick(controller, 15)
+    sites = Sites(ports)
+    sites.tick(15)
     assert ports.state.load().roles["east"] is Role.PRIMARY  # held back
-    held = events(controller, "held_back")
+    held = sites.events("held_back")
     assert len(held) == 1 and "570 s more" in held[0]["detail"]
     assert ("held_back", {"region": "west", "detail": held[0]["detail"]}) in world.notes
 
@@ -218,35 +235,30 @@ def scrape(collector: EngineCollector) -> dict[str, dict[tuple[tuple[str, str], 
 
 def test_metrics_count_failovers_from_the_journal_and_report_the_last_rto(
         tmp_path: Path) -> None:
-    ports, world = make_ports(tmp_path, probers=east_down(40))
+    ports, world = make_ports(tmp_path)
     journal_file = tmp_path / "journal.jsonl"
     from regionguard.orchestrator.journal import FileSink, Journal
 
     ports = replace(ports, journal=Journal(FileSink(journal_file)))
     world.dbs["east"]["up"] = False
-    controller = Controller(ports)
+    sites = Sites(ports)
     collector = EngineCollector(journal_file, lambda: {"epoch": ports.state.load().epoch,
-                                                       "plan": None}, lambda: controller.view)
+                                                       "plan": None}, TickView)
     before = scrape(collector)
     done = (("kind", "failover"), ("outcome", "done"))
     assert before["regionguard_failovers_total"][done] == 0
-    tick(controller, 10)
+    sites.tick(10)
     after = scrape(collector)
-    assert after["regionguard_failovers_total"][done] == 1
+    assert after["regionguard_failovers_total"][done] == 1  # from the journal
     assert after["regionguard_epoch"][()] == 2
     assert after["regionguard_last_rto_seconds"][()] > 0
     assert (("step", "promote"),) in after["regionguard_last_plan_step_seconds"]
-    verdicts = after["regionguard_region_verdict"]
-    for region in ("east", "west"):  # one-hot: exactly one verdict per region
-        assert sum(v for k, v in verdicts.items() if ("region", region) in k) == 1
-    assert after["regionguard_probe_ok"][(("prober", "http"), ("region", "east"))] == 0
 
 
 def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: Path) -> None:
-    ports, world = make_ports(tmp_path, probers=east_down(40))
+    ports, world = make_ports(tmp_path)
     world.dbs["east"]["up"] = False
-    controller = Controller(ports)
-    tick(controller, 10)
+    Sites(ports).tick(10)
     entries = ports.journal.entries()
     plan_id = next(e["plan"] for e in entries if e["event"] == "plan")
     report = plan_report(entries, plan_id)

@@ -4,8 +4,8 @@ API plays): `/metrics` for Prometheus, `/api/status` (this site's view, JSON) an
 
 Every site is scraped on its own, as Patroni's members are: a dashboard sums them. The metrics
 are computed at scrape time from what the agent last saw (its loop writes `AgentView`), from
-its lease keeper, from its guard's last report and from its own journal (plans it ran, as the
-embedded controller's, `ops/metrics.py`). Read-only; a failing source answers 503 for that
+its lease keeper, from its guard's last report and from its own journal (plans it ran,
+`ops/metrics.py`). Read-only; a failing source answers 503 for that
 scrape and never touches the agent's loop.
 """
 

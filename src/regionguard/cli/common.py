@@ -43,7 +43,7 @@ class CliState:
         """The topology a person's command acts on: in the local world, the sandbox's sites'
         (etcd, one address per site) while they exist (`regionguard up` made them, `down`
         removes them), else the file as written. The processes that run from the file
-        (`agent`, the watchdog, the embedded controller) and `validate`, `synth` and `lab up`
+        (`agent`, the watchdog) and `validate`, `synth` and `lab up`
         read `user_topology()`; the other worlds never see the sandbox's sites."""
         user = self.user_topology()
         sites = self.sandbox_sites(user)

@@ -243,7 +243,7 @@ def readiness(
     """Would a failover work now? The standby streams within the RPO target, its capacity can
     start, the live configuration matches the topology, a drill ran recently; on self-managed
     sites also: the etcd members, the write lease, the vantage points, the primary's front
-    door. Exit 1 when a check fails (the controller also evaluates every readiness.interval_s)."""
+    door. Exit 1 when a check fails (the AWS guard also evaluates every readiness.interval_s)."""
     topology = state(ctx).topology()
     if topology.arbiter.kind == "etcd":  # self-managed sites: what etcd and the sites publish
         from regionguard.agent.site_readiness import sites_readiness
@@ -275,8 +275,8 @@ def approve(
     """Approve the automatic failover that waits for a person (failover.approval = manual)."""
     st = state(ctx)
     st.world.approvals(st.topology()).decide(plan_id, "approved", who(by), time.time())
-    out.print(f"approved {plan_id}: its runner (the failover target's agent on the sites, the "
-              "controller in the embedded sandbox) runs it at its next look", highlight=False)
+    out.print(f"approved {plan_id}: its runner (the failover target's agent on the sites, "
+              "its guard on AWS) runs it at its next look", highlight=False)
 
 
 @one_line_errors
@@ -288,8 +288,8 @@ def reject(
     """Reject the automatic failover that waits for a person: nothing runs for this outage."""
     st = state(ctx)
     st.world.approvals(st.topology()).decide(plan_id, "rejected", who(by), time.time())
-    out.print(f"rejected {plan_id}: nothing runs; the controller alerts again on the next "
-              "outage", highlight=False)
+    out.print(f"rejected {plan_id}: nothing runs; the failover target's agent alerts again on "
+              "the next outage", highlight=False)
 
 
 @one_line_errors

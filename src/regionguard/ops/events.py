@@ -1,5 +1,5 @@
-"""The journal's last entries as the live pages show them (the embedded controller's status
-page and the sites' page): the fields a person reads, newest last."""
+"""The journal's last entries as the sites' live page shows them: the fields a person reads,
+newest last."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Prometheus metrics of the engine, computed at scrape time from what is true, not from
 counters a process kept in memory.
 
-Plans are counted from the journal (every process that runs a plan writes it there: the
-controller, a person's `failover`, a drill's heal), so a failover run by the CLI counts as much
-as the controller's, and a restarted controller does not lose the count. Verdicts, probe
-results and the standby's lag come from the controller's last tick; the epoch and the running
-plan from the live state; readiness from the last evaluation.
+Plans are counted from the journal (every process that runs a plan writes it there: a site's
+agent, a person's command, a drill's heal), so a plan run by a person counts as much as an
+automatic one, and a restarted agent does not lose the count. Verdicts, probe results and the
+standby's lag come from the loop's last view (`TickView`); the epoch and the running plan from
+the live state; readiness from the last evaluation.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""The failover engine: detector, plans, executor, journal, controller. Never imports providers."""
+"""The failover engine: detector, plans, executor, journal, guard. Never imports providers."""

@@ -1,10 +1,11 @@
 """A person in the loop of an automatic failover (`failover.approval = "manual"`).
 
-The controller, on a DOWN verdict, builds the plan it would run and opens a request instead of
-running it: the plan, the observation and readiness, and when the request expires. A person
-answers with `regionguard approve PLAN_ID` or `regionguard reject PLAN_ID`; with no answer by
-`approval_timeout_s`, `approval_default` decides. Every request and answer is journaled with
-who gave it, so the plan's execution report says who approved it.
+The failover target's guard, on a DOWN verdict, builds the plan it would run and opens a
+request instead of running it: the plan, the observation and readiness, and when the
+request expires. A person answers with `regionguard approve PLAN_ID` or `regionguard
+reject PLAN_ID`; with no answer by `approval_timeout_s`, `approval_default` decides. Every
+request and answer is journaled with who gave it, so the plan's execution report says who
+approved it.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class Approvals(Protocol):
         ...
 
     def mark_handled(self) -> None:
-        """The controller acted on the decision (a rejection stays on file until the outage
-        ends, so a restarted controller does not ask again)."""
+        """The guard acted on the decision (a rejection stays on file until the outage
+        ends, so a restarted agent does not ask again)."""
         ...
 
     def close(self) -> None: ...
@@ -168,9 +169,9 @@ def resolution(request: Mapping[str, Any], now: float, default: Literal["approve
 
 @dataclass
 class ApprovalGate:
-    """The approval step, for whoever would run an automatic failover: the local controller
-    and the AWS guard in the failover target's Region. The request and its answer live in
-    the store (a file, or the arbiter), so a restarted controller or the next Lambda run
+    """The approval step, for whoever would run an automatic failover: the guard in the
+    failover target's site or AWS Region. The request and its answer live in the store (etcd,
+    or the arbiter), so a restarted agent or the next Lambda run
     neither forgets a rejection nor drops an approval."""
 
     ports: Ports
@@ -250,7 +251,7 @@ class ApprovalGate:
     def recovered(self, primary: str, primary_up: bool) -> None:
         """No DOWN verdict now. Only a primary judged UP again (or a primary other than the
         request's) withdraws a request: a verdict that is merely not DOWN yet (a restarted
-        controller starts from UNKNOWN) leaves it, and its answer, in place."""
+        agent starts from UNKNOWN) leaves it, and its answer, in place."""
         pending = self.store.pending()
         if pending is None:
             return

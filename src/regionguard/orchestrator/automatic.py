@@ -1,8 +1,8 @@
 """The one automatic-failover path: what every loop does once it has judged the primary DOWN.
 
-The local controller (its probers' verdict), the AWS guard in the failover target's Region (a
-quorum of remote vantage points) and, next, each site's agent all hand their verdict here, so
-the policy around an automatic plan is written once:
+The guard (orchestrator/guard.py) in the failover target's site or AWS Region hands its
+verdict (a quorum of vantage points outside the primary) here, in a self-managed site's agent
+and in the AWS guard Lambda alike, so the policy around an automatic plan is written once:
 
 - **anti-flap** (`failover.min_interval_s`, as ARC's minimum delay between executions): no
   automatic plan within that long of the end of the last plan, when that plan was automatic;
@@ -12,8 +12,8 @@ the policy around an automatic plan is written once:
 - **the plan itself**, through `engine.drive` (lock, claim, run, or resume);
 - **what its errors mean**: a plan that failed is on the record already; a backend that did
   not answer before the claim means "look again next round"; another runner means "busy"; a
-  refusal (the standby is not eligible) is alerted once per outage, and the loop decides what
-  to do instead (the local controller restarts the primary in place).
+  refusal (the standby is not eligible) is alerted once per outage, and nothing runs: the
+  primary's own site keeps its database (its agent restarts it where it is).
 
 State kept here is only what must not be told twice; the rest is in the store and journal.
 """

@@ -1,7 +1,7 @@
 """The one way a plan is driven, whoever asks: observe -> plan -> lock -> run, or resume.
 
-The CLI (a person), the local controller (a DOWN verdict), the AWS guard Lambda (a verdict of
-remote vantage points, or a schedule re-driving an interrupted plan) and a drill's heal all call
+The CLI (a person), the guard in a site's agent or in the AWS guard Lambda (a verdict of
+remote vantage points, or a look that re-drives an interrupted plan) and a drill's heal all call
 `drive`. Policy therefore lives once: a plan found running is resumed by automatic callers and
 refused to people (who are told who resumes it); a new plan is built from one observation by
 the pure planners, with the world's deadlines; it runs only under the plan lock, and the epoch
@@ -127,7 +127,7 @@ def drive(
 ) -> Outcome:
     """Run what `request` asks, or resume the plan found running.
 
-    `observation` lets a caller that has just observed (the controller, from its probes) skip
+    `observation` lets a caller that has just observed (a guard, from its cycle) skip
     a second look; `on_plan` sees the plan before anything runs (the CLI prints it), `confirm`
     may raise to stop there. Raises `UnsafeOperation` (exit 3) when a person asks for a plan
     while another one runs or is interrupted, `PlanFailed` when a step fails."""
@@ -139,7 +139,7 @@ def drive(
         if not request.automatic and ports.restorer is None:
             raise UnsafeOperation(
                 f"plan {running.kind.value} ({running.id}) is running or was interrupted; "
-                "the controller resumes it (run `regionguard up` if it is not running)")
+                "the failover target's agent (or AWS guard) resumes it at its next look")
         return _resume(ports, running)
     if request.kind is None:
         return Outcome(Result.NOTHING)

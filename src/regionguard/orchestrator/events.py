@@ -27,22 +27,16 @@ class Event(StrEnum):
     FENCE_PART_FAILED = "fence_part_failed"
     FORCED_PROMOTE = "forced_promote"  # promoted over an unfenced primary, by --force
     SYNC_CONFIRMED = "sync_confirmed"  # the standby confirmed sync; the degrade record went
-    PAUSED = "paused"  # a drill's fault point held the runner
     REPORT = "report"  # an execution report could not be written
     UNGRACEFUL = "ungraceful"  # who asked for an ungraceful switchover
     # detection and the automatic loop
-    CONTROLLER = "controller"  # the local loop started
-    CONTROLLER_ERROR = "controller_error"  # an unexpected error, told once
     VERDICT_CHANGE = "verdict_change"
     OBSERVATION_REJECTED = "observation_rejected"  # a report from the future
     ALERT = "alert"
-    REPAIR = "repair"  # app-only death repaired in place
-    RESTART_IN_PLACE = "restart_in_place"  # nothing eligible: the primary restarted where it is
     DEGRADE_SYNC = "degrade_sync"
     RESTORE_SYNC = "restore_sync"
     SYNC_CHANGE_FAILED = "sync_change_failed"
     HELD_BACK = "held_back"  # anti-flap
-    RESUME_BACKOFF = "resume_backoff"
     APPROVAL = "approval"  # outcome: requested, approved, rejected, expired, withdrawn
     READINESS = "readiness"
     # drills

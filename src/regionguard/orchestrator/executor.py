@@ -3,7 +3,7 @@ journals every transition, and saves progress after each step so a crash resumes
 
 A step is recorded `started` then `done` or `failed` with the plan id and epoch. On resume the
 executor skips steps already `done` (each step is idempotent anyway, so a step that was running
-when the controller died is simply run again). Failed plans stay in the journal: the history of
+when its runner died is simply run again). Failed plans stay in the journal: the history of
 failovers is an audit trail.
 
 Once `promote` is done there is no going back: a later step that fails leaves the plan running
@@ -126,7 +126,6 @@ class Executor:
             on_step(step.name, "done", elapsed)
         record = record.with_done(index)
         self.ports.state.save_plan(record)
-        self._maybe_pause(step.name)
         return record
 
     def _unfinished(self, record: PlanRecord, index: int, step: Step,
@@ -249,11 +248,3 @@ class Executor:
     def complete_unfinished(self, region: str) -> list[str]:
         """Do now what the last plan's best-effort steps could not do in `region`."""
         return recovery.complete_unfinished(self.ports, region, self._attempt, self.sleep)
-
-    def _maybe_pause(self, step_name: str) -> None:
-        """A drill's fault point: hold (bounded, once) right after `step_name` if armed."""
-        point = self.ports.fault_point
-        hold = point.hold_after(step_name) if point is not None else None
-        if hold:
-            self.ports.journal.record(Event.PAUSED, step=step_name, seconds=hold)
-            self.sleep(hold)

@@ -87,8 +87,7 @@ class Guard:
     last_live: LiveState | None = None  # the state its last cycle read (for the ops views)
 
     def __post_init__(self) -> None:
-        # the one automatic-failover path (anti-flap, approval, drive, refusals), shared
-        # with the local controller
+        # the one automatic-failover path (anti-flap, approval, drive, refusals)
         self.automatic = AutomaticFailover(self.ports, self.approvals)
 
     @property

@@ -2,7 +2,7 @@
 
 Every verdict, step transition and alert is one JSON line with a wall-clock time (for humans)
 and `time.monotonic_ns()` (for arithmetic: CLOCK_MONOTONIC is shared by every process on the
-machine, so the controller, a manual command and a drill client can be compared). The journal
+machine, so an agent, a manual command and a drill client on one host can be compared). The journal
 alone explains a failover; `rto_breakdown` never guesses: time not covered by detection or a
 step is reported as "other".
 """

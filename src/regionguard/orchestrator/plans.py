@@ -2,7 +2,7 @@
 
 A plan is built from one snapshot (`Observation`) by pure functions, checked for safety before
 anything runs, printed by `--dry-run`, and stored (as JSON) while it runs so a restarted
-controller resumes it. The refusal messages follow one shape: what was refused, what was
+runner resumes it. The refusal messages follow one shape: what was refused, what was
 observed, what to do.
 """
 

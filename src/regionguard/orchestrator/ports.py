@@ -280,16 +280,6 @@ class Notifier(Protocol):
         ...
 
 
-class FaultPoint(Protocol):
-    """A drill's injection point: hold the plan's runner right after a step (for example to
-    kill it between `promote` and `route`). Armed only by a drill, and only while it runs."""
-
-    def hold_after(self, step: str) -> float | None:
-        """Seconds to hold after `step` (once), or None: not armed, or armed by a drill that
-        is gone."""
-        ...
-
-
 class ObservationStore(Protocol):
     """Where vantage points outside a region publish their judgement of it (AWS: the arbiter).
 
@@ -383,7 +373,6 @@ class Ports:
     notifier: Notifier
     state: StateStore
     journal: Journal
-    fault_point: FaultPoint | None = None  # a drill's injection point (see the local world)
     clock: Clock = SYSTEM_CLOCK
     deadlines: Deadlines = LOCAL_DEADLINES
     restorer: Restorer | None = None  # backup & restore (AWS): the database from a snapshot

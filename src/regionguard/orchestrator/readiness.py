@@ -1,9 +1,10 @@
 """Readiness: would a failover work now? (as AWS ARC Region switch evaluates its plans)
 
 Pure: each check reads facts a world gathered (providers/local/readiness_facts.py, and the AWS
-world's) and says pass, warn or fail, with what was observed and what to do. The controller
+world's) and says pass, warn or fail, with what was observed and what to do. The AWS guard
 evaluates every `readiness.interval_s`, journals a change, alerts a failure and exports each
-check as a metric; `regionguard readiness` evaluates on demand.
+check as a metric; `regionguard readiness` evaluates on demand (on the sites, from what they
+publish).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def replication(topology: Topology, facts: Facts) -> Check:
                      "failover would lose more than the target")
     if topology.replication is Replication.SYNC and facts.sync_degraded:
         return Check(name, "warn", f"{s} streams, {lag}, but the primary writes without "
-                     "waiting for it (sync degraded)", "the controller restores sync once "
+                     "waiting for it (sync degraded)", "the primary's agent restores sync once "
                      "the standby has caught up; until then RPO 0 does not hold")
     limit = topology.readiness.max_lag_bytes
     if db.lag_bytes is not None and db.lag_bytes > limit:

@@ -3,8 +3,8 @@
 The checks themselves are pure (`readiness.py`); a world gathers the facts. The monitor is the
 part every loop shares: a change of any check's status is journaled (with every check, so the
 journal alone says what readiness was when a plan started), and a check that newly fails is
-alerted once. What it last saw lives in a `ReadinessMemory`: the loop's own memory where the
-loop runs for days (the local controller), the arbiter where each run is a new process (the
+alerted once. What it last saw lives in a `ReadinessMemory`: the loop's own memory where a
+loop runs for days, the arbiter where each run is a new process (the
 AWS guard), so a Lambda does not alert the same failure every minute.
 """
 

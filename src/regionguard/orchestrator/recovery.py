@@ -77,7 +77,7 @@ def roll_back(ports: Ports, ctx: RunContext, record: PlanRecord) -> None:
     target = ports.database.status(plan.target)
     if not (target.up and target.in_recovery):
         # a target that died mid-promote may have been promoted before it died: a second
-        # primary would be worse than no writes; the controller decides from here
+        # primary would be worse than no writes; the next automatic look decides from here
         j.record(Event.ROLLBACK, plan=plan.id, outcome=Outcome.REFUSED, region=plan.source,
                  detail=f"{plan.target} is not a running standby (up={target.up}), it "
                         f"may have been promoted; {plan.source} stays stopped")

@@ -283,7 +283,7 @@ def _rejoin(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region, of = step.args["region"], step.args["of"]
     method = p.database.rebuild_as_standby(region, of, remaining)
     # sync is not turned on here: a primary that waited for a standby still rebuilding (or
-    # killed meanwhile) would block every commit. catch_up, or the controller once the
+    # killed meanwhile) would block every commit. catch_up, or the primary's agent once the
     # standby streams, turns it on together with clearing the degrade record.
     count = int(step.args.get("count", 0))
     p.compute.scale(region, count)

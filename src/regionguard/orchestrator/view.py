@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class TickView:
-    """What the controller saw on its last tick (written by it, read by scrapes)."""
+    """What a loop (a site's agent) saw on its last look (written by it, read by scrapes)."""
 
     verdicts: dict[str, str] = field(default_factory=dict)  # region -> verdict
     probes: dict[tuple[str, str], bool] = field(default_factory=dict)  # (region, prober) -> ok

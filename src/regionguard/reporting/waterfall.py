@@ -62,7 +62,7 @@ def spans_from_journal(entries: Sequence[Mapping[str, Any]], plan_id: str) -> li
 
     Follows `rto_breakdown`'s conventions so each step's spans add up to its breakdown figure:
     only the plan's own `step` entries count, an end closes the step's open start, an end with no
-    open start is ignored, and a start that is started again before it ended (a controller that
+    open start is ignored, and a start that is started again before it ended (a runner that
     died mid-step and resumed the plan) is replaced by the newer start."""
     detect = _detect_span(entries, plan_id)
     steps = sorted(_step_spans(entries, plan_id), key=lambda s: s.start_ns)

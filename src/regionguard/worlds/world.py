@@ -66,7 +66,7 @@ class World(Protocol):
         ...
 
     def build_ports(self, topology: Topology) -> Ports:
-        """The world's one wiring function (the controller's, the guard's, `events`')."""
+        """The world's one wiring function (the guard's, a person's command's, `events`')."""
         ...
 
     def engine_ports(self, topology: Topology) -> Ports:

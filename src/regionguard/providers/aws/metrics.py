@@ -1,5 +1,5 @@
 """The guard Lambda's metrics, in CloudWatch's embedded metric format (EMF, through
-aws-lambda-powertools): the AWS world's counterpart of the local controller's /metrics.
+aws-lambda-powertools): the AWS world's counterpart of each site's agent's /metrics.
 
 Log lines become CloudWatch metrics in namespace `RegionGuard` (the dashboard's) with no API
 call on the failover path (a metric call to a Region that is down would be one more thing to

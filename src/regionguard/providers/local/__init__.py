@@ -1,6 +1,4 @@
-"""The local world: real PostgreSQL, app processes and HAProxy on this machine.
-
-`wiring.build_ports(topology, state_dir)` is the one wiring function the CLI and the controller
-use; `adapters.py` translates port calls to the sandbox's pieces (`sandbox.py`, `postgres/`,
-`processes.py`, `haproxy.py`); policy stays in the engine.
+"""What a self-managed site's agent drives on its own host: PostgreSQL (`postgres/`), probes,
+process tracking, where HAProxy is. The agent wires them into the engine's ports
+(agent/ports.py); policy stays in the engine.
 """

@@ -1,6 +1,6 @@
 """The local providers' error boundary: what PostgreSQL, the OS, a subprocess or HTTP raise
 becomes a one-line `ProviderError` naming the operation, which a step retries within its
-deadline. Nothing of psycopg or the OS reaches the engine, the controller loop or the CLI."""
+deadline. Nothing of psycopg or the OS reaches the engine, the agent's loop or the CLI."""
 
 from __future__ import annotations
 

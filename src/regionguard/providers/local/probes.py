@@ -31,7 +31,7 @@ class PostgresProber:
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
         started = time.monotonic()
         try:
-            # psycopg enforces a 2 s minimum connect timeout; the controller stops waiting
+            # psycopg enforces a 2 s minimum connect timeout; the prober's caller stops waiting
             # after timeout_s and counts a late answer as a failure.
             with psycopg.connect(self.dsn_of(region), connect_timeout=2, autocommit=True,
                                  options=f"-c statement_timeout={int(timeout_s * 1000)}") as c:

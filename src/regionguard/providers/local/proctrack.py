@@ -8,7 +8,7 @@ The start time is the kernel's own (/proc/PID/stat's `starttime`, clock ticks af
 wall-clock time: psutil's `create_time()` is those ticks plus /proc/stat's `btime`, which the
 kernel derives from the wall clock at every read and which moves by a whole second when the
 clock is slewed or stepped. A process recorded before such a step then looked dead: `status`
-reported a running controller as stopped and `down` left it running.
+reported a running process as stopped and `down` left it running.
 """
 
 from __future__ import annotations
