@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what regionguard runs on, only when missing: PostgreSQL (server binaries), HAProxy,
 # iproute2/nftables for network partitions and the lab, MariaDB (the tests of the MySQL engine) and Chromium
-# (the status page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
+# (the live page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
 # browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site), openssl
 # (the lab's CA and its sites' certificates).
 # Debian/Ubuntu (apt-get); uses sudo when not root.

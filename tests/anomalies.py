@@ -95,7 +95,8 @@ def ack_past_fork(h: DrillHistory) -> None:
 
 def each_kind(fences: bool) -> list[tuple[Mutation, frozenset[AnomalyKind]]]:
     """Every injection and the kinds it must raise (a loss: any of the loss kinds); the fence's
-    only where the history holds fences (the lab compares no clocks across sites)."""
+    only where the history holds a fence (a lab drill that failed over: etcd's end of the old
+    primary's lease, on the driller's own clock)."""
     found: list[tuple[Mutation, frozenset[AnomalyKind]]] = [
         (lose, LOSSES), (duplicate, frozenset({AnomalyKind.DUPLICATED})),
         (unwritten_read, frozenset({AnomalyKind.UNWRITTEN_READ})),

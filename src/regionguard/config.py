@@ -163,7 +163,8 @@ class WitnessSpec(_Strict):
 
 class ArbiterSpec(_Strict):
     """Where the self-managed world keeps the epoch, the plan, the observations and the write
-    lease. "file": one host's state.json (the embedded sandbox); "etcd": an etcd v3 cluster
+    lease. "file" (the default): nothing yet, `regionguard up` makes the sandbox's sites (with
+    their own etcd) from the file; "etcd": an etcd v3 cluster
     of one member per site, the regions' and the witness's (issue 21)."""
 
     kind: Literal["file", "etcd"] = "file"
@@ -384,8 +385,8 @@ class Topology(_Strict):
         if self.arbiter.kind != "etcd":
             if self.tls is not None:
                 raise ValueError('tls: TLS between sites needs the sites\' world: set '
-                                 'arbiter.kind = "etcd" (the embedded sandbox is one host) '
-                                 'or remove [tls]')
+                                 'arbiter.kind = "etcd" (`regionguard up` gives the sandbox '
+                                 'its own) or remove [tls]')
             return
         if self.witness is None:
             raise ValueError(

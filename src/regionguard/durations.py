@@ -1,7 +1,7 @@
 """Durations as people write them ("500ms", "30s", "2m", "12h", "7d", or plain seconds).
 
-One parser for the topology file (`readiness.max_drill_age`) and the command line
-(`drill --duration`), so both accept the same spellings. It imports nothing of regionguard:
+One parser for the topology file (`readiness.max_drill_age`, the arbiter's and the health
+policy's durations), so every field accepts the same spellings. It imports nothing of regionguard:
 the config models and the CLI both import it without a cycle. It raises `ValueError` without
 naming the option or field; each caller prefixes its own, so the error stays one line that
 says where the bad value came from.

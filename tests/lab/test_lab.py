@@ -3,9 +3,9 @@ member and a `regionguard agent` per site, real partitions (nftables in the name
 drills' own client through the edge from the client site. Every fault is the lab's; every
 fence is the hurt site's own.
 
-One lab, one campaign of seven drills, every lab fault once, each healed (the old primary
+One lab, one campaign of eight drills, every lab fault once, each healed (the old primary
 rebuilt as a standby by its own agent) before the next, so the roles move east -> west ->
-east -> west: each test below asserts on what its drill measured. The lab is taken down at
+east -> west -> east: each test below asserts on what its drill measured. The lab is taken down at
 the end and checked to have left nothing (lab_helpers.running_lab)."""
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from .lab_helpers import running_lab
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 TTL_S = 4
 SEED = 27
-FAULTS = ["partition-primary", "stop-witness-etcd", "kill-primary", "partition-standby",
-          "freeze-primary-agent", "kill-standby-db", "partition-witness"]
+FAULTS = ["freeze-primary-agent", "kill-standby-db", "kill-primary", "partition-primary",
+          "partition-witness", "partition-primary-etcd", "partition-standby", "stop-witness-etcd"]
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,8 @@ def test_every_drill_healed_and_the_checker_found_nothing(
     assert summary["old_acked_after_lease"] == 0
     failovers = [(d["old_primary"], d["new_primary"]) for d in summary["per_drill"]
                  if d["failover"]]
-    assert failovers == [("east", "west"), ("west", "east"), ("east", "west")]
+    assert failovers == [("east", "west"), ("west", "east"), ("east", "west"),
+                         ("west", "east")]
     assert all(d["acked_writes"] > 50 for d in summary["per_drill"])
     # every old primary's agent said what its rewind discarded, and (sync) nothing acknowledged
     rewound = [d for d in summary["per_drill"] if d["failover"]]
@@ -179,6 +180,22 @@ def test_a_primary_cut_from_both_peers_fences_itself_and_the_majority_waits_for_
     assert d["old_acked_after_lease_s"] == 0
 
 
+def test_a_primary_cut_from_etcd_only_fences_itself_while_its_replication_still_flows(
+        campaign: tuple[Path, dict[str, Any]]) -> None:
+    """West (the primary by then), cut from the other sites' etcd members and they from its
+    own (nftables on etcd's client and peer ports only: its database still streams to east
+    and the edge still reaches its apps), cannot renew its write lease: it stops its own
+    database before the lease can end in etcd, and east takes the writes only after etcd
+    ended west's lease. Nothing west acknowledged after that is anywhere."""
+    d = drill(campaign, "partition-primary-etcd")
+    assert d["failover"] and (d["old_primary"], d["new_primary"]) == ("west", "east"), d
+    assert d["old_stopped_s"] is not None and d["old_stopped_s"] < TTL_S, d
+    assert d["lease_ended_s"] is not None and d["old_stopped_s"] < d["lease_ended_s"], d
+    assert not d["two_writable"] and d["lost_acked"] == 0, d
+    assert d["new_writable_from_s"] >= d["lease_ended_s"] - 0.1, d
+    assert d["old_acked_after_lease_s"] == 0
+
+
 def test_a_frozen_primary_agent_is_stopped_by_its_watchdog(
         campaign: tuple[Path, dict[str, Any]]) -> None:
     d = drill(campaign, "freeze-primary-agent")
@@ -199,14 +216,17 @@ def test_losing_the_standby_the_witness_or_an_etcd_member_fails_nothing_over(
 def test_the_checker_fires_on_each_anomaly_injected_into_a_real_lab_history(
         campaign: tuple[Path, dict[str, Any]]) -> None:
     out, _ = campaign
-    path = out / "drill-001.history.jsonl"  # the partition: writes from both regions
+    # the partition: writes from both regions, and the old primary's fence (etcd's end of
+    # its lease, seen from the client site)
+    path = out / f"drill-{FAULTS.index('partition-primary') + 1:03d}.history.jsonl"
     clean = read_history(path)
     assert clean.check().anomalies == [] and clean.sync
+    assert [f.region for f in clean.fences] == ["east"], clean.fences
     assert clean.timelines is not None and clean.timelines.current >= 2, clean.timelines
     placed = [clean.timelines.place(r) for r in clean.requests if r.kind == "write" and r.ok]
     # none past the fork; most inside (a commit followed at once by others may straddle it)
     assert False not in placed and placed.count(True) > len(placed) / 2, placed
-    for mutate, kind in anomalies.each_kind(fences=False):
+    for mutate, kind in anomalies.each_kind(fences=True):
         h = read_history(path)
         mutate(h)
         assert h.check().kinds & kind, (kind, [a.detail for a in h.check().anomalies])

@@ -287,6 +287,11 @@ def test_a_switchover_and_a_failback_move_the_writer_by_handover_with_nothing_lo
         moved = _cli(lab, "switchover", "--to", "west", "--yes")
         assert moved.exit_code == 0, moved.output
         assert store.load().primary == "west" and store.load().plan is None
+        plan_id = re.findall(r"`regionguard report (switchover-\S+)`", moved.output)
+        assert plan_id, moved.output  # its id, with the command that reports it
+        last = json.loads(_cli(lab, "status", "--json").stdout)["last_plan"]
+        assert (last["id"], last["status"], last["target"]) == (plan_id[0], "done", "west")
+        assert f"`regionguard report {plan_id[0]}`" in _cli(lab, "status").output
         wait_for("writes acknowledged by west",
                  lambda: client.acked_by("west") >= 10, timeout_s=20)
         switch_gap = _longest_gap(client.acked, asked_at)

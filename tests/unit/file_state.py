@@ -65,7 +65,7 @@ def fsync_dir(directory: Path) -> None:
 
 
 class LocalStateStore:
-    """State of one sandbox, shared by the CLI, the controller and the supervisor."""
+    """The arbiter of the in-memory world's tests (fakes.py)."""
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir

@@ -63,7 +63,7 @@ def test_the_agent_command_refuses_a_file_arbiter_in_one_line(tmp_path: Path) ->
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         'error: arbiter.kind: an agent needs "etcd" (one member per site); the "file" '
-        "arbiter is the embedded sandbox's, run `regionguard up`"]
+        "topology is the sandbox's input, run `regionguard up`"]
 
 
 def test_only_the_local_worlds_person_commands_act_on_the_sandboxs_sites(
@@ -159,10 +159,10 @@ def test_tls_between_sites_is_refused_in_one_line_without_etcd_or_over_http() ->
     with pytest.raises(ConfigError, match=r"arbiter\.members\.east: http://10\.77\.0\.11:2379 is "
                                           r"plain http while \[tls\] is set"):
         parse_topology(plain)
-    embedded = tomllib.loads((REPO / "regionguard.toml").read_text())
-    embedded["tls"] = data["tls"]
+    sandbox_input = tomllib.loads((REPO / "regionguard.toml").read_text())
+    sandbox_input["tls"] = data["tls"]
     with pytest.raises(ConfigError, match=r'tls: TLS between sites needs the sites\' world'):
-        parse_topology(embedded)
+        parse_topology(sandbox_input)
 
 
 def test_a_database_takes_tls_only_from_other_hosts_when_the_sites_use_it() -> None:

@@ -32,7 +32,7 @@ class Site:
     def __post_init__(self) -> None:
         if self.topology.arbiter.kind != "etcd":
             raise ConfigError('arbiter.kind: an agent needs "etcd" (one member per site); the '
-                              '"file" arbiter is the embedded sandbox\'s, run `regionguard up`')
+                              '"file" topology is the sandbox\'s input, run `regionguard up`')
         if self.name not in self.topology.sites:
             raise ConfigError(f"--site {self.name}: not a site of this topology; choose one of "
                               f"{', '.join(self.topology.sites)}")

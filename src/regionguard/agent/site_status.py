@@ -87,7 +87,8 @@ def sites_status(topology: Topology, store: EtcdStateStore | None = None) -> dic
     data: dict[str, Any] = {"world": "sites", "error": None, "epoch": None, "primary": None,
                             "writer": None, "plan": None, "sync_degraded_lsn": None,
                             "edge_url": None,  # the sandbox's sites fill it (`status`)
-                            "approval": None}  # a failover waiting for a person
+                            "approval": None,  # a failover waiting for a person
+                            "last_plan": None}  # the latest plan (running, done or failed)
     roles: dict[str, str] = {}
     try:
         store = store or person_site(topology).store()
@@ -103,6 +104,11 @@ def sites_status(topology: Topology, store: EtcdStateStore | None = None) -> dic
                     plan=None if live.plan is None else {
                         "id": live.plan.id, "kind": live.plan.plan.kind.value,
                         "target": live.plan.plan.target})
+        last = store.read_plan()
+        if last is not None:
+            data["last_plan"] = {"id": last.id, "kind": last.plan.kind.value,
+                                 "source": last.plan.source, "target": last.plan.target,
+                                 "status": last.status.value, "finished_at": last.finished_at}
     except RegionGuardError as exc:
         data["error"] = f"etcd: {str(exc).splitlines()[0]}"
     regions = []

@@ -22,7 +22,7 @@ from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation, Usa
 if TYPE_CHECKING:
     from regionguard.lab.drill import LabDrillResult
 from regionguard.worlds import EmulatedDrills
-from regionguard.worlds.local import nothing_up, refuse_sites
+from regionguard.worlds.local import LocalWorld, nothing_up, refuse_sites
 
 
 @one_line_errors
@@ -83,23 +83,26 @@ def drill(
         _emulated_drill(st, here.drills, fault, region, mode, time_factor, repeat, out_dir,
                         list_faults)
         return
-    if here.drills is None:  # the registry refuses `drill` before this; kept for a world
-        raise UsageError(f"--world {here.name} runs no drills")  # that lies
+    # the sites' drills: the sandbox's (local world), or a lab's (--lab, whatever the world)
+    drills = LocalWorld().drills if lab is not None else here.drills
+    if drills is None:  # the registry refuses `drill` before this; kept for a world that lies
+        raise UsageError(f"--world {here.name} runs no drills")
     if list_faults:
-        for name, text in here.drills.faults.items():
+        for name, text in drills.faults.items():
             out.print(f"[bold]{name:<22}[/bold] {text}", highlight=False)
         return
     ignored = [name for name, given in (("--repeat", repeat != 1),
                                         ("--region", region is not None),
                                         ("--mode", mode is not None),
+                                        ("--time-factor", time_factor != 0.02),
                                         ("--seed", seed is not None and campaign is None))
                if given]
     if ignored:
         raise UsageError(f"{ignored[0]}: not for a drill of the sites (each runs until they "
                          "heal; --campaign N [--seed S] runs several)")
-    if campaign is None and _lab_fault(fault) not in here.drills.faults:
+    if campaign is None and _lab_fault(fault) not in drills.faults:
         raise UsageError(f"--fault: {fault!r} is not a fault of the sites; use one of "
-                         f"{', '.join(here.drills.faults)} (`drill --list`)")
+                         f"{', '.join(drills.faults)} (`drill --list`)")
     if rate <= 0 or workers < 1:
         raise UsageError("--workers must be >= 1 and --rate > 0")
     if lab is None:  # the sandbox's sites (`regionguard up`)
@@ -187,14 +190,16 @@ def _lab_drill(lab: Path, fault: str, campaign: int | None, seed: int | None, ou
         measured.write_text(json.dumps(dataclasses.asdict(result), indent=1))
         _print_lab_drill(result)
         out.print(f"report: {result.report} (measures: {measured})", highlight=False)
-        summary = {"anomalies": result.anomalies, "unhealed": [] if result.healed else [1]}
+        summary = {"anomalies": result.anomalies, "unhealed": [] if result.healed else [1],
+                   "old_acked_after_lease": result.old_acked_after_lease_s or 0}
     else:
         seed = seed if seed is not None else random.randrange(10_000)
         report(f"lab campaign of {campaign} drills, seed {seed}")
-        summary = run_lab_campaign(the_lab, campaign, seed, out_dir, report)
+        summary = run_lab_campaign(the_lab, campaign, seed, out_dir, report, rate=rate,
+                                   workers=workers)
         print_json({k: v for k, v in summary.items() if k != "per_drill"})
-    if summary["anomalies"]:
-        raise typer.Exit(3)
+    if summary["anomalies"] or summary.get("old_acked_after_lease"):
+        raise typer.Exit(3)  # a split brain: the checker's, or a write after the lease ended
     if summary["unhealed"]:
         raise typer.Exit(1)
 

@@ -112,9 +112,13 @@ def fault(
     = None,
     direction: Annotated[str, typer.Option(
         help="partition: both, in (drop what arrives) or out (drop what leaves).")] = "both",
+    etcd_only: Annotated[bool, typer.Option(
+        "--etcd-only", help="partition: only etcd's traffic (client and peer ports): the "
+                            "site keeps its replication and its apps' paths.")] = False,
 ) -> None:
     """Hurt one site the way real hosts fail (or undo it)."""
     from regionguard.lab.lab import Lab
+    from regionguard.lab.layout import ETCD_CLIENT_PORT, ETCD_PEER_PORT
 
     lab_ = Lab.existing(lab)
     lab_.require_root("fault")
@@ -134,8 +138,10 @@ def fault(
             unknown = [p for p in peers if p not in names or p == site]
             if unknown:
                 raise UsageError(f"--from {unknown[0]}: not another site of the lab")
-            lab_.partition(site, peers, inbound=direction != "out", outbound=direction != "in")
-            done = f"partitioned from {', '.join(peers)} ({direction})"
+            lab_.partition(site, peers, inbound=direction != "out", outbound=direction != "in",
+                           ports=(ETCD_CLIENT_PORT, ETCD_PEER_PORT) if etcd_only else ())
+            done = (f"partitioned from {', '.join(peers)}"
+                    + (" for etcd only" if etcd_only else "") + f" ({direction})")
         case Fault.HEAL:
             lab_.heal(site)
             done = "healed"

@@ -88,8 +88,10 @@ def _confirm_sites(what: str, yes: bool) -> None:
 def _sites_done(kind: str, answer: dict[str, Any]) -> None:
     summary = answer.get("summary") or {}
     rto = summary.get("rto_s")
-    out.print(f"[bold green]{kind} done[/bold green]: plan {escape(str(answer.get('plan')))}"
-              + (f", writes moved in {rto} s" if rto is not None else ""), highlight=False)
+    plan_id = escape(str(answer.get("plan")))
+    out.print(f"[bold green]{kind} done[/bold green]: plan {plan_id}"
+              + (f", writes moved in {rto} s" if rto is not None else "")
+              + f"; its steps and RTO with `regionguard report {plan_id}`", highlight=False)
 
 
 @one_line_errors
@@ -137,7 +139,7 @@ def switchover(
     topology = st.topology()
     if topology.arbiter.kind == "etcd":
         if ungraceful or dry_run:
-            raise UsageError("--ungraceful and --dry-run are the sandbox's; on the sites a "
+            raise UsageError("--ungraceful and --dry-run: --world aws only; on the sites a "
                              "failover is the agents' own, and a switchover is planned by "
                              "the target's agent")
         _confirm_sites(f"switchover to {to}", yes)
@@ -171,7 +173,7 @@ def failback(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False) -> N
     topology = st.topology()
     if topology.arbiter.kind == "etcd":
         if dry_run:
-            raise UsageError("--dry-run is the sandbox's; on the sites the agents plan")
+            raise UsageError("--dry-run: --world aws only; on the sites the agents plan")
         _confirm_sites(f"failback to {topology.home_primary}", yes)
         from regionguard.cli import site_plans
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from regionguard.cli.common import one_line_errors, out, print_json, progress_reporter, state
 from regionguard.config import load_topology
-from regionguard.errors import ProviderError
+from regionguard.errors import NotAvailable, ProviderError
 from regionguard.worlds.local import refuse_sites
 
 
@@ -66,6 +66,11 @@ def down(ctx: typer.Context) -> None:
     sites = st.sandbox_sites(topology)
     if sites is None:
         out.print("nothing is up")
+        if (topology.state_dir / "state.json").exists():  # an older regionguard's sandbox
+            out.print(f"note: {topology.state_dir.absolute() / 'state.json'} is the retired "
+                      "single-controller sandbox's: any of its processes still running are "
+                      "named (with their pids) in it; stop them, then delete the folder",
+                      highlight=False)
         return
     from regionguard.lab.lab import down_anything
 
@@ -90,15 +95,21 @@ def status(
     arbiter's summary as JSON."""
     st = state(ctx)
     topology = st.topology()
+    sites = st.sandbox_sites()
+    if sites is not None:  # the sandbox's sites: running at all? (files outlive a reboot)
+        from regionguard.lab.lab import Lab
+
+        lab = Lab.existing(sites)
+        if not any(lab.processes(site.name) for site in lab.layout.sites):
+            raise NotAvailable(f"the sandbox's sites in {sites} are not running (the machine "
+                               "restarted?): `regionguard up` starts them again, "
+                               "`regionguard down` removes them")
     data = st.world.status(topology)
     if st.world.name != "local":
         print_json(data)
         return
-    sites = st.sandbox_sites()
-    if sites is not None:  # the sandbox's sites: their edge, and where their files are
-        from regionguard.lab.lab import Lab
-
-        data["edge_url"] = Lab.existing(sites).layout.edge_url
+    if sites is not None:  # the sandbox's sites: their edge
+        data["edge_url"] = lab.layout.edge_url
     if as_json:
         print_json(data)
     else:
@@ -124,6 +135,11 @@ def render_sites(data: dict[str, Any]) -> None:
     if data["sync_degraded_lsn"]:
         out.print(f"[yellow]sync degraded[/yellow] from {data['sync_degraded_lsn']}: the "
                   "standby is not eligible until it confirms every write", highlight=False)
+    last = data.get("last_plan")
+    if last and last["status"] != "running":
+        out.print(f"last plan: {last['kind']} {last['source']} -> {last['target']}, "
+                  f"{last['status']} ({last['id']}); its report: `regionguard report "
+                  f"{last['id']}`", highlight=False, markup=False)
     waiting = data.get("approval")
     if waiting and not waiting.get("decision"):
         out.print(f"[yellow]waiting for approval[/yellow]: {waiting.get('plan_id')} (a failover "

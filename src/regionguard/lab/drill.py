@@ -42,6 +42,7 @@ from regionguard.lab.drill_report import (
     write_lab_report,
 )
 from regionguard.lab.lab import Lab
+from regionguard.lab.layout import ETCD_CLIENT_PORT, ETCD_PEER_PORT
 from regionguard.lab.observe import WritableWatch, WriterWatch
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.providers.local.postgres.queries import timeline_history
@@ -52,6 +53,7 @@ log = logging.getLogger("regionguard.lab.drill")
 LAB_FAULTS: dict[str, bool] = {
     "kill-primary": True,  # the host is lost: every process, and its link
     "partition-primary": True,  # cut from the standby and the witness (the client still sees it)
+    "partition-primary-etcd": True,  # cut from etcd only: it cannot renew, so it fences itself
     "freeze-primary-agent": True,  # its watchdog stops the database
     "kill-standby-db": False,  # its agent starts it again; the primary degrades meanwhile
     "partition-standby": False,
@@ -62,6 +64,8 @@ PARTITIONS = frozenset(f for f in LAB_FAULTS if f.startswith("partition-"))
 WHAT_IT_DOES = {  # for the report
     "kill-primary": "every process of the site killed, its link down; started again to heal",
     "partition-primary": "nftables drops its traffic with the standby and the witness",
+    "partition-primary-etcd": "nftables drops only its etcd traffic (client and peer ports) "
+                              "with the other sites; replication and its apps still flow",
     "freeze-primary-agent": "its agent stopped (SIGSTOP) past the lease; thawed to heal",
     "kill-standby-db": "its PostgreSQL killed (SIGKILL); its agent starts it again",
     "partition-standby": "nftables drops its traffic with the other sites",
@@ -236,7 +240,14 @@ class LabDriller:
             acked_ids = {r.request_id for r in result.requests if r.kind == "write" and r.ok}
             safety.update(discarded_transactions=thrown[0], discarded_rows=len(thrown[1]),
                           discarded_acked=sum(rid in acked_ids for rid in thrown[1]))
-        drill_history = DrillHistory(list(result.requests), rows, [], async_loss,
+        # the old primary's fence, for the checker: the moment etcd stopped naming it the
+        # writer, seen from the client site on this driller's own clock (the requests' clock:
+        # no two sites' clocks are compared); a write sent after it and acknowledged by the
+        # old primary is `acked-by-fenced-region`
+        fences = ([history.Fence(primary, int(writer_ended * 1e9))]
+                  if failover and (writer_ended := safety.pop("writer_ended_at", None))
+                  is not None else [])
+        drill_history = DrillHistory(list(result.requests), rows, fences, async_loss,
                                      timelines(self.lab, now_primary),
                                      self.lab.topology.replication is Replication.SYNC,
                                      thrown[1] if thrown else [])
@@ -343,6 +354,7 @@ class LabDriller:
             "new_writable_from_s": min(t for t in new if t > fault_at) - fault_at
             if any(t > fault_at for t in new) else None,
             "old_acked_after_lease_s": late,
+            "writer_ended_at": ended,  # for the checker's fence (popped before the report)
         }
 
     def _apply(self, fault: str, site: str) -> Callable[[], None]:
@@ -355,6 +367,9 @@ class LabDriller:
                 return lambda: lab.start(site)
             case "partition-primary" | "partition-standby" | "partition-witness":
                 lab.partition(site, peers)
+                return lambda: lab.heal(site)
+            case "partition-primary-etcd":
+                lab.partition(site, peers, ports=(ETCD_CLIENT_PORT, ETCD_PEER_PORT))
                 return lambda: lab.heal(site)
             case "freeze-primary-agent":
                 lab.signal_site(site, signal.SIGSTOP, only="agent")
@@ -391,9 +406,12 @@ def campaign_faults(count: int, seed: int, partitions: bool = True) -> list[str]
 
 
 def run_lab_campaign(lab: Lab, count: int, seed: int, out: Path,
-                     report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                     report: Callable[[str], None] = lambda _: None, *,
+                     rate: float = 60.0, workers: int = 3) -> dict[str, Any]:
+    """`count` drills in the seed's order, each healed before the next, under a client load
+    of `rate` requests a second from `workers` threads."""
     out.mkdir(parents=True, exist_ok=True)
-    driller = LabDriller(lab, out)
+    driller = LabDriller(lab, out, rate=rate, workers=workers)
     results = []
     for index, fault in enumerate(campaign_faults(count, seed, lab.hosts.partitions), start=1):
         result = driller.run(index, fault)

@@ -1,4 +1,4 @@
-"""A lab drill's HTML report: the embedded sandbox's drill report (drill/report.py: requests
+"""A lab drill's HTML report: the drill report of drill/report.py (requests
 per 100 ms, the plan's steps as a waterfall, the measures, the timeline), drawn from what the
 lab's driller measured on its own clock and from the plan's journal on the target's site.
 

@@ -71,7 +71,8 @@ class SiteHosts(Protocol):
         """A host lost takes its link with it; `up` restores it."""
 
     def partition(self, layout: LabLayout, site: LabSite, peers: list[LabSite], inbound: bool,
-                  outbound: bool) -> None: ...
+                  outbound: bool, ports: tuple[int, ...] = ()) -> None:
+        """Cut the site from `peers` (only `ports`' TCP traffic when given)."""
 
     def heal(self, layout: LabLayout, site: LabSite) -> None:
         """Lift the site's partition, if any."""
@@ -168,8 +169,8 @@ class NamespaceHosts:
         netns.set_port(SWITCH, site.switch_port, up=up)
 
     def partition(self, layout: LabLayout, site: LabSite, peers: list[LabSite], inbound: bool,
-                  outbound: bool) -> None:
-        netns.partition(site.namespace, [p.address for p in peers], inbound, outbound)
+                  outbound: bool, ports: tuple[int, ...] = ()) -> None:
+        netns.partition(site.namespace, [p.address for p in peers], inbound, outbound, ports)
 
     def heal(self, layout: LabLayout, site: LabSite) -> None:
         netns.heal(site.namespace)
@@ -273,7 +274,7 @@ class LoopbackHosts:
         return None  # a killed site's addresses answer nothing: its ports are closed
 
     def partition(self, layout: LabLayout, site: LabSite, peers: list[LabSite], inbound: bool,
-                  outbound: bool) -> None:
+                  outbound: bool, ports: tuple[int, ...] = ()) -> None:
         raise NotAvailable("a partition needs a network stack per site: the loopback lab's "
                            "sites share one; run the lab as root (`regionguard lab up` without "
                            "--loopback) for partitions")

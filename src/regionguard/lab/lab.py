@@ -302,9 +302,10 @@ class Lab:
         return targets
 
     def partition(self, name: str, peers: list[str], inbound: bool = True,
-                  outbound: bool = True) -> None:
+                  outbound: bool = True, ports: tuple[int, ...] = ()) -> None:
+        """Cut site `name` from `peers` (only their `ports`' TCP traffic when given)."""
         self.hosts.partition(self.layout, self.layout.site(name),
-                             [self.layout.site(p) for p in peers], inbound, outbound)
+                             [self.layout.site(p) for p in peers], inbound, outbound, ports)
 
     def heal(self, name: str) -> None:
         """Undo every fault of the site that can be undone: the partition, the link, a stopped

@@ -80,19 +80,29 @@ def set_port(switch: str, port: str, up: bool) -> None:
 PARTITION_TABLE = "rglab_partition"
 
 
-def partition(site_ns: str, peers: Iterable[str], inbound: bool, outbound: bool) -> None:
+def partition(site_ns: str, peers: Iterable[str], inbound: bool, outbound: bool,
+              ports: Iterable[int] = ()) -> None:
     """Drop what `site_ns` receives from (`inbound`) and/or sends to (`outbound`) `peers`, on
     its interface's netdev hooks: packets vanish as on a cut cable (an inet OUTPUT drop would
-    give local senders an immediate error, which no partition does). Replaces any earlier
-    partition of this site."""
+    give local senders an immediate error, which no partition does). With `ports`, only the
+    TCP traffic to or from those ports (e.g. etcd's: the site keeps its database's and its
+    apps' paths). Replaces any earlier partition of this site."""
     addresses = ", ".join(sorted(peers))
+    wanted = ", ".join(str(p) for p in sorted(set(ports)))
+
+    def drops(side: str) -> str:
+        if not wanted:
+            return f"ip {side} {{ {addresses} }} drop;"
+        return (f"ip {side} {{ {addresses} }} tcp dport {{ {wanted} }} drop; "
+                f"ip {side} {{ {addresses} }} tcp sport {{ {wanted} }} drop;")
+
     chains = []
     if inbound:
         chains.append("  chain inbound { type filter hook ingress device eth0 priority 0; "
-                      f"ip saddr {{ {addresses} }} drop; }}")
+                      f"{drops('saddr')} }}")
     if outbound:
         chains.append("  chain outbound { type filter hook egress device eth0 priority 0; "
-                      f"ip daddr {{ {addresses} }} drop; }}")
+                      f"{drops('daddr')} }}")
     heal(site_ns)
     script = f"table netdev {PARTITION_TABLE} {{\n" + "\n".join(chains) + "\n}\n"
     run("ip", "netns", "exec", site_ns, "nft", "-f", "-", input_text=script)

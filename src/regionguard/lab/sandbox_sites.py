@@ -23,7 +23,8 @@ def sites_dir(user: Topology) -> Path:
 
 def running_sites(user: Topology) -> Path | None:
     """The sandbox's sites directory when `up` made one (the sites' topology is there) for a
-    topology of the embedded kind; None otherwise (an etcd topology names its own sites)."""
+    topology of the "file" kind (the sandbox's input); None otherwise (an etcd topology names
+    its own sites)."""
     if user.arbiter.kind != "file":
         return None
     found = sites_dir(user)

@@ -141,7 +141,7 @@ def _set_auto_conf(c: PostgresCluster, key: str, value: str | None) -> None:
 
 
 def remove(c: PostgresCluster) -> None:
-    """Stop and delete this cluster's files (used by `down --purge`)."""
+    """Stop and delete this cluster's files (the tests' throwaway clusters)."""
     c.stop("immediate", 5)
     if c.root.exists():
         shutil.rmtree(c.root)

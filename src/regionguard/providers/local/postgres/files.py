@@ -21,7 +21,7 @@ def ensure_passfile(path: Path) -> str:
         if not found:
             raise ProviderError(f"{path}: not a pgpass line for postgres "
                                 "(host:port:db:user:password); restore it, or remove it with "
-                                "the data dirs (`regionguard down --purge`)")
+                                "the site's data dirs (the sandbox: `regionguard down`)")
         return found
     password = secrets.token_urlsafe(24)  # no ':' or '\\' to escape in pgpass
     write_as_pg(path, f"*:*:*:postgres:{password}\n")
