@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,29 +31,23 @@ def order(request_id: str | None = None, **kw: object) -> dict[str, object]:
             "quantity": 2, **kw}
 
 
-@pytest.fixture
-def state_file(tmp_path: Path) -> Path:
-    """The sandbox's state store as the front door was last routed: east writes, epoch 1."""
-    path = tmp_path / "state.json"
-    path.write_text(json.dumps({"epoch": 1, "route": {"writer": "east", "epoch": 1}}))
-    return path
-
-
+# what a front door in front of these apps (run without a write lease) sends: east writes,
+# epoch 1
+ROUTED = {"X-Regionguard-Epoch": "1", "X-Regionguard-Writer": "east"}
 ADMIN = {"Authorization": "Bearer s3cret-admin-token"}
 
 
 @pytest.fixture
-def east(pg_pair: PgPair, state_file: Path) -> Iterator[TestClient]:
-    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file),
-                           admin_token="s3cret-admin-token")
-    with TestClient(create_app(settings)) as client:
+def east(pg_pair: PgPair) -> Iterator[TestClient]:
+    settings = AppSettings("east", pg_pair.dsns(), admin_token="s3cret-admin-token")
+    with TestClient(create_app(settings), headers=ROUTED) as client:
         yield client
 
 
 @pytest.fixture
-def west(pg_pair: PgPair, state_file: Path) -> Iterator[TestClient]:
-    settings = AppSettings("west", pg_pair.dsns(), state_file=str(state_file))
-    with TestClient(create_app(settings)) as client:
+def west(pg_pair: PgPair) -> Iterator[TestClient]:
+    settings = AppSettings("west", pg_pair.dsns())
+    with TestClient(create_app(settings), headers=ROUTED) as client:
         yield client
 
 
@@ -126,17 +119,17 @@ def test_write_with_a_stale_epoch_is_refused(east: TestClient) -> None:
     assert ok.status_code == 201
 
 
-def test_a_write_without_a_token_is_checked_against_the_live_route_never_waved_through(
-        east: TestClient, state_file: Path, pg_pair: PgPair) -> None:
-    """No header: the writer and epoch of the live route, from the state store. A route the
-    database does not hold (a newer epoch elsewhere), or no route at all, is refused."""
-    assert east.post("/orders", json=order()).status_code == 201  # route: east at epoch 1
-    state_file.write_text(json.dumps({"epoch": 2, "route": {"writer": "east", "epoch": 2}}))
+def test_a_write_without_a_token_is_refused_never_waved_through(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """An app without a write lease writes only with the front door's token, which the
+    database must hold: a write straight to its port with none, or with a token the database
+    does not hold (a newer epoch elsewhere), is refused, and nothing lands."""
+    assert east.post("/orders", json=order()).status_code == 201  # routed: east at epoch 1
     body = order()
-    refused = east.post("/orders", json=body)
-    assert refused.status_code == 503 and "epoch mismatch" in refused.json()["detail"]
-    state_file.unlink()
-    lost = east.post("/orders", json=order())
+    newer = east.post("/orders", json=body, headers={"X-Regionguard-Epoch": "2"})
+    assert newer.status_code == 503 and "epoch mismatch" in newer.json()["detail"]
+    direct = TestClient(east.app)  # a client calling the app's port: no front door, no token
+    lost = direct.post("/orders", json=body)
     assert lost.status_code == 503 and "no fencing token" in lost.json()["detail"]
     for placeholder in ("0", "-1", "x"):  # what a front door without a route sends, or junk
         answer = east.post("/orders", json=order(), headers={"X-Regionguard-Epoch": placeholder})
@@ -159,15 +152,15 @@ def test_bad_input_found_by_fuzzing_is_a_4xx_naming_the_field(east: TestClient) 
 
 
 def test_the_canary_and_delete_need_the_admin_credential_and_are_off_without_one(
-        east: TestClient, pg_pair: PgPair, state_file: Path) -> None:
+        east: TestClient, pg_pair: PgPair) -> None:
     wrong = {"Authorization": "Bearer guessed"}
     assert east.post("/_regionguard/canary", json={"token": "c1"}).status_code == 401
     assert east.post("/_regionguard/canary", json={"token": "c1"},
                      headers=wrong).status_code == 401
     ok = east.post("/_regionguard/canary", json={"token": "c1"}, headers=ADMIN)
     assert ok.status_code == 200 and ok.json()["region"] == "east"
-    settings = AppSettings("east", pg_pair.dsns(), state_file=str(state_file))
-    with TestClient(create_app(settings)) as unconfigured:
+    settings = AppSettings("east", pg_pair.dsns())
+    with TestClient(create_app(settings), headers=ROUTED) as unconfigured:
         off = unconfigured.post("/_regionguard/canary", json={"token": "c2"}, headers=ADMIN)
         assert off.status_code == 403 and "disabled" in off.json()["detail"]
         assert unconfigured.delete("/orders/1", headers=ADMIN).status_code == 403
@@ -238,7 +231,8 @@ def http_api_v2_event(method: str, path: str, body: dict[str, object] | None = N
         "rawPath": path,
         "rawQueryString": query,
         "headers": {"content-type": "application/json", "host": "api.example.com",
-                    "x-forwarded-proto": "https", "x-forwarded-port": "443"},
+                    "x-forwarded-proto": "https", "x-forwarded-port": "443",
+                    **{k.lower(): v for k, v in ROUTED.items()}},
         "requestContext": {
             "accountId": "123456789012", "apiId": "api1", "domainName": "api.example.com",
             "domainPrefix": "api", "requestId": "req-1", "routeKey": "$default",
@@ -251,9 +245,8 @@ def http_api_v2_event(method: str, path: str, body: dict[str, object] | None = N
     }
 
 
-def test_lambda_handler_serves_the_same_app_for_http_api_v2(pg_pair: PgPair,
-                                                            state_file: Path) -> None:
-    handler = build_handler(AppSettings("east", pg_pair.dsns(), state_file=str(state_file)))
+def test_lambda_handler_serves_the_same_app_for_http_api_v2(pg_pair: PgPair) -> None:
+    handler = build_handler(AppSettings("east", pg_pair.dsns()))
     try:
         _exercise_lambda(handler)
     finally:

@@ -17,6 +17,7 @@ pytest.importorskip("moto", reason="the aws extra is not installed")
 
 import boto3
 import httpx
+import psycopg
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
@@ -100,6 +101,43 @@ def test_the_app_writes_only_while_the_arbiter_names_its_region(
     assert "does not hold the write lease" in answer.json()["detail"]
     assert "west at epoch 4" in answer.json()["detail"]
     assert stored(pg_pair, refused["request_id"]) == []  # nothing landed
+
+
+def _write_straight_to(pg_pair: PgPair) -> str | None:
+    """A client that bypasses the app (no lease, no header) inserts an order on the primary;
+    None when it committed, else why it was refused."""
+    try:
+        with psycopg.connect(pg_pair.primary.dsn(), connect_timeout=3) as conn:
+            conn.execute("INSERT INTO orders (request_id, customer, item, quantity, region,"
+                         " served_by, epoch) VALUES (%s, 'mallory', 'x', 1, 'east', 'east', 3)",
+                         (f"bypass-{uuid.uuid4().hex[:10]}",))
+    except psycopg.Error as exc:
+        assert exc.sqlstate == "RGF01", exc  # the fence's refusal, nothing else
+        return str(exc)
+    return None
+
+
+def test_a_client_that_bypasses_the_app_cannot_write_once_the_region_lost_its_lease(
+        east: TestClient, pg_pair: PgPair) -> None:
+    """The database's own fence (issue 22): while east's app holds the write lease it keeps
+    the primary writable about a lease ahead, on the database's clock; once the lease moves
+    nobody renews it, and a client writing straight to the database (no app, no lease, no
+    header) is refused at its commit within the lease. Nothing from outside the region has to
+    reach the database. Run with the fence's trigger dropped, this fails: the write lands."""
+    until(lambda: east.get("/health/route").status_code == 200)
+    assert _write_straight_to(pg_pair) is None  # the lease is held: the fence is ahead
+    set_arbiter(4, "west")  # a failover elsewhere took the lease
+    waited = until(lambda: _write_straight_to(pg_pair) is not None, timeout_s=5)
+    assert waited <= LEASE_S * FACTOR + 0.3, waited  # within the lease (real seconds)
+    refusal = _write_straight_to(pg_pair)
+    assert refusal is not None and "regionguard fence" in refusal, refusal
+    with psycopg.connect(pg_pair.primary.dsn(), connect_timeout=3) as conn:
+        late = conn.execute("SELECT count(*), (SELECT count(*) FROM orders WHERE customer ="
+                            " 'mallory') FROM orders, regionguard_fence WHERE customer ="
+                            " 'mallory' AND created_at > writable_until").fetchone()
+    assert late is not None and late[0] == 0 and late[1] >= 1, late  # none after the fence
+    through_app = east.post("/orders", json=order())  # and the app says so as a 503
+    assert through_app.status_code == 503
 
 
 def test_a_region_that_cannot_read_the_arbiter_stops_writing_within_its_lease(

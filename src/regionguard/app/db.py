@@ -15,13 +15,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from regionguard.app.engines import Engine, Fault, WalPosition, engine
 from regionguard.app.errors import BadValue, Unavailable
 from regionguard.app.lease import LeaseGuard, LeaseView
-from regionguard.app.route_source import StateFileRoute
 from regionguard.app.settings import AppSettings
 
 log = logging.getLogger("regionguard.app")
@@ -47,8 +45,6 @@ class DatabaseRouter:
                  lease: LeaseGuard | None = None) -> None:
         self.settings = settings
         self.lease = lease  # AWS: writes need this region's confirmed write lease
-        self.route_source = StateFileRoute(Path(settings.state_file)) \
-            if settings.state_file else None
         self.engine: Engine = engine(settings.engine)
         self.pools = {
             region: self.engine.pool(region, dsn, size=settings.pool_max,
@@ -57,6 +53,8 @@ class DatabaseRouter:
         }
         self._discovered: str | None = None
         self._interval_s = discovery_interval_s
+        if lease is not None:
+            lease.on_confirmed = self._keep_fence_ahead
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrated: list[str] | None = None
@@ -171,21 +169,38 @@ class DatabaseRouter:
                 yield conn, target
             target.after_commit = self._position(conn)
 
+    def _keep_fence_ahead(self, view: LeaseView, left_real_s: float) -> None:
+        """This region's app just confirmed the write lease: keep the database's own fence
+        (`regionguard_fence`) ahead by what is left of it, on the database's clock, less half
+        the commit margin. When the lease is lost (revoked, or the arbiter cut off) nobody
+        renews it, and the primary refuses every commit to user data past that point, from
+        the app or from anyone who bypasses it. It ends half a commit margin before the lease:
+        so a delay of up to that long in reaching the database never lets it outlast the
+        lease, and the app, which stops starting writes a whole margin before, is never
+        refused by it. A standby or an unreachable database is left alone."""
+        assert self.lease is not None
+        if not self.engine.fences:
+            return
+        seconds = left_real_s - self.commit_margin_s() / 2 * self.lease.clock.factor
+        if seconds <= 0:
+            return
+        try:
+            with self.pools[self.settings.region].connection(timeout=1.0) as conn:
+                self.engine.extend_fence(conn, seconds, self.settings.region, view.epoch)
+        except Exception as exc:
+            if self.engine.classify(exc) is Fault.READ_ONLY:
+                return  # a standby: the fence is the primary's
+            raise
+
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
-        """The fencing token a write is checked with: the front door's (header), else the
-        live route's from the state store. Never none: a write with no token is refused, and
-        a header older than the live route is refused too (a header is only a claim: anyone
-        who reaches an app port can send one that matches a zombie's epoch)."""
-        route = self.route_source.current() if self.route_source is not None else None
-        if epoch_hint is not None:
-            if route is not None and epoch_hint < route.epoch:
-                raise Unavailable(f"stale fencing token: the write carries epoch {epoch_hint}, "
-                                  f"the live route is at {route.epoch}")
-            return writer_hint, epoch_hint
-        if route is None:
-            raise Unavailable("no fencing token: the write carries no X-Regionguard-Epoch "
-                              "and no live route is known; send writes through the front door")
-        return writer_hint or route.writer, route.epoch
+        """An app run without a write lease (no arbiter configured: a test, a one-off) takes
+        the fencing token from the request (`X-Regionguard-Epoch`), and the database must hold
+        that epoch. Never none: a write with no token is refused. Every deployment (the sites,
+        AWS) runs its apps under the write lease instead, which a header cannot forge."""
+        if epoch_hint is None:
+            raise Unavailable("no fencing token: the write carries no X-Regionguard-Epoch and "
+                              "this app holds no write lease (no arbiter configured)")
+        return writer_hint, epoch_hint
 
     def _write_under_lease(self, granted: LeaseView) -> Iterator[tuple[Conn, WriteTarget]]:
         """A write commits only under its lease. Across a network nobody can stop the old
@@ -273,6 +288,9 @@ class DatabaseRouter:
                 return Unavailable(f"database {region} has no schema yet (migrations pending)")
             case Fault.BAD_VALUE:
                 return BadValue(f"invalid value: {self.engine.error_line(exc)}")
+            case Fault.FENCED:
+                return Unavailable(f"database {region} is fenced: its region holds no write "
+                                   "lease (the database's own fence); not committed")
             case Fault.TIMED_OUT:
                 return Unavailable(f"database {region}: the write did not finish in the time "
                                    f"left on its write lease ({self.engine.error_line(exc)}); "

@@ -53,6 +53,9 @@ class LeaseGuard:
         self._stop = threading.Event()
         self._wake = threading.Event()  # a health check found the lease aging: refresh now
         self._thread: threading.Thread | None = None
+        # told of each confirmation that names this region, with the real seconds it has
+        # left, before it counts (the database's own fence is kept ahead by it: db.py)
+        self.on_confirmed: Callable[[LeaseView, float], None] | None = None
 
     # -- confirming ---------------------------------------------------------------------------
 
@@ -67,6 +70,13 @@ class LeaseGuard:
             return self._view
         lasts = min([self.lease_s, *(float(g) for g in guaranteed)])
         view = LeaseView(epoch, writer, started, lasts)
+        if writer == self.region and self.on_confirmed is not None:
+            left_real_s = (lasts - (self.clock.monotonic() - started)) * self.clock.factor
+            try:
+                self.on_confirmed(view, left_real_s)
+            except Exception as exc:  # the lease stands whatever the fence's keeper did
+                log.warning("keeping the database's fence ahead failed: %s",
+                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
         previous = self._view
         if previous is None or started >= previous.confirmed_at:
             self._view = view

@@ -41,9 +41,6 @@ class AppSettings:
     arbiter_etcd: dict[str, str] = field(default_factory=dict)
     arbiter_app: str = ""
     arbiter_etcd_tls: tuple[str | None, str | None, str | None] = (None, None, None)
-    # the local world: the sandbox's state store, where a write without a fencing token
-    # learns the live route's writer and epoch
-    state_file: str | None = None
     # the credential for DELETE and the canary (app/admin.py): a file, or the token itself
     admin_token_file: str | None = None
     admin_token: str | None = None
@@ -98,7 +95,6 @@ class AppSettings:
             arbiter_etcd_tls=(env.get("RG_ARBITER_ETCD_CA") or None,  # CA, cert, key files
                               env.get("RG_ARBITER_ETCD_CERT") or None,
                               env.get("RG_ARBITER_ETCD_KEY") or None),
-            state_file=env.get("RG_STATE_FILE") or None,
             admin_token_file=env.get("RG_ADMIN_TOKEN_FILE") or None,
             admin_token=env.get("RG_ADMIN_TOKEN") or _admin_from_secret(env),
             region_hosts=_pairs("RG_REGION_HOSTS", env.get("RG_REGION_HOSTS", ""),

@@ -30,6 +30,7 @@ class Fault(Enum):
     UNAVAILABLE = "unavailable"  # no connection, or it broke: retry later
     BAD_VALUE = "bad-value"  # a value the database cannot store: the client's input
     TIMED_OUT = "timed-out"  # a statement or lock wait ran past its bound (the lease's time)
+    FENCED = "fenced"  # the database's own fence: its region holds no write lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Pool(Protocol):
 
 class Engine(Protocol):
     name: EngineName
+    fences: bool  # the database keeps a fence of its own (`extend_fence`)
 
     def pool(self, region: str, dsn: str, *, size: int, timeout_s: float) -> Pool:
         """A pool that opens without waiting (no connection to a dead database at start)."""
@@ -89,6 +91,13 @@ class Engine(Protocol):
         ...
 
     def server_state(self, conn: Any, *, with_lag: bool) -> ServerState: ...
+
+    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int) -> bool:
+        """Keep this database writable for `seconds` more, on its own clock (the lease this
+        region's app just confirmed has that long left); past it, a commit that changes user
+        data is refused by the database itself. False: this engine has no such fence
+        (`fences`)."""
+        ...
 
     def epoch_for_write(self, conn: Any) -> int:
         """The fencing token's row, share-locked for the transaction (the local world)."""

@@ -57,6 +57,7 @@ class DsnError(ValueError):
 
 class MySqlEngine:
     name: EngineName = "mysql"
+    fences = False  # not yet: the app's lease alone fences a MySQL primary
 
     def pool(self, region: str, dsn: str, *, size: int, timeout_s: float) -> MySqlPool:
         return MySqlPool(region, dsn, size=size, timeout_s=timeout_s)
@@ -136,6 +137,9 @@ class MySqlEngine:
         if not with_lag:
             return ServerState(read_only, epoch, None, None)
         return ServerState(read_only, epoch, None, _replica_lag_s(conn) if read_only else 0.0)
+
+    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int) -> bool:
+        return False  # not yet: the app's lease alone fences a MySQL primary
 
     def bound_transaction(self, conn: Any, timeout_s: float) -> None:
         # InnoDB bounds lock waits in whole seconds (at least 1); MySQL's max_execution_time

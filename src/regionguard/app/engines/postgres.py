@@ -30,8 +30,11 @@ MIGRATION_LOCK = 7_316_402_001  # pg_advisory_xact_lock key reserved for regiong
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
+FENCE_SQLSTATE = "RGF01"  # what the fence's trigger raises (migrations/postgres/003_fence.sql)
+
 class PostgresEngine:
     name: EngineName = "postgres"
+    fences = True
 
     def pool(self, region: str, dsn: str, *, size: int, timeout_s: float
              ) -> ConnectionPool[Conn]:
@@ -50,9 +53,25 @@ class PostgresEngine:
         conn.execute("SELECT set_config('statement_timeout', %s, true),"
                      " set_config('lock_timeout', %s, true)", (ms, ms))
 
+    def extend_fence(self, conn: Conn, seconds: float, region: str, epoch: int) -> bool:
+        with conn.transaction():
+            # the fence row means something on this database only: no wait for a sync standby
+            # (a lost one would hold the lease's renewal up), and a bound on the statement
+            conn.execute("SELECT set_config('synchronous_commit', 'local', true),"
+                         " set_config('statement_timeout', '1000', true)")
+            conn.execute(
+                "INSERT INTO regionguard_fence (id, writable_until, region, epoch)"
+                " VALUES (1, clock_timestamp() + make_interval(secs => %s), %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET writable_until = EXCLUDED.writable_until,"
+                " region = EXCLUDED.region, epoch = EXCLUDED.epoch",
+                (seconds, region, epoch))
+        return True
+
     def classify(self, exc: BaseException) -> Fault | None:
         if isinstance(exc, PoolTimeout):
             return Fault.UNAVAILABLE
+        if getattr(exc, "sqlstate", None) == FENCE_SQLSTATE:
+            return Fault.FENCED
         if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
             return Fault.TIMED_OUT
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
