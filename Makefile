@@ -53,7 +53,12 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
 	@touch $(CHECKOV_STAMP)
 
-test: lint $(CHECKOV_STAMP)
+# promtool checks and unit-tests monitoring/'s alert rules (the iac tier)
+PROMTOOL := $(BIN)/promtool
+$(PROMTOOL): | $(STAMP)
+	@bash scripts/fetch-promtool.sh $(BIN)
+
+test: lint $(CHECKOV_STAMP) $(PROMTOOL)
 	$(BIN)/python -m pytest
 
 # ruff, then mypy --strict with the pydantic plugin over src/ ([tool.mypy] in pyproject.toml)
@@ -71,7 +76,7 @@ unit: setup
 local aws emulated lab: setup
 	$(BIN)/python -m pytest -m $@
 
-iac: setup $(CHECKOV_STAMP)
+iac: setup $(CHECKOV_STAMP) $(PROMTOOL)
 	$(BIN)/python -m pytest -m iac
 
 down:

@@ -253,6 +253,27 @@ def test_metrics_count_failovers_from_the_journal_and_report_the_last_rto(
     assert after["regionguard_epoch"][()] == 2
     assert after["regionguard_last_rto_seconds"][()] > 0
     assert (("step", "promote"),) in after["regionguard_last_plan_step_seconds"]
+    assert after["regionguard_plans_total"][done] == 1
+
+
+def test_a_switchover_counts_as_a_plan_never_as_a_failover(tmp_path: Path) -> None:
+    """An alert on failovers must not fire on a planned switchover: plans_total counts every
+    kind, failovers_total failovers alone."""
+    from regionguard.orchestrator import engine, plans
+    from regionguard.orchestrator.journal import FileSink, Journal
+
+    ports, _ = make_ports(tmp_path)
+    journal_file = tmp_path / "journal.jsonl"
+    ports = replace(ports, journal=Journal(FileSink(journal_file)))
+    collector = EngineCollector(journal_file, lambda: {"epoch": ports.state.load().epoch,
+                                                       "plan": None}, TickView)
+    engine.drive(ports, engine.Request(plans.PlanKind.SWITCHOVER, "west"))
+    after = scrape(collector)
+    moved = (("kind", "switchover"), ("outcome", "done"))
+    assert after["regionguard_plans_total"][moved] == 1
+    failovers = after["regionguard_failovers_total"]
+    assert set(failovers.values()) == {0.0} and failovers, failovers
+    assert {dict(labels)["kind"] for labels in failovers} == {"failover"}
 
 
 def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: Path) -> None:

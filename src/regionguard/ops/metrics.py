@@ -109,13 +109,21 @@ class EngineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         self.plans.refresh()
-        total = CounterMetricFamily("regionguard_failovers", "Plans finished, by kind "
-                                    "(failover, switchover, failback) and outcome",
+        plans = CounterMetricFamily("regionguard_plans", "Plans finished, by kind (failover, "
+                                    "switchover, failback, restore) and outcome",
                                     labels=["kind", "outcome"])
         for kind in sorted({k for k, _ in self.plans.outcomes} | {"failover"}):
             for outcome in PLAN_OUTCOMES:
-                total.add_metric([kind, outcome], self.plans.outcomes.get((kind, outcome), 0))
-        yield total
+                plans.add_metric([kind, outcome], self.plans.outcomes.get((kind, outcome), 0))
+        yield plans
+        # failovers alone (an alert on failovers must not fire on a planned switchover)
+        failovers = CounterMetricFamily("regionguard_failovers", "Failovers finished, by "
+                                        "outcome (switchovers and failbacks: plans_total)",
+                                        labels=["kind", "outcome"])
+        for outcome in PLAN_OUTCOMES:
+            failovers.add_metric(["failover", outcome],
+                                 self.plans.outcomes.get(("failover", outcome), 0))
+        yield failovers
 
         summary = (rto_breakdown(self.plans.entries_of_last, self.plans.last_done)
                    if self.plans.last_done else None)
