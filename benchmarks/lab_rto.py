@@ -1,6 +1,6 @@
 """RTO on the lab of namespaced sites (root): the primary's site killed, and the primary
 partitioned from both peers, N drills each on one lab (they alternate; each drill heals, the
-old primary rebuilt as a standby, before the next).
+old primary rebuilt as a standby, before the next); and the primary cut from etcd only.
 
 For each fault: the client's RTO (first failed request -> first write acknowledged after the
 outage, the drills' own client through the edge), the new primary's journal (detect, the
@@ -23,7 +23,7 @@ from regionguard.lab.drill import LabDriller, LabDrillResult
 from regionguard.lab.lab import Lab, down_anything
 from regionguard.lab.layout import sample_topology
 
-FAULTS = ("kill-primary", "partition-primary")
+FAULTS = ("kill-primary", "partition-primary", "partition-primary-etcd")
 LOOPBACK_FAULTS = ("kill-primary", "freeze-primary-agent")  # no partitions on loopback
 
 
