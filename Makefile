@@ -22,8 +22,11 @@ LAMBDA_LOCK := requirements/lambda.lock
 
 setup: system-deps $(STAMP)
 
+# what apt-get installs when missing: `make run` only what running needs (DEPS=run), every
+# other target what the tests need too (MariaDB, Chromium)
+DEPS ?= test
 system-deps:
-	@bash scripts/install-system-deps.sh
+	@bash scripts/install-system-deps.sh $(DEPS)
 
 # Exactly the lock (regionguard's [dev,aws] extras, resolved for every platform), each file checked
 # against its sha256; then regionguard itself, editable, with nothing more. `pip check` fails when
@@ -36,6 +39,7 @@ $(STAMP): $(DEV_LOCK) pyproject.toml
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
+run: DEPS = run
 run: setup
 	$(BIN)/regionguard up
 	$(BIN)/regionguard drill --fault kill-region --out .regionguard/reports

@@ -4,16 +4,20 @@
 # (the live page's browser tests, driven headless by Playwright through /usr/bin/chromium: no
 # browser download), etcd 3.4 (the self-managed sites' arbiter, one member per site), openssl
 # (the lab's CA and its sites' certificates).
-# Debian/Ubuntu (apt-get); uses sudo when not root.
+# Debian/Ubuntu (apt-get); uses sudo when not root. `install-system-deps.sh run`: only what
+# running regionguard needs (`make run`), not MariaDB and Chromium, which only the tests use.
 set -euo pipefail
+mode="${1:-test}"
 
 need=()
 ls /usr/lib/postgresql/*/bin/pg_rewind >/dev/null 2>&1 || need+=(postgresql)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
-[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
-[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ "$mode" = test ]; then
+  [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 

@@ -98,6 +98,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, La
     _nothing_up(config)
     up = cli(config, "up")
     assert "up: edge http://127.77.0." in up.stdout, up.stdout
+    assert "live page and /metrics: http://127.77.0.11:8008/" in up.stdout, up.stdout
     sites = root / "state" / "sites"
     lab = Lab.existing(sites)
     pids = [p.pid for s in lab.layout.sites for p in lab.processes(s.name)]

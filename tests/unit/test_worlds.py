@@ -68,3 +68,30 @@ def test_a_bad_duration_in_the_topology_names_its_field_in_one_line() -> None:
         parse_topology(data, "t.toml")
     assert str(raised.value).startswith("t.toml: readiness.max_drill_age: 'soon' is not a "
                                         "duration") and "\n" not in str(raised.value)
+
+
+def test_the_version_is_one_line_and_needs_no_topology() -> None:
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from regionguard.cli import app
+
+    shown = CliRunner().invoke(app, ["-c", "/nonexistent.toml", "--version"])
+    assert shown.exit_code == 0 and shown.stdout == f"regionguard {version('regionguard')}\n"
+
+
+@pytest.mark.parametrize(("typed", "given"), [
+    (["status", "-c", "x.toml"], ["-c", "x.toml", "status"]),
+    (["lab", "status", "--config=x.toml", "--json"],
+     ["--config=x.toml", "lab", "status", "--json"]),
+    (["-c", "a.toml", "drill", "--world", "aws-emulated", "--fault", "f"],
+     ["-c", "a.toml", "--world", "aws-emulated", "drill", "--fault", "f"]),
+    (["report", "--", "-c"], ["report", "--", "-c"]),
+])
+def test_the_global_options_are_taken_after_the_command_too(typed: list[str],
+                                                             given: list[str]) -> None:
+    from regionguard.cli import global_options_first
+
+    assert global_options_first(typed) == given
+

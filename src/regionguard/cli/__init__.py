@@ -34,6 +34,14 @@ WORLD_HELP = (", ".join(f"{w.name} ({w.summary})" for w in worlds.REGISTRY.value
               + "; a command a world lacks is refused, naming the worlds it runs in.")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"regionguard {version('regionguard')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -41,6 +49,9 @@ def _main(
         Path, typer.Option("--config", "-c", help="Topology file (default: ./regionguard.toml).")
     ] = DEFAULT_CONFIG_FILE,
     world: Annotated[str, typer.Option("--world", help=WORLD_HELP)] = worlds.DEFAULT,
+    show_version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print regionguard's version and exit.")] = False,
 ) -> None:
     try:
         ctx.obj = CliState(config, worlds.get(world))
@@ -78,5 +89,36 @@ app.add_typer(lab.app, name="lab")
 app.command("_lab-init", hidden=True)(in_its_worlds(lab.init_cmd))
 
 
+GLOBAL_OPTIONS = ("-c", "--config", "--world")  # each takes a value
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """`regionguard status -c FILE` as `regionguard -c FILE status`: the global options are
+    also taken after the command (where people type them), moved before it for Click; `--`
+    ends the scan."""
+    head: list[str] = []
+    moved: list[str] = []
+    rest: list[str] = []
+    i, command_seen = 0, False
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes = 1 if "=" in arg or i + 1 >= len(argv) else 2
+            (moved if command_seen else head).extend(argv[i:i + takes])
+            i += takes
+            continue
+        if not command_seen and not arg.startswith("-"):
+            command_seen = True
+        (rest if command_seen else head).append(arg)
+        i += 1
+    return head + moved + rest
+
+
 def main() -> None:
-    app()
+    import sys
+
+    app(args=global_options_first(sys.argv[1:]))

@@ -42,9 +42,9 @@ def drill(
     time_factor: Annotated[float, typer.Option(
         help="aws-emulated: real seconds per emulated second (0.02: a minute in 1.2 s).")]
     = 0.02,
-    out_dir: Annotated[Path, typer.Option(
-        "--out", help="Folder for the reports (the sites: drill-NNN.html and .json).")]
-    = Path("."),
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for the reports (the sites: drill-NNN.html and .json; default: "
+                      "the topology's state_dir/reports, or the lab's reports/).")] = None,
     list_faults: Annotated[bool, typer.Option("--list", help="List the faults.")] = False,
     campaign: Annotated[int | None, typer.Option(
         "--campaign", min=1, max=10_000,
@@ -76,6 +76,9 @@ def drill(
     writes the report and tears everything down."""
     st = state(ctx)
     here = st.world
+    if out_dir is None:
+        out_dir = (lab / "reports" if lab is not None
+                   else st.user_topology().state_dir / "reports")
     if isinstance(here.drills, EmulatedDrills) and lab is None:
         if campaign is not None:
             raise UsageError("--campaign: on the sites only (the sandbox's or a lab's); on "

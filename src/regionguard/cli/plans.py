@@ -64,7 +64,7 @@ def _drive(ports: Ports, request: engine.Request, dry_run: bool, yes: bool,
         return
     assert result.plan is not None
     rto = result.summary.get("rto_s")
-    moved = (f"RTO {rto} s" if rto is not None
+    moved = (f"RTO {float(rto):.2f} s" if rto is not None
              else f"{result.plan.source} rebuilt as its standby; the writer did not move")
     out.print(f"[bold green]{result.plan.kind.value} done[/bold green]: {result.plan.target} is "
               f"primary; {moved}", highlight=False)
@@ -90,7 +90,7 @@ def _sites_done(kind: str, answer: dict[str, Any]) -> None:
     rto = summary.get("rto_s")
     plan_id = escape(str(answer.get("plan")))
     out.print(f"[bold green]{kind} done[/bold green]: plan {plan_id}"
-              + (f", writes moved in {rto} s" if rto is not None else "")
+              + (f", writes moved in {float(rto):.2f} s" if rto is not None else "")
               + f"; its steps and RTO with `regionguard report {plan_id}`", highlight=False)
 
 
@@ -329,16 +329,18 @@ def report(
         if open_it:
             import webbrowser
 
-            webbrowser.open(target.absolute().as_uri())
+            if not webbrowser.open(target.absolute().as_uri()):
+                out.print(f"no browser found to open it: the report is {target.absolute()}",
+                          highlight=False)
     if as_json or out_file is not None or open_it:
         return
     rto = data.get("rto") or {}
     out.print(f"{data['kind']} {plan_id}: {data['source']} -> {data['target']}, "
               f"{data['outcome']}, RTO "
-              + (f"{rto['rto_s']:.3f} s" if rto.get("rto_s") is not None else "n/a"),
+              + (f"{rto['rto_s']:.2f} s" if rto.get("rto_s") is not None else "n/a"),
               highlight=False)
     for s in data["steps"]:
-        out.print(f"  {s['step']:<14} {s['outcome']:<10} {s['duration_s']:>8.3f} s"
+        out.print(f"  {s['step']:<14} {s['outcome']:<10} {s['duration_s']:>8.2f} s"
                   f"  attempts {s['attempts']}" + (f"  {s['detail']}" if s["detail"] else ""),
                   highlight=False)
     approvals = ", ".join(f"{a.get('outcome')} by {a.get('by')}" for a in data["approvals"])

@@ -54,6 +54,10 @@ def up(
     out.print(f"\n[bold green]up[/bold green]: edge {data['edge_url']} (sites "
               f"{', '.join(s['name'] for s in data['sites'])} on loopback); "
               "`regionguard status` for each region", highlight=False)
+    page = next((s["agent_url"] for s in data["sites"] if s.get("agent_url")), None)
+    if page:
+        out.print(f"live page and /metrics: {page}/ (every site's agent serves them)",
+                  highlight=False)
 
 
 @one_line_errors
