@@ -19,6 +19,7 @@ from typing import Any
 
 from regionguard.app.engines import Engine, Fault, WalPosition, engine
 from regionguard.app.errors import BadValue, Unavailable
+from regionguard.app.fence import FenceKeeper
 from regionguard.app.lease import LeaseGuard, LeaseView
 from regionguard.app.settings import AppSettings
 
@@ -53,8 +54,12 @@ class DatabaseRouter:
         }
         self._discovered: str | None = None
         self._interval_s = discovery_interval_s
-        if lease is not None:
-            lease.on_confirmed = self._keep_fence_ahead
+        # the database's own fence, kept ahead while this region holds the lease (fence.py)
+        self.fence: FenceKeeper | None = None
+        if lease is not None and self.engine.fences:
+            self.fence = FenceKeeper(self.engine, settings.dsns[settings.region],
+                                     settings.region, lease, self.commit_margin_s()).start()
+            lease.on_confirmed = self.fence.confirmed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrated: list[str] | None = None
@@ -76,6 +81,8 @@ class DatabaseRouter:
         self._stop.set()
         if self.lease is not None:
             self.lease.stop()
+        if self.fence is not None:
+            self.fence.stop()
         if self._thread is not None:
             self._thread.join(timeout=2)
         for pool in self.pools.values():
@@ -168,29 +175,6 @@ class DatabaseRouter:
                 target = WriteTarget(region, epoch, before_commit=before)
                 yield conn, target
             target.after_commit = self._position(conn)
-
-    def _keep_fence_ahead(self, view: LeaseView, left_real_s: float) -> None:
-        """This region's app just confirmed the write lease: keep the database's own fence
-        (`regionguard_fence`) ahead by what is left of it, on the database's clock, less half
-        the commit margin. When the lease is lost (revoked, or the arbiter cut off) nobody
-        renews it, and the primary refuses every commit to user data past that point, from
-        the app or from anyone who bypasses it. It ends half a commit margin before the lease:
-        so a delay of up to that long in reaching the database never lets it outlast the
-        lease, and the app, which stops starting writes a whole margin before, is never
-        refused by it. A standby or an unreachable database is left alone."""
-        assert self.lease is not None
-        if not self.engine.fences:
-            return
-        seconds = left_real_s - self.commit_margin_s() / 2 * self.lease.clock.factor
-        if seconds <= 0:
-            return
-        try:
-            with self.pools[self.settings.region].connection(timeout=1.0) as conn:
-                self.engine.extend_fence(conn, seconds, self.settings.region, view.epoch)
-        except Exception as exc:
-            if self.engine.classify(exc) is Fault.READ_ONLY:
-                return  # a standby: the fence is the primary's
-            raise
 
     def _token(self, writer_hint: str | None, epoch_hint: int | None) -> tuple[str | None, int]:
         """An app run without a write lease (no arbiter configured: a test, a one-off) takes
@@ -289,6 +273,8 @@ class DatabaseRouter:
             case Fault.BAD_VALUE:
                 return BadValue(f"invalid value: {self.engine.error_line(exc)}")
             case Fault.FENCED:
+                if self.fence is not None:  # held lease, shut fence: just promoted
+                    self.fence.retry()
                 return Unavailable(f"database {region} is fenced: its region holds no write "
                                    "lease (the database's own fence); not committed")
             case Fault.TIMED_OUT:

@@ -186,6 +186,10 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
                 local = router.local_health()  # 503 (Unavailable) when the database is gone
                 if local["in_recovery"]:
                     body.update(holds_lease=False, error="the local database is a standby")
+                elif router.fence is not None and not router.fence.opened(body["epoch"]):
+                    router.fence.retry()  # (a new primary: its fence is being opened)
+                    body.update(holds_lease=False, error="the database's own fence is not "
+                                "open yet for this lease")
             if not body["holds_lease"]:
                 response.status_code = 503
             return body

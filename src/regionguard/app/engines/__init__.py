@@ -92,11 +92,17 @@ class Engine(Protocol):
 
     def server_state(self, conn: Any, *, with_lag: bool) -> ServerState: ...
 
-    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int) -> bool:
+    def fence_connection(self, dsn: str) -> Any:
+        """A connection of the fence keeper's own (app/fence.py), with a TCP timeout: a hung
+        database never holds the keeper's thread longer than a few seconds."""
+        ...
+
+    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int,
+                     finish_by: float) -> bool:
         """Keep this database writable for `seconds` more, on its own clock (the lease this
         region's app just confirmed has that long left); past it, a commit that changes user
-        data is refused by the database itself. False: this engine has no such fence
-        (`fences`)."""
+        data is refused by the database itself. Rolled back (False) unless the statement came
+        back by `finish_by` (monotonic): a late one might outlast the lease."""
         ...
 
     def epoch_for_write(self, conn: Any) -> int:

@@ -138,7 +138,11 @@ class MySqlEngine:
             return ServerState(read_only, epoch, None, None)
         return ServerState(read_only, epoch, None, _replica_lag_s(conn) if read_only else 0.0)
 
-    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int) -> bool:
+    def fence_connection(self, dsn: str) -> Any:
+        raise NotImplementedError("no fence of its own yet (fences = False)")
+
+    def extend_fence(self, conn: Any, seconds: float, region: str, epoch: int,
+                     finish_by: float) -> bool:
         return False  # not yet: the app's lease alone fences a MySQL primary
 
     def bound_transaction(self, conn: Any, timeout_s: float) -> None:

@@ -7,6 +7,7 @@ replication and is skipped.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from regionguard.app.engines import (
@@ -53,10 +55,15 @@ class PostgresEngine:
         conn.execute("SELECT set_config('statement_timeout', %s, true),"
                      " set_config('lock_timeout', %s, true)", (ms, ms))
 
-    def extend_fence(self, conn: Conn, seconds: float, region: str, epoch: int) -> bool:
-        with conn.transaction():
-            # the fence row means something on this database only: no wait for a sync standby
-            # (a lost one would hold the lease's renewal up), and a bound on the statement
+    def fence_connection(self, dsn: str) -> Conn:
+        return psycopg.connect(make_conninfo(dsn, connect_timeout=2, tcp_user_timeout=2000))
+
+    def extend_fence(self, conn: Conn, seconds: float, region: str, epoch: int,
+                     finish_by: float) -> bool:
+        late = False
+        with conn.transaction():  # psycopg ends the block on its own Rollback, rolled back
+            # the fence row means something on this database only: no wait for a sync
+            # standby (a lost one would hold the renewal up), and a bound on the statement
             conn.execute("SELECT set_config('synchronous_commit', 'local', true),"
                          " set_config('statement_timeout', '1000', true)")
             conn.execute(
@@ -65,7 +72,10 @@ class PostgresEngine:
                 " ON CONFLICT (id) DO UPDATE SET writable_until = EXCLUDED.writable_until,"
                 " region = EXCLUDED.region, epoch = EXCLUDED.epoch",
                 (seconds, region, epoch))
-        return True
+            late = time.monotonic() > finish_by
+            if late:  # it may have run late: the old fence stands rather than outlast the lease
+                raise psycopg.Rollback()
+        return not late
 
     def classify(self, exc: BaseException) -> Fault | None:
         if isinstance(exc, PoolTimeout):
