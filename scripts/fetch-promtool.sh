@@ -14,10 +14,17 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get download -qq prometheus >/dev/null 2>&1) || {
-  echo "promtool: \`apt-get download prometheus\` failed; run \`apt-get update\` first" >&2
-  exit 1
-}
+download() { (cd "$work" && apt-get download -qq prometheus 2>"$work/apt.err" >/dev/null); }
+if ! download; then
+  # the package lists may be missing (a fresh machine): refresh them once, then say why
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null 2>&1 || true
+  if ! download; then
+    echo "promtool: \`apt-get download prometheus\` failed: $(grep -v '^W:' "$work/apt.err" | head -1)" >&2
+    exit 1
+  fi
+fi
 dpkg-deb -x "$work"/prometheus_*.deb "$work/x"
 install -m 0755 "$work/x/usr/bin/promtool" "$bin/promtool"
-"$bin/promtool" --version | head -1
+version="$("$bin/promtool" --version 2>&1 || true)"
+echo "${version%%$'\n'*}"

@@ -60,6 +60,8 @@ class HealthPolicy(_Strict):
     interval_s: float = Field(0.25, gt=0, le=60)
     timeout_s: float = Field(0.2, gt=0, le=60)
     failure_threshold: int = Field(3, ge=1, le=100)
+    # accepted in older files, no longer read: the retired single controller's hysteresis
+    # (a vantage point's report is fresh or stale, and a DOWN verdict needs a quorum anew)
     recovery_threshold: int = Field(5, ge=1, le=1000)
     quorum: int = Field(2, ge=1, le=2)
     # observations cross hosts and Regions, each stamped with its writer's wall clock: one

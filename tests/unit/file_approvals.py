@@ -1,5 +1,5 @@
 """Approval requests of a local sandbox: `<state>/approval.json`, changed under a file lock
-(the controller opens and closes it, a person's `approve`/`reject` answers it)."""
+(the guard opens and closes it, a person's `approve`/`reject` answers it)."""
 
 from __future__ import annotations
 

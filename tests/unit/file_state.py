@@ -182,7 +182,7 @@ class LocalStateStore:
                     return running.epoch  # our own claim, replayed
                 raise PlanConflict(
                     f"plan {running.plan.kind.value} ({running.id}) is already running; "
-                    "wait for it or let the controller resume it"
+                    "wait for it or let its runner resume it"
                 )
             if current != expected:
                 raise PlanConflict(

@@ -1,4 +1,4 @@
-"""Plans, executor and controller decisions against an in-memory world (fast, no processes)."""
+"""Plans, executor and the guards' decisions against an in-memory world (fast, no processes)."""
 
 from __future__ import annotations
 

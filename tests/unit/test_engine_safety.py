@@ -203,7 +203,7 @@ def test_a_switchover_whose_target_died_is_not_rolled_back_onto_a_possible_secon
 
     with pytest.raises(PlanFailed, match="promote"):
         Executor(ports, sleep=target_dies).run(switchover(ports, world, promote=0.05))
-    assert world.writable() == []  # east stays stopped: the controller decides from here
+    assert world.writable() == []  # east stays stopped: the next automatic look decides from here
     refused = [e for e in ports.journal.entries() if e["event"] == "rollback"]
     assert [e["outcome"] for e in refused] == ["refused"]
     assert "may have been promoted" in refused[0]["detail"]
@@ -226,7 +226,7 @@ class ManualClock:
 def test_a_promote_target_that_stays_down_is_given_up_on_not_waited_out(
         tmp_path: Path) -> None:
     """The campaign's seed 27 took 33 s: nothing restarts a dead standby while the plan holds
-    the lock, so waiting out the 30 s deadline only delays the controller's own remedy."""
+    the lock, so waiting out the 30 s deadline only delays the runner's own remedy."""
     ports, world = make_ports(tmp_path)
     ports.clock = clock = ManualClock()
     obs = plans.Observation(ports.state.load(), {r: ports.database.status(r) for r in world.dbs})

@@ -88,6 +88,7 @@ def test_the_version_is_one_line_and_needs_no_topology() -> None:
     (["-c", "a.toml", "drill", "--world", "aws-emulated", "--fault", "f"],
      ["-c", "a.toml", "--world", "aws-emulated", "drill", "--fault", "f"]),
     (["report", "--", "-c"], ["report", "--", "-c"]),
+    (["status", "-c"], ["status", "-c"]),  # no value: left for Click to say so
 ])
 def test_the_global_options_are_taken_after_the_command_too(typed: list[str],
                                                              given: list[str]) -> None:

@@ -106,8 +106,8 @@ def global_options_first(argv: list[str]) -> list[str]:
             rest += argv[i:]
             break
         name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS:
-            takes = 1 if "=" in arg or i + 1 >= len(argv) else 2
+        if name in GLOBAL_OPTIONS and ("=" in arg or i + 1 < len(argv)):
+            takes = 1 if "=" in arg else 2
             (moved if command_seen else head).extend(argv[i:i + takes])
             i += takes
             continue

@@ -76,9 +76,10 @@ def drill(
     writes the report and tears everything down."""
     st = state(ctx)
     here = st.world
-    if out_dir is None:
+    if out_dir is None and not list_faults:  # (the list needs no topology)
         out_dir = (lab / "reports" if lab is not None
                    else st.user_topology().state_dir / "reports")
+    out_dir = out_dir or Path("reports")
     if isinstance(here.drills, EmulatedDrills) and lab is None:
         if campaign is not None:
             raise UsageError("--campaign: on the sites only (the sandbox's or a lab's); on "

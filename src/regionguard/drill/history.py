@@ -61,8 +61,9 @@ LOSSES = frozenset({AnomalyKind.LOST, AnomalyKind.LOST_ON_HISTORY, AnomalyKind.A
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """When a region was fenced, from the journal: after it, the region must not acknowledge
-    a write again in an older epoch."""
+    """When a region was fenced (the journal's fence step, or a lab drill's view of etcd ending
+    its lease, on the driller's clock): after it, the region must not acknowledge a write
+    sent later, in an older epoch."""
 
     region: str
     done_ns: int  # monotonic time the fence step finished

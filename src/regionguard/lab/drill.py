@@ -244,9 +244,9 @@ class LabDriller:
         # writer, seen from the client site on this driller's own clock (the requests' clock:
         # no two sites' clocks are compared); a write sent after it and acknowledged by the
         # old primary is `acked-by-fenced-region`
+        writer_ended = safety.pop("writer_ended_at", None)  # (not a measure of the result)
         fences = ([history.Fence(primary, int(writer_ended * 1e9))]
-                  if failover and (writer_ended := safety.pop("writer_ended_at", None))
-                  is not None else [])
+                  if failover and writer_ended is not None else [])
         drill_history = DrillHistory(list(result.requests), rows, fences, async_loss,
                                      timelines(self.lab, now_primary),
                                      self.lab.topology.replication is Replication.SYNC,

@@ -30,11 +30,13 @@ class WriterWatch:
         self.lab.enter_client()
         store = Site(self.lab.topology, "witness").store()
         while not self.stop.wait(0.02) and self.ended_at is None:
-            asked = time.monotonic()
             with contextlib.suppress(Exception):
                 held = store.writer()
                 if held is None or held.json().get("region") != self.region:
-                    self.ended_at = asked
+                    # when the answer came back: the key was gone by then (taking the time
+                    # the read started could put the end before it, and the checker's fence
+                    # would then fire on a write acknowledged in time)
+                    self.ended_at = time.monotonic()
 
     def __enter__(self) -> WriterWatch:
         self.thread.start()
