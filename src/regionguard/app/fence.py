@@ -48,6 +48,7 @@ class FenceKeeper:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="rg-fence")
         self.extended = 0  # extensions committed (for the tests and the log)
         self._opened: tuple[int, float] | None = None  # (epoch, monotonic) of the last one
+        self._last_error = ""  # told once until it changes (a down database: every refresh)
 
     def start(self) -> FenceKeeper:
         self._thread.start()
@@ -94,10 +95,14 @@ class FenceKeeper:
                 self._extend(view)
             except Exception as exc:  # the next confirmation tries again
                 self._close()
-                if self.engine.classify(exc) is not Fault.READ_ONLY:  # a standby: not ours
-                    log.warning("the database's fence was not extended: %s",
-                                str(exc).splitlines()[0][:200] if str(exc) else
-                                type(exc).__name__)
+                if self.engine.classify(exc) is Fault.READ_ONLY:  # a standby: not ours
+                    continue
+                line = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                if line != self._last_error:
+                    log.warning("the database's fence was not extended: %s", line)
+                self._last_error = line
+            else:
+                self._last_error = ""
 
     def _extend(self, view: LeaseView) -> None:
         if self._conn is None:
