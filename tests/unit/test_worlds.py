@@ -96,3 +96,18 @@ def test_the_global_options_are_taken_after_the_command_too(typed: list[str],
 
     assert global_options_first(typed) == given
 
+
+def test_every_commands_help_answers_and_shows_no_type_beside_a_flag() -> None:
+    from typer.testing import CliRunner
+
+    from regionguard.cli import app
+
+    commands = [["--help"], *[[c, "--help"] for c in (
+        "validate", "up", "down", "status", "failover", "switchover", "failback", "events",
+        "readiness", "approve", "reject", "report", "drill", "synth", "backup", "agent",
+        "rejoin")], ["lab", "up", "--help"], ["lab", "fault", "--help"]]
+    for args in commands:
+        shown = CliRunner().invoke(app, args)
+        assert shown.exit_code == 0, (args, shown.output)
+        assert "<bool>" not in shown.output, (args, shown.output)
+

@@ -23,11 +23,30 @@ from regionguard.cli.common import CliState, err, state
 from regionguard.config import DEFAULT_CONFIG_FILE
 from regionguard.errors import UsageError
 
+
+def _flags_show_no_type() -> None:
+    """Typer 0.29's help prints `<bool>` beside every flag (`--json <bool>`), as if it took a
+    value. A flag takes none: its type column stays empty (tests/unit/test_worlds.py checks
+    every command's help, so a Typer that moves this is noticed)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     help="Keep an application available across two regions and fail it over automatically.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # docstrings are paragraphs: their lines are joined and wrapped to the terminal's width
+    rich_markup_mode="markdown",
 )
 
 WORLD_HELP = (", ".join(f"{w.name} ({w.summary})" for w in worlds.REGISTRY.values())
