@@ -510,7 +510,11 @@ def test_synth_plan_prints_the_deploy_order_in_waves(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     waves = [line for line in lines if "cdk deploy --app" in line]
-    position = {stack: i for i, line in enumerate(waves) for stack in line.split()[6:]}
+    position = {stack: i for i, line in enumerate(waves)
+                for stack in line.split("--exclusively", 1)[1].split()}
+    # each wave's stacks by Region: every line names the Region its stacks deploy in
+    regions = {line.split(":", 1)[0].split()[-1] for line in waves}
+    assert regions == {"us-east-1", "us-west-2", "us-east-2"}, waves
     # the replica after its source, the compute after the database and the arbiter
     assert position["Orders-East-Database"] < position["Orders-West-Database"]
     assert position["Orders-West-Database"] < position["Orders-West-Compute"]

@@ -817,6 +817,10 @@ def test_synth_format_terraform_writes_the_root_and_says_what_a_deploy_still_nee
     done = subprocess.run([*cmd, "--check-only"], capture_output=True, text=True, timeout=120,
                           env=env, check=False)
     assert done.returncode == 0, done.stderr
+    assert "not deployable" in done.stdout and "terraform apply" not in done.stdout, done.stdout
+    planned = subprocess.run([*cmd, "--check-only", "--plan"], capture_output=True, text=True,
+                             timeout=120, env=env, check=False)
+    assert planned.returncode == 2 and "Terraform orders its own apply" in planned.stderr
     assert {"main.tf", "variables.tf", "terraform.tfvars.json",
             "failover_grants.auto.tfvars.json"} <= {p.name for p in out.iterdir()}
     assert (out / "modules" / "state" / "main.tf").is_file()

@@ -50,6 +50,9 @@ def synth(
     if fmt not in ("cloudformation", "terraform"):
         raise UsageError(f"--format {fmt}: use cloudformation or terraform")
     if fmt == "terraform":
+        if plan:
+            raise UsageError("--plan: the deploy order is the CloudFormation assembly's; "
+                             "Terraform orders its own apply (one `terraform apply` in --out)")
         _synth_terraform(topo, config, out_dir or Path("terraform.out"), check_only)
         return
     out_dir = out_dir or Path("cdk.out")
@@ -79,10 +82,15 @@ def synth(
 
 def _print_deploy_plan(result: Any, out_dir: Path) -> None:
     out.print(f"deploy order ({len(result.waves)} waves; a wave's stacks may deploy in "
-              "parallel):", highlight=False)
+              "parallel), by Region:", highlight=False)
     for number, wave in enumerate(result.waves, 1):
-        out.print(f"  {number}. cdk deploy --app {out_dir} --exclusively "
-                  f"{' '.join(wave)}", highlight=False)
+        by_region: dict[str, list[str]] = {}
+        for stack in wave:
+            by_region.setdefault(result.regions.get(stack, "?"), []).append(stack)
+        for i, (region, stacks) in enumerate(sorted(by_region.items())):
+            lead = f"  {number}." if i == 0 else "    "
+            out.print(f"{lead} {region}: cdk deploy --app {out_dir} --exclusively "
+                      f"{' '.join(stacks)}", highlight=False)
     out.print("across Regions (no shared value tells CloudFormation):", highlight=False)
     for edge in result.order:
         out.print(f"  {edge.before.stack_name} before {edge.after.stack_name}: {edge.why}",
@@ -100,6 +108,11 @@ def _synth_terraform(topo: Topology, config: Path, out_dir: Path, check_only: bo
                            f"{', '.join(absent)} is missing: run `make bundles` first (or "
                            "--check-only to write it for `terraform validate` alone)")
     written = write_terraform(topo, out_dir, source=str(config))
+    if check_only:
+        out.print(f"{len(written)} files for {topo.strategy.value} in {out_dir}, for review "
+                  f"(`terraform init -backend=false && terraform validate` in it): not "
+                  "deployable until `make bundles`, then synth again", highlight=False)
+        return
     out.print(f"{len(written)} files for {topo.strategy.value} in {out_dir}; then: cd "
               f"{out_dir} && terraform init && terraform apply", highlight=False)
 

@@ -11,7 +11,7 @@ deterministic names (aws_naming), never by cross-region stack references.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -97,6 +97,7 @@ class SynthResult:
     nag_warnings: list[str]
     waves: list[list[str]]  # the deploy order: stack names, wave by wave
     order: list[Edge]
+    regions: dict[str, str] = field(default_factory=dict)  # stack name -> its AWS Region
 
 
 def nag_findings(assembly: cdk.cx_api.CloudAssembly) -> tuple[list[str], list[str]]:
@@ -120,4 +121,5 @@ def synth(topology: Topology, outdir: Path, source: str = "topology",
     assembly = built.app.synth()
     errors, warnings = nag_findings(assembly)
     return SynthResult([Path(outdir) / s.template_file for s in assembly.stacks],
-                       errors, warnings, waves(assembly), built.order)
+                       errors, warnings, waves(assembly), built.order,
+                       {s.stack_name: s.environment.region for s in assembly.stacks})
