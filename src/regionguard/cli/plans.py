@@ -28,7 +28,7 @@ from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator import readiness as readiness_checks
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.ports import Ports
-from regionguard.providers.local.readiness_facts import gather as gather_readiness
+from regionguard.worlds.local import nothing_up
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -247,14 +247,11 @@ def readiness(
     sites also: the etcd members, the write lease, the vantage points, the primary's front
     door. Exit 1 when a check fails (the AWS guard also evaluates every readiness.interval_s)."""
     topology = state(ctx).topology()
-    if topology.arbiter.kind == "etcd":  # self-managed sites: what etcd and the sites publish
-        from regionguard.agent.site_readiness import sites_readiness
+    if topology.arbiter.kind != "etcd":  # the sandbox's input, and no sites made from it
+        raise nothing_up(topology)
+    from regionguard.agent.site_readiness import sites_readiness  # what the sites publish
 
-        checks = sites_readiness(topology, datetime.now(UTC))
-    else:
-        ports = state(ctx).engine_ports()
-        checks = readiness_checks.evaluate(ports.topology,
-                                           gather_readiness(ports, datetime.now(UTC)))
+    checks = sites_readiness(topology, datetime.now(UTC))
     worst = readiness_checks.overall(checks)
     if as_json:
         print_json({"status": worst, "checks": [c.as_dict() for c in checks]})
