@@ -9,6 +9,8 @@ from typing import Any
 
 from regionguard.config import Topology, parse_topology
 from regionguard.errors import ProviderError
+from regionguard.orchestrator.approval import Approvals
+from regionguard.orchestrator.guard import Guard
 from regionguard.orchestrator.journal import Journal, MemorySink
 from regionguard.orchestrator.ports import (
     ComputeStatus,
@@ -245,3 +247,34 @@ class Endpoints:
     def probe(self, region: str, timeout_s: float) -> ProbeResult:
         self.probed.append(region)
         return ProbeResult(self.name, region, region not in self.down, 0.01)
+
+
+class Sites:
+    """The failover target's guard and the witness's, taking turns as the sites' agents do
+    (orchestrator/guard.py: the one automatic path, shared with the AWS guards); east's
+    database and endpoint are down from the start."""
+
+    def __init__(self, ports: Ports, approvals: Approvals | None = None) -> None:
+        self.ports = ports
+        self.observations, endpoints = MemoryObservations(), Endpoints()
+        endpoints.down.add("east")
+        self.endpoints = endpoints
+        self.approvals = approvals
+        self.west = self._guard("us-west-2", "west")
+        self.witness = self._guard("us-east-2", None)
+
+    def _guard(self, site: str, home: str | None) -> Guard:
+        return Guard(self.ports, self.observations, self.endpoints, site, home,
+                     SITES.__getitem__, 5.0, 2.0, approvals=self.approvals)
+
+    def restart_west(self) -> None:
+        """West's agent restarts: a new guard, its verdicts rebuilt from the reports."""
+        self.west = self._guard("us-west-2", "west")
+
+    def tick(self, n: int) -> None:
+        for _ in range(n):
+            self.witness.cycle()
+            self.west.cycle()
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.ports.journal.entries() if e["event"] == event]

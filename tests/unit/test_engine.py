@@ -10,19 +10,11 @@ from regionguard.config import Role
 from regionguard.errors import PlanConflict, UnsafeOperation, UsageError
 from regionguard.orchestrator import plans
 from regionguard.orchestrator.executor import Executor, PlanFailed
-from regionguard.orchestrator.guard import CycleKind, Guard
+from regionguard.orchestrator.guard import CycleKind
 from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.records import PlanRecord
 
-from .fakes import (
-    SITES,
-    Endpoints,
-    MemoryObservations,
-    SimulatedCrash,
-    World,
-    make_ports,
-    topology,
-)
+from .fakes import SimulatedCrash, Sites, World, make_ports, topology
 
 pytestmark = pytest.mark.unit
 
@@ -213,16 +205,12 @@ def test_the_sites_guards_fail_over_after_the_threshold_and_measure_detection(
     only after `failure_threshold` failed probes from both, then one plan whose report has
     the detection time in its RTO."""
     ports, world = make_ports(tmp_path)
-    observations, endpoints = MemoryObservations(), Endpoints()
-    west, witness = (Guard(ports, observations, endpoints, site, home, SITES.__getitem__,
-                           5.0, 2.0) for site, home in (("us-west-2", "west"),
-                                                        ("us-east-2", None)))
+    sites = Sites(ports)
     world.dbs["east"]["up"] = False
-    endpoints.down.add("east")
     kinds = []
     for _ in range(4):
-        witness.cycle()
-        kinds.append(west.cycle().kind)
+        sites.witness.cycle()
+        kinds.append(sites.west.cycle().kind)
     assert kinds[:2] == [CycleKind.WATCHING] * 2 and CycleKind.FAILOVER in kinds
     assert ports.state.load().roles["west"] is Role.PRIMARY
     verdict = next(e for e in ports.journal.entries() if e["event"] == "verdict")

@@ -14,10 +14,9 @@ from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator import engine, plans
 from regionguard.orchestrator.deadlines import AWS_DEADLINES
 from regionguard.orchestrator.executor import Executor, PlanFailed, PlanInterrupted
-from regionguard.orchestrator.guard import Guard
 from regionguard.orchestrator.ports import FenceResult
 
-from .fakes import SITES, Endpoints, FakeDatabase, MemoryObservations, World, make_ports, topology
+from .fakes import FakeDatabase, Sites, World, make_ports, topology
 
 pytestmark = pytest.mark.unit
 
@@ -360,14 +359,7 @@ def test_a_primary_that_cannot_be_fenced_is_alerted_once_and_not_retried_every_t
     ports.deadlines = replace(ports.deadlines, promote=0.2, fence=0.2)
     world.unfenceable.add("east")
     world.dbs["east"]["up"] = False
-    observations, endpoints = MemoryObservations(), Endpoints()
-    endpoints.down.add("east")
-    west, witness = (Guard(ports, observations, endpoints, site, home, SITES.__getitem__,
-                           5.0, 2.0) for site, home in (("us-west-2", "west"),
-                                                        ("us-east-2", None)))
-    for _ in range(12):
-        witness.cycle()
-        west.cycle()
+    Sites(ports).tick(12)
     plans_started = [e for e in ports.journal.entries()
                      if e["event"] == "plan" and e.get("outcome") == "started"]
     assert len(plans_started) == 1 and ports.state.load().epoch == 2  # one claim, backing off

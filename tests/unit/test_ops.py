@@ -19,12 +19,11 @@ from regionguard.errors import UsageError
 from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.report import plan_report, plan_report_html
 from regionguard.orchestrator import readiness
-from regionguard.orchestrator.guard import Guard
-from regionguard.orchestrator.ports import DbStatus, Ports
+from regionguard.orchestrator.ports import DbStatus
 from regionguard.orchestrator.view import TickView
 
 from ..plan_helpers import bare_plan
-from .fakes import SITES, Endpoints, MemoryObservations, make_ports, topology
+from .fakes import Sites, make_ports, topology
 from .file_approvals import FileApprovals
 
 pytestmark = pytest.mark.unit
@@ -47,37 +46,6 @@ class ManualClock:
 
     def sleep(self, seconds: float) -> None:
         SYSTEM_CLOCK.sleep(seconds)
-
-
-class Sites:
-    """The failover target's guard and the witness's, taking turns as the sites' agents do
-    (orchestrator/guard.py: the one automatic path, shared with the AWS guards); east's
-    database and endpoint are down from the start."""
-
-    def __init__(self, ports: Ports, approvals: FileApprovals | None = None) -> None:
-        self.ports = ports
-        self.observations, endpoints = MemoryObservations(), Endpoints()
-        endpoints.down.add("east")
-        self.endpoints = endpoints
-        self.approvals = approvals
-        self.west = self._guard("us-west-2", "west")
-        self.witness = self._guard("us-east-2", None)
-
-    def _guard(self, site: str, home: str | None) -> Guard:
-        return Guard(self.ports, self.observations, self.endpoints, site, home,
-                     SITES.__getitem__, 5.0, 2.0, approvals=self.approvals)
-
-    def restart_west(self) -> None:
-        """West's agent restarts: a new guard, its verdicts rebuilt from the reports."""
-        self.west = self._guard("us-west-2", "west")
-
-    def tick(self, n: int) -> None:
-        for _ in range(n):
-            self.witness.cycle()
-            self.west.cycle()
-
-    def events(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.ports.journal.entries() if e["event"] == event]
 
 
 def manual(tmp_path: Path, **failover: Any) -> tuple[Sites, Any, FileApprovals, ManualClock]:
