@@ -9,12 +9,26 @@ the same thing in both worlds.
 A `ScaledClock` is shared across processes (the emulator, its Lambda workers): its origin and
 factor travel in the `RG_CLOCK` environment variable, and CLOCK_MONOTONIC and the wall clock are
 the same for every process on the machine.
+
+The emulator's own work is not AWS's. Scaled naively, every real millisecond moto spends
+answering a call would count 1/factor world milliseconds (50 at factor 0.02), and a modelled
+RTO would halve when the emulator runs slower. So a scaled clock may carry a `PausedTime`: a
+small file shared by every process, in which the one process that relays requests to the
+emulated services (the fault proxy) marks while any of them is being served. World time stands
+still meanwhile, for every process alike; what a call costs in AWS is then modelled apart
+(`emulated/models.py`), never taken from the emulator's speed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import mmap
 import os
+import struct
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,47 +76,257 @@ class SystemClock:
             time.sleep(seconds)
 
 
+class PausedTime:
+    """Real time during which world time stood still, shared by every process through a file.
+
+    The header holds four little-endian int64: a sequence number, how many pauses are in force
+    across every process, the nanoseconds paused before the current pause, and the
+    CLOCK_MONOTONIC nanosecond the current pause began. Then one slot (pid, pauses) per writing
+    process, so the pauses of a process that was killed mid-call (a Lambda environment dying)
+    can be released for it. Writers change it under an exclusive `flock`; readers use the
+    sequence number as a sequence lock, so none sees a pause half written. World time stands
+    still while any pause is in force: overlapping pauses, in any processes, are one."""
+
+    _HEADER = struct.Struct("<qqqq")
+    _SLOT = struct.Struct("<qq")
+    SLOTS = 64
+
+    def __init__(self, path: str, create: bool = False) -> None:
+        self.path = path
+        size = self._HEADER.size + self.SLOTS * self._SLOT.size
+        if create:
+            with open(path, "wb") as f:
+                f.write(bytes(size))
+        self._file = open(path, "r+b")  # noqa: SIM115 - mapped for the process's lifetime
+        self._map = mmap.mmap(self._file.fileno(), size)
+        self._lock = threading.Lock()
+        self._mine = threading.local()  # this thread's pauses in force
+
+    def paused_ns(self, now_ns: int) -> int:
+        """Nanoseconds world time has stood still up to `now_ns` (CLOCK_MONOTONIC)."""
+        while True:
+            seq, count, total, since = self._HEADER.unpack_from(self._map)
+            if seq % 2 == 0 and self._HEADER.unpack_from(self._map)[0] == seq:
+                return int(total) + (max(0, now_ns - int(since)) if count > 0 else 0)
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """World time stands still from here until the last overlapping pause ends."""
+        self._mine.depth = getattr(self._mine, "depth", 0) + 1
+        self._change(os.getpid(), +1)
+        try:
+            yield
+        finally:
+            self._mine.depth -= 1
+            self._change(os.getpid(), -1)
+
+    @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        """This thread's pauses lifted while it waits (a sleep, a network call): a wait is
+        world time, and a thread that sleeps on world time with the world paused would wait
+        for ever."""
+        held = getattr(self._mine, "depth", 0)
+        if held:
+            self._change(os.getpid(), -held)
+        try:
+            yield
+        finally:
+            if held:
+                self._change(os.getpid(), +held)
+
+    def release(self, pid: int) -> None:
+        """Drop every pause a process that is gone still held."""
+        self._change(pid, None)
+
+    @contextlib.contextmanager
+    def lifted_for(self, pid: int) -> Iterator[None]:
+        """Another process's pauses lifted while it waits on what this one models for it (a
+        request held as a timeout, a modelled call latency)."""
+        with self._lock:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            try:
+                held = max(0, self._held(pid))
+                if held:
+                    self._apply(pid, -held)
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            if held:
+                self._change(pid, +held)
+
+    def _held(self, pid: int) -> int:
+        for i in range(self.SLOTS):
+            slot_pid, count = self._SLOT.unpack_from(self._map,
+                                                     self._HEADER.size + i * self._SLOT.size)
+            if slot_pid == pid:
+                return int(count)
+        return 0
+
+    def _change(self, pid: int, delta: int | None) -> None:
+        with self._lock:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            try:
+                self._apply(pid, delta)
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+
+    def _apply(self, pid: int, delta: int | None) -> None:
+        """Counts are signed: a pause lifted for a process (`lifted_for`) while that process
+        lifts it itself (a sleep) goes below zero and comes back to where it was, in any
+        order. World time stands still while the sum is above zero."""
+        slots = [self._SLOT.unpack_from(self._map, self._HEADER.size + i * self._SLOT.size)
+                 for i in range(self.SLOTS)]
+        index = next((i for i, (p, _) in enumerate(slots) if p == pid), None)
+        if index is None:
+            if delta is None:
+                return
+            index = next(i for i, (p, n) in enumerate(slots) if p == 0 or n == 0)
+        held = slots[index][1]
+        change = -held if delta is None else delta
+        seq, count, total, since = self._HEADER.unpack_from(self._map)
+        self._HEADER.pack_into(self._map, 0, seq + 1, count, total, since)  # being written
+        now = time.monotonic_ns()
+        after = count + change
+        if count <= 0 < after:
+            since = now
+        elif after <= 0 < count:
+            total += now - since
+        self._SLOT.pack_into(self._map, self._HEADER.size + index * self._SLOT.size, pid,
+                             held + change)
+        self._HEADER.pack_into(self._map, 0, seq + 2, after, total, since)
+
+    def holds(self) -> bool:
+        """Whether this thread holds a pause (its requests may name this process)."""
+        return getattr(self._mine, "depth", 0) > 0
+
+
+_PAUSED: dict[str, PausedTime] = {}  # one mapping per file and process
+_PAUSED_LOCK = threading.Lock()
+
+
+def _paused_time(path: str) -> PausedTime:
+    paused = _PAUSED.get(path)
+    if paused is None:
+        with _PAUSED_LOCK:
+            paused = _PAUSED.get(path)
+            if paused is None:
+                paused = _PAUSED[path] = PausedTime(path)
+    return paused
+
+
 @dataclass(frozen=True, slots=True)
 class ScaledClock:
     """World time runs 1/factor times faster than real time from a shared origin.
 
     With factor 0.02 one emulated minute lasts 1.2 real seconds. The origin is the same real
     instant for every process (`origin_wall`, `origin_mono`), so two processes agree on the
-    emulated time to within the real clocks' resolution."""
+    emulated time to within the real clocks' resolution. With `paused` (a `PausedTime` file),
+    world time stands still while the emulator serves a call."""
 
     factor: float
     origin_wall: float
     origin_mono: float
+    paused: str = ""  # a PausedTime file, or "" for none
 
     @classmethod
-    def starting_now(cls, factor: float) -> ScaledClock:
+    def starting_now(cls, factor: float, paused: str = "") -> ScaledClock:
         if not 0 < factor <= 1:
             raise ValueError(f"time factor must be in (0, 1], got {factor}")
-        return cls(factor, time.time(), time.monotonic())
+        if paused:
+            with _PAUSED_LOCK:
+                _PAUSED[paused] = PausedTime(paused, create=True)
+        return cls(factor, time.time(), time.monotonic(), paused)
+
+    def _elapsed_world(self) -> float:
+        now_ns = time.monotonic_ns()
+        if self.paused:
+            now_ns -= _paused_time(self.paused).paused_ns(now_ns)
+        return (now_ns / 1e9 - self.origin_mono) / self.factor
 
     def monotonic(self) -> float:
-        return self.origin_mono + (time.monotonic() - self.origin_mono) / self.factor
+        return self.origin_mono + self._elapsed_world()
 
     def monotonic_ns(self) -> int:
         return int(self.monotonic() * 1e9)
 
     def time(self) -> float:
-        return self.origin_wall + (time.monotonic() - self.origin_mono) / self.factor
+        return self.origin_wall + self._elapsed_world()
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds * self.factor)
+        if not self.paused:
+            if seconds > 0:
+                time.sleep(seconds * self.factor)
+            return
+        with _paused_time(self.paused).lifted():
+            until = self.monotonic() + seconds
+            while (left := until - self.monotonic()) > 0:
+                time.sleep(left * self.factor)
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """`event.wait` for `seconds` of world time: True as soon as the event is set."""
+        with self.lifted():
+            until = self.monotonic() + seconds
+            while (left := until - self.monotonic()) > 0:
+                if event.wait(left * self.factor):
+                    return True
+            return event.is_set()
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """Keep what runs inside out of world time (the emulator serving a call)."""
+        if not self.paused:
+            yield
+            return
+        with _paused_time(self.paused).pause():
+            yield
+
+    @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        """This thread's pauses lifted while it waits on the network or on time."""
+        if not self.paused:
+            yield
+            return
+        with _paused_time(self.paused).lifted():
+            yield
+
+    @contextlib.contextmanager
+    def lifted_for(self, pid: int | None) -> Iterator[None]:
+        """Process `pid`'s pauses lifted while this process models a wait for it."""
+        if not self.paused or pid is None:
+            yield
+            return
+        with _paused_time(self.paused).lifted_for(pid):
+            yield
+
+    def holds_pause(self) -> bool:
+        """Whether the calling thread holds a pause."""
+        return bool(self.paused) and _paused_time(self.paused).holds()
+
+    def release_pauses(self, pid: int) -> None:
+        """A process that was killed (a Lambda environment dying) holds no pause any more."""
+        if self.paused:
+            _paused_time(self.paused).release(pid)
 
     def real_seconds(self, world_seconds: float) -> float:
+        """The least real time `world_seconds` can take (more while the world is paused)."""
         return world_seconds * self.factor
 
     def to_env(self) -> str:
-        return f"{self.factor!r},{self.origin_wall!r},{self.origin_mono!r}"
+        return f"{self.factor!r},{self.origin_wall!r},{self.origin_mono!r},{self.paused}"
 
     @classmethod
     def from_env(cls, value: str) -> ScaledClock:
-        factor, wall, mono = (float(p) for p in value.split(","))
-        return cls(factor, wall, mono)
+        factor, wall, mono, *rest = value.split(",", 3)
+        return cls(float(factor), float(wall), float(mono), rest[0] if rest else "")
+
+
+def wait_event(clock: Clock, event: threading.Event, seconds: float) -> bool:
+    """Wait on `event` for `seconds` of the clock's world time (True once it is set)."""
+    if isinstance(clock, ScaledClock):
+        return clock.wait(event, seconds)
+    return event.wait(max(0.0, seconds))
 
 
 SYSTEM_CLOCK: Clock = SystemClock()

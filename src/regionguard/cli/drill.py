@@ -161,8 +161,9 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
     for r in results:
         steps = ", ".join(f"{k} {v:g}" for k, v in r["rto_breakdown_s"].items())
         out.print(f"{r['outcome']}: {r['old_primary_region']} -> {r['new_primary_region']}, "
-                  f"epoch {r['epoch_before']} -> {r['epoch_after']}, RTO (modelled) "
-                  f"{r['rto_modeled_s']} s ({steps}); writable after: "
+                  f"epoch {r['epoch_before']} -> {r['epoch_after']}, client RTO (modelled) "
+                  f"{r['rto_client_s']} s = resolver {r['rto_modeled_s']} s ({steps}) + TTL "
+                  f"{r['dns_ttl_s']} s; writable after: "
                   f"{', '.join(r['writable_regions_after']) or 'none'}; split brain: "
                   f"{r['split_brain']}", highlight=False)
     out.print(f"report: {out_dir}/…/drill-report.json and drill-report.html"

@@ -39,7 +39,6 @@ from regionguard.orchestrator.journal import rto_breakdown
 log = logging.getLogger("regionguard.emulated.drill")
 
 PROMOTE_OPERATIONS = {"PromoteReadReplica", "FailoverGlobalCluster", "SwitchoverGlobalCluster"}
-DNS_TTL_S = 60  # an alias record to an ALB answers with the ALB's TTL: 60 s
 
 
 @dataclass(frozen=True)
@@ -321,6 +320,8 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
     plan = state["plan"] or {}
     breakdown = rto_breakdown(journal, plan["id"]) if plan.get("id") else None
     rto = round(flip - t_fault, 1) if flip is not None and outcome == "failed_over" else None
+    # a client that asked just before the answer changed keeps the old one for the TTL
+    ttl = world.route53.ttl_s(standby.name)
     steps = _critical_path(journal, plan.get("id"), t_fault, flip) \
         if breakdown is not None and rto is not None and flip is not None else {}
     calls = world.proxy.calls_since(t_fault)
@@ -344,9 +345,10 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
         "new_primary_region": new_primary,
         "epoch_before": epoch_before,
         "epoch_after": state["epoch"],
-        "rto_modeled_s": rto,
+        "rto_modeled_s": rto,  # the resolver's: fault -> it answers the standby
+        "rto_client_s": None if rto is None else round(rto + ttl, 1),  # + the record's TTL
         "rto_breakdown_s": steps,
-        "dns_ttl_s": DNS_TTL_S,
+        "dns_ttl_s": ttl,
         "calls": calls,
         # succeeded: RDS accepted it (a resumed plan's repeat is refused, 400, as the first
         # one is still promoting: that is the idempotent path, not a second promote)
@@ -380,6 +382,10 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
                    "aurora_failover_s": settings.model.aurora_failover_s,
                    "ec2_boot_s": settings.model.ec2_boot_s,
                    "alb_check_interval_s": settings.model.alb_check_interval_s,
+                   "dynamodb_call_s": settings.model.dynamodb_call_s,
+                   "mrsc_rtt_s": settings.model.mrsc_rtt_s,
+                   "api_call_s": settings.model.api_call_s,
+                   "route53_checkers": settings.model.route53_checkers,
                    "dns_check_interval_s": world.view.settings.dns_check_interval_s,
                    "dns_failure_threshold": world.view.settings.dns_failure_threshold,
                    "probe_interval_s": world.view.settings.probe_interval_s,

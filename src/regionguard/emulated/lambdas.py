@@ -150,10 +150,14 @@ class LambdaRuntime:
         proc = environment.proc
         deadline_wall = time.time() + spec.timeout_s * self.clock.factor
         environment.request_id = record.request_id
-        timer = threading.Timer(spec.timeout_s * self.clock.factor, self._timeout,
-                                args=(environment, record))
-        timer.daemon = True
-        timer.start()
+        # the timeout counts world time (which stands still while the emulator works)
+        finished = threading.Event()
+
+        def timeout() -> None:
+            if not self.clock.wait(finished, spec.timeout_s):
+                self._timeout(environment, record)
+
+        threading.Thread(target=timeout, daemon=True, name="lambda-timeout").start()
         line = ""
         try:
             assert proc.stdin is not None and proc.stdout is not None
@@ -164,7 +168,7 @@ class LambdaRuntime:
         except (OSError, ValueError):
             line = ""
         finally:
-            timer.cancel()
+            finished.set()
         record.ended = self.clock.time()
         if line:
             answer = json.loads(line)
@@ -172,8 +176,12 @@ class LambdaRuntime:
             record.result = answer.get("result") if answer.get("ok") else answer.get("error")
             environment.busy = False
             environment.request_id = None
-        elif record.outcome == "running":
-            record.outcome = "killed"
+        else:  # the environment died: what it held of paused world time goes with it
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            self.clock.release_pauses(proc.pid)
+            if record.outcome == "running":
+                record.outcome = "killed"
         future.set_result(record)
 
     def _timeout(self, environment: _Environment, record: Invocation) -> None:
@@ -242,8 +250,7 @@ class Schedule:
         first = clock.monotonic() + self.offset_s
         n = 0
         while True:
-            wait = first + n * self.rate_s - clock.monotonic()
-            if self._stop.wait(max(0.0, wait) * clock.factor):
+            if clock.wait(self._stop, first + n * self.rate_s - clock.monotonic()):
                 return
             n += 1
             if not self.region_down(self.region):

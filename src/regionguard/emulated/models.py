@@ -44,6 +44,10 @@ CONTROL_ENV = "RG_EMULATOR_CONTROL"  # a JSON file the emulator writes: {"booted
 MRSC_TAG = "regionguard:mrsc-replicas"
 
 
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+                             "TransactWriteItems"})
+
+
 @dataclass(frozen=True, slots=True)
 class LatencyModel:
     rds_promote_s: float = 300.0
@@ -51,6 +55,22 @@ class LatencyModel:
     aurora_switchover_s: float = 60.0
     ec2_boot_s: float = 120.0
     alb_check_interval_s: float = 30.0
+    # What one answered call costs its caller, in place of the emulator's own time (which
+    # stands still: clock.PausedTime). AWS publishes none of these; each is a parameter with
+    # the range the README gives, and benchmarks.emulated_rto reports the RTO at its ends.
+    dynamodb_call_s: float = 0.01  # an item call in the caller's own Region (0.005-0.02)
+    mrsc_rtt_s: float = 0.07  # added to an MRSC write or strong read: the round trip to the
+    #                           nearest other replica or witness (0.01-0.2, by Region pair)
+    api_call_s: float = 0.1  # any other AWS API call: a control plane's answer (0.05-0.5)
+    route53_checkers: int = 8  # Route 53's checkers per health check (one per default Region)
+
+    def call_s(self, service: str, operation: str, arbiter: bool, body: bytes) -> float:
+        """The modelled time of one answered call to AWS."""
+        if service != "dynamodb":
+            return self.api_call_s
+        strong = operation in DYNAMODB_WRITES or b'"ConsistentRead": true' in body \
+            or b'"ConsistentRead":true' in body
+        return self.dynamodb_call_s + (self.mrsc_rtt_s if arbiter and strong else 0.0)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -62,9 +82,13 @@ class LatencyModel:
 
 
 def _later(clock: Clock, world_s: float, action: Any) -> None:
-    timer = threading.Timer(world_s * clock.factor, action)
-    timer.daemon = True
-    timer.start()
+    """Run `action` after `world_s` of world time (which stands still while paused)."""
+
+    def run() -> None:
+        clock.sleep(world_s)
+        action()
+
+    threading.Thread(target=run, daemon=True, name="model-timer").start()
 
 
 def install(model: LatencyModel, clock: Clock | None = None) -> None:
@@ -142,25 +166,34 @@ def _aurora_global_failover(model: LatencyModel, clock: Clock) -> None:
 
 
 def _ec2_boot(model: LatencyModel, clock: Clock) -> None:
+    from moto.ec2.models.instances import Instance
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
     original = FakeTargetGroup.health_for
     ready_after_s = model.ec2_boot_s + model.alb_check_interval_s
+    original_init = Instance.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.regionguard_launched_world = clock.time()  # the boot counts world time
+
+    Instance.__init__ = init  # type: ignore[method-assign]
 
     def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
         status = original(self, target, ec2_backend)
         if not str(target.get("Id", "")).startswith("i-") or status.status != "healthy":
             return status
         try:
-            launched = ec2_backend.get_instance(target["Id"]).launch_time
+            instance = ec2_backend.get_instance(target["Id"])
         except Exception:  # terminated meanwhile: moto's own answer stands
             return status
-        started = datetime.fromisoformat(str(launched).replace("Z", "+00:00"))
+        started = datetime.fromisoformat(str(instance.launch_time).replace("Z", "+00:00"))
         if started.tzinfo is None:
             started = started.replace(tzinfo=UTC)
         if started.timestamp() < _control().get("booted_before", 0.0):
             return status
-        age_world_s = (datetime.now(UTC) - started).total_seconds() / clock.factor
+        age_world_s = clock.time() - getattr(instance, "regionguard_launched_world",
+                                             clock.time())
         if age_world_s >= ready_after_s:
             return status
         return FakeHealthStatus(target["Id"], target.get("Port", self.port),

@@ -37,7 +37,9 @@ from typing import Any
 
 from regionguard.clock import Clock
 from regionguard.emulated.domains import INTERNET, Block, FailMode, FailureDomains, Fault
+from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.operations import Call, classify
+from regionguard.emulated.worker import PAUSE_HOLDER_HEADER
 
 log = logging.getLogger("regionguard.emulated.proxy")
 
@@ -86,8 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FaultProxy:
     def __init__(self, domains: FailureDomains, clock: Clock, aws_upstream: tuple[str, int],
-                 mrsc_tables: Iterable[str] = (), log_path: Path | None = None) -> None:
+                 mrsc_tables: Iterable[str] = (), log_path: Path | None = None,
+                 model: LatencyModel | None = None) -> None:
         self.domains = domains
+        self.model = model or LatencyModel()
         self.clock = clock
         self.aws_upstream = aws_upstream
         self.app_upstreams: dict[str, tuple[str, int]] = {}
@@ -158,7 +162,8 @@ class FaultProxy:
             elif block.mode is FailMode.REFUSED:
                 self._reset(h)
             else:
-                self._hold(h, route)
+                with self._caller_waits(headers):
+                    self._hold(h, route)
             return
         upstream = self.aws_upstream if route.kind == "aws" else self.app_upstreams.get(
             route.target)
@@ -167,13 +172,18 @@ class FaultProxy:
             self._reset(h)
             return
         try:
-            status, reason, out_headers, data = _forward(upstream, h.command, h.path,
-                                                         h.headers.items(), body)
+            with self._emulator_at_work():
+                status, reason, out_headers, data = _forward(upstream, h.command, h.path,
+                                                             h.headers.items(), body)
         except OSError as exc:
             self._record(received, route, call, "upstream-error", 502, str(exc))
             self._error(h, 502, "BadGateway", str(exc), call, headers)
             return
         self._record(received, route, call, "ok" if status < 500 else "error", status, "")
+        if route.kind == "aws":  # what the call costs in AWS, the emulator's own time aside
+            with self._caller_waits(headers):
+                self.clock.sleep(self.model.call_s(call.service, call.operation,
+                                                   self._arbiter_call(call, body), body))
         h.send_response(status, reason)
         for k, v in out_headers:
             if k.lower() not in HOP_HEADERS:
@@ -182,6 +192,21 @@ class FaultProxy:
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(data)
+
+    def _caller_waits(self, headers: dict[str, str]) -> contextlib.AbstractContextManager[None]:
+        """A caller that runs with world time paused (a guard function: see emulated/worker)
+        names itself; while the proxy models a wait for it, its pause is lifted."""
+        lifted_for = getattr(self.clock, "lifted_for", None)
+        holder = headers.get(PAUSE_HOLDER_HEADER, "")
+        if lifted_for is None or not holder.isdigit():
+            return contextlib.nullcontext()
+        return lifted_for(int(holder))  # type: ignore[no-any-return]
+
+    def _emulator_at_work(self) -> contextlib.AbstractContextManager[None]:
+        """While moto (or an app region's server) answers, world time stands still: the
+        emulator's speed is not AWS's. A held or refused request is modelled time, not this."""
+        pause = getattr(self.clock, "pause", None)
+        return pause() if pause is not None else contextlib.nullcontext()
 
     def _arbiter_call(self, call: Call, body: bytes) -> bool:
         if call.service != "dynamodb" or not self.mrsc_tables:

@@ -4,12 +4,14 @@ moto stores health checks and records (the control plane); nothing in it evaluat
 53's data plane is "globally distributed" and keeps answering "during Regional service
 impairment", so this runs outside every failure domain (as the internet):
 
-- Health checkers: each check is evaluated every `RequestInterval` (10 or 30 s). An HTTPS check
-  of `<aws region>.<domain><path>` asks that region's entry point; an answer other than 2xx/3xx,
-  or none within 4 s (Route 53: connect within 4 s, respond within 2 s), is a failure. Status
-  changes after `FailureThreshold` consecutive results the other way. One logical checker stands
-  for Route 53's fleet (whose 18% rule makes a region that answers every checker healthy, and
-  one that answers none unhealthy; partial reachability is not modelled).
+- Health checkers: a fleet of `checkers` per check (Route 53 "has health checkers in locations
+  around the world" that "don't coordinate with one another": their phases are spread evenly
+  over the interval), each asking every `RequestInterval` (10 or 30 s). An HTTPS check of
+  `<aws region>.<domain><path>` asks that region's entry point; an answer other than 2xx/3xx,
+  or none within 4 s (Route 53: connect within 4 s, respond within 2 s), is a failure. Each
+  checker changes its own view after `FailureThreshold` consecutive results the other way, and
+  the check is healthy while more than 18% of the checkers report it healthy ("If more than
+  18% of health checkers report that an endpoint is healthy, Route 53 considers it healthy").
 - Resolver: failover records answer PRIMARY while its check is healthy, else SECONDARY while
   its check is healthy, else PRIMARY ("If Route 53 considers both the primary and secondary
   records unhealthy, Route 53 returns the primary record"). Latency records answer the caller's
@@ -31,6 +33,16 @@ from regionguard.infra.view import AwsView
 
 CHECK_TIMEOUT_S = 4.0
 TICK_S = 1.0  # world seconds between looks at what is due (and at the answer)
+HEALTHY_SHARE = 0.18  # healthy while more than this share of the checkers say so
+
+
+@dataclass
+class Checker:
+    """One health checker's own view of an endpoint."""
+
+    next_at: float
+    healthy: bool = True  # "healthy until there's enough data" for a new check
+    streak: int = 0  # consecutive results that disagree with `healthy`
 
 
 @dataclass
@@ -40,9 +52,16 @@ class HealthCheck:
     path: str
     interval_s: float
     threshold: int
-    healthy: bool = True  # "healthy until there's enough data" for a new check
-    streak: int = 0  # consecutive results that disagree with `healthy`
-    next_at: float = 0.0
+    checkers: list[Checker] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        if not self.checkers:
+            return True
+        return sum(c.healthy for c in self.checkers) / len(self.checkers) > HEALTHY_SHARE
+
+
+ALIAS_TTL_S = 60  # an alias record answers with its target's TTL: an ALB's is 60 s (ELB)
 
 
 @dataclass
@@ -51,6 +70,7 @@ class Record:
     aws_region: str
     failover: str | None
     check: str | None
+    ttl_s: int = ALIAS_TTL_S  # how long a resolver may keep the answer
 
 
 @dataclass
@@ -59,6 +79,7 @@ class Route53DataPlane:
     moto_url: str
     app_endpoints: dict[str, str]  # AWS region -> the internet's URL for its entry point
     clock: Clock
+    checkers: int = 8  # one per Region Route 53 checks from by default
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
     check_events: list[tuple[float, str, bool]] = field(default_factory=list)
@@ -88,13 +109,19 @@ class Route53DataPlane:
         for rec in sets:
             if rec["Name"] == domain and "SetIdentifier" in rec:
                 set_id = rec["SetIdentifier"]
+                ttl = int(rec["TTL"]) if "TTL" in rec else ALIAS_TTL_S
                 self.records.append(Record(set_id, by_name.get(set_id, ""), rec.get("Failover"),
-                                           rec.get("HealthCheckId")))
+                                           rec.get("HealthCheckId"), ttl))
 
     def start(self) -> None:
         now = self.clock.time()
         for check in self.checks.values():
-            self._evaluate(check, now)  # a first look, so the steady state starts known
+            # uncoordinated checkers: phases spread over the interval, after a first look each
+            # so the steady state starts known
+            check.checkers = [Checker(now) for _ in range(self.checkers)]
+            for i, checker in enumerate(check.checkers):
+                self._evaluate(check, checker, now)
+                checker.next_at = now + check.interval_s * (1 + i / self.checkers)
         self.answers.append((now, self.resolve()))
         self._thread = threading.Thread(target=self._loop, daemon=True, name="route53")
         self._thread.start()
@@ -108,31 +135,34 @@ class Route53DataPlane:
     def _loop(self) -> None:
         while not self._stop.wait(TICK_S * self.clock.factor):
             now = self.clock.time()
-            due = [c for c in self.checks.values() if c.next_at <= now]
-            for check in due:
-                self._evaluate(check, now)
+            for check in self.checks.values():
+                for checker in check.checkers:
+                    if checker.next_at <= now:
+                        self._evaluate(check, checker, now)
             answer = self.resolve()
             if not self.answers or self.answers[-1][1] != answer:
                 self.answers.append((now, answer))
 
-    def _evaluate(self, check: HealthCheck, now: float) -> None:
-        check.next_at = now + check.interval_s
+    def _evaluate(self, check: HealthCheck, checker: Checker, now: float) -> None:
+        checker.next_at = max(checker.next_at + check.interval_s, now)
         url = self.app_endpoints.get(check.region)
         try:
             ok = url is not None and self._http.get(f"{url}{check.path}").status_code < 400
         except httpx.HTTPError:
             ok = False
-        if ok == check.healthy:
-            check.streak = 0
+        if ok == checker.healthy:
+            checker.streak = 0
             return
-        check.streak += 1
-        if check.streak >= check.threshold:
-            check.healthy, check.streak = ok, 0
-            self.check_events.append((now, check.region, ok))
+        checker.streak += 1
+        if checker.streak >= check.threshold:
+            before = check.healthy
+            checker.healthy, checker.streak = ok, 0
+            if check.healthy != before:
+                self.check_events.append((now, check.region, check.healthy))
 
     def healthy(self, record: Record) -> bool:
-        return record.check is None or self.checks.get(record.check, HealthCheck(
-            "", "", "", 0, 0)).healthy
+        check = self.checks.get(record.check) if record.check else None
+        return check is None or check.healthy
 
     def resolve(self, client_region: str | None = None) -> str | None:
         """The record set `<domain>` answers with now: a region name, or None."""
@@ -147,6 +177,11 @@ class Route53DataPlane:
         healthy = [r for r in self.records if self.healthy(r)] or self.records
         near = [r for r in healthy if r.aws_region == client_region]
         return (near or healthy)[0].set_id
+
+    def ttl_s(self, answer: str) -> int:
+        """The TTL of the record set that answers `answer`: how long clients may keep the
+        previous answer after it changed."""
+        return next((r.ttl_s for r in self.records if r.set_id == answer), ALIAS_TTL_S)
 
     def first_answer_after(self, t: float, answer: str) -> float | None:
         for at, value in self.answers:

@@ -8,6 +8,7 @@ execution environment: killing it mid-invocation is a Lambda dying mid-plan.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -15,6 +16,10 @@ import sys
 import time
 import traceback
 from typing import Any
+
+from regionguard.clock import ScaledClock, clock_from_env
+
+PAUSE_HOLDER_HEADER = "x-regionguard-paused-by"  # the pid whose pause a modelled wait lifts
 
 
 class Context:
@@ -36,7 +41,41 @@ class Context:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
+def keep_own_work_out_of_world_time(clock: ScaledClock) -> None:
+    """The handler's own work (Python, botocore building and parsing calls, and the emulator
+    answering them) costs this machine's time, not AWS's: the handler runs with world time
+    paused (see `main`), and every request it sends names this process, so the fault proxy can
+    lift the pause while it models a wait for it (a request held as a timeout, a call's
+    modelled latency). Scaled naively, each real millisecond of it counted 50 world
+    milliseconds at factor 0.02, and a modelled RTO moved with the factor."""
+    import httpx
+    from botocore.httpsession import URLLib3Session
+
+    pid = str(os.getpid())
+    send = URLLib3Session.send
+
+    def send_named(self: Any, request: Any) -> Any:
+        if clock.holds_pause():  # the handler's thread (not a heartbeat beside it)
+            request.headers[PAUSE_HOLDER_HEADER] = pid
+        return send(self, request)
+
+    handle = httpx.HTTPTransport.handle_request
+
+    def handle_named(self: Any, request: Any) -> Any:
+        if clock.holds_pause():
+            request.headers[PAUSE_HOLDER_HEADER] = pid
+        return handle(self, request)
+
+    URLLib3Session.send = send_named
+    httpx.HTTPTransport.handle_request = handle_named  # type: ignore[method-assign]
+
+
 def main() -> None:
+    clock = clock_from_env()
+    paused = isinstance(clock, ScaledClock) and bool(clock.paused)
+    if paused:
+        assert isinstance(clock, ScaledClock)
+        keep_own_work_out_of_world_time(clock)
     module_name, _, attr = sys.argv[1].partition(":")
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the handler's prints and Powertools' JSON logs go to the function log
@@ -45,8 +84,11 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         context = Context(request["request_id"], float(request["deadline_wall"]))
+        own_work = clock.pause() if isinstance(clock, ScaledClock) and paused \
+            else contextlib.nullcontext()
         try:
-            answer = {"ok": True, "result": handler(request["event"], context)}
+            with own_work:
+                answer = {"ok": True, "result": handler(request["event"], context)}
         except Exception as exc:  # an unhandled error ends the invocation, as in Lambda
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                       "trace": traceback.format_exc()[-2000:]}

@@ -49,7 +49,10 @@ class EmulatedAws:
 
     def __post_init__(self) -> None:
         self.view = aws_view(self.topology)
-        self.clock = ScaledClock.starting_now(self.factor)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # the emulator's own work (moto and the apps answering a relayed call) stands world
+        # time still: a modelled figure must not depend on how fast this machine runs moto
+        self.clock = ScaledClock.starting_now(self.factor, str(self.workdir / "paused-time"))
         self.domains = FailureDomains(self.view.sites)
         self.writes = WriteLog()
         self.moto = MotoProcess(self.clock, self.model, self.workdir / "models-control.json")
@@ -75,7 +78,7 @@ class EmulatedAws:
         port = self.moto.start()
         self.proxy = FaultProxy(self.domains, self.clock, ("127.0.0.1", port),
                                 mrsc_tables={self.view.names.state_table()},
-                                log_path=self.workdir / "requests.jsonl")
+                                log_path=self.workdir / "requests.jsonl", model=self.model)
         app_regions = [r.aws_region for r in self.view.regions]
         self.proxy.start(app_regions)
         # the functions' environments start (import) while the estate is built
@@ -92,7 +95,8 @@ class EmulatedAws:
         for app in self.apps.values():
             app.start()
         self.route53 = Route53DataPlane(self.view, self.moto.url,
-                                        self.proxy.endpoints_for(INTERNET, "app"), self.clock)
+                                        self.proxy.endpoints_for(INTERNET, "app"), self.clock,
+                                        self.model.route53_checkers)
         self.route53.load(self.estate.zone_id)
         self.route53.start()
         self.runtime.await_deployed()
