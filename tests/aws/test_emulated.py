@@ -49,6 +49,7 @@ def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
     assert r["old_primary_lease_held"] is False  # its app could not confirm its lease
     assert not r["split_brain"], r["anomalies"]
     assert r["rto_client_s"] == pytest.approx(r["rto_modeled_s"] + r["dns_ttl_s"], abs=0.11)
+    assert r["drill_recorded"]  # readiness's last_drill reads it from the arbiter
 
 
 def assert_within_budget(r: dict[str, Any]) -> None:
@@ -146,6 +147,18 @@ def test_a_partition_between_the_app_regions_never_leaves_two_writers(tmp_path: 
     assert not r["split_brain"], r["anomalies"]
     assert r["writable_regions_after"] == [W]
     assert r["acknowledged_writes"] > 0  # the history the checker read was not empty
+
+
+def test_the_drill_catches_the_split_brain_of_a_lease_wait_shorter_than_the_apps_lease(
+        tmp_path: Path) -> None:
+    """The safety test of the lease wait: the partition drill above, with the apps holding
+    their lease three times longer than the guard waits (the wait, in effect, removed). The
+    cut-off primary keeps acknowledging under its lease after the standby took writes, and
+    the drill's checker says so."""
+    r = drill(tmp_path, "warm-standby", FaultKind.PARTITION, E, app_lease_s=90.0)
+    assert r["outcome"] == "failed_over" and r["new_primary_region"] == W
+    assert r["split_brain"], "two writers went unnoticed"
+    assert any("epoch" in a for a in r["anomalies"]), r["anomalies"]
 
 
 def test_a_control_plane_outage_of_the_primary_is_not_a_reason_to_fail_over(

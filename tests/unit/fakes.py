@@ -79,6 +79,7 @@ class World:
 class FakeDatabase:
     zero_loss_switchover = True
     stopped_writes_are_final = False  # as a managed switchover: the lease is waited out
+    promotes_under_old_lease = False
 
     def __init__(self, w: World) -> None:
         self.w = w

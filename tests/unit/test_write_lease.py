@@ -69,6 +69,33 @@ def test_failover_routes_writes_only_after_the_old_writers_lease_ran_out(
     assert waits and waits[0]["seconds"] > 0
 
 
+def test_where_replication_is_asynchronous_promote_does_not_wait_but_route_does(
+        tmp_path: Path) -> None:
+    """AWS: the old region's writes under its lease cannot reach the new primary (its
+    replication is cut with it), so the promotion starts at once (an Aurora or RDS promotion
+    takes minutes, and the lease's wait ran before it); the writes still move only once the
+    lease has ended. With the route's wait removed this fails: the route comes at once."""
+    ports, world, calls, clock = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.unfenceable.add("east")  # only its lease fences it
+    ports.database.promotes_under_old_lease = True
+    promote = ports.database.promote
+
+    def timed_promote(region: str, *args: Any, **kwargs: Any) -> None:
+        calls.append((f"promote {region}", clock.time()))
+        promote(region, *args, **kwargs)
+
+    ports.database.promote = timed_promote  # type: ignore[method-assign]
+    Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    promoted = next(t for what, t in calls if what == "promote west")
+    routed = next(t for what, t in calls if what == "route west")
+    assert promoted - revoked < LEASE_WORLD_S / 2  # not after the lease
+    assert routed - revoked >= LEASE_WORLD_S  # the writes wait for it
+    [wait] = [e for e in ports.journal.entries() if e["event"] == "lease_wait"]
+    assert wait["step"] == "route"
+
+
 def test_a_switchover_waits_out_the_lease_too(tmp_path: Path) -> None:
     ports, world, calls, _ = leased(tmp_path)
     Executor(ports).run(plans.switchover(ports.topology, observation(ports, world), "west"))

@@ -81,6 +81,7 @@ class SiteDatabase:
 
     zero_loss_switchover = True
     stopped_writes_are_final = True  # a fast shutdown, by the old primary's own agent
+    promotes_under_old_lease = False  # a sync standby keeps every write made under the lease
 
     def __init__(self, site: Site, store: EtcdStateStore) -> None:
         self.site = site

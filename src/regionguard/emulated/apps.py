@@ -57,7 +57,8 @@ class WriteLog:
 
 class RegionalApp:
     def __init__(self, view: AwsView, region: AwsRegion, moto_url: str,
-                 arbiter_endpoints: dict[str, str], clock: Clock, writes: WriteLog) -> None:
+                 arbiter_endpoints: dict[str, str], clock: Clock, writes: WriteLog,
+                 lease_s: float | None = None) -> None:
         self.view = view
         self.region = region
         self.clock = clock
@@ -69,7 +70,7 @@ class RegionalApp:
                                           if r != region.aws_region]
         read = dynamodb_reader(view.names.state_table(), replicas, clock,
                                clients=AwsClients(self.moto, arbiter_endpoints, clock))
-        self.lease = LeaseGuard(region.name, read, view.settings.lease_s, clock=clock)
+        self.lease = LeaseGuard(region.name, read, lease_s or view.settings.lease_s, clock=clock)
         self.capacity = 0
         self.db_up = False
         self.db_writable = False

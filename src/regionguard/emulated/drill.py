@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from regionguard.emulated.world import EmulatedAws
 from regionguard.errors import NotAvailable, UsageError
 from regionguard.infra.view import AwsView, aws_view
 from regionguard.orchestrator.journal import rto_breakdown
+from regionguard.orchestrator.readiness import last_drill_age_s
+from regionguard.providers.aws.readiness_facts import DRILL_KEY
 
 log = logging.getLogger("regionguard.emulated.drill")
 
@@ -56,6 +59,10 @@ class EmulatedDrillSettings:
     duplicate_alarm: bool = False  # deliver one SNS alarm message twice to the standby's guard
     heal_after: bool = False  # then bring the Region back and watch it (it must stay fenced)
     model: LatencyModel = field(default_factory=LatencyModel)
+    # the apps hold their write lease this long, whatever the topology's lease_s (which the
+    # guard waits out): only for showing that the drill catches the split brain a wait
+    # shorter than the apps' lease causes
+    app_lease_s: float | None = None
 
 
 @dataclass
@@ -160,7 +167,7 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
     started_real = time.monotonic()
     region = resolve_region(aws_view(topology), settings.region)
     world = EmulatedAws(topology, settings.out_dir / "emulated-aws", settings.factor,
-                        settings.model)
+                        settings.model, settings.app_lease_s)
     with world:
         report(f"emulated AWS up ({len(world.view.sites)} sites, factor {settings.factor:g})")
         primary = world.view.primary
@@ -183,6 +190,7 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
         client.stop()
         result = _measure(world, settings, fault.at, epoch_before, outcome, client.ops,
                           primary.aws_region, region, hooks)
+        result["drill_recorded"] = _record_drill(world, result)
         world.heal()
         if settings.heal_after:
             result["after_heal"] = _after_heal(world)
@@ -193,6 +201,27 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
     report(f"outcome: {result['outcome']}, rto_modeled_s {result['rto_modeled_s']}, "
            f"split brain: {result['split_brain']}")
     return result
+
+
+def _record_drill(world: EmulatedAws, result: dict[str, Any]) -> bool:
+    """A drill that ended without a split brain is recorded in the arbiter's `drill` item,
+    which readiness's `last_drill` reads (providers/aws/readiness_facts); read back here
+    through readiness's own rule. Written from outside every failure domain, as an operator
+    running the drill would, into a replica that survived."""
+    if result["split_brain"] or result["outcome"] == "stuck":
+        return False
+    survivor = next(r.aws_region for r in world.view.regions
+                    if not world.domains.is_down(r.aws_region))
+    client = world.moto_client("dynamodb", survivor)
+    stamp = datetime.now(UTC).isoformat()
+    client.put_item(TableName=world.view.names.state_table(), Item={
+        "pk": {"S": DRILL_KEY}, "ts": {"S": stamp}, "outcome": {"S": result["outcome"]},
+        "fault": {"S": f"{result['fault']['kind']} of {result['fault']['region']}"}})
+    item = client.get_item(TableName=world.view.names.state_table(),
+                           Key={"pk": {"S": DRILL_KEY}}, ConsistentRead=True)["Item"]
+    age = last_drill_age_s([{"event": "drill", "outcome": "measured", "ts": item["ts"]["S"]}],
+                           datetime.now(UTC))
+    return age is not None
 
 
 def _steady(world: EmulatedAws) -> bool:

@@ -45,6 +45,9 @@ class EmulatedAws:
     workdir: Path
     factor: float = 0.02
     model: LatencyModel = field(default_factory=LatencyModel)
+    # the apps' write lease when it is not the topology's: a drill of the guard's lease wait
+    # cut below it (what removing the wait does), which must end in a split brain
+    app_lease_s: float | None = None
     view: AwsView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,7 +91,7 @@ class EmulatedAws:
         for region in self.view.regions:
             app = RegionalApp(self.view, region, self.moto.url,
                               self.proxy.endpoints_for(region.aws_region), self.clock,
-                              self.writes)
+                              self.writes, self.app_lease_s)
             self.proxy.set_app_upstream(region.aws_region, app.address)
             self.apps[region.name] = app
         self._seed_arbiter()

@@ -113,12 +113,18 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
 
     (a) the fence completed: the old cluster's processes are confirmed gone (fenced again
         here if the `fence` step could not: a retry of promote retries the fence);
-    (b) the old writer's lease has run out in the arbiter: wait for it, then promote;
+    (b) the old writer's lease has run out in the arbiter: wait for it, then promote; or,
+        where replication between the regions is asynchronous (`promotes_under_old_lease`:
+        AWS), the lease is revoked: promote now, and `route` waits for its end;
     (c) a person forced the plan: promoted anyway, and the journal says so.
 
     Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
     if ctx.scratch.fence_complete:
         return "fenced"
+    if ctx.scratch.lease_until is not None and p.database.promotes_under_old_lease:
+        return ("old write lease revoked; writes move only once it has ended (asynchronous "
+                "replication: what the old region acknowledges until then never reaches "
+                "this one)")
     if ctx.scratch.lease_until is not None:
         _wait_out_old_lease(p, ctx, "promote")
         return "old write lease expired"

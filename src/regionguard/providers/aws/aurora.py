@@ -22,6 +22,7 @@ from regionguard.providers.aws.context import AwsContext
 class AuroraGlobalDatabase:
     zero_loss_switchover = True
     stopped_writes_are_final = False  # SwitchoverGlobalCluster drains the writer at promote
+    promotes_under_old_lease = True  # cross-Region replication is asynchronous
 
     def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
         self.ctx = ctx

@@ -41,6 +41,7 @@ def describe_instance(ctx: AwsContext, region: str) -> dict[str, Any] | None:
 class RdsReplicaDatabase:
     zero_loss_switchover = False
     stopped_writes_are_final = False
+    promotes_under_old_lease = True  # a cross-Region read replica is asynchronous
 
     def __init__(self, ctx: AwsContext, poll_s: float = 5.0) -> None:
         self.ctx = ctx

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from regionguard.clock import wait_event
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
 from regionguard.orchestrator.plans import Plan
@@ -43,7 +44,9 @@ from regionguard.providers.aws.context import AwsContext
 
 log = logging.getLogger("regionguard.arbiter")
 
-PLAN_LEASE_S = 120.0  # a killed runner's plan is taken over this long after its last renewal
+# a killed runner's plan is taken over this long after its last renewal; renewed every quarter
+# of it, so three renewals in a row may fail (a slow arbiter replica) before it is lost
+PLAN_LEASE_S = 30.0
 LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
 
 
@@ -271,8 +274,7 @@ class DynamoDBStateStore:
                                     ":me": {"S": self.owner}})
 
     def _heartbeat(self, stop: threading.Event) -> None:
-        every_real_s = PLAN_LEASE_S / 4 * self.ctx.clock.factor
-        while not stop.wait(every_real_s):
+        while not wait_event(self.ctx.clock, stop, PLAN_LEASE_S / 4):
             try:
                 self._renew_lease()
             except ConditionFailed:
