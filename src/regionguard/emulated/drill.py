@@ -353,7 +353,7 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
     ttl = world.route53.ttl_s(standby.name)
     steps = _critical_path(journal, plan.get("id"), t_fault, flip) \
         if breakdown is not None and rto is not None and flip is not None else {}
-    calls = world.proxy.calls_since(t_fault)
+    calls = world.proxy.calls_since(world.proxy.faults_injected)
     promotes = [e for e in world.proxy.records if e["operation"] in PROMOTE_OPERATIONS]
     writable_after = [r.aws_region for r in world.view.regions
                       if not world.domains.is_down(r.aws_region)

@@ -101,6 +101,10 @@ class FaultProxy:
         self._records_lock = threading.Lock()
         self._servers: dict[Route, _Server] = {}
         self._ports: dict[Route, int] = {}
+        # faults injected so far: each request is logged with the count it was admitted under,
+        # since world time stands still while the emulator works and an instant's timestamps
+        # cannot tell a request admitted before a fault from one admitted after it
+        self.faults_injected = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -133,7 +137,9 @@ class FaultProxy:
     # -- faults -----------------------------------------------------------------------------
 
     def inject(self, fault: Fault) -> None:
-        self.domains.inject(fault)
+        with self._records_lock:
+            self.domains.inject(fault)
+            self.faults_injected += 1
 
     def heal(self, region: str | None = None) -> None:
         self.domains.heal(region)
@@ -142,6 +148,8 @@ class FaultProxy:
 
     def handle(self, h: _Handler, body: bytes) -> None:
         received = self.clock.time()  # the log says when a request arrived, not when it ended
+        with self._records_lock:
+            admitted = self.faults_injected
         route = h.server.route
         headers = {k.lower(): v for k, v in h.headers.items()}
         if route.kind == "aws":
@@ -152,11 +160,11 @@ class FaultProxy:
         if block is None and route.kind == "aws" and self._arbiter_call(call, body) \
                 and not self.domains.quorum(route.target):
             block = Block(FailMode.ERROR, f"arbiter replica {route.target} has no quorum")
-            self._record(received, route, call, "no-quorum", 500, block.reason)
+            self._record(received, admitted, route, call, "no-quorum", 500, block.reason)
             self._error(h, 500, "InternalServerError", block.reason, call, headers)
             return
         if block is not None:
-            self._record(received, route, call, block.mode.value, None, block.reason)
+            self._record(received, admitted, route, call, block.mode.value, None, block.reason)
             if block.mode is FailMode.ERROR:
                 self._error(h, 503, "ServiceUnavailable", block.reason, call, headers)
             elif block.mode is FailMode.REFUSED:
@@ -168,7 +176,7 @@ class FaultProxy:
         upstream = self.aws_upstream if route.kind == "aws" else self.app_upstreams.get(
             route.target)
         if upstream is None:
-            self._record(received, route, call, "refused", None, "no app server")
+            self._record(received, admitted, route, call, "refused", None, "no app server")
             self._reset(h)
             return
         try:
@@ -176,10 +184,10 @@ class FaultProxy:
                 status, reason, out_headers, data = _forward(upstream, h.command, h.path,
                                                              h.headers.items(), body)
         except OSError as exc:
-            self._record(received, route, call, "upstream-error", 502, str(exc))
+            self._record(received, admitted, route, call, "upstream-error", 502, str(exc))
             self._error(h, 502, "BadGateway", str(exc), call, headers)
             return
-        self._record(received, route, call, "ok" if status < 500 else "error", status, "")
+        self._record(received, admitted, route, call, "ok" if status < 500 else "error", status, "")
         if route.kind == "aws":  # what the call costs in AWS, the emulator's own time aside
             with self._caller_waits(headers):
                 self.clock.sleep(self.model.call_s(call.service, call.operation,
@@ -252,9 +260,9 @@ class FaultProxy:
 
     # -- the request log --------------------------------------------------------------------
 
-    def _record(self, t: float, route: Route, call: Call, outcome: str, status: int | None,
-                reason: str) -> None:
-        entry = {"t": round(t, 3), "caller": route.caller,
+    def _record(self, t: float, admitted: int, route: Route, call: Call, outcome: str,
+                status: int | None, reason: str) -> None:
+        entry = {"t": round(t, 3), "faults": admitted, "caller": route.caller,
                  "region": route.target, "kind": route.kind, "service": call.service,
                  "operation": call.operation, "outcome": outcome, "status": status}
         if reason:
@@ -270,13 +278,14 @@ class FaultProxy:
             for entry in self.records:
                 f.write(json.dumps(entry) + "\n")
 
-    def calls_since(self, t: float, kind: str = "aws") -> dict[str, dict[str, int]]:
-        """Per Region: requests attempted and succeeded (answered below 500) from world t."""
+    def calls_since(self, faults: int, kind: str = "aws") -> dict[str, dict[str, int]]:
+        """Per Region: requests attempted and succeeded (answered below 500) that were
+        admitted once `faults` faults had been injected."""
         attempted: Counter[str] = Counter()
         succeeded: Counter[str] = Counter()
         with self._records_lock:
             for e in self.records:
-                if e["t"] >= t and e["kind"] == kind:
+                if e["faults"] >= faults and e["kind"] == kind:
                     attempted[e["region"]] += 1
                     succeeded[e["region"]] += e["outcome"] == "ok"
         return {r: {"attempted": attempted[r], "succeeded": succeeded[r]}
