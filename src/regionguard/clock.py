@@ -79,21 +79,26 @@ class SystemClock:
 class PausedTime:
     """Real time during which world time stood still, shared by every process through a file.
 
-    The header holds four little-endian int64: a sequence number, how many pauses are in force
-    across every process, the nanoseconds paused before the current pause, and the
+    The header holds four little-endian int64: a sequence number, how many processes pause
+    world time, the nanoseconds it stood still before the current pause, and the
     CLOCK_MONOTONIC nanosecond the current pause began. Then one slot (pid, pauses) per writing
     process, so the pauses of a process that was killed mid-call (a Lambda environment dying)
-    can be released for it. Writers change it under an exclusive `flock`; readers use the
-    sequence number as a sequence lock, so none sees a pause half written. World time stands
-    still while any pause is in force: overlapping pauses, in any processes, are one."""
+    can be released for it: its slot is marked released (pid negated), and a late change for
+    it (a wait the proxy was modelling for it) is ignored. Writers change it under an
+    exclusive `flock`; readers use the sequence number as a sequence lock (odd while written;
+    a writer killed mid-write leaves it odd, and the next writer makes it even again), so none
+    sees a pause half written. World time stands still while any process holds a pause:
+    overlapping pauses, in any processes, are one."""
 
-    _HEADER = struct.Struct("<qqqq")
+    _SEQ = struct.Struct("<q")
+    _FIELDS = struct.Struct("<qqq")  # at offset 8: pausing processes, total, since
     _SLOT = struct.Struct("<qq")
+    _HEADER_SIZE = 32
     SLOTS = 64
 
     def __init__(self, path: str, create: bool = False) -> None:
         self.path = path
-        size = self._HEADER.size + self.SLOTS * self._SLOT.size
+        size = self._HEADER_SIZE + self.SLOTS * self._SLOT.size
         if create:
             with open(path, "wb") as f:
                 f.write(bytes(size))
@@ -104,10 +109,25 @@ class PausedTime:
 
     def paused_ns(self, now_ns: int) -> int:
         """Nanoseconds world time has stood still up to `now_ns` (CLOCK_MONOTONIC)."""
-        while True:
-            seq, count, total, since = self._HEADER.unpack_from(self._map)
-            if seq % 2 == 0 and self._HEADER.unpack_from(self._map)[0] == seq:
-                return int(total) + (max(0, now_ns - int(since)) if count > 0 else 0)
+        for _ in range(10_000):
+            seq = self._SEQ.unpack_from(self._map)[0]
+            if seq % 2:
+                continue  # being written
+            pausing, total, since = self._FIELDS.unpack_from(self._map, 8)
+            if self._SEQ.unpack_from(self._map)[0] == seq:
+                return self._since_origin(now_ns, pausing, total, since)
+        # a writer killed mid-write left the sequence odd: read under the writers' lock
+        # (the kernel released the dead writer's), where no write is half done
+        with self._lock:
+            fcntl.flock(self._file, fcntl.LOCK_SH)
+            try:
+                return self._since_origin(now_ns, *self._FIELDS.unpack_from(self._map, 8))
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _since_origin(now_ns: int, pausing: int, total: int, since: int) -> int:
+        return int(total) + (max(0, now_ns - int(since)) if pausing > 0 else 0)
 
     @contextlib.contextmanager
     def pause(self) -> Iterator[None]:
@@ -156,13 +176,12 @@ class PausedTime:
             if held:
                 self._change(pid, +held)
 
+    def _slots(self) -> list[tuple[int, int]]:
+        return [self._SLOT.unpack_from(self._map, self._HEADER_SIZE + i * self._SLOT.size)
+                for i in range(self.SLOTS)]
+
     def _held(self, pid: int) -> int:
-        for i in range(self.SLOTS):
-            slot_pid, count = self._SLOT.unpack_from(self._map,
-                                                     self._HEADER.size + i * self._SLOT.size)
-            if slot_pid == pid:
-                return int(count)
-        return 0
+        return next((int(n) for p, n in self._slots() if p == pid), 0)
 
     def _change(self, pid: int, delta: int | None) -> None:
         with self._lock:
@@ -173,33 +192,41 @@ class PausedTime:
                 fcntl.flock(self._file, fcntl.LOCK_UN)
 
     def _apply(self, pid: int, delta: int | None) -> None:
-        """Counts are signed: a pause lifted for a process (`lifted_for`) while that process
-        lifts it itself (a sleep) goes below zero and comes back to where it was, in any
-        order. World time stands still while the sum is above zero."""
-        slots = [self._SLOT.unpack_from(self._map, self._HEADER.size + i * self._SLOT.size)
-                 for i in range(self.SLOTS)]
+        """One process's count changes by `delta` (None: released for good). Counts are
+        signed: a pause lifted for a process (`lifted_for`) while that process lifts it itself
+        (a sleep) goes below zero and comes back, in either order. World time stands still
+        while any process's count is above zero."""
+        slots = self._slots()
         index = next((i for i, (p, _) in enumerate(slots) if p == pid), None)
         if index is None:
-            if delta is None:
-                return
-            index = next(i for i, (p, n) in enumerate(slots) if p == 0 or n == 0)
-        held = slots[index][1]
-        change = -held if delta is None else delta
-        seq, count, total, since = self._HEADER.unpack_from(self._map)
-        self._HEADER.pack_into(self._map, 0, seq + 1, count, total, since)  # being written
+            if delta is None or any(p == -pid for p, _ in slots):
+                return  # nothing held, or released: a dead process's late change is ignored
+            free = [i for i, (p, _) in enumerate(slots) if p == 0] or \
+                [i for i, (p, n) in enumerate(slots) if p > 0 and n == 0] or \
+                [i for i, (p, _) in enumerate(slots) if p < 0]
+            index = free[0]
+        pausing_before = sum(1 for p, n in slots if p > 0 and n > 0)
+        slots[index] = (-pid, 0) if delta is None else (pid, slots[index][1] + delta)
+        pausing = sum(1 for p, n in slots if p > 0 and n > 0)
+        seq = self._SEQ.unpack_from(self._map)[0]
+        writing = seq | 1  # odd; already odd if a writer was killed mid-write
+        self._SEQ.pack_into(self._map, 0, writing)
+        _, total, since = self._FIELDS.unpack_from(self._map, 8)
         now = time.monotonic_ns()
-        after = count + change
-        if count <= 0 < after:
+        if pausing_before == 0 < pausing:
             since = now
-        elif after <= 0 < count:
-            total += now - since
-        self._SLOT.pack_into(self._map, self._HEADER.size + index * self._SLOT.size, pid,
-                             held + change)
-        self._HEADER.pack_into(self._map, 0, seq + 2, after, total, since)
+        elif pausing == 0 < pausing_before:
+            total, since = total + now - since, 0
+        self._SLOT.pack_into(self._map, self._HEADER_SIZE + index * self._SLOT.size,
+                             *slots[index])
+        self._FIELDS.pack_into(self._map, 8, pausing, total, since)
+        self._SEQ.pack_into(self._map, 0, writing + 1)
 
     def holds(self) -> bool:
-        """Whether this thread holds a pause (its requests may name this process)."""
-        return getattr(self._mine, "depth", 0) > 0
+        """Whether this process holds a pause: then a request it sends names it, so that the
+        proxy lifts its pauses while modelling a wait for it (whichever of its threads
+        sent it: a handler may wait on another thread's call)."""
+        return self._held(os.getpid()) > 0
 
 
 _PAUSED: dict[str, PausedTime] = {}  # one mapping per file and process
@@ -301,7 +328,7 @@ class ScaledClock:
             yield
 
     def holds_pause(self) -> bool:
-        """Whether the calling thread holds a pause."""
+        """Whether this process holds a pause."""
         return bool(self.paused) and _paused_time(self.paused).holds()
 
     def release_pauses(self, pid: int) -> None:

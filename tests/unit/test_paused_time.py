@@ -126,9 +126,10 @@ def test_a_clock_from_the_environment_shares_the_pauses(clock: ScaledClock) -> N
 
 
 def test_a_pause_lifted_for_a_process_and_by_it_comes_back_once(clock: ScaledClock) -> None:
-    """The proxy lifts a caller's pause while it models a wait for it; the caller may lift its
-    own meanwhile (a sleep). Both orders end with the caller's one pause, and the world runs
-    while either lift is in force. (Clipped at zero, the counts once froze a drill for good.)"""
+    """The proxy lifts a caller's pause while it models a wait for it; the caller (another of
+    its threads) may lift its own meanwhile and end it after the proxy's. That ends with the
+    caller's one pause, and the world runs while either lift is in force. (Clipped at zero,
+    the counts once froze a drill for good.)"""
     me = os.getpid()
     with clock.pause():
         proxy_lift = clock.lifted_for(me)
@@ -137,4 +138,19 @@ def test_a_pause_lifted_for_a_process_and_by_it_comes_back_once(clock: ScaledClo
             proxy_lift.__exit__(None, None, None)
             assert advance_over(clock, 0.05) >= 4.0
         assert advance_over(clock, 0.05) < 0.5  # its pause is back, once
+    assert advance_over(clock, 0.05) >= 4.0
+
+
+def test_a_process_killed_while_a_wait_was_modelled_for_it_stays_released(
+        clock: ScaledClock) -> None:
+    """The proxy lifts a worker's pause for a held request; the worker's Region dies meanwhile
+    (its environment killed and released). The proxy's restore must not bring back a pause
+    that no live process holds: the world would stand still for good."""
+    proc = holder(clock)
+    lift = clock.lifted_for(proc.pid)
+    lift.__enter__()
+    proc.kill()
+    proc.wait(timeout=10)
+    clock.release_pauses(proc.pid)
+    lift.__exit__(None, None, None)
     assert advance_over(clock, 0.05) >= 4.0

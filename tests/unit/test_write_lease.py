@@ -96,6 +96,28 @@ def test_where_replication_is_asynchronous_promote_does_not_wait_but_route_does(
     assert wait["step"] == "route"
 
 
+def test_where_the_old_writers_database_answers_promote_waits_for_the_lease_first(
+        tmp_path: Path) -> None:
+    """Asynchronous replication, but the old primary's database still answers (its front
+    door failed, not its Region): what it commits under its lease can still replicate, so
+    the promote waits the lease out, as on the sites."""
+    ports, world, calls, clock = leased(tmp_path)
+    world.unfenceable.add("east")  # up, reachable, and not fenceable from here
+    ports.database.promotes_under_old_lease = True
+    promote = ports.database.promote
+
+    def timed_promote(region: str, *args: Any, **kwargs: Any) -> None:
+        calls.append((f"promote {region}", clock.time()))
+        promote(region, *args, **kwargs)
+
+    ports.database.promote = timed_promote  # type: ignore[method-assign]
+    # an operator's failover (its primary answers): forced, but never over a live lease
+    Executor(ports).run(plans.failover(ports.topology, observation(ports, world), force=True))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    promoted = next(t for what, t in calls if what == "promote west")
+    assert promoted - revoked >= LEASE_WORLD_S
+
+
 def test_a_switchover_waits_out_the_lease_too(tmp_path: Path) -> None:
     ports, world, calls, _ = leased(tmp_path)
     Executor(ports).run(plans.switchover(ports.topology, observation(ports, world), "west"))

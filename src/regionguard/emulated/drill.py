@@ -36,8 +36,7 @@ from regionguard.emulated.world import EmulatedAws
 from regionguard.errors import NotAvailable, UsageError
 from regionguard.infra.view import AwsView, aws_view
 from regionguard.orchestrator.journal import rto_breakdown
-from regionguard.orchestrator.readiness import last_drill_age_s
-from regionguard.providers.aws.readiness_facts import DRILL_KEY
+from regionguard.providers.aws.readiness_facts import DRILL_KEY, drill_item_age_s
 
 log = logging.getLogger("regionguard.emulated.drill")
 
@@ -218,10 +217,8 @@ def _record_drill(world: EmulatedAws, result: dict[str, Any]) -> bool:
         "pk": {"S": DRILL_KEY}, "ts": {"S": stamp}, "outcome": {"S": result["outcome"]},
         "fault": {"S": f"{result['fault']['kind']} of {result['fault']['region']}"}})
     item = client.get_item(TableName=world.view.names.state_table(),
-                           Key={"pk": {"S": DRILL_KEY}}, ConsistentRead=True)["Item"]
-    age = last_drill_age_s([{"event": "drill", "outcome": "measured", "ts": item["ts"]["S"]}],
-                           datetime.now(UTC))
-    return age is not None
+                           Key={"pk": {"S": DRILL_KEY}}, ConsistentRead=True).get("Item")
+    return drill_item_age_s(item, datetime.now(UTC)) is not None
 
 
 def _steady(world: EmulatedAws) -> bool:

@@ -27,7 +27,6 @@ import logging
 import socket
 import struct
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -230,7 +229,7 @@ class FaultProxy:
 
     def _hold(self, h: _Handler, route: Route) -> None:
         """Never answer: hold the request for the callers' connect timeout, then drop it."""
-        time.sleep(HOLD_S * self.clock.factor)
+        self.clock.sleep(HOLD_S)  # world time: it runs while the caller's pause is lifted
         self._reset(h)
 
     def _error(self, h: _Handler, status: int, code: str, message: str, call: Call,

@@ -141,7 +141,8 @@ class Route53DataPlane:
                         self._evaluate(check, checker, now)
             answer = self.resolve()
             if not self.answers or self.answers[-1][1] != answer:
-                self.answers.append((now, answer))
+                # stamped when it changed, after this tick's checks (which take world time)
+                self.answers.append((self.clock.time(), answer))
 
     def _evaluate(self, check: HealthCheck, checker: Checker, now: float) -> None:
         checker.next_at = max(checker.next_at + check.interval_s, now)
@@ -158,7 +159,7 @@ class Route53DataPlane:
             before = check.healthy
             checker.healthy, checker.streak = ok, 0
             if check.healthy != before:
-                self.check_events.append((now, check.region, check.healthy))
+                self.check_events.append((self.clock.time(), check.region, check.healthy))
 
     def healthy(self, record: Record) -> bool:
         check = self.checks.get(record.check) if record.check else None

@@ -166,14 +166,13 @@ class Database(Protocol):
     # clean shutdown): no app of it can write under its old lease, so a switchover need not
     # wait the lease out. False where the stop is a managed switchover's, done later.
     stopped_writes_are_final: bool
-    # True where replication between the regions is asynchronous and the old writer's
-    # database is in a region that fails with it (AWS: RDS read replicas and Aurora Global
-    # Database replicate across Regions asynchronously). A failover then promotes as soon as
-    # the old writer's lease is revoked, without waiting it out: what the old region
-    # acknowledges until its lease ends could not reach the new primary either way (its
-    # replication is cut with it), and `route` still waits for the lease's end, so no two
-    # regions ever take writes at once. Where replication can still flow (the sites), the
-    # wait before promote keeps those writes.
+    # True where replication between the regions is asynchronous (AWS: RDS read replicas and
+    # Aurora Global Database replicate across Regions asynchronously). A failover whose old
+    # writer's database cannot be reached (its Region out or cut off, its replication with
+    # it) then promotes as soon as the lease is revoked, without waiting it out: what the old
+    # region acknowledges until its lease ends could not reach the new primary either way,
+    # and `route` still waits for the lease's end, so no two regions take writes at once.
+    # Where it can be reached, or replication is synchronous (the sites), promote waits.
     promotes_under_old_lease: bool
 
     def status(self, region: str) -> DbStatus:

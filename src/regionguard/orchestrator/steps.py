@@ -108,23 +108,29 @@ def _wait_out_old_lease(p: Ports, ctx: RunContext, step: str) -> float:
 
 
 def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> str:
-    """A failover promotes only over an old primary that cannot write any more. Across a
-    network "unreachable" is not "dead", so one of these must hold:
+    """A failover promotes only over an old primary that cannot write any more, or whose
+    writes can reach no one (b). Across a network "unreachable" is not "dead", so one of
+    these must hold:
 
     (a) the fence completed: the old cluster's processes are confirmed gone (fenced again
         here if the `fence` step could not: a retry of promote retries the fence);
     (b) the old writer's lease has run out in the arbiter: wait for it, then promote; or,
         where replication between the regions is asynchronous (`promotes_under_old_lease`:
-        AWS), the lease is revoked: promote now, and `route` waits for its end;
+        AWS) and the old writer's database cannot be reached from here (its Region is out or
+        cut off, and its replication with it), the lease is revoked: promote now, while the
+        lease runs out; `route` waits for its end, so writes never go to two regions. The
+        old primary may still commit under its lease meanwhile; what it does is lost, as it
+        would be unreplicated either way. Where its database is reachable, the wait comes
+        first, so that whatever it commits under its lease can still replicate;
     (c) a person forced the plan: promoted anyway, and the journal says so.
 
     Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
     if ctx.scratch.fence_complete:
         return "fenced"
-    if ctx.scratch.lease_until is not None and p.database.promotes_under_old_lease:
-        return ("old write lease revoked; writes move only once it has ended (asynchronous "
-                "replication: what the old region acknowledges until then never reaches "
-                "this one)")
+    if ctx.scratch.lease_until is not None and p.database.promotes_under_old_lease \
+            and not p.database.status(source).up:
+        return ("old write lease revoked and its database unreachable; writes move only once "
+                "the lease has ended")
     if ctx.scratch.lease_until is not None:
         _wait_out_old_lease(p, ctx, "promote")
         return "old write lease expired"
@@ -148,8 +154,9 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
 
 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
-    """Never a second writable primary: an unplanned promote waits for the old writer to be
-    fenced or its lease to run out (`_old_writer_stopped`); a planned one stopped it cleanly."""
+    """Never writes to two primaries: an unplanned promote waits for the old writer to be
+    fenced or its lease to run out, or (asynchronous replication, the old one unreachable)
+    leaves that wait to `route` (`_old_writer_stopped`); a planned one stopped it cleanly."""
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     source = step.args["source"]

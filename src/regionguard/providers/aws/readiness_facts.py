@@ -67,7 +67,11 @@ def _last_drill_age_s(ports: Ports, now: datetime) -> float | None:
     a scan of a growing journal each time is load the arbiter does not need."""
     store = ports.state
     assert isinstance(store, DynamoDBStateStore), "AWS readiness reads the arbiter"
-    item = store.arbiter.get(DRILL_KEY)
+    return drill_item_age_s(store.arbiter.get(DRILL_KEY), now)
+
+
+def drill_item_age_s(item: Mapping[str, Any] | None, now: datetime) -> float | None:
+    """The age readiness's `last_drill` gives the arbiter's `drill` item (None: none)."""
     if item is None:
         return None
     return last_drill_age_s([{"event": "drill", "outcome": "measured",

@@ -44,8 +44,10 @@ from regionguard.providers.aws.context import AwsContext
 
 log = logging.getLogger("regionguard.arbiter")
 
-# a killed runner's plan is taken over this long after its last renewal; renewed every quarter
-# of it, so three renewals in a row may fail (a slow arbiter replica) before it is lost
+# a killed runner's plan is taken over this long after its last renewal, renewed every quarter
+# of it. A renewal that hangs for the client's whole budget (3 tries of 2 s connect and 10 s
+# read) can outlast it: the next runner then takes the plan over, and the stalled one's plan
+# writes are refused (each is conditional on the plan's id and status)
 PLAN_LEASE_S = 30.0
 LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
 
