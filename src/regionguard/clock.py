@@ -300,32 +300,24 @@ class ScaledClock:
                     return True
             return event.is_set()
 
-    @contextlib.contextmanager
-    def pause(self) -> Iterator[None]:
+    def _pauses(self) -> PausedTime | None:
+        return _paused_time(self.paused) if self.paused else None
+
+    def pause(self) -> contextlib.AbstractContextManager[None]:
         """Keep what runs inside out of world time (the emulator serving a call)."""
-        if not self.paused:
-            yield
-            return
-        with _paused_time(self.paused).pause():
-            yield
+        pauses = self._pauses()
+        return pauses.pause() if pauses else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def lifted(self) -> Iterator[None]:
+    def lifted(self) -> contextlib.AbstractContextManager[None]:
         """This thread's pauses lifted while it waits on the network or on time."""
-        if not self.paused:
-            yield
-            return
-        with _paused_time(self.paused).lifted():
-            yield
+        pauses = self._pauses()
+        return pauses.lifted() if pauses else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def lifted_for(self, pid: int | None) -> Iterator[None]:
+    def lifted_for(self, pid: int | None) -> contextlib.AbstractContextManager[None]:
         """Process `pid`'s pauses lifted while this process models a wait for it."""
-        if not self.paused or pid is None:
-            yield
-            return
-        with _paused_time(self.paused).lifted_for(pid):
-            yield
+        pauses = self._pauses()
+        return pauses.lifted_for(pid) if pauses and pid is not None \
+            else contextlib.nullcontext()
 
     def holds_pause(self) -> bool:
         """Whether this process holds a pause."""

@@ -52,6 +52,16 @@ def leased(tmp_path: Path) -> tuple[Any, Any, list[tuple[str, float]], ScaledClo
     return ports, world, calls, clock
 
 
+def time_promotes(ports: Any, calls: list[tuple[str, float]], clock: ScaledClock) -> None:
+    promote = ports.database.promote
+
+    def timed_promote(region: str, *args: Any, **kwargs: Any) -> None:
+        calls.append((f"promote {region}", clock.time()))
+        promote(region, *args, **kwargs)
+
+    ports.database.promote = timed_promote
+
+
 def observation(ports: Any, world: Any) -> plans.Observation:
     return plans.Observation(ports.state.load(),
                              {r: ports.database.status(r) for r in world.dbs})
@@ -79,13 +89,7 @@ def test_where_replication_is_asynchronous_promote_does_not_wait_but_route_does(
     world.dbs["east"]["up"] = False
     world.unfenceable.add("east")  # only its lease fences it
     ports.database.promotes_under_old_lease = True
-    promote = ports.database.promote
-
-    def timed_promote(region: str, *args: Any, **kwargs: Any) -> None:
-        calls.append((f"promote {region}", clock.time()))
-        promote(region, *args, **kwargs)
-
-    ports.database.promote = timed_promote  # type: ignore[method-assign]
+    time_promotes(ports, calls, clock)
     Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
     revoked = next(t for what, t in calls if what == "revoke east")
     promoted = next(t for what, t in calls if what == "promote west")
@@ -104,13 +108,7 @@ def test_where_the_old_writers_database_answers_promote_waits_for_the_lease_firs
     ports, world, calls, clock = leased(tmp_path)
     world.unfenceable.add("east")  # up, reachable, and not fenceable from here
     ports.database.promotes_under_old_lease = True
-    promote = ports.database.promote
-
-    def timed_promote(region: str, *args: Any, **kwargs: Any) -> None:
-        calls.append((f"promote {region}", clock.time()))
-        promote(region, *args, **kwargs)
-
-    ports.database.promote = timed_promote  # type: ignore[method-assign]
+    time_promotes(ports, calls, clock)
     # an operator's failover (its primary answers): forced, but never over a live lease
     Executor(ports).run(plans.failover(ports.topology, observation(ports, world), force=True))
     revoked = next(t for what, t in calls if what == "revoke east")

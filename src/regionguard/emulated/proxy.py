@@ -178,8 +178,11 @@ class FaultProxy:
             self._record(received, admitted, route, call, "refused", None, "no app server")
             self._reset(h)
             return
+        # moto's work stands world time still; an app's is the app's (and its caller waits)
+        working = self._emulator_at_work(route) if route.kind == "aws" \
+            else self._caller_waits(headers)
         try:
-            with self._emulator_at_work():
+            with working:
                 status, reason, out_headers, data = _forward(upstream, h.command, h.path,
                                                              h.headers.items(), body)
         except OSError as exc:
@@ -209,11 +212,15 @@ class FaultProxy:
             return contextlib.nullcontext()
         return lifted_for(int(holder))  # type: ignore[no-any-return]
 
-    def _emulator_at_work(self) -> contextlib.AbstractContextManager[None]:
-        """While moto (or an app region's server) answers, world time stands still: the
-        emulator's speed is not AWS's. A held or refused request is modelled time, not this."""
+    def _emulator_at_work(self, route: Route) -> contextlib.AbstractContextManager[None]:
+        """While moto answers, world time stands still: the emulator's speed is not AWS's. A
+        held or refused request is modelled time, not this. An app region's server is not
+        paused for: it may itself wait on world time (a lease read the proxy holds, in a
+        partition), which a pause held meanwhile would never let pass."""
         pause = getattr(self.clock, "pause", None)
-        return pause() if pause is not None else contextlib.nullcontext()
+        if pause is None or route.kind != "aws":
+            return contextlib.nullcontext()
+        return pause()  # type: ignore[no-any-return]
 
     def _arbiter_call(self, call: Call, body: bytes) -> bool:
         if call.service != "dynamodb" or not self.mrsc_tables:
