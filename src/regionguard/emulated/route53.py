@@ -22,6 +22,7 @@ Every change of a check's status and of the answer is recorded with its world ti
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,9 @@ class Route53DataPlane:
     answers: list[tuple[float, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=4 * self.checkers,
+                                        thread_name_prefix="route53-checker")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._http = httpx.Client(timeout=max(0.5, CHECK_TIMEOUT_S * self.clock.factor))
@@ -130,15 +134,17 @@ class Route53DataPlane:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     def _loop(self) -> None:
         while not self._stop.wait(TICK_S * self.clock.factor):
             now = self.clock.time()
-            for check in self.checks.values():
-                for checker in check.checkers:
-                    if checker.next_at <= now:
-                        self._evaluate(check, checker, now)
+            due = [(check, checker, now) for check in self.checks.values()
+                   for checker in check.checkers if checker.next_at <= now]
+            # the checkers are uncoordinated: one that waits on a silent endpoint (4 s) holds
+            # up none of the others
+            list(self._pool.map(lambda args: self._evaluate(*args), due))
             answer = self.resolve()
             if not self.answers or self.answers[-1][1] != answer:
                 # stamped when it changed, after this tick's checks (which take world time)
@@ -151,15 +157,16 @@ class Route53DataPlane:
             ok = url is not None and self._http.get(f"{url}{check.path}").status_code < 400
         except httpx.HTTPError:
             ok = False
-        if ok == checker.healthy:
-            checker.streak = 0
-            return
-        checker.streak += 1
-        if checker.streak >= check.threshold:
-            before = check.healthy
-            checker.healthy, checker.streak = ok, 0
-            if check.healthy != before:
-                self.check_events.append((self.clock.time(), check.region, check.healthy))
+        with self._lock:
+            if ok == checker.healthy:
+                checker.streak = 0
+                return
+            checker.streak += 1
+            if checker.streak >= check.threshold:
+                before = check.healthy
+                checker.healthy, checker.streak = ok, 0
+                if check.healthy != before:
+                    self.check_events.append((self.clock.time(), check.region, check.healthy))
 
     def healthy(self, record: Record) -> bool:
         check = self.checks.get(record.check) if record.check else None
