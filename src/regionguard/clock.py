@@ -12,11 +12,11 @@ the same for every process on the machine.
 
 The emulator's own work is not AWS's. Scaled naively, every real millisecond moto spends
 answering a call would count 1/factor world milliseconds (50 at factor 0.02), and a modelled
-RTO would halve when the emulator runs slower. So a scaled clock may carry a `PausedTime`: a
-small file shared by every process, in which the one process that relays requests to the
-emulated services (the fault proxy) marks while any of them is being served. World time stands
-still meanwhile, for every process alike; what a call costs in AWS is then modelled apart
-(`emulated/models.py`), never taken from the emulator's speed.
+RTO would move with the factor. So a scaled clock may carry a `PausedTime`: a small file
+shared by every process, in which the fault proxy marks while moto serves a call, and a guard
+function (emulated/worker.py) marks its own work. World time stands still meanwhile, for every
+process alike; what a call costs in AWS is then modelled apart (`emulated/models.py`), never
+taken from the emulator's speed.
 """
 
 from __future__ import annotations
