@@ -366,3 +366,16 @@ def test_the_guard_presents_the_canary_credential_from_its_own_regions_secret(
         boto3.client("secretsmanager", region_name="us-west-2").create_secret(
             Name="orders/regionguard/admin-token", SecretString="tok-west\n")
         assert ports.traffic._credential() == "tok-west"
+
+
+def test_the_witness_tries_the_primarys_arbiter_replica_last() -> None:
+    """A failover is needed exactly when the primary's Region is lost; the witness Region holds
+    no replica, and a dead first replica's timeouts would delay every one of its votes. An app
+    region tries its own replica first."""
+    view = aws_view(topology("warm-standby"))
+    clients = AwsClients(clock=ScaledClock.starting_now(0.01))
+    primary, standby = view.primary.aws_region, view.standby.aws_region
+    witness = AwsContext(view, clients, runs_in=view.witness_region)
+    assert witness.replica_order() == [standby, primary]
+    assert AwsContext(view, clients, runs_in=primary).replica_order() == [primary, standby]
+    assert AwsContext(view, clients, runs_in=standby).replica_order() == [standby, primary]

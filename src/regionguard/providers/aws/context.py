@@ -47,10 +47,16 @@ class AwsContext:
 
     def replica_order(self) -> list[str]:
         """Arbiter replicas to try, nearest first: this Region's own replica when it has one.
-        MRSC makes every replica linearizable, so the order only matters for latency and
-        for surviving the loss of one of them."""
+        Elsewhere (the witness Region, which holds no replica) the primary's replica comes
+        last: a failover is needed exactly when the primary's Region is lost, and its
+        replica's timeouts (4 tries of 2 s connect and 10 s read) would then delay every
+        witness run's vote. MRSC makes every replica linearizable, so the order only matters
+        for latency and for surviving the loss of one of them."""
         replicas = list(self.view.replica_regions)
         if self.runs_in in replicas:
             replicas.remove(self.runs_in)
             replicas.insert(0, self.runs_in)
+        elif self.view.primary.aws_region in replicas:
+            replicas.remove(self.view.primary.aws_region)
+            replicas.append(self.view.primary.aws_region)
         return replicas
