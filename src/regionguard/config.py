@@ -254,6 +254,12 @@ class AwsSettings(_Strict):
     lease_s: float = Field(30.0, ge=5, le=600)  # an app refuses writes it cannot confirm this long
     dns_check_interval_s: Literal[10, 30] = 10  # Route 53 RequestInterval
     dns_failure_threshold: int = Field(2, ge=1, le=10)  # Route 53 FailureThreshold
+    # `<domain>`'s failover (or latency) records: a CNAME to each region's entry point with
+    # its own TTL, which a client keeps the old answer for after a failover (it adds to the
+    # client RTO; Route 53 bills CNAME queries), or an alias, whose queries are free but
+    # which answers with its target's TTL (an ALB's: 60 s)
+    dns_record: Literal["cname", "alias"] = "cname"
+    dns_ttl_s: int = Field(15, ge=1, le=86_400)  # the CNAME's TTL (unused by an alias)
     instance_type: str = "t3.small"
     # default per engine: db.t4g.medium for RDS, db.r6g.large for Aurora Global Database
     db_instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")

@@ -73,7 +73,10 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
         t.has_resource_properties("AWS::Route53::RecordSet", {
             "Name": "app.example.com", "Failover": role,
             "HealthCheckId": {"Fn::GetAtt": [Match.string_like_regexp("RegionHealthCheck"),
-                                             "HealthCheckId"]}})
+                                             "HealthCheckId"]},
+            # a CNAME with its own TTL (aws.dns_ttl_s): an alias would answer with the ALB's
+            # 60 s, which every client RTO pays
+            "Type": "CNAME", "TTL": "15", "ResourceRecords": [Match.any_value()]})
         t.has_resource_properties("AWS::Route53::HealthCheck", {
             "HealthCheckConfig": Match.object_like({
                 "Type": "HTTPS", "ResourcePath": "/health/route", "RequestInterval": 10,

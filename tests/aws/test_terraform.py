@@ -559,9 +559,11 @@ def cfn_name(r: Resource) -> str | None:
         c = p["HealthCheckConfig"]
         return (f"{c['Type']} {c['FullyQualifiedDomainName']}{c.get('ResourcePath', '')} "
                 f"every {c.get('RequestInterval', 30)}s x{c.get('FailureThreshold', 3)}")
-    if r.kind == "AWS::Route53::RecordSet" and p.get("Type") == "A":
+    if r.kind == "AWS::Route53::RecordSet" and p.get("Type") in ("A", "CNAME"):
         policy = p.get("Failover") or (f"latency:{p['Region']}" if p.get("Region") else "")
-        return f"{literal(p['Name'])} A {policy} {p.get('SetIdentifier', '')}".strip()
+        ttl = f" ttl={p['TTL']}" if "TTL" in p else ""
+        return f"{literal(p['Name'])} {p['Type']} {policy} {p.get('SetIdentifier', '')}" \
+            f"{ttl}".strip()
     return None
 
 
@@ -591,12 +593,14 @@ def tf_name(r: Resource) -> str | None:
     if kind == "aws_route53_health_check":
         return (f"{p['type']} {p['fqdn']}{p.get('resource_path') or ''} "
                 f"every {p.get('request_interval')}s x{p.get('failure_threshold')}")
-    if kind == "aws_route53_record" and p.get("type") == "A":
+    if kind == "aws_route53_record" and p.get("type") in ("A", "CNAME"):
         failover = p.get("failover_routing_policy") or []
         latency = p.get("latency_routing_policy") or []
         policy = (failover[0]["type"] if failover else
                   f"latency:{latency[0]['region']}" if latency else "")
-        return f"{literal(p['name'])} A {policy} {p.get('set_identifier') or ''}".strip()
+        ttl = f" ttl={p['ttl']}" if p.get("ttl") is not None else ""
+        return f"{literal(p['name'])} {p['type']} {policy} {p.get('set_identifier') or ''}" \
+            f"{ttl}".strip()
     return None
 
 

@@ -99,6 +99,10 @@ class EstateBuilder:
         estate.health_checks[r] = check
         record: dict[str, Any] = {"Name": v.settings.domain, "Type": "A",
                                   "SetIdentifier": name, "HealthCheckId": check, **target}
+        if v.settings.dns_record == "cname":  # as the CDK app and Terraform make it
+            record.update(Type="CNAME", TTL=v.settings.dns_ttl_s,
+                          ResourceRecords=[{"Value": host}])
+            record.pop("AliasTarget", None)
         if v.routing == "latency":
             record["Region"] = r
         else:

@@ -171,6 +171,8 @@ def tfvars(view: AwsView, lambda_zip: Path | None = None,
         "probe_timeout_s": s.probe_timeout_s,
         "dns_check_interval_s": s.dns_check_interval_s,
         "dns_failure_threshold": s.dns_failure_threshold,
+        "dns_record": s.dns_record,
+        "dns_ttl_s": s.dns_ttl_s,
         "rpo_target_s": t.failover.rpo_target_s,
         "names": names_var(view),
         # what the CDK guard stack puts in RG_TOPOLOGY

@@ -314,11 +314,15 @@ class ComputeStack(Stack):
         shared_dns, shared_zone = getattr(self, "_shared_alias", (dns_name, zone_id))
         props: dict[str, Any] = {
             "hosted_zone_id": v.settings.hosted_zone_id, "name": v.settings.domain,
-            "type": "A", "set_identifier": r.name,
-            "alias_target": route53.CfnRecordSet.AliasTargetProperty(
-                dns_name=shared_dns, hosted_zone_id=shared_zone, evaluate_target_health=True),
+            "set_identifier": r.name,
             "health_check_id": self._region_health_check().attr_health_check_id,
         }
+        if v.settings.dns_record == "cname":  # its own TTL: clients follow a failover sooner
+            props.update(type="CNAME", ttl=str(v.settings.dns_ttl_s),
+                         resource_records=[shared_dns])
+        else:  # the target's TTL (an ALB's 60 s); alias queries are not billed
+            props.update(type="A", alias_target=route53.CfnRecordSet.AliasTargetProperty(
+                dns_name=shared_dns, hosted_zone_id=shared_zone, evaluate_target_health=True))
         if v.routing == "latency":
             props["region"] = r.aws_region
         else:

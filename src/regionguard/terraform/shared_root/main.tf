@@ -327,6 +327,8 @@ module "routing_primary" {
   health_alias      = module.compute_primary.health_alias
   check_interval_s  = var.dns_check_interval_s
   failure_threshold = var.dns_failure_threshold
+  record_type       = var.dns_record
+  ttl_s             = var.dns_ttl_s
 }
 
 module "routing_standby" {
@@ -346,6 +348,8 @@ module "routing_standby" {
   health_alias      = module.compute_standby.health_alias
   check_interval_s  = var.dns_check_interval_s
   failure_threshold = var.dns_failure_threshold
+  record_type       = var.dns_record
+  ttl_s             = var.dns_ttl_s
 }
 
 # -- static site and edge (serverless) -------------------------------------------------------

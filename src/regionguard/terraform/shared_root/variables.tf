@@ -269,6 +269,26 @@ variable "dns_failure_threshold" {
   }
 }
 
+variable "dns_record" {
+  description = "The app's failover (or latency) records: cname (its own TTL, dns_ttl_s) or alias (the target's TTL: an ALB's 60 s; queries not billed)."
+  type        = string
+  default     = "cname"
+  validation {
+    condition     = contains(["cname", "alias"], var.dns_record)
+    error_message = "dns_record must be \"cname\" or \"alias\"."
+  }
+}
+
+variable "dns_ttl_s" {
+  description = "The CNAME records' TTL: how long a client may keep the old answer after a failover."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.dns_ttl_s >= 1 && var.dns_ttl_s <= 86400
+    error_message = "dns_ttl_s must be 1..86400."
+  }
+}
+
 variable "rpo_target_s" {
   description = "The RPO target: the standby's replica lag is alarmed above it."
   type        = number

@@ -34,14 +34,21 @@ resource "aws_route53_record" "region" {
 resource "aws_route53_record" "app" {
   zone_id         = var.hosted_zone_id
   name            = var.domain
-  type            = "A"
+  type            = var.record_type == "cname" ? "CNAME" : "A"
   set_identifier  = var.label
   health_check_id = aws_route53_health_check.route.id
+  # a CNAME carries its own TTL (clients follow a failover within it); an alias answers with
+  # its target's (an ALB's 60 s)
+  ttl     = var.record_type == "cname" ? var.ttl_s : null
+  records = var.record_type == "cname" ? [var.shared_alias.dns_name] : null
 
-  alias {
-    name                   = var.shared_alias.dns_name
-    zone_id                = var.shared_alias.zone_id
-    evaluate_target_health = true
+  dynamic "alias" {
+    for_each = var.record_type == "alias" ? [1] : []
+    content {
+      name                   = var.shared_alias.dns_name
+      zone_id                = var.shared_alias.zone_id
+      evaluate_target_health = true
+    }
   }
 
   dynamic "failover_routing_policy" {

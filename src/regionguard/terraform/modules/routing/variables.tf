@@ -66,6 +66,20 @@ variable "health_alias" {
   type        = object({ dns_name = string, zone_id = string })
 }
 
+variable "record_type" {
+  description = "cname (the record's own TTL) or alias (its target's TTL)."
+  type        = string
+  validation {
+    condition     = contains(["cname", "alias"], var.record_type)
+    error_message = "record_type must be \"cname\" or \"alias\"."
+  }
+}
+
+variable "ttl_s" {
+  description = "The CNAME record's TTL (unused by an alias)."
+  type        = number
+}
+
 variable "check_interval_s" {
   description = "Route 53's RequestInterval: 10 (fast) or 30 seconds."
   type        = number
