@@ -254,11 +254,14 @@ class AwsSettings(_Strict):
     lease_s: float = Field(30.0, ge=5, le=600)  # an app refuses writes it cannot confirm this long
     dns_check_interval_s: Literal[10, 30] = 10  # Route 53 RequestInterval
     dns_failure_threshold: int = Field(2, ge=1, le=10)  # Route 53 FailureThreshold
-    # `<domain>`'s failover (or latency) records: a CNAME to each region's entry point with
-    # its own TTL, which a client keeps the old answer for after a failover (it adds to the
-    # client RTO; Route 53 bills CNAME queries), or an alias, whose queries are free but
-    # which answers with its target's TTL (an ALB's: 60 s)
-    dns_record: Literal["cname", "alias"] = "cname"
+    # the hosted zone's own name, when `domain` is below its apex (example.com for
+    # app.example.com); default: `domain` is the zone's apex
+    hosted_zone_name: str | None = Field(None, pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")
+    # `<domain>`'s failover (or latency) records: an alias (free queries; it answers with its
+    # target's TTL, an ALB's 60 s, which a client may keep the old answer for after a
+    # failover) or a CNAME to each region's entry point with its own TTL (Route 53 bills its
+    # queries; not possible at a zone's apex)
+    dns_record: Literal["alias", "cname"] = "alias"
     dns_ttl_s: int = Field(15, ge=1, le=86_400)  # the CNAME's TTL (unused by an alias)
     instance_type: str = "t3.small"
     # default per engine: db.t4g.medium for RDS, db.r6g.large for Aurora Global Database
@@ -281,6 +284,19 @@ class AwsSettings(_Strict):
             aurora = data.get("database") == "aurora-global"
             data = {**data, "db_instance_class": "db.r6g.large" if aurora else "db.t4g.medium"}
         return data
+
+    @model_validator(mode="after")
+    def _dns_record_fits_the_zone(self) -> AwsSettings:
+        zone = self.hosted_zone_name or self.domain
+        if zone != self.domain and not self.domain.endswith(f".{zone}"):
+            raise ValueError(f"hosted_zone_name: {zone} is not a parent of aws.domain "
+                             f"{self.domain}; name the zone the domain's record lives in")
+        if self.dns_record == "cname" and zone == self.domain:
+            raise ValueError(
+                f"dns_record: a CNAME cannot sit at a zone's apex, and {self.domain} is the "
+                "zone's own name; set aws.hosted_zone_name to its parent zone (e.g. "
+                f"{self.domain.split('.', 1)[1]}), or use dns_record = \"alias\"")
+        return self
 
     @model_validator(mode="after")
     def _db_class_for_engine(self) -> AwsSettings:

@@ -74,9 +74,7 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
             "Name": "app.example.com", "Failover": role,
             "HealthCheckId": {"Fn::GetAtt": [Match.string_like_regexp("RegionHealthCheck"),
                                              "HealthCheckId"]},
-            # a CNAME with its own TTL (aws.dns_ttl_s): an alias would answer with the ALB's
-            # 60 s, which every client RTO pays
-            "Type": "CNAME", "TTL": "15", "ResourceRecords": [Match.any_value()]})
+            "Type": "A", "AliasTarget": Match.any_value()})  # the default: an alias
         t.has_resource_properties("AWS::Route53::HealthCheck", {
             "HealthCheckConfig": Match.object_like({
                 "Type": "HTTPS", "ResourcePath": "/health/route", "RequestInterval": 10,
@@ -228,6 +226,19 @@ def test_the_guard_policy_names_only_resources_the_app_creates_and_their_keys(
     aurora = s.built.view.settings.database == "aurora-global"
     assert ("rds:FailoverGlobalCluster" in actions) is aurora
     assert ("rds:PromoteReadReplica" in actions) is not aurora
+
+
+def test_below_its_zones_apex_the_app_record_is_a_cname_with_its_own_ttl(
+        synths: dict[str, Synth]) -> None:
+    """aws.dns_record = "cname" (the warm-standby variant: app.example.com in example.com): a
+    client keeps the old answer for the record's own TTL (aws.dns_ttl_s), not an ALB alias's
+    60 s, which every client RTO paid; the zone is the parent's."""
+    s = synths["warm-standby"]
+    for region, role in (("East", "PRIMARY"), ("West", "SECONDARY")):
+        s.template(f"Orders-{region}-Compute").has_resource_properties(
+            "AWS::Route53::RecordSet", {"Name": "app.example.com", "Failover": role,
+                                        "Type": "CNAME", "TTL": "15",
+                                        "ResourceRecords": [Match.any_value()]})
 
 
 def test_the_arbiter_is_strongly_consistent_across_two_replicas_and_a_witness(

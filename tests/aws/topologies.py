@@ -25,8 +25,11 @@ def standby(n: int) -> dict[str, Any]:
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "pilot-light": {},
+    # the app's name below its zone's apex, so its failover records can be CNAMEs with their
+    # own TTL (the other variants keep the default alias)
     "warm-standby": {"strategy": "warm-standby", "regions": standby(1),
-                     "aws": {"compute": "lambda", "database": "aurora-global"}},
+                     "aws": {"compute": "lambda", "database": "aurora-global",
+                             "hosted_zone_name": "example.com", "dns_record": "cname"}},
     "active-active": {"strategy": "active-active", "regions": standby(2),
                       "aws": {"compute": "lambda", "database": "rds", "rds_proxy": True}},
     "backup-restore": {"strategy": "backup-restore"},

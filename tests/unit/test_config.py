@@ -68,6 +68,12 @@ BAD_INPUTS = {
         EXAMPLE.replace('database = "rds" ', 'database = "aurora-global"\n'
                         'db_instance_class = "db.t4g.medium" '),
         "aws.db_instance_class db.t4g.medium cannot run Aurora Global Database"),
+    "cname-at-the-zone-apex": (
+        EXAMPLE.replace('database = "rds" ', 'dns_record = "cname" '),
+        "aws.dns_record: a CNAME cannot sit at a zone's apex"),
+    "zone-not-a-parent": (
+        EXAMPLE.replace('database = "rds" ', 'hosted_zone_name = "example.org" '),
+        "aws.hosted_zone_name: example.org is not a parent of aws.domain app.example.com"),
     "db-class-typo": (EXAMPLE.replace('database = "rds" ', 'db_instance_class = "t4g.medium" '),
                       "aws.db_instance_class: String should match pattern"),
     "cors-origin-without-scheme": (

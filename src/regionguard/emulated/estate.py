@@ -44,7 +44,8 @@ class EstateBuilder:
 
     def build(self) -> Estate:
         r53 = self.client("route53", "us-east-1")
-        zone = r53.create_hosted_zone(Name=self.view.settings.domain,
+        zone = r53.create_hosted_zone(Name=self.view.settings.hosted_zone_name
+                                      or self.view.settings.domain,
                                       CallerReference=f"rg-{self.names.app}")
         estate = Estate(self.view, zone["HostedZone"]["Id"].split("/")[-1])
         for region in self.view.regions:
@@ -99,7 +100,9 @@ class EstateBuilder:
         estate.health_checks[r] = check
         record: dict[str, Any] = {"Name": v.settings.domain, "Type": "A",
                                   "SetIdentifier": name, "HealthCheckId": check, **target}
-        if v.settings.dns_record == "cname":  # as the CDK app and Terraform make it
+        if v.settings.dns_record == "cname":  # type and TTL as the CDK app and Terraform
+            # make it (their target is the entry point's own name; the resolver here answers
+            # by set identifier, so the region's host stands in for it)
             record.update(Type="CNAME", TTL=v.settings.dns_ttl_s,
                           ResourceRecords=[{"Value": host}])
             record.pop("AliasTarget", None)

@@ -142,8 +142,9 @@ class Route53DataPlane:
             now = self.clock.time()
             due = [(check, checker, now) for check in self.checks.values()
                    for checker in check.checkers if checker.next_at <= now]
-            # the checkers are uncoordinated: one that waits on a silent endpoint (4 s) holds
-            # up none of the others
+            # the checkers are uncoordinated: those due together ask at once, so one waiting
+            # on a silent endpoint does not delay the others due with it (the tick itself
+            # waits for the slowest before the next look)
             list(self._pool.map(lambda args: self._evaluate(*args), due))
             answer = self.resolve()
             if not self.answers or self.answers[-1][1] != answer:

@@ -62,7 +62,7 @@ class ComputeStack(Stack):
         r = region.aws_region
         self.zone = route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=view.settings.hosted_zone_id,
-            zone_name=view.settings.domain)
+            zone_name=view.settings.hosted_zone_name or view.settings.domain)
         self.host = names.region_host(r)
         self.certificate = acm.Certificate(
             self, "Cert", domain_name=self.host,

@@ -270,9 +270,9 @@ variable "dns_failure_threshold" {
 }
 
 variable "dns_record" {
-  description = "The app's failover (or latency) records: cname (its own TTL, dns_ttl_s) or alias (the target's TTL: an ALB's 60 s; queries not billed)."
+  description = "The app's failover (or latency) records: alias (the target's TTL: an ALB's 60 s; queries not billed) or cname (its own TTL, dns_ttl_s; not at a zone's apex)."
   type        = string
-  default     = "cname"
+  default     = "alias"
   validation {
     condition     = contains(["cname", "alias"], var.dns_record)
     error_message = "dns_record must be \"cname\" or \"alias\"."
@@ -284,8 +284,8 @@ variable "dns_ttl_s" {
   type        = number
   default     = 15
   validation {
-    condition     = var.dns_ttl_s >= 1 && var.dns_ttl_s <= 86400
-    error_message = "dns_ttl_s must be 1..86400."
+    condition     = var.dns_ttl_s >= 1 && var.dns_ttl_s <= 86400 && floor(var.dns_ttl_s) == var.dns_ttl_s
+    error_message = "dns_ttl_s must be a whole number of seconds, 1..86400."
   }
 }
 
