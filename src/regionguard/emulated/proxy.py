@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from regionguard.clock import Clock
+from regionguard.clock import ScaledClock
 from regionguard.emulated.domains import INTERNET, Block, FailMode, FailureDomains, Fault
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.operations import Call, classify
@@ -86,7 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FaultProxy:
-    def __init__(self, domains: FailureDomains, clock: Clock, aws_upstream: tuple[str, int],
+    def __init__(self, domains: FailureDomains, clock: ScaledClock,
+                 aws_upstream: tuple[str, int],
                  mrsc_tables: Iterable[str] = (), log_path: Path | None = None,
                  model: LatencyModel | None = None) -> None:
         self.domains = domains
@@ -156,8 +157,8 @@ class FaultProxy:
         else:
             call = Call("app", f"{h.command} {h.path.split('?')[0]}", route.target)
         block = self.domains.check(route.caller, route.target, call.control_mutation)
-        if block is None and route.kind == "aws" and self._arbiter_call(call, body) \
-                and not self.domains.quorum(route.target):
+        arbiter = route.kind == "aws" and self._arbiter_call(call, body)
+        if block is None and arbiter and not self.domains.quorum(route.target):
             block = Block(FailMode.ERROR, f"arbiter replica {route.target} has no quorum")
             self._record(received, admitted, route, call, "no-quorum", 500, block.reason)
             self._error(h, 500, "InternalServerError", block.reason, call, headers)
@@ -178,9 +179,10 @@ class FaultProxy:
             self._record(received, admitted, route, call, "refused", None, "no app server")
             self._reset(h)
             return
-        # moto's work stands world time still; an app's is the app's (and its caller waits)
-        working = self._emulator_at_work(route) if route.kind == "aws" \
-            else self._caller_waits(headers)
+        # moto's work stands world time still; an app's is the app's (and its caller waits):
+        # an app may itself wait on world time (a lease read the proxy holds, in a
+        # partition), which a pause held meanwhile would never let pass
+        working = self.clock.pause() if route.kind == "aws" else self._caller_waits(headers)
         try:
             with working:
                 status, reason, out_headers, data = _forward(upstream, h.command, h.path,
@@ -192,8 +194,8 @@ class FaultProxy:
         self._record(received, admitted, route, call, "ok" if status < 500 else "error", status, "")
         if route.kind == "aws":  # what the call costs in AWS, the emulator's own time aside
             with self._caller_waits(headers):
-                self.clock.sleep(self.model.call_s(call.service, call.operation,
-                                                   self._arbiter_call(call, body), body))
+                self.clock.sleep(self.model.call_s(call.service, call.operation, arbiter,
+                                                   body))
         h.send_response(status, reason)
         for k, v in out_headers:
             if k.lower() not in HOP_HEADERS:
@@ -206,21 +208,8 @@ class FaultProxy:
     def _caller_waits(self, headers: dict[str, str]) -> contextlib.AbstractContextManager[None]:
         """A caller that runs with world time paused (a guard function: see emulated/worker)
         names itself; while the proxy models a wait for it, its pause is lifted."""
-        lifted_for = getattr(self.clock, "lifted_for", None)
         holder = headers.get(PAUSE_HOLDER_HEADER, "")
-        if lifted_for is None or not holder.isdigit():
-            return contextlib.nullcontext()
-        return lifted_for(int(holder))  # type: ignore[no-any-return]
-
-    def _emulator_at_work(self, route: Route) -> contextlib.AbstractContextManager[None]:
-        """While moto answers, world time stands still: the emulator's speed is not AWS's. A
-        held or refused request is modelled time, not this. An app region's server is not
-        paused for: it may itself wait on world time (a lease read the proxy holds, in a
-        partition), which a pause held meanwhile would never let pass."""
-        pause = getattr(self.clock, "pause", None)
-        if pause is None or route.kind != "aws":
-            return contextlib.nullcontext()
-        return pause()  # type: ignore[no-any-return]
+        return self.clock.lifted_for(int(holder) if holder.isdigit() else None)
 
     def _arbiter_call(self, call: Call, body: bytes) -> bool:
         if call.service != "dynamodb" or not self.mrsc_tables:

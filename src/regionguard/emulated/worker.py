@@ -52,30 +52,24 @@ def keep_own_work_out_of_world_time(clock: ScaledClock) -> None:
     from botocore.httpsession import URLLib3Session
 
     pid = str(os.getpid())
-    send = URLLib3Session.send
 
-    def send_named(self: Any, request: Any) -> Any:
-        if clock.holds_pause():  # the handler's thread (not a heartbeat beside it)
-            request.headers[PAUSE_HOLDER_HEADER] = pid
-        return send(self, request)
+    def naming(send: Any) -> Any:
+        def send_named(self: Any, request: Any) -> Any:
+            if clock.holds_pause():  # whichever thread sends it: the handler may wait on it
+                request.headers[PAUSE_HOLDER_HEADER] = pid
+            return send(self, request)
+        return send_named
 
-    handle = httpx.HTTPTransport.handle_request
-
-    def handle_named(self: Any, request: Any) -> Any:
-        if clock.holds_pause():
-            request.headers[PAUSE_HOLDER_HEADER] = pid
-        return handle(self, request)
-
-    URLLib3Session.send = send_named
-    httpx.HTTPTransport.handle_request = handle_named  # type: ignore[method-assign]
+    URLLib3Session.send = naming(URLLib3Session.send)
+    httpx.HTTPTransport.handle_request = naming(  # type: ignore[method-assign]
+        httpx.HTTPTransport.handle_request)
 
 
 def main() -> None:
     clock = clock_from_env()
-    paused = isinstance(clock, ScaledClock) and bool(clock.paused)
-    if paused:
-        assert isinstance(clock, ScaledClock)
-        keep_own_work_out_of_world_time(clock)
+    paused = clock if isinstance(clock, ScaledClock) and clock.paused else None
+    if paused is not None:
+        keep_own_work_out_of_world_time(paused)
     module_name, _, attr = sys.argv[1].partition(":")
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the handler's prints and Powertools' JSON logs go to the function log
@@ -84,8 +78,7 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         context = Context(request["request_id"], float(request["deadline_wall"]))
-        own_work = clock.pause() if isinstance(clock, ScaledClock) and paused \
-            else contextlib.nullcontext()
+        own_work = paused.pause() if paused is not None else contextlib.nullcontext()
         try:
             with own_work:
                 answer = {"ok": True, "result": handler(request["event"], context)}
