@@ -7,7 +7,8 @@ the latency models (README, "Emulated AWS") and the detection and DNS settings o
 topology; the emulator's own processing stands world time still (clock.PausedTime), so a
 figure does not move with `--factor`. A parameter AWS publishes no figure for can be set with
 `--model NAME=VALUE` (for example `--model rds_promote_s=600`) to report the RTO at the ends of
-its range.
+its range; `--aws NAME=VALUE` sets a topology `[aws]` key for every shape (for example
+`--aws dns_record=cname --aws hosted_zone_name=example.com` for the 15 s CNAME).
 
     .venv/bin/python -m benchmarks.emulated_rto --runs 5 [--factor 0.02] [--only rds-ec2]
 """
@@ -41,8 +42,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def topology(overrides: dict[str, Any]) -> Topology:
+def topology(overrides: dict[str, Any], aws: dict[str, str]) -> Topology:
     data = tomllib.loads((REPO / "regionguard.toml").read_text())
+    data["aws"].update(aws)
     if "strategy" in overrides:
         data["strategy"] = overrides["strategy"]
         for region in data["regions"].values():
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every drill's figures here")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=VALUE",
                         help="set one latency model parameter (emulated/models.py)")
+    parser.add_argument("--aws", action="append", default=[], metavar="NAME=VALUE",
+                        help="set one topology [aws] key (a string) for every shape")
     args = parser.parse_args()
     model = latency_model(parser, args.model)
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -81,7 +85,7 @@ def main() -> None:
     for name, overrides in CONFIGS.items():
         if args.only and name != args.only:
             continue
-        topo = topology(overrides)
+        topo = topology(overrides, dict(a.partition("=")[::2] for a in args.aws))
         for i in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="rg-bench-aws-") as tmp:
                 settings = EmulatedDrillSettings(FaultKind.REGION_OUTAGE, "us-east-1",
@@ -94,23 +98,28 @@ def main() -> None:
     print(f"\n{sum(len(v) for v in rows.values())} drills in "
           f"{time.monotonic() - started:.0f} s, factor {args.factor}"
           + (f", {', '.join(args.model)}" if args.model else "") + "\n")
-    print("| strategy, compute, database | n | failed over | client RTO p50 | resolver p50 | "
-          "resolver p95 | detect | fence | promote | route | dns | other |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| strategy, compute, database | n | failed over | client RTO p50 | client p95 | "
+          "writes p50 | resolver p50 | detect | fence | handover | promote | route | dns | "
+          "other |")
+    print("| --- " * 14 + "|")
     for name, runs in rows.items():
         ok = [r for r in runs if r["outcome"] == "failed_over"]
         rto = [float(r["rto_modeled_s"]) for r in ok]
         client = [float(r["rto_client_s"]) for r in ok]
+        writes = [float(r["rto_writes_s"]) for r in ok if r.get("rto_writes_s") is not None]
 
         def med(step: str, ok: list[dict[str, Any]] = ok) -> str:
             vals = [r["rto_breakdown_s"].get(step, 0.0) for r in ok]
             return f"{statistics.median(vals):.0f} s" if vals else "-"
 
+        def pct(vals: list[float], p: int) -> str:
+            return f"{percentile(vals, p):.0f} s" if vals else "-"
+
         label = f"{runs[0]['topology']['strategy']}, {runs[0]['topology']['compute']}, " \
                 f"{runs[0]['topology']['database']}"
-        print(f"| {label} | {len(runs)} | {len(ok)} | {percentile(client, 50):.0f} s | "
-              f"{percentile(rto, 50):.0f} s | {percentile(rto, 95):.0f} s | {med('detect')} | "
-              f"{med('fence')} | {med('promote')} | {med('route')} | {med('dns')} | "
+        print(f"| {label} | {len(runs)} | {len(ok)} | {pct(client, 50)} | {pct(client, 95)} | "
+              f"{pct(writes, 50)} | {pct(rto, 50)} | {med('detect')} | {med('fence')} | "
+              f"{med('handover')} | {med('promote')} | {med('route')} | {med('dns')} | "
               f"{med('other')} |")
         if rto:
             print(f"<!-- {name}: {summary(rto)}; split brain "

@@ -66,6 +66,8 @@ def assert_within_budget(r: dict[str, Any]) -> None:
         # failure_threshold probes apart, a gap between two scheduled runs, a witness's offset
         "detect": 3 * m["probe_interval_s"] + 60.0,
         "scale": 5.0, "fence": 5.0, "route": 5.0, "other": 10.0,
+        # the promotion's start -> the old lease ended and the target named the writer
+        "handover": m["lease_s"] * 1.1 + 5.0,
         # the promotion's model and one poll of it (5 s), a look at the dead Region's
         # database (held requests, in timeout mode); not the old lease: only route waits it
         "promote": promote + 5.0 + 10.0,
@@ -77,6 +79,20 @@ def assert_within_budget(r: dict[str, Any]) -> None:
     over = {k: (steps[k], v) for k, v in budget.items() if steps.get(k, 0.0) > v}
     assert not over, f"over budget (took, allowed): {over}; all: {steps}"
     assert steps["detect"] > 0
+
+
+def assert_dns_moved_while_the_database_promoted(r: dict[str, Any]) -> None:
+    """The lease was handed to the standby once the old one ended, before its promotion did:
+    the resolver answered the standby before it took writes, and what DNS sent it meanwhile
+    was refused with 503 (+ Retry-After), never lost. Without the handover, DNS waits for
+    `route`, after the promotion, and this fails."""
+    promoted = next(e["mono_ns"] for e in r["journal"] if e["event"] == "step"
+                    and e["step"] == "promote" and e["outcome"] == "done")
+    handovers = [e["mono_ns"] for e in r["journal"]
+                 if e["event"] == "handover" and e["outcome"] == "done"]
+    assert handovers and handovers[0] < promoted, "no handover before the promotion ended"
+    assert r["dns_before_promoted"], (r["rto_modeled_s"], r["rto_writes_s"])
+    assert set(r["availability"]["refused_by_new_primary"]) <= {"503"}, r["availability"]
 
 
 @pytest.mark.parametrize(("variant", "aws", "mode", "hooks"), [
@@ -102,6 +118,7 @@ def test_primary_region_out_fails_over_from_the_standby_region_alone(
     assert_failed_over_from_the_standby_alone(r)
     if not hooks.get("kill_at_step"):  # a killed runner's plan waits out its plan lease
         assert_within_budget(r)
+        assert_dns_moved_while_the_database_promoted(r)
     compute = r["compute_after"][W]
     if compute["kind"] == "asg":  # scaled to the primary's capacity, and serving
         assert compute["desired"] == 2 and compute["healthy"] >= 1

@@ -50,6 +50,13 @@ def until(cond: Callable[[], bool], timeout_s: float = 10.0) -> float:
     return time.monotonic() - started
 
 
+def takes_writes(app: TestClient) -> bool:
+    """What Route 53 sees (200: it holds the lease, its database answers) and that its
+    database takes the writes now (promoted, its own fence open)."""
+    answer = app.get("/health/route")
+    return answer.status_code == 200 and answer.json()["writable"] is True
+
+
 @contextlib.contextmanager
 def east_app(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch,
              lease_s: float = LEASE_S) -> Iterator[TestClient]:
@@ -88,7 +95,7 @@ def stored(pg_pair: PgPair, request_id: object) -> list[tuple[object, ...]]:
 
 def test_the_app_writes_only_while_the_arbiter_names_its_region(
         east: TestClient, pg_pair: PgPair) -> None:
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     body = order()
     created = east.post("/orders", json=body)
     assert created.status_code == 201, created.text
@@ -125,7 +132,7 @@ def test_a_client_that_bypasses_the_app_cannot_write_once_the_region_lost_its_le
     nobody renews it, and a client writing straight to the database (no app, no lease, no
     header) is refused at its commit within the lease. Nothing from outside the region has to
     reach the database. Run with the fence's trigger dropped, this fails: the write lands."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     assert _write_straight_to(pg_pair) is None  # the lease is held: the fence is ahead
     set_arbiter(4, "west")  # a failover elsewhere took the lease
     waited = until(lambda: _write_straight_to(pg_pair) is not None, timeout_s=5)
@@ -145,7 +152,7 @@ def test_a_fence_extension_that_came_back_late_is_rolled_back(
         east: TestClient, pg_pair: PgPair) -> None:
     """What is left of the lease is read before the statement: one that came back later than
     the slack may have started late, and could outlast the lease, so it never commits."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     east.app.state.router.fence.stop()  # the app's own keeper would overwrite what is read
     engine = PostgresEngine()
     conn = engine.fence_connection(pg_pair.primary.dsn())
@@ -165,7 +172,7 @@ def test_a_fence_extension_that_came_back_late_is_rolled_back(
 
 def test_a_region_that_cannot_read_the_arbiter_stops_writing_within_its_lease(
         east: TestClient, pg_pair: PgPair) -> None:
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     first = east.post("/orders", json=order())
     assert first.status_code == 201, first.text
     boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=TABLE)
@@ -195,7 +202,7 @@ def test_a_lease_left_stale_by_a_frozen_process_is_reconfirmed_before_a_write(
         east: TestClient, pg_pair: PgPair) -> None:
     """On Lambda the process (and its refresh thread) is frozen between invocations: the first
     write after a pause confirms the lease inline instead of being refused."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     lease = east.app.state.router.lease
     lease.stop()  # the refresh thread no longer runs, as in a frozen execution environment
     time.sleep((LEASE_S + 1) * FACTOR)
@@ -222,7 +229,7 @@ class ToEast(httpx.BaseTransport):
 def test_a_region_without_the_lease_reads_locally_and_forwards_writes_to_the_writer_once(
         east: TestClient, pg_pair: PgPair) -> None:
     """Active-active: reads local, writes to the Region the arbiter names, one hop at most."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     network = ToEast(east)
     settings = AppSettings("west", pg_pair.dsns(), arbiter_table=TABLE,
                            arbiter_regions=("us-east-1",), lease_s=LEASE_S,
@@ -279,7 +286,7 @@ def test_a_write_held_past_the_end_of_its_lease_is_refused_and_never_visible(
         east: TestClient, pg_pair: PgPair) -> None:
     """A write waits on a lock while its region is cut off from the arbiter: the lease ends
     (the other region may be routed by then), and the write must not land after it."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     body = order()
     with orders_locked(pg_pair) as release:
         thread, answers = post_in_background(east, body)
@@ -300,7 +307,7 @@ def test_a_write_whose_lease_moved_meanwhile_is_rolled_back_at_commit(
     """The arbiter names another region while the write waits; the wait ends inside the old
     lease, but the re-check just before the commit sees the lease gone."""
     with east_app(pg_pair, monkeypatch, lease_s=150.0) as east:  # 3 real seconds
-        until(lambda: east.get("/health/route").status_code == 200)
+        until(lambda: takes_writes(east))
         body = order()
         with orders_locked(pg_pair) as release:
             thread, answers = post_in_background(east, body)
@@ -320,7 +327,7 @@ def test_a_database_promoted_past_the_lease_epoch_refuses_the_write(
         east: TestClient, pg_pair: PgPair) -> None:
     """The epoch row is share-locked and checked under a lease too: a database a later plan
     promoted (a newer epoch) is not written with an older lease's token."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     with pg_pair.primary.connect() as conn:
         before = conn.execute("SELECT epoch FROM regionguard_epoch WHERE id = 1").fetchone()
         conn.execute("UPDATE regionguard_epoch SET epoch = 9 WHERE id = 1")
@@ -341,7 +348,7 @@ def test_the_health_check_answers_from_the_last_confirmation_without_asking_the_
         east: TestClient, pg_pair: PgPair) -> None:
     """Route 53's checkers give a health check 2 s: /health/route never reads the arbiter
     inline, even when the last confirmation is old (a frozen Lambda) and the arbiter slow."""
-    until(lambda: east.get("/health/route").status_code == 200)
+    until(lambda: takes_writes(east))
     lease = east.app.state.router.lease
     lease.stop()  # frozen: no background refresh
     slow_reads: list[float] = []

@@ -100,6 +100,36 @@ def test_where_replication_is_asynchronous_promote_does_not_wait_but_route_does(
     assert wait["step"] == "route"
 
 
+def test_the_lease_is_handed_over_while_the_database_promotes(tmp_path: Path) -> None:
+    """A promotion outlasts the lease (Aurora about a minute, RDS several): the target is
+    named the writer as soon as the old lease has ended, before its promotion does, so DNS
+    moves meanwhile; never before the lease's end. With the handover removed, the writer is
+    named only by `route`, after the promotion, and this fails."""
+    ports, world, calls, clock = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.unfenceable.add("east")
+    ports.database.promotes_under_old_lease = True
+    promote = ports.database.promote
+
+    def slow_promote(region: str, *args: Any, **kwargs: Any) -> None:
+        calls.append((f"promote {region}", clock.time()))
+        clock.sleep(2 * LEASE_WORLD_S)
+        promote(region, *args, **kwargs)
+        calls.append((f"promoted {region}", clock.time()))
+
+    ports.database.promote = slow_promote
+    Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
+    revoked = next(t for what, t in calls if what == "revoke east")
+    routed = next(t for what, t in calls if what == "route west")  # the first naming
+    promoted = next(t for what, t in calls if what == "promoted west")
+    assert revoked + LEASE_WORLD_S <= routed < promoted
+    [handover] = [e for e in ports.journal.entries() if e["event"] == "handover"]
+    assert handover["outcome"] == "done" and handover["writer"] == "west"
+    done = [e["step"] for e in ports.journal.entries() if e["event"] == "step"
+            and e["outcome"] == "done"]
+    assert done.index("promote") < done.index("route")  # route still runs, after it
+
+
 def test_where_the_old_writers_database_answers_promote_waits_for_the_lease_first(
         tmp_path: Path) -> None:
     """Asynchronous replication, but the old primary's database still answers (its front

@@ -177,19 +177,24 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     @app.get("/health/route")
     def health_route(response: Response) -> dict[str, object]:
         """What a Route 53 health check of this region's failover record asks, and the guards'
-        probes: can this region take the application's writes? Yes (200) while it holds the
-        write lease (AWS) and its database is a reachable primary; locally, while its database
-        is the primary (the local world has no lease)."""
+        probes: should this region's entry point take the application's traffic? On AWS, yes
+        (200) while it holds the write lease and its database answers, even while that
+        database still promotes: DNS moves meanwhile (the lease is handed over beside the
+        promotion), and writes are answered 503 + Retry-After until they can commit (`writable`
+        says which). Locally, while its database is the primary (the local world has no
+        lease)."""
         if lease is not None:  # never renews inline: Route 53 allows a check 2 s
             body = lease.describe(refresh=False)
+            body["writable"] = False
             if body["holds_lease"]:
                 local = router.local_health()  # 503 (Unavailable) when the database is gone
                 if local["in_recovery"]:
-                    body.update(holds_lease=False, error="the local database is a standby")
+                    body["database"] = "a replica, promoting: writes are refused until it ends"
                 elif router.fence is not None and not router.fence.opened(body["epoch"]):
                     router.fence.retry()  # (a new primary: its fence is being opened)
-                    body.update(holds_lease=False, error="the database's own fence is not "
-                                "open yet for this lease")
+                    body["database"] = "promoted; its own fence opens for this lease"
+                else:
+                    body["writable"] = True
             if not body["holds_lease"]:
                 response.status_code = 503
             return body

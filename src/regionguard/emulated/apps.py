@@ -31,6 +31,7 @@ from regionguard.providers.aws.clients import AwsClients
 log = logging.getLogger("regionguard.emulated.apps")
 
 STATE_POLL_S = 10.0  # world seconds between looks at capacity and database (an ALB's check)
+DB_RECHECK_S = 1.0  # at most this often, a refused write looks at the database again
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class RegionalApp:
         self.capacity = 0
         self.db_up = False
         self.db_writable = False
+        self._db_checked_at = float("-inf")
         self._stop = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), json_http_handler(self.answer))
         self.server.daemon_threads = True
@@ -112,6 +114,10 @@ class RegionalApp:
 
     def refresh(self) -> None:
         self.capacity = self._capacity()
+        self._refresh_database()
+
+    def _refresh_database(self) -> None:
+        self._db_checked_at = self.clock.monotonic()
         self.db_up, self.db_writable = self._database()
 
     def _capacity(self) -> int:
@@ -152,10 +158,11 @@ class RegionalApp:
         if method == "GET" and path == "/health/deep":
             code = 200 if self.db_up else 503
             return code, {"region": name, "db_up": self.db_up, "writable": self.db_writable}
-        if method == "GET" and path == "/health/route":  # as the app: lease and database
+        if method == "GET" and path == "/health/route":  # as the app: the lease it holds
             state = self.lease.describe(refresh=False)  # the last confirmation, as the app
-            if state["holds_lease"] and not self.db_writable:
-                state.update(holds_lease=False, error="the local database is not writable")
+            # a writer whose database still promotes takes traffic: DNS moves meanwhile, and
+            # its writes are answered 503 + Retry-After until the promotion ends
+            state["writable"] = bool(state["holds_lease"]) and self.db_writable
             return (200 if state["holds_lease"] else 503), state
         if method == "POST" and path in ("/orders", "/_regionguard/canary"):
             return self.write(path, body)
@@ -167,9 +174,18 @@ class RegionalApp:
         try:
             epoch = self.lease.require_write().epoch
         except Unavailable as exc:
-            return 503, {"detail": exc.reason, "region": name}
-        if not self.db_writable:
-            return 503, {"detail": f"database {name} is not writable", "region": name}
+            return 503, {"detail": exc.reason, "region": name,
+                         "retry_after_s": exc.retry_after_s}
+        if not self.db_writable and \
+                self.clock.monotonic() - self._db_checked_at >= DB_RECHECK_S:
+            # the app learns its database was promoted from the next write, not from a poll
+            try:
+                self._refresh_database()
+            except Exception as exc:  # moto unreachable: as not writable
+                log.debug("database look of %s failed: %s", name, exc)
+        if not self.db_writable:  # a replica still promoting
+            return 503, {"detail": f"database {name} is not writable (yet); retry",
+                         "region": name}
         token = str(body.get("request_id") or body.get("token") or "")
         if path == "/orders":
             self.writes.add(Ack(self.clock.time(), name, epoch, token))
@@ -203,6 +219,8 @@ def json_http_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if code == 503:  # the app's refusals say when to try again
+                self.send_header("Retry-After", str(payload.get("retry_after_s", 1)))
             self.end_headers()
             self.wfile.write(data)
 

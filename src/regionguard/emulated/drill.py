@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -346,8 +347,13 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
     plan = state["plan"] or {}
     breakdown = rto_breakdown(journal, plan["id"]) if plan.get("id") else None
     rto = round(flip - t_fault, 1) if flip is not None and outcome == "failed_over" else None
-    # a client that asked just before the answer changed keeps the old one for the TTL
+    # a client that asked just before the answer changed keeps the old one for the TTL; and
+    # DNS may move before the new primary takes writes (the lease is handed over while its
+    # database promotes): a client is served once both hold
     ttl = world.route53.ttl_s(standby.name)
+    written = next((o.t for o in ops if o.via == "dns" and o.t >= t_fault
+                    and o.region == state["writer"]), None)
+    rto_writes = None if rto is None or written is None else round(written - t_fault, 1)
     steps = _critical_path(journal, plan.get("id"), t_fault, flip) \
         if breakdown is not None and rto is not None and flip is not None else {}
     calls = world.proxy.calls_since(world.proxy.faults_injected)
@@ -372,7 +378,11 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
         "epoch_before": epoch_before,
         "epoch_after": state["epoch"],
         "rto_modeled_s": rto,  # the resolver's: fault -> it answers the standby
-        "rto_client_s": None if rto is None else round(rto + ttl, 1),  # + the record's TTL
+        # fault -> the first write through DNS the new primary acknowledged
+        "rto_writes_s": rto_writes,
+        # the later of: the resolver + the record's TTL, and writes through DNS acknowledged
+        "rto_client_s": None if rto is None else round(max(rto + ttl, rto_writes or 0.0), 1),
+        "dns_before_promoted": None if rto is None or rto_writes is None else rto < rto_writes,
         "rto_breakdown_s": steps,
         "dns_ttl_s": ttl,
         "calls": calls,
@@ -395,14 +405,20 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
                          # the first refusals, with why (a timeout, a 503's reason)
                          "refused": [{"t": round(o.t - t_fault, 1), "target": o.target,
                                       "status": o.status, "detail": o.detail}
-                                     for o in dns_ops if o.region is None][:10]},
+                                     for o in dns_ops if o.region is None][:10],
+                         # how the new writer refused writes DNS sent it (503 + Retry-After
+                         # while its database promoted; never a timeout, never a 5xx else)
+                         "refused_by_new_primary": dict(Counter(
+                             str(o.status or o.detail) for o in dns_ops
+                             if o.target == state["writer"] and o.region is None))},
         "acknowledged_writes": sum(1 for o in ops if o.region is not None),
         "invocations": _invocations(world),
         "hooks": hooks.events,
         "alarm_results": hooks.alarm_results,
         "dns": world.route53.as_dict(),
         "journal": [e for e in journal if e.get("event") in
-                    ("plan", "step", "verdict", "lease_wait", "unfenced", "alert")],
+                    ("plan", "step", "verdict", "lease_wait", "handover", "unfenced",
+                     "alert")],
         "time_factor": settings.factor,
         "models": {"rds_promote_s": settings.model.rds_promote_s,
                    "aurora_failover_s": settings.model.aurora_failover_s,
@@ -450,23 +466,39 @@ def _after_heal(world: EmulatedAws, timeout_s: float = 300.0) -> dict[str, Any]:
 
 def _critical_path(journal: list[dict[str, Any]], plan_id: str | None, t_fault: float,
                    flip: float) -> dict[str, float]:
-    """Where the modelled RTO went: detection (fault -> verdict), each plan step up to `route`
-    (the lease handed over), then DNS (route -> the resolver answers the standby). `verify`
-    runs while DNS follows, so it is shown but not added; what is left is `other`."""
+    """Where the resolver's RTO went: detection (fault -> verdict), each plan step up to the
+    lease handed over, then DNS (the handover -> the resolver answers the standby); what is
+    left is `other`. The lease is handed over either by `route`, after the promotion, or
+    beside it (`handover`, once the old lease ended): then the path runs detect, fence, the
+    handover's wait, DNS, and the promotion is shown beside it, not added. `verify` runs while
+    DNS follows: shown, not added."""
     at = {(e.get("step"), e.get("outcome")): e["mono_ns"] / 1e9 for e in journal
           if e.get("plan") == plan_id and e.get("event") == "step"}
     verdict = next((e["mono_ns"] / 1e9 for e in journal
                     if e.get("event") == "verdict" and e.get("plan") == plan_id), None)
+    handover = next((e for e in journal if e.get("event") == "handover"
+                     and e.get("plan") == plan_id and e.get("outcome") == "done"), None)
+    handed_at = None if handover is None else handover["mono_ns"] / 1e9
     out: dict[str, float] = {}
     if verdict is not None:
         out["detect"] = round(verdict - t_fault, 1)
+    beside: dict[str, float] = {}
     for step in ("scale", "fence", "promote", "await_ready", "route"):
         if (step, "started") in at and (step, "done") in at:
-            out[step] = round(at[(step, "done")] - at[(step, "started")], 1)
-    route_done = at.get(("route", "done"))
-    if route_done is not None:
+            took = round(at[(step, "done")] - at[(step, "started")], 1)
+            # steps that ended after DNS had moved were not on its path
+            if handed_at is not None and at[(step, "done")] > flip:
+                beside[f"{step} (beside dns)"] = took
+            else:
+                out[step] = took
+    if handed_at is not None and ("promote", "started") in at and handed_at < flip:
+        out["handover"] = round(handed_at - at[("promote", "started")], 1)
+        out.pop("promote", None)
+        out["dns"] = round(flip - handed_at, 1)
+    elif (route_done := at.get(("route", "done"))) is not None:
         out["dns"] = round(flip - route_done, 1)
     out["other"] = round(flip - t_fault - sum(out.values()), 1)
+    out.update(beside)
     if ("verify", "done") in at and ("verify", "started") in at:
         out["verify (beside dns)"] = round(at[("verify", "done")] - at[("verify", "started")], 1)
     return out

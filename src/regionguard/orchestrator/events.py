@@ -26,6 +26,7 @@ class Event(StrEnum):
     UNFENCED = "unfenced"  # what the fence could not do
     FENCE_PART_FAILED = "fence_part_failed"
     FORCED_PROMOTE = "forced_promote"  # promoted over an unfenced primary, by --force
+    HANDOVER = "handover"  # the write lease handed to the target while it promotes (AWS)
     SYNC_CONFIRMED = "sync_confirmed"  # the standby confirmed sync; the degrade record went
     REPORT = "report"  # an execution report could not be written
     UNGRACEFUL = "ungraceful"  # who asked for an ungraceful switchover

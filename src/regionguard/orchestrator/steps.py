@@ -13,6 +13,7 @@ from regionguard.clock import SYSTEM_CLOCK
 from regionguard.config import Replication, Role
 from regionguard.errors import NotFenced, ProviderError, RegionGuardError, StepAbandoned
 from regionguard.orchestrator.events import Event
+from regionguard.orchestrator.handover import handover_during_promote
 from regionguard.orchestrator.lsn import format_lsn
 from regionguard.orchestrator.plans import Plan, PlanKind, Step
 from regionguard.orchestrator.ports import Ports, RouteTable
@@ -107,6 +108,17 @@ def _wait_out_old_lease(p: Ports, ctx: RunContext, step: str) -> float:
     return waited
 
 
+LEASE_RUNS_OUT = ("old write lease revoked and its database unreachable; writes move only "
+                  "once the lease has ended")
+
+
+def _promotes_while_lease_runs(p: Ports, ctx: RunContext, source: str) -> bool:
+    """(b) of `_old_writer_stopped`, the asynchronous case: a revoked lease, replication that
+    may be cut, and the old writer's database out of reach."""
+    return (ctx.scratch.lease_until is not None and p.database.promotes_under_old_lease
+            and not p.database.status(source).up)
+
+
 def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> str:
     """A failover promotes only over an old primary that cannot write any more, or whose
     writes can reach no one (b). Across a network "unreachable" is not "dead", so one of
@@ -127,10 +139,8 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
     Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
     if ctx.scratch.fence_complete:
         return "fenced"
-    if ctx.scratch.lease_until is not None and p.database.promotes_under_old_lease \
-            and not p.database.status(source).up:
-        return ("old write lease revoked and its database unreachable; writes move only once "
-                "the lease has ended")
+    if _promotes_while_lease_runs(p, ctx, source):
+        return LEASE_RUNS_OUT
     if ctx.scratch.lease_until is not None:
         _wait_out_old_lease(p, ctx, "promote")
         return "old write lease expired"
@@ -156,7 +166,9 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
 def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     """Never writes to two primaries: an unplanned promote waits for the old writer to be
     fenced or its lease to run out, or (asynchronous replication, the old one unreachable)
-    leaves that wait to `route` (`_old_writer_stopped`); a planned one stopped it cleanly."""
+    leaves that wait to `route` (`_old_writer_stopped`), and hands the lease to the target
+    as soon as it has ended, while the database promotes (`handover`); a planned one stopped
+    the old writer cleanly."""
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     source = step.args["source"]
@@ -167,7 +179,17 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         raise StepAbandoned(f"{region}'s database has been down for {grace:g} s of promote; "
                             "not waiting out the deadline (nothing restarts it while the plan "
                             "holds the lock)")
-    p.database.promote(region, ctx.epoch, remaining, planned=planned)
+    # the lease's end comes long before the promotion's: hand it over meanwhile, so that
+    # DNS moves while the database promotes (`handover`)
+    handover = handover_during_promote(
+        p, ctx.plan.id, ctx.epoch, ctx.scratch,
+        next((dict(s.args) for s in ctx.plan.steps if s.name == "route"), None),
+    ) if safe is LEASE_RUNS_OUT else None
+    try:
+        p.database.promote(region, ctx.epoch, remaining, planned=planned)
+    finally:
+        if handover is not None:
+            handover.stop()
     p.state.set_roles({region: Role.PRIMARY, source: Role.STANDBY}, plan_id=ctx.plan.id)
     if p.topology.replication is Replication.SYNC:
         # the new primary commits alone until a standby rejoins: record where that began
