@@ -263,6 +263,14 @@ class AwsSettings(_Strict):
     # queries; not possible at a zone's apex)
     dns_record: Literal["alias", "cname"] = "alias"
     dns_ttl_s: int = Field(15, ge=1, le=86_400)  # the CNAME's TTL (unused by an alias)
+    # RDS cross-Region read replicas and Aurora Global Database replicate asynchronously, so
+    # the AWS world's replication is "async" whatever the sites' top-level `replication`
+    # says, and an unplanned failover may lose what the standby had not received: at most
+    # this many seconds of it (the replica's data age when its source was lost), or it is
+    # refused without --force. Our default; Aurora Global Database's lag is typically under
+    # a second (Aurora User Guide), an RDS replica's depends on the write load.
+    replication: Literal["async"] = "async"
+    rpo_target_s: float = Field(5.0, gt=0, le=86_400)
     instance_type: str = "t3.small"
     # default per engine: db.t4g.medium for RDS, db.r6g.large for Aurora Global Database
     db_instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")
@@ -276,6 +284,16 @@ class AwsSettings(_Strict):
     cors_origins: list[Annotated[str, StringConstraints(
         pattern=r"^(\*|https?://[a-z0-9.-]+(:[0-9]{1,5})?)$")]] = Field(default_factory=list)
     waf_rate_limit: int = Field(2000, ge=10, le=2_000_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replication_is_async(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("replication") == "sync":
+            raise ValueError(
+                'replication: "sync" is not possible across AWS Regions (RDS read replicas and '
+                'Aurora Global Database replicate asynchronously); remove it, and bound the '
+                "loss with aws.rpo_target_s")
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -399,6 +417,14 @@ class Topology(_Strict):
                 "set rpo_target_s > 0 for async replication"
             )
         return self
+
+    def for_aws(self) -> Topology:
+        """The topology as the AWS world runs it: replication between Regions is asynchronous
+        (whatever the sites' `replication` says), with `aws.rpo_target_s` as its RPO target."""
+        if self.aws is None:
+            return self
+        failover = self.failover.model_copy(update={"rpo_target_s": self.aws.rpo_target_s})
+        return self.model_copy(update={"replication": Replication.ASYNC, "failover": failover})
 
     def _check_sites(self) -> None:
         """The self-managed sites and their etcd: each refusal says why in one line."""

@@ -379,3 +379,57 @@ def test_the_witness_tries_the_primarys_arbiter_replica_last() -> None:
     assert witness.replica_order() == [standby, primary]
     assert AwsContext(view, clients, runs_in=primary).replica_order() == [primary, standby]
     assert AwsContext(view, clients, runs_in=standby).replica_order() == [standby, primary]
+
+
+def test_the_replica_lag_history_comes_from_its_own_regions_cloudwatch() -> None:
+    """One-minute maxima of the replica's ReplicaLag, read in the replica's Region, as (period
+    end, lag): the planner takes the one before the loss; -1 (replication stopped) is left
+    out."""
+    from datetime import UTC, datetime, timedelta
+
+    from regionguard.providers.aws.replica_lag import lag_points
+
+    with mock_aws():
+        ctx = AwsContext(aws_view(topology("pilot-light")), AwsClients())
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=4)
+        dims = [{"Name": "DBInstanceIdentifier", "Value": "orders-db-us-west-2"}]
+        boto3.client("cloudwatch", region_name="us-west-2").put_metric_data(
+            Namespace="AWS/RDS", MetricData=[
+                {"MetricName": "ReplicaLag", "Dimensions": dims, "Value": value,
+                 "Timestamp": start + timedelta(minutes=i)}
+                for i, value in enumerate((0.5, 1.5, 61.0, -1.0))])
+        points = lag_points(ctx, "us-west-2", "ReplicaLag",
+                            ("DBInstanceIdentifier", "orders-db-us-west-2"))
+        assert not lag_points(ctx, "us-east-1", "ReplicaLag",
+                              ("DBInstanceIdentifier", "orders-db-us-west-2"))
+    assert [lag for _, lag in points] == [0.5, 1.5, 61.0]
+    assert points[0][0] == (start + timedelta(minutes=1)).timestamp()  # the period's end
+
+
+@pytest.mark.parametrize(("answer", "ok"), [
+    ((200, {"holds_lease": True, "writable": True}), True),
+    # DNS may move to a lease holder whose database still promotes; the live primary's
+    # prober asks more: a primary that takes no writes is failing
+    ((200, {"holds_lease": True, "writable": False}), False),
+    ((503, {"holds_lease": False}), False),
+])
+def test_the_prober_judges_a_primary_that_cannot_write_as_failing(
+        answer: tuple[int, dict[str, Any]], ok: bool) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from regionguard.clock import SYSTEM_CLOCK
+    from regionguard.emulated.apps import json_http_handler
+    from regionguard.providers.aws.probes import EndpointProber
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), json_http_handler(lambda *_: answer))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        ctx = AwsContext(aws_view(topology("pilot-light")), StubbedClients(), SYSTEM_CLOCK,
+                         "us-west-2", {"us-east-1": url})
+        result = EndpointProber(ctx).probe("east", timeout_s=2.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.ok is ok, result.detail

@@ -32,7 +32,7 @@ from .topologies import topology
 pytestmark = pytest.mark.aws
 
 EAST, WEST = "us-east-1", "us-west-2"
-TOPOLOGY = topology("backup-restore", failover={"rpo_target_s": 86400})
+TOPOLOGY = topology("backup-restore", aws={"rpo_target_s": 86400})
 N = names_for(TOPOLOGY)
 
 
@@ -133,7 +133,7 @@ def test_backup_status_shows_each_regions_newest_copy_and_its_age(
     text = (Path(__file__).resolve().parents[2] / "regionguard.toml").read_text()
     config = tmp_path / "br.toml"
     config.write_text(text.replace('strategy = "pilot-light"', 'strategy = "backup-restore"')
-                      .replace("rpo_target_s = 0", "rpo_target_s = 86400"))
+                      .replace('database = "rds" ', "rpo_target_s = 86400 "))
     result = CliRunner().invoke(app, ["-c", str(config), "--world", "aws", "backup",
                                       "status", "--json"], env={"AWS_REGION": WEST})
     assert result.exit_code == 0, result.output

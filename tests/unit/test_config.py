@@ -68,6 +68,9 @@ BAD_INPUTS = {
         EXAMPLE.replace('database = "rds" ', 'database = "aurora-global"\n'
                         'db_instance_class = "db.t4g.medium" '),
         "aws.db_instance_class db.t4g.medium cannot run Aurora Global Database"),
+    "sync-across-aws-regions": (
+        EXAMPLE.replace('database = "rds" ', 'replication = "sync" '),
+        'aws.replication: "sync" is not possible across AWS Regions'),
     "cname-at-the-zone-apex": (
         EXAMPLE.replace('database = "rds" ', 'dns_record = "cname" '),
         "aws.dns_record: a CNAME cannot sit at a zone's apex"),
@@ -160,3 +163,16 @@ def test_the_db_class_defaults_per_engine() -> None:
     assert parse_topology(data).aws.db_instance_class == "db.t4g.medium"  # type: ignore[union-attr]
     data["aws"]["database"] = "aurora-global"
     assert parse_topology(data).aws.db_instance_class == "db.r6g.large"  # type: ignore[union-attr]
+
+
+def test_the_aws_world_replicates_asynchronously_with_its_own_rpo_target() -> None:
+    """The sites' file says sync (their standby is synchronous); the AWS world plans the
+    same topology as asynchronous with aws.rpo_target_s, so its lag check runs."""
+    from regionguard.config import Replication
+    from regionguard.infra.view import aws_view
+
+    topo = parse_topology(tomllib.loads(EXAMPLE.replace('database = "rds" ',
+                                                        "rpo_target_s = 12.5 ")))
+    assert topo.replication is Replication.SYNC
+    aws = aws_view(topo).topology
+    assert aws.replication is Replication.ASYNC and aws.failover.rpo_target_s == 12.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,29 @@ def test_async_failover_refuses_a_standby_beyond_the_rpo_target(tmp_path: Path) 
     world.dbs["west"]["lag_s"] = 3.0
     with pytest.raises(UnsafeOperation, match=r"exceeds rpo_target_s = 1"):
         plans.failover(topo, observation(ports, world))
+
+
+def test_a_failover_counts_the_replicas_lag_before_the_loss_not_its_growth_since(
+        tmp_path: Path) -> None:
+    """An AWS replica's lag (one-minute maxima from CloudWatch) grows by a second every
+    second once its source died: checked "now", every failover of a Region outage would be
+    refused. With a DOWN verdict, the lag in the last minute before the loss counts."""
+    topo = topology(replication="async", failover={"rpo_target_s": 5.0})
+    ports, world = make_ports(tmp_path, topo=topo)
+    world.dbs["east"]["up"] = False
+    lost = 1_000.0
+    points = ((lost - 60, 0.4), (lost, 0.8), (lost + 60, 60.0), (lost + 120, 120.0))
+    obs = observation(ports, world)
+    west = dataclasses.replace(obs.databases["west"], lag_s=120.0, lag_points=points)
+    obs = dataclasses.replace(obs, databases={**obs.databases, "west": west})
+    with pytest.raises(UnsafeOperation, match=r"last replica lag 120\.00 s exceeds"):
+        plans.failover(topo, obs)  # no verdict: only the latest lag is known
+    assert plans.failover(topo, dataclasses.replace(obs, source_lost_at=lost + 5)).target \
+        == "west"
+    behind = dataclasses.replace(west, lag_points=((lost - 60, 9.0), (lost + 60, 69.0)))
+    with pytest.raises(UnsafeOperation, match=r"just before the primary was lost 9\.00 s"):
+        plans.failover(topo, dataclasses.replace(
+            obs, databases={**obs.databases, "west": behind}, source_lost_at=lost + 5))
 
 
 def test_a_second_plan_is_refused_while_one_runs(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def aws_view(topology: Topology, source: str = "topology") -> AwsView:
     primary = next(r for r in regions if r.home_role is Role.PRIMARY)
     standby = next(r for r in regions if r.home_role is Role.STANDBY)
     _check_arbiter_sites(settings, primary.aws_region, standby.aws_region, source)
-    return AwsView(topology, settings, primary, standby, names_for(topology))
+    # replication across Regions is asynchronous: the AWS world plans with aws.rpo_target_s
+    return AwsView(topology.for_aws(), settings, primary, standby, names_for(topology))
 
 
 def _check_arbiter_sites(settings: AwsSettings, a: str, b: str, source: str) -> None:

@@ -165,7 +165,8 @@ class Guard:
             "vantages": verdict.detail}
         # the primary is down: plan from the standby's database alone, never wait on the dead
         obs = Observation(live, {standby: p.database.status(standby)},
-                          p.database.zero_loss_switchover)
+                          p.database.zero_loss_switchover, observed_at=p.clock.time(),
+                          source_lost_at=first)
         result = self.automatic.attempt(standby, reason, journal_verdict, obs)
         match result.result:
             case AutoResult.DONE | AutoResult.BUSY:

@@ -107,6 +107,9 @@ class Observation:
     # backup & restore: the newest snapshot copy per Region, and when it was looked at
     snapshots: Mapping[str, SnapshotCopy | None] = field(default_factory=dict)
     observed_at: float = 0.0
+    # when the source was first seen failing (a DOWN verdict's earliest failure): what an
+    # asynchronous replica had not received by then is what a failover loses
+    source_lost_at: float | None = None
 
     def to_record(self) -> dict[str, Any]:
         """What the journal keeps of it: enough to explain the plan from the journal alone."""
@@ -116,6 +119,7 @@ class Observation:
             "roles": {r: str(role) for r, role in self.live.roles.items()},
             "epoch": self.live.epoch,
             "sync_degraded_lsn": self.live.sync_degraded_lsn,
+            "source_lost_at": self.source_lost_at,
             "databases": {r: {k: getattr(st, k) for k in keep if getattr(st, k) is not None}
                           for r, st in self.databases.items()},
         }
@@ -176,10 +180,11 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
         )
     tgt = obs.databases[target]
     rpo = topology.failover.rpo_target_s
-    if (topology.replication is Replication.ASYNC and tgt.lag_s is not None
-            and tgt.lag_s > rpo and not force):
+    lag, measured = _lag_at_loss(tgt, obs)
+    if topology.replication is Replication.ASYNC and lag is not None and lag > rpo \
+            and not force:
         raise UnsafeOperation(
-            f"refusing failover to {target}: last replica lag {tgt.lag_s:.2f} s exceeds "
+            f"refusing failover to {target}: {measured} {lag:.2f} s exceeds "
             f"rpo_target_s = {rpo:g}; wait, or use --force to accept the loss"
         )
     warnings, risk = _degraded_sync_risk(topology, obs, source, target, force)
@@ -195,6 +200,19 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
     ]
     return Plan(_new_id(PlanKind.FAILOVER), PlanKind.FAILOVER, source, target,
                 obs.live.epoch, tuple(steps), reason, warnings, risk, forced=force)
+
+
+def _lag_at_loss(db: DbStatus, obs: Observation) -> tuple[float | None, str]:
+    """What a failover to `db` loses, in seconds, and how that was measured. Where the
+    replica's lag history is kept and a DOWN verdict says when the source was first seen
+    failing, its lag in the last period that ended by then: the latest lag keeps growing
+    once the source died and would refuse every failover of a Region outage. Otherwise the
+    replica's last reported lag."""
+    if db.lag_points and obs.source_lost_at is not None:
+        before = [lag for end, lag in db.lag_points if end <= obs.source_lost_at]
+        if before:
+            return before[-1], "replica lag just before the primary was lost"
+    return db.lag_s, "last replica lag"
 
 
 def _restore_plan(topology: Topology, obs: Observation, source: str, target: str,

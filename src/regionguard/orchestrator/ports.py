@@ -41,6 +41,10 @@ class DbStatus:
     epoch: int | None = None  # the fencing token stored in the database (regionguard_epoch)
     lag_bytes: int | None = None  # standby only, measured against the live primary
     lag_s: float | None = None
+    # standby only, where a history is kept (AWS replicas): (period end, maximum lag s),
+    # oldest first. The lag just before the source was lost is what a failover loses; the
+    # latest (lag_s) keeps growing once the source died
+    lag_points: tuple[tuple[float, float], ...] = ()
     streaming: bool | None = None  # standby only: the live primary is sending it WAL now
     pids: tuple[int, ...] = ()
     port: int | None = None

@@ -16,6 +16,7 @@ from regionguard.errors import ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.replica_lag import lag_points
 
 
 @aws_boundary
@@ -81,7 +82,13 @@ class AuroraGlobalDatabase:
         except ProviderError as exc:
             return DbStatus(region, up=False, error=str(exc))
         secondary = writer != self._arn(region)
+        r = self.ctx.aws_region(region)
+        points = lag_points(  # milliseconds, in the secondary's Region
+            self.ctx, r, "AuroraGlobalDBReplicationLag",
+            ("DBClusterIdentifier", self.ctx.names.db_cluster(r)), 0.001) if secondary else ()
         return DbStatus(region, up=cluster == "available", in_recovery=secondary,
+                        lag_s=(points[-1][1] if points else None) if secondary else 0.0,
+                        lag_points=points,
                         streaming=True if secondary else None,
                         error=None if cluster == "available" else f"status {cluster}")
 

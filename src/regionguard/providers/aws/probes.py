@@ -7,6 +7,11 @@ arbiter and its database is a writable primary. That is the question Route 53's 
 of the failover record asks too, so a primary that is down, cut off from the arbiter (its
 lease lapsed: it refuses writes), or without its database is judged DOWN, and one that is
 merely slow to answer its control plane is not. A slow answer (beyond the timeout) fails.
+
+Route 53 also sends traffic to a lease holder whose database still promotes (its 200 says
+`"writable": false`, and DNS moves while the failover's target promotes). The prober asks more
+of the live primary: a 200 that says it cannot write is a failure, so a primary whose database
+stopped taking writes (demoted, read-only) is still judged DOWN.
 """
 
 from __future__ import annotations
@@ -39,5 +44,11 @@ class EndpointProber:
             return ProbeResult(self.name, region, False, timeout_s,
                                f"{type(exc).__name__} from {self.ctx.runs_in or 'here'}")
         latency = (time.monotonic() - started) / self.ctx.clock.factor
-        ok = r.status_code == 200
-        return ProbeResult(self.name, region, ok, latency, f"HTTP {r.status_code}")
+        if r.status_code != 200:
+            return ProbeResult(self.name, region, False, latency, f"HTTP {r.status_code}")
+        try:
+            writable = r.json().get("writable", True) is not False
+        except ValueError:  # not the app's JSON: whatever answers there cannot be trusted
+            return ProbeResult(self.name, region, False, latency, "HTTP 200, not JSON")
+        return ProbeResult(self.name, region, writable, latency,
+                           "HTTP 200" if writable else "HTTP 200, its database takes no writes")

@@ -10,13 +10,13 @@ says to use Aurora Global Database.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from regionguard.errors import NotAvailable, ProviderError, UnsafeOperation
 from regionguard.orchestrator.ports import DbStatus, FenceResult
 from regionguard.providers.aws.boundary import aws_boundary, best_effort, expected
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.replica_lag import lag_points
 
 # statuses in which a standalone instance takes writes: `backing-up` is the first automated
 # backup a promotion with backups just enabled takes (RDS User Guide, DB instance status: the
@@ -50,19 +50,10 @@ class RdsReplicaDatabase:
     def _describe(self, region: str) -> dict[str, Any] | None:
         return describe_instance(self.ctx, region)
 
-    def _replica_lag_s(self, region: str) -> float | None:
+    def _lag_points(self, region: str) -> tuple[tuple[float, float], ...]:
         r = self.ctx.aws_region(region)
-        now = datetime.now(UTC)
-        with best_effort() as unknown:  # no metric: the lag is unknown, not a failed status
-            out = self.ctx.clients.get("cloudwatch", r).get_metric_statistics(
-                Namespace="AWS/RDS", MetricName="ReplicaLag", Statistics=["Maximum"],
-                Dimensions=[{"Name": "DBInstanceIdentifier",
-                             "Value": self.ctx.names.db_instance(r)}],
-                StartTime=now - timedelta(minutes=5), EndTime=now, Period=60)
-        if unknown:
-            return None
-        points = sorted(out.get("Datapoints", []), key=lambda p: p["Timestamp"])
-        return float(points[-1]["Maximum"]) if points else None
+        return lag_points(self.ctx, r, "ReplicaLag",
+                          ("DBInstanceIdentifier", self.ctx.names.db_instance(r)))
 
     def status(self, region: str) -> DbStatus:
         try:
@@ -73,8 +64,10 @@ class RdsReplicaDatabase:
             return DbStatus(region, up=False, error="no such DB instance")
         replica = bool(inst.get("ReadReplicaSourceDBInstanceIdentifier"))
         up = inst.get("DBInstanceStatus") == "available"
+        points = self._lag_points(region) if replica else ()
         return DbStatus(region, up=up, in_recovery=replica,
-                        lag_s=self._replica_lag_s(region) if replica else 0.0,
+                        lag_s=(points[-1][1] if points else None) if replica else 0.0,
+                        lag_points=points,
                         streaming=replica or None,
                         error=None if up else f"status {inst.get('DBInstanceStatus')}")
 

@@ -57,7 +57,7 @@ def build_ports(topology: Topology, *, runs_in: str | None = None,
         journal.record(Event.REPORT, plan=plan_id, report=plan_report(journal.entries(), plan_id))
 
     return Ports(
-        topology=topology, database=database, compute=compute,
+        topology=view.topology, database=database, compute=compute,
         traffic=ArbiterRouting(ctx, store), probers=[EndpointProber(ctx)],
         notifier=SnsNotifier(ctx, region or view.standby.aws_region), state=store,
         journal=journal, reports=report, clock=clock, deadlines=AWS_DEADLINES,
