@@ -64,6 +64,7 @@ class Executor:
         ctx = RunContext(plan, record.epoch, record.scratch, self.sleep)
         if resume is not None:
             recovery.reassert(self.ports, ctx, record, self._attempt)
+        record = self._next_started(record, 0)
         self.ports.state.save_plan(record)
         for index, step in enumerate(plan.steps):
             if record.is_done(index):
@@ -124,9 +125,21 @@ class Executor:
                  duration_s=round(elapsed, 4))
         if on_step:
             on_step(step.name, "done", elapsed)
-        record = record.with_done(index)
-        self.ports.state.save_plan(record)
+        record = self._next_started(record.with_done(index), index + 1)
+        self.ports.state.save_plan(record)  # once per step: done, and the next one's start
+        j.flush()  # the journal is stored off the steps' path; at their ends, all of it
         return record
+
+    def _next_started(self, record: PlanRecord, index: int) -> PlanRecord:
+        """Stamp the start of the first step from `index` not done yet (its deadline counts
+        from it, across resumes) into the record about to be saved, so that progress is saved
+        once per step rather than again when the next step starts."""
+        steps = record.plan.steps
+        while index < len(steps) and record.is_done(index):
+            index += 1
+        if index >= len(steps) or index in record.step_started_at:
+            return record
+        return record.with_started(index, self.ports.clock.time())
 
     def _unfinished(self, record: PlanRecord, index: int, step: Step,
                     exc: RegionGuardError) -> PlanRecord:

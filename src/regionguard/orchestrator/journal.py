@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from regionguard.orchestrator.events import Event
 
@@ -23,6 +23,14 @@ from regionguard.orchestrator.events import Event
 class JournalSink(Protocol):
     def write(self, line: str) -> None: ...
     def read_lines(self) -> list[str]: ...
+
+
+@runtime_checkable
+class BufferedSink(JournalSink, Protocol):
+    """A sink that stores lines off the caller's path (the AWS arbiter's: one cross-Region
+    write each): `flush` waits until what was written is stored."""
+
+    def flush(self) -> None: ...
 
 
 class FileSink:
@@ -72,6 +80,12 @@ class Journal:
         }
         self.sink.write(json.dumps(entry, default=str, sort_keys=False))
         return entry
+
+    def flush(self) -> None:
+        """Wait until every line written so far is stored (the executor, at the end of each
+        step; a Lambda handler, before it returns). Nothing to do for a synchronous sink."""
+        if isinstance(self.sink, BufferedSink):
+            self.sink.flush()
 
     def entries(self) -> list[dict[str, Any]]:
         out = []

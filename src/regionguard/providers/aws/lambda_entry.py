@@ -68,8 +68,15 @@ def _ports() -> Ports:
     clients = _CLIENTS.get(key)
     if clients is None:
         clients = _CLIENTS[key] = AwsClients(clock=clock)
-    return build_ports(topology_from_env(os.environ["RG_TOPOLOGY"]), clients=clients,
-                       clock=clock)
+    ports = build_ports(topology_from_env(os.environ["RG_TOPOLOGY"]), clients=clients,
+                        clock=clock)
+    _INVOCATION_PORTS.append(ports)
+    return ports
+
+
+# the ports this invocation built: their journals are flushed before the handler returns (an
+# execution environment is frozen after it, with its writer threads)
+_INVOCATION_PORTS: list[Ports] = []
 
 
 def classify(event: dict[str, Any]) -> str:
@@ -191,6 +198,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             result = {"action": "error", "error": "unrecognised event"}
     except RegionGuardError as exc:
         result = {"action": "refused" if exc.exit_code == 3 else "error", "error": str(exc)}
+    finally:
+        while _INVOCATION_PORTS:
+            _INVOCATION_PORTS.pop().journal.flush()
     logger.info("regionguard result", extra={"result": result, "event_kind": kind})
     try:
         app = topology_from_env(os.environ["RG_TOPOLOGY"]).app

@@ -31,6 +31,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from regionguard.clock import wait_event
@@ -319,23 +320,44 @@ def _report(item: Mapping[str, Any]) -> VantageReport:
 class ArbiterJournalSink:
     """The engine's journal in the arbiter, readable by every later run (a Lambda's /tmp is
     gone with it): a resumed plan's RTO breakdown includes the steps its killed predecessor
-    ran. Each line also goes to the function's log. Writing is best effort: a journal line
-    that cannot be stored never fails a step."""
+    ran. Each line also goes to the function's log at once. Storing it is one MRSC write (a
+    cross-Region round trip), so it is done off the engine's path, by a few writer threads
+    shared by the execution environment: the executor flushes at the end of each step, the
+    handler before it returns, and a read flushes first. Storing is best effort: a line that
+    cannot be stored never fails a step (it is in the log)."""
 
     def __init__(self, store: DynamoDBStateStore, fallback: Callable[[str], None]) -> None:
         self.store = store
         self.fallback = fallback
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
 
     def write(self, line: str) -> None:
         self.fallback(line)
         entry = json.loads(line)
         key = f"journal#{int(entry.get('mono_ns', 0)):020d}#{uuid.uuid4().hex[:6]}"
+        stored = _journal_writers().submit(self._store, key, line)
+        with self._lock:
+            self._pending.add(stored)
+        stored.add_done_callback(self._done)
+
+    def _done(self, stored: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(stored)
+
+    def _store(self, key: str, line: str) -> None:
         try:
             self.store.arbiter.put(key, {"line": {"S": line}})
         except (ProviderError, ConditionFailed) as exc:
             log.warning("journal line not stored in the arbiter: %s", exc)
 
+    def flush(self) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=JOURNAL_FLUSH_S)
+
     def read_lines(self) -> list[str]:
+        self.flush()
         lines: list[tuple[str, str]] = []
         try:
             for page in self.store.arbiter.scan("journal#"):
@@ -344,3 +366,17 @@ class ArbiterJournalSink:
             log.warning("journal not readable: %s", exc)
         return [line for _, line in sorted(lines)]
 
+
+JOURNAL_WRITERS = 4
+JOURNAL_FLUSH_S = 30.0  # real seconds: an arbiter that does not answer holds no plan longer
+_WRITERS: list[ThreadPoolExecutor] = []
+_WRITERS_LOCK = threading.Lock()
+
+
+def _journal_writers() -> ThreadPoolExecutor:
+    """One pool per process (a warm Lambda environment keeps it between invocations)."""
+    with _WRITERS_LOCK:
+        if not _WRITERS:
+            _WRITERS.append(ThreadPoolExecutor(JOURNAL_WRITERS,
+                                               thread_name_prefix="rg-journal"))
+        return _WRITERS[0]
