@@ -49,7 +49,11 @@ def assert_failed_over_from_the_standby_alone(r: dict[str, Any]) -> None:
     assert r["writable_regions_after"] == [W]  # exactly one writable region
     assert r["old_primary_lease_held"] is False  # its app could not confirm its lease
     assert not r["split_brain"], r["anomalies"]
-    assert r["rto_client_s"] == pytest.approx(r["rto_modeled_s"] + r["dns_ttl_s"], abs=0.11)
+    # a client is served once DNS answers the standby (plus the TTL a cache may keep the old
+    # answer for) and the standby takes writes (DNS may move while its database promotes)
+    assert r["rto_writes_s"] is not None
+    assert r["rto_client_s"] == pytest.approx(
+        max(r["rto_modeled_s"] + r["dns_ttl_s"], r["rto_writes_s"]), abs=0.11)
     assert r["drill_recorded"]  # readiness's last_drill reads it from the arbiter
 
 
