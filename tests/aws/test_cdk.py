@@ -100,10 +100,18 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
         guard.has_resource_properties("AWS::Lambda::Function", {
             "Handler": "regionguard.providers.aws.lambda_entry.handler",
             "FunctionName": "orders-regionguard-failover", "Timeout": 900,
-            "ReservedConcurrentExecutions": 3})
+            "ReservedConcurrentExecutions": 4})
         guard.has_resource_properties("AWS::Scheduler::Schedule", {
             "ScheduleExpression": "rate(1 minute)",
             "Target": Match.object_like({"Input": '{"regionguard": "guard"}'})})
+        # an app region's second prober (reports only): three vantage points outside
+        # either primary, so losing the witness's guard leaves a quorum
+        app_region = name != "Witness"
+        guard.resource_count_is("AWS::Scheduler::Schedule", 2 if app_region else 1)
+        if app_region:
+            guard.has_resource_properties("AWS::Scheduler::Schedule", {
+                "Target": Match.object_like(
+                    {"Input": '{"regionguard": "guard", "prober": "b"}'})})
     s.template("Orders-West-Guard").has_resource_properties("AWS::Lambda::Permission", {
         "Principal": "sns.amazonaws.com",
         "SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"})

@@ -162,6 +162,18 @@ def test_witness_out_changes_nothing(tmp_path: Path) -> None:
     assert r["writable_regions_after"] == [E]
 
 
+def test_with_the_witness_guard_gone_the_standbys_two_probers_still_fail_over(
+        tmp_path: Path) -> None:
+    """The witness's guard fails (its Lambda, not its Region: its arbiter replica serves) and
+    its reports go stale before the primary's Region goes out. Outside the primary two
+    vantage points are left, the standby's two probers, and they decide: no failover
+    otherwise (one vote), which this drill would report as `no_failover`."""
+    r = drill(tmp_path, "warm-standby", FaultKind.REGION_OUTAGE, E, guards_out=(WITNESS,))
+    assert_failed_over_from_the_standby_alone(r)
+    [verdict] = [e for e in r["journal"] if e["event"] == "verdict"]
+    assert f"{W}/b" in verdict["vantages"] and WITNESS not in verdict["vantages"], verdict
+
+
 def test_a_partition_between_the_app_regions_never_leaves_two_writers(tmp_path: Path) -> None:
     r = drill(tmp_path, "warm-standby", FaultKind.PARTITION, E)
     # the cut-off primary loses its quorum, so its lease; the others fail over to the standby

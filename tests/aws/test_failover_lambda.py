@@ -257,6 +257,26 @@ def test_the_witness_reports_but_never_acts(world: World) -> None:
     assert snapshot(world.estate)["epoch"] == 1
 
 
+def test_without_the_witness_the_standbys_second_prober_is_the_second_vote(
+        world: World) -> None:
+    """The witness's guard is gone (it never reports). The standby's guard alone is one
+    vote: no failover. The standby's second prober (its own schedule) probes, reports under
+    its own name and never acts; with its vote the standby's guard fails over."""
+    world.apps.up[EAST] = False
+    world.seed_down(WEST, 3)
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")  # one cycle of a scheduled run
+    alone = world.run_in(WEST, {"regionguard": "guard"})
+    assert alone["verdict"] != "down" and snapshot(world.estate)["epoch"] == 1, alone
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "16")  # three failed probes and more
+    second = world.run_in(WEST, {"regionguard": "guard", "prober": "b"})
+    assert second["prober"] == "b" and second.get("outcome") is None, second
+    assert snapshot(world.estate)["epoch"] == 1  # it only reports
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")
+    acted = world.run_in(WEST, {"regionguard": "guard"})
+    assert acted["cycle"] == "failover" and acted["outcome"]["result"] == "done", acted
+    assert snapshot(world.estate)["writer"] == "west"
+
+
 def test_direct_status_and_switchover_refusal(world: World) -> None:
     status = world.run_in(WEST, {"action": "status"})
     assert status["epoch"] == 1 and status["roles"]["east"] == "primary"

@@ -58,6 +58,28 @@ def test_down_needs_a_quorum_of_fresh_reports_from_outside_the_region() -> None:
     assert inside.verdict is not Verdict.DOWN  # a region never votes on itself
 
 
+def test_the_standbys_two_probers_decide_without_the_witness_but_not_against_it() -> None:
+    """Each app region runs a second prober: outside the primary there are three vantage
+    points, so losing the witness's guard no longer blocks every failover. But two probers of
+    one Region may be seeing their own Region's link to the primary: a fresh healthy report
+    from another Region outweighs them. With the second prober gone, the first case is only
+    one vote, and no failover can happen."""
+    outside = SITES["east"] | {"us-east-1/b"}
+    alone = vantage_verdict([rep("us-west-2", 3), rep("us-west-2/b", 4),
+                             rep("us-east-2", 9, age=120)], "east", POLICY, NOW, 60, outside)
+    assert alone.verdict is Verdict.DOWN, alone.detail  # the witness's reports went stale
+    assert {r.vantage for r in alone.voters} == {"us-west-2", "us-west-2/b"}
+    outvoted = vantage_verdict([rep("us-west-2", 3), rep("us-west-2/b", 4),
+                                rep("us-east-2", 0)], "east", POLICY, NOW, 60, outside)
+    assert outvoted.verdict is Verdict.UNKNOWN and "us-east-2 sees it up" in outvoted.detail
+    all_three = vantage_verdict([rep("us-west-2", 3), rep("us-west-2/b", 4),
+                                 rep("us-east-2", 5)], "east", POLICY, NOW, 60, outside)
+    assert all_three.verdict is Verdict.DOWN
+    own = vantage_verdict([rep("us-east-1", 9), rep("us-east-1/b", 9)], "east", POLICY, NOW, 60,
+                          outside)
+    assert own.verdict is not Verdict.DOWN  # a region's probers never judge it
+
+
 def test_a_report_from_the_future_does_not_vote() -> None:
     """A site whose clock runs fast stamps its reports ahead: such a report would stay
     "fresh" long after that site stopped probing. Past the skew bound it is rejected."""

@@ -63,6 +63,9 @@ class EmulatedDrillSettings:
     # guard waits out): only for showing that the drill catches the split brain a wait
     # shorter than the apps' lease causes
     app_lease_s: float | None = None
+    # sites whose guard function fails before the fault (its reports go stale), while their
+    # arbiter replica serves: the witness's, to show that the standby's two probers decide
+    guards_out: tuple[str, ...] = ()
 
 
 @dataclass
@@ -173,6 +176,12 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
         primary = world.view.primary
         standby = world.view.standby
         _wait(lambda: _steady(world), world, 600, "the steady state")
+        for site in settings.guards_out:
+            world.stop_guard(site)
+            report(f"the guard in {site} fails; waiting for its reports to go stale")
+        if settings.guards_out:
+            _wait(lambda: not _fresh_reports_from(world, settings.guards_out), world, 600,
+                  "the stopped guards' reports to go stale")
         client = DrillClient(world, settings.write_every_s)
         client.start()
         world.clock.sleep(3 * settings.write_every_s)
@@ -220,6 +229,16 @@ def _record_drill(world: EmulatedAws, result: dict[str, Any]) -> bool:
     item = client.get_item(TableName=world.view.names.state_table(),
                            Key={"pk": {"S": DRILL_KEY}}, ConsistentRead=True).get("Item")
     return drill_item_age_s(item, datetime.now(UTC)) is not None
+
+
+def _fresh_reports_from(world: EmulatedAws, sites: tuple[str, ...]) -> bool:
+    """Whether any of these sites' reports on the primary would still vote (the guard's own
+    staleness rule: three probes or a minute and two probes)."""
+    s = world.view.settings
+    stale_after = max(3 * s.probe_interval_s, 60.0 + 2 * s.probe_interval_s)
+    now = world.clock.time()
+    return any(r["vantage"] in sites and now - float(r["observed_at"]) <= stale_after
+               for r in world.reports() if r["target"] == world.view.primary.name)
 
 
 def _steady(world: EmulatedAws) -> bool:

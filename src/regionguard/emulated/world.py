@@ -29,7 +29,7 @@ from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.motoserver import MotoProcess
 from regionguard.emulated.proxy import FaultProxy
 from regionguard.emulated.route53 import Route53DataPlane
-from regionguard.infra.view import AwsView, aws_view
+from regionguard.infra.view import SECOND_PROBER, AwsView, aws_view
 from regionguard.providers.aws.clients import ENDPOINTS_ENV
 from regionguard.providers.aws.context import APP_ENDPOINTS_ENV
 
@@ -104,11 +104,23 @@ class EmulatedAws:
         self.route53.start()
         self.runtime.await_deployed()
         for i, site in enumerate(self.view.sites):
-            schedule = Schedule(self.runtime, self.function, site, {"regionguard": "guard"},
-                                offset_s=20.0 * i)
-            schedule.region_down = self.domains.is_down
-            schedule.start()
-            self.schedules.append(schedule)
+            runs = [({"regionguard": "guard"}, 20.0 * i)]
+            if site in self.view.replica_regions:  # the app region's second prober
+                runs.append(({"regionguard": "guard", "prober": SECOND_PROBER}, 20.0 * i + 10))
+            for payload, offset in runs:
+                schedule = Schedule(self.runtime, self.function, site, payload,
+                                    offset_s=offset)
+                schedule.region_down = self.domains.is_down
+                schedule.start()
+                self.schedules.append(schedule)
+
+    def stop_guard(self, site: str) -> None:
+        """A site's guard function fails (its Lambda service, a broken deploy), while its
+        arbiter replica keeps serving: its schedules stop firing and its runs die."""
+        for schedule in self.schedules:
+            if schedule.region == site:
+                schedule.stop()
+        self.runtime.kill(self.function, site, busy_only=False)
 
     def _guard_spec(self, site: str) -> FunctionSpec:
         assert self.proxy is not None

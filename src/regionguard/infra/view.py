@@ -57,6 +57,13 @@ class AwsView:
         """The three Regions of the arbiter; any two of them decide."""
         return (*self.replica_regions, self.witness_region)
 
+    @property
+    def vantages(self) -> tuple[str, ...]:
+        """Every prober that reports: one guard per site, and in each app region a second
+        one (`second_prober`). Outside any one primary there are then three: the standby's
+        two and the witness, so a quorum of two survives the loss of the witness's guard."""
+        return (*self.sites, *(second_prober(r) for r in self.replica_regions))
+
     def desired_capacity(self, region: AwsRegion) -> int:
         """Instances a region runs as deployed (home roles): the backup region of pilot light
         and backup & restore runs none."""
@@ -73,6 +80,16 @@ class AwsView:
     def replica(self) -> bool:
         """Backup & restore keeps no standing replica: it restores from copied snapshots."""
         return self.topology.strategy is not Strategy.BACKUP_RESTORE
+
+
+SECOND_PROBER = "b"  # the `prober` of the second scheduled guard run in an app region
+
+
+def second_prober(aws_region: str) -> str:
+    """The vantage name of an app region's second prober: `<region>/b`. It runs the same guard
+    function on its own schedule and only reports (the first one acts); its Region is the
+    part before the slash, so it never judges its own region."""
+    return f"{aws_region}/{SECOND_PROBER}"
 
 
 # DynamoDB multi-Region strong consistency: "MRSC global tables are available in the following

@@ -45,6 +45,10 @@ def vantage_verdict(reports: Iterable[VantageReport], target: str, policy: Healt
     healthy = [r for r in fresh if r.successes >= 1]
     summary = ", ".join(f"{r.vantage}: {r.failures} failed/{r.successes} ok" for r in fresh)
     if len(failing) >= policy.quorum:
+        dissent = _dissent(failing, healthy)
+        if dissent:  # the failing voters share one Region, and another one sees it up
+            return VantageVerdict(target, Verdict.UNKNOWN, fresh, None,
+                                  f"{summary}; not DOWN: {dissent}", rejected)
         starts = [r.failing_since for r in failing if r.failing_since is not None]
         return VantageVerdict(target, Verdict.DOWN, tuple(failing),
                               min(starts) if starts else now, summary, rejected)
@@ -52,3 +56,21 @@ def vantage_verdict(reports: Iterable[VantageReport], target: str, policy: Healt
         return VantageVerdict(target, Verdict.UP, tuple(healthy), None, summary, rejected)
     return VantageVerdict(target, Verdict.UNKNOWN, fresh, None,
                           summary or "no fresh reports from outside the region", rejected)
+
+
+def vantage_site(vantage: str) -> str:
+    """Where a vantage point runs: an AWS app region's second prober (`us-west-2/b`) runs in
+    its Region's site (`us-west-2`); every other vantage is a site of its own."""
+    return vantage.split("/", 1)[0]
+
+
+def _dissent(failing: list[VantageReport], healthy: list[VantageReport]) -> str:
+    """Two probers of one site (an app region's two) make a quorum on their own; a fresh
+    healthy report from another site then outweighs them: what they see may be their own
+    site's link to the primary, not the primary. Without one (the witness's guard gone), they
+    decide. "" when there is no such dissent."""
+    sites = {vantage_site(r.vantage) for r in failing}
+    if len(sites) > 1:
+        return ""
+    others = sorted({r.vantage for r in healthy if vantage_site(r.vantage) not in sites})
+    return f"{', '.join(others)} sees it up" if others else ""

@@ -26,11 +26,11 @@ from constructs import Construct
 
 from regionguard.infra.stacks import common
 from regionguard.infra.stacks.nag import justify
-from regionguard.infra.view import AwsView
+from regionguard.infra.view import SECOND_PROBER, AwsView
 from regionguard.providers.aws.iam_actions import features, grants_for
 
 GUARD_TIMEOUT = Duration.minutes(15)  # Lambda's maximum; a longer plan is resumed, not lost
-GUARD_CONCURRENCY = 3
+GUARD_CONCURRENCY = 4  # a plan's run, the next minute's, the second prober's, an alarm's
 
 
 class GuardStack(Stack):
@@ -80,17 +80,29 @@ class GuardStack(Stack):
                           assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
         invoke.add_to_policy(iam.PolicyStatement(  # the function itself, no version wildcard
             actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]))
-        self.schedule = scheduler.CfnSchedule(
-            self, "EveryMinute", schedule_expression="rate(1 minute)",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.function.function_arn, role_arn=invoke.role_arn,
-                input=json.dumps({"regionguard": "guard"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=0)),  # the next minute's run is the retry
-            description=f"{n.app}: the regionguard guard run in {site}")
+        self.schedule = self._every_minute("EveryMinute", invoke, {"regionguard": "guard"},
+                                           f"{n.app}: the regionguard guard run in {site}")
+        if site in view.replica_regions:
+            # the region's second prober: outside either primary there are then three (this
+            # one, the other region's first, the witness), and losing the witness's guard
+            # leaves a quorum of two
+            self._every_minute(
+                "SecondProber", invoke, {"regionguard": "guard", "prober": SECOND_PROBER},
+                f"{n.app}: the regionguard second prober in {site} (reports only)")
         if site == view.standby.aws_region:
             # the extra, faster signal: the Route 53 alarm of the primary (us-east-1)
             self.function.add_permission(
                 "FromAlarmTopic", principal=iam.ServicePrincipal("sns.amazonaws.com"),
                 source_arn=n.arn("sns", "us-east-1", n.alarm_topic()))
+
+    def _every_minute(self, id: str, invoke: iam.Role, payload: dict[str, str],
+                      description: str) -> scheduler.CfnSchedule:
+        return scheduler.CfnSchedule(
+            self, id, schedule_expression="rate(1 minute)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function_arn, role_arn=invoke.role_arn,
+                input=json.dumps(payload),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=0)),  # the next minute's run is the retry
+            description=description)

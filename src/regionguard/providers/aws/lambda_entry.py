@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from regionguard.clock import clock_from_env
 from regionguard.errors import RegionGuardError
+from regionguard.infra.view import SECOND_PROBER
 from regionguard.orchestrator import engine
 from regionguard.orchestrator.plans import PlanKind
 from regionguard.orchestrator.ports import Ports
@@ -92,16 +93,20 @@ def classify(event: dict[str, Any]) -> str:
     return "unknown"
 
 
-def run_guard(ports: Ports, context: Any) -> dict[str, Any]:
-    """One scheduled run: probe, judge and act for about a minute, inside the timeout."""
+def run_guard(ports: Ports, context: Any, prober: str | None = None) -> dict[str, Any]:
+    """One scheduled run: probe, judge and act for about a minute, inside the timeout.
+    `prober` = "b": an app region's second prober (its own schedule), which only reports."""
     remaining_real_s = context.get_remaining_time_in_millis() / 1000 - MARGIN_S
     world_s = min(float(os.environ.get("RG_GUARD_RUN_S", RUN_S)),
                   remaining_real_s / ports.clock.factor)
-    results = build_guard(ports).run(max(0.0, world_s))
+    second = prober == SECOND_PROBER
+    results = build_guard(ports, second=second).run(max(0.0, world_s))
     acted = [r for r in results if r.acted or r.outcome is not None]
     last = acted[-1] if acted else results[-1]
     out = {"action": "guard", "cycles": len(results), **last.as_dict()}
-    if not acted:  # a quiet run: the failover target's guard evaluates readiness
+    if second:
+        out["prober"] = prober
+    elif not acted:  # a quiet run: the failover target's guard evaluates readiness
         try:
             out["readiness"] = evaluate_readiness(ports)
         except RegionGuardError as exc:
@@ -191,7 +196,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     result = {"action": "none", "reason": "this SNS message is being handled "
                               "by another invocation"}
         elif kind == "guard":
-            result = run_guard(_ports(), context)
+            result = run_guard(_ports(), context, event.get("prober"))
         elif kind == "action":
             result = on_action(_ports(), event)
         else:

@@ -299,7 +299,7 @@ class DynamoDBStateStore:
         self.arbiter.put(f"obs#{report.target}#{report.vantage}", item)
 
     def reports(self, target: str) -> list[VantageReport]:
-        keys = [f"obs#{target}#{site}" for site in self.ctx.view.sites]
+        keys = [f"obs#{target}#{site}" for site in self.ctx.view.vantages]
         return [_report(item) for item in self.arbiter.get_many(keys)]
 
     # -- journal ----------------------------------------------------------------------------

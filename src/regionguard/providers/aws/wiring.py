@@ -11,7 +11,7 @@ from typing import Any
 
 from regionguard.clock import Clock, clock_from_env
 from regionguard.config import Topology
-from regionguard.infra.view import aws_view
+from regionguard.infra.view import aws_view, second_prober
 from regionguard.orchestrator.deadlines import AWS_DEADLINES
 from regionguard.orchestrator.events import Event
 from regionguard.orchestrator.guard import Guard
@@ -65,17 +65,22 @@ def build_ports(topology: Topology, *, runs_in: str | None = None,
     )
 
 
-def build_guard(ports: Ports) -> Guard:
+def build_guard(ports: Ports, second: bool = False) -> Guard:
     """This process as a vantage point: the Region it runs in, and whether that Region is an
-    app region (whose guard acts) or the witness (whose guard only reports)."""
+    app region (whose guard acts) or the witness (whose guard only reports). `second`: the
+    app region's second prober (its own schedule), which only reports."""
     store = ports.state
     assert isinstance(store, DynamoDBStateStore), "a guard needs the AWS arbiter"
     ctx = store.ctx
     mine = ctx.view.region_by_aws(ctx.runs_in)
     prober = ports.probers[0]
-    return Guard(ports, store, prober, vantage=ctx.runs_in,
-                 home=mine.name if mine else None,
-                 sites_of=lambda region: frozenset({ctx.aws_region(region)}),
+    second = second and mine is not None  # the witness has one prober
+    return Guard(ports, store, prober,
+                 vantage=second_prober(ctx.runs_in) if second else ctx.runs_in,
+                 home=mine.name if mine and not second else None,
+                 # a region is never judged from its own Region, by either of its probers
+                 sites_of=lambda region: frozenset({ctx.aws_region(region),
+                                                    second_prober(ctx.aws_region(region))}),
                  interval_s=ctx.view.settings.probe_interval_s,
                  timeout_s=ctx.view.settings.probe_timeout_s,
                  approvals=ArbiterApprovals(store))

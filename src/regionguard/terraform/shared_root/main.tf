@@ -430,6 +430,7 @@ module "failover_primary" {
   names_json        = local.names_json
   lambda_bundle_zip = var.lambda_bundle_zip
   lambda_runtime    = var.lambda_runtime
+  second_prober     = true
 }
 
 module "failover_standby" {
@@ -451,6 +452,7 @@ module "failover_standby" {
   names_json        = local.names_json
   lambda_bundle_zip = var.lambda_bundle_zip
   lambda_runtime    = var.lambda_runtime
+  second_prober     = true
 }
 
 module "failover_witness" {

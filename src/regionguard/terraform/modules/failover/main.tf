@@ -142,7 +142,7 @@ resource "aws_lambda_function" "guard" {
   source_code_hash               = filebase64sha256(var.lambda_bundle_zip)
   timeout                        = 900 # Lambda's maximum; a longer plan is resumed, not lost
   memory_size                    = 512
-  reserved_concurrent_executions = 3
+  reserved_concurrent_executions = 4 # a plan's run, the next minute's, the second prober's, an alarm's
 
   environment {
     variables = {
@@ -202,6 +202,29 @@ resource "aws_scheduler_schedule" "guard" {
     arn      = aws_lambda_function.guard.arn
     role_arn = aws_iam_role.schedule.arn
     input    = jsonencode({ regionguard = "guard" })
+    retry_policy {
+      maximum_retry_attempts = 0 # the next minute's run is the retry
+    }
+  }
+}
+
+# an app region's second prober (reports only): outside either primary there are then three
+# vantage points, and losing the witness's guard leaves a quorum of two
+resource "aws_scheduler_schedule" "second_prober" {
+  count = var.second_prober ? 1 : 0
+  #checkov:skip=CKV_AWS_297:the schedule's only data is the constant input {"regionguard": "guard", "prober": "b"}; EventBridge Scheduler's own key encrypts it
+  name_prefix         = "${var.app_name}-rg-prober-"
+  description         = "${var.app_name}: the regionguard second prober in ${var.site} (reports only)"
+  schedule_expression = "rate(1 minute)"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.guard.arn
+    role_arn = aws_iam_role.schedule.arn
+    input    = jsonencode({ regionguard = "guard", prober = "b" })
     retry_policy {
       maximum_retry_attempts = 0 # the next minute's run is the retry
     }

@@ -100,3 +100,9 @@ variable "log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "second_prober" {
+  description = "Whether this site (an app region) also runs the guard's second prober, on its own schedule."
+  type        = bool
+  default     = false
+}
