@@ -78,6 +78,9 @@ def main() -> None:
                         help="set one latency model parameter (emulated/models.py)")
     parser.add_argument("--aws", action="append", default=[], metavar="NAME=VALUE",
                         help="set one topology [aws] key (a string) for every shape")
+    parser.add_argument("--app", choices=("real", "stub"), default="real",
+                        help="each Region's app: the workload app over a real PostgreSQL "
+                             "(default), or the stub that models it")
     args = parser.parse_args()
     model = latency_model(parser, args.model)
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -89,7 +92,8 @@ def main() -> None:
         for i in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="rg-bench-aws-") as tmp:
                 settings = EmulatedDrillSettings(FaultKind.REGION_OUTAGE, "us-east-1",
-                                                 Path(tmp), factor=args.factor, model=model)
+                                                 Path(tmp), factor=args.factor, model=model,
+                                                 real_app=args.app == "real")
                 r = run_emulated_drill(topo, settings, report=lambda _: None)
             rows.setdefault(name, []).append(r)
             print(f"{name} {i + 1}/{args.runs}: {r['outcome']} client rto "

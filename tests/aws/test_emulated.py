@@ -183,6 +183,30 @@ def test_a_partition_between_the_app_regions_never_leaves_two_writers(tmp_path: 
     assert r["acknowledged_writes"] > 0  # the history the checker read was not empty
 
 
+def test_the_real_app_over_real_databases_fences_the_cut_off_primarys_database(
+        tmp_path: Path) -> None:
+    """The workload app itself (`create_app`) in both Regions, each over a real PostgreSQL
+    standing in for its database (the standby streams through a relay the fault cuts). A
+    partition cuts the primary off: its app loses the write lease, and its database's own
+    fence closes within the lease, so a client writing straight to that database (no app, no
+    lease) commits before the fault and is refused after it, by the fence (RGF01). The
+    standby takes over with the real app's lease and `/health/route`: no split brain, and
+    once promoted its database takes the same direct writes."""
+    r = drill(tmp_path, "warm-standby", FaultKind.PARTITION, E, real_app=True)
+    assert r["outcome"] == "failed_over" and r["new_primary_region"] == W, r["journal"][-5:]
+    assert not r["split_brain"], r["anomalies"]
+    assert r["writable_regions_after"] == [W]
+    assert r["acknowledged_writes"] > 0
+    old, new = r["bypass"]["east"], r["bypass"]["west"]
+    assert old["before_fault_committed"] > 0, old  # the fence held it open under the lease
+    lease_s = r["models"]["lease_s"]
+    assert old["last_committed_after_fault_s"] is None \
+        or old["last_committed_after_fault_s"] <= lease_s * 1.1, old  # within the lease
+    assert old["after_fault_refused"] > 0 and "RGF01" in old["refusals"], old
+    assert new["after_fault_committed"] > 0, new  # the new primary's fence is open
+    assert set(r["availability"]["refused_by_new_primary"]) <= {"503"}, r["availability"]
+
+
 def test_the_drill_catches_the_split_brain_of_a_lease_wait_shorter_than_the_apps_lease(
         tmp_path: Path) -> None:
     """The safety test of the lease wait: a partition, with the apps holding their lease ten

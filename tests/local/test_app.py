@@ -268,3 +268,21 @@ def _exercise_lambda(handler: Any) -> None:
     assert json.loads(got["body"])["request_id"] == body["request_id"]
     health = handler(http_api_v2_event("GET", "/health"), None)
     assert json.loads(health["body"])["region"] == "east"
+
+
+def test_a_standby_never_makes_the_app_give_up_commit_positions(pg_pair: PgPair) -> None:
+    """Under a lease handed over while its database promotes, the app writes to a standby
+    (refused) before the promotion: the log position functions fail there with "recovery is
+    in progress". That is not a server without them: the app must ask again once promoted
+    (it once stopped asking for good after three failures, leaving every later write
+    unplaceable by the history checker)."""
+    import psycopg
+
+    from regionguard.app.db import POSITION_GIVE_UP, DatabaseRouter
+
+    router = DatabaseRouter(AppSettings(region="west", dsns=pg_pair.dsns()))
+    with psycopg.connect(pg_pair.standby.dsn(), autocommit=True) as standby:
+        for _ in range(POSITION_GIVE_UP + 1):
+            assert router._position(standby) is None
+    with psycopg.connect(pg_pair.primary.dsn(), autocommit=True) as primary:
+        assert router._position(primary) is not None

@@ -238,6 +238,9 @@ class DatabaseRouter:
             found = self.engine.wal_position(conn)
         except Exception as exc:  # the driver's, or a function the server lacks: the write
             # stands either way
+            if self.engine.classify(exc) is Fault.READ_ONLY:
+                return None  # a standby (one that promotes under a handed-over lease): the
+                # functions are there, and will answer once it is promoted
             self._position_failures += 1
             if self._position_failures == POSITION_GIVE_UP:
                 self._log_once("commit positions", exc)

@@ -42,6 +42,10 @@ def drill(
     time_factor: Annotated[float, typer.Option(
         help="aws-emulated: real seconds per emulated second (0.02: a minute in 1.2 s).")]
     = 0.02,
+    app: Annotated[str, typer.Option(
+        help="aws-emulated: what serves each Region: real (the workload app over a real "
+             "PostgreSQL per Region, the standby streaming from the primary) or stub (a "
+             "model of it; lighter).")] = "real",
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the reports (the sites: drill-NNN.html and .json; default: "
                       "the topology's state_dir/reports, or the lab's reports/).")] = None,
@@ -85,7 +89,7 @@ def drill(
             raise UsageError("--campaign: on the sites only (the sandbox's or a lab's); on "
                              "the emulated AWS use --repeat N with one --fault")
         _emulated_drill(st, here.drills, fault, region, mode, time_factor, repeat, out_dir,
-                        list_faults)
+                        list_faults, app)
         return
     # the sites' drills: the sandbox's (local world), or a lab's (--lab, whatever the world)
     drills = LocalWorld().drills if lab is not None else here.drills
@@ -98,6 +102,7 @@ def drill(
     ignored = [name for name, given in (("--repeat", repeat != 1),
                                         ("--region", region is not None),
                                         ("--mode", mode is not None),
+                                        ("--app", app != "real"),
                                         ("--time-factor", time_factor != 0.02),
                                         ("--seed", seed is not None and campaign is None))
                if given]
@@ -126,7 +131,7 @@ def _lab_fault(fault: str) -> str:
 
 def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: str | None,
                     mode: str | None, factor: float, repeat: int, out_dir: Path,
-                    list_faults: bool) -> None:
+                    list_faults: bool, app: str = "real") -> None:
     """Drills on the emulated AWS, each bringing the emulated estate up and down."""
     if list_faults:
         for name, text in drills.faults.items():
@@ -148,13 +153,16 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
         raise UsageError(f"--time-factor: {factor:g} must be in (0, 1]")
     if repeat < 1:
         raise UsageError("--repeat must be >= 1")
+    if app not in ("real", "stub"):
+        raise UsageError(f"--app: {app!r}; use real or stub")
     topo = st.topology()
     report = progress_reporter()
     results = []
     for i in range(repeat):
         folder = out_dir if repeat == 1 else out_dir / f"drill-{i + 1}"
         settings = EmulatedDrillSettings(FaultKind(fault), region, folder,
-                                         FailMode(mode) if mode else None, factor)
+                                         FailMode(mode) if mode else None, factor,
+                                         real_app=app == "real")
         out.print(f"[bold]drill {i + 1}/{repeat}[/bold]: {fault} of {region} on the emulated "
                   "AWS", highlight=False)
         results.append(run_emulated_drill(topo, settings, report))
@@ -162,8 +170,9 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
         steps = ", ".join(f"{k} {v:g}" for k, v in r["rto_breakdown_s"].items())
         out.print(f"{r['outcome']}: {r['old_primary_region']} -> {r['new_primary_region']}, "
                   f"epoch {r['epoch_before']} -> {r['epoch_after']}, client RTO (modelled) "
-                  f"{r['rto_client_s']} s = resolver {r['rto_modeled_s']} s ({steps}) + TTL "
-                  f"{r['dns_ttl_s']} s; writable after: "
+                  f"{r['rto_client_s']} s: the later of writes through DNS "
+                  f"{r['rto_writes_s']} s and resolver {r['rto_modeled_s']} s ({steps}) + "
+                  f"TTL {r['dns_ttl_s']} s; writable after: "
                   f"{', '.join(r['writable_regions_after']) or 'none'}; split brain: "
                   f"{r['split_brain']}", highlight=False)
     out.print(f"report: {out_dir}/…/drill-report.json and drill-report.html"

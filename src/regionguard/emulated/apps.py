@@ -93,6 +93,9 @@ class RegionalApp:
         threading.Thread(target=self._poll, daemon=True,
                          name=f"app-state-{self.region.name}").start()
 
+    def started(self) -> bool:
+        return True  # serving from `start` on
+
     def stop(self) -> None:
         self._stop.set()
         self.lease.stop()

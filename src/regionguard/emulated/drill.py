@@ -31,6 +31,7 @@ import httpx
 from regionguard.config import Topology
 from regionguard.drill import history
 from regionguard.drill.load import Request
+from regionguard.emulated.bypass import BypassClient
 from regionguard.emulated.domains import INTERNET, FailMode, FaultKind
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.world import EmulatedAws
@@ -66,6 +67,9 @@ class EmulatedDrillSettings:
     # sites whose guard function fails before the fault (its reports go stale), while their
     # arbiter replica serves: the witness's, to show that the standby's two probers decide
     guards_out: tuple[str, ...] = ()
+    # the apps are the workload app itself over a real PostgreSQL per Region (emulated/
+    # real_app.py), not the stub that models its database
+    real_app: bool = False
 
 
 @dataclass
@@ -121,7 +125,8 @@ class DrillClient:
             return ClientOp(t, None, via, None)
         rid = f"{via}-{uuid.uuid4().hex[:10]}"
         try:
-            r = self._http.post(f"{self.urls[region]}/orders", json={"request_id": rid})
+            r = self._http.post(f"{self.urls[region]}/orders",
+                                json={"request_id": rid, "customer": "drill", "item": via})
         except httpx.HTTPError as exc:
             return ClientOp(t, region, via, None, detail=type(exc).__name__)
         if r.status_code in (200, 201):
@@ -170,7 +175,7 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
     started_real = time.monotonic()
     region = resolve_region(aws_view(topology), settings.region)
     world = EmulatedAws(topology, settings.out_dir / "emulated-aws", settings.factor,
-                        settings.model, settings.app_lease_s)
+                        settings.model, settings.app_lease_s, settings.real_app)
     with world:
         report(f"emulated AWS up ({len(world.view.sites)} sites, factor {settings.factor:g})")
         primary = world.view.primary
@@ -184,6 +189,10 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
                   "the stopped guards' reports to go stale")
         client = DrillClient(world, settings.write_every_s)
         client.start()
+        bypass = (BypassClient(world.databases, world.clock, settings.write_every_s)
+                  if world.databases is not None else None)
+        if bypass is not None:
+            bypass.start()
         world.clock.sleep(3 * settings.write_every_s)
         epoch_before = world.arbiter()["epoch"]
         mode = settings.mode or (FailMode.TIMEOUT if settings.fault is FaultKind.PARTITION
@@ -197,8 +206,12 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
         # a last look after the old region's lease has surely run out
         world.clock.sleep(world.view.settings.lease_s * 1.2 + 10)
         client.stop()
+        if bypass is not None:
+            bypass.stop()
         result = _measure(world, settings, fault.at, epoch_before, outcome, client.ops,
                           primary.aws_region, region, hooks)
+        if bypass is not None:  # straight to each database: the old one's own fence
+            result["bypass"] = bypass.summary(fault.at)
         result["drill_recorded"] = _record_drill(world, result)
         world.heal()
         if settings.heal_after:

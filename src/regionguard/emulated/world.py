@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,16 @@ import boto3
 from regionguard.clock import CLOCK_ENV, ScaledClock
 from regionguard.config import Topology
 from regionguard.emulated.apps import RegionalApp, WriteLog
+from regionguard.emulated.databases import EmulatedDatabases
 from regionguard.emulated.domains import INTERNET, FailMode, FailureDomains, Fault, FaultKind
 from regionguard.emulated.estate import Estate, EstateBuilder
 from regionguard.emulated.lambdas import FunctionSpec, LambdaRuntime, Schedule
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.motoserver import MotoProcess
 from regionguard.emulated.proxy import FaultProxy
+from regionguard.emulated.real_app import ADMIN_TOKEN, RealRegionalApp
 from regionguard.emulated.route53 import Route53DataPlane
+from regionguard.errors import NotAvailable
 from regionguard.infra.view import SECOND_PROBER, AwsView, aws_view
 from regionguard.providers.aws.clients import ENDPOINTS_ENV
 from regionguard.providers.aws.context import APP_ENDPOINTS_ENV
@@ -48,6 +52,9 @@ class EmulatedAws:
     # the apps' write lease when it is not the topology's: a drill of the guard's lease wait
     # cut below it (what removing the wait does), which must end in a split brain
     app_lease_s: float | None = None
+    # the apps: the workload app itself over a real PostgreSQL per Region (real_app.py), or
+    # the stub that models its database (apps.py; lighter, for the drills about the guards)
+    real_app: bool = False
     view: AwsView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +73,7 @@ class EmulatedAws:
         self.runtime = LambdaRuntime(self.clock, self.workdir / "lambda-logs")
         self.schedules: list[Schedule] = []
         self.function = self.view.names.failover_function()
+        self.databases: EmulatedDatabases | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -88,15 +96,27 @@ class EmulatedAws:
         self.runtime.deploy([self._guard_spec(site) for site in self.view.sites], warm=2)
         self.estate = EstateBuilder(self.moto.url, self.view).build()
         self.moto.mark_booted()
+        if self.real_app:
+            self.databases = EmulatedDatabases(self.view, self.workdir, self.domains)
+            self.databases.start()
         for region in self.view.regions:
-            app = RegionalApp(self.view, region, self.moto.url,
-                              self.proxy.endpoints_for(region.aws_region), self.clock,
-                              self.writes, self.app_lease_s)
+            app = (RealRegionalApp(self.view, region, self.moto.url,
+                                   self.proxy.endpoints_for(region.aws_region), self.clock,
+                                   self.writes, self.databases, self.app_lease_s)
+                   if self.databases is not None else
+                   RegionalApp(self.view, region, self.moto.url,
+                               self.proxy.endpoints_for(region.aws_region), self.clock,
+                               self.writes, self.app_lease_s))
             self.proxy.set_app_upstream(region.aws_region, app.address)
             self.apps[region.name] = app
         self._seed_arbiter()
         for app in self.apps.values():
             app.start()
+        deadline = time.monotonic() + 60
+        while not all(app.started() for app in self.apps.values()):
+            if time.monotonic() > deadline:
+                raise NotAvailable("emulated AWS: the apps did not start within 60 s")
+            time.sleep(0.05)
         self.route53 = Route53DataPlane(self.view, self.moto.url,
                                         self.proxy.endpoints_for(INTERNET, "app"), self.clock,
                                         self.model.route53_checkers)
@@ -132,9 +152,10 @@ class EmulatedAws:
             CLOCK_ENV: self.clock.to_env(),
             "AWS_ACCESS_KEY_ID": "emulated", "AWS_SECRET_ACCESS_KEY": "emulated",
             "POWERTOOLS_SERVICE_NAME": "regionguard-guard", "POWERTOOLS_LOG_LEVEL": "INFO",
+            "RG_ADMIN_TOKEN": ADMIN_TOKEN,  # `verify`'s canary credential (the real app asks)
         }
         return FunctionSpec(self.function, site, GUARD_HANDLER, env, GUARD_TIMEOUT_S,
-                            concurrency=3)
+                            concurrency=4)
 
     def _seed_arbiter(self) -> None:
         """The state item as a deploy leaves it: epoch 1, home roles, the home primary writing."""
@@ -153,6 +174,8 @@ class EmulatedAws:
         for app in self.apps.values():
             with contextlib.suppress(Exception):
                 app.stop()
+        if self.databases is not None:
+            self.databases.stop()
         if self.proxy is not None:
             self.proxy.stop()
         self.moto.stop()

@@ -84,7 +84,9 @@ class PostgresEngine:
             return Fault.FENCED
         if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
             return Fault.TIMED_OUT
-        if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        if isinstance(exc, pg_errors.ReadOnlySqlTransaction) or (
+                isinstance(exc, pg_errors.ObjectNotInPrerequisiteState)
+                and "recovery is in progress" in str(exc)):  # a WAL function on a standby
             return Fault.READ_ONLY
         if isinstance(exc, pg_errors.UndefinedTable):
             return Fault.NO_SCHEMA
