@@ -18,7 +18,7 @@ EC2_LOCK := requirements/ec2.lock
 LAMBDA_LOCK := requirements/lambda.lock
 
 .PHONY: setup system-deps run test lint down bench clean synth synth-check bundles lambda-bundle wheelhouse \
-	lock lock-upgrade
+	lock lock-upgrade docs
 
 setup: system-deps $(STAMP)
 
@@ -85,6 +85,12 @@ iac: setup $(CHECKOV_STAMP) $(PROMTOOL)
 
 down:
 	$(BIN)/regionguard down
+
+# The documentation site (docs/, mkdocs.yml) into build/site, offline; --strict: a broken link
+# or a page missing from the nav fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "open build/site/index.html"
 
 # A deployable cloud assembly needs the artifacts the stacks deploy (no package index at deploy
 # time); `synth-check` synthesizes for review without them.

@@ -3,7 +3,7 @@
 Each drill brings the emulated AWS up, kills the primary's Region (us-east-1), and measures the
 time from the fault to the resolver answering the standby (the resolver RTO), with the
 breakdown from the journal, and the client RTO (plus the record's TTL). The figures come from
-the latency models (README, "Emulated AWS") and the detection and DNS settings of the
+the latency models (docs/emulated.md) and the detection and DNS settings of the
 topology; the emulator's own processing stands world time still (clock.PausedTime), so a
 figure does not move with `--factor`. A parameter AWS publishes no figure for can be set with
 `--model NAME=VALUE` (for example `--model rds_promote_s=600`) to report the RTO at the ends of

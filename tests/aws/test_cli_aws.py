@@ -1,6 +1,6 @@
 """`regionguard --world aws` against the in-process moto estate, through the Typer app and the
 world registry end to end: a person answers the failover that waits in the arbiter with
-`approve` or `reject` (the README documents both; the CLI used to refuse them), reads the plan's
+`approve` or `reject` (the documentation shows both; the CLI used to refuse them), reads the plan's
 report, and a command the AWS world lacks is refused in one line naming the world that has it.
 """
 

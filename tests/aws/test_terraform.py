@@ -807,7 +807,7 @@ def test_drift_is_caught(built: dict[str, Future[Outcome]], synths: dict[str, An
 
 def test_synth_format_terraform_writes_the_root_and_says_what_a_deploy_still_needs(
         tmp_path: Path) -> None:
-    """The README's command: `regionguard synth --format terraform --out DIR`."""
+    """The documented command (docs/aws.md): `regionguard synth --format terraform --out DIR`."""
     import sys
 
     out = tmp_path / "tf"

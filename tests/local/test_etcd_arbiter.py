@@ -263,7 +263,7 @@ def _answers(cluster: EtcdCluster) -> bool:
 
 
 def test_members_that_require_client_certificates_are_reached_over_tls(tmp_path: Path) -> None:
-    """etcd as the README deploys it: https only, client certificates required. A client
+    """etcd as docs/sites.md deploys it: https only, client certificates required. A client
     with this host's certificate works; one without is refused, in one line, by every
     member."""
     files = certificate_authority(tmp_path, list(SITES.values()))

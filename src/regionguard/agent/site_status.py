@@ -2,7 +2,7 @@
 key, a running plan, a sync degrade on record) and what each region's front door says about
 itself (`/health/route`: does it hold the write lease). Read-only; every part that cannot be
 read is said in its own field, never a guess and never a crash. The `--json` form is a stable
-contract (README, "Self-managed sites").
+contract (docs/sites.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The lab runs the topology of `-c` (its application, strategy, replication and policy) on sites
 of its own: one network and PID namespace per region, one for the witness, one for a client
-site with the edge. See the README, "The lab"."""
+site with the edge. See docs/sites.md, "The lab"."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def up(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
 @app.command("status")
 @one_line_errors
 def status(ctx: typer.Context, lab: LabDir = DEFAULT_LAB,
-           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable (stable "
-                                                                "contract, README).")] = False
+           as_json: Annotated[bool, typer.Option(
+               "--json", help="Machine-readable (a stable contract: docs/sites.md).")] = False
            ) -> None:
     """Each site: kind, live role, namespace, address, pids, front door; the edge URL."""
     from regionguard.lab.lab import Lab

@@ -2,7 +2,7 @@
 
 Every modelled duration is in world seconds (scaled by the clock's factor) and comes from AWS
 documentation where AWS states one; where it does not, the figure is ours and says so. The
-README's "Emulated AWS" section lists each with its source.
+documentation's "Emulated AWS" page (docs/emulated.md) lists each with its source.
 
 - RDS `PromoteReadReplica`: moto promotes at once. AWS: "RDS reboots the DB instance before
   making it available. The promotion process can take several minutes or longer to complete,
@@ -57,7 +57,7 @@ class LatencyModel:
     alb_check_interval_s: float = 30.0
     # What one answered call costs its caller, in place of the emulator's own time (which
     # stands still: clock.PausedTime). AWS publishes none of these; each is a parameter with
-    # the range the README gives, and benchmarks.emulated_rto reports the RTO at its ends.
+    # the range docs/emulated.md gives, and benchmarks.emulated_rto reports the RTO at its ends.
     dynamodb_call_s: float = 0.01  # an item call in the caller's own Region (0.005-0.02)
     mrsc_rtt_s: float = 0.07  # added to an MRSC write or strong read: the round trip to the
     #                           nearest other replica or witness (0.01-0.2, by Region pair)

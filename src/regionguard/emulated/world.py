@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class EmulatedAws:
         self.schedules: list[Schedule] = []
         self.function = self.view.names.failover_function()
         self.databases: EmulatedDatabases | None = None
+        self._app_logs: Callable[[], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class EmulatedAws:
         self.estate = EstateBuilder(self.moto.url, self.view).build()
         self.moto.mark_booted()
         if self.real_app:
+            self._app_logs = app_logs_to(self.workdir / "apps.log")
             self.databases = EmulatedDatabases(self.view, self.workdir, self.domains)
             self.databases.start()
         for region in self.view.regions:
@@ -176,6 +179,8 @@ class EmulatedAws:
                 app.stop()
         if self.databases is not None:
             self.databases.stop()
+        if self._app_logs is not None:
+            self._app_logs()
         if self.proxy is not None:
             self.proxy.stop()
         self.moto.stop()
@@ -238,3 +243,28 @@ class EmulatedAws:
                           FilterExpression="begins_with(pk, :o)",
                           ExpressionAttributeValues={":o": {"S": "obs#"}})
         return [{k: next(iter(v.values())) for k, v in i.items()} for i in out["Items"]]
+
+
+APP_LOGGERS = ("regionguard.app", "regionguard.lease", "regionguard.fence")
+
+
+def app_logs_to(path: Path) -> Callable[[], None]:
+    """The real apps' log lines (a refused write, a fence not extended while a database is
+    cut off) go to the drill's `apps.log`, as an app's would go to its instance's log, not to
+    the drill's output; returns how to put them back."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in APP_LOGGERS]
+    before = [(lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+
+    def restore() -> None:
+        for lg, (propagate, level) in zip(loggers, before, strict=True):
+            lg.removeHandler(handler)
+            lg.propagate, lg.level = propagate, level
+        handler.close()
+
+    return restore

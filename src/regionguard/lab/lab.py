@@ -239,7 +239,7 @@ class Lab:
     # -- status --------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """The stable contract of `lab status --json` (README, "The lab")."""
+        """The stable contract of `lab status --json` (docs/sites.md, "The lab")."""
         roles: dict[str, str] = {}
         error = None
         try:

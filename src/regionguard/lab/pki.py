@@ -1,6 +1,6 @@
 """The lab's certificates: a CA of its own and one certificate per site, made with the
-`openssl` command line, the way an operator makes them for real hosts (README, "Deploy on your
-own hosts").
+`openssl` command line, the way an operator makes them for real hosts (docs/sites.md,
+"Deploy on your own hosts").
 
 Each site's certificate names its address (an IP SAN, which `verify-full` and etcd's clients
 check) and serves as server and client: etcd's client and peer traffic, and PostgreSQL's

@@ -3,7 +3,7 @@ regions as sites on loopback (an etcd member and an agent each, lab/sandbox_site
 topology with `arbiter.kind = "etcd"` names sites that run their own agents (here, in the lab,
 or on real hosts). Either way every person's command reads etcd and the sites' files: there is
 no controller of the local world to ask (DESIGN.md's "Self-managed sites"; the single
-controller and its state.json were retired: the README's "Self-managed sites", "Retired")."""
+controller and its state.json were retired: docs/sites.md, "Retired")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One etcd member as a process this host starts and stops: the loopback sandbox's and the
 lab's arbiter members, and the tests' clusters. On real hosts systemd runs etcd instead
-(README, "Deploy on your own hosts").
+(docs/sites.md, "Deploy on your own hosts").
 
 Debian's `etcd-server` 3.4. Pre-vote is turned on: a member cut off by a partition then does
 not disrupt the majority's leader with a higher term when it rejoins (etcd 3.4 ships it off;
