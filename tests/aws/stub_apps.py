@@ -42,7 +42,7 @@ class StubApps:
         if writer != name:
             return 503, {"region": name, "writer": writer}
         if path == "/health/route":
-            return 200, {"region": name, "epoch": epoch}
+            return 200, {"region": name, "epoch": epoch, "holds_lease": True, "writable": True}
         if method == "POST" and path == "/_regionguard/canary":
             return 200, {"region": name, "epoch": epoch}
         return 404, {}

@@ -100,7 +100,7 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
         guard.has_resource_properties("AWS::Lambda::Function", {
             "Handler": "regionguard.providers.aws.lambda_entry.handler",
             "FunctionName": "orders-regionguard-failover", "Timeout": 900,
-            "ReservedConcurrentExecutions": 4})
+            "ReservedConcurrentExecutions": 5})
         guard.has_resource_properties("AWS::Scheduler::Schedule", {
             "ScheduleExpression": "rate(1 minute)",
             "Target": Match.object_like({"Input": '{"regionguard": "guard"}'})})

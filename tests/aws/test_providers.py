@@ -466,7 +466,7 @@ def test_the_arbiter_journal_stores_lines_off_the_engines_path() -> None:
     lines = [json.dumps({"mono_ns": 1_000 + i, "n": i}) for i in range(6)]
     for line in lines:
         sink.write(line)
-    assert time.monotonic() - started < 0.15  # not one round trip per line on the path
+    assert time.monotonic() - started < 0.6  # not one round trip per line (1.2 s) on the path
     assert logged == lines  # the log has every line at once
     sink.flush()
     assert len(stored) == 6

@@ -4,6 +4,7 @@ mkdocs in strict mode (a page missing from the nav, or a broken link, fails it).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -122,8 +123,11 @@ def named_paths(text: str) -> set[str]:
     return out
 
 
-TRACKED = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
+@functools.cache
+def tracked() -> list[str]:
+    """The repo's files (tracked, and new ones not ignored)."""
+    return subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                          cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
 # what regionguard (or a tool it runs) writes at run time, which a page may well name: the
 # state dir's parts, the sites' records, the reports, the build's and Terraform's outputs
 RUNTIME_DIRS = {".regionguard", "sites", "tls", "secrets", "dataplane", "agent", "reports",
@@ -141,7 +145,7 @@ def exists(path: str) -> bool:
     if "." in path.rsplit("/", 1)[-1]:  # module.attribute -> module.py
         candidates.add(path.rsplit(".", 1)[0] + ".py")
     return any(f == c or f.endswith(f"/{c}") or f.startswith(f"{c}/") or f"/{c}/" in f
-               for f in TRACKED for c in candidates)
+               for f in tracked() for c in candidates)
 
 
 def test_no_page_names_a_file_that_is_not_there() -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from regionguard.clock import ScaledClock
+from regionguard.errors import ProviderError
 from regionguard.orchestrator import plans
-from regionguard.orchestrator.executor import Executor
+from regionguard.orchestrator.executor import Executor, PlanInterrupted
 
 from .fakes import SimulatedCrash, make_ports
 
@@ -128,6 +129,29 @@ def test_the_lease_is_handed_over_while_the_database_promotes(tmp_path: Path) ->
     done = [e["step"] for e in ports.journal.entries() if e["event"] == "step"
             and e["outcome"] == "done"]
     assert done.index("promote") < done.index("route")  # route still runs, after it
+
+
+def test_a_promotion_that_fails_after_the_handover_leaves_the_plan_to_be_finished(
+        tmp_path: Path) -> None:
+    """Once the target holds the write lease (its traffic moved), a promotion that fails is
+    no reason to give the plan up: it is interrupted, for the next run to finish, never
+    failed with the target named writer and not promoted. With the handover not counted as
+    the point of no return, the plan fails (PlanFailed, not PlanInterrupted)."""
+    ports, world, calls, clock = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.unfenceable.add("east")
+    ports.database.promotes_under_old_lease = True
+
+    def failing_promote(region: str, *args: Any, **kwargs: Any) -> None:
+        clock.sleep(2 * LEASE_WORLD_S)
+        raise ProviderError(f"{region}: the promotion did not finish")
+
+    ports.database.promote = failing_promote
+    with pytest.raises(PlanInterrupted):
+        Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
+    assert any(what == "route west" for what, _ in calls)  # handed over meanwhile
+    events = [(e["event"], e.get("outcome")) for e in ports.journal.entries()]
+    assert ("handover", "done") in events and ("plan", "interrupted") in events, events
 
 
 def test_where_the_old_writers_database_answers_promote_waits_for_the_lease_first(

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from regionguard.clock import Clock
+from regionguard.clock import Clock, wait_event
 from regionguard.emulated.databases import EmulatedDatabases
 
 INSERT = ("INSERT INTO orders (request_id, customer, item, quantity, region, served_by, epoch)"
@@ -47,7 +47,7 @@ class BypassClient:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.every_s * self.clock.factor):
+        while not wait_event(self.clock, self._stop, self.every_s):
             for region in self.databases.clusters:
                 self.writes.append(self._write(region))
 

@@ -6,7 +6,7 @@ standing in for its RDS instance or Aurora cluster: the home primary's, and an a
 streaming standby in the other Region, fed through a relay the failure domains cut
 (`relay.py`), as a Region outage or a partition cuts cross-Region replication. When moto's
 model says a Region's database has become writable (the promotion's modelled minutes are
-over), its cluster is promoted: the database takes writes exactly when RDS would say so.
+over), its cluster is promoted, within a world second (the app's watch, `real_app.py`).
 
 What this makes real in a drill: the app itself (`create_app`: its write lease, `/health/
 route`, the commit-after-lease check, the database's own fence row kept ahead by the lease)

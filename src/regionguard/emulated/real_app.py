@@ -24,7 +24,7 @@ from regionguard.app import admin
 from regionguard.app.main import create_app
 from regionguard.app.settings import AppSettings
 from regionguard.clock import Clock
-from regionguard.emulated.apps import RegionalApp, WriteLog
+from regionguard.emulated.apps import DB_RECHECK_S, RegionalApp, WriteLog
 from regionguard.emulated.databases import EmulatedDatabases
 from regionguard.infra.view import AwsRegion, AwsView
 from regionguard.providers.local.netutil import free_port
@@ -61,6 +61,7 @@ class RealRegionalApp(RegionalApp):
                  arbiter_endpoints: dict[str, str], clock: Clock, writes: WriteLog,
                  databases: EmulatedDatabases, lease_s: float | None = None) -> None:
         super().__init__(view, region, moto_url, arbiter_endpoints, clock, writes, lease_s)
+        self.server.server_close()  # the stub's own server: uvicorn serves here instead
         self.databases = databases
         self.port = free_port()
         settings = AppSettings(region=region.name, dsns={region.name: databases.dsn(region.name)},
@@ -72,6 +73,7 @@ class RealRegionalApp(RegionalApp):
                                 lifespan="on", access_log=False)
         self._uvicorn = uvicorn.Server(config)
         self._http = httpx.Client(timeout=5.0, headers=admin.bearer(ADMIN_TOKEN))
+        self._serving: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -79,17 +81,36 @@ class RealRegionalApp(RegionalApp):
 
     def start(self) -> None:
         self.refresh()
-        threading.Thread(target=self._uvicorn.run, daemon=True,
-                         name=f"app-{self.region.name}").start()
+        self._serving = threading.Thread(target=self._uvicorn.run, daemon=True,
+                                         name=f"app-{self.region.name}")
+        self._serving.start()
         threading.Thread(target=self._poll, daemon=True,
                          name=f"app-state-{self.region.name}").start()
+        threading.Thread(target=self._watch_promotion, daemon=True,
+                         name=f"app-db-{self.region.name}").start()
+
+    def _watch_promotion(self) -> None:
+        """While this Region's database is not writable, look every DB_RECHECK_S world seconds
+        whether moto's model says it is now, and promote the cluster then (the stub learns it
+        from a refused write; the real app's writes do not pass through here)."""
+        while not self._stop.wait(DB_RECHECK_S * self.clock.factor):
+            if self.db_writable:
+                continue
+            try:
+                self._refresh_database()
+            except Exception as exc:  # moto unreachable: the next look
+                log.debug("database look of %s failed: %s", self.region.name, exc)
 
     def started(self) -> bool:
         return bool(self._uvicorn.started)
 
     def stop(self) -> None:
+        """Stop serving and wait for the app's shutdown (its pools, lease and fence threads),
+        so that its database is removed only after the app let go of it."""
         self._stop.set()
         self._uvicorn.should_exit = True
+        if self._serving is not None:
+            self._serving.join(timeout=10)
         self._http.close()
 
     def _refresh_database(self) -> None:

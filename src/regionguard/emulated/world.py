@@ -158,7 +158,7 @@ class EmulatedAws:
             "RG_ADMIN_TOKEN": ADMIN_TOKEN,  # `verify`'s canary credential (the real app asks)
         }
         return FunctionSpec(self.function, site, GUARD_HANDLER, env, GUARD_TIMEOUT_S,
-                            concurrency=4)
+                            concurrency=5)
 
     def _seed_arbiter(self) -> None:
         """The state item as a deploy leaves it: epoch 1, home roles, the home primary writing."""

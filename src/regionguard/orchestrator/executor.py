@@ -125,9 +125,9 @@ class Executor:
                  duration_s=round(elapsed, 4))
         if on_step:
             on_step(step.name, "done", elapsed)
+        j.flush()  # the journal is stored off the steps' path; at their ends, all of it
         record = self._next_started(record.with_done(index), index + 1)
         self.ports.state.save_plan(record)  # once per step: done, and the next one's start
-        j.flush()  # the journal is stored off the steps' path; at their ends, all of it
         return record
 
     def _next_started(self, record: PlanRecord, index: int) -> PlanRecord:
@@ -163,8 +163,11 @@ class Executor:
         j, plan = self.ports.journal, record.plan
         j.record(Event.STEP, plan=plan.id, epoch=record.epoch, step=step.name,
                  outcome=Outcome.FAILED, in_rto=step.in_rto, detail=str(exc))
+        # past the point of no return: a promote that may have done its work, or one whose
+        # target was already handed the write lease (its traffic moved; it must be promoted)
         promoted = bool(record.done_names() & set(POINT_OF_NO_RETURN)) or (
-            step.name == "promote" and self._became_primary(plan.target))
+            step.name == "promote" and (ctx.scratch.handed_over
+                                        or self._became_primary(plan.target)))
         if promoted:  # no going back: leave it running for the next drive to resume
             self.ports.state.save_plan(record)
             j.record(Event.PLAN, plan=plan.id, outcome=Outcome.INTERRUPTED, step=step.name)

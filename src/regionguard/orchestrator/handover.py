@@ -14,7 +14,8 @@ Safety is unchanged: the arbiter names the new writer only once the old lease ha
 (`StateStore.set_writer` checks it), exactly as `route` does later, and no write commits in
 the target before its database is promoted. `route` still runs after `promote`: it finds the
 lease handed over and names the same writer again (idempotent). What the handover could not do
-before the promotion ended (an arbiter that did not answer) is simply left to `route`.
+before the promotion ended (an arbiter that did not answer) is simply left to `route`; a
+promotion that fails after the handover leaves the plan interrupted, to be finished.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ RETRY_EVERY_S = 1.0  # world seconds between tries while the arbiter still holds
 
 class Handover:
     """A thread that hands the write lease to the target once the old one has ended; stopped
-    (and joined) when the promotion returns, whether or not it got there."""
+    (and joined) when the promotion returns, whether or not it got there. Once it has, the
+    plan is past its point of no return (`Scratch.handed_over`): a promotion that then fails
+    leaves the plan interrupted for the next run to finish, never rolled back, since the
+    target's apps hold the lease and DNS follows them."""
 
     def __init__(self, p: Ports, plan_id: str, epoch: int, table: RouteTable,
                  scratch: Scratch) -> None:
         self.p, self.plan_id, self.table = p, plan_id, table
         self.epoch = epoch
+        self.scratch = scratch
         self.until, self.holder = scratch.lease_until, scratch.lease_holder
-        self.done = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rg-handover")
 
@@ -56,7 +60,14 @@ class Handover:
         # an emulated world's time stands still while its guard computes, on this thread too
         clock = self.p.clock
         with clock.pause() if isinstance(clock, ScaledClock) else contextlib.nullcontext():
-            self._hand_over()
+            try:
+                self._hand_over()
+            except Exception as exc:  # never silently: `route` does it after the promotion
+                self._record(Outcome.FAILED, detail=f"{type(exc).__name__}: {exc}")
+
+    def _record(self, outcome: Outcome, **fields: object) -> None:
+        self.p.journal.record(Event.HANDOVER, plan=self.plan_id, epoch=self.epoch,
+                              outcome=outcome, writer=self.table.writer, **fields)
 
     def _hand_over(self) -> None:
         p = self.p
@@ -68,15 +79,11 @@ class Handover:
             try:
                 if self.holder is None or p.state.writer_lease_ended(self.holder):
                     p.traffic.route(self.table)
-                    self.done = True
-                    p.journal.record(Event.HANDOVER, plan=self.plan_id, epoch=self.epoch,
-                                     outcome=Outcome.DONE, writer=self.table.writer,
-                                     waited_s=round(p.clock.time() - started, 3))
+                    self.scratch.handed_over = True
+                    self._record(Outcome.DONE, waited_s=round(p.clock.time() - started, 3))
                     return
             except PlanConflict as exc:  # a newer plan owns the epoch: `route` will say so
-                p.journal.record(Event.HANDOVER, plan=self.plan_id, epoch=self.epoch,
-                                 outcome=Outcome.FAILED, writer=self.table.writer,
-                                 detail=str(exc))
+                self._record(Outcome.FAILED, detail=str(exc))
                 return
             except ProviderError:  # the arbiter did not answer, or still holds it: again
                 pass

@@ -9,7 +9,7 @@ observed, what to do.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -204,15 +204,35 @@ def failover(topology: Topology, obs: Observation, target: str | None = None,
 
 def _lag_at_loss(db: DbStatus, obs: Observation) -> tuple[float | None, str]:
     """What a failover to `db` loses, in seconds, and how that was measured. Where the
-    replica's lag history is kept and a DOWN verdict says when the source was first seen
-    failing, its lag in the last period that ended by then: the latest lag keeps growing
-    once the source died and would refuse every failover of a Region outage. Otherwise the
-    replica's last reported lag."""
+    replica's lag history is kept: with a DOWN verdict, the lag in the last period that ended
+    by the source's first failure; without one (a person's failover), the lag before the
+    history's last run of one-for-one growth, the mark of a source gone. The latest lag keeps
+    growing once the source died and would refuse every failover of a Region outage.
+    Otherwise (no history), the replica's last reported lag."""
     if db.lag_points and obs.source_lost_at is not None:
         before = [lag for end, lag in db.lag_points if end <= obs.source_lost_at]
         if before:
             return before[-1], "replica lag just before the primary was lost"
+    if db.lag_points and (settled := lag_before_growth(db.lag_points)) is not None:
+        return settled, "replica lag before it began to grow with its source gone"
     return db.lag_s, "last replica lag"
+
+
+GROWTH_RUN = 2  # periods of one-for-one growth that say the source is gone, not a spike
+
+
+def lag_before_growth(points: Sequence[tuple[float, float]]) -> float | None:
+    """Once a replica's source is gone its lag grows by each period's length, period after
+    period. The lag before the last such run (of at least GROWTH_RUN periods) ending at the
+    latest point; None when there is no such run, or it fills the whole history (the loss is
+    older than what is kept)."""
+    i = len(points) - 1
+    while i > 0 and points[i][1] - points[i - 1][1] >= 0.9 * (points[i][0] - points[i - 1][0]):
+        i -= 1
+    run = len(points) - 1 - i
+    if run < GROWTH_RUN or i == 0:  # i == 0: every period grew, the loss is older
+        return None
+    return points[i][1]
 
 
 def _restore_plan(topology: Topology, obs: Observation, source: str, target: str,

@@ -42,6 +42,9 @@ class Scratch:
     degrade_recorded: bool = False  # promote recorded where the new primary began alone
     verify_failed: bool = False  # the last canary failed: a retry scales the target again
     forced_promote_recorded: bool = False  # a forced promote was journaled (once)
+    # the write lease went to the target while its database promoted (`handover`): from
+    # then on the plan cannot be rolled back, only finished
+    handed_over: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, False)}

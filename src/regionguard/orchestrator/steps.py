@@ -112,6 +112,15 @@ LEASE_RUNS_OUT = ("old write lease revoked and its database unreachable; writes 
                   "once the lease has ended")
 
 
+@dataclass(frozen=True, slots=True)
+class Safe:
+    """Why a failover may promote now; `lease_runs_out`: the old lease still runs (the
+    asynchronous case), so it is handed over beside the promotion once it ends."""
+
+    reason: str
+    lease_runs_out: bool = False
+
+
 def _promotes_while_lease_runs(p: Ports, ctx: RunContext, source: str) -> bool:
     """(b) of `_old_writer_stopped`, the asynchronous case: a revoked lease, replication that
     may be cut, and the old writer's database out of reach."""
@@ -119,7 +128,7 @@ def _promotes_while_lease_runs(p: Ports, ctx: RunContext, source: str) -> bool:
             and not p.database.status(source).up)
 
 
-def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> str:
+def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> Safe:
     """A failover promotes only over an old primary that cannot write any more, or whose
     writes can reach no one (b). Across a network "unreachable" is not "dead", so one of
     these must hold:
@@ -138,16 +147,16 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
 
     Returns what made it safe; raises ProviderError (retried within the deadline) otherwise."""
     if ctx.scratch.fence_complete:
-        return "fenced"
+        return Safe("fenced")
     if _promotes_while_lease_runs(p, ctx, source):
-        return LEASE_RUNS_OUT
+        return Safe(LEASE_RUNS_OUT, lease_runs_out=True)
     if ctx.scratch.lease_until is not None:
         _wait_out_old_lease(p, ctx, "promote")
-        return "old write lease expired"
+        return Safe("old write lease expired")
     result = p.database.fence(source)
     if result.complete:
         ctx.scratch.fence_complete = True
-        return "fenced"
+        return Safe("fenced")
     if ctx.plan.forced:
         if not ctx.scratch.forced_promote_recorded:
             detail = (f"promoting {region} over {source}, which is neither fenced nor under an "
@@ -155,7 +164,7 @@ def _old_writer_stopped(p: Ports, ctx: RunContext, region: str, source: str) -> 
             p.journal.record(Event.FORCED_PROMOTE, plan=ctx.plan.id, region=source, detail=detail)
             p.notifier.notify("forced_promote", {"plan": ctx.plan.id, "detail": detail})
             ctx.scratch.forced_promote_recorded = True
-        return "forced"
+        return Safe("forced")
     raise NotFenced(
         f"refusing to promote {region}: {source} is neither fenced ("
         f"{'; '.join(result.unfenced) or 'fence incomplete'}) nor under a write lease that "
@@ -172,7 +181,7 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     region = step.args["region"]
     planned = ctx.plan.kind is not PlanKind.FAILOVER
     source = step.args["source"]
-    safe = "stopped cleanly" if planned else _old_writer_stopped(p, ctx, region, source)
+    safe = Safe("stopped cleanly") if planned else _old_writer_stopped(p, ctx, region, source)
     grace = step.args.get("down_grace_s")
     if grace is not None and step.deadline_s - remaining >= grace and not (
             p.database.status(region).up):
@@ -184,7 +193,7 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     handover = handover_during_promote(
         p, ctx.plan.id, ctx.epoch, ctx.scratch,
         next((dict(s.args) for s in ctx.plan.steps if s.name == "route"), None),
-    ) if safe is LEASE_RUNS_OUT else None
+    ) if safe.lease_runs_out else None
     try:
         p.database.promote(region, ctx.epoch, remaining, planned=planned)
     finally:
@@ -197,7 +206,7 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
         if not ctx.scratch.degrade_recorded:  # once: a re-asserted promote keeps it
             p.state.set_sync_degraded(lsn)  # replaces a record about the old primary
             ctx.scratch.degrade_recorded = lsn is not None
-    return f"{region} promoted, epoch {ctx.epoch} (old primary {source}: {safe})"
+    return f"{region} promoted, epoch {ctx.epoch} (old primary {source}: {safe.reason})"
 
 
 AWAIT_SLICE_MIN_S = 1.5  # an app is ready in about a second; `scale` again is idempotent

@@ -87,6 +87,8 @@ class PostgresEngine:
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction) or (
                 isinstance(exc, pg_errors.ObjectNotInPrerequisiteState)
                 and "recovery is in progress" in str(exc)):  # a WAL function on a standby
+            # (SQLSTATE 55000 is broad, so its English text decides: the server's
+            # lc_messages is C/English on RDS, Aurora and the sites alike)
             return Fault.READ_ONLY
         if isinstance(exc, pg_errors.UndefinedTable):
             return Fault.NO_SCHEMA

@@ -30,7 +30,7 @@ from regionguard.infra.view import SECOND_PROBER, AwsView
 from regionguard.providers.aws.iam_actions import features, grants_for
 
 GUARD_TIMEOUT = Duration.minutes(15)  # Lambda's maximum; a longer plan is resumed, not lost
-GUARD_CONCURRENCY = 4  # a plan's run, the next minute's, the second prober's, an alarm's
+GUARD_CONCURRENCY = 5  # a plan's run, the next minute's, two of the second prober's, an alarm's
 
 
 class GuardStack(Stack):

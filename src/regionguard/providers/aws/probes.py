@@ -47,8 +47,12 @@ class EndpointProber:
         if r.status_code != 200:
             return ProbeResult(self.name, region, False, latency, f"HTTP {r.status_code}")
         try:
-            writable = r.json().get("writable", True) is not False
-        except ValueError:  # not the app's JSON: whatever answers there cannot be trusted
-            return ProbeResult(self.name, region, False, latency, "HTTP 200, not JSON")
+            body = r.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "writable" not in body:
+            # not the app's answer: whatever answers there cannot be trusted
+            return ProbeResult(self.name, region, False, latency, "HTTP 200, not the app's")
+        writable = body["writable"] is True
         return ProbeResult(self.name, region, writable, latency,
                            "HTTP 200" if writable else "HTTP 200, its database takes no writes")

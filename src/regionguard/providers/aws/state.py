@@ -324,7 +324,9 @@ class ArbiterJournalSink:
     cross-Region round trip), so it is done off the engine's path, by a few writer threads
     shared by the execution environment: the executor flushes at the end of each step, the
     handler before it returns, and a read flushes first. Storing is best effort: a line that
-    cannot be stored never fails a step (it is in the log)."""
+    cannot be stored never fails a step, and the lines of a step a killed runner was in may
+    be missing from the arbiter (never from the log); the plan's own progress is saved apart,
+    conditionally, and a resumed plan never depends on the journal."""
 
     def __init__(self, store: DynamoDBStateStore, fallback: Callable[[str], None]) -> None:
         self.store = store
@@ -348,8 +350,9 @@ class ArbiterJournalSink:
     def _store(self, key: str, line: str) -> None:
         try:
             self.store.arbiter.put(key, {"line": {"S": line}})
-        except (ProviderError, ConditionFailed) as exc:
-            log.warning("journal line not stored in the arbiter: %s", exc)
+        except Exception as exc:  # in the log already; never lost silently in a future
+            log.warning("journal line not stored in the arbiter: %s: %s",
+                        type(exc).__name__, exc)
 
     def flush(self) -> None:
         with self._lock:
@@ -368,7 +371,9 @@ class ArbiterJournalSink:
 
 
 JOURNAL_WRITERS = 4
-JOURNAL_FLUSH_S = 30.0  # real seconds: an arbiter that does not answer holds no plan longer
+# real seconds a flush waits at most: inside the guard's margin before its Lambda timeout
+# (MARGIN_S, 5 s), and an arbiter that does not answer holds no plan longer
+JOURNAL_FLUSH_S = 4.0
 _WRITERS: list[ThreadPoolExecutor] = []
 _WRITERS_LOCK = threading.Lock()
 

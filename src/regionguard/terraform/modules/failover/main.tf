@@ -142,7 +142,7 @@ resource "aws_lambda_function" "guard" {
   source_code_hash               = filebase64sha256(var.lambda_bundle_zip)
   timeout                        = 900 # Lambda's maximum; a longer plan is resumed, not lost
   memory_size                    = 512
-  reserved_concurrent_executions = 4 # a plan's run, the next minute's, the second prober's, an alarm's
+  reserved_concurrent_executions = 5 # a plan's run, the next minute's, two of the second prober's, an alarm's
 
   environment {
     variables = {
