@@ -381,6 +381,34 @@ def test_the_witness_tries_the_primarys_arbiter_replica_last() -> None:
     assert AwsContext(view, clients, runs_in=standby).replica_order() == [standby, primary]
 
 
+def test_the_witness_races_the_replicas_and_an_app_region_asks_its_own_first() -> None:
+    """The witness holds no replica: its reads go to both at once and the first answer wins,
+    so a replica that hangs (its Region out, answering nothing until the timeout) costs its
+    vote nothing. Tried one after the other, the hung one would cost its whole wait first."""
+    from regionguard.providers.aws.arbiter import ArbiterClient
+    from regionguard.providers.aws.clients import NearestReplica
+
+    view = aws_view(topology("warm-standby"))
+    primary, standby = view.primary.aws_region, view.standby.aws_region
+    clients = AwsClients(clock=ScaledClock.starting_now(0.01))
+    assert ArbiterClient(AwsContext(view, clients, runs_in=view.witness_region)).races
+    assert not ArbiterClient(AwsContext(view, clients, runs_in=standby)).races
+
+    def read(region: str) -> str:
+        if region == standby:
+            time.sleep(1.0)  # hung until its timeout
+        return f"item from {region}"
+
+    replicas = NearestReplica([standby, primary])
+    started = time.monotonic()
+    assert replicas.race(read) == f"item from {primary}"
+    assert time.monotonic() - started < 0.8  # not after the hung one
+    assert replicas.order[0] == primary  # the one that answered is asked first next time
+    with pytest.raises(Exception, match="both failed"):
+        NearestReplica([standby, primary]).race(
+            lambda region: (_ for _ in ()).throw(RuntimeError("both failed")))
+
+
 def test_the_replica_lag_history_comes_from_its_own_regions_cloudwatch() -> None:
     """One-minute maxima of the replica's ReplicaLag, read in the replica's Region, as (period
     end, lag): the planner takes the one before the loss; -1 (replication stopped) is left

@@ -5,7 +5,9 @@ state store, approvals, readiness, the journal), so the replica order, the meani
 condition and the translation of AWS errors live here once. The guarantees, for every method:
 - strongly consistent: a read sees every write acknowledged before it, on any replica (MRSC);
 - bounded: each replica costs at most the clients' connect and read timeouts, and there are
-  two (this Region's first, then whichever answered last, then the other);
+  two (this Region's first, then whichever answered last, then the other); a site with no
+  replica (the witness) sends its reads and unconditional writes to both at once, and the
+  first answer wins;
 - `ConditionFailed` when a condition did not hold: an answer (another writer won), never
   retried on another replica;
 - `ProviderError` when no replica answers; nothing is retried on the same replica (the
@@ -61,10 +63,15 @@ class ArbiterClient:
         self.ctx = ctx
         self.table = ctx.names.state_table()
         self.nearest = ctx.clients.nearest(self.table, ctx.replica_order(), _condition_failed)
+        # a site with no replica of its own (the witness, an operator's machine) races its
+        # reads and unconditional writes over both replicas: an outage of either costs it
+        # no timeout; an app region's site asks its own replica first
+        self.races = ctx.runs_in not in ctx.view.replica_regions
 
     def get(self, key: str) -> Item | None:
         """The item at `key` (a strongly consistent read), None when there is none."""
-        item: Item | None = self._call("get_item", Key=_key(key), ConsistentRead=True).get("Item")
+        item: Item | None = self._call("get_item", Key=_key(key), ConsistentRead=True,
+                                       race=True).get("Item")
         return item
 
     def put(self, key: str, attributes: Mapping[str, Any], *, condition: str | None = None,
@@ -72,7 +79,7 @@ class ArbiterClient:
             names: Mapping[str, str] | None = None) -> None:
         """Replace the item at `key` with `attributes` (its `pk` added), if `condition` holds."""
         self._call("put_item", Item={**_key(key), **attributes},
-                   **_expression(condition, values, names))
+                   race=condition is None, **_expression(condition, values, names))
 
     def update(self, key: str, expression: str, *, condition: str | None = None,
                values: Mapping[str, Any] | None = None,
@@ -97,7 +104,7 @@ class ArbiterClient:
             items: list[Item] = out.get("Responses", {}).get(self.table, [])
             return items
 
-        return self._nearest("batch_get_item", batch)
+        return self._nearest("batch_get_item", batch, race=True)
 
     def scan(self, prefix: str) -> Iterator[list[Item]]:
         """The items whose key begins with `prefix`, a page at a time (strongly consistent).
@@ -106,24 +113,27 @@ class ArbiterClient:
             "FilterExpression": "begins_with(pk, :prefix)", "ConsistentRead": True,
             "ExpressionAttributeValues": {":prefix": {"S": prefix}}}
         while True:
-            out = self._call("scan", **kwargs)
+            out = self._call("scan", race=True, **kwargs)
             yield list(out.get("Items", []))
             if "LastEvaluatedKey" not in out:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """The one dispatcher: `operation` on the table, nearest replica first."""
+    def _call(self, operation: str, race: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """The one dispatcher: `operation` on the table, nearest replica first (or raced,
+        for a call whose repeat changes nothing, from a site with no replica)."""
         def call(region: str) -> dict[str, Any]:
             client = self.ctx.clients.get("dynamodb", region)
             result: dict[str, Any] = getattr(client, operation)(TableName=self.table, **kwargs)
             return result
 
-        return self._nearest(operation, call)
+        return self._nearest(operation, call, race)
 
-    def _nearest(self, operation: str, call: Callable[[str], T]) -> T:
+    def _nearest(self, operation: str, call: Callable[[str], T], race: bool = False) -> T:
         """`call` on the nearest replica that answers; a failed condition is the one answer
         (it is not tried elsewhere), the loss of every replica a `ProviderError`."""
         with expected(f"arbiter {self.table} {operation}", CONDITION_FAILED) as lost:
+            if race and self.races:
+                return self.nearest.race(call)
             return self.nearest.call(call)
         raise ConditionFailed(lost.detail)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 import boto3
@@ -120,7 +122,41 @@ class NearestReplica:
             return result
         raise NoReplicaAnswered(errors)
 
+    def race(self, fn: Callable[[str], T]) -> T:
+        """`fn` on every replica at once; the first answer wins (the others finish, or time
+        out, on their own threads). Only for calls whose repeat changes nothing: reads, and
+        writes without a condition. A site with no replica of its own (the witness) races its
+        calls: whichever replica is out, its vote costs no timeout."""
+        futures = {_racers().submit(fn, region): region for region in self.order}
+        errors = []
+        for done in as_completed(futures):
+            region = futures[done]
+            try:
+                result = done.result()
+            except Exception as exc:
+                if self.answered(exc):
+                    self._prefer(region)
+                    raise
+                errors.append(f"{region}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+                continue
+            self._prefer(region)
+            return result
+        raise NoReplicaAnswered(errors)
+
     def _prefer(self, region: str) -> None:
         if self.order[0] != region:
             self.order.remove(region)
             self.order.insert(0, region)
+
+
+_RACERS: list[ThreadPoolExecutor] = []
+_RACERS_LOCK = threading.Lock()
+
+
+def _racers() -> ThreadPoolExecutor:
+    """One pool per process (a warm Lambda environment keeps it): a replica that is out holds
+    a thread until its timeout, never the caller."""
+    with _RACERS_LOCK:
+        if not _RACERS:
+            _RACERS.append(ThreadPoolExecutor(8, thread_name_prefix="rg-replica"))
+        return _RACERS[0]
