@@ -154,6 +154,31 @@ def test_a_promotion_that_fails_after_the_handover_leaves_the_plan_to_be_finishe
     assert ("handover", "done") in events and ("plan", "interrupted") in events, events
 
 
+def test_on_aws_the_fences_database_part_runs_beside_the_promotion(tmp_path: Path) -> None:
+    """Where the revoked lease is the fence (AWS), the database's part of it (a reboot of a
+    reachable RDS primary; in an outage, the dead Region's timeouts) runs beside the
+    promotion, and is journaled when it ends. Waited for in `fence`, it would start the
+    promotion only after those timeouts, and this fails."""
+    ports, world, calls, clock = leased(tmp_path)
+    world.dbs["east"]["up"] = False
+    world.unfenceable.add("east")
+    ports.database.promotes_under_old_lease = True
+    time_promotes(ports, calls, clock)
+    fence = ports.database.fence
+
+    def slow_fence(region: str) -> Any:
+        clock.sleep(LEASE_WORLD_S / 2)  # the dead Region's connect timeouts
+        calls.append((f"fenced {region}", clock.time()))
+        return fence(region)
+
+    ports.database.fence = slow_fence
+    Executor(ports).run(plans.failover(ports.topology, observation(ports, world)))
+    promoted = next(t for what, t in calls if what == "promote west")
+    fenced = next(t for what, t in calls if what == "fenced east")
+    assert promoted < fenced
+    assert any(e["event"] == "unfenced" for e in ports.journal.entries())  # still on record
+
+
 def test_where_the_old_writers_database_answers_promote_waits_for_the_lease_first(
         tmp_path: Path) -> None:
     """Asynchronous replication, but the old primary's database still answers (its front

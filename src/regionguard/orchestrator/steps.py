@@ -6,6 +6,7 @@ one step tells a later one what it found (the old writer's lease, the fence's re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ class RunContext:
     epoch: int
     scratch: Scratch = field(default_factory=Scratch)
     sleep: Callable[[float], None] = SYSTEM_CLOCK.sleep
+    # best-effort work a step left running beside the next ones (the AWS fence's database
+    # part): joined when the promotion ends
+    beside: list[threading.Thread] = field(default_factory=list)
 
 
 StepAction = Callable[[Ports, RunContext, Step, float], str]
@@ -65,9 +69,20 @@ def _take_writes_from(p: Ports, ctx: RunContext, region: str) -> tuple[list[str]
 def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     """Each part is attempted whatever the others did: the front door, then the database.
     Done when writes to `region` are impossible (its database fenced) or only possible under
-    a revoked lease; else ProviderError, retried within the deadline."""
+    a revoked lease; else ProviderError, retried within the deadline.
+
+    Where the revoked lease is the fence and the promotion need not wait for the database's
+    part (`promotes_under_old_lease`: AWS, whose RDS or Aurora fence can only drop sessions of
+    a reachable primary), that part runs beside the promotion: in an outage its calls to the
+    dead Region would only hold the promotion up by their timeouts."""
     region = step.args["region"]
     done, failed = _take_writes_from(p, ctx, region)
+    if p.database.promotes_under_old_lease and ctx.scratch.lease_until is not None:
+        beside = threading.Thread(target=_fence_database, args=(p, ctx, region),
+                                  daemon=True, name="rg-fence-database")
+        beside.start()
+        ctx.beside.append(beside)
+        return "; ".join([*done, "the database's part runs beside the promotion", *failed])
     result = p.database.fence(region)  # never raises: whatever it could not do is listed
     ctx.scratch.fence_complete = result.complete
     if not result.complete:
@@ -76,6 +91,22 @@ def _fence(p: Ports, ctx: RunContext, step: Step, _: float) -> str:
     if failed and not result.complete and ctx.scratch.lease_until is None:
         raise ProviderError(f"{region} not fenced: {'; '.join([*failed, *result.unfenced])}")
     return "; ".join([*done, *result.actions, *failed])
+
+
+def _fence_database(p: Ports, ctx: RunContext, region: str) -> None:
+    """The database's part of a fence, best effort, journaled as the step's would be."""
+    try:
+        result = p.database.fence(region)
+    except Exception as exc:  # never raises by contract; said so if it does
+        p.journal.record(Event.UNFENCED, plan=ctx.plan.id, region=region,
+                         detail=[f"{type(exc).__name__}: {exc}"])
+        return
+    if not result.complete:
+        p.journal.record(Event.UNFENCED, plan=ctx.plan.id, region=region,
+                         detail=list(result.unfenced))
+
+
+BESIDE_JOIN_S = 30.0  # real seconds the promotion's end waits for the work beside it
 
 
 LEASE_ASK_FOR_S = 1.0  # how long one try of promote/route keeps asking the arbiter
@@ -199,6 +230,8 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     finally:
         if handover is not None:
             handover.stop()
+        while ctx.beside:  # the fence's database part, run beside it
+            ctx.beside.pop().join(timeout=BESIDE_JOIN_S)
     p.state.set_roles({region: Role.PRIMARY, source: Role.STANDBY}, plan_id=ctx.plan.id)
     if p.topology.replication is Replication.SYNC:
         # the new primary commits alone until a standby rejoins: record where that began
