@@ -174,20 +174,12 @@ def test_with_the_witness_guard_gone_the_standbys_two_probers_still_fail_over(
     assert f"{W}/b" in verdict["vantages"] and WITNESS not in verdict["vantages"], verdict
 
 
-def test_a_partition_between_the_app_regions_never_leaves_two_writers(tmp_path: Path) -> None:
-    r = drill(tmp_path, "warm-standby", FaultKind.PARTITION, E)
-    # the cut-off primary loses its quorum, so its lease; the others fail over to the standby
-    assert r["outcome"] == "failed_over" and r["new_primary_region"] == W
-    assert not r["split_brain"], r["anomalies"]
-    assert r["writable_regions_after"] == [W]
-    assert r["acknowledged_writes"] > 0  # the history the checker read was not empty
-
-
-def test_the_real_app_over_real_databases_fences_the_cut_off_primarys_database(
+def test_a_partition_never_leaves_two_writers_and_the_cut_off_database_fences_itself(
         tmp_path: Path) -> None:
     """The workload app itself (`create_app`) in both Regions, each over a real PostgreSQL
     standing in for its database (the standby streams through a relay the fault cuts). A
-    partition cuts the primary off: its app loses the write lease, and its database's own
+    partition cuts the primary off (its arbiter replica loses its quorum, so its lease; the
+    others fail over to the standby): its app loses the write lease, and its database's own
     fence closes within the lease, so a client writing straight to that database (no app, no
     lease) commits before the fault and is refused after it, by the fence (RGF01). The
     standby takes over with the real app's lease and `/health/route`: no split brain, and
