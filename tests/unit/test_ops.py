@@ -220,7 +220,11 @@ def test_metrics_count_failovers_from_the_journal_and_report_the_last_rto(
     assert after["regionguard_failovers_total"][done] == 1  # from the journal
     assert after["regionguard_epoch"][()] == 2
     assert after["regionguard_last_rto_seconds"][()] > 0
-    assert (("step", "promote"),) in after["regionguard_last_plan_step_seconds"]
+    steps = after["regionguard_last_plan_step_seconds"]
+    assert (("in_rto", "true"), ("step", "promote")) in steps
+    # retire runs once traffic moved: shown, and said not to count toward the RTO
+    assert (("in_rto", "false"), ("step", "retire")) in steps
+    assert after["regionguard_last_plan_step_attempts"][(("step", "promote"),)] == 1
     assert after["regionguard_plans_total"][done] == 1
 
 
@@ -260,5 +264,7 @@ def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: P
     assert report["verdict"]["verdict"] == "down" and report["rto"]["rto_s"] > 0
     page = plan_report_html(entries, plan_id)
     assert page is not None and "<svg" in page and "promote" in page
+    assert steps["retire"]["in_rto"] is False and "retire" in report["rto"]["after_rto"]
+    assert "after the RTO: not in it" in page  # the breakdown says which parts count
     assert "src=" not in page and "http://" not in page and "https://" not in page
     assert "<script" not in page

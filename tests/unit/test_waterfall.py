@@ -181,3 +181,27 @@ def test_drill_report_without_a_plan_says_so(tmp_path: Path) -> None:
     path = tmp_path / "drill-report.html"
     write_html(path, measures(), load, [(1500 * MS, "fault", "#b00020")])
     assert "the engine ran no plan after the fault" in path.read_text()
+
+
+def test_a_step_after_the_rto_is_shown_apart_and_attempts_are_counted() -> None:
+    """One RTO story: a rejoin that ran once traffic was restored (longer than the RTO
+    itself) is not part of it, in the breakdown or the waterfall; a step tried twice is one
+    figure with two attempts, each attempt its own bar."""
+    entries = [
+        {"event": "plan", "plan": PLAN, "outcome": "started", "name": "failback",
+         "mono_ns": 1000 * MS},
+        step("promote", "started", 1000), step("promote", "failed", 1200),
+        step("promote", "started", 1300), step("promote", "done", 1500),
+        step("route", "started", 1500), step("route", "done", 1690),
+        {**step("rejoin", "started", 1690), "in_rto": False},
+        {**step("rejoin", "done", 2990), "in_rto": False},
+    ]
+    breakdown = rto_breakdown(entries, PLAN)
+    assert breakdown is not None
+    assert breakdown["rto_s"] == 0.69 and "rejoin" not in breakdown["steps"]
+    assert breakdown["after_rto"] == {"rejoin": 1.3}
+    assert breakdown["steps"]["promote"] == 0.4 and breakdown["attempts"]["promote"] == 2
+    spans = spans_from_journal(entries, PLAN)
+    assert [(s.name, s.in_rto) for s in spans].count(("promote", True)) == 2
+    svg = waterfall_svg(spans, t0_ns=1000 * MS, t_end_ns=3000 * MS)
+    assert "1.300 s, after the RTO" in svg

@@ -337,8 +337,9 @@ def report(
               + (f"{rto['rto_s']:.2f} s" if rto.get("rto_s") is not None else "n/a"),
               highlight=False)
     for s in data["steps"]:
+        counts = "in the RTO" if s.get("in_rto", True) else "after it"
         out.print(f"  {s['step']:<14} {s['outcome']:<10} {s['duration_s']:>8.2f} s"
-                  f"  attempts {s['attempts']}" + (f"  {s['detail']}" if s["detail"] else ""),
-                  highlight=False)
+                  f"  {counts:<10}  attempts {s['attempts']}"
+                  + (f"  {s['detail']}" if s["detail"] else ""), highlight=False, markup=False)
     approvals = ", ".join(f"{a.get('outcome')} by {a.get('by')}" for a in data["approvals"])
     out.print(f"approval: {approvals or 'none (automatic or manual command)'}", highlight=False)

@@ -88,8 +88,12 @@ def write_html(path: Path, m: DrillMeasures, load: LoadResult,
             ("strategy / replication", f"{m.strategy} / {m.replication}"),
             ("RTO (client)", _s(m.rto_s)),
             ("RTO (journal)", _s(m.engine.get("rto_s") if m.engine else None)),
-            ("steps", " · ".join(f"{k} {v:.3f} s" for k, v in m.engine.get("steps", {}).items())
+            ("steps in the RTO", " · ".join(f"{k} {v:.3f} s"
+                                            for k, v in m.engine.get("steps", {}).items())
              + f" · other {m.engine.get('other_s', 0):.3f} s" if m.engine else "-"),
+            ("steps after it", " · ".join(f"{k} {v:.3f} s" for k, v in
+                                          m.engine.get("after_rto", {}).items()) or "none"
+             if m.engine else "-"),
             ("availability", f"{m.availability:.2%} ({m.ok} ok / {m.requests})"),
             ("RPO", f"{m.rpo_count} acknowledged writes lost of {m.acked_writes}"),
             ("split brain", "; ".join(m.split_brain) or "none"),

@@ -130,14 +130,24 @@ class EngineCollector(Collector):
         rto = GaugeMetricFamily("regionguard_last_rto_seconds",
                                 "RTO of the last completed plan (first failure to last step)")
         steps = GaugeMetricFamily("regionguard_last_plan_step_seconds",
-                                  "Duration of each step of the last completed plan",
-                                  labels=["step"])
+                                  "Duration of each step of the last completed plan, its "
+                                  "attempts summed; in_rto: whether it counts toward the RTO "
+                                  "(false: it ran once traffic was restored)",
+                                  labels=["step", "in_rto"])
+        attempts = GaugeMetricFamily("regionguard_last_plan_step_attempts",
+                                     "Attempts of each step of the last completed plan",
+                                     labels=["step"])
         if summary is not None:
             rto.add_metric([], float(summary["rto_s"]))
             for step, seconds in summary["steps"].items():
-                steps.add_metric([step], float(seconds))
+                steps.add_metric([step, "true"], float(seconds))
+            for step, seconds in summary.get("after_rto", {}).items():
+                steps.add_metric([step, "false"], float(seconds))
+            for step, n in summary.get("attempts", {}).items():
+                attempts.add_metric([step], float(n))
         yield rto
         yield steps
+        yield attempts
 
         live = self.live()
         epoch = GaugeMetricFamily("regionguard_epoch", "The fencing token (only grows)")

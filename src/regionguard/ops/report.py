@@ -114,17 +114,27 @@ def render_html(report: Mapping[str, Any], svg: str | None) -> str:
             ("reason", report.get("reason")), ("outcome", report.get("outcome")),
             ("epoch", report.get("epoch")), ("started", report.get("started_at")),
             ("finished", report.get("finished_at")), ("resumed", report.get("resumed")),
-            ("RTO", f"{rto['rto_s']:.3f} s" if rto.get("rto_s") is not None else "n/a"),
+            ("RTO", f"{rto['rto_s']:.3f} s (first failure to the last step that counts; "
+                    "steps after it are not in it)" if rto.get("rto_s") is not None else "n/a"),
             ("approved by", ", ".join(f"{a.get('by')} ({a.get('outcome')})"
                                       for a in report.get("approvals") or []) or "automatic")]
     rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in head)
     steps = "".join(
-        f"<tr><td>{e(s['step'])}</td><td>{e(str(s['outcome']))}</td><td>{s['attempts']}</td>"
+        f"<tr><td>{e(s['step'])}</td><td>{'yes' if s.get('in_rto', True) else 'after'}</td>"
+        f"<td>{e(str(s['outcome']))}</td><td>{s['attempts']}</td>"
         f"<td>{s['duration_s']:.3f}</td><td>{e(str(s.get('started_at') or ''))}</td>"
         f"<td>{e(str(s.get('ended_at') or ''))}</td><td>{e(str(s.get('detail') or ''))}</td></tr>"
         for s in report["steps"])
-    breakdown = "".join(f"<tr><td>{e(k)}</td><td>{v:.3f}</td></tr>"
-                        for k, v in (rto.get("steps") or {}).items())
+    tries = rto.get("attempts") or {}
+    breakdown = "".join(
+        f"<tr><td>{e(k)}</td><td>{v:.3f}</td><td>{tries.get(k, '') if k != 'detect' else ''}"
+        "</td><td>counts</td></tr>" for k, v in (rto.get("steps") or {}).items())
+    if rto.get("other_s") is not None:
+        breakdown += (f"<tr><td>other</td><td>{rto['other_s']:.3f}</td><td></td>"
+                      "<td>counts (between steps)</td></tr>")
+    breakdown += "".join(
+        f"<tr><td>{e(k)}</td><td>{v:.3f}</td><td>{tries.get(k, '')}</td>"
+        "<td>after the RTO: not in it</td></tr>" for k, v in (rto.get("after_rto") or {}).items())
     readiness = "".join(
         f"<tr><td>{e(str(c.get('name')))}</td><td>{e(str(c.get('status')))}</td>"
         f"<td>{e(str(c.get('observed', '')))}</td></tr>" for c in report.get("readiness") or [])
@@ -144,10 +154,11 @@ th{{background:#f3f3f3}} pre{{background:#f7f7f7;padding:8px;overflow:auto}}
 <h2>Step waterfall</h2>
 {svg or "<p>no step ran</p>"}
 <h2>Steps</h2>
-<table><tr><th>step</th><th>outcome</th><th>attempts</th><th>seconds</th><th>started</th>
-<th>ended</th><th>detail</th></tr>{steps}</table>
+<table><tr><th>step</th><th>in the RTO</th><th>outcome</th><th>attempts</th><th>seconds</th>
+<th>started</th><th>ended</th><th>detail</th></tr>{steps}</table>
 <h2>RTO breakdown (s)</h2>
-<table>{breakdown}<tr><td>other</td><td>{rto.get('other_s', 0) or 0:.3f}</td></tr></table>
+<table><tr><th>part</th><th>seconds (attempts summed)</th><th>attempts</th><th>RTO</th></tr>
+{breakdown}</table>
 <h2>Readiness when it started</h2>
 <table><tr><th>check</th><th>status</th><th>observed</th></tr>{readiness}</table>
 <h2>What triggered it</h2>

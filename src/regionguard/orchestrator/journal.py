@@ -98,8 +98,12 @@ class Journal:
 
 
 def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[str, Any] | None:
-    """Detect + each step's duration, and the total from the first failed probe to the end of
-    the plan's last step, for one plan; None when the plan never finished a step."""
+    """One plan's RTO and where it went, for every view to tell the same story: `rto_s` runs
+    from the first failed probe (or the first step) to the end of the last step that counts
+    toward it; `steps` are detection and those steps (what is left is `other_s`); `after_rto`
+    the steps that ran once traffic was restored (a rejoin, a retire), never added to it; a
+    step's figure is the sum of its attempts, and `attempts` says how many there were. None
+    when the plan never finished a step."""
     entries = list(entries)
     plan_entries = [e for e in entries if e.get("plan") == plan_id]
     started = next((e for e in plan_entries if e["event"] == "plan" and
@@ -107,6 +111,7 @@ def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[st
     if started is None:
         return None
     steps: dict[str, float] = {}
+    attempts: dict[str, int] = {}
     outside_rto: set[str] = set()
     open_steps: dict[str, int] = {}
     first_rto_start = None
@@ -116,6 +121,7 @@ def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[st
             continue
         if e["outcome"] == "started":
             open_steps[e["step"]] = e["mono_ns"]
+            attempts[e["step"]] = attempts.get(e["step"], 0) + 1
             if e.get("in_rto", True) and first_rto_start is None:
                 first_rto_start = e["mono_ns"]
         elif e["outcome"] in ("done", "failed", "unfinished") and e["step"] in open_steps:
@@ -134,6 +140,7 @@ def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[st
     detect = (verdict["mono_ns"] - first_failure) / 1e9 if verdict and first_failure else 0.0
     total = (last_end - begin) / 1e9
     in_rto = {k: v for k, v in steps.items() if k not in outside_rto}
+    after = {k: v for k, v in steps.items() if k in outside_rto}
     other = total - detect - sum(in_rto.values())
     return {
         "plan": started.get("name"),
@@ -141,6 +148,8 @@ def rto_breakdown(entries: Iterable[Mapping[str, Any]], plan_id: str) -> dict[st
         "to": started.get("target"),
         "from": started.get("source"),
         "rto_s": round(total, 4),
-        "steps": {"detect": round(detect, 4), **steps},
+        "steps": {"detect": round(detect, 4), **in_rto},
         "other_s": round(other, 4),
+        "after_rto": after,
+        "attempts": {k: n for k, n in attempts.items() if k in steps},
     }

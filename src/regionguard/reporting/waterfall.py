@@ -49,6 +49,7 @@ class StepSpan:
     start_ns: int
     end_ns: int | None
     outcome: str  # "done" | "failed" | "unfinished" | "running"
+    in_rto: bool = True  # False: it ran once traffic was restored (rejoin, retire)
 
     def duration_s(self, now_ns: int) -> float:
         """Seconds taken, or taken so far (until `now_ns`) for a running step."""
@@ -82,15 +83,19 @@ def _detect_span(entries: Sequence[Mapping[str, Any]], plan_id: str) -> StepSpan
 def _step_spans(entries: Sequence[Mapping[str, Any]], plan_id: str) -> list[StepSpan]:
     spans: list[StepSpan] = []
     open_steps: dict[str, int] = {}
+    in_rto: dict[str, bool] = {}
     for e in entries:
         if e.get("event") != "step" or e.get("plan") != plan_id:
             continue
         step, outcome = str(e.get("step")), e.get("outcome")
+        in_rto[step] = bool(e.get("in_rto", True))
         if outcome == "started":
             open_steps[step] = int(e["mono_ns"])
         elif outcome in END_OUTCOMES and step in open_steps:
-            spans.append(StepSpan(step, open_steps.pop(step), int(e["mono_ns"]), str(outcome)))
-    spans.extend(StepSpan(step, start, None, "running") for step, start in open_steps.items())
+            spans.append(StepSpan(step, open_steps.pop(step), int(e["mono_ns"]), str(outcome),
+                                  in_rto[step]))
+    spans.extend(StepSpan(step, start, None, "running", in_rto[step])
+                 for step, start in open_steps.items())
     return spans
 
 
@@ -148,8 +153,10 @@ def _row_parts(span: StepSpan, scale: _Scale, y: int) -> list[str]:
     x_end = scale.x(span.end_ns if span.end_ns is not None else scale.t_end_ns)
     bar_w = max(MIN_BAR_W, x_end - x_start)
     running = span.outcome == "running"
-    style = ' fill-opacity="0.55" stroke="#616161" stroke-dasharray="3,2"' if running else ""
-    text = f"{duration:.3f} s" + (", running" if running else "")
+    style = (' fill-opacity="0.55" stroke="#616161" stroke-dasharray="3,2"' if running
+             else "" if span.in_rto else ' fill-opacity="0.4"')
+    text = (f"{duration:.3f} s" + (", running" if running else "")
+            + ("" if span.in_rto else ", after the RTO"))
     title = html.escape(f"{span.name} {span.outcome}: {text}")
     return [
         f'<text x="4" y="{y + 15}" font-size="12">{html.escape(_short(span.name))}'

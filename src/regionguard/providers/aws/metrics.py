@@ -39,11 +39,16 @@ def emit(result: Mapping[str, Any], region: str, app: str) -> None:
             with single_metric(name="RTO", unit=MetricUnit.Seconds,
                                value=float(summary["rto_s"]), namespace=NAMESPACE) as m:
                 m.add_dimension(name="App", value=app)
-        for step, seconds in (summary.get("steps") or {}).items():
+        counted = [(step, seconds, "yes") for step, seconds in
+                   (summary.get("steps") or {}).items()]
+        after = [(step, seconds, "no") for step, seconds in
+                 (summary.get("after_rto") or {}).items()]
+        for step, seconds, in_rto in counted + after:
             with single_metric(name="StepDuration", unit=MetricUnit.Seconds,
                                value=float(seconds), namespace=NAMESPACE) as m:
                 m.add_dimension(name="App", value=app)
                 m.add_dimension(name="Step", value=str(step))
+                m.add_dimension(name="InRto", value=in_rto)  # no: after traffic moved
     if result.get("action") == "guard" and result.get("verdict") is not None:
         with single_metric(name="PrimaryDown", unit=MetricUnit.Count,
                            value=1 if result["verdict"] == "down" else 0,
