@@ -266,5 +266,7 @@ def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: P
     assert page is not None and "<svg" in page and "promote" in page
     assert steps["retire"]["in_rto"] is False and "retire" in report["rto"]["after_rto"]
     assert "after the RTO: not in it" in page  # the breakdown says which parts count
+    # what triggered it, as tables a person reads (the verdict, the databases seen), no dump
+    assert "vantage points" in page and "roles then" in page and "<pre>" not in page
     assert "src=" not in page and "http://" not in page and "https://" not in page
     assert "<script" not in page

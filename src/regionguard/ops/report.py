@@ -138,33 +138,81 @@ def render_html(report: Mapping[str, Any], svg: str | None) -> str:
     readiness = "".join(
         f"<tr><td>{e(str(c.get('name')))}</td><td>{e(str(c.get('status')))}</td>"
         f"<td>{e(str(c.get('observed', '')))}</td></tr>" for c in report.get("readiness") or [])
-    raw = e(json.dumps({k: report[k] for k in ("observation", "verdict", "warnings")},
-                       indent=2, default=str))
+    trigger = _trigger_html(report)
+    outcome = str(report.get("outcome"))
+    badge = {"done": "yes", "failed": "no", "interrupted": "waiting",
+             "running": "waiting"}.get(outcome, "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>regionguard plan {e(report['plan_id'])}</title>
+<title>regionguard {e(str(report['kind']))} {e(report['plan_id'])}</title>
 <style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;margin:8px 0 20px}}
-th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}
-th{{background:#f3f3f3}} pre{{background:#f7f7f7;padding:8px;overflow:auto}}
+body{{margin:0;font:14px/1.45 system-ui,sans-serif;color:#1d2430;background:#f4f6f9}}
+header{{display:flex;flex-wrap:wrap;gap:6px 24px;align-items:baseline;padding:12px 20px;
+background:#1d2430;color:#c5cedb}}
+header h1{{margin:0;font-size:19px;color:#fff}} header b{{color:#fff}}
+main{{display:grid;gap:14px;padding:14px 20px 28px}}
+section{{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:12px 14px;
+overflow-x:auto}}
+h2{{margin:0 0 8px;font-size:15px}}
+table{{border-collapse:collapse;width:100%}}
+th,td{{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff3;vertical-align:top}}
+th{{color:#5c6778;font-weight:600;font-size:12px}}
+.badge{{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;
+background:#eceff3;color:#5c6778}}
+.yes{{background:#e3f4e8;color:#1b7f3b}} .no{{background:#fde7e5;color:#b3261e}}
+.waiting{{background:#fff2d6;color:#8a5a00}}
 </style></head><body>
-<h1>Execution report: {e(str(report['kind']))} to {e(str(report['target']))}</h1>
-<table>{rows}</table>
-<h2>Step waterfall</h2>
-{svg or "<p>no step ran</p>"}
-<h2>Steps</h2>
+<header><h1>{e(str(report['kind']))} {e(str(report['source']))} &rarr;
+{e(str(report['target']))}</h1>
+<span>outcome <span class="badge {badge}">{e(outcome)}</span></span>
+<span>RTO <b>{e(f"{rto['rto_s']:.2f} s" if rto.get("rto_s") is not None else "n/a")}</b></span>
+<span>plan <b>{e(report['plan_id'])}</b></span></header>
+<main>
+<section><h2>The plan</h2><table>{rows}</table></section>
+<section><h2>Step waterfall</h2>
+{svg or "<p>no step ran</p>"}</section>
+<section><h2>Steps</h2>
 <table><tr><th>step</th><th>in the RTO</th><th>outcome</th><th>attempts</th><th>seconds</th>
-<th>started</th><th>ended</th><th>detail</th></tr>{steps}</table>
-<h2>RTO breakdown (s)</h2>
+<th>started</th><th>ended</th><th>detail</th></tr>{steps}</table></section>
+<section><h2>RTO breakdown (s)</h2>
 <table><tr><th>part</th><th>seconds (attempts summed)</th><th>attempts</th><th>RTO</th></tr>
-{breakdown}</table>
-<h2>Readiness when it started</h2>
-<table><tr><th>check</th><th>status</th><th>observed</th></tr>{readiness}</table>
-<h2>What triggered it</h2>
-<pre>{raw}</pre>
+{breakdown}</table></section>
+<section><h2>What triggered it</h2>{trigger}</section>
+<section><h2>Readiness when it started</h2>
+<table><tr><th>check</th><th>status</th><th>observed</th></tr>{readiness}</table></section>
+</main>
 </body></html>
 """
+
+
+def _trigger_html(report: Mapping[str, Any]) -> str:
+    """The verdict, each region's database as observed, and the warnings, as tables: what a
+    person reads after a failover, not a JSON dump."""
+    e = html.escape
+    parts = []
+    verdict = report.get("verdict") or {}
+    if verdict:
+        rows = [("verdict", f"{verdict.get('region')} {verdict.get('verdict')}"),
+                ("vantage points", verdict.get("vantages")), ("at", verdict.get("ts"))]
+        parts.append("<table>" + "".join(
+            f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows if v) + "</table>")
+    else:
+        parts.append(f"<p>{e(str(report.get('reason') or 'a person asked for it'))}</p>")
+    observation = report.get("observation") or {}
+    databases = observation.get("databases") or {}
+    if databases:
+        keys = sorted({k for db in databases.values() for k in db})
+        head = "".join(f"<th>{e(k)}</th>" for k in ["region", *keys])
+        body = "".join(
+            "<tr>" + f"<td>{e(region)}</td>" + "".join(
+                f"<td>{e(str(db.get(k, '')))}</td>" for k in keys) + "</tr>"
+            for region, db in sorted(databases.items()))
+        roles = ", ".join(f"{r}: {role}" for r, role in (observation.get("roles") or {}).items())
+        parts.append(f"<p>roles then: {e(roles)}; epoch {e(str(observation.get('epoch')))}</p>"
+                     f"<table><tr>{head}</tr>{body}</table>")
+    for warning in report.get("warnings") or []:
+        parts.append(f'<p><span class="badge waiting">accepted</span> {e(str(warning))}</p>')
+    return "\n".join(parts)
 
 
 def write_report(folder: Path, entries: Sequence[Entry], plan_id: str) -> Path | None:
