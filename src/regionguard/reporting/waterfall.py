@@ -24,7 +24,7 @@ from typing import Any
 ROW_H = 22
 BAR_H = 14
 LABEL_W = 170
-DURATION_W = 110  # right gutter, so a bar ending at the window's end still shows its duration
+DURATION_W = 160  # right gutter, so a bar ending at the window's end still shows its duration
 MARKER_LINE_H = 14
 AXIS_H = 26
 LEGEND_H = 18
