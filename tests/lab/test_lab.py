@@ -119,8 +119,11 @@ def drill(campaign: tuple[Path, dict[str, Any]], fault: str) -> dict[str, Any]:
 
 def test_every_drill_healed_and_the_checker_found_nothing(
         campaign: tuple[Path, dict[str, Any]]) -> None:
-    _, summary = campaign
+    out, summary = campaign
     assert campaign_faults(len(FAULTS), SEED) == FAULTS
+    page = (out / "lab-campaign.html").read_text()  # the histogram and one cell per drill
+    assert page.count('aria-label="drill outcomes"') == 1
+    assert page.count("<rect") >= len(FAULTS) and "<script" not in page
     assert summary["drills"] == len(FAULTS) and summary["unhealed"] == [], summary["per_drill"]
     assert summary["anomalies"] == [] and summary["lost_acked"] == 0  # sync: nothing lost
     assert summary["split_brain"] == 0 and summary["two_writable"] == 0

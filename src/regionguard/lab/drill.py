@@ -31,6 +31,7 @@ import psycopg
 from regionguard.agent.site import Site
 from regionguard.config import Replication
 from regionguard.drill import history
+from regionguard.drill.campaign_report import campaign_html
 from regionguard.drill.history_file import DrillHistory, write_history
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
 from regionguard.drill.report import percentile
@@ -442,4 +443,5 @@ def run_lab_campaign(lab: Lab, count: int, seed: int, out: Path,
         "per_drill": [{**asdict(r), "two_writable": r.two_writable} for r in results],
     }
     (out / "lab-campaign.json").write_text(json.dumps(summary, indent=1))
+    (out / "lab-campaign.html").write_text(campaign_html(summary))
     return summary
