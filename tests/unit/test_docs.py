@@ -132,7 +132,7 @@ def tracked() -> list[str]:
 # state dir's parts, the sites' records, the reports, the build's and Terraform's outputs
 RUNTIME_DIRS = {".regionguard", "sites", "tls", "secrets", "dataplane", "agent", "reports",
                 "build", ".terraform", "cdk.out", "out"}
-RUNTIME_FILES = re.compile(r"^(drill-(\d+|NNN|report)\.(json|html)|lab(-campaign)?\.json|"
+RUNTIME_FILES = re.compile(r"^(drill-(\d+|NNN|report)\.(json|html)|lab(-campaign)?\.(json|html)|"
                            r"journal\.jsonl|requests\.jsonl|apps\.log|uv\.lock)$")
 
 
