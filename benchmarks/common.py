@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from regionguard.drill.report import percentile
+from regionguard.drill.stats import percentile
 
 __all__ = ["REPO", "percentile", "summary"]
 

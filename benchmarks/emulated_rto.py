@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.common import REPO, summary
 from regionguard.config import Topology, parse_topology
-from regionguard.drill.report import percentile
+from regionguard.drill.stats import percentile
 from regionguard.emulated.domains import FaultKind
 from regionguard.emulated.drill import EmulatedDrillSettings, run_emulated_drill
 from regionguard.emulated.models import LatencyModel

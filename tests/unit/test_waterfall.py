@@ -170,7 +170,8 @@ def test_drill_report_gives_each_of_six_close_steps_its_own_row(tmp_path: Path) 
     step_labels = [(y, t) for y, t in texts if t in names]
     assert sorted(t for _, t in step_labels) == sorted(names)  # once each: no step marker
     assert len({y for y, _ in step_labels}) == len(names)
-    assert [t for _, t in texts].count("east DOWN") == 1  # the timeline's non-step marker
+    # the marker is a labelled line in each chart (requests, latency, steps), never a step
+    assert sum(t.startswith("east DOWN (") for _, t in texts) == 3
     assert "<script" not in doc and "src=" not in doc
     assert {label for _, label, _ in markers} == {"fault", "east DOWN", "recovered"}
 
@@ -205,3 +206,35 @@ def test_a_step_after_the_rto_is_shown_apart_and_attempts_are_counted() -> None:
     assert [(s.name, s.in_rto) for s in spans].count(("promote", True)) == 2
     svg = waterfall_svg(spans, t0_ns=1000 * MS, t_end_ns=3000 * MS)
     assert "1.300 s, after the RTO" in svg
+
+
+def test_the_drill_charts_share_one_clock_have_axes_and_never_stack_labels(
+        tmp_path: Path) -> None:
+    """Requests, their latency and the engine's steps on one time axis (the fault at the same
+    x in all three), each with a labelled y-axis; marker labels each on their own line; the
+    heal a shaded band; p50 and p99 latency lines."""
+    entries: list[dict[str, Any]] = [
+        {"event": "plan", "plan": PLAN, "outcome": "started", "mono_ns": 2000 * MS},
+        {"event": "verdict_change", "region": "east", "verdict": "down",
+         "mono_ns": 1850 * MS},
+        step("promote", "started", 2000), step("promote", "done", 2400)]
+    load = LoadResult(requests=[Request(t * MS, 0.002 + (0.5 if 1800 <= t < 2500 else 0),
+                                        "write", not 1800 <= t < 2500, 201)
+                                for t in range(1000, 4000, 20)],
+                      started_ns=1000 * MS, stopped_ns=4000 * MS)
+    markers = markers_from(entries, 1800 * MS, 2500 * MS)
+    path = tmp_path / "drill-report.html"
+    write_html(path, measures(), load, markers, spans_from_journal(entries, PLAN),
+               heal=(3000 * MS, 3500 * MS))
+    doc = path.read_text()
+    charts = re.findall(r"<svg .*?</svg>", doc, re.S)
+    assert len(charts) == 3
+    fault_x = [re.search(r'<line x1="([\d.]+)" y1="[\d.]+" x2="[\d.]+" y2="[\d.]+" '
+                         r'stroke="#b00020"', svg) for svg in charts]
+    assert all(fault_x) and len({m.group(1) for m in fault_x if m}) == 1  # one clock
+    assert "requests / 100 ms" in charts[0] and "latency (ms)" in charts[1]  # y-axes
+    assert charts[1].count("<polyline") == 2  # p50 and p99
+    assert "<title>heal</title>" in charts[0] and "<title>heal</title>" in charts[1]
+    for svg in charts[:2]:  # every marker label on its own line
+        ys = [y for y, t in TEXT.findall(svg) if re.search(r"\(\d+\.\d+ s\)$", t)]
+        assert len(ys) == len(markers) == len(set(ys))

@@ -14,20 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from regionguard.drill.charts import Clock, latency_svg, requests_svg
 from regionguard.drill.load import LoadResult
 from regionguard.drill.measures import DrillMeasures
 from regionguard.reporting.waterfall import StepSpan, waterfall_svg
-
-BUCKET_NS = 100_000_000
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile; NaN for no values (a measure nothing produced)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def _s(v: float | None) -> str:
@@ -36,50 +26,19 @@ def _s(v: float | None) -> str:
 
 def write_html(path: Path, m: DrillMeasures, load: LoadResult,
                markers: Sequence[tuple[int, str, str]],
-               spans: Sequence[StepSpan] = ()) -> None:
+               spans: Sequence[StepSpan] = (), heal: tuple[int, int] | None = None) -> None:
     """`markers`: (monotonic ns, label, colour) point events drawn as vertical lines on the
-    timeline and the waterfall; `spans`: the engine plan's steps (`spans_from_journal`), drawn
-    as a waterfall rather than as markers so their labels never pile up."""
+    charts and the waterfall; `spans`: the engine plan's steps (`spans_from_journal`), drawn
+    as a waterfall rather than as markers so their labels never pile up; `heal`: when the
+    fault was undone and when the pair replicated again, a shaded band. Every chart runs on
+    one clock: seconds since the load started, at the same x."""
     start = load.started_ns
-    n = max(1, (load.stopped_ns - start) // BUCKET_NS + 1)
-    ok = [0] * n
-    err = [0] * n
-    for r in load.requests:
-        b = min(n - 1, max(0, (r.t_ns - start) // BUCKET_NS))
-        (ok if r.ok else err)[b] += 1
-    peak = max(1, max(a + b for a, b in zip(ok, err, strict=True)))
-    width, height, pad = 960, 260, 40
-    bw = (width - 2 * pad) / n
-    scale = (height - 2 * pad) / peak
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" '
-             f'role="img" aria-label="requests per 100 ms">']
-    base = height - pad
-    for i in range(n):
-        x = pad + i * bw
-        h_ok, h_err = ok[i] * scale, err[i] * scale
-        if h_ok:
-            parts.append(f'<rect x="{x:.1f}" y="{base - h_ok:.1f}" '
-                         f'width="{max(bw - 0.5, 0.5):.1f}" height="{h_ok:.1f}" fill="#3a9d5d">'
-                         f'<title>{ok[i]} ok</title></rect>')
-        if h_err:
-            parts.append(f'<rect x="{x:.1f}" y="{base - h_ok - h_err:.1f}" '
-                         f'width="{max(bw - 0.5, 0.5):.1f}" height="{h_err:.1f}" fill="#d64545">'
-                         f'<title>{err[i]} failed</title></rect>')
-    parts.append(f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#444"/>')
-    seconds = int((load.stopped_ns - start) / 1e9) + 1
-    step = max(1, seconds // 10)
-    for s in range(0, seconds + 1, step):
-        x = pad + (s * 1e9 / BUCKET_NS) * bw
-        parts.append(f'<text x="{x:.1f}" y="{base + 14}" font-size="10" '
-                     f'text-anchor="middle">{s}s</text>')
-    for i, (t_ns, label, colour) in enumerate(markers):
-        x = pad + ((t_ns - start) / BUCKET_NS) * bw
-        y = pad - 6 + (i % 4) * 11
-        parts.append(f'<line x1="{x:.1f}" y1="{pad - 10}" x2="{x:.1f}" y2="{base}" '
-                     f'stroke="{colour}" stroke-dasharray="3,2"/>')
-        parts.append(f'<text x="{x + 2:.1f}" y="{y}" font-size="9" fill="{colour}">'
-                     f'{html.escape(label)}</text>')
-    parts.append("</svg>")
+    clock = Clock(start, max(load.stopped_ns, start + 1,
+                             *(t for t, _, _ in markers), *(heal or ())))
+    parts = [requests_svg(load, clock, markers, heal), "<h2>Request latency</h2>",
+             '<p class="legend">per 100 ms:<span style="background:#2c6fbb"></span>p50'
+             '<span style="background:#6a1b9a"></span>p99</p>',
+             latency_svg(load, clock, markers, heal)]
     timeline = _timeline_rows(start, markers, spans)
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
@@ -111,7 +70,7 @@ th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
 <p class="legend">requests per 100 ms:<span style="background:#3a9d5d"></span>ok
 <span style="background:#d64545"></span>failed</p>
 {"".join(parts)}
-{_waterfall_section(markers, spans)}
+{_waterfall_section(markers, spans, clock)}
 <h2>Measures</h2>
 <table>{rows}</table>
 <h2>Timeline</h2>
@@ -123,24 +82,13 @@ th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #ddd}}
 
 
 def _waterfall_section(markers: Sequence[tuple[int, str, str]],
-                       spans: Sequence[StepSpan]) -> str:
-    """The outage window as a waterfall: zoomed on the spans and markers, not the whole load, so
-    steps milliseconds apart still get visible bars."""
+                       spans: Sequence[StepSpan], clock: Clock) -> str:
+    """The engine's steps on the charts' clock (seconds since the load started)."""
     if not spans:
         return "<h2>Engine steps</h2>\n<p>the engine ran no plan after the fault</p>"
-    t0, t_end = _window(markers, spans)
-    svg = waterfall_svg(spans, t0_ns=t0, t_end_ns=t_end, markers=markers)
-    return f"<h2>Engine steps</h2>\n<p>seconds since the first event shown</p>\n{svg}"
-
-
-def _window(markers: Sequence[tuple[int, str, str]],
-            spans: Sequence[StepSpan]) -> tuple[int, int]:
-    """From the earliest span or marker to the latest end, plus 5% so the last bar's end and
-    marker do not sit on the frame. A running span has no end: it runs to the window's end."""
-    times = [t for t, _, _ in markers] + [s.start_ns for s in spans]
-    times += [s.end_ns for s in spans if s.end_ns is not None]
-    t0, t_end = min(times), max(times)
-    return t0, t_end + max(1, (t_end - t0) // 20)
+    t_end = max(clock.t_end_ns, *(s.end_ns or s.start_ns for s in spans))
+    svg = waterfall_svg(spans, t0_ns=clock.t0_ns, t_end_ns=t_end, markers=markers)
+    return f"<h2>Engine steps</h2>\n<p>seconds since the load started, as above</p>\n{svg}"
 
 
 def _timeline_rows(start: int, markers: Sequence[tuple[int, str, str]],

@@ -34,7 +34,7 @@ from regionguard.drill import history
 from regionguard.drill.campaign_report import campaign_html
 from regionguard.drill.history_file import DrillHistory, write_history
 from regionguard.drill.load import LoadGenerator, LoadResult, client_rto_s
-from regionguard.drill.report import percentile
+from regionguard.drill.stats import percentile
 from regionguard.errors import ProviderError, UsageError
 from regionguard.lab.drill_report import (
     lab_measures,
@@ -102,6 +102,9 @@ class LabDrillResult:
     # a fault that must change nothing: writes the primary acknowledged in the last second of
     # the quiet window (past detection, the lease and a degrade)
     acked_late_in_fault: int = 0
+    # the heal: the fault undone, and the pair replicating again (seconds after the fault)
+    heal_started_s: float | None = None
+    healed_s: float | None = None
     steps: dict[str, float] = field(default_factory=dict)  # the plan's, from its journal
     # what the old primary's rewind discarded, as its agent reported before it (None: no
     # rewind reported): transactions past the fork, this run's rows among them, and how
@@ -306,12 +309,14 @@ class LabDriller:
                 safety["detail"] = f"a failover to {standby} followed a fault that needs none"
             safety["acked_late_in_fault"] = _acked_by(load.result, primary,
                                                       time.monotonic_ns() - 1_000_000_000)
+        safety["heal_started_s"] = round(time.monotonic_ns() / 1e9 - fault_at, 3)
         heal()
         now_primary, _ = self.live()
         if now_primary != primary:  # the old primary stays fenced until rebuilt
             self.lab.rejoin(primary, by=f"lab drill {index}")
         healed = _until(self.lab.in_sync, 120, 0.25)
         after = time.monotonic_ns()
+        safety["healed_s"] = round(after / 1e9 - fault_at, 3)  # the pair replicates again
         _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
         return fault_ns, now_primary, healed
 

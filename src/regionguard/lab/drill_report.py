@@ -73,6 +73,9 @@ def write_lab_report(path: Path, measures: DrillMeasures, load: LoadResult, faul
             markers.append((fault_ns + int(seconds * 1e9), label, colour))
     markers.sort(key=lambda m: m[0])
     spans = spans_from_journal(plan_entries, plan_id) if plan_id else []
+    started, healed = safety.get("heal_started_s"), safety.get("healed_s")
+    heal = ((fault_ns + int(started * 1e9), fault_ns + int(healed * 1e9))
+            if isinstance(started, (int, float)) and isinstance(healed, (int, float)) else None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_html(path, measures, load, markers, spans)
+    write_html(path, measures, load, markers, spans, heal)
     return path
