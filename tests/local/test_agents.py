@@ -262,6 +262,13 @@ def _the_sites_page_shows_every_region_and_agent(url: str) -> None:
                                    timeout=10_000)
             page.wait_for_selector('#agents tr[data-site="witness"] .healthy', timeout=10_000)
             assert page.inner_text("#writer") == "east"
+            # the last minutes as sparklines, from the page's own polls: each site's probe
+            # of the primary and health, and the standby's replication lag
+            page.wait_for_function(
+                "() => { const r = document.querySelector('#trends tr[data-site=\"west\"]');"
+                " return r && [...r.querySelectorAll('svg.spark')].every("
+                "s => +s.getAttribute('data-points') >= 2); }", timeout=15_000)
+            assert page.locator('#trends tr[data-site="witness"] .spark-ok').count() >= 2
         finally:
             browser.close()
     assert all(a.startswith(url + "/") for a in asked), asked

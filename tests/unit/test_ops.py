@@ -270,3 +270,14 @@ def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: P
     assert "vantage points" in page and "roles then" in page and "<pre>" not in page
     assert "src=" not in page and "http://" not in page and "https://" not in page
     assert "<script" not in page
+
+
+def test_the_live_pages_rto_sparkline_reads_every_finished_plan() -> None:
+    from regionguard.ops.events import past_rtos
+
+    entries = [{"event": "plan", "plan": "p1", "outcome": "started"},
+               {"event": "plan", "plan": "p1", "outcome": "done", "rto_s": 4.2},
+               {"event": "plan", "plan": "p2", "outcome": "failed"},
+               {"event": "plan", "plan": "p3", "outcome": "done", "rto_s": 1},
+               {"event": "plan", "plan": "p4", "outcome": "done"}]  # a rebuild: no RTO
+    assert past_rtos(entries) == [{"plan": "p1", "rto_s": 4.2}, {"plan": "p3", "rto_s": 1}]

@@ -33,7 +33,7 @@ from regionguard.agent.site import Site
 from regionguard.agent.site_status import sites_status
 from regionguard.config import Role
 from regionguard.errors import RegionGuardError
-from regionguard.ops.events import last_events
+from regionguard.ops.events import last_events, past_rtos
 from regionguard.ops.metrics import EngineCollector
 from regionguard.ops.server import OpsServer
 from regionguard.orchestrator.ports import LiveState, VantageReport
@@ -194,6 +194,11 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
     def status() -> dict[str, Any]:
         with view.lock:
             state, trouble, at, verdict = view.live, view.trouble, view.cycle_at, view.verdict
+        # for the live page's sparklines: this site's last probe of the primary, and its
+        # database's lag while a standby (bounded as a scrape is)
+        tick = site_tick(site, view, report)
+        probe = next(iter(tick.probes.values()), None)
+        lag_bytes, lag_s = tick.lag.get(site.name, (None, None))
         return {
             "site": site.name, "kind": "region" if site.is_region else "witness",
             "role": (state.roles[site.name].value if state and site.is_region else
@@ -202,7 +207,7 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
             "primary": state.primary if state else None,
             "holds_lease": keeper is not None and keeper.state is KeeperState.HOLDING,
             "verdict_on_primary": verdict, "last_cycle_at": at, "trouble": trouble,
-            "healthy": healthy(),
+            "healthy": healthy(), "probe_ok": probe, "lag_bytes": lag_bytes, "lag_s": lag_s,
         }
 
     port = site.topology.arbiter.agent_port
@@ -245,7 +250,9 @@ def sites_view(site: Site, store: EtcdStateStore,
                     entry["error"] = type(exc).__name__
             agents.append(entry)
     data["agents"] = agents
-    data["events"] = last_events(journal_tail(site.journal_path))
+    tail = journal_tail(site.journal_path)
+    data["events"] = last_events(tail)
+    data["rtos"] = past_rtos(tail)
     return data
 
 
