@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import threading
 import time
@@ -35,13 +34,11 @@ from regionguard.lab.layout import sample_topology
 from regionguard.providers.local.postgres.files import password_in
 from regionguard.providers.local.postgres.monitor import MONITOR_USER
 
+from ..chromium import chromium_page
 from .sandbox_helpers import wait_for
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(240)]
 TTL_S = 4
-CHROMIUM = "/usr/bin/chromium"
-
-
 def _journal(lab: Lab, name: str) -> list[dict[str, object]]:
     path = Site(lab.topology, name).journal_path
     if not path.exists():
@@ -246,31 +243,18 @@ def _the_sites_page_shows_every_region_and_agent(url: str) -> None:
     assert sites["site"] == "west" and sites["primary"] == "east"
     assert [(a["name"], a["status"]["healthy"]) for a in sites["agents"]] == [
         ("east", True), ("west", True), ("witness", True)], sites["agents"]
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"needs Chromium at {CHROMIUM} (`make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            page = browser.new_page()
-            asked: list[str] = []
-            page.on("request", lambda req: asked.append(req.url))
-            page.goto(url + "/")
-            page.wait_for_selector('#regions tr[data-region="east"][data-role="primary"]',
-                                   timeout=10_000)
-            page.wait_for_selector('#agents tr[data-site="witness"] .healthy', timeout=10_000)
-            assert page.inner_text("#writer") == "east"
-            # the last minutes as sparklines, from the page's own polls: each site's probe
-            # of the primary and health, and the standby's replication lag
-            page.wait_for_function(
-                "() => { const r = document.querySelector('#trends tr[data-site=\"west\"]');"
-                " return r && [...r.querySelectorAll('svg.spark')].every("
-                "s => +s.getAttribute('data-points') >= 2); }", timeout=15_000)
-            assert page.locator('#trends tr[data-site="witness"] .spark-ok').count() >= 2
-        finally:
-            browser.close()
+    with chromium_page(url + "/") as (page, asked):
+        page.wait_for_selector('#regions tr[data-region="east"][data-role="primary"]',
+                               timeout=10_000)
+        page.wait_for_selector('#agents tr[data-site="witness"] .healthy', timeout=10_000)
+        assert page.inner_text("#writer") == "east"
+        # the last minutes as sparklines, from the page's own polls: each site's probe of the
+        # primary and health, and the standby's replication lag
+        page.wait_for_function(
+            "() => { const r = document.querySelector('#trends tr[data-site=\"west\"]');"
+            " return r && [...r.querySelectorAll('.spark')].every("
+            "s => +s.getAttribute('data-points') >= 2); }", timeout=15_000)
+        assert page.locator('#trends tr[data-site="witness"] .spark-ok').count() >= 2
     assert all(a.startswith(url + "/") for a in asked), asked
 
 

@@ -279,3 +279,13 @@ class Sites:
 
     def events(self, event: str) -> list[dict[str, Any]]:
         return [e for e in self.ports.journal.entries() if e["event"] == event]
+
+
+def failed_over_journal(tmp_path: Path) -> tuple[list[dict[str, Any]], str]:
+    """The journal of an automatic failover on fake ports (east's database lost), and the
+    plan's id: what the reports are made from."""
+    ports, world = make_ports(tmp_path)
+    world.dbs["east"]["up"] = False
+    Sites(ports).tick(10)
+    entries = ports.journal.entries()
+    return entries, next(e["plan"] for e in entries if e["event"] == "plan")

@@ -23,7 +23,7 @@ from regionguard.orchestrator.ports import DbStatus
 from regionguard.orchestrator.view import TickView
 
 from ..plan_helpers import bare_plan
-from .fakes import Sites, make_ports, topology
+from .fakes import Sites, failed_over_journal, make_ports, topology
 from .file_approvals import FileApprovals
 
 pytestmark = pytest.mark.unit
@@ -249,11 +249,7 @@ def test_a_switchover_counts_as_a_plan_never_as_a_failover(tmp_path: Path) -> No
 
 
 def test_an_execution_report_explains_the_plan_and_is_self_contained(tmp_path: Path) -> None:
-    ports, world = make_ports(tmp_path)
-    world.dbs["east"]["up"] = False
-    Sites(ports).tick(10)
-    entries = ports.journal.entries()
-    plan_id = next(e["plan"] for e in entries if e["event"] == "plan")
+    entries, plan_id = failed_over_journal(tmp_path)
     report = plan_report(entries, plan_id)
     assert report is not None
     assert (report["kind"], report["source"], report["target"], report["outcome"]) == (

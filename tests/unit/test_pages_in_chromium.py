@@ -13,18 +13,14 @@ from regionguard.ops.report import write_report
 from regionguard.reporting.waterfall import spans_from_journal
 
 from ..chromium import render
-from .fakes import Sites, make_ports
+from .fakes import failed_over_journal
 from .test_waterfall import MS, PLAN, measures, step
 
 pytestmark = pytest.mark.unit
 
 
 def test_an_execution_report_opens_offline_with_its_waterfall(tmp_path: Path) -> None:
-    ports, world = make_ports(tmp_path)
-    world.dbs["east"]["up"] = False
-    Sites(ports).tick(10)
-    entries = ports.journal.entries()
-    plan_id = next(e["plan"] for e in entries if e["event"] == "plan")
+    entries, plan_id = failed_over_journal(tmp_path)
     page = write_report(tmp_path / "reports", entries, plan_id)
     assert page is not None
     asked, drawn = render(page)

@@ -13,12 +13,13 @@ timeouts shrink with its clock, so a timed-out call costs the same world time as
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -108,18 +109,11 @@ class NearestReplica:
         self.answered = answered
 
     def call(self, fn: Callable[[str], T]) -> T:
-        errors = []
+        errors: list[str] = []
         for region in list(self.order):
-            try:
-                result = fn(region)
-            except Exception as exc:
-                if self.answered(exc):
-                    self._prefer(region)
-                    raise
-                errors.append(f"{region}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-                continue
-            self._prefer(region)
-            return result
+            answered, result = self._settle(region, functools.partial(fn, region), errors)
+            if answered:
+                return cast(T, result)
         raise NoReplicaAnswered(errors)
 
     def race(self, fn: Callable[[str], T]) -> T:
@@ -128,20 +122,28 @@ class NearestReplica:
         writes without a condition. A site with no replica of its own (the witness) races its
         calls: whichever replica is out, its vote costs no timeout."""
         futures = {_racers().submit(fn, region): region for region in self.order}
-        errors = []
+        errors: list[str] = []
         for done in as_completed(futures):
-            region = futures[done]
-            try:
-                result = done.result()
-            except Exception as exc:
-                if self.answered(exc):
-                    self._prefer(region)
-                    raise
-                errors.append(f"{region}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-                continue
-            self._prefer(region)
-            return result
+            answered, result = self._settle(futures[done], done.result, errors)
+            if answered:
+                return cast(T, result)
         raise NoReplicaAnswered(errors)
+
+    def _settle(self, region: str, outcome: Callable[[], T],
+                errors: list[str]) -> tuple[bool, T | None]:
+        """One replica's outcome: (True, its result), or (False, None) with why in `errors`;
+        an error that is an answer (a failed condition) is raised. Whichever answered is
+        asked first next time."""
+        try:
+            result = outcome()
+        except Exception as exc:
+            if self.answered(exc):
+                self._prefer(region)
+                raise
+            errors.append(f"{region}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+            return False, None
+        self._prefer(region)
+        return True, result
 
     def _prefer(self, region: str) -> None:
         if self.order[0] != region:
