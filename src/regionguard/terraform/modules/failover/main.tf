@@ -188,10 +188,28 @@ resource "aws_iam_role_policy" "schedule" {
   })
 }
 
+locals {
+  # the guard's run every minute, and in an app region its second prober's (reports only:
+  # outside either primary there are then three vantage points, and losing the witness's
+  # guard leaves a quorum of two)
+  every_schedule = {
+    guard = {
+      input = jsonencode({ regionguard = "guard" }), what = "guard run", prefix = "guard"
+    }
+    second_prober = {
+      input  = jsonencode({ regionguard = "guard", prober = "b" })
+      what   = "second prober (reports only)"
+      prefix = "prober"
+    }
+  }
+  schedules = { for k, v in local.every_schedule : k => v if k == "guard" || var.second_prober }
+}
+
 resource "aws_scheduler_schedule" "guard" {
-  #checkov:skip=CKV_AWS_297:the schedule's only data is the constant input {"regionguard": "guard"}; EventBridge Scheduler's own key encrypts it
-  name_prefix         = "${var.app_name}-rg-guard-"
-  description         = "${var.app_name}: the regionguard guard run in ${var.site}"
+  #checkov:skip=CKV_AWS_297:the schedule's only data is its constant input ({"regionguard": "guard"}, and the second prober's "prober": "b"); EventBridge Scheduler's own key encrypts it
+  for_each            = local.schedules
+  name_prefix         = "${var.app_name}-rg-${each.value.prefix}-"
+  description         = "${var.app_name}: the regionguard ${each.value.what} in ${var.site}"
   schedule_expression = "rate(1 minute)"
 
   flexible_time_window {
@@ -201,34 +219,17 @@ resource "aws_scheduler_schedule" "guard" {
   target {
     arn      = aws_lambda_function.guard.arn
     role_arn = aws_iam_role.schedule.arn
-    input    = jsonencode({ regionguard = "guard" })
+    input    = each.value.input
     retry_policy {
       maximum_retry_attempts = 0 # the next minute's run is the retry
     }
   }
 }
 
-# an app region's second prober (reports only): outside either primary there are then three
-# vantage points, and losing the witness's guard leaves a quorum of two
-resource "aws_scheduler_schedule" "second_prober" {
-  count = var.second_prober ? 1 : 0
-  #checkov:skip=CKV_AWS_297:the schedule's only data is the constant input {"regionguard": "guard", "prober": "b"}; EventBridge Scheduler's own key encrypts it
-  name_prefix         = "${var.app_name}-rg-prober-"
-  description         = "${var.app_name}: the regionguard second prober in ${var.site} (reports only)"
-  schedule_expression = "rate(1 minute)"
-
-  flexible_time_window {
-    mode = "OFF"
-  }
-
-  target {
-    arn      = aws_lambda_function.guard.arn
-    role_arn = aws_iam_role.schedule.arn
-    input    = jsonencode({ regionguard = "guard", prober = "b" })
-    retry_policy {
-      maximum_retry_attempts = 0 # the next minute's run is the retry
-    }
-  }
+# the guard's schedule before the second prober joined it
+moved {
+  from = aws_scheduler_schedule.guard
+  to   = aws_scheduler_schedule.guard["guard"]
 }
 
 # the extra, faster signal: the Route 53 alarm of the primary (us-east-1) wakes the standby's guard
