@@ -139,6 +139,39 @@ class SiteCollector(Collector):
         yield left
 
 
+class Sampled:
+    """A value fetched on a thread of its own, at most every `every_s` while someone asks,
+    and read from memory: the asker never waits on what the fetch waits on."""
+
+    def __init__(self, fetch: Callable[[], TickView], every_s: float = 2.0) -> None:
+        self.fetch, self.every_s = fetch, every_s
+        self._value: TickView | None = None
+        self._at = float("-inf")
+        self._busy = False
+        self._lock = threading.Lock()
+
+    def get(self) -> TickView | None:
+        with self._lock:
+            stale = time.monotonic() - self._at >= self.every_s and not self._busy
+            if stale:
+                self._busy = True
+            value = self._value
+        if stale:
+            threading.Thread(target=self._refresh, daemon=True, name="rg-sample").start()
+        return value
+
+    def _refresh(self) -> None:
+        try:
+            value: TickView | None = self.fetch()
+        except Exception as exc:  # a sample missed is a gap in a sparkline, no more
+            log.debug("sampling for the live page failed: %s", exc)
+            value = None
+        with self._lock:
+            if value is not None:
+                self._value = value
+            self._at, self._busy = time.monotonic(), False
+
+
 def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport | None],
               awaiting: Callable[[], dict[str, Any] | None] = lambda: None) -> TickView:
     """The shared engine collector's tick, from this site: its verdict and probe of the
@@ -191,14 +224,17 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
     def healthy() -> bool:
         return view.healthy(interval)
 
+    sampled = Sampled(lambda: site_tick(site, view, report))
+
     def status() -> dict[str, Any]:
         with view.lock:
             state, trouble, at, verdict = view.live, view.trouble, view.cycle_at, view.verdict
         # for the live page's sparklines: this site's last probe of the primary, and its
-        # database's lag while a standby (bounded as a scrape is)
-        tick = site_tick(site, view, report)
-        probe = next(iter(tick.probes.values()), None)
-        lag_bytes, lag_s = tick.lag.get(site.name, (None, None))
+        # database's lag while a standby, as last sampled (never waited for here: peers ask
+        # for this status with a 0.5 s timeout, and a frozen primary would hold a query)
+        tick = sampled.get()
+        probe = next(iter(tick.probes.values()), None) if tick else None
+        lag_bytes, lag_s = tick.lag.get(site.name, (None, None)) if tick else (None, None)
         return {
             "site": site.name, "kind": "region" if site.is_region else "witness",
             "role": (state.roles[site.name].value if state and site.is_region else

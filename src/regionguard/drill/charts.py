@@ -134,7 +134,7 @@ def latency_svg(load: LoadResult, clock: Clock, markers: Sequence[Marker],
         per[min(n - 1, max(0, (r.t_ns - clock.t0_ns) // BUCKET_NS))].append(r.latency_s * 1e3)
     p50 = [percentile(v, 50) if v else None for v in per]
     p99 = [percentile(v, 99) if v else None for v in per]
-    peak = max([v for v in p99 if v is not None] or [1.0])
+    peak = max([v for v in p99 if v is not None] + [1e-3])  # all zero: still a scale
     top = (len(markers) + 1) * LINE_H + 4
     base = top + PLOT_H
     parts = _frame(clock, markers, "latency (ms)",

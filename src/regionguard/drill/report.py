@@ -33,8 +33,8 @@ def write_html(path: Path, m: DrillMeasures, load: LoadResult,
     fault was undone and when the pair replicated again, a shaded band. Every chart runs on
     one clock: seconds since the load started, at the same x."""
     start = load.started_ns
-    clock = Clock(start, max(load.stopped_ns, start + 1,
-                             *(t for t, _, _ in markers), *(heal or ())))
+    clock = Clock(start, max(load.stopped_ns, start + 1, *(t for t, _, _ in markers),
+                             *(heal or ()), *(s.end_ns or s.start_ns for s in spans)))
     parts = [requests_svg(load, clock, markers, heal), "<h2>Request latency</h2>",
              '<p class="legend">per 100 ms:<span style="background:#2c6fbb"></span>p50'
              '<span style="background:#6a1b9a"></span>p99</p>',
@@ -86,8 +86,7 @@ def _waterfall_section(markers: Sequence[tuple[int, str, str]],
     """The engine's steps on the charts' clock (seconds since the load started)."""
     if not spans:
         return "<h2>Engine steps</h2>\n<p>the engine ran no plan after the fault</p>"
-    t_end = max(clock.t_end_ns, *(s.end_ns or s.start_ns for s in spans))
-    svg = waterfall_svg(spans, t0_ns=clock.t0_ns, t_end_ns=t_end, markers=markers)
+    svg = waterfall_svg(spans, t0_ns=clock.t0_ns, t_end_ns=clock.t_end_ns, markers=markers)
     return f"<h2>Engine steps</h2>\n<p>seconds since the load started, as above</p>\n{svg}"
 
 

@@ -316,7 +316,8 @@ class LabDriller:
             self.lab.rejoin(primary, by=f"lab drill {index}")
         healed = _until(self.lab.in_sync, 120, 0.25)
         after = time.monotonic_ns()
-        safety["healed_s"] = round(after / 1e9 - fault_at, 3)  # the pair replicates again
+        if healed:  # the pair replicates again (no band for a heal that never came)
+            safety["healed_s"] = round(after / 1e9 - fault_at, 3)
         _until(lambda: _acked_by(load.result, now_primary, after) >= 5, 20)
         return fault_ns, now_primary, healed
 

@@ -33,7 +33,7 @@ from regionguard.orchestrator.journal import rto_breakdown
 from regionguard.orchestrator.plans import Plan, Step
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.records import PlanRecord, PlanStatus, UnfinishedStep
-from regionguard.orchestrator.steps import STEP_ACTIONS, RunContext
+from regionguard.orchestrator.steps import BESIDE_JOIN_S, STEP_ACTIONS, RunContext
 
 # a plan past one of these steps has a new primary: it is resumed, never rolled back
 POINT_OF_NO_RETURN = ("promote", "restore")
@@ -66,10 +66,15 @@ class Executor:
             recovery.reassert(self.ports, ctx, record, self._attempt)
         record = self._next_started(record, 0)
         self.ports.state.save_plan(record)
-        for index, step in enumerate(plan.steps):
-            if record.is_done(index):
-                continue
-            record = self._run_step(record, ctx, index, step, on_step)
+        try:
+            for index, step in enumerate(plan.steps):
+                if record.is_done(index):
+                    continue
+                record = self._run_step(record, ctx, index, step, on_step)
+        finally:  # best-effort work a step left running (the AWS fence's database part)
+            for beside in ctx.beside:
+                beside.join(timeout=BESIDE_JOIN_S)
+            self.ports.journal.flush()
         return self._finish(record)
 
     def _begin(self, plan: Plan, resume: PlanRecord | None,

@@ -30,7 +30,7 @@ class RunContext:
     scratch: Scratch = field(default_factory=Scratch)
     sleep: Callable[[float], None] = SYSTEM_CLOCK.sleep
     # best-effort work a step left running beside the next ones (the AWS fence's database
-    # part): joined when the promotion ends
+    # part): joined when the plan's run ends (done, failed or interrupted)
     beside: list[threading.Thread] = field(default_factory=list)
 
 
@@ -106,7 +106,7 @@ def _fence_database(p: Ports, ctx: RunContext, region: str) -> None:
                          detail=list(result.unfenced))
 
 
-BESIDE_JOIN_S = 30.0  # real seconds the promotion's end waits for the work beside it
+BESIDE_JOIN_S = 30.0  # real seconds the plan's end waits for the work beside its steps
 
 
 LEASE_ASK_FOR_S = 1.0  # how long one try of promote/route keeps asking the arbiter
@@ -230,8 +230,6 @@ def _promote(p: Ports, ctx: RunContext, step: Step, remaining: float) -> str:
     finally:
         if handover is not None:
             handover.stop()
-        while ctx.beside:  # the fence's database part, run beside it
-            ctx.beside.pop().join(timeout=BESIDE_JOIN_S)
     p.state.set_roles({region: Role.PRIMARY, source: Role.STANDBY}, plan_id=ctx.plan.id)
     if p.topology.replication is Replication.SYNC:
         # the new primary commits alone until a standby rejoins: record where that began

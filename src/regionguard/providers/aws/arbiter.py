@@ -6,8 +6,7 @@ condition and the translation of AWS errors live here once. The guarantees, for 
 - strongly consistent: a read sees every write acknowledged before it, on any replica (MRSC);
 - bounded: each replica costs at most the clients' connect and read timeouts, and there are
   two (this Region's first, then whichever answered last, then the other); a site with no
-  replica (the witness) sends its reads and unconditional writes to both at once, and the
-  first answer wins;
+  replica (the witness) sends its reads to both at once, and the first answer wins;
 - `ConditionFailed` when a condition did not hold: an answer (another writer won), never
   retried on another replica;
 - `ProviderError` when no replica answers; nothing is retried on the same replica (the
@@ -64,8 +63,9 @@ class ArbiterClient:
         self.table = ctx.names.state_table()
         self.nearest = ctx.clients.nearest(self.table, ctx.replica_order(), _condition_failed)
         # a site with no replica of its own (the witness, an operator's machine) races its
-        # reads and unconditional writes over both replicas: an outage of either costs it
-        # no timeout; an app region's site asks its own replica first
+        # reads over both replicas: an outage of either costs it no timeout (writes are not
+        # raced: a losing copy that lands late could overwrite a newer item); an app
+        # region's site asks its own replica first
         self.races = ctx.runs_in not in ctx.view.replica_regions
 
     def get(self, key: str) -> Item | None:
@@ -79,7 +79,7 @@ class ArbiterClient:
             names: Mapping[str, str] | None = None) -> None:
         """Replace the item at `key` with `attributes` (its `pk` added), if `condition` holds."""
         self._call("put_item", Item={**_key(key), **attributes},
-                   race=condition is None, **_expression(condition, values, names))
+                   **_expression(condition, values, names))
 
     def update(self, key: str, expression: str, *, condition: str | None = None,
                values: Mapping[str, Any] | None = None,

@@ -60,6 +60,7 @@ class AwsClients:
         self.endpoints = dict(endpoints_from_env() if endpoints is None else endpoints)
         self.config = client_config(clock)
         self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
         self._orders: dict[str, NearestReplica] = {}
 
     def nearest(self, store: str, regions: Sequence[str],
@@ -79,11 +80,12 @@ class AwsClients:
 
     def get(self, service: str, region: str) -> Any:
         key = (service, region)
-        if key not in self._cache:
-            self._cache[key] = self.session.client(
-                service, region_name=region, config=self.config,
-                endpoint_url=self.endpoint(service, region))
-        return self._cache[key]
+        with self._lock:  # a boto3 Session is not thread-safe: one client made at a time
+            if key not in self._cache:
+                self._cache[key] = self.session.client(
+                    service, region_name=region, config=self.config,
+                    endpoint_url=self.endpoint(service, region))
+            return self._cache[key]
 
 
 T = TypeVar("T")
@@ -107,6 +109,7 @@ class NearestReplica:
                  answered: Callable[[BaseException], bool] = lambda _exc: False) -> None:
         self.order = list(regions)
         self.answered = answered
+        self._lock = threading.Lock()
 
     def call(self, fn: Callable[[str], T]) -> T:
         errors: list[str] = []
@@ -118,10 +121,10 @@ class NearestReplica:
 
     def race(self, fn: Callable[[str], T]) -> T:
         """`fn` on every replica at once; the first answer wins (the others finish, or time
-        out, on their own threads). Only for calls whose repeat changes nothing: reads, and
-        writes without a condition. A site with no replica of its own (the witness) races its
-        calls: whichever replica is out, its vote costs no timeout."""
-        futures = {_racers().submit(fn, region): region for region in self.order}
+        out, on their own threads). Only for reads: a write's losing copy could land late and
+        overwrite a newer item. A site with no replica of its own (the witness) races its
+        reads: whichever replica is out, its vote costs no timeout."""
+        futures = {_racers(region).submit(fn, region): region for region in self.order}
         errors: list[str] = []
         for done in as_completed(futures):
             answered, result = self._settle(futures[done], done.result, errors)
@@ -146,19 +149,22 @@ class NearestReplica:
         return True, result
 
     def _prefer(self, region: str) -> None:
-        if self.order[0] != region:
-            self.order.remove(region)
-            self.order.insert(0, region)
+        with self._lock:  # raced calls settle on several threads
+            if self.order[0] != region:
+                self.order.remove(region)
+                self.order.insert(0, region)
 
 
-_RACERS: list[ThreadPoolExecutor] = []
+_RACERS: dict[str, ThreadPoolExecutor] = {}
 _RACERS_LOCK = threading.Lock()
 
 
-def _racers() -> ThreadPoolExecutor:
-    """One pool per process (a warm Lambda environment keeps it): a replica that is out holds
-    a thread until its timeout, never the caller."""
+def _racers(region: str) -> ThreadPoolExecutor:
+    """One pool per Region and process (a warm Lambda environment keeps them): a replica that
+    is out holds its own Region's threads until their timeouts, never the caller, and never a
+    call to the replica that answers (it would queue behind them in a shared pool)."""
     with _RACERS_LOCK:
-        if not _RACERS:
-            _RACERS.append(ThreadPoolExecutor(8, thread_name_prefix="rg-replica"))
-        return _RACERS[0]
+        pool = _RACERS.get(region)
+        if pool is None:
+            pool = _RACERS[region] = ThreadPoolExecutor(4, thread_name_prefix=f"rg-{region}")
+        return pool

@@ -226,10 +226,15 @@ resource "aws_scheduler_schedule" "guard" {
   }
 }
 
-# the guard's schedule before the second prober joined it
+# the schedules as they were before they became one resource
 moved {
   from = aws_scheduler_schedule.guard
   to   = aws_scheduler_schedule.guard["guard"]
+}
+
+moved {
+  from = aws_scheduler_schedule.second_prober[0]
+  to   = aws_scheduler_schedule.guard["second_prober"]
 }
 
 # the extra, faster signal: the Route 53 alarm of the primary (us-east-1) wakes the standby's guard
