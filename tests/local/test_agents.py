@@ -215,7 +215,7 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert 'regionguard_replication_lag_bytes{region="west"}' in scraped["west"]
     assert (seen_by_west["role"], seen_by_west["primary"], seen_by_west["holds_lease"]) == (
         "standby", "east", False), seen_by_west
-    _the_sites_page_shows_every_region_and_agent(agents["west"])
+    _the_sites_page_shows_every_region_and_agent(agents["west"], lab.layout.edge_url)
     # readiness from what the sites publish: everything holds but no drill has been run yet
     ready = _user_cli(lab, "readiness", "--json")
     assert ready.exit_code == 1, ready.output
@@ -236,9 +236,10 @@ def test_the_loopback_lab_reports_its_sites_and_refuses_partitions_in_one_line(l
     assert ready.exit_code == 0, ready.output
 
 
-def _the_sites_page_shows_every_region_and_agent(url: str) -> None:
+def _the_sites_page_shows_every_region_and_agent(url: str, edge_url: str) -> None:
     """An agent's page in a real (headless) Chromium: the roles from etcd, each agent's health
-    (asked of the others over the network), loaded from nowhere but the agent itself."""
+    (asked of the others over the network), loaded from nowhere but the agent itself; the
+    requests that clients sent through the edge, as the primary's front door counted them."""
     sites = httpx.get(f"{url}/api/sites", timeout=5, trust_env=False).json()
     assert sites["site"] == "west" and sites["primary"] == "east"
     assert [(a["name"], a["status"]["healthy"]) for a in sites["agents"]] == [
@@ -255,6 +256,22 @@ def _the_sites_page_shows_every_region_and_agent(url: str) -> None:
             " return r && [...r.querySelectorAll('.spark')].every("
             "s => +s.getAttribute('data-points') >= 2); }", timeout=15_000)
         assert page.locator('#trends tr[data-site="witness"] .spark-ok').count() >= 2
+        # requests through the edge reach east's front door: its HAProxy's own totals (over
+        # its stats socket) grow between two polls, a full-height bar; the witness has none
+        east_requests = ('#trends tr[data-site="east"] [data-kind="requests"] '
+                         '.spark-value[style*="height: 22px"]')
+        deadline = time.monotonic() + 20
+        with httpx.Client(timeout=3, trust_env=False) as http:
+            while page.locator(east_requests).count() == 0:
+                assert time.monotonic() < deadline, page.inner_html("#trends")
+                for _ in range(5):
+                    http.get(f"{edge_url}/health/route")
+                page.wait_for_timeout(200)
+        assert page.locator('#trends tr[data-site="witness"] [data-kind="requests"] '
+                            '.spark-value').count() == 0
+        status = httpx.get(f"{url}/api/sites", timeout=5, trust_env=False).json()
+        east = next(a["status"] for a in status["agents"] if a["name"] == "east")
+        assert east["front_door_requests"] > 0 and east["front_door_5xx"] >= 0, east
     assert all(a.startswith(url + "/") for a in asked), asked
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from regionguard.agent.front_door_stats import FrontDoorCounts
 from regionguard.agent.lease_keeper import KeeperState, LeaseKeeper
 from regionguard.agent.ports import status_against
 from regionguard.agent.site import Site
@@ -47,6 +48,8 @@ AGENT_TIMEOUT_S = 0.5  # another site's agent, for the page: one that is down mu
 TAIL_BYTES = 64 * 1024  # the journal's end read for the page: far more than its last events
 HEALTHY_CYCLES = 8  # /health fails when the loop has not finished a cycle in this many intervals
 BUSY_MAX_S = 900.0  # ... unless a cycle runs, for at most this long (a rebuild by a full copy)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -139,18 +142,18 @@ class SiteCollector(Collector):
         yield left
 
 
-class Sampled:
+class Sampled(Generic[T]):
     """A value fetched on a thread of its own, at most every `every_s` while someone asks,
     and read from memory: the asker never waits on what the fetch waits on."""
 
-    def __init__(self, fetch: Callable[[], TickView], every_s: float = 2.0) -> None:
+    def __init__(self, fetch: Callable[[], T | None], every_s: float = 2.0) -> None:
         self.fetch, self.every_s = fetch, every_s
-        self._value: TickView | None = None
+        self._value: T | None = None
         self._at = float("-inf")
         self._busy = False
         self._lock = threading.Lock()
 
-    def get(self) -> TickView | None:
+    def get(self) -> T | None:
         with self._lock:
             stale = time.monotonic() - self._at >= self.every_s and not self._busy
             if stale:
@@ -162,7 +165,7 @@ class Sampled:
 
     def _refresh(self) -> None:
         try:
-            value: TickView | None = self.fetch()
+            value: T | None = self.fetch()
         except Exception as exc:  # a sample missed is a gap in a sparkline, no more
             log.debug("sampling for the live page failed: %s", exc)
             value = None
@@ -205,10 +208,12 @@ def site_tick(site: Site, view: AgentView, report: Callable[[str], VantageReport
 def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
                     keeper: LeaseKeeper | None,
                     report: Callable[[str], VantageReport | None],
-                    awaiting: Callable[[], dict[str, Any] | None] = lambda: None
+                    awaiting: Callable[[], dict[str, Any] | None] = lambda: None,
+                    front_door: Callable[[], FrontDoorCounts | None] = lambda: None
                     ) -> OpsServer | None:
     """The endpoint on the site's host; None (told in the log) when its port is taken: the
-    agent's safety work goes on without its metrics."""
+    agent's safety work goes on without its metrics. `front_door` reads the region's front
+    door's totals (a region site's), for the page's request and error rates."""
     registry = CollectorRegistry(auto_describe=False)
 
     def live() -> dict[str, Any]:
@@ -224,7 +229,8 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
     def healthy() -> bool:
         return view.healthy(interval)
 
-    sampled = Sampled(lambda: site_tick(site, view, report))
+    sampled: Sampled[TickView] = Sampled(lambda: site_tick(site, view, report))
+    served: Sampled[FrontDoorCounts] = Sampled(front_door)
 
     def status() -> dict[str, Any]:
         with view.lock:
@@ -235,6 +241,7 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
         tick = sampled.get()
         probe = next(iter(tick.probes.values()), None) if tick else None
         lag_bytes, lag_s = tick.lag.get(site.name, (None, None)) if tick else (None, None)
+        counts = served.get()  # running totals: the page plots their change between polls
         return {
             "site": site.name, "kind": "region" if site.is_region else "witness",
             "role": (state.roles[site.name].value if state and site.is_region else
@@ -244,6 +251,8 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
             "holds_lease": keeper is not None and keeper.state is KeeperState.HOLDING,
             "verdict_on_primary": verdict, "last_cycle_at": at, "trouble": trouble,
             "healthy": healthy(), "probe_ok": probe, "lag_bytes": lag_bytes, "lag_s": lag_s,
+            "front_door_requests": counts.requests if counts else None,
+            "front_door_5xx": counts.errors_5xx if counts else None,
         }
 
     port = site.topology.arbiter.agent_port

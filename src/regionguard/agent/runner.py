@@ -159,8 +159,10 @@ class Agent:
             self._ensure_watchdog()
             assert self.keeper is not None
             self.keeper.start()
-        self._ops = start_agent_ops(self.site, self.store, self.view, self.keeper,
-                                    self.guard.last_report, self.approvals.pending)
+        self._ops = start_agent_ops(
+            self.site, self.store, self.view, self.keeper, self.guard.last_report,
+            self.approvals.pending,
+            front_door=self.dataplane.front_door_counts if self.dataplane else lambda: None)
 
     def stop(self) -> None:
         if self.keeper is not None:
