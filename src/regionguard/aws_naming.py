@@ -72,6 +72,11 @@ class AwsNames:
     def state_table(self) -> str:
         return f"{self.app}-regionguard-state"
 
+    def sessions_table(self) -> str:
+        """The app's own state (sessions, preferences): a DynamoDB global table with a replica
+        in each app Region, written locally in every Region (MREC, last writer wins)."""
+        return f"{self.app}-sessions"
+
     def alarm_topic(self) -> str:
         return f"{self.app}-regionguard-alarms"
 

@@ -201,7 +201,8 @@ def test_the_engine_classifies_mysql_errors_and_migrates_once_under_its_lock(
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert sorted(results, key=len) == [[], [], ["001_orders", "002_regionguard"]]
+        assert sorted(results, key=len) == [[], [], ["001_orders", "002_regionguard",
+                                                "003_sessions"]]
         with pool.connection() as conn:
             row = {"request_id": "too-long", "customer": "x" * 201, "item": "i",
                    "quantity": 1, "region": "east", "served_by": "east", "epoch": 1}

@@ -99,6 +99,30 @@ def test_standby_region_reads_locally_and_writes_to_the_primary(
     assert row == (True, 1)
 
 
+def test_sessions_live_in_the_primarys_database_and_read_locally(
+    east: TestClient, west: TestClient, pg_pair: PgPair
+) -> None:
+    """The local world's sessions: written to the primary (under the front door's route, like
+    an order), read from each region's own database, expired ones read as absent."""
+    wait_for_writer(west)
+    put = west.put("/sessions/s-1", json={"data": {"cart": ["a"]}, "ttl_s": 60})
+    assert put.status_code == 200, put.text
+    assert (put.json()["region"], put.json()["served_by"]) == ("west", "west")
+    got = west.get("/sessions/s-1")  # remote_apply: already on the standby
+    assert got.status_code == 200 and got.json()["data"] == {"cart": ["a"]}
+    assert east.put("/sessions/s-1", json={"data": {"v": 2}}).status_code == 200
+    assert west.get("/sessions/s-1").json()["data"] == {"v": 2}  # the last write, whole
+    with pg_pair.primary.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM sessions WHERE id = 's-1'").fetchone() == (1,)
+        conn.execute("UPDATE sessions SET expires_at = 1 WHERE id = 's-1'")  # long past
+    assert east.get("/sessions/s-1").status_code == 404
+    assert east.delete("/sessions/s-1").status_code == 204
+    refused = west.put("/sessions/s-2", json={"data": {}},
+                       headers={"X-Regionguard-Writer": "west"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert west.put("/sessions/s 2", json={"data": {}}).status_code == 422
+
+
 def test_write_routed_to_the_standby_gets_503_with_retry_after(west: TestClient) -> None:
     response = west.post("/orders", json=order(), headers={"X-Regionguard-Writer": "west"})
     assert response.status_code == 503

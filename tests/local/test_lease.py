@@ -146,6 +146,12 @@ def test_a_client_that_bypasses_the_app_cannot_write_once_the_region_lost_its_le
     assert late is not None and late[0] == 0 and late[1] >= 1, late  # none after the fence
     through_app = east.post("/orders", json=order())  # and the app says so as a 503
     assert through_app.status_code == 503
+    # sessions are written under the lease locally, and fenced alike
+    with pytest.raises(psycopg.Error, match="regionguard fence"), \
+            psycopg.connect(pg_pair.primary.dsn(), connect_timeout=3) as conn:
+        conn.execute("INSERT INTO sessions (id, data, expires_at, updated_at, region)"
+                     " VALUES ('bypass', '{}', 1e10, 0, 'east')")
+    assert east.put("/sessions/s-1", json={"data": {}}).status_code == 503
 
 
 def test_a_fence_extension_that_came_back_late_is_rolled_back(

@@ -1,4 +1,5 @@
-"""The workload's HTTP API: orders, health endpoints and the engine's canary.
+"""The workload's HTTP API: orders, sessions (app/sessions), health endpoints and the engine's
+canary.
 
 `POST /orders` takes a client `request_id`; a replay returns the same row (so a client that lost
 the answer to a failover can retry safely). A write the app cannot place safely gets 503 with
@@ -26,8 +27,10 @@ from regionguard.app.forward import WriteForwarder
 from regionguard.app.lease import LeaseGuard, dynamodb_reader, etcd_reader
 from regionguard.app.limits import BodyCap
 from regionguard.app.origin import OriginCheck
+from regionguard.app.sessions import SessionStore
+from regionguard.app.sessions.api import sessions_routes
 from regionguard.app.settings import AppSettings
-from regionguard.clock import clock_from_env
+from regionguard.clock import Clock, clock_from_env
 
 EPOCH_HEADER = "X-Regionguard-Epoch"
 WRITER_HEADER = "X-Regionguard-Writer"
@@ -122,13 +125,28 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
                       settings.lease_s, clock=clock)
 
 
+def sessions_from_settings(settings: AppSettings, router: DatabaseRouter) -> SessionStore:
+    """The AWS world's global table (this Region's replica) when the app has one; the primary's
+    database otherwise."""
+    if settings.sessions_table and settings.sessions_region:
+        from regionguard.app.sessions.dynamodb import dynamodb_sessions
+
+        return dynamodb_sessions(settings.sessions_table, settings.sessions_region)
+    from regionguard.app.sessions.sql import SqlSessions
+
+    return SqlSessions(router)
+
+
 def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = None,
-               forward_transport: httpx.BaseTransport | None = None) -> FastAPI:
+               forward_transport: httpx.BaseTransport | None = None,
+               sessions: SessionStore | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the app; settings come from the environment unless given (tests, Lambda).
-    `forward_transport`: how forwarded writes travel (tests; default HTTPS)."""
+    `forward_transport`: how forwarded writes travel (tests; default HTTPS); `sessions`: where
+    sessions live (the emulator's; default from the settings); `clock`: the sessions' time."""
     settings = settings or AppSettings.from_env()
     lease = lease or lease_from_settings(settings)
     router = DatabaseRouter(settings, lease=lease)
+    sessions = sessions or sessions_from_settings(settings, router)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -203,6 +221,9 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
             response.status_code = 503
         return {"region": settings.region, "holds_lease": not local["in_recovery"],
                 "epoch": local["epoch"]}
+
+    app.include_router(sessions_routes(sessions, settings.region, clock or clock_from_env(),
+                                       _epoch))
 
     forwarder = (WriteForwarder(settings.region, lease, settings.region_hosts,
                                 transport=forward_transport)

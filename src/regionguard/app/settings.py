@@ -50,6 +50,10 @@ class AppSettings:
     # AWS serverless: the value CloudFront sends in X-Regionguard-Origin (app/origin.py); API
     # calls without it are refused, so none bypasses the edge's web ACL
     origin_secret: str | None = None
+    # AWS: the sessions' DynamoDB global table and this app's own Region, whose replica alone
+    # it reads and writes (app/sessions); none: sessions live in the primary's database
+    sessions_table: str | None = None
+    sessions_region: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -81,8 +85,14 @@ class AppSettings:
         except ValueError:
             raise SettingsError("RG_LEASE_REFRESH_S must be a number of seconds, e.g. 0.25"
                                 ) from None
+        sessions_table = env.get("RG_SESSIONS_TABLE") or None
+        sessions_region = env.get("RG_SESSIONS_REGION") or None
+        if sessions_table and not sessions_region:
+            raise SettingsError("RG_SESSIONS_REGION must name this app's own AWS Region (whose "
+                                "replica of RG_SESSIONS_TABLE it uses), e.g. us-west-2")
         return cls(
             region=region,
+            sessions_table=sessions_table, sessions_region=sessions_region,
             dsns=dsns,
             engine=engine,
             pool_max=int(env.get("RG_POOL_MAX", "8")),

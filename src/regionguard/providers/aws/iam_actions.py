@@ -58,6 +58,11 @@ def _arbiter(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("dynamodb", r, f"table/{n.state_table()}") for r in sites[:2]]
 
 
+def _sessions_tables(n: AwsNames, sites: Sites) -> list[str]:
+    """The app's sessions table, each app Region's replica."""
+    return [n.arn("dynamodb", r, f"table/{n.sessions_table()}") for r in sites[:2]]
+
+
 def _topics(n: AwsNames, sites: Sites) -> list[str]:
     return [n.arn("sns", r, n.notify_topic()) for r in sites]
 
@@ -119,6 +124,8 @@ GRANTS: tuple[Grant, ...] = (
     # readiness (quiet scheduled runs, never the failover path): the standby's app function
     # exists, and the guard's own role may run every action above (IAM policy simulation)
     Grant(("lambda:GetFunction",), _app_function_names, needs="lambda"),
+    # ... and both replicas of the app's sessions table are ACTIVE
+    Grant(("dynamodb:DescribeTable",), _sessions_tables),
     Grant(("iam:SimulatePrincipalPolicy",), _guard_roles),
     Grant(("sts:GetCallerIdentity",), _any,
           why_wildcard="GetCallerIdentity has no resource (and needs no permission)"),
@@ -126,6 +133,15 @@ GRANTS: tuple[Grant, ...] = (
            "lambda:GetProvisionedConcurrencyConfig"), _app_functions,
           needs="provisioned-concurrency"),
 )
+
+
+# The app's own calls on its sessions table (app/sessions/dynamodb.py), on its own Region's
+# replica only: a session is written and read where it is served, never in another Region.
+APP_SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+
+
+def app_session_resources(n: AwsNames, region: str) -> list[str]:
+    return [n.arn("dynamodb", region, f"table/{n.sessions_table()}")]
 
 
 def all_actions() -> set[str]:

@@ -1,0 +1,40 @@
+"""Sessions in the local world: a table in the primary's database, written under the write
+lease and the database's fence like an order (the sandbox and the self-managed sites have one
+writer at a time), read from this region's own database (a standby serves what replication has
+brought it). Replacing a session is a delete and an insert in one transaction, which both
+engines run alike."""
+
+from __future__ import annotations
+
+import json
+
+from regionguard.app.db import DatabaseRouter
+from regionguard.app.sessions import Route, Session
+
+COLUMNS = "id, data, expires_at, updated_at, region"
+
+
+class SqlSessions:
+    def __init__(self, router: DatabaseRouter) -> None:
+        self.router = router
+        self.db = router.engine
+
+    def put(self, session: Session, route: Route) -> None:
+        with self.router.write(route.writer, route.epoch) as (conn, _):
+            self.db.execute(conn, "DELETE FROM sessions WHERE id = %s", (session.id,))
+            self.db.execute(conn, f"INSERT INTO sessions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
+                            (session.id, json.dumps(session.data, separators=(",", ":")),
+                             session.expires_at, session.updated_at, session.region))
+
+    def get(self, session_id: str) -> Session | None:
+        with self.router.read() as conn:
+            row = self.db.fetchone(conn, f"SELECT {COLUMNS} FROM sessions WHERE id = %s",
+                                   (session_id,))
+        if row is None:
+            return None
+        return Session(id=row[0], data=json.loads(row[1]), expires_at=float(row[2]),
+                       updated_at=float(row[3]), region=row[4])
+
+    def delete(self, session_id: str, route: Route) -> None:
+        with self.router.write(route.writer, route.epoch) as (conn, _):
+            self.db.execute(conn, "DELETE FROM sessions WHERE id = %s", (session_id,))
