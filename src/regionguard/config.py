@@ -271,6 +271,9 @@ class AwsSettings(_Strict):
     # a second (Aurora User Guide), an RDS replica's depends on the write load.
     replication: Literal["async"] = "async"
     rpo_target_s: float = Field(5.0, gt=0, le=86_400)
+    # the sessions' global table replicates "typically within a second" (DynamoDB developer
+    # guide): readiness warns when its ReplicationLatency averaged above this (our default)
+    sessions_replication_warn_s: float = Field(5.0, gt=0, le=3_600)
     instance_type: str = "t3.small"
     # default per engine: db.t4g.medium for RDS, db.r6g.large for Aurora Global Database
     db_instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")

@@ -70,6 +70,11 @@ def build_estate(topology_for_zone: Any) -> Estate:
                 TableName=n.state_table(), BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    for region in (EAST, WEST):  # the app's sessions: one replica of the global table each
+        boto3.client("dynamodb", region_name=region).create_table(
+            TableName=n.sessions_table(), BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     changes = []
     for region, role in ((EAST, "PRIMARY"), (WEST, "SECONDARY")):
         health = r53.create_health_check(CallerReference=f"route-{region}", HealthCheckConfig={

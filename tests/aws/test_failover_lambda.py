@@ -15,6 +15,7 @@ import importlib
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -332,6 +333,7 @@ def test_the_standbys_guard_evaluates_readiness_on_quiet_runs_and_alerts_a_drift
     assert checks["last_drill"]["status"] == "fail"
     # moto runs the code as a user, not the guard's role: the simulation says it cannot look
     assert checks["failover_permissions"]["status"] == "warn"
+    assert checks["sessions_table"]["status"] == "pass", checks["sessions_table"]
 
     # someone scaled the primary's group by hand: the next quiet run says so, and alerts
     boto3.client("autoscaling", region_name=EAST).set_desired_capacity(
@@ -346,6 +348,28 @@ def test_the_standbys_guard_evaluates_readiness_on_quiet_runs_and_alerts_a_drift
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
            if line.startswith("{") and '"ReadinessFailing"' in line]
     assert {d["Check"] for d in emf} >= {"configuration_drift", "last_drill"}
+
+
+def test_readiness_warns_on_slow_session_replication_and_fails_on_a_missing_replica(
+        world: World) -> None:
+    """The sessions' global table: DynamoDB's ReplicationLatency (CloudWatch, in the source
+    Region) above aws.sessions_replication_warn_s warns; a replica gone fails."""
+    n = names_for(world.estate.topology)
+    world.monkeypatch.setenv("RG_GUARD_RUN_S", "1")
+    now = datetime.fromtimestamp(world.clock.time(), UTC)
+    boto3.client("cloudwatch", region_name=EAST).put_metric_data(
+        Namespace="AWS/DynamoDB", MetricData=[{
+            "MetricName": "ReplicationLatency", "Timestamp": now - timedelta(minutes=1),
+            "Dimensions": [{"Name": "TableName", "Value": n.sessions_table()},
+                           {"Name": "ReceivingRegion", "Value": WEST}],
+            "Value": 9000.0, "Unit": "Milliseconds"}])
+    world.run_in(WEST, {"regionguard": "guard"})
+    slow = readiness_checks(world)["sessions_table"]
+    assert slow["status"] == "warn" and f"{EAST} -> {WEST} 9.0 s" in slow["observed"], slow
+    boto3.client("dynamodb", region_name=WEST).delete_table(TableName=n.sessions_table())
+    world.run_in(WEST, {"regionguard": "guard"})
+    gone = readiness_checks(world)["sessions_table"]
+    assert gone["status"] == "fail" and WEST in gone["observed"], gone
 
 
 def readiness_checks(world: World) -> dict[str, dict[str, Any]]:

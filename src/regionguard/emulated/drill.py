@@ -27,13 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from regionguard.config import Topology
 from regionguard.drill import history
 from regionguard.drill.load import Request
 from regionguard.emulated.bypass import BypassClient
 from regionguard.emulated.domains import INTERNET, FailMode, FaultKind
+from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.models import LatencyModel
+from regionguard.emulated.session_load import SessionLoad, replicas_converged, unreplicated
+from regionguard.emulated.session_load import summary as sessions_summary
 from regionguard.emulated.world import EmulatedAws
 from regionguard.errors import NotAvailable, UsageError
 from regionguard.infra.view import AwsView, aws_view
@@ -193,11 +197,14 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
                   if world.databases is not None else None)
         if bypass is not None:
             bypass.start()
+        sessions = _session_load(world, settings.write_every_s)
         world.clock.sleep(3 * settings.write_every_s)
         epoch_before = world.arbiter()["epoch"]
         mode = settings.mode or (FailMode.TIMEOUT if settings.fault is FaultKind.PARTITION
                                  else FailMode.REFUSED)
         fault = world.inject(settings.fault, region, mode)
+        tables = world.global_tables
+        stuck = unreplicated(tables, region, fault.at) if tables is not None else []
         report(f"fault: {settings.fault.value} of {region} ({mode.value})")
         hooks = _Hooks(world, settings, standby.aws_region)
         hooks.start()
@@ -208,12 +215,21 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
         client.stop()
         if bypass is not None:
             bypass.stop()
+        if sessions is not None:
+            sessions.stop()
         result = _measure(world, settings, fault.at, epoch_before, outcome, client.ops,
                           primary.aws_region, region, hooks)
         if bypass is not None:  # straight to each database: the old one's own fence
             result["bypass"] = bypass.summary(fault.at)
+        result["rpo"] = _relational_rpo(world, client.ops, fault.at)
         result["drill_recorded"] = _record_drill(world, result)
+        conflicts_before_heal = tables.stats.conflicts if tables is not None else 0
         world.heal()
+        if sessions is not None and tables is not None:
+            drained = _drain(world, tables)
+            result["sessions"] = sessions_summary(
+                sessions, tables, region, fault.at, stuck, replicas_converged(tables),
+                drained, conflicts_before_heal)
         if settings.heal_after:
             result["after_heal"] = _after_heal(world)
     result["real_seconds"] = round(time.monotonic() - started_real, 2)
@@ -223,6 +239,49 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
     report(f"outcome: {result['outcome']}, rto_modeled_s {result['rto_modeled_s']}, "
            f"split brain: {result['split_brain']}")
     return result
+
+
+def _relational_rpo(world: EmulatedAws, ops: list[ClientOp], t_fault: float
+                    ) -> dict[str, Any] | None:
+    """The orders acknowledged before the fault that the writer's database (after the drill)
+    does not hold, and how long before the fault the oldest of them was acknowledged: the
+    relational tier's RPO. Only the real app's databases can be asked."""
+    if world.databases is None:
+        return None
+    writer = world.arbiter()["writer"]
+    acked = {o.request_id: o.t for o in ops
+             if o.region is not None and o.request_id and o.t < t_fault}
+    if not acked:
+        return {"acknowledged_before_fault": 0, "lost": 0, "rpo_s": 0.0, "checked_in": writer}
+    with psycopg.connect(world.databases.dsn(writer), connect_timeout=5) as conn:
+        held = {row[0] for row in conn.execute(
+            "SELECT request_id FROM orders WHERE request_id = ANY(%s)", (list(acked),))}
+    lost = {rid: t for rid, t in acked.items() if rid not in held}
+    return {"acknowledged_before_fault": len(acked), "lost": len(lost),
+            "rpo_s": round(t_fault - min(lost.values()), 2) if lost else 0.0,
+            "checked_in": writer}
+
+
+def _session_load(world: EmulatedAws, every_s: float) -> SessionLoad | None:
+    """With the real app: sessions written in every app Region through its entry point."""
+    if world.databases is None or world.proxy is None:
+        return None  # the stub app serves no sessions
+    urls = {r.aws_region: world.proxy.endpoints_for(INTERNET, "app")[r.aws_region]
+            for r in world.view.regions}
+    load = SessionLoad(urls, world.clock, every_s)
+    load.start()
+    return load
+
+
+def _drain(world: EmulatedAws, tables: GlobalTables, timeout_s: float = 60.0) -> bool:
+    """Once healed, the global table delivers what it queued; False if it did not within
+    `timeout_s` world seconds."""
+    deadline = world.clock.monotonic() + timeout_s
+    while tables.pending():
+        if world.clock.monotonic() > deadline:
+            return False
+        world.clock.sleep(0.5)
+    return True
 
 
 def _record_drill(world: EmulatedAws, result: dict[str, Any]) -> bool:

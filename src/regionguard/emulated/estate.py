@@ -52,6 +52,7 @@ class EstateBuilder:
             self._region(estate, region.aws_region, region.name, region.home_role)
         self._database()
         self._arbiter()
+        self._sessions()
         for site in self.view.sites:
             self.client("sns", site).create_topic(Name=self.names.notify_topic())
         return estate
@@ -137,6 +138,19 @@ class EstateBuilder:
             DBInstanceIdentifier=n.db_instance(s),
             SourceDBInstanceIdentifier=n.arn("rds", p, f"db:{n.db_instance(p)}"),
             DBInstanceClass=v.settings.db_instance_class, SourceRegion=p)
+
+    def _sessions(self) -> None:
+        """The app's sessions table: one replica per app Region (moto's tables are per Region;
+        emulated/global_tables.py replicates between them), TTL on `expires_at`."""
+        for region in self.view.replica_regions:
+            dynamodb = self.client("dynamodb", region)
+            dynamodb.create_table(
+                TableName=self.names.sessions_table(), BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+            dynamodb.update_time_to_live(
+                TableName=self.names.sessions_table(),
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
     def _arbiter(self) -> None:
         replicas = ",".join(self.view.replica_regions)

@@ -36,6 +36,7 @@ from typing import Any
 
 from regionguard.clock import ScaledClock
 from regionguard.emulated.domains import INTERNET, Block, FailMode, FailureDomains, Fault
+from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.operations import Call, classify
 from regionguard.emulated.worker import PAUSE_HOLDER_HEADER
@@ -105,6 +106,8 @@ class FaultProxy:
         # since world time stands still while the emulator works and an instant's timestamps
         # cannot tell a request admitted before a fault from one admitted after it
         self.faults_injected = 0
+        # DynamoDB global tables' replication sees every write this relays to a replica
+        self.global_tables: GlobalTables | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -183,10 +186,14 @@ class FaultProxy:
         # an app may itself wait on world time (a lease read the proxy holds, in a
         # partition), which a pause held meanwhile would never let pass
         working = self.clock.pause() if route.kind == "aws" else self._caller_waits(headers)
+        replicated = self.global_tables if route.kind == "aws" else None
         try:
-            with working:
-                status, reason, out_headers, data = _forward(upstream, h.command, h.path,
-                                                             h.headers.items(), body)
+            with (replicated.serialize(call, body) if replicated else contextlib.nullcontext()):
+                with working:
+                    status, reason, out_headers, data = _forward(upstream, h.command, h.path,
+                                                                 h.headers.items(), body)
+                if replicated is not None:
+                    replicated.observe(route.target, call, body, status)
         except OSError as exc:
             self._record(received, admitted, route, call, "upstream-error", 502, str(exc))
             self._error(h, 502, "BadGateway", str(exc), call, headers)

@@ -22,11 +22,13 @@ import uvicorn
 
 from regionguard.app import admin
 from regionguard.app.main import create_app
+from regionguard.app.sessions.dynamodb import dynamodb_sessions
 from regionguard.app.settings import AppSettings
 from regionguard.clock import Clock
 from regionguard.emulated.apps import DB_RECHECK_S, RegionalApp, WriteLog
 from regionguard.emulated.databases import EmulatedDatabases
 from regionguard.infra.view import AwsRegion, AwsView
+from regionguard.providers.aws.clients import AwsClients
 from regionguard.providers.local.netutil import free_port
 
 log = logging.getLogger("regionguard.emulated.real_app")
@@ -67,7 +69,11 @@ class RealRegionalApp(RegionalApp):
         settings = AppSettings(region=region.name, dsns={region.name: databases.dsn(region.name)},
                                lease_s=self.lease.lease_s, admin_token=ADMIN_TOKEN,
                                pool_max=4)
-        self.asgi = create_app(settings, lease=self.lease)  # the router starts the lease
+        # sessions in this Region's replica of the global table, through the fault proxy
+        sessions = dynamodb_sessions(view.names.sessions_table(), region.aws_region,
+                                     AwsClients(self.moto, arbiter_endpoints, clock))
+        self.asgi = create_app(settings, lease=self.lease, sessions=sessions,
+                               clock=clock)  # the router starts the lease
         config = uvicorn.Config(capacity_gate(self.asgi, lambda: self.capacity, region.name),
                                 host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="on", access_log=False)

@@ -103,6 +103,40 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table>{cells}</table>"
 
 
+def _tiers(r: dict[str, Any]) -> str:
+    """The relational tier (fails over) beside the sessions' global table (never needed to):
+    what each kept serving, and what each lost, in one table."""
+    rpo, sessions = r.get("rpo"), r.get("sessions")
+    if rpo is None and sessions is None:
+        return ""
+    head = ("<tr><th>data</th><th>on failure</th><th>RTO</th><th>RPO</th>"
+            "<th>during the outage</th><th>after it</th></tr>")
+    rows = []
+    if rpo is not None:
+        rto = "-" if r["rto_client_s"] is None else f"{r['rto_client_s']} s (client)"
+        rows.append((f"orders ({r['topology']['database']})", "fails over (promote, DNS)", rto,
+                     f"{rpo['lost']} of {rpo['acknowledged_before_fault']} acknowledged lost"
+                     f" ({rpo['rpo_s']} s)",
+                     f"{r['availability']['acknowledged']} of {r['availability']['writes']} "
+                     "writes through DNS acknowledged", f"checked in {rpo['checked_in']}"))
+    if sessions is not None:
+        rows.append((f"sessions ({sessions['table']}, DynamoDB global table)",
+                     "none needed: every Region writes its own replica", "0 s (never down "
+                     "where the outage is not)",
+                     f"{sessions['unreplicated_at_fault']} not yet replicated at the fault "
+                     f"({sessions['rpo_s']} s)",
+                     f"{sessions['survivor_acked_after_fault']} of "
+                     f"{sessions['survivor_writes_after_fault']} acknowledged in the surviving "
+                     f"Region; {sessions['faulted_region_acked_after_fault']} of "
+                     f"{sessions['faulted_region_writes_after_fault']} in the faulted one",
+                     f"{sessions['conflicts_resolved_after_heal']} conflicts resolved (last "
+                     f"writer wins); replicas {'converged' if sessions['converged'] else 'DIFFER'}"
+                     ))
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                    for row in rows)
+    return f"<h2>Data tiers</h2><table>{head}{cells}</table>"
+
+
 def render_html(result: dict[str, Any]) -> str:
     r = result
     summary = _table([
@@ -140,7 +174,7 @@ def render_html(result: dict[str, Any]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>regionguard drill: "
             f"{html.escape(r['fault']['kind'])}</title><style>{style}</style></head><body>"
             f"<h1>Emulated AWS drill: {html.escape(r['fault']['kind'])} of "
-            f"{html.escape(r['fault']['region'])}</h1>{summary}"
+            f"{html.escape(r['fault']['region'])}</h1>{summary}{_tiers(r)}"
             f"<h2>Outage window (world seconds since the fault)</h2>{_svg(r)}"
             f"<h2>AWS calls per Region after the fault</h2>{calls}"
             f"<h2>Models (world seconds)</h2>{models}"

@@ -27,6 +27,7 @@ from regionguard.emulated.apps import RegionalApp, WriteLog
 from regionguard.emulated.databases import EmulatedDatabases
 from regionguard.emulated.domains import INTERNET, FailMode, FailureDomains, Fault, FaultKind
 from regionguard.emulated.estate import Estate, EstateBuilder
+from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.lambdas import FunctionSpec, LambdaRuntime, Schedule
 from regionguard.emulated.models import LatencyModel
 from regionguard.emulated.motoserver import MotoProcess
@@ -75,6 +76,7 @@ class EmulatedAws:
         self.schedules: list[Schedule] = []
         self.function = self.view.names.failover_function()
         self.databases: EmulatedDatabases | None = None
+        self.global_tables: GlobalTables | None = None
         self._app_logs: Callable[[], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -98,6 +100,11 @@ class EmulatedAws:
         self.runtime.deploy([self._guard_spec(site) for site in self.view.sites], warm=2)
         self.estate = EstateBuilder(self.moto.url, self.view).build()
         self.moto.mark_booted()
+        self.global_tables = GlobalTables(
+            [self.view.names.sessions_table()], self.view.replica_regions, self.moto.url,
+            self.domains, self.clock, self.model.global_table_replication_s)
+        self.proxy.global_tables = self.global_tables
+        self.global_tables.start()
         if self.real_app:
             self._app_logs = app_logs_to(self.workdir / "apps.log")
             self.databases = EmulatedDatabases(self.view, self.workdir, self.domains)
@@ -183,6 +190,8 @@ class EmulatedAws:
             self._app_logs()
         if self.proxy is not None:
             self.proxy.stop()
+        if self.global_tables is not None:
+            self.global_tables.stop()
         self.moto.stop()
 
     def __enter__(self) -> EmulatedAws:
@@ -197,6 +206,8 @@ class EmulatedAws:
     def inject(self, kind: FaultKind, region: str, mode: FailMode = FailMode.REFUSED) -> Fault:
         assert self.proxy is not None
         fault = Fault(kind, region, mode, self.clock.time())
+        if self.global_tables is not None:  # what the model has replicated by now, arrived
+            self.global_tables.deliver_due()  # (however far the emulator's own work lags)
         self.proxy.inject(fault)
         if kind is FaultKind.REGION_OUTAGE:
             self.runtime.kill_region(region)  # its functions die with it

@@ -2,8 +2,8 @@
 secondary), what its capacity starts from (its Auto Scaling group and what it launches, or the
 app function; instance quotas are not looked at yet), the live configuration against the
 topology (each Region's desired capacity for its live role), the last drill in the arbiter's
-journal, and whether the failover role may run every action of the plans (IAM policy
-simulation of this function's own role).
+journal, the sessions' global table (`sessions_table.py`), and whether the failover role may
+run every action of the plans (IAM policy simulation of this function's own role).
 
 Evaluated by the standby's guard on its quiet scheduled runs; never on the failover path.
 IAM is a global service homed in us-east-1: when it does not answer, the permissions check
@@ -22,7 +22,7 @@ from regionguard.config import Role
 from regionguard.orchestrator.ports import Ports
 from regionguard.orchestrator.readiness import Check, Facts, last_drill_age_s
 from regionguard.orchestrator.readiness_monitor import observe_pair
-from regionguard.providers.aws import iam_actions
+from regionguard.providers.aws import iam_actions, sessions_table
 from regionguard.providers.aws.arbiter import ArbiterClient
 from regionguard.providers.aws.boundary import best_effort
 from regionguard.providers.aws.context import AwsContext
@@ -39,7 +39,7 @@ def gather(ports: Ports, ctx: AwsContext, now: datetime | None = None) -> Facts:
         primary=live.primary, standby=standby, standby_db=standby_db,
         capacity_problems=capacity, drift=drift,
         last_drill_age_s=_last_drill_age_s(ports, now or datetime.now(UTC)),
-        extra=(permission,),
+        extra=(permission, sessions_table.check(ctx)),
     )
 
 
