@@ -128,8 +128,35 @@ def main() -> None:
         if rto:
             print(f"<!-- {name}: {summary(rto)}; split brain "
                   f"{sum(r['split_brain'] for r in runs)} -->")
+    sessions_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))
+
+
+def sessions_table(rows: dict[str, list[dict[str, Any]]]) -> None:
+    """The data tiers side by side (real app only): the orders' RPO, and the sessions' global
+    table through the same outage (summed over the runs)."""
+    runs = [(name, r) for name, rs in rows.items() for r in rs if r.get("sessions")]
+    if not runs:
+        return
+    print("\n| shape | orders lost (of acked before the fault) | orders RPO max | sessions "
+          "acked in the survivor during the outage | sessions not replicated at the fault | "
+          "sessions RPO max | conflicts resolved after heal | replicas converged |")
+    print("| --- " * 8 + "|")
+    for name in rows:
+        mine = [r for n, r in runs if n == name]
+        if not mine:
+            continue
+        s = [r["sessions"] for r in mine]
+        print(f"| {name} | {sum(r['rpo']['lost'] for r in mine)} of "
+              f"{sum(r['rpo']['acknowledged_before_fault'] for r in mine)} | "
+              f"{max(r['rpo']['rpo_s'] for r in mine):.2f} s | "
+              f"{sum(x['survivor_acked_after_fault'] for x in s)} of "
+              f"{sum(x['survivor_writes_after_fault'] for x in s)} | "
+              f"{sum(x['unreplicated_at_fault'] for x in s)} | "
+              f"{max(x['rpo_s'] for x in s):.2f} s | "
+              f"{sum(x['conflicts_resolved_after_heal'] for x in s)} | "
+              f"{sum(x['converged'] for x in s)} of {len(s)} |")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,20 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
                   f"TTL {r['dns_ttl_s']} s; writable after: "
                   f"{', '.join(r['writable_regions_after']) or 'none'}; split brain: "
                   f"{r['split_brain']}", highlight=False)
+        if r.get("rpo") is not None:
+            out.print(f"  orders: {r['rpo']['lost']} of {r['rpo']['acknowledged_before_fault']} "
+                      f"acknowledged before the fault lost (RPO {r['rpo']['rpo_s']} s)",
+                      highlight=False)
+        if r.get("sessions") is not None:
+            s = r["sessions"]
+            out.print(f"  sessions (global table, no failover): "
+                      f"{s['survivor_acked_after_fault']} of {s['survivor_writes_after_fault']} "
+                      f"acknowledged in the survivors during the outage; "
+                      f"{s['unreplicated_at_fault']} not yet replicated at the fault "
+                      f"(RPO {s['rpo_s']} s), delivered once healed; "
+                      f"{s['conflicts_resolved_after_heal']} conflicts resolved (last writer "
+                      f"wins); replicas {'converged' if s['converged'] else 'DIFFER'}",
+                      highlight=False)
     out.print(f"report: {out_dir}/…/drill-report.json and drill-report.html"
               if repeat > 1 else f"report: {out_dir / 'drill-report.json'} and "
               f"{out_dir / 'drill-report.html'}", highlight=False)
