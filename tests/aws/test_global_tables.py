@@ -5,8 +5,8 @@ on the last writer's version, each conflict counted once."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3

@@ -260,13 +260,18 @@ def _the_sites_page_shows_every_region_and_agent(url: str, edge_url: str) -> Non
         # its stats socket) grow between two polls, a full-height bar; the witness has none
         east_requests = ('#trends tr[data-site="east"] [data-kind="requests"] '
                          '.spark-value[style*="height: 22px"]')
-        deadline = time.monotonic() + 20
+        # (the requests are sessions, which live in the primary's PostgreSQL on the sites)
+        deadline, n = time.monotonic() + 20, 0
         with httpx.Client(timeout=3, trust_env=False) as http:
-            while page.locator(east_requests).count() == 0:
+            while n == 0 or page.locator(east_requests).count() == 0:
                 assert time.monotonic() < deadline, page.inner_html("#trends")
                 for _ in range(5):
-                    http.get(f"{edge_url}/health/route")
+                    n += 1
+                    put = http.put(f"{edge_url}/sessions/page-{n}", json={"data": {"n": n}})
+                    assert put.status_code == 200 and put.json()["region"] == "east", put.text
                 page.wait_for_timeout(200)
+            got = http.get(f"{edge_url}/sessions/page-{n}")
+            assert got.status_code == 200 and got.json()["data"] == {"n": n}, got.text
         assert page.locator('#trends tr[data-site="witness"] [data-kind="requests"] '
                             '.spark-value').count() == 0
         status = httpx.get(f"{url}/api/sites", timeout=5, trust_env=False).json()
