@@ -217,6 +217,13 @@ def test_the_engine_classifies_mysql_errors_and_migrates_once_under_its_lock(
                                           key="request_id") is True
             assert mysql.insert_if_absent(conn, "orders", {**row, "customer": "ada"},
                                           key="request_id") is False
+            # a session replaced whole by a second write of its key (one statement)
+            for n in (1, 2):
+                mysql.upsert(conn, "sessions", {"id": "s-1", "data": f'{{"n": {n}}}',
+                                                "expires_at": 1e10, "updated_at": float(n),
+                                                "region": "east"}, key="id")
+            assert mysql.fetchall(conn, "SELECT data, updated_at FROM sessions") == [
+                ('{"n": 2}', 2.0)]
     finally:
         pool.close()
 

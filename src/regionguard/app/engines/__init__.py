@@ -90,6 +90,11 @@ class Engine(Protocol):
         """Insert a row unless one with the same unique `key` exists; True when inserted."""
         ...
 
+    def upsert(self, conn: Any, table: str, values: dict[str, Any], key: str) -> None:
+        """Insert a row, or replace every other column of the one with the same `key`: one
+        statement, so two concurrent writers of one key never collide on it."""
+        ...
+
     def server_state(self, conn: Any, *, with_lag: bool) -> ServerState: ...
 
     def fence_connection(self, dsn: str) -> Any:

@@ -129,6 +129,13 @@ class MySqlEngine:
                f" ON DUPLICATE KEY UPDATE `{key}` = `{key}`")
         return self.execute(conn, sql, list(values.values())) == 1
 
+    def upsert(self, conn: Any, table: str, values: dict[str, Any], key: str) -> None:
+        columns = ", ".join(f"`{c}`" for c in values)
+        marks = ", ".join(["%s"] * len(values))
+        updates = ", ".join(f"`{c}` = VALUES(`{c}`)" for c in values if c != key)
+        self.execute(conn, f"INSERT INTO `{table}` ({columns}) VALUES ({marks})"
+                           f" ON DUPLICATE KEY UPDATE {updates}", list(values.values()))
+
     def server_state(self, conn: Any, *, with_lag: bool) -> ServerState:
         row = self.fetchone(conn, "SELECT @@global.read_only,"
                                   " (SELECT epoch FROM regionguard_epoch WHERE id = 1)")

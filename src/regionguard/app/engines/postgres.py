@@ -121,6 +121,19 @@ class PostgresEngine:
                  key=sql.Identifier(key))
         return conn.execute(statement, list(values.values())).rowcount == 1
 
+    def upsert(self, conn: Conn, table: str, values: dict[str, Any], key: str) -> None:
+        statement = sql.SQL(
+            "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE"
+            " SET {updates}"
+        ).format(table=sql.Identifier(table),
+                 columns=sql.SQL(", ").join(map(sql.Identifier, values)),
+                 values=sql.SQL(", ").join(sql.Placeholder() * len(values)),
+                 key=sql.Identifier(key),
+                 updates=sql.SQL(", ").join(
+                     sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                     for c in values if c != key))
+        conn.execute(statement, list(values.values()))
+
     def server_state(self, conn: Conn, *, with_lag: bool) -> ServerState:
         if not with_lag:
             row = conn.execute("SELECT pg_is_in_recovery(),"

@@ -1,8 +1,7 @@
 """Sessions in the local world: a table in the primary's database, written under the write
 lease and the database's fence like an order (the sandbox and the self-managed sites have one
 writer at a time), read from this region's own database (a standby serves what replication has
-brought it). Replacing a session is a delete and an insert in one transaction, which both
-engines run alike."""
+brought it). Replacing a session is one upsert, whole."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import json
 from regionguard.app.db import DatabaseRouter
 from regionguard.app.sessions import Route, Session
 
-COLUMNS = "id, data, expires_at, updated_at, region"
+COLUMNS = "id, data, expires_at, updated_at, region"  # what a read selects
 
 
 class SqlSessions:
@@ -21,10 +20,10 @@ class SqlSessions:
 
     def put(self, session: Session, route: Route) -> None:
         with self.router.write(route.writer, route.epoch) as (conn, _):
-            self.db.execute(conn, "DELETE FROM sessions WHERE id = %s", (session.id,))
-            self.db.execute(conn, f"INSERT INTO sessions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
-                            (session.id, json.dumps(session.data, separators=(",", ":")),
-                             session.expires_at, session.updated_at, session.region))
+            self.db.upsert(conn, "sessions", {
+                "id": session.id, "data": json.dumps(session.data, separators=(",", ":")),
+                "expires_at": session.expires_at, "updated_at": session.updated_at,
+                "region": session.region}, key="id")
 
     def get(self, session_id: str) -> Session | None:
         with self.router.read() as conn:
