@@ -141,6 +141,11 @@ def provision(env: dict[str, str], writer: str) -> None:
         ddb.put_item(TableName=env["RG_ARBITER_TABLE"], Item={
             "pk": {"S": "state"}, "epoch": {"N": "1"}, "writer": {"S": writer},
             "roles": {"S": "{}"}})
+    if env.get("RG_SESSIONS_TABLE"):  # the sessions' global table: this Region's replica
+        boto3.client("dynamodb", region_name=env["RG_SESSIONS_REGION"]).create_table(
+            TableName=env["RG_SESSIONS_TABLE"], BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
 
 
 class Unreachable(httpx.BaseTransport):
@@ -194,6 +199,17 @@ def test_the_app_starts_from_the_templates_environment(
                                "USING (pid) WHERE usename = 'regionguard'").fetchone()
         assert {"orders", "regionguard_epoch", "regionguard_canary"} <= tables
         assert ssl == (True,)  # sslmode=require, as rds.force_ssl demands
+        # sessions: in this Region's replica of the global table, in either Region, with no
+        # write lease (the standby takes them too)
+        assert env["RG_SESSIONS_REGION"] == synth.stack(stack).region
+        headers = {"X-Regionguard-Origin": origin} if origin else {}
+        put = client.put("/sessions/env-1", json={"data": {"theme": "dark"}}, headers=headers)
+        assert put.status_code == 200 and put.json()["region"] == settings.region, put.text
+        got = client.get("/sessions/env-1", headers=headers)
+        assert got.status_code == 200 and got.json()["data"] == {"theme": "dark"}, got.text
+        stored = boto3.client("dynamodb", region_name=env["RG_SESSIONS_REGION"]).get_item(
+            TableName=env["RG_SESSIONS_TABLE"], Key={"id": {"S": "env-1"}})
+        assert "Item" in stored
 
         if settings.region == "east":  # the arbiter names east: it writes, once confirmed
             deadline = time.monotonic() + 15

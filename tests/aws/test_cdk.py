@@ -631,3 +631,84 @@ def test_the_edge_guards_the_api_and_the_site_with_waf_throttling_and_cors(
     # the ALB (EC2) gets a regional web ACL
     synths["pilot-light"].template("Orders-East-Compute").resource_count_is(
         "AWS::WAFv2::WebACLAssociation", 1)
+
+
+@pytest.mark.parametrize("strategy", ["pilot-light", "warm-standby", "active-active",
+                                      "backup-restore"])
+def test_the_sessions_table_is_an_mrec_global_table_with_a_key_per_region(
+        synths: dict[str, Synth], strategy: str) -> None:
+    """The app's sessions: one global table from the primary's Region, a replica in each app
+    Region (none in the witness's), on demand, point-in-time recovery and deletion protection
+    on every replica, TTL on `expires_at`, each replica under its own Region's customer managed
+    key, multi-Region eventual consistency; each Region's app may use its own replica only."""
+    from regionguard.providers.aws.iam_actions import APP_SESSION_ACTIONS
+
+    from .test_app_environment import ec2_environment, lambda_environment
+
+    s = synths[strategy]
+    regions = {"East": "us-east-1", "West": "us-west-2"}
+    [table] = [r for r in s.raw("Orders-State")["Resources"].values()
+               if r["Type"] == "AWS::DynamoDB::GlobalTable"
+               and r["Properties"]["TableName"] == "orders-sessions"]
+    assert s.stack("Orders-State").region == "us-east-1"
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    p = table["Properties"]
+    assert p.get("MultiRegionConsistency", "EVENTUAL") == "EVENTUAL"  # MREC, not MRSC
+    assert "GlobalTableWitnesses" not in p
+    assert p["BillingMode"] == "PAY_PER_REQUEST"
+    assert p["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert p["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert p["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    replicas = {x["Region"]: x for x in p["Replicas"]}
+    assert set(replicas) == set(regions.values())
+    for name, region in regions.items():
+        replica = replicas[region]
+        assert replica["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True}
+        assert replica["DeletionProtectionEnabled"] is True
+        # its own Region's key, named by the alias that Region's database stack gives it
+        key_id = replica["SSESpecification"]["KMSMasterKeyId"]
+        text = key_id if isinstance(key_id, str) else "".join(
+            x if isinstance(x, str) else "aws" for x in key_id["Fn::Join"][1])
+        assert text == f"arn:aws:kms:{region}:{ACCOUNT}:alias/orders-sessions", text
+        database = s.raw(f"Orders-{name}-Database")["Resources"]
+        [alias] = [r for r in database.values() if r["Type"] == "AWS::KMS::Alias"
+                   and r["Properties"]["AliasName"] == "alias/orders-sessions"]
+        key = database[alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]]
+        assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+        assert key["DeletionPolicy"] == "Retain"
+        # the keys' stacks deploy first: the table's stack shares no value with them
+        assert (f"Orders-{name}-Database", "Orders-State") in {
+            (e.before.stack_name, e.after.stack_name) for e in s.built.order}
+        # the app: its own Region's replica, by its own Region's endpoint
+        stack = f"Orders-{name}-Compute"
+        env, _ = (lambda_environment if s.built.view.serverless else ec2_environment)(s, stack)
+        assert (env["RG_SESSIONS_TABLE"], env["RG_SESSIONS_REGION"]) == (
+            "orders-sessions", region)
+        compute = s.raw(stack)["Resources"]
+        grants = {(a, arn) for r in compute.values() if r["Type"] == "AWS::IAM::Policy"
+                  for st in r["Properties"]["PolicyDocument"]["Statement"]
+                  for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                  for arn in (st["Resource"] if isinstance(st["Resource"], list)
+                              else [st["Resource"]])
+                  if isinstance(arn, str) and ":table/orders-sessions" in arn}
+        own = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/orders-sessions"
+        assert grants == {(a, own) for a in APP_SESSION_ACTIONS}, grants
+        # ... and its key, through DynamoDB in this Region only (the ARN from the database
+        # stack of the same Region)
+        [kms] = [st for r in compute.values() if r["Type"] == "AWS::IAM::Policy"
+                 for st in r["Properties"]["PolicyDocument"]["Statement"]
+                 if "Fn::ImportValue" in st["Resource"]
+                 and "SessionsKey" in st["Resource"]["Fn::ImportValue"]]
+        assert kms["Resource"]["Fn::ImportValue"].startswith(f"Orders-{name}-Database:")
+        assert kms["Condition"] == {"StringEquals": {
+            "kms:ViaService": f"dynamodb.{region}.amazonaws.com"}}
+        assert "kms:Decrypt" in kms["Action"] and "kms:CreateGrant" not in kms["Action"]
+    # the guards may check both replicas (readiness) and do nothing else with the table
+    for guard in (st.stack_name for st in s.built.stacks() if st.stack_name.endswith("-Guard")):
+        touched = {a for st in policy_statements(s.template(guard))
+                   for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                   if "orders-sessions" in json.dumps(st["Resource"])}
+        assert touched == {"dynamodb:DescribeTable"}, (guard, touched)

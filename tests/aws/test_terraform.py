@@ -239,8 +239,8 @@ def test_source_tree_is_formatted(tools: Tools) -> None:
 # -- the tree's shape --------------------------------------------------------------------------
 
 
-MODULE_NAMES = ("network", "database", "compute", "routing", "state", "failover", "static_site",
-                "backup", "monitoring")
+MODULE_NAMES = ("network", "database", "compute", "routing", "state", "sessions", "failover",
+                "static_site", "backup", "monitoring")
 
 
 def test_modules_and_roots_follow_the_standard_layout() -> None:
@@ -486,6 +486,9 @@ KINDS: dict[str, str] = {
     "aws_s3_bucket_policy": "AWS::S3::BucketPolicy",
     "aws_cloudfront_distribution": "AWS::CloudFront::Distribution",
     "aws_cloudfront_origin_access_control": "AWS::CloudFront::OriginAccessControl",
+    # the app's sessions table: Terraform's own resource, with replica blocks, against the CDK
+    # app's TableV2 (both AWS::DynamoDB::GlobalTable, described alike by global_table below)
+    "aws_dynamodb_table": "AWS::DynamoDB::GlobalTable",
     # the arbiter is CloudFormation's own resource in a stack Terraform owns: its template's
     # resources are compared as they are (AWS::DynamoDB::GlobalTable)
     "aws_cloudformation_stack": "AWS::CloudFormation::Stack",
@@ -507,8 +510,19 @@ def terraform_side(plan: dict[str, Any], tfvars: dict[str, Any]) -> list[Resourc
                 out.append(Resource(region, res["Type"], res.get("Properties", {}),
                                     f"{r['address']}/{logical}"))
             continue
-        out.append(Resource(region, KINDS[r["type"]], {**values, "_tf": r["type"]}, r["address"]))
+        extra = {"_unknown": after_unknown(plan, r["address"])} \
+            if r["type"] == "aws_dynamodb_table" else {}
+        out.append(Resource(region, KINDS[r["type"]], {**values, **extra, "_tf": r["type"]},
+                            r["address"]))
     return out
+
+
+def after_unknown(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    """Which of a resource's planned values the plan does not know yet (an ARN of a resource
+    the same plan creates), in the shape of its values."""
+    change = next(c for c in plan["resource_changes"] if c["address"] == address)["change"]
+    unknown: dict[str, Any] = change.get("after_unknown") or {}
+    return unknown
 
 
 def cdk_side(synth: Any) -> list[Resource]:
@@ -551,10 +565,7 @@ def cfn_name(r: Resource) -> str | None:
         replicas = sorted(x["Region"] for x in p.get("ReplicaRegions", []))
         return f"{p.get('Name')} replicas={','.join(replicas)}"
     if r.kind == "AWS::DynamoDB::GlobalTable":
-        replicas = sorted(x["Region"] for x in p.get("Replicas", []))
-        witnesses = sorted(x["Region"] for x in p.get("GlobalTableWitnesses", []))
-        return (f"{p.get('TableName')} {p.get('MultiRegionConsistency')} "
-                f"replicas={','.join(replicas)} witnesses={','.join(witnesses)}")
+        return cfn_global_table(r)
     if r.kind == "AWS::Route53::HealthCheck":
         c = p["HealthCheckConfig"]
         return (f"{c['Type']} {c['FullyQualifiedDomainName']}{c.get('ResourcePath', '')} "
@@ -565,6 +576,103 @@ def cfn_name(r: Resource) -> str | None:
         return f"{literal(p['Name'])} {p['Type']} {policy} {p.get('SetIdentifier', '')}" \
             f"{ttl}".strip()
     return None
+
+
+@dataclass(frozen=True)
+class GlobalTable:
+    """A DynamoDB global table as both paths must agree on it: its name, consistency,
+    replicas (and witnesses), key, capacity, TTL, stream, and per replica its point-in-time
+    recovery and its encryption (`cmk`: a customer managed key of its Region, `aws`: the AWS
+    managed key, `owned`: DynamoDB's own); deletion protection of the replica in the Region
+    that creates the table (the AWS provider 5.x's replica block has none of its own)."""
+
+    name: str
+    consistency: str
+    replicas: tuple[str, ...]
+    witnesses: tuple[str, ...]
+    key: str
+    billing: str
+    ttl: str
+    stream: str
+    pitr: tuple[str, ...]
+    encryption: tuple[str, ...]  # region:cmk|aws|owned
+    protected: bool
+
+    def __str__(self) -> str:
+        return (f"{self.name} {self.consistency} replicas={','.join(self.replicas)} "
+                f"witnesses={','.join(self.witnesses)} key={self.key} billing={self.billing} "
+                f"ttl={self.ttl} stream={self.stream} pitr={','.join(self.pitr)} "
+                f"encryption={','.join(self.encryption)} deletion_protection={self.protected}")
+
+
+def cfn_global_table(r: Resource) -> str:
+    p = r.props
+    replicas = p.get("Replicas", [])
+    types = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
+    ttl = p.get("TimeToLiveSpecification") or {}
+    sse = (p.get("SSESpecification") or {}).get("SSEEnabled")
+    home = next((x for x in replicas if x["Region"] == r.region), {})
+
+    def encryption(replica: dict[str, Any]) -> str:
+        key = (replica.get("SSESpecification") or {}).get("KMSMasterKeyId")
+        return "cmk" if key else "aws" if sse else "owned"
+
+    return str(GlobalTable(
+        name=p.get("TableName", ""),
+        consistency=p.get("MultiRegionConsistency") or "EVENTUAL",
+        replicas=tuple(sorted(x["Region"] for x in replicas)),
+        witnesses=tuple(sorted(x["Region"] for x in p.get("GlobalTableWitnesses", []))),
+        key=",".join(f"{k['AttributeName']}:{types.get(k['AttributeName'])}:{k['KeyType']}"
+                     for k in p.get("KeySchema", [])),
+        billing=p.get("BillingMode") or "PROVISIONED",
+        ttl=ttl["AttributeName"] if ttl.get("Enabled") else "-",
+        stream=(p.get("StreamSpecification") or {}).get("StreamViewType") or "-",
+        pitr=tuple(sorted(x["Region"] for x in replicas if (
+            x.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled"))),
+        encryption=tuple(sorted(f"{x['Region']}:{encryption(x)}" for x in replicas)),
+        protected=bool(home.get("DeletionProtectionEnabled"))))
+
+
+def tf_global_table(r: Resource) -> str:
+    """aws_dynamodb_table in cfn_global_table's terms: the table's own Region is its first
+    replica; a key ARN the plan does not know yet is a key this plan creates (a CMK)."""
+    p, unknown = r.props, r.props.get("_unknown", {})
+    sse_on = bool(first(p, "server_side_encryption").get("enabled"))
+
+    def encryption(values: dict[str, Any], unknowns: dict[str, Any]) -> str:
+        key = values.get("kms_key_arn") or unknowns.get("kms_key_arn")
+        return "cmk" if key else "aws" if sse_on else "owned"
+
+    replicas = list(p.get("replica") or [])
+    replicas_unknown = list(unknown.get("replica") or [{}] * len(replicas))
+    home = (r.region, bool(first(p, "point_in_time_recovery").get("enabled")),
+            encryption(first(p, "server_side_encryption"),
+                       first(unknown, "server_side_encryption")))
+    sites = [home] + [(x["region_name"], bool(x.get("point_in_time_recovery")), encryption(x, u))
+                      for x, u in zip(replicas, replicas_unknown, strict=True)]
+    types = {a["name"]: a["type"] for a in p.get("attribute") or []}
+    key = ",".join(f"{p[k]}:{types.get(p[k])}:{kind}"
+                   for k, kind in (("hash_key", "HASH"), ("range_key", "RANGE")) if p.get(k))
+    ttl = first(p, "ttl")
+    modes = {x.get("consistency_mode") for x in replicas} - {None}  # the provider 6.x's MRSC
+    return str(GlobalTable(
+        name=p.get("name", ""),
+        consistency=modes.pop() if len(modes) == 1 else "EVENTUAL",
+        replicas=tuple(sorted(region for region, _, _ in sites)),
+        witnesses=(),
+        key=key,
+        billing=p.get("billing_mode") or "PROVISIONED",
+        ttl=ttl["attribute_name"] if ttl.get("enabled") else "-",
+        stream=(p.get("stream_view_type") or "-") if p.get("stream_enabled") else "-",
+        pitr=tuple(sorted(region for region, pitr, _ in sites if pitr)),
+        encryption=tuple(sorted(f"{region}:{how}" for region, _, how in sites)),
+        protected=bool(p.get("deletion_protection_enabled"))))
+
+
+def first(values: dict[str, Any], block: str) -> dict[str, Any]:
+    """A nested block's only entry (an empty one when it is absent)."""
+    found = values.get(block) or [{}]
+    return dict(found[0])
 
 
 def tf_name(r: Resource) -> str | None:
@@ -584,6 +692,8 @@ def tf_name(r: Resource) -> str | None:
         return cfn_name(r)
     if kind in simple:
         return literal(p.get(simple[kind]))
+    if kind == "aws_dynamodb_table":
+        return tf_global_table(r)
     if kind == "aws_lambda_function":
         name = literal(p.get("function_name"))
         return name and f"{name} handler={p.get('handler')}"
@@ -740,6 +850,43 @@ def environment_drift(cdk: list[Resource], terraform: list[Resource]) -> list[st
     return lines
 
 
+def session_grants(stmts: list[tuple[str, dict[str, Any]]], table: str) -> set[str]:
+    """What the apps' roles may do with the sessions table, as `region action target` lines:
+    each action on each table ARN, and each KMS action with the service it is limited to
+    (kms:ViaService: the CDK app names the key by ARN, Terraform by alias)."""
+    out = set()
+    for region, st in stmts:
+        actions = as_list(st["Action"])
+        arns = [x for x in as_list(st["Resource"]) if isinstance(x, str) and f":table/{table}" in x]
+        out |= {f"{region} {a} {arn}" for a in actions for arn in arns}
+        via = (st.get("Condition") or {}).get("StringEquals", {}).get("kms:ViaService")
+        if via and via.startswith("dynamodb."):
+            out |= {f"{region} {a} via {via}" for a in actions}
+    return out
+
+
+def session_grant_drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]) -> list[str]:
+    table = tfvars["names"]["sessions_table"]
+    cdk = []
+    for stack in synth.built.stacks():
+        if not stack.stack_name.endswith("-Compute"):
+            continue
+        for res in synth.raw(stack.stack_name)["Resources"].values():
+            if res["Type"] == "AWS::IAM::Policy":
+                cdk += [(stack.region, st)
+                        for st in statements(res["Properties"]["PolicyDocument"])]
+    regions = alias_regions(tfvars)
+    terraform = []
+    for r in resources(plan):
+        if r["type"] == "aws_iam_role_policy" and r["address"].startswith("module.compute_") \
+                and "policy" in (r.get("values") or {}):  # the plan knows it
+            region = regions[configuration(plan, r["address"])["provider_config_key"]]
+            terraform += [(region, st) for st in statements(json.loads(r["values"]["policy"]))]
+    a, b = session_grants(cdk, table), session_grants(terraform, table)
+    return [f"app sessions grant only in the CDK app: {x}" for x in sorted(a - b)] + \
+        [f"app sessions grant only in Terraform: {x}" for x in sorted(b - a)]
+
+
 def drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]) -> list[str]:
     """Every difference between the two IaC paths that the comparison covers, one per line."""
     cdk, terraform = cdk_side(synth), terraform_side(plan, tfvars)
@@ -747,6 +894,7 @@ def drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]) -> list[str]
     lines += differences("name", names_by_region(cdk, cfn_name),
                          names_by_region(terraform, tf_name))
     lines += environment_drift(cdk, terraform)
+    lines += session_grant_drift(synth, plan, tfvars)
     function = tfvars["names"]["failover_function"]
     cdk_iam, tf_iam = cdk_guard_iam(synth, function), tf_guard_iam(plan, tfvars, function)
     if set(cdk_iam) != set(tf_iam):
@@ -831,3 +979,103 @@ def test_synth_format_terraform_writes_the_root_and_says_what_a_deploy_still_nee
     bad = subprocess.run([*cmd[:-4], "--format", "yaml"], capture_output=True,
                          text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "--format yaml: use cloudformation or terraform" in bad.stderr
+
+
+@pytest.mark.parametrize("variant", ["pilot-light", "warm-standby", "backup-restore"])
+def test_the_sessions_table_is_an_mrec_global_table_with_a_key_per_region(
+        built: dict[str, Future[Outcome]], variant: str) -> None:
+    """The Terraform twin of the CDK app's sessions table, read from the offline plan: one
+    aws_dynamodb_table from the primary's Region with a replica block for the standby's, on
+    demand, TTL on `expires_at`, point-in-time recovery on both replicas, a customer managed key
+    (with rotation, alias alias/<table>) in each Region, the stream global tables 2019 need;
+    and each Region's app may use its own replica only, with the registry's actions."""
+    from regionguard.providers.aws.iam_actions import APP_SESSION_ACTIONS
+
+    out = outcome(built, variant)
+    assert out.plan is not None, out.failed("plan") or out.failed("show")
+    plan = out.plan
+    tfvars = json.loads((out.folder / tf.TFVARS).read_text())
+    regions = alias_regions(tfvars)
+    primary, standby = tfvars["primary"]["aws_region"], tfvars["standby"]["aws_region"]
+
+    def region_of(r: dict[str, Any]) -> str:
+        return regions[configuration(plan, r["address"])["provider_config_key"]]
+
+    [table] = [r for r in resources(plan) if r["type"] == "aws_dynamodb_table"]
+    v = table["values"]
+    assert region_of(table) == primary and v["name"] == "orders-sessions"
+    assert (v["billing_mode"], v["hash_key"], v["attribute"]) == (
+        "PAY_PER_REQUEST", "id", [{"name": "id", "type": "S"}])
+    assert v["ttl"] == [{"attribute_name": "expires_at", "enabled": True}]
+    assert v["point_in_time_recovery"][0]["enabled"] is True
+    assert (v["stream_enabled"], v["stream_view_type"]) == (True, "NEW_AND_OLD_IMAGES")
+    assert v["deletion_protection_enabled"] is True
+    [replica] = v["replica"]
+    assert replica["region_name"] == standby and replica["point_in_time_recovery"] is True
+    assert "consistency_mode" not in replica or replica["consistency_mode"] != "STRONG"
+    # each replica's key is one this plan creates in that replica's Region
+    conf = configuration(plan, table["address"])["expressions"]
+    assert v["server_side_encryption"][0]["enabled"] is True
+    keys = {r["address"].rsplit(".", 1)[-1]: r for r in resources(plan)
+            if r["type"] == "aws_kms_key" and r["address"].startswith("module.sessions.")}
+    assert {region_of(k) for k in keys.values()} == {primary, standby}
+    assert all(k["values"]["enable_key_rotation"] for k in keys.values())
+    assert conf["server_side_encryption"][0]["kms_key_arn"]["references"][0] == \
+        "aws_kms_key.primary.arn" and region_of(keys["primary"]) == primary
+    assert conf["replica"][0]["kms_key_arn"]["references"][0] == "aws_kms_key.standby.arn" \
+        and region_of(keys["standby"]) == standby
+    aliases = {region_of(r): r["values"]["name"] for r in resources(plan)
+               if r["type"] == "aws_kms_alias" and r["address"].startswith("module.sessions.")}
+    assert aliases == {primary: "alias/orders-sessions", standby: "alias/orders-sessions"}
+    # each Region's app: its own replica only, with exactly the registry's actions
+    for module, region in (("compute_primary", primary), ("compute_standby", standby)):
+        [policy] = [r for r in resources(plan) if r["type"] == "aws_iam_role_policy"
+                    and r["address"] == f"module.{module}.aws_iam_role_policy.sessions"]
+        assert region_of(policy) == region
+        stmts = {st["Sid"]: st for st in statements(json.loads(policy["values"]["policy"]))}
+        assert stmts["SessionsInThisRegion"]["Action"] == list(APP_SESSION_ACTIONS)
+        assert stmts["SessionsInThisRegion"]["Resource"] == [
+            f"arn:aws:dynamodb:{region}:123456789012:table/orders-sessions"]
+        key = stmts["SessionsKeyThroughDynamoDB"]
+        assert key["Resource"] == [f"arn:aws:kms:{region}:123456789012:key/*"]
+        assert key["Condition"] == {
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/orders-sessions"]},
+            "StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}}
+        # no other policy of the app's names the table (the plan knows every one that could)
+        others = [r for r in resources(plan) if r["type"] == "aws_iam_role_policy"
+                  and r["address"].startswith(f"module.{module}.") and r is not policy]
+        assert not any("orders-sessions" in (r["values"].get("policy") or "") for r in others)
+    # the app's environment names the table and its own Region (the written module's locals)
+    main = (out.folder / "modules" / "compute" / "main.tf").read_text()
+    assert re.search(r"RG_SESSIONS_TABLE\s*=\s*var\.sessions_table", main)
+    assert re.search(r"RG_SESSIONS_REGION\s*=\s*var\.aws_region", main)
+
+
+def test_drift_in_the_sessions_table_is_caught(built: dict[str, Future[Outcome]],
+                                               synths: dict[str, Any]) -> None:
+    """The comparison covers the sessions table and the apps' grants on it: a TTL on another
+    attribute, a replica without point-in-time recovery or its own key, provisioned capacity,
+    or a grant that lost an action on one side fails it."""
+    out = outcome(built, "pilot-light")
+    assert out.plan is not None
+    tfvars = json.loads((out.folder / tf.TFVARS).read_text())
+    plan = json.loads(json.dumps(out.plan))
+    assert not [x for x in drift(synths["pilot-light"], plan, tfvars) if "sessions" in x]
+    for r in resources(plan):
+        v = r.get("values") or {}
+        if r["type"] == "aws_dynamodb_table":
+            v["ttl"][0]["attribute_name"] = "expiry"
+            v["billing_mode"] = "PROVISIONED"
+            v["replica"][0]["point_in_time_recovery"] = False
+        if r["address"] == "module.compute_standby.aws_iam_role_policy.sessions":
+            v["policy"] = v["policy"].replace('"dynamodb:DeleteItem"', '"dynamodb:Query"')
+    for c in plan["resource_changes"]:  # the standby's replica under the AWS managed key
+        if c["type"] == "aws_dynamodb_table":
+            c["change"]["after_unknown"]["replica"][0]["kms_key_arn"] = False
+    lines = "\n".join(drift(synths["pilot-light"], plan, tfvars))
+    assert "only in Terraform: AWS::DynamoDB::GlobalTable orders-sessions EVENTUAL" in lines
+    assert "ttl=expiry" in lines and "billing=PROVISIONED" in lines
+    assert "pitr=us-east-1 " in lines and "us-west-2:aws" in lines
+    assert ("app sessions grant only in the CDK app: us-west-2 dynamodb:DeleteItem "
+            "arn:aws:dynamodb:us-west-2:123456789012:table/orders-sessions") in lines
+    assert "app sessions grant only in Terraform: us-west-2 dynamodb:Query" in lines

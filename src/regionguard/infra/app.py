@@ -3,7 +3,8 @@
 Stacks by concern, per region where the concern is regional: network, database, compute (with
 the /health-check API and the region's DNS records), static site (serverless), backup,
 monitoring; per site (both app regions and the witness): the guard function on its schedule;
-once: state (the MRSC arbiter table, from the primary region), trigger and edge (us-east-1).
+once: state (the MRSC arbiter table and the app's MREC sessions table, from the primary
+region), trigger and edge (us-east-1).
 Resources that one region's stack refers to in another region are addressed by
 deterministic names (aws_naming), never by cross-region stack references.
 """

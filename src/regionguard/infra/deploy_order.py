@@ -3,9 +3,11 @@
 Stacks in one Region that share a value get a dependency from CDK. Stacks in two Regions never
 share values (they address each other by deterministic names), so CloudFormation cannot know
 that the standby's read replica needs the primary's instance to exist, or that the primary's
-bucket replicates into the standby's. Those orderings are declared here, with their reason,
-as explicit stack dependencies: `cdk deploy --all` honours them, and `regionguard synth --plan`
-prints them as waves (every stack of a wave may deploy in parallel).
+bucket replicates into the standby's (and a stack that names a resource by a deterministic
+name, such as the sessions table's keys by their alias, shares no value with its owner even in
+one Region). Those orderings are declared here, with their reason, as explicit stack
+dependencies: `cdk deploy --all` honours them, and `regionguard synth --plan` prints them as
+waves (every stack of a wave may deploy in parallel).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from regionguard.infra.model import BuiltApp, Edge
 
 
 def cross_region_edges(built: BuiltApp) -> list[Edge]:
-    """The orderings between Regions that no shared value expresses."""
+    """The orderings between Regions (and within one, by name) that no shared value
+    expresses."""
     view = built.view
     primary = built.regions[view.primary.name]
     standby = built.regions[view.standby.name]
@@ -29,6 +32,13 @@ def cross_region_edges(built: BuiltApp) -> list[Edge]:
     # the secret's replica in the standby Region is created by the primary's database stack
     edges.append(Edge(primary.database, standby.compute,
                       "the app reads the database secret's replica in its own Region"))
+    if built.state is not None:
+        # the state stack names each replica's key by its alias: no value tells CloudFormation
+        # (in the primary's Region either), so the keys' stacks go first
+        for regional in (primary, standby):
+            edges.append(Edge(regional.database, built.state,
+                              "the sessions table's replica in this Region is encrypted "
+                              "with its key"))
     for regional in (primary, standby):
         if built.state is not None and regional.compute.region != built.state.region:
             edges.append(Edge(built.state, regional.compute,

@@ -1,8 +1,8 @@
 """The Terraform path: a ready root module for a topology, beside the CDK app.
 
 `regionguard/terraform/` ships inside the package: `modules/` (one per concern: network,
-database, compute, routing, state, failover, static_site, backup, monitoring) and one root per
-strategy, with providers aliased per region (primary, standby, witness, and global for
+database, compute, routing, state, sessions, failover, static_site, backup, monitoring) and one
+root per strategy, with providers aliased per region (primary, standby, witness, and global for
 us-east-1). A root is `shared_root/` (the wiring, the variables with the topology's rules per
 strategy in `strategies.tf`, the outputs: the same for every strategy, written once) plus
 `roots/<strategy>/strategy.tf`, which pins the strategy. `write_terraform` copies the
@@ -12,7 +12,8 @@ values beside them, so a user runs `terraform init && terraform apply` there.
 What keeps the two IaC paths in step is that nothing Terraform needs to agree on is written by
 hand on the Terraform side: every resource name comes from `aws_naming` (the `names` variable),
 the guard's IAM statements from the registry in `providers/aws/iam_actions.py` (the
-`failover_grants` variable, in its own generated file), and the Lambda code is the same bundle
+`failover_grants` variable, in its own generated file), the app's grant on its sessions replica
+from the same module (`app_session_grants`), and the Lambda code is the same bundle
 (`make lambda-bundle`, zipped). The topology's rules are checked first by `aws_view`, so a
 topology the CDK app refuses is refused here with the same one-line `ConfigError`; the roots'
 own `validation` blocks and preconditions repeat the rules for a hand-edited tfvars file.
@@ -31,7 +32,12 @@ from typing import Any
 from regionguard.aws_naming import AwsNames
 from regionguard.config import Topology
 from regionguard.infra.view import AwsView, aws_view
-from regionguard.providers.aws.iam_actions import features, grants_for
+from regionguard.providers.aws.iam_actions import (
+    APP_SESSION_ACTIONS,
+    app_session_resources,
+    features,
+    grants_for,
+)
 
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"  # the tree in the package
 MODULES = TERRAFORM / "modules"
@@ -96,6 +102,14 @@ def failover_grants(view: AwsView) -> list[dict[str, list[str]]]:
             for g in grants_for(failover_features(view))]
 
 
+def app_session_grants(view: AwsView) -> dict[str, dict[str, list[str]]]:
+    """Each app region's grant on the sessions table, from the registry: its own replica only
+    (the CDK compute stack grants the same)."""
+    return {r.aws_region: {"actions": list(APP_SESSION_ACTIONS),
+                           "resources": app_session_resources(view.names, r.aws_region)}
+            for r in view.regions}
+
+
 def iam_actions_for(topology: Topology, source: str = "topology") -> set[str]:
     """Every action the Terraform guard role is granted from the registry."""
     return {a for g in failover_grants(aws_view(topology, source)) for a in g["actions"]}
@@ -124,6 +138,7 @@ def names_var(view: AwsView) -> dict[str, Any]:
         "admin_secret": n.admin_secret(),
         "origin_secret": n.origin_secret(),
         "state_table": n.state_table(),
+        "sessions_table": n.sessions_table(),
         "alarm_topic": n.alarm_topic(),
         "notify_topic": n.notify_topic(),
         "region_host": per_region("region_host"),
@@ -175,6 +190,7 @@ def tfvars(view: AwsView, lambda_zip: Path | None = None,
         "dns_ttl_s": s.dns_ttl_s,
         "rpo_target_s": t.failover.rpo_target_s,
         "names": names_var(view),
+        "app_session_grants": app_session_grants(view),
         # what the CDK guard stack puts in RG_TOPOLOGY
         "topology_json": t.model_dump_json(exclude={"state_dir"}),
         "lambda_bundle_zip": str(lambda_zip or lambda_bundle_zip()),

@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from regionguard.aws_naming import AwsNames
 from regionguard.infra.artifacts import lambda_code_path
 from regionguard.infra.stacks.nag import justify
 
@@ -30,6 +31,13 @@ def lambda_code(scope: Construct) -> lambda_.Code:
 def cmk(scope: Construct, id: str, purpose: str) -> kms.Key:
     return kms.Key(scope, id, description=f"regionguard: {purpose}", enable_key_rotation=True,
                    removal_policy=RemovalPolicy.RETAIN)
+
+
+def sessions_key_alias(names: AwsNames) -> str:
+    """The alias of each app Region's key of the sessions table: one name in both Regions, so
+    the stack that creates the global table (in the primary's Region) names the standby's key
+    without a cross-region reference (the Terraform module gives its keys the same alias)."""
+    return f"alias/{names.sessions_table()}"
 
 
 def log_group(scope: Construct, id: str, key: kms.IKey | None = None,

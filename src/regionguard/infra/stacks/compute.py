@@ -46,8 +46,18 @@ from regionguard.infra.stacks.database import DatabaseStack
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.stacks.waf import web_acl
 from regionguard.infra.view import AwsRegion, AwsView
+from regionguard.providers.aws.iam_actions import APP_SESSION_ACTIONS, app_session_resources
 
 APP_PORT = 8000
+# What the app's role may do with its own Region's sessions key, and only through DynamoDB in that
+# Region (kms:ViaService). Followed: the AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS
+# KMS" (key policy for a customer managed key): DynamoDB uses a customer managed key on behalf
+# of the principal that calls it, which needs kms:Encrypt, kms:Decrypt, kms:ReEncrypt*,
+# kms:GenerateDataKey*, kms:DescribeKey and kms:CreateGrant on the key, the example limited by
+# kms:ViaService dynamodb.<region>.amazonaws.com. The keys' policy is the default one (the
+# account, so IAM policies decide); CreateGrant and ReEncrypt* serve creating the table and
+# changing its key, which the deployer does, not the app. The Terraform module grants the same.
+SESSION_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
 class ComputeStack(Stack):
@@ -97,6 +107,10 @@ class ComputeStack(Stack):
             # reads local, writes to the Region the arbiter names (active-active)
             "RG_REGION_HOSTS": ",".join(f"{x.name}={names.region_host(x.aws_region)}"
                                         for x in view.regions),
+            # sessions: this Region's replica of the global table, by this Region's endpoint
+            # (written locally in every Region, last writer wins; nothing of it fails over)
+            "RG_SESSIONS_TABLE": names.sessions_table(),
+            "RG_SESSIONS_REGION": r,
         }
         if not database.endpoint_host:  # backup & restore: found by identifier once restored
             del dsn_env["RG_DB_HOST"], dsn_env["RG_DB_PORT"]
@@ -138,6 +152,7 @@ class ComputeStack(Stack):
                        "access instead of SSH keys, maintained by AWS"})
         self._allow_secret(role, database)
         self._allow_lease(role)
+        self._allow_sessions(role, database)
         user_data = ec2.UserData.for_linux()
         exports = "\n".join(f"{k}={v_}" for k, v_ in env.items())  # one per line (systemd)
         # the app is the wheelhouse this repo builds, from the CDK asset bucket, installed
@@ -210,6 +225,7 @@ class ComputeStack(Stack):
         role = lambda_role(self, "AppRole", vpc=True)
         self._allow_secret(role, database)
         self._allow_lease(role)
+        self._allow_sessions(role, database)
         sg = ec2.SecurityGroup(self, "AppFnSg", vpc=vpc, description="app Lambda")
         self.app_function = lambda_.Function(
             self, "AppFn", function_name=v.names.app_function(r.aws_region),
@@ -278,6 +294,18 @@ class ComputeStack(Stack):
             actions=["dynamodb:GetItem"],
             resources=[n.arn("dynamodb", r, f"table/{n.state_table()}")
                        for r in self.view.replica_regions]))
+
+    def _allow_sessions(self, role: iam.IRole, database: DatabaseStack) -> None:
+        """The app's sessions: its own Region's replica only, with the actions the registry
+        names (never the other Region's, which it never calls), and that replica's key
+        (this Region's database stack holds it) only through DynamoDB in this Region."""
+        r = self.region_spec.aws_region
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(APP_SESSION_ACTIONS),
+            resources=app_session_resources(self.view.names, r)))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(SESSION_KEY_ACTIONS), resources=[database.sessions_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{r}.amazonaws.com"}}))
 
     def _allow_secret(self, role: iam.IRole, database: DatabaseStack) -> None:
         """Read the DB secret in this Region (the primary's secret, or its replica) through the

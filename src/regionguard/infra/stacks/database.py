@@ -1,7 +1,8 @@
 """Per region: the database. RDS Multi-AZ (PostgreSQL, or MySQL for seed 000) in the primary
 region with a cross-region read replica in the standby region, or an Aurora PostgreSQL Global
 Database (primary + secondary cluster); each region's storage encrypted with a customer-managed
-key of that region."""
+key of that region. Also the key of this region's replica of the app's sessions table (the
+table itself is created once, from the primary's region, by the state stack)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from regionguard.config import Role
-from regionguard.infra.stacks.common import cmk
+from regionguard.infra.stacks.common import cmk, sessions_key_alias
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.view import AwsRegion, AwsView
 
@@ -44,7 +46,8 @@ def engine_spec(name: str) -> EngineSpec:
 
 
 class DatabaseStack(Stack):
-    """Exposes `key`, `security_group`, `secret` (primary), `endpoint_host`, `endpoint_port`."""
+    """Exposes `key`, `sessions_key`, `security_group`, `secret` (primary), `endpoint_host`,
+    `endpoint_port`."""
 
     def __init__(self, scope: Construct, id: str, *, view: AwsView, region: AwsRegion,
                  vpc: ec2.IVpc, **kwargs: Any) -> None:
@@ -52,6 +55,14 @@ class DatabaseStack(Stack):
         self.view = view
         self.region_spec = region
         self.key = cmk(self, "DbKey", f"{view.names.app} database storage in {region.name}")
+        # the app's data in this Region, the other half: its replica of the sessions table.
+        # The state stack creates the global table from the primary's Region and names this
+        # key by its alias (the same in both Regions), so it needs this stack deployed first
+        # (deploy_order.py) but no value from it; the app's role here names the key itself
+        self.sessions_key = cmk(self, "SessionsKey", f"{view.names.app} sessions table "
+                                f"(its replica in {region.name})")
+        kms.Alias(self, "SessionsKeyAlias", alias_name=sessions_key_alias(view.names),
+                  target_key=self.sessions_key)
         self.spec = spec = engine_spec(view.settings.engine)
         # named: a restore (backup & restore) puts the new instance into them by name
         r = region.aws_region

@@ -140,6 +140,19 @@ module "state" {
   origin_secret  = local.serverless ? var.names.origin_secret : null
 }
 
+# -- the app's sessions table (a replica in each app region, created from the primary's) -------
+
+module "sessions" {
+  source         = "./modules/sessions"
+  providers      = { aws = aws.primary, aws.standby = aws.standby }
+  account_id     = var.account_id
+  app_name       = var.app_name
+  table_name     = var.names.sessions_table
+  primary_label  = local.p.name
+  standby_label  = local.s.name
+  standby_region = local.s.aws_region
+}
+
 # -- network ---------------------------------------------------------------------------------
 
 module "network_primary" {
@@ -233,6 +246,9 @@ module "compute_primary" {
   arbiter_regions         = [local.p.aws_region, local.s.aws_region]
   state_table             = var.names.state_table
   lease_s                 = var.lease_s
+  sessions_table          = var.names.sessions_table
+  session_grant           = var.app_session_grants[local.p.aws_region]
+  sessions_key_alias      = module.sessions.key_alias
   engine                  = var.engine
   database_name           = var.database_name
   db_host                 = module.database_primary.endpoint_host
@@ -280,6 +296,9 @@ module "compute_standby" {
   arbiter_regions         = [local.s.aws_region, local.p.aws_region]
   state_table             = var.names.state_table
   lease_s                 = var.lease_s
+  sessions_table          = var.names.sessions_table
+  session_grant           = var.app_session_grants[local.s.aws_region]
+  sessions_key_alias      = module.sessions.key_alias
   engine                  = var.engine
   database_name           = var.database_name
   db_host                 = module.database_standby.endpoint_host

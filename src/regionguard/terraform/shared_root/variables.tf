@@ -316,6 +316,7 @@ variable "names" {
     admin_secret      = string
     origin_secret     = string
     state_table       = string
+    sessions_table    = string
     alarm_topic       = string
     notify_topic      = string
     region_host       = map(string)
@@ -323,6 +324,18 @@ variable "names" {
     static_bucket     = map(string)
     backup_vault      = map(string)
   })
+}
+
+variable "app_session_grants" {
+  description = "What each app region's role may do on the sessions table, keyed by AWS Region, from regionguard's registry (providers/aws/iam_actions.py: APP_SESSION_ACTIONS on that region's replica only): never written by hand."
+  type = map(object({
+    actions   = list(string)
+    resources = list(string)
+  }))
+  validation {
+    condition     = alltrue([for region, grant in var.app_session_grants : alltrue([for arn in grant.resources : startswith(arn, "arn:aws:dynamodb:${region}:")])])
+    error_message = "app_session_grants: each region's app may use its own region's replica only (an ARN of another region is named)."
+  }
 }
 
 variable "topology_json" {

@@ -31,6 +31,9 @@ locals {
     RG_ARBITER_REGIONS    = join(",", var.arbiter_regions)
     RG_LEASE_S            = format("%g", var.lease_s)
     RG_REGION_HOSTS       = var.region_hosts
+    # sessions: this region's replica of the global table, by this region's endpoint
+    RG_SESSIONS_TABLE  = var.sessions_table
+    RG_SESSIONS_REGION = var.aws_region
   }, var.origin_secret == null ? {} : { RG_ORIGIN_SECRET = var.origin_secret })
 
   secret_arn_patterns = concat(
@@ -74,6 +77,39 @@ locals {
       Condition = { "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = [var.admin_key_alias] } }
     }],
   )
+}
+
+# The app's sessions (app/sessions), in a policy of their own that the plan knows in full: this
+# region's replica only, with the actions of the registry (providers/aws/iam_actions.py, passed in
+# as session_grant, never written here), and that replica's key, named by its alias, only through
+# DynamoDB in this region (the AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS": the
+# principal that calls DynamoDB needs the key's use, limited by kms:ViaService; CreateGrant and
+# ReEncrypt serve creating the table and changing its key, which the deployer does). The same
+# statements as the CDK app's ComputeStack._allow_sessions.
+resource "aws_iam_role_policy" "sessions" {
+  name = "sessions"
+  role = one(concat(aws_iam_role.instance[*].id, aws_iam_role.app_fn[*].id))
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "SessionsInThisRegion"
+        Effect   = "Allow"
+        Action   = var.session_grant.actions
+        Resource = var.session_grant.resources
+      },
+      {
+        Sid      = "SessionsKeyThroughDynamoDB"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+        Resource = ["arn:aws:kms:${var.aws_region}:${var.account_id}:key/*"]
+        Condition = {
+          "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = [var.sessions_key_alias] }
+          StringEquals               = { "kms:ViaService" = "dynamodb.${var.aws_region}.amazonaws.com" }
+        }
+      },
+    ]
+  })
 }
 
 # -- certificate -----------------------------------------------------------------------------

@@ -67,6 +67,24 @@ variable "state_table" {
   type        = string
 }
 
+variable "sessions_table" {
+  description = "The app's sessions table (aws_naming): the app uses this region's replica (RG_SESSIONS_TABLE)."
+  type        = string
+}
+
+variable "session_grant" {
+  description = "What the app's role may do on the sessions table in this region, from regionguard's registry (providers/aws/iam_actions.py): its actions on this region's replica only."
+  type = object({
+    actions   = list(string)
+    resources = list(string)
+  })
+}
+
+variable "sessions_key_alias" {
+  description = "The alias of this region's key of its sessions replica (the sessions module's)."
+  type        = string
+}
+
 variable "lease_s" {
   description = "The write lease: the app refuses writes it cannot confirm for this long."
   type        = number
