@@ -6,7 +6,9 @@ Every few world seconds, a client in each app Region writes one session of its o
 (`<region>-<n>`, never written elsewhere) and one of four shared sessions (`shared-<k>`, written
 by both Regions: concurrent writes whose conflicts the table resolves by last writer wins), to
 that Region's entry point, as the users homed there would. Nothing waits for a failover: the
-writes go to the Region's own replica.
+writes go to the Region's own replica. A write answered 503 (with `Retry-After`) or not at all
+is retried, as the app asks its clients to, twice, a world second apart: a write counts as
+acknowledged when one of its attempts was, and the report says how many needed a retry.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from regionguard.clock import Clock, wait_event
 from regionguard.emulated.global_tables import Change, GlobalTables
 
 SHARED_KEYS = 4
+ATTEMPTS = 3
+RETRY_AFTER_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +32,10 @@ class SessionWrite:
     t: float  # world time it was sent
     region: str  # the AWS Region written to
     key: str
-    status: int | None  # None: no answer (the Region is out)
+    status: int | None  # the last attempt's; None: no answer (the Region is out)
     version: int  # the writer's counter, the session's data
+    attempts: int = 1
+    detail: str = ""  # why the last attempt failed
 
 
 class SessionLoad:
@@ -63,14 +69,21 @@ class SessionLoad:
 
     def _write(self, region: str, key: str, n: int) -> None:
         t = self.clock.time()
-        try:
-            r = self._http.put(f"{self.urls[region]}/sessions/{key}",
-                               json={"data": {"by": region, "n": n}, "ttl_s": 86400})
-            status: int | None = r.status_code
-        except httpx.HTTPError:
-            status = None
+        status: int | None = None
+        detail = ""
+        for attempt in range(1, ATTEMPTS + 1):
+            if attempt > 1 and wait_event(self.clock, self._stop, RETRY_AFTER_S):
+                break
+            try:
+                r = self._http.put(f"{self.urls[region]}/sessions/{key}",
+                                   json={"data": {"by": region, "n": n}, "ttl_s": 86400})
+                status, detail = r.status_code, "" if r.status_code == 200 else r.text[:160]
+            except httpx.HTTPError as exc:
+                status, detail = None, type(exc).__name__
+            if status not in (None, 503):
+                break
         with self._lock:
-            self.writes.append(SessionWrite(t, region, key, status, n))
+            self.writes.append(SessionWrite(t, region, key, status, n, attempt, detail))
 
     def acked(self) -> list[SessionWrite]:
         with self._lock:
@@ -98,6 +111,10 @@ def summary(load: SessionLoad, tables: GlobalTables, faulted: str, t_fault: floa
         # served where the outage is not, with no failover needed
         "survivor_writes_after_fault": len(in_survivor),
         "survivor_acked_after_fault": sum(1 for w in in_survivor if w.status == 200),
+        "survivor_retried": sum(1 for w in in_survivor if w.attempts > 1),
+        # the first writes the survivors did not acknowledge, with why
+        "survivor_refused": [{"t": round(w.t - t_fault, 1), "status": w.status,
+                              "detail": w.detail} for w in in_survivor if w.status != 200][:5],
         "faulted_region_writes_after_fault": len(in_dead),
         "faulted_region_acked_after_fault": sum(1 for w in in_dead if w.status == 200),
         # the tier's RPO: acknowledged in the dead Region, not yet replicated when it died
