@@ -4,6 +4,7 @@ on the last writer's version, each conflict counted once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +14,6 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from regionguard.clock import ScaledClock
 from regionguard.emulated.domains import FailMode, FailureDomains, Fault, FaultKind
 from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.operations import Call
@@ -25,11 +25,33 @@ TABLE = "orders-sessions"
 DELAY_S = 1.0
 
 
+class ManualClock:
+    """World time that moves only when the test says (two writes can share an instant)."""
+
+    factor = 0.01
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def pause(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def real_seconds(self, world_seconds: float) -> float:
+        return world_seconds * self.factor
+
+
 class World:
     def __init__(self, url: str) -> None:
-        self.clock = ScaledClock.starting_now(0.01)  # 1 world s: 10 ms
+        self.clock = ManualClock()
         self.domains = FailureDomains((E, W, WITNESS))
-        self.tables = GlobalTables([TABLE], (E, W), url, self.domains, self.clock, DELAY_S)
+        self.tables = GlobalTables([TABLE], (E, W), url, self.domains,
+                                   self.clock, DELAY_S)  # type: ignore[arg-type]
         session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x")
         self.clients = {r: session.client("dynamodb", region_name=r, endpoint_url=url)
                         for r in (E, W)}
@@ -138,6 +160,36 @@ def test_the_order_of_deliveries_does_not_change_the_outcome(world: World) -> No
         world.tables._deliver(change)
     assert world.get(E, "k") == world.get(W, "k") == "new"
     assert world.tables.stats.conflicts == 1
+
+
+def test_writes_in_one_instant_in_two_regions_converge_on_one_winner(world: World) -> None:
+    """World time stands still while the emulator works: two Regions can write one item at
+    the same timestamp. The Region breaks the tie, the same way in both replicas."""
+    world.put(E, "tie", "from-east")
+    world.put(W, "tie", "from-west")  # the same world instant
+    assert world.after_the_delay() == 2
+    assert world.get(E, "tie") == world.get(W, "tie") == "from-west"
+    assert world.tables.stats.conflicts == 1
+
+
+def test_a_second_write_before_the_first_left_rides_along(world: World) -> None:
+    """One queued change per item and direction: it carries the item's version when it is
+    delivered, so two writes in a row arrive as the second, with no conflict counted."""
+    world.put(E, "k", "first")
+    world.clock.sleep(0.3)
+    world.put(E, "k", "second")
+    assert len(world.tables.pending()) == 1
+    world.after_the_delay()
+    assert world.get(W, "k") == "second"
+    world.put(W, "k", "third")  # sequential: west had seen east's last version
+    world.after_the_delay()
+    assert world.get(E, "k") == "third" and world.tables.stats.conflicts == 0
+
+
+def test_a_write_that_cannot_be_queued_is_logged_never_raised(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.tables.observe(E, Call("dynamodb", "PutItem", E), b"{not json", 200)
+    assert "was not queued for replication" in caplog.text
 
 
 def test_only_the_global_tables_writes_are_replicated(world: World) -> None:

@@ -80,6 +80,10 @@ def test_a_session_is_written_and_read_in_this_regions_replica_alone(
     assert client.delete("/sessions/s-1").status_code == 204
     assert client.get("/sessions/s-1").status_code == 404
     assert client.delete("/sessions/s-1").status_code == 204  # idempotent
+    # no lease, no front door: an epoch header (even the "no route yet" 0) is not asked for
+    routed = client.put("/sessions/s-1", json={"data": {}},
+                        headers={"X-Regionguard-Epoch": "0", "X-Regionguard-Writer": "east"})
+    assert routed.status_code == 200, routed.text
 
 
 def test_an_expired_session_reads_as_absent_before_the_ttl_sweep(
@@ -110,6 +114,13 @@ def test_bad_input_is_a_4xx_naming_the_field(app: tuple[TestClient, Clock]) -> N
         answer = client.put(path, json=body)
         assert 400 <= answer.status_code < 500, (path, body, answer.text)
         assert field in answer.text, (path, body, answer.text)
+    # NaN parses in Python, but is not JSON: refused, never stored and then a 500 on the answer
+    nan = client.put("/sessions/s", content=b'{"data": {"x": NaN}}',
+                     headers={"content-type": "application/json"})
+    assert nan.status_code == 422 and "NaN" in nan.text, nan.text
+    order = client.post("/orders", content=b'{"request_id": "r", "customer": "a", "item": "b",'
+                        b' "quantity": NaN}', headers={"content-type": "application/json"})
+    assert order.status_code == 422 and "quantity" in order.text, order.text  # no 500 either
     assert item(HOME, "s") is None
 
 

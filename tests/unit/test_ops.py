@@ -277,3 +277,24 @@ def test_the_live_pages_rto_sparkline_reads_every_finished_plan() -> None:
                {"event": "plan", "plan": "p3", "outcome": "done", "rto_s": 1},
                {"event": "plan", "plan": "p4", "outcome": "done"}]  # a rebuild: no RTO
     assert past_rtos(entries) == [{"plan": "p1", "rto_s": 4.2}, {"plan": "p3", "rto_s": 1}]
+
+
+def test_a_sample_that_answers_none_replaces_the_last_one_only_when_that_is_news() -> None:
+    """The front door's totals: once HAProxy stops answering, the page must show a gap, not
+    the last totals (which read as no traffic); a probe's sample keeps its last value."""
+    from regionguard.agent.ops import Sampled
+
+    answers: list[int | None] = [5, None]
+
+    def fetch() -> int | None:
+        return answers.pop(0)
+
+    for none_is_news, expected in ((True, None), (False, 5)):
+        answers[:] = [5, None]
+        sampled: Sampled[int] = Sampled(fetch, every_s=0.0, none_is_news=none_is_news)
+        for want in (5, expected):
+            sampled.get()
+            deadline = time.monotonic() + 5
+            while (sampled._busy or sampled._value != want) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sampled._value == want, (none_is_news, want)

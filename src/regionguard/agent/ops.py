@@ -144,10 +144,13 @@ class SiteCollector(Collector):
 
 class Sampled(Generic[T]):
     """A value fetched on a thread of its own, at most every `every_s` while someone asks,
-    and read from memory: the asker never waits on what the fetch waits on."""
+    and read from memory: the asker never waits on what the fetch waits on. A fetch that
+    fails keeps the last value; one that answers None replaces it when `none_is_news` (a front
+    door that stopped answering must show as a gap, not as its last totals)."""
 
-    def __init__(self, fetch: Callable[[], T | None], every_s: float = 2.0) -> None:
-        self.fetch, self.every_s = fetch, every_s
+    def __init__(self, fetch: Callable[[], T | None], every_s: float = 2.0,
+                 none_is_news: bool = False) -> None:
+        self.fetch, self.every_s, self.none_is_news = fetch, every_s, none_is_news
         self._value: T | None = None
         self._at = float("-inf")
         self._busy = False
@@ -164,13 +167,14 @@ class Sampled(Generic[T]):
         return value
 
     def _refresh(self) -> None:
+        answered = True
         try:
             value: T | None = self.fetch()
         except Exception as exc:  # a sample missed is a gap in a sparkline, no more
             log.debug("sampling for the live page failed: %s", exc)
-            value = None
+            value, answered = None, False
         with self._lock:
-            if value is not None:
+            if value is not None or (answered and self.none_is_news):
                 self._value = value
             self._at, self._busy = time.monotonic(), False
 
@@ -230,7 +234,7 @@ def start_agent_ops(site: Site, store: EtcdStateStore, view: AgentView,
         return view.healthy(interval)
 
     sampled: Sampled[TickView] = Sampled(lambda: site_tick(site, view, report))
-    served: Sampled[FrontDoorCounts] = Sampled(front_door)
+    served: Sampled[FrontDoorCounts] = Sampled(front_door, none_is_news=True)
 
     def status() -> dict[str, Any]:
         with view.lock:

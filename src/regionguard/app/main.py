@@ -17,12 +17,14 @@ from typing import Annotated, Any
 import httpx
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from regionguard.app import admin
 from regionguard.app.db import DatabaseRouter
-from regionguard.app.errors import BadValue, Unavailable
+from regionguard.app.errors import BadValue, Unavailable, json_safe
 from regionguard.app.forward import WriteForwarder
 from regionguard.app.lease import LeaseGuard, dynamodb_reader, etcd_reader
 from regionguard.app.limits import BodyCap
@@ -173,6 +175,12 @@ def create_app(settings: AppSettings | None = None, lease: LeaseGuard | None = N
     async def _bad_data(_: Request, exc: BadValue) -> JSONResponse:
         """A value the database cannot store is bad input (400), never a server error."""
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422, with the input it echoes made JSON-safe (NaN parses)."""
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))},
+                            status_code=422)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:

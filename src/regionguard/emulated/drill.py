@@ -204,7 +204,7 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
                                  else FailMode.REFUSED)
         fault = world.inject(settings.fault, region, mode)
         tables = world.global_tables
-        stuck = unreplicated(tables, region, fault.at) if tables is not None else []
+        stuck = unreplicated(tables, region) if tables is not None else []
         report(f"fault: {settings.fault.value} of {region} ({mode.value})")
         hooks = _Hooks(world, settings, standby.aws_region)
         hooks.start()
@@ -243,9 +243,10 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
 
 def _relational_rpo(world: EmulatedAws, ops: list[ClientOp], t_fault: float
                     ) -> dict[str, Any] | None:
-    """The orders acknowledged before the fault that the writer's database (after the drill)
-    does not hold, and how long before the fault the oldest of them was acknowledged: the
-    relational tier's RPO. Only the real app's databases can be asked."""
+    """The orders sent before the fault and acknowledged that the writer's database (after
+    the drill) does not hold, and how long before the fault the oldest of them was sent: the
+    relational tier's RPO (`acknowledged_before_fault` counts by send time, as the client
+    records it). Only the real app's databases can be asked."""
     if world.databases is None:
         return None
     writer = world.arbiter()["writer"]

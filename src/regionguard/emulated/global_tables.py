@@ -49,11 +49,15 @@ from regionguard.emulated.operations import Call
 log = logging.getLogger("regionguard.emulated.global_tables")
 
 WRITES = frozenset({"PutItem", "DeleteItem", "UpdateItem"})
-TICK_S = 0.1  # world seconds between looks at the queue
+TICK_S = 0.1  # world seconds between looks at the queue...
+MIN_TICK_REAL_S = 0.005  # ... but never a busier loop than this, in real seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Version:
+    """Ordered by time, then by Region: two Regions' writes in one world instant (world time
+    stands still while the emulator works) still have one winner, the same in every replica."""
+
     ts: float  # world time of the write that made it (DynamoDB's internal timestamp)
     origin: str  # the Region whose replica took that write
 
@@ -74,7 +78,7 @@ class ReplicationStats:
     replicated: int = 0  # deliveries that changed the target
     superseded: int = 0  # deliveries the target already had a newer version for
     conflicts: int = 0  # concurrent writes to one item in two Regions, resolved
-    seen: set[tuple[str, float, float]] = field(default_factory=set)  # (key, version, version)
+    seen: set[tuple[str, Version, Version]] = field(default_factory=set)  # (key, older, newer)
 
     def as_dict(self) -> dict[str, int]:
         return {"replicated": self.replicated, "superseded": self.superseded,
@@ -118,13 +122,17 @@ class GlobalTables:
 
     def observe(self, region: str, call: Call, body: bytes, status: int) -> None:
         """A call the proxy relayed to `region`'s AWS and moto answered; writes to a global
-        table's replica are queued for the other Regions."""
+        table's replica are queued for the other Regions. Never raises into the proxy (the
+        write is applied already): a failure here is logged as the divergence it is."""
         if call.service != "dynamodb" or call.operation not in WRITES or status >= 300:
             return
         try:
-            request = json.loads(body)
-        except ValueError:
-            return
+            self._queue(region, json.loads(body))
+        except Exception as exc:
+            log.error("global tables: a write in %s was not queued for replication: %s",
+                      region, exc)
+
+    def _queue(self, region: str, request: dict[str, Any]) -> None:
         table = request.get("TableName")
         if table not in self.tables or region not in self.regions:
             return
@@ -139,12 +147,16 @@ class GlobalTables:
             # strictly after the version it replaced (two writes in one world instant)
             ts = max(now, before.ts + 1e-6) if before else now
             self._versions[(table, region, key)] = Version(ts, region)
+            # one change per item and direction: it carries the item's version at delivery,
+            # so a second write before it left rides along (due with the first)
+            queued = {(c.key, c.target) for c in self._pending
+                      if c.table == table and c.source == region}
             self._pending.extend(Change(table, key, region, other, now + self.delay_s)
-                                 for other in self.regions if other != region)
+                                 for other in self.regions
+                                 if other != region and (key, other) not in queued)
 
     def _key_of(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
-        """The key attributes of a put item (the sessions' table is keyed by `id`; a table
-        keyed otherwise names its key in the first attribute the schema lists)."""
+        """The key attributes (all of them) of a put item, by the table's key schema."""
         schema = self._schema(table)
         return {name: item[name] for name in schema if name in item}
 
@@ -157,6 +169,8 @@ class GlobalTables:
     # -- delivery ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        for table in self.tables:
+            self._schema(table)  # known before the first write, never looked up on its path
         self._thread = threading.Thread(target=self._run, daemon=True, name="global-tables")
         self._thread.start()
 
@@ -174,7 +188,7 @@ class GlobalTables:
             return [c for c in self._pending if source is None or c.source == source]
 
     def _run(self) -> None:
-        while not self._stop.wait(self.clock.real_seconds(TICK_S)):
+        while not self._stop.wait(max(MIN_TICK_REAL_S, self.clock.real_seconds(TICK_S))):
             try:
                 self.deliver_due()
             except Exception as exc:  # moto busy or gone: the next tick tries again
@@ -198,7 +212,9 @@ class GlobalTables:
             return len(ready)
 
     def _publish(self, latencies: dict[tuple[str, str, str], list[float]]) -> None:
-        """One `ReplicationLatency` datapoint per table and Region pair delivered to."""
+        """One `ReplicationLatency` datapoint per table and Region pair a pass delivered to:
+        the average from each write to its arrival (time queued behind a cut link included,
+        as AWS's figure grows while a Region is impaired)."""
         at = datetime.fromtimestamp(self.clock.time(), UTC)
         for (table, source, target), seconds in latencies.items():
             with self.clock.pause():
@@ -215,9 +231,8 @@ class GlobalTables:
                 version = self._versions.get((table, change.source, key))
                 held = self._versions.get((table, change.target, key))
                 key_attrs = self._keys[(table, key)]
-            if version is None:
-                return
-            if held is not None and held.ts >= version.ts:
+            assert version is not None, "a change is queued only after its version is noted"
+            if held is not None and held >= version:
                 self._count_superseded(change, held, version)
                 return
             item = self._clients[change.source].get_item(
@@ -237,7 +252,7 @@ class GlobalTables:
     def _count_superseded(self, change: Change, held: Version, version: Version) -> None:
         with self._lock:
             self.stats.superseded += 1
-            if held.origin == change.target and held.ts != version.ts \
+            if held.origin == change.target and held != version \
                     and self._unseen(change.table, change.key, change.target, change.source):
                 self._conflict(change.key, held, version)
 
@@ -248,7 +263,7 @@ class GlobalTables:
 
     def _conflict(self, key: str, a: Version, b: Version) -> None:
         """Two concurrent versions of one item: counted once, whichever replica sees them."""
-        pair = (key, min(a.ts, b.ts), max(a.ts, b.ts))
+        pair = (key, min(a, b), max(a, b))
         if pair not in self.stats.seen:
             self.stats.seen.add(pair)
             self.stats.conflicts += 1

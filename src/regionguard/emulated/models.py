@@ -64,7 +64,7 @@ class LatencyModel:
     api_call_s: float = 0.1  # any other AWS API call: a control plane's answer (0.05-0.5)
     route53_checkers: int = 8  # Route 53's checkers per health check (one per default Region)
     # a DynamoDB global table (MREC): a write reaches the other replicas "typically ... within
-    # a second" (DynamoDB developer guide); a parameter, range 0.1-2.5 (docs/emulated.md)
+    # a second" (DynamoDB developer guide); a parameter, range 0.1-10 (docs/emulated.md)
     global_table_replication_s: float = 1.0
 
     def call_s(self, service: str, operation: str, arbiter: bool, body: bytes) -> float:

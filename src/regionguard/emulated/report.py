@@ -120,9 +120,12 @@ def _tiers(r: dict[str, Any]) -> str:
                      f"{r['availability']['acknowledged']} of {r['availability']['writes']} "
                      "writes through DNS acknowledged", f"checked in {rpo['checked_in']}"))
     if sessions is not None:
+        served = sessions["survivor_acked_after_fault"]
+        sent = sessions["survivor_writes_after_fault"]
         rows.append((f"sessions ({sessions['table']}, DynamoDB global table)",
-                     "none needed: every Region writes its own replica", "0 s (never down "
-                     "where the outage is not)",
+                     "none needed: every Region writes its own replica",
+                     "0 s: the survivors acknowledged every write" if served == sent
+                     else f"{sent - served} of {sent} writes refused in the survivors",
                      f"{sessions['unreplicated_at_fault']} not yet replicated at the fault "
                      f"({sessions['rpo_s']} s)",
                      f"{sessions['survivor_acked_after_fault']} of "

@@ -33,7 +33,6 @@ class SessionWrite:
     region: str  # the AWS Region written to
     key: str
     status: int | None  # the last attempt's; None: no answer (the Region is out)
-    version: int  # the writer's counter, the session's data
     attempts: int = 1
     detail: str = ""  # why the last attempt failed
 
@@ -83,16 +82,13 @@ class SessionLoad:
             if status not in (None, 503):
                 break
         with self._lock:
-            self.writes.append(SessionWrite(t, region, key, status, n, attempt, detail))
-
-    def acked(self) -> list[SessionWrite]:
-        with self._lock:
-            return [w for w in self.writes if w.status == 200]
+            self.writes.append(SessionWrite(t, region, key, status, attempt, detail))
 
 
-def unreplicated(tables: GlobalTables, region: str, at: float) -> list[Change]:
-    """The changes `region`'s replica had taken but not yet delivered at world time `at`."""
-    return [c for c in tables.pending(source=region) if c.due - tables.delay_s <= at]
+def unreplicated(tables: GlobalTables, region: str) -> list[Change]:
+    """The changes `region`'s replica has taken but not delivered: asked right after the fault
+    cut it off, what it had not replicated when it was lost."""
+    return tables.pending(source=region)
 
 
 def summary(load: SessionLoad, tables: GlobalTables, faulted: str, t_fault: float,

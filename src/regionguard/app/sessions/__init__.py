@@ -42,6 +42,8 @@ class SessionStore(Protocol):
     """Where sessions live; every call is bounded and raises `Unavailable` (503 + Retry-After)
     when it cannot be served now, never an unhandled error."""
 
+    uses_route: bool  # writes under the front door's route (its writer and epoch headers)
+
     def put(self, session: Session, route: Route) -> None: ...
 
     def get(self, session_id: str) -> Session | None: ...

@@ -8,6 +8,8 @@ database. An expired session reads as absent before the store's TTL sweep remove
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -32,7 +34,10 @@ class SessionIn(BaseModel):
     @field_validator("data")
     @classmethod
     def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(value, separators=(",", ":")).encode())
+        try:  # NaN and Infinity parse, but are not JSON: nothing could read them back
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        except ValueError:
+            raise ValueError("holds NaN or Infinity, which JSON cannot carry") from None
         if size > MAX_DATA_BYTES:
             raise ValueError(f"is {size} bytes as JSON; at most {MAX_DATA_BYTES} are kept")
         return value
@@ -48,8 +53,12 @@ class SessionOut(BaseModel):
 
 
 def sessions_routes(store: SessionStore, region: str, clock: Clock,
-                    epoch_of: Any) -> APIRouter:
-    """`epoch_of`: the app's reading of the front door's epoch header (a 400 when bad)."""
+                    epoch_of: Callable[[str | None], int | None]) -> APIRouter:
+    """`epoch_of`: the app's reading of the front door's epoch header (a 400 when bad), for a
+    store that writes under the front door's route (the local one)."""
+
+    def route(writer: str | None, epoch: str | None) -> Route:
+        return Route(writer, epoch_of(epoch)) if store.uses_route else Route()
     routes = APIRouter(tags=["sessions"])
 
     def shown(session: Session) -> SessionOut:
@@ -66,9 +75,12 @@ def sessions_routes(store: SessionStore, region: str, clock: Clock,
     ) -> SessionOut:
         """Create or replace a session (no condition: the last write wins)."""
         now = clock.time()
-        session = Session(id=session_id, data=body.data, expires_at=now + body.ttl_s,
-                          updated_at=now, region=region)
-        store.put(session, Route(x_regionguard_writer, epoch_of(x_regionguard_epoch)))
+        # whole seconds: DynamoDB's TTL attribute is Unix seconds, and what the answer says is
+        # what a read will say
+        session = Session(id=session_id, data=body.data,
+                          expires_at=float(math.floor(now + body.ttl_s)), updated_at=now,
+                          region=region)
+        store.put(session, route(x_regionguard_writer, x_regionguard_epoch))
         return shown(session)
 
     @routes.get("/sessions/{session_id}", response_model=SessionOut)
@@ -86,7 +98,7 @@ def sessions_routes(store: SessionStore, region: str, clock: Clock,
         x_regionguard_writer: Annotated[str | None, Header()] = None,
     ) -> Response:
         """Idempotent: deleting a session that is not there is no error."""
-        store.delete(session_id, Route(x_regionguard_writer, epoch_of(x_regionguard_epoch)))
+        store.delete(session_id, route(x_regionguard_writer, x_regionguard_epoch))
         return Response(status_code=204)
 
     return routes

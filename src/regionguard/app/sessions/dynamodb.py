@@ -28,6 +28,8 @@ THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingExce
 
 
 class DynamoDBSessions:
+    uses_route = False  # no lease, no front door's epoch: every Region writes its replica
+
     def __init__(self, table: str, region: str, client: Any) -> None:
         """`client`: a boto3 DynamoDB client for `region` (this app's own Region)."""
         self.table, self.region, self.client = table, region, client
@@ -36,7 +38,7 @@ class DynamoDBSessions:
         self._call("put_item", Item={
             "id": {"S": session.id},
             "data": {"S": json.dumps(session.data, separators=(",", ":"))},
-            "expires_at": {"N": str(int(session.expires_at))},
+            "expires_at": {"N": str(int(session.expires_at))},  # whole seconds (the API's)
             "updated_at": {"N": f"{session.updated_at:.3f}"},
             "region": {"S": session.region},
         })
@@ -45,9 +47,16 @@ class DynamoDBSessions:
         item = self._call("get_item", Key={"id": {"S": session_id}}).get("Item")
         if item is None:
             return None
-        return Session(id=item["id"]["S"], data=json.loads(item["data"]["S"]),
-                       expires_at=float(item["expires_at"]["N"]),
-                       updated_at=float(item["updated_at"]["N"]), region=item["region"]["S"])
+        try:
+            return Session(id=item["id"]["S"], data=json.loads(item["data"]["S"]),
+                           expires_at=float(item["expires_at"]["N"]),
+                           updated_at=float(item["updated_at"]["N"]),
+                           region=item["region"]["S"])
+        except (KeyError, TypeError, ValueError):  # written by something else than this app
+            log.error("session %s in %s is not in this app's form: %s", session_id,
+                      self.region, sorted(item))
+            raise Unavailable(f"session {session_id} is stored in a form this app cannot "
+                              "read; write it again", retry_after_s=60) from None
 
     def delete(self, session_id: str, route: Route) -> None:
         self._call("delete_item", Key={"id": {"S": session_id}})

@@ -12,10 +12,10 @@ eventually consistent (MREC), not MRSC: each Region's app reads and writes its o
 DynamoDB replicates every write to the other within about a second and the last writer wins.
 Nothing fails over for it: a session written before a Region's loss is already in the other
 replica, or it is delivered when that Region's replica is healthy again (lost only with the
-Region itself). Each replica is encrypted
-with its own Region's customer managed key, which that Region's database stack creates
-(database.py); this stack names both by their alias (one name in both Regions), never by a
-cross-region reference, and deploy_order.py deploys those stacks first.
+Region itself). Each replica is encrypted with its own Region's customer managed key, which
+that Region's database stack creates (database.py); this stack names both by their alias (one
+name in both Regions), never by a cross-region reference, and deploy_order.py deploys those
+stacks first.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class StateStack(Stack):
     def _sessions_table(self, view: AwsView) -> dynamodb.TableV2:
         """The app's sessions: `id` (string) keys a session, `expires_at` (epoch seconds) is
         its TTL: DynamoDB deletes expired sessions in each Region in the background (the app
-filters them on read until then)."""
+        filters them on read until then)."""
         n = view.names
         alias = sessions_key_alias(n)
         standby = view.standby.aws_region

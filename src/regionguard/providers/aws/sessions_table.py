@@ -48,8 +48,11 @@ def check(ctx: AwsContext) -> Check:
     if unknown:
         return Check(NAME, "warn", f"{table}: could not look: {'; '.join(unknown)}",
                      "look again when the Region's DynamoDB answers")
-    slow = _slow_replication(ctx, table, regions)
+    slow, unread = _slow_replication(ctx, table, regions)
     warn_s = ctx.view.settings.sessions_replication_warn_s
+    if unread:
+        return Check(NAME, "warn", f"{table}: replicas ACTIVE; replication latency unknown "
+                     f"({'; '.join(unread)})", "look again when CloudWatch answers")
     if slow:
         return Check(NAME, "warn", f"{table}: replication behind: {'; '.join(slow)}",
                      f"above aws.sessions_replication_warn_s ({warn_s:g} s): a Region lost "
@@ -59,11 +62,14 @@ def check(ctx: AwsContext) -> Check:
                  f"replication within {warn_s:g} s")
 
 
-def _slow_replication(ctx: AwsContext, table: str, regions: tuple[str, ...]) -> list[str]:
-    """'<source> -> <receiver> N s' for each pair whose recent average is above the bound."""
+def _slow_replication(ctx: AwsContext, table: str, regions: tuple[str, ...]
+                      ) -> tuple[list[str], list[str]]:
+    """'<source> -> <receiver> N s' for each pair whose recent average is above the bound;
+    and the Regions whose CloudWatch did not answer."""
     now = datetime.fromtimestamp(ctx.clock.time(), UTC)
     bound_ms = ctx.view.settings.sessions_replication_warn_s * 1000
-    slow = []
+    slow: list[str] = []
+    unread: list[str] = []
     for source in regions:
         for receiver in regions:
             if receiver == source:
@@ -75,9 +81,10 @@ def _slow_replication(ctx: AwsContext, table: str, regions: tuple[str, ...]) -> 
                                 {"Name": "ReceivingRegion", "Value": receiver}],
                     StartTime=now - WINDOW, EndTime=now, Period=PERIOD_S,
                     Statistics=["Average"])
-            if failed:
-                continue  # CloudWatch out of reach: the latency is unknown, not slow
+            if failed:  # the latency is unknown, not slow
+                unread.append(f"{source}'s CloudWatch: {failed.detail}")
+                continue
             points = sorted(out.get("Datapoints", []), key=lambda p: p["Timestamp"])
             if points and float(points[-1]["Average"]) > bound_ms:
                 slow.append(f"{source} -> {receiver} {float(points[-1]['Average']) / 1000:.1f} s")
-    return slow
+    return slow, unread
