@@ -189,6 +189,11 @@ def _emulated_drill(st: CliState, drills: EmulatedDrills, fault: str, region: st
                       f"{s['conflicts_resolved_after_heal']} conflicts resolved (last writer "
                       f"wins); replicas {'converged' if s['converged'] else 'DIFFER'}",
                       highlight=False)
+            if s["survivor_refused"]:  # e.g. pilot light: no app runs there until scaled
+                first = s["survivor_refused"][0]
+                out.print(f"  sessions refused in the survivors from {first['t']} s after the "
+                          f"fault: {first['status'] or 'no answer'} "
+                          f"{first['detail'][:100]}".rstrip(), highlight=False)
     out.print(f"report: {out_dir}/…/drill-report.json and drill-report.html"
               if repeat > 1 else f"report: {out_dir / 'drill-report.json'} and "
               f"{out_dir / 'drill-report.html'}", highlight=False)
