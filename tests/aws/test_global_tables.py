@@ -4,7 +4,6 @@ on the last writer's version, each conflict counted once."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,32 +17,13 @@ from regionguard.emulated.domains import FailMode, FailureDomains, Fault, FaultK
 from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.operations import Call
 
+from ..manual_clock import ManualClock
+
 pytestmark = pytest.mark.aws
 
 E, W, WITNESS = "us-east-1", "us-west-2", "us-east-2"
 TABLE = "orders-sessions"
 DELAY_S = 1.0
-
-
-class ManualClock:
-    """World time that moves only when the test says (two writes can share an instant)."""
-
-    factor = 0.01
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    def pause(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
-
-    def real_seconds(self, world_seconds: float) -> float:
-        return world_seconds * self.factor
 
 
 class World:

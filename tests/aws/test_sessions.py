@@ -15,28 +15,14 @@ from fastapi.testclient import TestClient
 from regionguard.app.main import create_app
 from regionguard.app.sessions.dynamodb import DynamoDBSessions
 from regionguard.app.settings import AppSettings
-from regionguard.clock import SYSTEM_CLOCK
+
+from ..manual_clock import ManualClock
 
 pytestmark = pytest.mark.aws
 
 TABLE = "orders-sessions"
 HOME, OTHER = "us-west-2", "us-east-1"
 NOWHERE = {"west": "postgresql://127.0.0.1:9/none?connect_timeout=1"}  # sessions need no SQL
-
-
-class Clock:
-    """Unix time the test moves (expiry without waiting)."""
-
-    factor = 1.0
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return SYSTEM_CLOCK.monotonic()
 
 
 def make_table(region: str) -> None:
@@ -47,10 +33,10 @@ def make_table(region: str) -> None:
 
 
 @pytest.fixture
-def app(moto: None) -> Iterator[tuple[TestClient, Clock]]:
+def app(moto: None) -> Iterator[tuple[TestClient, ManualClock]]:
     for region in (HOME, OTHER):
         make_table(region)
-    clock = Clock()
+    clock = ManualClock()
     settings = AppSettings("west", NOWHERE, sessions_table=TABLE, sessions_region=HOME)
     with TestClient(create_app(settings, clock=clock)) as client:  # type: ignore[arg-type]
         yield client, clock
@@ -63,7 +49,7 @@ def item(region: str, session_id: str) -> dict[str, Any] | None:
 
 
 def test_a_session_is_written_and_read_in_this_regions_replica_alone(
-        app: tuple[TestClient, Clock]) -> None:
+        app: tuple[TestClient, ManualClock]) -> None:
     client, clock = app
     put = client.put("/sessions/s-1", json={"data": {"cart": [1, 2]}, "ttl_s": 600})
     assert put.status_code == 200, put.text
@@ -87,7 +73,7 @@ def test_a_session_is_written_and_read_in_this_regions_replica_alone(
 
 
 def test_an_expired_session_reads_as_absent_before_the_ttl_sweep(
-        app: tuple[TestClient, Clock]) -> None:
+        app: tuple[TestClient, ManualClock]) -> None:
     client, clock = app
     assert client.put("/sessions/s-2", json={"data": {}, "ttl_s": 60}).status_code == 200
     clock.now += 59
@@ -108,7 +94,7 @@ BAD = [
 ]
 
 
-def test_bad_input_is_a_4xx_naming_the_field(app: tuple[TestClient, Clock]) -> None:
+def test_bad_input_is_a_4xx_naming_the_field(app: tuple[TestClient, ManualClock]) -> None:
     client, _ = app
     for path, body, field in BAD:
         answer = client.put(path, json=body)
