@@ -141,7 +141,13 @@ def _set_auto_conf(c: PostgresCluster, key: str, value: str | None) -> None:
 
 
 def remove(c: PostgresCluster) -> None:
-    """Stop and delete this cluster's files (the tests' throwaway clusters)."""
+    """Stop and delete this cluster's files (the tests' throwaway clusters); the last one of
+    a sandbox below /var/tmp takes the sandbox's password file and folder with it."""
     c.stop("immediate", 5)
     if c.root.exists():
         shutil.rmtree(c.root)
+    folder = c.passfile.parent
+    if pgbin.VAR_ROOT in folder.parents and folder.is_dir() \
+            and {p.name for p in folder.iterdir()} <= {c.passfile.name}:
+        c.passfile.unlink(missing_ok=True)
+        folder.rmdir()
