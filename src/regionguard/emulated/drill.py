@@ -36,7 +36,7 @@ from regionguard.emulated.bypass import BypassClient
 from regionguard.emulated.domains import INTERNET, FailMode, FaultKind
 from regionguard.emulated.global_tables import GlobalTables
 from regionguard.emulated.models import LatencyModel
-from regionguard.emulated.session_load import SessionLoad, replicas_converged, unreplicated
+from regionguard.emulated.session_load import SessionLoad, replicas_converged
 from regionguard.emulated.session_load import summary as sessions_summary
 from regionguard.emulated.world import EmulatedAws
 from regionguard.errors import NotAvailable, UsageError
@@ -204,7 +204,8 @@ def run_emulated_drill(topology: Topology, settings: EmulatedDrillSettings,
                                  else FailMode.REFUSED)
         fault = world.inject(settings.fault, region, mode)
         tables = world.global_tables
-        stuck = unreplicated(tables, region) if tables is not None else []
+        # what the faulted Region's replica took and had not replicated when it was cut off
+        stuck = tables.pending(source=region) if tables is not None else []
         report(f"fault: {settings.fault.value} of {region} ({mode.value})")
         hooks = _Hooks(world, settings, standby.aws_region)
         hooks.start()
@@ -277,11 +278,10 @@ def _session_load(world: EmulatedAws, every_s: float) -> SessionLoad | None:
 def _drain(world: EmulatedAws, tables: GlobalTables, timeout_s: float = 60.0) -> bool:
     """Once healed, the global table delivers what it queued; False if it did not within
     `timeout_s` world seconds."""
-    deadline = world.clock.monotonic() + timeout_s
-    while tables.pending():
-        if world.clock.monotonic() > deadline:
-            return False
-        world.clock.sleep(0.5)
+    try:
+        _wait(lambda: not tables.pending(), world, timeout_s, "the global table's queue drained")
+    except NotAvailable:
+        return False
     return True
 
 

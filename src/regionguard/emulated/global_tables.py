@@ -243,27 +243,26 @@ class GlobalTables:
             else:
                 target.put_item(TableName=table, Item=item)
             with self._lock:
-                if held is not None and held.origin == change.target \
-                        and self._unseen(table, key, change.target, change.source):
-                    self._conflict(key, held, version)
+                self._note_conflict(change, held, version)
                 self._versions[(table, change.target, key)] = version
                 self.stats.replicated += 1
 
     def _count_superseded(self, change: Change, held: Version, version: Version) -> None:
         with self._lock:
             self.stats.superseded += 1
-            if held.origin == change.target and held != version \
-                    and self._unseen(change.table, change.key, change.target, change.source):
-                self._conflict(change.key, held, version)
+            self._note_conflict(change, held, version)
 
-    def _unseen(self, table: str, key: str, writer: str, reader: str) -> bool:
-        """`writer`'s local version of the item has not reached `reader` yet."""
-        return any(c.table == table and c.key == key and c.source == writer
-                   and c.target == reader for c in self._pending)
-
-    def _conflict(self, key: str, a: Version, b: Version) -> None:
-        """Two concurrent versions of one item: counted once, whichever replica sees them."""
-        pair = (key, min(a, b), max(a, b))
+    def _note_conflict(self, change: Change, held: Version | None, version: Version) -> None:
+        """A delivery meets a different version the target wrote itself and the source has
+        not received yet: two concurrent versions of one item, counted once (whichever
+        replica sees them first). Called under `_lock`."""
+        if held is None or held.origin != change.target or held == version:
+            return
+        if not any(c.table == change.table and c.key == change.key
+                   and c.source == change.target and c.target == change.source
+                   for c in self._pending):
+            return  # the source had seen it: a later write, not a concurrent one
+        pair = (change.key, min(held, version), max(held, version))
         if pair not in self.stats.seen:
             self.stats.seen.add(pair)
             self.stats.conflicts += 1

@@ -85,12 +85,6 @@ class SessionLoad:
             self.writes.append(SessionWrite(t, region, key, status, attempt, detail))
 
 
-def unreplicated(tables: GlobalTables, region: str) -> list[Change]:
-    """The changes `region`'s replica has taken but not delivered: asked right after the fault
-    cut it off, what it had not replicated when it was lost."""
-    return tables.pending(source=region)
-
-
 def summary(load: SessionLoad, tables: GlobalTables, faulted: str, t_fault: float,
             stuck_at_fault: list[Change], converged: bool, drained: bool,
             conflicts_before_heal: int) -> dict[str, Any]:
@@ -129,15 +123,8 @@ def replicas_converged(tables: GlobalTables) -> bool:
     for table in tables.tables:
         contents = []
         for region in tables.regions:
-            client = tables.client(region)
-            items: list[Any] = []
-            kwargs: dict[str, Any] = {"TableName": table}
-            while True:
-                out = client.scan(**kwargs)
-                items += out.get("Items", [])
-                if "LastEvaluatedKey" not in out:
-                    break
-                kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+            pages = tables.client(region).get_paginator("scan").paginate(TableName=table)
+            items = [item for page in pages for item in page.get("Items", [])]
             contents.append(sorted(items, key=lambda i: str(i.get("id"))))
         if any(c != contents[0] for c in contents[1:]):
             return False

@@ -235,18 +235,13 @@ class EmulatedAws:
                 "plan": json.loads(item["plan"]["S"]) if "plan" in item else None}
 
     def journal(self) -> list[dict[str, Any]]:
-        client = self.moto_client("dynamodb", self.view.primary.aws_region)
-        kwargs: dict[str, Any] = {"TableName": self.view.names.state_table(),
-                                  "FilterExpression": "begins_with(pk, :j)",
-                                  "ExpressionAttributeValues": {":j": {"S": "journal#"}}}
-        items: list[tuple[str, str]] = []
-        while True:
-            out = client.scan(**kwargs)
-            items += [(i["pk"]["S"], i["line"]["S"]) for i in out.get("Items", [])]
-            if "LastEvaluatedKey" not in out:
-                break
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return [json.loads(line) for _, line in sorted(items)]
+        pages = self.moto_client("dynamodb", self.view.primary.aws_region).get_paginator(
+            "scan").paginate(TableName=self.view.names.state_table(),
+                             FilterExpression="begins_with(pk, :j)",
+                             ExpressionAttributeValues={":j": {"S": "journal#"}})
+        items = sorted((i["pk"]["S"], i["line"]["S"]) for page in pages
+                       for i in page.get("Items", []))
+        return [json.loads(line) for _, line in items]
 
     def reports(self) -> list[dict[str, Any]]:
         client = self.moto_client("dynamodb", self.view.primary.aws_region)
