@@ -110,3 +110,11 @@ def names_for(topology: Topology) -> AwsNames:
     assert first.aws is not None
     return AwsNames(topology.app.replace("_", "-"), first.aws.account, topology.aws.domain,
                     topology.aws.hosted_zone_id)
+
+
+def lease_record_key(region: str) -> str:
+    """The arbiter item in which the apps of `region` (a topology Region's name) record, before
+    each confirmation, when the write lease it grants may end at the latest. A failover waits
+    for that instant rather than for a whole lease from its revoke; the app's IAM policy lets
+    it write this one item and no other."""
+    return f"lease#{region}"

@@ -115,12 +115,17 @@ def test_pilot_light_on_ec2(synths: dict[str, Synth]) -> None:
     s.template("Orders-West-Guard").has_resource_properties("AWS::Lambda::Permission", {
         "Principal": "sns.amazonaws.com",
         "SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:orders-regionguard-alarms"})
-    # the app confirms its write lease from the arbiter, nearest replica first
+    # the app confirms its write lease from the arbiter, nearest replica first, and records
+    # how long it may run in its own Region's item, the only one it may write
+    tables = [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders-regionguard-state",
+              f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/orders-regionguard-state"]
     s.template("Orders-West-Compute").has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Action": "dynamodb:GetItem", "Resource": [
-                f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders-regionguard-state",
-                f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/orders-regionguard-state"]})])}})
+        "PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Action": "dynamodb:GetItem", "Resource": tables}),
+            Match.object_like({"Action": "dynamodb:UpdateItem", "Resource": tables,
+                               "Condition": {"ForAllValues:StringEquals": {
+                                   "dynamodb:LeadingKeys": ["lease#west"],
+                                   "dynamodb:Attributes": ["pk", "until_s"]}}})])}})
 
 
 def policy_statements(t: Template) -> list[dict[str, Any]]:

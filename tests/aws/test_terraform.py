@@ -34,7 +34,7 @@ import pytest
 from regionguard.errors import ConfigError
 from regionguard.infra import terraform as tf
 from regionguard.infra.view import aws_view
-from regionguard.providers.aws.iam_actions import all_actions
+from regionguard.providers.aws.iam_actions import APP_LEASE_RECORD_ACTIONS, all_actions
 
 from .topologies import topology
 
@@ -298,8 +298,11 @@ def test_guard_iam_is_generated_from_the_registry(tmp_path: Path) -> None:
     assert not any(a.startswith("route53:") for a in actions)
     written = {a for path in tf.TERRAFORM.rglob("*.tf")
                for a in re.findall(r'"([a-z0-9-]+:[A-Za-z*]+)"', path.read_text())}
+    # the apps' own grants share some actions with the guard's (their lease record, by the
+    # registry too: APP_LEASE_RECORD_ACTIONS)
     guard_only = all_actions() - {"dynamodb:GetItem", "dynamodb:PutItem", "sns:Publish",
-                                  "secretsmanager:GetSecretValue", "rds:DescribeDBInstances"}
+                                  "secretsmanager:GetSecretValue", "rds:DescribeDBInstances",
+                                  *APP_LEASE_RECORD_ACTIONS}
     assert not written & guard_only, ("a module names the registry's guard actions by hand: "
                                       f"{sorted(written & guard_only)}")
 
@@ -865,8 +868,20 @@ def session_grants(stmts: list[tuple[str, dict[str, Any]]], table: str) -> set[s
     return out
 
 
+def arbiter_grants(stmts: list[tuple[str, dict[str, Any]]], table: str) -> set[str]:
+    """What the apps' stacks may do with the arbiter, as `region action target condition`
+    lines: the condition (the one item an app may write) is part of the grant."""
+    out = set()
+    for region, st in stmts:
+        arns = [x for x in as_list(st["Resource"]) if isinstance(x, str) and f":table/{table}" in x]
+        condition = json.dumps(st.get("Condition") or {}, sort_keys=True)
+        out |= {f"{region} {a} {arn} {condition}" for a in as_list(st["Action"]) for arn in arns}
+    return out
+
+
 def session_grant_drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]) -> list[str]:
-    table = tfvars["names"]["sessions_table"]
+    """The apps' grants on the sessions table and on the arbiter, compared."""
+    table, arbiter = tfvars["names"]["sessions_table"], tfvars["names"]["state_table"]
     cdk = []
     for stack in synth.built.stacks():
         if not stack.stack_name.endswith("-Compute"):
@@ -883,8 +898,11 @@ def session_grant_drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]
             region = regions[configuration(plan, r["address"])["provider_config_key"]]
             terraform += [(region, st) for st in statements(json.loads(r["values"]["policy"]))]
     a, b = session_grants(cdk, table), session_grants(terraform, table)
+    c, d = arbiter_grants(cdk, arbiter), arbiter_grants(terraform, arbiter)
     return [f"app sessions grant only in the CDK app: {x}" for x in sorted(a - b)] + \
-        [f"app sessions grant only in Terraform: {x}" for x in sorted(b - a)]
+        [f"app sessions grant only in Terraform: {x}" for x in sorted(b - a)] + \
+        [f"app arbiter grant only in the CDK app: {x}" for x in sorted(c - d)] + \
+        [f"app arbiter grant only in Terraform: {x}" for x in sorted(d - c)]
 
 
 def drift(synth: Any, plan: dict[str, Any], tfvars: dict[str, Any]) -> list[str]:
@@ -1053,9 +1071,10 @@ def test_the_sessions_table_is_an_mrec_global_table_with_a_key_per_region(
 
 def test_drift_in_the_sessions_table_is_caught(built: dict[str, Future[Outcome]],
                                                synths: dict[str, Any]) -> None:
-    """The comparison covers the sessions table and the apps' grants on it: a TTL on another
-    attribute, a replica without point-in-time recovery or its own key, provisioned capacity,
-    or a grant that lost an action on one side fails it."""
+    """The comparison covers the sessions table and the apps' grants on it and on the arbiter:
+    a TTL on another attribute, a replica without point-in-time recovery or its own key,
+    provisioned capacity, a grant that lost an action on one side, or an app allowed to write
+    another arbiter item than its lease record fails it."""
     out = outcome(built, "pilot-light")
     assert out.plan is not None
     tfvars = json.loads((out.folder / tf.TFVARS).read_text())
@@ -1069,6 +1088,8 @@ def test_drift_in_the_sessions_table_is_caught(built: dict[str, Future[Outcome]]
             v["replica"][0]["point_in_time_recovery"] = False
         if r["address"] == "module.compute_standby.aws_iam_role_policy.sessions":
             v["policy"] = v["policy"].replace('"dynamodb:DeleteItem"', '"dynamodb:Query"')
+        if r["address"].startswith("module.compute_primary.") and "lease#" in v.get("policy", ""):
+            v["policy"] = v["policy"].replace('"lease#', '"state#')  # the app's lease record
     for c in plan["resource_changes"]:  # the standby's replica under the AWS managed key
         if c["type"] == "aws_dynamodb_table":
             c["change"]["after_unknown"]["replica"][0]["kms_key_arn"] = False
@@ -1079,3 +1100,5 @@ def test_drift_in_the_sessions_table_is_caught(built: dict[str, Future[Outcome]]
     assert ("app sessions grant only in the CDK app: us-west-2 dynamodb:DeleteItem "
             "arn:aws:dynamodb:us-west-2:123456789012:table/orders-sessions") in lines
     assert "app sessions grant only in Terraform: us-west-2 dynamodb:Query" in lines
+    assert "app arbiter grant only in Terraform: us-east-1 dynamodb:UpdateItem" in lines
+    assert "app arbiter grant only in the CDK app: us-east-1 dynamodb:UpdateItem" in lines

@@ -7,7 +7,10 @@ of the MRSC table, answered only by a replica that can reach a quorum of sites).
 counts from the moment its read *started*, and lasts `lease_s` on this process's own monotonic
 clock. A region that is cut off from the arbiter, or that the arbiter no longer names, refuses
 writes within `lease_s` (pg_auto_failover's `network_partition_timeout`, done by the app); the
-engine waits that long (with slack) after revoking the lease before it routes writes elsewhere.
+engine routes writes elsewhere only once every such lease has ended: that long (with slack)
+after revoking it, or, on AWS, after the latest end the region's apps recorded in the arbiter
+before their confirmations (`dynamodb_reader`), when that is earlier: a region that died
+stopped renewing when it died.
 
 The token is the epoch at which the arbiter named this writer (`writer_epoch`): every write
 stores it, so a write can never carry an epoch its region did not hold.
@@ -203,22 +206,47 @@ class LeaseGuard:
                 "lease_s": self.lease_s, "error": self._last_error or None}
 
 
-def dynamodb_reader(table: str, replica_regions: Sequence[str],
+def dynamodb_reader(table: str, replica_regions: Sequence[str], region: str, lease_s: float,
                     clock: Clock = SYSTEM_CLOCK, clients: Any = None) -> ReadArbiter:
     """Read (epoch, writer) from the arbiter's `state` item, nearest replica first, strongly
-    consistent. boto3 is imported only here: the app needs it only in the AWS world."""
+    consistent; and before any read that may confirm `region` as the writer, record in its
+    `lease#<region>` item when the lease it grants may end at the latest (`lease_s` on this
+    host's wall clock from the confirmation's start, only ever raised: several apps share it).
+
+    The order is what makes the record usable. A confirmation needs a read that names this
+    region and *started after* the record was stored. The engine revokes the writer, then
+    reads the record: any app whose read preceded the revoke had stored its record before
+    that, so the engine sees it, and waits for the last lease of a Region that is out from
+    that Region's last renewal, not for a whole lease from the revoke. A record that could
+    not be stored confirms nothing, so the lease ages out. boto3 is imported only here: the
+    app needs it only in the AWS world."""
+    from regionguard.aws_naming import lease_record_key
     from regionguard.providers.aws.clients import AwsClients, NearestReplica
 
     clients = clients or AwsClients(clock=clock)
     nearest = NearestReplica(replica_regions)
+    key = {"pk": {"S": lease_record_key(region)}}
+    named_last = False  # the last read named this region: record before the next one
 
-    def get(region: str) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = clients.get("dynamodb", region).get_item(
+    def get(replica: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = clients.get("dynamodb", replica).get_item(
             TableName=table, Key={"pk": {"S": "state"}}, ConsistentRead=True,
             ProjectionExpression="epoch, writer, writer_epoch").get("Item")
         return item
 
-    def read() -> tuple[int, str]:
+    def record(until: float) -> Callable[[str], None]:
+        def put(replica: str) -> None:
+            try:
+                clients.get("dynamodb", replica).update_item(
+                    TableName=table, Key=key, UpdateExpression="SET until_s = :until",
+                    ConditionExpression="attribute_not_exists(until_s) OR until_s < :until",
+                    ExpressionAttributeValues={":until": {"N": f"{until:.3f}"}})
+            except Exception as exc:  # a later end already recorded (another app): it covers
+                if _error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        return put
+
+    def confirm() -> tuple[int, str]:
         item = nearest.call(get)  # any failure of every replica: the lease is not renewed
         if item is None:
             raise LookupError(f"arbiter {table} has no state item yet")
@@ -227,7 +255,25 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str],
         token = item.get("writer_epoch", item["epoch"])
         return int(token["N"]), item.get("writer", {}).get("S", "")
 
+    def read() -> tuple[int, str]:
+        nonlocal named_last
+        until = clock.time() + lease_s  # this confirmation's start, on the wall clock
+        recorded = named_last  # this call's own answer (a concurrent refresh may change it)
+        if recorded:
+            nearest.call(record(until))  # not stored: raised, nothing confirmed
+        epoch, writer = confirm()
+        if writer == region and not recorded:  # newly named: record, then read again
+            nearest.call(record(until))
+            epoch, writer = confirm()
+        named_last = writer == region
+        return epoch, writer
+
     return read
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5,

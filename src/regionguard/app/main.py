@@ -123,7 +123,8 @@ def lease_from_settings(settings: AppSettings) -> LeaseGuard | None:
         return None
     clock = clock_from_env()
     return LeaseGuard(settings.region, dynamodb_reader(settings.arbiter_table,
-                                                       settings.arbiter_regions, clock),
+                                                       settings.arbiter_regions,
+                                                       settings.region, settings.lease_s, clock),
                       settings.lease_s, clock=clock)
 
 

@@ -69,9 +69,10 @@ class RegionalApp:
         self.moto_url = moto_url
         replicas = [region.aws_region] + [r for r in view.replica_regions
                                           if r != region.aws_region]
-        read = dynamodb_reader(view.names.state_table(), replicas, clock,
+        lease_s = lease_s or view.settings.lease_s
+        read = dynamodb_reader(view.names.state_table(), replicas, region.name, lease_s, clock,
                                clients=AwsClients(self.moto, arbiter_endpoints, clock))
-        self.lease = LeaseGuard(region.name, read, lease_s or view.settings.lease_s, clock=clock)
+        self.lease = LeaseGuard(region.name, read, lease_s, clock=clock)
         self.capacity = 0
         self.db_up = False
         self.db_writable = False

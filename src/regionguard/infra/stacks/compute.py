@@ -46,7 +46,13 @@ from regionguard.infra.stacks.database import DatabaseStack
 from regionguard.infra.stacks.nag import justify
 from regionguard.infra.stacks.waf import web_acl
 from regionguard.infra.view import AwsRegion, AwsView
-from regionguard.providers.aws.iam_actions import APP_SESSION_ACTIONS, app_session_resources
+from regionguard.providers.aws.iam_actions import (
+    APP_LEASE_READ_ACTIONS,
+    APP_LEASE_RECORD_ACTIONS,
+    APP_SESSION_ACTIONS,
+    app_lease_record_condition,
+    app_session_resources,
+)
 
 APP_PORT = 8000
 # What the app's role may do with its own Region's sessions key, and only through DynamoDB in that
@@ -288,12 +294,16 @@ class ComputeStack(Stack):
                    '"latency":"$context.responseLatency"}')
 
     def _allow_lease(self, role: iam.IRole) -> None:
-        """The app reads one item of the arbiter (its write lease) from either replica."""
+        """The app reads the arbiter's `state` item (its write lease) from either replica, and
+        writes only its own Region's lease record there (`until_s`, nothing else)."""
         n = self.view.names
+        tables = [n.arn("dynamodb", r, f"table/{n.state_table()}")
+                  for r in self.view.replica_regions]
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:GetItem"],
-            resources=[n.arn("dynamodb", r, f"table/{n.state_table()}")
-                       for r in self.view.replica_regions]))
+            actions=list(APP_LEASE_READ_ACTIONS), resources=tables))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(APP_LEASE_RECORD_ACTIONS), resources=tables,
+            conditions=app_lease_record_condition(self.region_spec.name)))
 
     def _allow_sessions(self, role: iam.IRole, database: DatabaseStack) -> None:
         """The app's sessions: its own Region's replica only, with the actions the registry

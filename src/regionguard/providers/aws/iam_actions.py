@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from regionguard.aws_naming import AwsNames
+from regionguard.aws_naming import AwsNames, lease_record_key
 
 Sites = tuple[str, str, str]  # (primary, standby, witness) AWS Regions
 
@@ -142,6 +142,20 @@ APP_SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteI
 
 def app_session_resources(n: AwsNames, region: str) -> list[str]:
     return [n.arn("dynamodb", region, f"table/{n.sessions_table()}")]
+
+
+# The app's own calls on the arbiter (app/lease.py), on either replica: it reads the `state`
+# item, and records how long its lease may run in its Region's `lease#<region>` item, the one
+# item it may write (an app that could write `state` could name its own Region the writer).
+APP_LEASE_READ_ACTIONS = ("dynamodb:GetItem",)
+APP_LEASE_RECORD_ACTIONS = ("dynamodb:UpdateItem",)
+
+
+def app_lease_record_condition(region_name: str) -> dict[str, dict[str, list[str]]]:
+    """DynamoDB's fine-grained access: only the item keyed `lease#<region_name>`, and only its
+    key and its `until_s` attribute."""
+    return {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [lease_record_key(region_name)],
+                                          "dynamodb:Attributes": ["pk", "until_s"]}}
 
 
 def all_actions() -> set[str]:

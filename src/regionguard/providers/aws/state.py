@@ -17,7 +17,9 @@ raised only when no replica answers.
 
 Items: `state` (epoch, live roles, the writer with its epoch and the revoked lease's end, the
 current plan's record), `lock` (the plan lease, renewed by a heartbeat while held),
-`obs#<target>#<vantage>` (reports), `journal#...` (the engine's journal). Plan writes are
+`obs#<target>#<vantage>` (reports), `journal#...` (the engine's journal), `lease#<region>`
+(the latest end of a write lease that Region's apps were granted, which they record before
+each confirmation). Plan writes are
 conditional on the plan being the current one, so a runner that stalled past its lease cannot
 undo its successor's work. MRSC supports no TTL and no transactions: neither is used.
 """
@@ -34,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from regionguard.aws_naming import lease_record_key
 from regionguard.clock import wait_event
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
@@ -183,15 +186,25 @@ class DynamoDBStateStore:
 
     def revoke_writer(self, region: str) -> float | None:
         """Take the write lease from `region`; return when the last lease its apps could hold
-        has run out. That time is taken after the arbiter acknowledged the revoke (an app read
-        that saw `region` as writer started before that), plus `lease_s` with slack for clock
-        rates, and recorded (only ever raised): a repeat returns at least the recorded time."""
+        has run out, recorded (only ever raised): a repeat returns at least the recorded time.
+
+        Two bounds, the earlier wins. Every app read that named `region` started before the
+        arbiter acknowledged the revoke, so no lease outlasts that instant plus `lease_s`
+        with slack for clock rates. And every confirmation was preceded by its record in
+        `lease#<region>` (app/lease.py), read here after the revoke: no lease outlasts the
+        latest recorded end plus the same slack and `health.max_clock_skew_s` (the record is
+        on the app's wall clock). A Region that died stopped renewing when it died, so the
+        second bound is its last renewal's, typically well before the first; a Region whose
+        apps still renew gives a record as late as the first bound, which then holds."""
         with contextlib.suppress(ConditionFailed):  # already revoked, or never the writer
             self.arbiter.update(
                 "state", "SET writer = :none, revoked_from = :region",
                 condition="writer = :region",
                 values={":none": {"S": ""}, ":region": {"S": region}})
         until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
+        recorded_end = self._recorded_lease_end(region)
+        if recorded_end is not None:
+            until = min(until, recorded_end)
         try:
             self.arbiter.update(
                 "state", "SET lease_until = :until",
@@ -201,6 +214,21 @@ class DynamoDBStateStore:
             recorded = self.read_state()["lease_until"]
             return max(until, recorded or until)
         return until
+
+    def _recorded_lease_end(self, region: str) -> float | None:
+        """When the last lease recorded by `region`'s apps ends at the latest on this clock
+        (None: none recorded, or the arbiter did not answer: the revoke's bound holds)."""
+        try:
+            item = self.arbiter.get(lease_record_key(region))
+        except ProviderError as exc:
+            log.warning("the lease record of %s could not be read (%s): waiting a whole lease "
+                        "from the revoke", region, exc)
+            return None
+        if item is None or "until_s" not in item:
+            return None
+        lease_s = self.ctx.view.settings.lease_s
+        return (float(item["until_s"]["N"]) + lease_s * (LEASE_MARGIN - 1)
+                + self.ctx.view.topology.health.max_clock_skew_s)
 
     def writer_lease_ended(self, region: str) -> bool:
         """The same condition `set_writer` checks: `region` no longer named writer, and the

@@ -50,12 +50,6 @@ locals {
         Action   = ["secretsmanager:GetSecretValue"]
         Resource = local.secret_arn_patterns
       },
-      {
-        Sid      = "ConfirmWriteLease"
-        Effect   = "Allow"
-        Action   = ["dynamodb:GetItem"]
-        Resource = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
-      },
     ],
     var.db_host == "" ? [{
       Sid      = "FindRestoredInstance"
@@ -86,6 +80,38 @@ locals {
 # principal that calls DynamoDB needs the key's use, limited by kms:ViaService; CreateGrant and
 # ReEncrypt serve creating the table and changing its key, which the deployer does). The same
 # statements as the CDK app's ComputeStack._allow_sessions.
+# the write lease, a policy of its own (known at plan time, so the drift test reads it): the
+# app reads the arbiter's `state` item from either replica, and records how long its lease may
+# run in its own Region's item, the only one it may write (an app that could write `state`
+# could name its own Region the writer)
+resource "aws_iam_role_policy" "write_lease" {
+  name = "write-lease"
+  role = one(concat(aws_iam_role.instance[*].id, aws_iam_role.app_fn[*].id))
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ConfirmWriteLease"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem"]
+        Resource = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
+      },
+      {
+        Sid      = "RecordWriteLease"
+        Effect   = "Allow"
+        Action   = ["dynamodb:UpdateItem"]
+        Resource = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
+        Condition = {
+          "ForAllValues:StringEquals" = {
+            "dynamodb:LeadingKeys" = ["lease#${var.label}"]
+            "dynamodb:Attributes"  = ["pk", "until_s"]
+          }
+        }
+      },
+    ]
+  })
+}
+
 resource "aws_iam_role_policy" "sessions" {
   name = "sessions"
   role = one(concat(aws_iam_role.instance[*].id, aws_iam_role.app_fn[*].id))

@@ -1,0 +1,252 @@
+"""The apps' lease record (issue 22): a failover waits for the old Region's own last lease,
+recorded in the arbiter by its apps before each confirmation, not for a whole lease from the
+revoke; and no interleaving of a revoke with an app's renewal lets a lease outlast the time
+the arbiter hands the writer on. Against moto's DynamoDB, on a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+pytest.importorskip("moto", reason="the aws extra is not installed")
+
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from regionguard.app.lease import LeaseGuard, dynamodb_reader
+from regionguard.errors import ProviderError
+from regionguard.infra.view import AwsView, aws_view
+from regionguard.providers.aws.clients import AwsClients
+from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.state import DynamoDBStateStore
+
+from ..plan_helpers import bare_plan
+from .topologies import topology
+
+pytestmark = pytest.mark.aws
+
+TABLE = "orders-regionguard-state"
+T0 = 1_800_000_000.0
+
+
+class SteppedClock:
+    """World time, wall and monotonic alike, that moves only when the test says."""
+
+    factor = 0.001
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def monotonic_ns(self) -> int:
+        return int(self.now * 1e9)
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class WatchedClient:
+    """The app's DynamoDB client, with a hook run before each call (the guard's revoke,
+    slipped in between two of the app's calls) and a record of the calls made."""
+
+    def __init__(self, client: Any, before: Callable[[str], None]) -> None:
+        self.client, self.before = client, before
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.before("get_item")
+        return self.client.get_item(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self.before("update_item")
+        return self.client.update_item(**kwargs)
+
+
+class AppClients(AwsClients):
+    def __init__(self, clock: SteppedClock) -> None:
+        super().__init__(clock=clock)
+        self.calls: list[str] = []
+        self.hook: Callable[[str], None] = lambda _op: None
+
+    def get(self, service: str, region: str) -> Any:
+        def before(operation: str) -> None:
+            self.calls.append(operation)
+            self.hook(operation)
+        return WatchedClient(super().get(service, region), before)
+
+
+class Arbiter:
+    """One arbiter table; the guard's store and an app of `east` (the writer) over it."""
+
+    def __init__(self, view: AwsView) -> None:
+        self.view = view
+        self.clock = SteppedClock()
+        self.store = DynamoDBStateStore(AwsContext(view, AwsClients(clock=self.clock),
+                                                   self.clock))
+        self.store.read_state()  # the state item: east writes at epoch 1
+        self.clients = AppClients(self.clock)
+        self.app = LeaseGuard("east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0,
+                                                      self.clock, self.clients),
+                              30.0, clock=self.clock)
+
+    def recorded(self) -> float | None:
+        item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+            TableName=TABLE, Key={"pk": {"S": "lease#east"}}, ConsistentRead=True).get("Item")
+        return None if item is None else float(item["until_s"]["N"])
+
+    def granted_until(self) -> float | None:
+        """When the app's lease ends, if it holds one (world time)."""
+        view = self.app.holds()
+        return None if view is None else view.confirmed_at + view.lasts_s
+
+
+def create_table() -> None:
+    """The arbiter's table in moto (one Region stands for the MRSC set), empty."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    if TABLE in client.list_tables()["TableNames"]:
+        client.delete_table(TableName=TABLE)
+    client.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+
+@pytest.fixture
+def arbiter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Arbiter]:
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    with mock_aws():
+        create_table()
+        yield Arbiter(aws_view(topology("pilot-light")))
+
+
+def test_an_app_records_its_lease_before_each_read_that_confirms_it(arbiter: Arbiter) -> None:
+    arbiter.app.refresh()  # newly named: read, record, then read again
+    assert arbiter.clients.calls == ["get_item", "update_item", "get_item"]
+    assert arbiter.granted_until() == T0 + 30 and arbiter.recorded() == T0 + 30
+    arbiter.clients.calls.clear()
+    arbiter.clock.now += 5
+    arbiter.app.refresh()  # the writer renews: record, then read
+    assert arbiter.clients.calls == ["update_item", "get_item"]
+    assert arbiter.recorded() == T0 + 35 and arbiter.granted_until() == T0 + 35
+
+
+def test_the_record_only_rises_whichever_app_writes_it(arbiter: Arbiter) -> None:
+    arbiter.clock.now += 10
+    arbiter.app.refresh()
+    other = LeaseGuard("east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0, arbiter.clock,
+                                               AppClients(arbiter.clock)),
+                       30.0, clock=arbiter.clock)
+    arbiter.clock.now -= 4  # another host's clock, behind: its record would lower the end
+    other.refresh()
+    assert other.holds() is not None  # the later record covers its lease too
+    assert arbiter.recorded() == T0 + 40
+
+
+def test_a_failover_waits_for_the_dead_regions_last_lease_not_a_whole_lease_from_the_revoke(
+        arbiter: Arbiter) -> None:
+    arbiter.app.refresh()
+    assert arbiter.granted_until() == T0 + 30
+    arbiter.clock.now += 20  # east died right after; detection and the claim took 20 s
+    assert arbiter.store.claim_epoch(1, bare_plan("p1", "failover")) == 2
+    until = arbiter.store.revoke_writer("east")
+    # its last record (T0 + 30) plus the clock-rate slack (3 s) and the skew bound (2 s);
+    # a whole lease from the revoke would have been T0 + 20 + 33
+    assert until == T0 + 35
+    assert arbiter.store.revoke_writer("east") == until  # a repeat gives the same
+    arbiter.clock.now = until - 0.5
+    with pytest.raises(ProviderError, match="may hold its lease until"):
+        arbiter.store.set_writer("west", 2)
+    arbiter.clock.now = until
+    assert arbiter.granted_until() is None  # east's own app stopped writing before then
+    arbiter.store.set_writer("west", 2)
+
+
+def test_a_region_whose_apps_still_renew_gets_a_whole_lease_from_the_revoke(
+        arbiter: Arbiter) -> None:
+    """A switchover, or a partition that left the old Region's apps reaching the arbiter: their
+    latest record is about a lease from now, so the revoke's bound (the earlier) holds."""
+    arbiter.app.refresh()
+    arbiter.clock.now += 4
+    arbiter.app.refresh()
+    arbiter.store.claim_epoch(1, bare_plan("p1", "switchover"))
+    assert arbiter.store.revoke_writer("east") == T0 + 4 + 33
+
+
+def test_without_a_readable_record_the_wait_is_a_whole_lease_from_the_revoke(
+        arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    arbiter.app.refresh()
+    arbiter.clock.now += 20
+    arbiter.store.claim_epoch(1, bare_plan("p1", "failover"))
+    real_get = arbiter.store.arbiter.get
+
+    def get(key: str) -> Any:
+        if key.startswith("lease#"):
+            raise ProviderError("arbiter orders-regionguard-state get_item: no replica answered")
+        return real_get(key)
+
+    monkeypatch.setattr(arbiter.store.arbiter, "get", get)
+    assert arbiter.store.revoke_writer("east") == T0 + 20 + 33
+
+
+def test_a_read_naming_the_region_confirms_nothing_when_its_record_fails(
+        arbiter: Arbiter) -> None:
+    def refuse(operation: str) -> None:
+        if operation == "update_item":
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                              "UpdateItem")
+    arbiter.clients.hook = refuse
+    arbiter.app.refresh()
+    assert arbiter.granted_until() is None
+    assert "AccessDeniedException" in arbiter.app.refusal()
+    assert arbiter.recorded() is None
+
+
+@pytest.mark.parametrize("steady", [False, True], ids=["newly-named", "renewing"])
+def test_no_revoke_slipped_into_a_renewal_lets_a_lease_outlast_the_arbiters_wait(
+        arbiter: Arbiter, steady: bool) -> None:
+    """The guard revokes before each of the app's calls in turn (and after the last): whatever
+    the app is granted ends no later than the time the arbiter lets a new writer in. Recording
+    after the confirming read, or confirming from a read that preceded the record, fails it."""
+    def prepare() -> Arbiter:
+        create_table()
+        fresh = Arbiter(arbiter.view)
+        # the Region's previous renewal, 10 s before this one: by this app, or by another
+        # (this one just started, or was named again)
+        previous = fresh.app if steady else LeaseGuard(
+            "east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0, fresh.clock,
+                                    AppClients(fresh.clock)),
+            30.0, clock=fresh.clock)
+        previous.refresh()
+        fresh.clock.now += 10
+        fresh.store.claim_epoch(1, bare_plan("p1", "failover"))
+        fresh.clients.calls.clear()
+        return fresh
+
+    dry = prepare()
+    dry.app.refresh()
+    calls = len(dry.clients.calls)  # newly named: read, record, read; renewing: record, read
+    for before_call in range(calls + 1):
+        fresh = prepare()
+        revoked: list[float] = []
+
+        def revoke(_operation: str, fresh: Arbiter = fresh, at: int = before_call,
+                   revoked: list[float] = revoked) -> None:
+            if len(fresh.clients.calls) - 1 == at:
+                revoked.append(fresh.store.revoke_writer("east") or 0.0)
+        fresh.clients.hook = revoke
+        fresh.app.refresh()
+        if not revoked:  # after the renewal's last call
+            revoked.append(fresh.store.revoke_writer("east") or 0.0)
+        granted = fresh.granted_until()
+        assert granted is None or granted <= revoked[0], (
+            f"revoked before call {before_call} of {calls}: the app holds its lease until "
+            f"T0 + {granted - T0:.1f}, the arbiter lets a new writer in at "
+            f"T0 + {revoked[0] - T0:.1f}")
