@@ -523,7 +523,8 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
                    "dns_check_interval_s": world.view.settings.dns_check_interval_s,
                    "dns_failure_threshold": world.view.settings.dns_failure_threshold,
                    "probe_interval_s": world.view.settings.probe_interval_s,
-                   "lease_s": world.view.settings.lease_s},
+                   "lease_s": world.view.settings.lease_s,
+                   "max_clock_skew_s": world.view.topology.health.max_clock_skew_s},
         "request_log": str(world.proxy.log_path),
     }
 
