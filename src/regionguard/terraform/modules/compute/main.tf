@@ -41,6 +41,8 @@ locals {
     "arn:aws:secretsmanager:${var.aws_region}:${var.account_id}:secret:${var.admin_secret}-??????"],
     var.origin_secret == null ? [] : ["arn:aws:secretsmanager:${var.aws_region}:${var.account_id}:secret:${var.origin_secret}-??????"],
   )
+  # the arbiter's replicas, where the app confirms and records its write lease
+  arbiter_tables = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
   # what the app's role may do, whichever compute runs it
   app_statements = concat(
     [
@@ -73,17 +75,11 @@ locals {
   )
 }
 
-# The app's sessions (app/sessions), in a policy of their own that the plan knows in full: this
-# region's replica only, with the actions of the registry (providers/aws/iam_actions.py, passed in
-# as session_grant, never written here), and that replica's key, named by its alias, only through
-# DynamoDB in this region (the AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS": the
-# principal that calls DynamoDB needs the key's use, limited by kms:ViaService; CreateGrant and
-# ReEncrypt serve creating the table and changing its key, which the deployer does). The same
-# statements as the CDK app's ComputeStack._allow_sessions.
 # the write lease, a policy of its own (known at plan time, so the drift test reads it): the
 # app reads the arbiter's `state` item from either replica, and records how long its lease may
 # run in its own Region's item, the only one it may write (an app that could write `state`
-# could name its own Region the writer)
+# could name its own Region the writer). The same statements as the CDK app's
+# ComputeStack._allow_lease.
 resource "aws_iam_role_policy" "write_lease" {
   name = "write-lease"
   role = one(concat(aws_iam_role.instance[*].id, aws_iam_role.app_fn[*].id))
@@ -94,13 +90,13 @@ resource "aws_iam_role_policy" "write_lease" {
         Sid      = "ConfirmWriteLease"
         Effect   = "Allow"
         Action   = ["dynamodb:GetItem"]
-        Resource = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
+        Resource = local.arbiter_tables
       },
       {
         Sid      = "RecordWriteLease"
         Effect   = "Allow"
         Action   = ["dynamodb:UpdateItem"]
-        Resource = [for r in var.arbiter_regions : "arn:aws:dynamodb:${r}:${var.account_id}:table/${var.state_table}"]
+        Resource = local.arbiter_tables
         Condition = {
           "ForAllValues:StringEquals" = {
             "dynamodb:LeadingKeys" = ["lease#${var.label}"]
@@ -112,6 +108,13 @@ resource "aws_iam_role_policy" "write_lease" {
   })
 }
 
+# The app's sessions (app/sessions), in a policy of their own that the plan knows in full: this
+# region's replica only, with the actions of the registry (providers/aws/iam_actions.py, passed in
+# as session_grant, never written here), and that replica's key, named by its alias, only through
+# DynamoDB in this region (the AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS": the
+# principal that calls DynamoDB needs the key's use, limited by kms:ViaService; CreateGrant and
+# ReEncrypt serve creating the table and changing its key, which the deployer does). The same
+# statements as the CDK app's ComputeStack._allow_sessions.
 resource "aws_iam_role_policy" "sessions" {
   name = "sessions"
   role = one(concat(aws_iam_role.instance[*].id, aws_iam_role.app_fn[*].id))
