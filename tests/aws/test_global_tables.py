@@ -180,3 +180,27 @@ def test_only_the_global_tables_writes_are_replicated(world: World) -> None:
     read = {"TableName": TABLE, "Key": {"id": {"S": "y"}}}
     world.tables.observe(E, Call("dynamodb", "GetItem", E), json.dumps(read).encode(), 200)
     assert world.tables.pending() == []
+
+
+def test_the_drill_counts_the_unreplicated_sessions_a_survivor_wrote_again() -> None:
+    """Each of them is a conflict the heal must resolve; the drill's test holds the resolved
+    conflicts to at least this many."""
+    from types import SimpleNamespace
+
+    from regionguard.emulated.global_tables import Change, ReplicationStats
+    from regionguard.emulated.session_load import SessionWrite, summary
+
+    def stuck(session: str) -> Change:
+        return Change("orders-sessions", json.dumps({"id": {"S": session}}), "us-east-1",
+                      "us-west-2", due=104.0)
+
+    load = SimpleNamespace(writes=[
+        SessionWrite(101.0, "us-west-2", "shared-1", 200),  # written again: a conflict
+        SessionWrite(101.0, "us-west-2", "shared-2", 503),  # refused: none
+        SessionWrite(99.0, "us-west-2", "shared-3", 200)])  # before the fault: none
+    tables = SimpleNamespace(delay_s=5.0, tables={"orders-sessions"}, stats=ReplicationStats())
+    s = summary(load, tables, "us-east-1", 100.0,  # type: ignore[arg-type]
+                [stuck("shared-1"), stuck("shared-2"), stuck("shared-3"), stuck("us-east-1-7")],
+                converged=True, drained=True, conflicts_before_heal=0)
+    assert (s["unreplicated_at_fault"], s["unreplicated_then_rewritten"]) == (4, 1)
+    assert s["rpo_s"] == 1.0

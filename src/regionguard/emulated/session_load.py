@@ -13,6 +13,7 @@ acknowledged when one of its attempts was, and the report says how many needed a
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,7 @@ def summary(load: SessionLoad, tables: GlobalTables, faulted: str, t_fault: floa
     in_survivor = [w for w in after if w.region != faulted]
     in_dead = [w for w in after if w.region == faulted]
     written_at = [c.due - tables.delay_s for c in stuck_at_fault]
+    rewritten = {w.key for w in in_survivor if w.status == 200}
     return {
         "table": sorted(tables.tables)[0] if tables.tables else None,
         "replication_delay_s": tables.delay_s,
@@ -110,6 +112,10 @@ def summary(load: SessionLoad, tables: GlobalTables, faulted: str, t_fault: floa
         # the tier's RPO: acknowledged in the dead Region, not yet replicated when it died
         "unreplicated_at_fault": len({c.key for c in stuck_at_fault}),
         "rpo_s": round(t_fault - min(written_at), 2) if written_at else 0.0,
+        # of those, the ones a survivor wrote again during the outage: each is a conflict to
+        # resolve after the heal (which sessions the last window held is the load's timing)
+        "unreplicated_then_rewritten": len({k for k in map(_item_id, stuck_at_fault)
+                                            if k in rewritten}),
         # after the Region came back: delivered, and concurrent writes resolved (last writer)
         "conflicts_resolved_after_heal": tables.stats.conflicts - conflicts_before_heal,
         "replication": tables.stats.as_dict(),
@@ -129,3 +135,8 @@ def replicas_converged(tables: GlobalTables) -> bool:
         if any(c != contents[0] for c in contents[1:]):
             return False
     return True
+
+
+def _item_id(change: Change) -> str:
+    """The session id of a queued change (its key in DynamoDB's wire form, as JSON)."""
+    return str(json.loads(change.key)["id"]["S"])
