@@ -112,6 +112,9 @@ def names_for(topology: Topology) -> AwsNames:
                     topology.aws.hosted_zone_id)
 
 
+LEASE_RECORD_ATTRIBUTE = "until_s"  # the record's one attribute besides its key
+
+
 def lease_record_key(region: str) -> str:
     """The arbiter item in which the apps of `region` (a topology Region's name) record, before
     each confirmation, when the write lease it grants may end at the latest. A failover waits

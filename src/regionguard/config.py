@@ -252,6 +252,15 @@ class AwsSettings(_Strict):
     probe_interval_s: float = Field(5.0, ge=1, le=60)  # each vantage point probes this often
     probe_timeout_s: float = Field(2.0, gt=0, le=30)
     lease_s: float = Field(30.0, ge=5, le=600)  # an app refuses writes it cannot confirm this long
+    # A failover waits for the old Region's own last lease, which its apps record in the
+    # arbiter before each confirmation (`lease#<region>`), when that ends before a whole lease
+    # from the revoke. An app predating the record confirms without recording: turn this off
+    # while any such app may run (an upgrade from before it), on again once all are replaced.
+    lease_record: bool = True
+    # how far an app host's wall clock may lag the guard's (the record is on the app's clock):
+    # a failover waits this much longer than the record says. Our default; NTP and Amazon Time
+    # Sync keep hosts within milliseconds, so it covers a host whose time source failed for a while
+    lease_clock_skew_s: float = Field(2.0, ge=0, le=60)
     dns_check_interval_s: Literal[10, 30] = 10  # Route 53 RequestInterval
     dns_failure_threshold: int = Field(2, ge=1, le=10)  # Route 53 FailureThreshold
     # the hosted zone's own name, when `domain` is below its apex (example.com for

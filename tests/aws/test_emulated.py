@@ -61,14 +61,16 @@ def assert_sessions_served_through_the_outage_and_reconciled(r: dict[str, Any]) 
     """The sessions' global table under the primary Region's outage: the survivor took every
     session write (no failover needed), the dead Region's last ones were not replicated yet
     (the tier's RPO, within the replication delay), and once the Region came back its queued
-    changes arrived, the concurrent writes to the shared sessions resolved by last writer
-    wins, and both replicas hold the same items. The relational tier kept its RPO target."""
+    changes arrived, each of them a survivor had written again resolved as a conflict by last
+    writer wins, and both replicas hold the same items. The relational tier kept its RPO target."""
     s = r["sessions"]
     assert s["survivor_writes_after_fault"] > 0, s
     assert s["survivor_acked_after_fault"] == s["survivor_writes_after_fault"], s
     assert s["faulted_region_acked_after_fault"] == 0, s  # out: nothing answers there
     assert s["unreplicated_at_fault"] >= 1 and 0 < s["rpo_s"] <= s["replication_delay_s"], s
-    assert s["conflicts_resolved_after_heal"] >= 1, s
+    # every unreplicated session a survivor wrote again is a conflict the heal resolves (the
+    # table's own tests make one certain: tests/aws/test_global_tables.py)
+    assert s["conflicts_resolved_after_heal"] >= s["unreplicated_then_rewritten"], s
     assert s["drained_after_heal"] and s["converged"], s
     assert r["rpo"]["acknowledged_before_fault"] > 0 and r["rpo"]["rpo_s"] <= 5.0, r["rpo"]
     html = (Path(r["request_log"]).parent.parent / "drill-report.html").read_text()
@@ -91,7 +93,8 @@ def assert_within_budget(r: dict[str, Any]) -> None:
         # the promotion's start -> the old lease ended and the target named the writer: the
         # dead Region's last recorded lease, which began before the fault, so it ends about
         # the detection before a whole lease from the revoke would have (which fails this)
-        "handover": m["lease_s"] * 1.1 + m["max_clock_skew_s"] - steps["detect"] + 5.0,
+        "handover": max(5.0, m["lease_s"] * 1.1 + m["lease_clock_skew_s"] - steps["detect"]
+                        + 5.0),
         # the promotion's model and one poll of it (5 s), a look at the dead Region's
         # database (held requests, in timeout mode); not the old lease: only route waits it
         "promote": promote + 5.0 + 10.0,

@@ -5,6 +5,7 @@ the arbiter hands the writer on. Against moto's DynamoDB, on a clock the test mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,10 +18,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from regionguard.app.lease import LeaseGuard, dynamodb_reader
+from regionguard.aws_naming import LEASE_RECORD_ATTRIBUTE
 from regionguard.errors import ProviderError
 from regionguard.infra.view import AwsView, aws_view
 from regionguard.providers.aws.clients import AwsClients
 from regionguard.providers.aws.context import AwsContext
+from regionguard.providers.aws.iam_actions import app_lease_record_condition
 from regionguard.providers.aws.state import DynamoDBStateStore
 
 from ..plan_helpers import bare_plan
@@ -57,28 +60,33 @@ class WatchedClient:
     """The app's DynamoDB client, with a hook run before each call (the guard's revoke,
     slipped in between two of the app's calls) and a record of the calls made."""
 
-    def __init__(self, client: Any, before: Callable[[str], None]) -> None:
+    def __init__(self, client: Any, before: Callable[[str, dict[str, Any]], None]) -> None:
         self.client, self.before = client, before
 
     def get_item(self, **kwargs: Any) -> Any:
-        self.before("get_item")
+        self.before("get_item", kwargs)
         return self.client.get_item(**kwargs)
 
     def update_item(self, **kwargs: Any) -> Any:
-        self.before("update_item")
+        self.before("update_item", kwargs)
         return self.client.update_item(**kwargs)
 
 
 class AppClients(AwsClients):
     def __init__(self, clock: SteppedClock) -> None:
         super().__init__(clock=clock)
+        self.clock = clock
         self.calls: list[str] = []
+        self.requests: list[dict[str, Any]] = []
         self.hook: Callable[[str], None] = lambda _op: None
+        self.call_s = 0.0  # world seconds each call takes
 
     def get(self, service: str, region: str) -> Any:
-        def before(operation: str) -> None:
+        def before(operation: str, request: dict[str, Any]) -> None:
             self.calls.append(operation)
+            self.requests.append(request)
             self.hook(operation)
+            self.clock.now += self.call_s
         return WatchedClient(super().get(service, region), before)
 
 
@@ -99,7 +107,7 @@ class Arbiter:
     def recorded(self) -> float | None:
         item = boto3.client("dynamodb", region_name="us-east-1").get_item(
             TableName=TABLE, Key={"pk": {"S": "lease#east"}}, ConsistentRead=True).get("Item")
-        return None if item is None else float(item["until_s"]["N"])
+        return None if item is None else float(item[LEASE_RECORD_ATTRIBUTE]["N"])
 
     def granted_until(self) -> float | None:
         """When the app's lease ends, if it holds one (world time)."""
@@ -119,12 +127,12 @@ def create_table() -> None:
 
 
 @pytest.fixture
-def arbiter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Arbiter]:
+def arbiter(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Arbiter]:
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(k, "testing")
     with mock_aws():
         create_table()
-        yield Arbiter(aws_view(topology("pilot-light")))
+        yield Arbiter(aws_view(topology("pilot-light", **getattr(request, "param", {}))))
 
 
 def test_an_app_records_its_lease_before_each_read_that_confirms_it(arbiter: Arbiter) -> None:
@@ -165,7 +173,6 @@ def test_a_failover_waits_for_the_dead_regions_last_lease_not_a_whole_lease_from
     with pytest.raises(ProviderError, match="may hold its lease until"):
         arbiter.store.set_writer("west", 2)
     arbiter.clock.now = until
-    assert arbiter.granted_until() is None  # east's own app stopped writing before then
     arbiter.store.set_writer("west", 2)
 
 
@@ -180,20 +187,60 @@ def test_a_region_whose_apps_still_renew_gets_a_whole_lease_from_the_revoke(
     assert arbiter.store.revoke_writer("east") == T0 + 4 + 33
 
 
+@pytest.mark.parametrize("arbiter", [{"aws": {"lease_record": False}}], indirect=True)
+def test_with_the_record_turned_off_the_wait_is_a_whole_lease_from_the_revoke(
+        arbiter: Arbiter) -> None:
+    """`aws.lease_record = false`: while an app predating the record may run (it confirms
+    without recording), the record is not trusted."""
+    arbiter.app.refresh()
+    arbiter.clock.now += 20
+    arbiter.store.claim_epoch(1, bare_plan("p1", "failover"))
+    assert arbiter.recorded() == T0 + 30  # the apps still record
+    assert arbiter.store.revoke_writer("east") == T0 + 20 + 33
+
+
+@pytest.mark.parametrize("arbiter", [{"aws": {"lease_clock_skew_s": 7.5}}], indirect=True)
+def test_the_wait_covers_the_apps_clock_skew_bound(arbiter: Arbiter) -> None:
+    arbiter.app.refresh()
+    arbiter.clock.now += 20
+    arbiter.store.claim_epoch(1, bare_plan("p1", "failover"))
+    assert arbiter.store.revoke_writer("east") == T0 + 30 + 3 + 7.5
+
+
+def test_the_apps_record_is_what_its_iam_policy_lets_it_write(arbiter: Arbiter) -> None:
+    """moto does not enforce IAM: the app's own UpdateItem is checked here against the
+    condition both IaC paths grant (the one item, its key and its one attribute)."""
+    arbiter.app.refresh()
+    [update] = [r for op, r in zip(arbiter.clients.calls, arbiter.clients.requests, strict=True)
+                if op == "update_item"]
+    allowed = app_lease_record_condition("east")["ForAllValues:StringEquals"]
+    assert [update["Key"]["pk"]["S"]] == allowed["dynamodb:LeadingKeys"]
+    names = update.get("ExpressionAttributeNames", {})
+    expressions = " ".join([update["UpdateExpression"], update.get("ConditionExpression", "")])
+    words = re.findall(r"(?<![:\w#])#?[A-Za-z_]\w*", expressions)  # names, not :values
+    used = {names.get(w, w) for w in words if w.upper() != w and not w.startswith("attribute_")}
+    assert {"pk"} | used <= set(allowed["dynamodb:Attributes"]), used
+    assert "ReturnValues" not in update  # nothing read back through a write
+
+
+@pytest.mark.parametrize(("failures", "until"), [(1, T0 + 35), (2, T0 + 20 + 33)],
+                         ids=["one-stall-retried", "unreadable"])
 def test_without_a_readable_record_the_wait_is_a_whole_lease_from_the_revoke(
-        arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch) -> None:
+        arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch, failures: int, until: float) -> None:
     arbiter.app.refresh()
     arbiter.clock.now += 20
     arbiter.store.claim_epoch(1, bare_plan("p1", "failover"))
     real_get = arbiter.store.arbiter.get
+    failed: list[str] = []
 
     def get(key: str) -> Any:
-        if key.startswith("lease#"):
+        if key.startswith("lease#") and len(failed) < failures:
+            failed.append(key)
             raise ProviderError("arbiter orders-regionguard-state get_item: no replica answered")
         return real_get(key)
 
     monkeypatch.setattr(arbiter.store.arbiter, "get", get)
-    assert arbiter.store.revoke_writer("east") == T0 + 20 + 33
+    assert arbiter.store.revoke_writer("east") == until
 
 
 def test_a_read_naming_the_region_confirms_nothing_when_its_record_fails(
@@ -228,6 +275,7 @@ def test_no_revoke_slipped_into_a_renewal_lets_a_lease_outlast_the_arbiters_wait
         fresh.clock.now += 10
         fresh.store.claim_epoch(1, bare_plan("p1", "failover"))
         fresh.clients.calls.clear()
+        fresh.clients.call_s = 0.4  # the renewal's calls take time: its start is what counts
         return fresh
 
     dry = prepare()

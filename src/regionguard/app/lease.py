@@ -19,6 +19,7 @@ stores it, so a write can never carry an epoch its region did not hold.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -220,7 +221,9 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str], region: str, lea
     that Region's last renewal, not for a whole lease from the revoke. A record that could
     not be stored confirms nothing, so the lease ages out. boto3 is imported only here: the
     app needs it only in the AWS world."""
-    from regionguard.aws_naming import lease_record_key
+    from regionguard.aws_naming import LEASE_RECORD_ATTRIBUTE, lease_record_key
+    from regionguard.providers.aws.arbiter import CONDITION_FAILED
+    from regionguard.providers.aws.boundary import error_code
     from regionguard.providers.aws.clients import AwsClients, NearestReplica
 
     clients = clients or AwsClients(clock=clock)
@@ -235,14 +238,18 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str], region: str, lea
         return item
 
     def record(until: float) -> Callable[[str], None]:
+        # rounded up to the millisecond: a record never ends before the lease it covers
+        value = {"N": f"{math.ceil(until * 1000) / 1000:.3f}"}
+
         def put(replica: str) -> None:
             try:
                 clients.get("dynamodb", replica).update_item(
-                    TableName=table, Key=key, UpdateExpression="SET until_s = :until",
-                    ConditionExpression="attribute_not_exists(until_s) OR until_s < :until",
-                    ExpressionAttributeValues={":until": {"N": f"{until:.3f}"}})
+                    TableName=table, Key=key, UpdateExpression="SET #until = :until",
+                    ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                    ExpressionAttributeNames={"#until": LEASE_RECORD_ATTRIBUTE},
+                    ExpressionAttributeValues={":until": value})
             except Exception as exc:  # a later end already recorded (another app): it covers
-                if _error_code(exc) != "ConditionalCheckFailedException":
+                if error_code(exc) != CONDITION_FAILED:
                     raise
         return put
 
@@ -255,25 +262,20 @@ def dynamodb_reader(table: str, replica_regions: Sequence[str], region: str, lea
         token = item.get("writer_epoch", item["epoch"])
         return int(token["N"]), item.get("writer", {}).get("S", "")
 
-    def read() -> tuple[int, str]:
+    def read() -> tuple[int, str, float]:
         nonlocal named_last
         until = clock.time() + lease_s  # this confirmation's start, on the wall clock
-        recorded = named_last  # this call's own answer (a concurrent refresh may change it)
-        if recorded:
+        record_first = named_last  # this call's own choice (a concurrent refresh may change it)
+        if record_first:
             nearest.call(record(until))  # not stored: raised, nothing confirmed
         epoch, writer = confirm()
-        if writer == region and not recorded:  # newly named: record, then read again
+        if writer == region and not record_first:  # newly named: record, then read again
             nearest.call(record(until))
             epoch, writer = confirm()
         named_last = writer == region
-        return epoch, writer
+        return epoch, writer, lease_s  # never confirmed for longer than it was recorded
 
     return read
-
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def etcd_reader(members: Mapping[str, str], app: str, timeout_s: float = 0.5,

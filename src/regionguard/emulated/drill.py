@@ -524,7 +524,7 @@ def _measure(world: EmulatedAws, settings: EmulatedDrillSettings, t_fault: float
                    "dns_failure_threshold": world.view.settings.dns_failure_threshold,
                    "probe_interval_s": world.view.settings.probe_interval_s,
                    "lease_s": world.view.settings.lease_s,
-                   "max_clock_skew_s": world.view.topology.health.max_clock_skew_s},
+                   "lease_clock_skew_s": world.view.settings.lease_clock_skew_s},
         "request_log": str(world.proxy.log_path),
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from regionguard.aws_naming import AwsNames, lease_record_key
+from regionguard.aws_naming import LEASE_RECORD_ATTRIBUTE, AwsNames, lease_record_key
 
 Sites = tuple[str, str, str]  # (primary, standby, witness) AWS Regions
 
@@ -153,9 +153,11 @@ APP_LEASE_RECORD_ACTIONS = ("dynamodb:UpdateItem",)
 
 def app_lease_record_condition(region_name: str) -> dict[str, dict[str, list[str]]]:
     """DynamoDB's fine-grained access: only the item keyed `lease#<region_name>`, and only its
-    key and its `until_s` attribute."""
-    return {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [lease_record_key(region_name)],
-                                          "dynamodb:Attributes": ["pk", "until_s"]}}
+    key and its one attribute (Terraform's modules/compute writes the same condition; the
+    drift test compares them, and a test checks the app's own request against this)."""
+    return {"ForAllValues:StringEquals": {
+        "dynamodb:LeadingKeys": [lease_record_key(region_name)],
+        "dynamodb:Attributes": ["pk", LEASE_RECORD_ATTRIBUTE]}}
 
 
 def all_actions() -> set[str]:

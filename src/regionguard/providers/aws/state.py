@@ -19,9 +19,9 @@ Items: `state` (epoch, live roles, the writer with its epoch and the revoked lea
 current plan's record), `lock` (the plan lease, renewed by a heartbeat while held),
 `obs#<target>#<vantage>` (reports), `journal#...` (the engine's journal), `lease#<region>`
 (the latest end of a write lease that Region's apps were granted, which they record before
-each confirmation). Plan writes are
-conditional on the plan being the current one, so a runner that stalled past its lease cannot
-undo its successor's work. MRSC supports no TTL and no transactions: neither is used.
+each confirmation). Plan writes are conditional on the plan being the current one, so a
+runner that stalled past its lease cannot undo its successor's work. MRSC supports no TTL and
+no transactions: neither is used.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from regionguard.aws_naming import lease_record_key
+from regionguard.aws_naming import LEASE_RECORD_ATTRIBUTE, lease_record_key
 from regionguard.clock import wait_event
 from regionguard.config import Role
 from regionguard.errors import PlanConflict, ProviderError
@@ -54,6 +54,9 @@ log = logging.getLogger("regionguard.arbiter")
 # writes are refused (each is conditional on the plan's id and status)
 PLAN_LEASE_S = 30.0
 LEASE_MARGIN = 1.1  # clock-rate slack: an app's lease is measured on its own clock
+# tries of the lease record's read after a revoke (each on every replica): one replica that
+# stalls once should not cost the failover a whole lease
+READS_OF_THE_RECORD = 2
 
 
 class DynamoDBStateStore:
@@ -192,18 +195,24 @@ class DynamoDBStateStore:
         arbiter acknowledged the revoke, so no lease outlasts that instant plus `lease_s`
         with slack for clock rates. And every confirmation was preceded by its record in
         `lease#<region>` (app/lease.py), read here after the revoke: no lease outlasts the
-        latest recorded end plus the same slack and `health.max_clock_skew_s` (the record is
+        latest recorded end plus the same slack and `aws.lease_clock_skew_s` (the record is
         on the app's wall clock). A Region that died stopped renewing when it died, so the
         second bound is its last renewal's, typically well before the first; a Region whose
-        apps still renew gives a record as late as the first bound, which then holds."""
+        apps renew until the revoke records about a lease ahead, and the first holds."""
         with contextlib.suppress(ConditionFailed):  # already revoked, or never the writer
             self.arbiter.update(
                 "state", "SET writer = :none, revoked_from = :region",
                 condition="writer = :region",
                 values={":none": {"S": ""}, ":region": {"S": region}})
-        until = self.ctx.clock.time() + self.ctx.view.settings.lease_s * LEASE_MARGIN
-        recorded_end = self._recorded_lease_end(region)
+        now = self.ctx.clock.time()
+        until = now + self.ctx.view.settings.lease_s * LEASE_MARGIN
+        recorded_end = self._recorded_lease_end(region) if self.ctx.view.settings.lease_record \
+            else None
         if recorded_end is not None:
+            if recorded_end > until:
+                log.warning("the lease record of %s ends %.1f s from now, later than any lease "
+                            "from now could: an app host's clock runs ahead", region,
+                            recorded_end - now)
             until = min(until, recorded_end)
         try:
             self.arbiter.update(
@@ -218,17 +227,20 @@ class DynamoDBStateStore:
     def _recorded_lease_end(self, region: str) -> float | None:
         """When the last lease recorded by `region`'s apps ends at the latest on this clock
         (None: none recorded, or the arbiter did not answer: the revoke's bound holds)."""
-        try:
-            item = self.arbiter.get(lease_record_key(region))
-        except ProviderError as exc:
-            log.warning("the lease record of %s could not be read (%s): waiting a whole lease "
-                        "from the revoke", region, exc)
+        for attempt in range(READS_OF_THE_RECORD):
+            try:
+                item = self.arbiter.get(lease_record_key(region))
+                break
+            except ProviderError as exc:
+                if attempt + 1 == READS_OF_THE_RECORD:
+                    log.warning("the lease record of %s could not be read (%s): waiting a "
+                                "whole lease from the revoke", region, exc)
+                    return None
+        if item is None or LEASE_RECORD_ATTRIBUTE not in item:
             return None
-        if item is None or "until_s" not in item:
-            return None
-        lease_s = self.ctx.view.settings.lease_s
-        return (float(item["until_s"]["N"]) + lease_s * (LEASE_MARGIN - 1)
-                + self.ctx.view.topology.health.max_clock_skew_s)
+        settings = self.ctx.view.settings
+        return (float(item[LEASE_RECORD_ATTRIBUTE]["N"]) + settings.lease_s * (LEASE_MARGIN - 1)
+                + settings.lease_clock_skew_s)
 
     def writer_lease_ended(self, region: str) -> bool:
         """The same condition `set_writer` checks: `region` no longer named writer, and the
