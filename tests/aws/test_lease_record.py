@@ -177,7 +177,7 @@ def test_a_failover_waits_for_the_dead_regions_last_lease_not_a_whole_lease_from
 
 
 def test_a_region_whose_apps_still_renew_gets_a_whole_lease_from_the_revoke(
-        arbiter: Arbiter) -> None:
+        arbiter: Arbiter, caplog: pytest.LogCaptureFixture) -> None:
     """A switchover, or a partition that left the old Region's apps reaching the arbiter: their
     latest record is about a lease from now, so the revoke's bound (the earlier) holds."""
     arbiter.app.refresh()
@@ -185,6 +185,17 @@ def test_a_region_whose_apps_still_renew_gets_a_whole_lease_from_the_revoke(
     arbiter.app.refresh()
     arbiter.store.claim_epoch(1, bare_plan("p1", "switchover"))
     assert arbiter.store.revoke_writer("east") == T0 + 4 + 33
+    assert "runs ahead" not in caplog.text  # a fresh record is no sign of a clock ahead
+
+
+def test_a_record_from_a_clock_running_ahead_only_lengthens_the_wait_and_is_logged(
+        arbiter: Arbiter, caplog: pytest.LogCaptureFixture) -> None:
+    arbiter.clock.now += 20  # the app's host runs 20 s ahead of the guard's
+    arbiter.app.refresh()
+    arbiter.clock.now -= 20
+    arbiter.store.claim_epoch(1, bare_plan("p1", "failover"))
+    assert arbiter.store.revoke_writer("east") == T0 + 33  # the revoke's bound
+    assert "an app host's clock runs ahead" in caplog.text
 
 
 @pytest.mark.parametrize("arbiter", [{"aws": {"lease_record": False}}], indirect=True)

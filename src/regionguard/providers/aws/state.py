@@ -204,16 +204,17 @@ class DynamoDBStateStore:
                 "state", "SET writer = :none, revoked_from = :region",
                 condition="writer = :region",
                 values={":none": {"S": ""}, ":region": {"S": region}})
+        settings = self.ctx.view.settings
         now = self.ctx.clock.time()
-        until = now + self.ctx.view.settings.lease_s * LEASE_MARGIN
-        recorded_end = self._recorded_lease_end(region) if self.ctx.view.settings.lease_record \
-            else None
-        if recorded_end is not None:
-            if recorded_end > until:
-                log.warning("the lease record of %s ends %.1f s from now, later than any lease "
-                            "from now could: an app host's clock runs ahead", region,
-                            recorded_end - now)
-            until = min(until, recorded_end)
+        until = now + settings.lease_s * LEASE_MARGIN
+        recorded = self._lease_record(region) if settings.lease_record else None
+        if recorded is not None:
+            if recorded > now + settings.lease_s + settings.lease_clock_skew_s:
+                log.warning("the lease record of %s ends %.1f s from now, later than a lease "
+                            "taken now could: an app host's clock runs ahead of this one",
+                            region, recorded - now)
+            until = min(until, recorded + settings.lease_s * (LEASE_MARGIN - 1)
+                        + settings.lease_clock_skew_s)
         try:
             self.arbiter.update(
                 "state", "SET lease_until = :until",
@@ -224,9 +225,9 @@ class DynamoDBStateStore:
             return max(until, recorded or until)
         return until
 
-    def _recorded_lease_end(self, region: str) -> float | None:
-        """When the last lease recorded by `region`'s apps ends at the latest on this clock
-        (None: none recorded, or the arbiter did not answer: the revoke's bound holds)."""
+    def _lease_record(self, region: str) -> float | None:
+        """The latest lease end `region`'s apps recorded, on their clock (None: none recorded,
+        or the arbiter did not answer: the revoke's bound holds)."""
         for attempt in range(READS_OF_THE_RECORD):
             try:
                 item = self.arbiter.get(lease_record_key(region))
@@ -238,9 +239,7 @@ class DynamoDBStateStore:
                     return None
         if item is None or LEASE_RECORD_ATTRIBUTE not in item:
             return None
-        settings = self.ctx.view.settings
-        return (float(item[LEASE_RECORD_ATTRIBUTE]["N"]) + settings.lease_s * (LEASE_MARGIN - 1)
-                + settings.lease_clock_skew_s)
+        return float(item[LEASE_RECORD_ATTRIBUTE]["N"])
 
     def writer_lease_ended(self, region: str) -> bool:
         """The same condition `set_writer` checks: `region` no longer named writer, and the
