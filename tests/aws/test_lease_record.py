@@ -173,6 +173,7 @@ def test_a_failover_waits_for_the_dead_regions_last_lease_not_a_whole_lease_from
     with pytest.raises(ProviderError, match="may hold its lease until"):
         arbiter.store.set_writer("west", 2)
     arbiter.clock.now = until
+    assert arbiter.granted_until() is None  # east's own app stopped writing before then
     arbiter.store.set_writer("west", 2)
 
 

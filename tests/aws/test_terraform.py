@@ -296,6 +296,7 @@ def test_guard_iam_is_generated_from_the_registry(tmp_path: Path) -> None:
     assert actions <= all_actions()
     assert "rds:FailoverGlobalCluster" in actions and "rds:PromoteReadReplica" not in actions
     assert not any(a.startswith("route53:") for a in actions)
+
     def text(path: Path) -> str:
         """The module's text, less the app's own write-lease policy: its UpdateItem (on one
         item, APP_LEASE_RECORD_ACTIONS) is the app's, not a guard action written by hand."""

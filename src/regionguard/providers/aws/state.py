@@ -209,10 +209,11 @@ class DynamoDBStateStore:
         until = now + settings.lease_s * LEASE_MARGIN
         recorded = self._lease_record(region) if settings.lease_record else None
         if recorded is not None:
-            if recorded > now + settings.lease_s + settings.lease_clock_skew_s:
+            read_at = self.ctx.clock.time()  # an app still renewing may have recorded since `now`
+            if recorded > read_at + settings.lease_s + settings.lease_clock_skew_s:
                 log.warning("the lease record of %s ends %.1f s from now, later than a lease "
                             "taken now could: an app host's clock runs ahead of this one",
-                            region, recorded - now)
+                            region, recorded - read_at)
             until = min(until, recorded + settings.lease_s * (LEASE_MARGIN - 1)
                         + settings.lease_clock_skew_s)
         try:
@@ -221,25 +222,26 @@ class DynamoDBStateStore:
                 condition="attribute_not_exists(lease_until) OR lease_until < :until",
                 values={":until": {"N": f"{until:.3f}"}})
         except ConditionFailed:  # a later time is already recorded: that one holds
-            recorded = self.read_state()["lease_until"]
-            return max(until, recorded or until)
+            held_until = self.read_state()["lease_until"]
+            return max(until, held_until or until)
         return until
 
     def _lease_record(self, region: str) -> float | None:
         """The latest lease end `region`'s apps recorded, on their clock (None: none recorded,
         or the arbiter did not answer: the revoke's bound holds)."""
-        for attempt in range(READS_OF_THE_RECORD):
+        for attempt in range(1, READS_OF_THE_RECORD + 1):
             try:
                 item = self.arbiter.get(lease_record_key(region))
-                break
             except ProviderError as exc:
-                if attempt + 1 == READS_OF_THE_RECORD:
-                    log.warning("the lease record of %s could not be read (%s): waiting a "
-                                "whole lease from the revoke", region, exc)
-                    return None
-        if item is None or LEASE_RECORD_ATTRIBUTE not in item:
-            return None
-        return float(item[LEASE_RECORD_ATTRIBUTE]["N"])
+                if attempt < READS_OF_THE_RECORD:
+                    continue
+                log.warning("the lease record of %s could not be read (%s): waiting a whole "
+                            "lease from the revoke", region, exc)
+                return None
+            if item is None or LEASE_RECORD_ATTRIBUTE not in item:
+                return None
+            return float(item[LEASE_RECORD_ATTRIBUTE]["N"])
+        return None
 
     def writer_lease_ended(self, region: str) -> bool:
         """The same condition `set_writer` checks: `region` no longer named writer, and the
