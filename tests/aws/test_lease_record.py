@@ -90,6 +90,12 @@ class AppClients(AwsClients):
         return WatchedClient(super().get(service, region), before)
 
 
+def east_app(clock: SteppedClock, clients: AppClients) -> LeaseGuard:
+    """An app of `east` (the writer) with a 30 s lease, as the AWS world's apps hold it."""
+    return LeaseGuard("east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0, clock, clients),
+                      30.0, clock=clock)
+
+
 class Arbiter:
     """One arbiter table; the guard's store and an app of `east` (the writer) over it."""
 
@@ -100,9 +106,7 @@ class Arbiter:
                                                    self.clock))
         self.store.read_state()  # the state item: east writes at epoch 1
         self.clients = AppClients(self.clock)
-        self.app = LeaseGuard("east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0,
-                                                      self.clock, self.clients),
-                              30.0, clock=self.clock)
+        self.app = east_app(self.clock, self.clients)
 
     def recorded(self) -> float | None:
         item = boto3.client("dynamodb", region_name="us-east-1").get_item(
@@ -149,9 +153,7 @@ def test_an_app_records_its_lease_before_each_read_that_confirms_it(arbiter: Arb
 def test_the_record_only_rises_whichever_app_writes_it(arbiter: Arbiter) -> None:
     arbiter.clock.now += 10
     arbiter.app.refresh()
-    other = LeaseGuard("east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0, arbiter.clock,
-                                               AppClients(arbiter.clock)),
-                       30.0, clock=arbiter.clock)
+    other = east_app(arbiter.clock, AppClients(arbiter.clock))
     arbiter.clock.now -= 4  # another host's clock, behind: its record would lower the end
     other.refresh()
     assert other.holds() is not None  # the later record covers its lease too
@@ -279,10 +281,7 @@ def test_no_revoke_slipped_into_a_renewal_lets_a_lease_outlast_the_arbiters_wait
         fresh = Arbiter(arbiter.view)
         # the Region's previous renewal, 10 s before this one: by this app, or by another
         # (this one just started, or was named again)
-        previous = fresh.app if steady else LeaseGuard(
-            "east", dynamodb_reader(TABLE, ["us-east-1"], "east", 30.0, fresh.clock,
-                                    AppClients(fresh.clock)),
-            30.0, clock=fresh.clock)
+        previous = fresh.app if steady else east_app(fresh.clock, AppClients(fresh.clock))
         previous.refresh()
         fresh.clock.now += 10
         fresh.store.claim_epoch(1, bare_plan("p1", "failover"))
